@@ -1,0 +1,294 @@
+package database
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/ferrydb/ferry/dialect"
+	"github.com/ferrydb/ferry/dialect/mysql"
+	"github.com/ferrydb/ferry/dialect/postgres"
+	"github.com/ferrydb/ferry/dialect/sqlite"
+)
+
+// DB is an open connection pool together with its dialect and URL.
+type DB struct {
+	*sql.DB
+	Dialect dialect.Dialect
+	URL     *URL
+}
+
+// Options adjust Open.
+type Options struct {
+	// Schema overrides the URL's PostgreSQL schema.
+	Schema string
+	// Logger receives driver messages; nil discards them.
+	Logger *slog.Logger
+	// ConnectTimeout bounds each connection attempt when the URL sets no
+	// timeout of its own. Default 10s.
+	ConnectTimeout time.Duration
+	// NoPing skips the initial connection check; nothing connects until
+	// the first query (or DB.Ping). SQLite creates the file then.
+	NoPing bool
+}
+
+// ErrUnreachable is wrapped by Open's error when the database cannot be
+// reached or refuses the connection.
+var ErrUnreachable = errors.New("cannot connect to database")
+
+// Open parses rawURL, opens a connection pool and checks that the database
+// answers. The error names the kind, host and database, never the password.
+func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
+	u, err := Parse(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return OpenURL(ctx, u, opts)
+}
+
+// OpenURL is Open for a parsed URL.
+func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
+	if opts.Schema != "" {
+		u.Schema = opts.Schema
+	}
+	if u.Schema != "" && u.Kind != Postgres {
+		return nil, fmt.Errorf("a schema (%q) is only supported for PostgreSQL; for %s, name the database in the URL", u.Schema, u.Kind)
+	}
+	if opts.ConnectTimeout == 0 {
+		opts.ConnectTimeout = 10 * time.Second
+	}
+	db, d, err := open(u, opts)
+	if err != nil {
+		return nil, redact(fmt.Errorf("open %s: %w", u, err), u.password)
+	}
+	out := &DB{DB: db, Dialect: d, URL: u}
+	if u.Kind == SQLite {
+		// SQLite creates the file on first use, but not its directory.
+		if dir := filepath.Dir(u.Database); dir != "." {
+			if _, err := os.Stat(dir); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("%w: SQLite database %s: directory %s does not exist", ErrUnreachable, u.Database, dir)
+			}
+		}
+	}
+	if opts.NoPing {
+		return out, nil
+	}
+	if err := out.Ping(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return out, nil
+}
+
+// Ping checks that the database answers. Its error names the kind, host,
+// database and user, never the password, and wraps ErrUnreachable.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.DB.PingContext(ctx); err != nil {
+		return redact(unreachable(db.URL, err), db.URL.password)
+	}
+	return nil
+}
+
+func unreachable(u *URL, err error) error {
+	if u.Kind == SQLite {
+		return fmt.Errorf("%w: SQLite database %s: %w", ErrUnreachable, u.Database, err)
+	}
+	return fmt.Errorf("%w: %s database %q at %s as user %q: %w (check that the server is running and that the database URL, from --database or FERRY_DATABASE_URL, is right)",
+		ErrUnreachable, u.Kind, u.Database, u.Address(), u.User, err)
+}
+
+func open(u *URL, opts Options) (*sql.DB, dialect.Dialect, error) {
+	switch u.Kind {
+	case SQLite:
+		db, err := sqlite.Open(u.Database, u.Params)
+		return db, sqlite.New(), err
+	case Postgres:
+		cs := u.u.String()
+		if u.Params.Get("connect_timeout") == "" {
+			cs = withParam(cs, "connect_timeout", fmt.Sprint(int(opts.ConnectTimeout.Seconds())))
+		}
+		db, err := postgres.Open(cs, u.Schema)
+		return db, postgres.New(u.Schema), err
+	case MySQL:
+		cfg, err := mysqlConfig(u, opts)
+		if err != nil {
+			return nil, nil, err
+		}
+		db, err := mysql.Open(cfg, opts.Logger)
+		return db, mysql.New(), err
+	}
+	return nil, nil, fmt.Errorf("%w %q", ErrUnsupportedScheme, u.Kind)
+}
+
+func withParam(cs, k, v string) string {
+	sep := "?"
+	if strings.Contains(cs, "?") {
+		sep = "&"
+	}
+	return cs + sep + k + "=" + v
+}
+
+// mysqlConfig builds the driver configuration. Besides the driver's own
+// parameters it understands the libpq-style TLS parameters sslmode
+// (disable, preferred, require, verify-ca, verify-full), sslrootcert,
+// sslcert and sslkey, so one set of TLS settings works for every database.
+func mysqlConfig(u *URL, opts Options) (*driver.Config, error) {
+	params := u.Params
+	tlsParams := map[string]string{}
+	rest := make([]string, 0, len(params))
+	for k, vs := range params {
+		switch k {
+		case "sslmode", "sslrootcert", "sslcert", "sslkey", "socket":
+			tlsParams[k] = vs[len(vs)-1]
+		default:
+			for _, v := range vs {
+				rest = append(rest, k+"="+v)
+			}
+		}
+	}
+	cfg, err := driver.ParseDSN("/?" + strings.Join(rest, "&"))
+	if err != nil {
+		return nil, fmt.Errorf("mysql URL parameters: %w", err)
+	}
+	cfg.User = u.User
+	cfg.Passwd = u.password
+	cfg.DBName = u.Database
+	if sock := tlsParams["socket"]; sock != "" {
+		cfg.Net, cfg.Addr = "unix", sock
+	} else {
+		cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(u.Host, u.Port)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = opts.ConnectTimeout
+	}
+	if params.Get("loc") == "" {
+		cfg.Loc = time.UTC
+	}
+	if mode := tlsParams["sslmode"]; mode != "" {
+		tc, err := tlsConfig(mode, u.Host, tlsParams)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+		cfg.AllowFallbackToPlaintext = mode == "preferred" || mode == "prefer" || mode == "allow"
+	}
+	return cfg, nil
+}
+
+func tlsConfig(mode, host string, p map[string]string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if ca := p["sslrootcert"]; ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("sslrootcert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("sslrootcert %s: no PEM certificates found", ca)
+		}
+		tc.RootCAs = pool
+	}
+	if cert, key := p["sslcert"], p["sslkey"]; cert != "" || key != "" {
+		if cert == "" || key == "" {
+			return nil, errors.New("sslcert and sslkey must be given together")
+		}
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("sslcert/sslkey: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+	}
+	switch mode {
+	case "disable":
+		return nil, nil
+	case "allow", "prefer", "preferred", "require":
+		// Encrypt; like libpq, verify the chain only when a root certificate
+		// is given (require with sslrootcert behaves as verify-ca).
+		if tc.RootCAs == nil {
+			tc.InsecureSkipVerify = true
+			return tc, nil
+		}
+		return verifyChainOnly(tc), nil
+	case "verify-ca":
+		return verifyChainOnly(tc), nil
+	case "verify-full":
+		return tc, nil
+	}
+	return nil, fmt.Errorf("unknown sslmode %q: use disable, preferred, require, verify-ca or verify-full", mode)
+}
+
+// verifyChainOnly checks the server certificate against the roots but not
+// the host name (sslmode=verify-ca).
+func verifyChainOnly(tc *tls.Config) *tls.Config {
+	roots := tc.RootCAs
+	tc.InsecureSkipVerify = true
+	tc.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if len(raw) == 0 {
+			return errors.New("server sent no certificate")
+		}
+		certs := make([]*x509.Certificate, len(raw))
+		for i, r := range raw {
+			c, err := x509.ParseCertificate(r)
+			if err != nil {
+				return err
+			}
+			certs[i] = c
+		}
+		inter := x509.NewCertPool()
+		for _, c := range certs[1:] {
+			inter.AddCert(c)
+		}
+		_, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+	return tc
+}
+
+// redactedError hides a secret in an error's message but keeps the chain
+// for errors.Is and errors.As.
+type redactedError struct {
+	err    error
+	secret string
+}
+
+func (e *redactedError) Error() string {
+	msg := e.err.Error()
+	for _, s := range []string{e.secret, urlEscape(e.secret)} {
+		if s != "" {
+			msg = strings.ReplaceAll(msg, s, "xxxxx")
+		}
+	}
+	return msg
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+// urlEscape is how a password appears inside a URL's userinfo.
+func urlEscape(s string) string {
+	return strings.TrimPrefix(url.UserPassword("", s).String(), ":")
+}
+
+// redact returns err with every occurrence of secret replaced by xxxxx.
+func redact(err error, secret string) error {
+	if err == nil || secret == "" {
+		return err
+	}
+	return &redactedError{err: err, secret: secret}
+}
+
+// Redact hides the URL's password in err's message, for errors that come
+// from code that had the full URL (drivers, client tools).
+func (u *URL) Redact(err error) error { return redact(err, u.password) }

@@ -1,0 +1,123 @@
+// Package dialect defines the one interface through which the migration
+// engine talks to a database family. The engine (package migrate) knows no
+// concrete database; postgres, mysql and sqlite implement this interface in
+// their own packages.
+package dialect
+
+import (
+	"context"
+	"database/sql"
+)
+
+// Querier is the part of *sql.DB, *sql.Conn and *sql.Tx that the engine and
+// the dialects need. Go-function migrations receive one too.
+type Querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Syntax tells the statement splitter how a dialect reads SQL text.
+type Syntax struct {
+	// BackslashEscapes: a backslash escapes the next character inside quoted
+	// strings (MySQL's default). PostgreSQL only does this in E'...' strings.
+	BackslashEscapes bool
+	// HashComments: '#' starts a comment that runs to the end of the line.
+	HashComments bool
+	// NestedComments: /* ... */ comments nest (PostgreSQL).
+	NestedComments bool
+	// DollarQuotes: $$...$$ and $tag$...$tag$ quote a string (PostgreSQL).
+	DollarQuotes bool
+}
+
+// Dialect is what the engine needs to know about one database family.
+// Implementations must be safe for concurrent use.
+type Dialect interface {
+	// Name is the dialect's short name: "postgres", "mysql" or "sqlite".
+	Name() string
+	// TransactionalDDL reports whether schema changes roll back with their
+	// transaction, so that one migration can be applied atomically together
+	// with its history row.
+	TransactionalDDL() bool
+	// Syntax describes how statements in this dialect are quoted and
+	// commented, for splitting migration files into statements.
+	Syntax() Syntax
+	// QuoteIdent quotes a single identifier.
+	QuoteIdent(name string) string
+	// Table returns the quoted, and where the dialect has schemas, the
+	// schema-qualified name of a ferry-owned table.
+	Table(name string) string
+	// Placeholder returns the bind parameter marker for the n-th (1-based)
+	// argument of a statement.
+	Placeholder(n int) string
+	// NowMillis is an SQL expression for the database server's clock in
+	// milliseconds since the Unix epoch, as a 64-bit integer. Lease locks use
+	// the server clock so that the clocks of a fleet's hosts do not matter.
+	NowMillis() string
+	// HistoryDDL returns the statements that create the history table and
+	// its index if they do not exist. table and index are bare names.
+	HistoryDDL(table string) []string
+	// LockTableDDL returns the statement that creates the one-row lock table
+	// if it does not exist.
+	LockTableDDL(table string) []string
+	// TableExists reports whether a ferry-owned table (bare name) exists.
+	TableExists(ctx context.Context, q Querier, table string) (bool, error)
+	// InsertReturningID runs an INSERT statement and returns the generated
+	// value of its auto-increment column "id".
+	InsertReturningID(ctx context.Context, q Querier, insert string, args ...any) (int64, error)
+	// Prepare runs once per migration run under the migration lock, before
+	// the history table is created; PostgreSQL creates a missing schema here.
+	Prepare(ctx context.Context, q Querier) error
+}
+
+// SessionLocker is implemented by dialects whose server offers a named lock
+// that belongs to one connection and is released when that connection ends
+// (PostgreSQL advisory locks, MySQL GET_LOCK). The engine then holds the
+// lock and runs the migrations on that same connection, so that losing the
+// connection loses the work with the lock and nothing runs unprotected.
+type SessionLocker interface {
+	//
+	// The lock guards the ferry history table named table in the current
+	// database (and schema): its key is derived from both, so two
+	// ferry-managed schemas never block each other.
+
+	// TryLock tries once, without waiting, to take the lock on conn. On
+	// success it returns the server's id of conn (a backend pid or a
+	// connection id) as owner.
+	TryLock(ctx context.Context, conn *sql.Conn, table string) (owner string, ok bool, err error)
+	// Unlock releases the lock held by conn.
+	Unlock(ctx context.Context, conn *sql.Conn, table string) error
+	// LockOwner returns the server's id of the connection that holds the
+	// lock, or "" when nobody holds it.
+	LockOwner(ctx context.Context, q Querier, table string) (string, error)
+}
+
+// Batcher is implemented by dialects that can run a migration's statements
+// and its history row in one round trip, as one transaction, and still say
+// which statement failed. The engine uses it for transactional SQL
+// migrations whose statements each hold one command.
+type Batcher interface {
+	// ExecBatch runs stmts on conn in order, as one transaction. On failure
+	// nothing of the batch took effect, and failed is the index of the
+	// statement that failed (len(stmts) when committing failed).
+	ExecBatch(ctx context.Context, conn *sql.Conn, stmts []BatchStatement) (failed int, err error)
+}
+
+// BatchStatement is one statement of a batch, with its arguments (bind
+// parameters written as Placeholder returns them).
+type BatchStatement struct {
+	SQL  string
+	Args []any
+}
+
+// BusyChecker is implemented by dialects whose servers report transient
+// contention (a busy SQLite file, a deadlock victim) that is worth retrying.
+type BusyChecker interface {
+	IsBusy(err error) bool
+}
+
+// ServerInfo is implemented by dialects that can describe the server and the
+// current database, for status output and backup manifests.
+type ServerInfo interface {
+	ServerVersion(ctx context.Context, q Querier) (string, error)
+}

@@ -1,0 +1,178 @@
+// Package mysql is ferry's MySQL and MariaDB dialect, on
+// github.com/go-sql-driver/mysql.
+//
+// MySQL commits DDL implicitly, so the engine records a migration as running
+// before its first statement and applied after its last one. The migration
+// lock is GET_LOCK on one dedicated connection.
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	driver "github.com/go-sql-driver/mysql"
+
+	"github.com/ferrydb/ferry/dialect"
+)
+
+// Dialect is the MySQL/MariaDB dialect.
+type Dialect struct{}
+
+// New returns the MySQL/MariaDB dialect.
+func New() *Dialect { return &Dialect{} }
+
+// Name implements dialect.Dialect.
+func (d *Dialect) Name() string { return "mysql" }
+
+// TransactionalDDL implements dialect.Dialect: MySQL commits DDL implicitly.
+func (d *Dialect) TransactionalDDL() bool { return false }
+
+// Syntax implements dialect.Dialect.
+func (d *Dialect) Syntax() dialect.Syntax {
+	return dialect.Syntax{BackslashEscapes: true, HashComments: true}
+}
+
+// QuoteIdent implements dialect.Dialect.
+func (d *Dialect) QuoteIdent(name string) string {
+	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+}
+
+// Table implements dialect.Dialect.
+func (d *Dialect) Table(name string) string { return d.QuoteIdent(name) }
+
+// Placeholder implements dialect.Dialect.
+func (d *Dialect) Placeholder(int) string { return "?" }
+
+// NowMillis implements dialect.Dialect.
+func (d *Dialect) NowMillis() string { return "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)" }
+
+// HistoryDDL implements dialect.Dialect.
+func (d *Dialect) HistoryDDL(table string) []string {
+	return []string{`CREATE TABLE IF NOT EXISTS ` + d.Table(table) + ` (
+	id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY,
+	version BIGINT NOT NULL,
+	name VARCHAR(255) NOT NULL,
+	checksum VARCHAR(64) NOT NULL,
+	operation VARCHAR(16) NOT NULL,
+	state VARCHAR(16) NOT NULL,
+	applied_at DATETIME(6) NOT NULL,
+	duration_ms BIGINT NOT NULL DEFAULT 0,
+	applied_by VARCHAR(255) NOT NULL,
+	statement INT NOT NULL DEFAULT 0,
+	error TEXT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`}
+}
+
+// LockTableDDL implements dialect.Dialect.
+func (d *Dialect) LockTableDDL(table string) []string {
+	return []string{`CREATE TABLE IF NOT EXISTS ` + d.Table(table) + ` (
+	id INT NOT NULL PRIMARY KEY,
+	holder VARCHAR(255) NOT NULL,
+	owner VARCHAR(64) NOT NULL,
+	token BIGINT NOT NULL,
+	acquired_at BIGINT NOT NULL,
+	expires_at BIGINT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`}
+}
+
+// TableExists implements dialect.Dialect.
+func (d *Dialect) TableExists(ctx context.Context, q dialect.Querier, table string) (bool, error) {
+	var n int
+	err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`, table).Scan(&n)
+	return n > 0, err
+}
+
+// InsertReturningID implements dialect.Dialect.
+func (d *Dialect) InsertReturningID(ctx context.Context, q dialect.Querier, insert string, args ...any) (int64, error) {
+	res, err := q.ExecContext(ctx, insert, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
+}
+
+// Prepare implements dialect.Dialect; MySQL needs nothing.
+func (d *Dialect) Prepare(context.Context, dialect.Querier) error { return nil }
+
+// lockName is the SQL expression for the GET_LOCK name guarding the history
+// table named by the placeholder in the current database. Lock names are
+// server-wide and at most 64 characters long.
+const lockName = `CONCAT('ferry:', LEFT(SHA2(CONCAT(DATABASE(), ':', ?), 256), 40))`
+
+// TryLock implements dialect.SessionLocker.
+func (d *Dialect) TryLock(ctx context.Context, conn *sql.Conn, table string) (string, bool, error) {
+	var got sql.NullInt64
+	var id string
+	if err := conn.QueryRowContext(ctx, `SELECT GET_LOCK(`+lockName+`, 0), CONNECTION_ID()`, table).Scan(&got, &id); err != nil {
+		return "", false, err
+	}
+	return id, got.Valid && got.Int64 == 1, nil
+}
+
+// Unlock implements dialect.SessionLocker.
+func (d *Dialect) Unlock(ctx context.Context, conn *sql.Conn, table string) error {
+	var released sql.NullInt64
+	if err := conn.QueryRowContext(ctx, `SELECT RELEASE_LOCK(`+lockName+`)`, table).Scan(&released); err != nil {
+		return err
+	}
+	if !released.Valid || released.Int64 != 1 {
+		return errors.New("lock was not held by this connection")
+	}
+	return nil
+}
+
+// LockOwner implements dialect.SessionLocker.
+func (d *Dialect) LockOwner(ctx context.Context, q dialect.Querier, table string) (string, error) {
+	var owner sql.NullString
+	if err := q.QueryRowContext(ctx, `SELECT IS_USED_LOCK(`+lockName+`)`, table).Scan(&owner); err != nil {
+		return "", err
+	}
+	return owner.String, nil
+}
+
+// IsBusy implements dialect.BusyChecker: deadlocks (1213) and lock wait
+// timeouts (1205) are worth retrying.
+func (d *Dialect) IsBusy(err error) bool {
+	var e *driver.MySQLError
+	return errors.As(err, &e) && (e.Number == 1213 || e.Number == 1205)
+}
+
+// ServerVersion implements dialect.ServerInfo.
+func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string, error) {
+	var v string
+	err := q.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&v)
+	return v, err
+}
+
+// Open returns a connection pool for cfg. Open does not connect; the caller
+// pings. It forces the settings ferry relies on: time values parsed, and
+// multi-statement calls allowed. ferry splits migration files itself, but a
+// goose StatementBegin/StatementEnd block may hold several statements, and
+// goose users run those with multiStatements on; this pool only ever runs
+// the migrations' own SQL.
+func Open(cfg *driver.Config, logger *slog.Logger) (*sql.DB, error) {
+	cfg = cfg.Clone()
+	cfg.ParseTime = true
+	cfg.MultiStatements = true
+	if logger != nil {
+		cfg.Logger = slogLogger{logger}
+	}
+	conn, err := driver.NewConnector(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(conn), nil
+}
+
+// slogLogger routes the driver's own messages (such as "unexpected EOF"
+// after a connection was killed) to ferry's logger instead of the driver's
+// process-wide default.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Print(v ...any) {
+	s.l.Debug("mysql driver", "message", strings.TrimSpace(fmt.Sprint(v...)))
+}
