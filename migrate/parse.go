@@ -1,0 +1,271 @@
+package migrate
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/ferrydb/ferry/dialect"
+)
+
+// fileKind says how a migration file is laid out.
+type fileKind int
+
+const (
+	annotated   fileKind = iota // <version>_<name>.sql with ferry or goose annotations
+	migrateUp                   // golang-migrate <version>_<name>.up.sql
+	migrateDown                 // golang-migrate <version>_<name>.down.sql
+)
+
+// parsedFile is what one SQL file contributes to a migration.
+type parsedFile struct {
+	format         string
+	up, down       *Section
+	noTx, contract bool
+	checksum       string // of the up section, when the file has one
+}
+
+// Annotation names, as written after "-- +ferry".
+var ferryAnnotations = []string{"up", "down", "no-transaction", "contract", "statement-begin", "statement-end"}
+
+// goose annotations, as written after "-- +goose" (compared case-insensitively).
+var gooseAnnotations = []string{"Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION"}
+
+// parser holds the state of parsing one file.
+type parser struct {
+	file string
+	src  string
+	kind fileKind
+	out  parsedFile
+
+	section   *Section
+	upLine    int
+	downLine  int
+	blockLine int // line of an open statement-begin, 0 if none
+	first     int // index of the first significant piece of the open statement, -1 if none
+	last      int
+	pieces    []piece
+	sum       strings.Builder
+	upStmts   int
+}
+
+// parseFile reads one migration file. Every error names the file and, when
+// it can, the line.
+func parseFile(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFile, error) {
+	pieces, err := lex(src, syn)
+	if err != nil {
+		le := err.(*lexError)
+		return nil, &FileError{File: file, Line: le.line, Msg: le.msg}
+	}
+	p := &parser{file: file, src: src, kind: kind, pieces: pieces, first: -1}
+	switch kind {
+	case migrateUp:
+		p.out.format = FormatMigrate
+		p.out.up = &Section{File: file}
+		p.section = p.out.up
+	case migrateDown:
+		p.out.format = FormatMigrate
+		p.out.down = &Section{File: file}
+		p.section = p.out.down
+	}
+	for i, pc := range pieces {
+		switch pc.kind {
+		case pLineComment:
+			if pc.bol {
+				if err := p.annotation(i, pc); err != nil {
+					return nil, err
+				}
+			}
+		case pBlockComment:
+		case pSemicolon:
+			if p.blockLine > 0 {
+				p.mark(i)
+				continue
+			}
+			if err := p.flush(); err != nil {
+				return nil, err
+			}
+		case pQuoted:
+			p.mark(i)
+		case pCode:
+			if strings.TrimSpace(src[pc.start:pc.end]) != "" {
+				p.mark(i)
+			}
+		}
+	}
+	if p.blockLine > 0 {
+		return nil, p.errorf(p.blockLine, "statement-begin has no matching statement-end")
+	}
+	if err := p.flush(); err != nil {
+		return nil, err
+	}
+	if kind == annotated && p.out.up == nil {
+		switch p.out.format {
+		case FormatGoose:
+			return nil, p.errorf(0, "no -- +goose Up section: a migration needs an up part")
+		default:
+			return nil, p.errorf(0, "no -- +ferry up section: a migration needs an up part (start the file with a line \"-- +ferry up\", or \"-- +goose Up\" for goose files)")
+		}
+	}
+	if p.out.up != nil {
+		h := sha256.Sum256([]byte(p.sum.String()))
+		p.out.checksum = hex.EncodeToString(h[:])
+	}
+	return &p.out, nil
+}
+
+func (p *parser) errorf(line int, format string, args ...any) error {
+	return &FileError{File: p.file, Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) mark(i int) {
+	if p.first < 0 {
+		p.first = i
+	}
+	p.last = i
+}
+
+// flush ends the open statement, if any, and adds it to the current section.
+func (p *parser) flush() error {
+	if p.first < 0 {
+		return nil
+	}
+	fi, li := p.first, p.last
+	first, last := p.pieces[fi], p.pieces[li]
+	p.first = -1
+	start, line := first.start, first.line
+	if first.kind == pCode {
+		text := p.src[first.start:first.end]
+		lead := len(text) - len(strings.TrimLeft(text, " \t\r\n\f\v"))
+		start += lead
+		line += strings.Count(text[:lead], "\n")
+	}
+	end := last.end
+	if last.kind == pCode {
+		end = last.start + len(strings.TrimRight(p.src[last.start:last.end], " \t\r\n\f\v"))
+	}
+	if p.section == nil {
+		if p.out.format == FormatGoose {
+			return p.errorf(line, "SQL outside a section: put statements after -- +goose Up or -- +goose Down")
+		}
+		return p.errorf(line, "SQL outside a section: put statements after -- +ferry up or -- +ferry down")
+	}
+	multi := false
+	for _, pc := range p.pieces[fi : li+1] {
+		multi = multi || pc.kind == pSemicolon
+	}
+	p.section.Statements = append(p.section.Statements, Statement{SQL: p.src[start:end], Line: line, multi: multi})
+	if p.section == p.out.up {
+		if p.upStmts > 0 {
+			p.sum.WriteByte(';')
+		}
+		p.upStmts++
+		normalize(&p.sum, p.src, p.pieces[fi:li+1])
+	}
+	return nil
+}
+
+// annotation handles a line comment that starts a line; comments that are
+// not annotations are ignored.
+func (p *parser) annotation(i int, pc piece) error {
+	text := strings.TrimSpace(strings.TrimPrefix(p.src[pc.start:pc.end], "--"))
+	tool, rest, _ := strings.Cut(text, " ")
+	tool = strings.ToLower(tool)
+	if tool != "+ferry" && tool != "+goose" {
+		return nil
+	}
+	directive := strings.TrimSpace(rest)
+	switch {
+	case tool == "+goose" && p.out.format == FormatFerry, tool == "+ferry" && p.out.format == FormatGoose:
+		return p.errorf(pc.line, "file mixes -- +ferry and -- +goose annotations; use one format per file")
+	case tool == "+goose" && p.out.format == FormatMigrate:
+		return p.errorf(pc.line, "-- +goose annotations do not belong in golang-migrate .up.sql/.down.sql files")
+	}
+	if p.out.format == "" {
+		p.out.format = FormatFerry
+		if tool == "+goose" {
+			p.out.format = FormatGoose
+		}
+	}
+	name := directive
+	if tool == "+goose" {
+		name = canonicalGoose(directive)
+	} else {
+		name = strings.ToLower(directive)
+	}
+	switch name {
+	case "up", "down":
+		if p.kind != annotated {
+			return p.errorf(pc.line, "-- %s %s does not belong in a golang-migrate file: its name (.up.sql or .down.sql) says which part it is", tool, directive)
+		}
+		if p.blockLine > 0 {
+			return p.errorf(p.blockLine, "statement-begin has no matching statement-end before the %s section at line %d", name, pc.line)
+		}
+		if err := p.flush(); err != nil {
+			return err
+		}
+		if name == "up" {
+			if p.out.up != nil {
+				return p.errorf(pc.line, "second up section (the first starts at line %d)", p.upLine)
+			}
+			p.out.up, p.upLine = &Section{File: p.file}, pc.line
+			p.section = p.out.up
+		} else {
+			if p.out.down != nil {
+				return p.errorf(pc.line, "second down section (the first starts at line %d)", p.downLine)
+			}
+			p.out.down, p.downLine = &Section{File: p.file}, pc.line
+			p.section = p.out.down
+		}
+	case "no-transaction":
+		p.out.noTx = true
+	case "contract":
+		p.out.contract = true
+	case "statement-begin":
+		if p.kind != annotated {
+			break
+		}
+		if p.blockLine > 0 {
+			return p.errorf(pc.line, "statement-begin inside the statement begun at line %d", p.blockLine)
+		}
+		if p.first >= 0 {
+			return p.errorf(pc.line, "statement-begin after an unfinished statement (it starts at line %d and has no ';')", p.pieces[p.first].line)
+		}
+		p.blockLine = pc.line
+	case "statement-end":
+		if p.blockLine == 0 {
+			return p.errorf(pc.line, "statement-end without statement-begin")
+		}
+		p.blockLine = 0
+		return p.flush()
+	case "envsub":
+		return p.errorf(pc.line, "-- +goose %s is not supported by ferry: write the values into the migration", directive)
+	default:
+		known := ferryAnnotations
+		if tool == "+goose" {
+			known = gooseAnnotations
+		}
+		return p.errorf(pc.line, "unknown annotation %q (known: %s)", "-- "+tool+" "+directive, strings.Join(known, ", "))
+	}
+	return nil
+}
+
+// canonicalGoose maps a goose directive to ferry's annotation name.
+func canonicalGoose(d string) string {
+	switch strings.ToUpper(strings.Join(strings.Fields(d), " ")) {
+	case "UP":
+		return "up"
+	case "DOWN":
+		return "down"
+	case "STATEMENTBEGIN":
+		return "statement-begin"
+	case "STATEMENTEND":
+		return "statement-end"
+	case "NO TRANSACTION":
+		return "no-transaction"
+	case "ENVSUB ON", "ENVSUB OFF":
+		return "envsub"
+	}
+	return "?" + d
+}

@@ -1,0 +1,358 @@
+package migrate
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/ferrydb/ferry/dialect"
+)
+
+// LoadError lists every problem found while loading migrations, one error
+// per file problem, so that all of them can be fixed in one pass.
+type LoadError struct {
+	Errs []error
+}
+
+func (e *LoadError) Error() string {
+	msgs := make([]string, len(e.Errs))
+	for i, err := range e.Errs {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+// Unwrap returns the individual errors, for errors.Is and errors.As.
+func (e *LoadError) Unwrap() []error { return e.Errs }
+
+// newLoadError sorts errs for a stable report, or returns nil.
+func newLoadError(errs []error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
+	return &LoadError{Errs: errs}
+}
+
+// fileSource is where a migration's SQL is read from, until it is parsed.
+type fileSource struct {
+	fsys     fs.FS
+	up, down string // names in fsys; down is "" without a .down.sql file
+	display  string // directory shown in messages
+	kind     fileKind
+	syn      dialect.Syntax
+
+	once sync.Once
+	err  error
+}
+
+func (s *fileSource) show(name string) string {
+	if s.display == "" || s.display == "." {
+		return name
+	}
+	return path.Join(s.display, name)
+}
+
+// parse reads and parses the migration's file(s), once; it fills the
+// migration's parsed fields.
+func (m *Migration) parse() error {
+	s := m.src
+	if s == nil {
+		return nil
+	}
+	s.once.Do(func() { s.err = m.parseFiles(s) })
+	return s.err
+}
+
+func (m *Migration) parseFiles(s *fileSource) error {
+	read := func(name string, kind fileKind) (*parsedFile, error) {
+		data, err := fs.ReadFile(s.fsys, name)
+		if err != nil {
+			return nil, &FileError{File: s.show(name), Msg: fmt.Sprintf("cannot read: %v", err)}
+		}
+		return parseFile(s.show(name), string(data), s.syn, kind)
+	}
+	pf, err := read(s.up, s.kind)
+	if err != nil {
+		return err
+	}
+	m.Format, m.Up, m.Down, m.NoTransaction, m.Contract, m.Checksum = pf.format, pf.up, pf.down, pf.noTx, pf.contract, pf.checksum
+	if s.down != "" {
+		df, err := read(s.down, migrateDown)
+		if err != nil {
+			return err
+		}
+		m.Down = df.down
+		m.NoTransaction = m.NoTransaction || df.noTx
+	}
+	return nil
+}
+
+// parseAll parses the given migrations, in parallel, and reports every
+// problem at once.
+func parseAll(migs []*Migration) error {
+	var todo []*Migration
+	for _, m := range migs {
+		if m.src != nil {
+			todo = append(todo, m)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	errs := make([]error, len(todo))
+	workers := min(runtime.GOMAXPROCS(0)*2, len(todo))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				errs[i] = todo[i].parse()
+			}
+		}()
+	}
+	for i := range todo {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	var out []error
+	for _, err := range errs {
+		if err != nil {
+			out = append(out, err)
+		}
+	}
+	return newLoadError(out)
+}
+
+// Load reads and parses the migrations in the top directory of fsys: ferry
+// and goose files (<version>_<name>.sql) and golang-migrate pairs
+// (<version>_<name>.up.sql and .down.sql), plus the Go migrations given.
+// display is prefixed to file names in messages (for example the directory
+// the FS was opened from). syn says how to split statements. Every problem
+// is reported at once, as a *LoadError.
+func Load(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, error) {
+	migs, errs := scanAll(fsys, display, syn, goMigrations...)
+	var le *LoadError
+	if err := parseAll(migs); errors.As(err, &le) {
+		errs = append(errs, le.Errs...)
+	}
+	if err := newLoadError(errs); err != nil {
+		return nil, err
+	}
+	return migs, nil
+}
+
+// scan lists the migrations of fsys from their file names alone, checking
+// names, versions and pairs; their SQL is parsed when it is needed.
+func scan(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, error) {
+	migs, errs := scanAll(fsys, display, syn, goMigrations...)
+	if err := newLoadError(errs); err != nil {
+		return nil, err
+	}
+	return migs, nil
+}
+
+// scanAll is scan returning the migrations it could list along with the
+// problems it found.
+func scanAll(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, []error) {
+	var entries []fs.DirEntry
+	if fsys != nil {
+		var err error
+		entries, err = readDir(fsys)
+		if err != nil {
+			return nil, []error{fmt.Errorf("read migrations directory %s: %w", displayDir(display), err)}
+		}
+	}
+	var errs []error
+	n := len(entries) + len(goMigrations)
+	byVersion := make(map[int64]*Migration, n)
+	// origin names where a migration came from, for duplicate errors.
+	origin := func(m *Migration) string {
+		if m.Source != "" {
+			return m.Source
+		}
+		return fmt.Sprintf("Go migration %d (%s)", m.Version, m.Name)
+	}
+	goFiles := map[int64]string{}
+	// The directory as shown in errors, joined to each name by hand:
+	// path.Join for each of ten thousand files is measurable.
+	prefix := ""
+	if display != "" && display != "." {
+		prefix = strings.TrimSuffix(path.Clean(display), "/") + "/"
+	}
+	show := func(name string) string { return prefix + name }
+	dup := func(v int64, file, prev string) error {
+		// Name the files in a stable order, whatever order the directory gave.
+		if prev > file {
+			file, prev = prev, file
+		}
+		return &FileError{File: file, Msg: fmt.Sprintf("duplicate version %d: %s has it too", v, prev)}
+	}
+	add := func(m *Migration, file string) bool {
+		if prev, ok := byVersion[m.Version]; ok {
+			errs = append(errs, dup(m.Version, file, origin(prev)))
+			return false
+		}
+		byVersion[m.Version] = m
+		return true
+	}
+
+	pairs := map[int64]*Migration{} // golang-migrate migrations by version
+	type downFile struct {
+		v          int64
+		name, file string
+		mname      string
+	}
+	var downs []downFile
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || strings.HasPrefix(name, ".") {
+			continue
+		}
+		if strings.HasSuffix(name, ".go") {
+			file := show(name)
+			if v, _, ok := splitVersion(strings.TrimSuffix(name, ".go")); ok && !strings.HasSuffix(name, "_test.go") {
+				goFiles[v] = file
+			}
+			continue
+		}
+		if !strings.HasSuffix(name, ".sql") {
+			continue
+		}
+		file := show(name)
+		base := strings.TrimSuffix(name, ".sql")
+		kind := annotated
+		switch {
+		case strings.HasSuffix(base, ".up"):
+			kind, base = migrateUp, strings.TrimSuffix(base, ".up")
+		case strings.HasSuffix(base, ".down"):
+			kind, base = migrateDown, strings.TrimSuffix(base, ".down")
+		}
+		v, mname, ok := splitVersion(base)
+		if !ok {
+			errs = append(errs, &FileError{File: file, Msg: "file name must start with a version number: <version>_<name>.sql (or .up.sql/.down.sql)"})
+			continue
+		}
+		if kind == migrateDown {
+			downs = append(downs, downFile{v: v, name: name, file: file, mname: mname})
+			continue
+		}
+		m := &Migration{Version: v, Name: mname, Source: file, src: &fileSource{fsys: fsys, up: name, display: display, kind: kind, syn: syn}}
+		if kind == migrateUp {
+			m.Format = FormatMigrate
+		}
+		if add(m, file) && kind == migrateUp {
+			pairs[v] = m
+		}
+	}
+	for _, d := range downs {
+		m, ok := pairs[d.v]
+		if !ok {
+			if prev, taken := byVersion[d.v]; taken {
+				errs = append(errs, dup(d.v, d.file, origin(prev)))
+			} else {
+				errs = append(errs, &FileError{File: d.file, Msg: fmt.Sprintf("down migration without an up part: add %d_%s.up.sql", d.v, d.mname)})
+			}
+			continue
+		}
+		m.src.down = d.name
+	}
+	for _, g := range goMigrations {
+		if g == nil {
+			continue
+		}
+		src := fmt.Sprintf("Go migration %d (%s)", g.Version, g.Name)
+		switch {
+		case g.Version <= 0:
+			errs = append(errs, fmt.Errorf("%s: version must be positive", src))
+			continue
+		case g.Up == nil:
+			errs = append(errs, fmt.Errorf("%s: Up function is missing", src))
+			continue
+		}
+		delete(goFiles, g.Version)
+		add(&Migration{
+			Version: g.Version, Name: g.Name, Format: FormatGo,
+			UpFunc: g.Up, DownFunc: g.Down, NoTransaction: g.NoTransaction, Contract: g.Contract,
+		}, src)
+	}
+	for v, file := range goFiles {
+		if _, ok := byVersion[v]; ok {
+			continue
+		}
+		errs = append(errs, &FileError{File: file, Msg: fmt.Sprintf("Go migration file for version %d, but no Go migration %d is registered: ferry cannot compile it; register it with migrate.WithGoMigrations or convert it to SQL", v, v)})
+	}
+	out := make([]*Migration, 0, len(byVersion))
+	for _, m := range byVersion {
+		out = append(out, m)
+	}
+	slices.SortFunc(out, func(a, b *Migration) int { return cmp.Compare(a.Version, b.Version) })
+	return out, errs
+}
+
+// readDir lists the top directory of fsys in the order the file system
+// gives (the migrations are sorted by version afterwards; fs.ReadDir would
+// first sort ten thousand names for nothing).
+func readDir(fsys fs.FS) ([]fs.DirEntry, error) {
+	f, err := fsys.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if d, ok := f.(fs.ReadDirFile); ok {
+		return d.ReadDir(-1)
+	}
+	return fs.ReadDir(fsys, ".")
+}
+
+// splitVersion splits "00042_add_users" into 42 and "add_users".
+func splitVersion(base string) (int64, string, bool) {
+	digits := 0
+	for digits < len(base) && base[digits] >= '0' && base[digits] <= '9' {
+		digits++
+	}
+	if digits == 0 || digits == len(base) || base[digits] != '_' {
+		return 0, "", false
+	}
+	v, err := strconv.ParseInt(base[:digits], 10, 64)
+	if err != nil || v <= 0 {
+		return 0, "", false
+	}
+	return v, base[digits+1:], true
+}
+
+func displayDir(d string) string {
+	if d == "" {
+		return "."
+	}
+	return d
+}
+
+// IsLoadError reports whether err came from reading migration files.
+func IsLoadError(err error) bool {
+	var le *LoadError
+	return errors.As(err, &le)
+}
+
+// FileVersion returns the version a migration file name carries
+// ("00042_add_users.sql" -> 42), and whether the name is one ferry reads as
+// a migration.
+func FileVersion(filename string) (int64, bool) {
+	base, ok := strings.CutSuffix(filename, ".sql")
+	if !ok {
+		return 0, false
+	}
+	base = strings.TrimSuffix(strings.TrimSuffix(base, ".up"), ".down")
+	v, _, ok := splitVersion(base)
+	return v, ok
+}
