@@ -1,0 +1,68 @@
+// Package api holds the wire types of ferry's migration service: the
+// Metaflow-compatible documents and ferry's own /v1 documents. The server,
+// its Go client and the CLI share them.
+package api
+
+import "github.com/ferrydb/ferry/migrate"
+
+// Upgrade results, as the Metaflow migration service writes them.
+const (
+	UpgradeSuccess = "upgrade success"
+	UpgradeFailed  = "upgrade failed"
+)
+
+// SchemaStatus is the Metaflow-compatible GET /db_schema_status document.
+// Versions are strings, as Metaflow's service returns them.
+type SchemaStatus struct {
+	IsUpToDate          bool     `json:"is_up_to_date"`
+	CurrentVersion      string   `json:"current_version"`
+	MigrationInProgress bool     `json:"migration_in_progress"`
+	DBSchemaVersions    []string `json:"db_schema_versions"`
+	UnappliedMigrations []string `json:"unapplied_migrations"`
+}
+
+// Status is ferry's GET /v1/status document, the same as
+// `ferry status --json`.
+type Status struct {
+	// Database is the database URL without its password.
+	Database string `json:"database"`
+	*migrate.Status
+}
+
+// UpgradeRequest is the optional body of POST /v1/upgrade.
+type UpgradeRequest struct {
+	// To is the highest version to apply; 0 or absent applies everything.
+	To int64 `json:"to,omitempty"`
+}
+
+// Upgrade is the answer to an upgrade: the status before and after (as the
+// Metaflow upgrade function returns them) and the outcome. S is
+// SchemaStatus for PATCH /upgrade and Status for POST /v1/upgrade.
+type Upgrade[S any] struct {
+	InitStatus    S      `json:"init-status"`
+	UpgradeResult string `json:"upgrade-result"`
+	FinalStatus   S      `json:"final-status"`
+	// Applied lists what this upgrade applied (empty if another request or
+	// replica had already done it).
+	Applied []migrate.Applied `json:"applied"`
+	// Error says why the upgrade failed, and what to do next.
+	Error string `json:"error,omitempty"`
+	// BackupID names the backup taken before the upgrade, if any.
+	BackupID string `json:"backup-id,omitempty"`
+	// DurationMS is how long the upgrade took, lock wait included.
+	DurationMS int64 `json:"duration_ms"`
+}
+
+// Error is the body of an error answer, as Metaflow's service writes it.
+type Error struct {
+	Detail string `json:"detail"`
+}
+
+// Ready is the body of GET /readyz.
+type Ready struct {
+	Ready  bool   `json:"ready"`
+	Reason string `json:"reason,omitempty"`
+	// CurrentVersion and LatestVersion are set when the database answered.
+	CurrentVersion int64 `json:"current_version,omitempty"`
+	LatestVersion  int64 `json:"latest_version,omitempty"`
+}
