@@ -1,0 +1,123 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/ferrydb/ferry/internal/testdb"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// TestPreUpgrade: no backup when nothing is pending; a backup before
+// anything is applied otherwise, reported through the Recorder; a failed
+// backup stops a required upgrade with nothing applied, and lets an auto
+// upgrade go on.
+func TestPreUpgrade(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		ctx := tctx(t)
+		seed(t, db.DB)
+		store, dir := newStore(t)
+		files := schemaMigrations(db.Kind)
+		pre := &PreUpgrade{Store: store, DB: db.DB, Mode: ModeRequired}
+		var seen []string
+		pre.OnBackup = func(m *Manifest) { seen = append(seen, m.ID) }
+		up := func(mode Mode, files map[string]string) (*Recorder, error) {
+			pre.Mode = mode
+			m := newMigrator(t, db.DB, migrationsDir(t, files), migrate.WithPreflight(pre.Preflight))
+			rec := &Recorder{}
+			_, err := m.Up(WithRecorder(ctx, rec), migrate.UpOptions{})
+			return rec, rec.WrapError(err)
+		}
+
+		rec, err := up(ModeRequired, files)
+		if err != nil || rec.BackupID() != "" || rec.RestoreCommand() != "" {
+			t.Fatalf("up to date: backup %q, %v", rec.BackupID(), err)
+		}
+		if l, _ := store.List(ctx); len(l) != 0 {
+			t.Fatalf("a backup was taken with nothing to apply: %v", l)
+		}
+
+		files["00004_x.sql"] = "-- +ferry up\nCREATE TABLE x (id INTEGER);\nINSERT INTO x (id) VALUES (1);\n"
+		rec, err = up(ModeRequired, files)
+		if err != nil {
+			t.Fatal(err)
+		}
+		man := rec.Backup()
+		if man == nil || man.Reason != ReasonBeforeUpgrade || man.SchemaVersion != 3 || man.Upgrade == nil ||
+			man.Upgrade.From != 3 || man.Upgrade.To != 4 || len(man.Upgrade.Migrations) != 1 || len(seen) != 1 || seen[0] != man.ID {
+			t.Fatalf("pre-upgrade backup: %+v (seen %v)", man, seen)
+		}
+		for _, tc := range man.Tables {
+			if strings.HasSuffix(tc.Name, "x") && !strings.HasSuffix(tc.Name, "ex") {
+				t.Errorf("the backup already has table %s of the upgrade", tc.Name)
+			}
+		}
+		if want := "ferry backup restore " + man.ID + " --store " + store.String() + " --yes"; rec.RestoreCommand() != want {
+			t.Errorf("restore command %q, want %q", rec.RestoreCommand(), want)
+		}
+
+		// A failing migration: the error names the backup and the command,
+		// and still unwraps to the engine's error.
+		files["00005_bad.sql"] = "-- +ferry up\nCREATE TABLE y (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
+		rec, err = up(ModeAuto, files)
+		var me *migrate.MigrationError
+		var ue *UpgradeError
+		if !errors.As(err, &me) || !errors.As(err, &ue) || ue.BackupID != rec.BackupID() || !strings.Contains(err.Error(), rec.RestoreCommand()) || rec.BackupID() == "" {
+			t.Fatalf("failed upgrade error: %v", err)
+		}
+		delete(files, "00005_bad.sql")
+		if db.Kind == "mysql" {
+			if _, err := db.ExecContext(ctx, "DROP TABLE y"); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := newMigrator(t, db.DB, migrationsDir(t, map[string]string{"00005_bad.sql": "-- +ferry up\nSELECT 1;\n"})).Repair(ctx, 5, migrate.MarkPending); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		// The store breaks: a file where its directory was.
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dir, []byte("not a directory"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files["00006_z.sql"] = "-- +ferry up\nCREATE TABLE z (id INTEGER);\n"
+		rec, err = up(ModeRequired, files)
+		if !errors.Is(err, ErrBackupFailed) || rec.Err() == nil || rec.BackupID() != "" {
+			t.Fatalf("required upgrade with a failing backup: %v", err)
+		}
+		if ok, _ := db.Dialect.TableExists(ctx, db, "z"); ok {
+			t.Fatal("a required upgrade whose backup failed applied a migration")
+		}
+		rec, err = up(ModeAuto, files)
+		if err != nil || rec.Err() == nil || rec.BackupID() != "" {
+			t.Fatalf("auto upgrade with a failing backup: backup err %v, %v", rec.Err(), err)
+		}
+		if ok, _ := db.Dialect.TableExists(ctx, db, "z"); !ok {
+			t.Fatal("an auto upgrade whose backup failed did not go on")
+		}
+	})
+}
+
+func TestParseModeAndRestoreCommand(t *testing.T) {
+	for in, want := range map[string]Mode{"auto": ModeAuto, "REQUIRED": ModeRequired, " off": ModeOff} {
+		if got, err := ParseMode(in); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), "auto, required or off") {
+		t.Errorf("ParseMode(sometimes): %v", err)
+	}
+	if got := RestoreCommand("20261121T193000Z-ab12cd", "file:///var/my backups"); got != "ferry backup restore 20261121T193000Z-ab12cd --store 'file:///var/my backups' --yes" {
+		t.Errorf("quoted command: %s", got)
+	}
+	var rec *Recorder
+	ctx := WithRecorder(context.Background(), rec)
+	if recorderFrom(ctx) != nil {
+		t.Error("nil recorder")
+	}
+}
