@@ -1,0 +1,359 @@
+// Command ferry applies versioned SQL migrations exactly once, reports
+// schema status, and serves the migration API.
+//
+// With no flags it uses the migrations in ./migrations and the embedded
+// SQLite database ./ferry.db. See `ferry --help` and docs/.
+//
+// Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
+// (status --exit-code).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/compat"
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitPending = 3
+)
+
+func main() {
+	stop := startCPUProfile(os.Getenv("FERRY_CPUPROFILE"), os.Stderr)
+	code := run(os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
+	stop()
+	os.Exit(code)
+}
+
+// startCPUProfile writes a pprof CPU profile of the whole invocation to
+// path, when path is not empty (FERRY_CPUPROFILE, for the benchmarks in
+// bench/; not documented for users). A profile that cannot be started is
+// reported and skipped: it never changes what the command does.
+func startCPUProfile(path string, stderr io.Writer) (stop func()) {
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "ferry: FERRY_CPUPROFILE: %v\n", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(stderr, "ferry: FERRY_CPUPROFILE: %v\n", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			fmt.Fprintf(stderr, "ferry: FERRY_CPUPROFILE: %v\n", err)
+		}
+	}
+}
+
+// app is one invocation of the CLI.
+type app struct {
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	cfg            config
+	log            *slog.Logger
+	json           bool
+	// signals is the context cancelled by the first SIGINT or SIGTERM.
+	signals context.Context
+	// detachSignals stops that handling, for a command that forwards
+	// signals to a child process itself (ferry launch).
+	detachSignals func()
+}
+
+// usageError marks an error as a usage problem (exit code 2).
+type usageError struct{ error }
+
+func usageErrorf(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitError carries a specific exit code without a message of its own.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	ctx, stop, detach := signalContext(stderr)
+	defer stop()
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, signals: ctx, detachSignals: detach}
+	root := a.rootCmd()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "ferry: %v\n", err)
+	var ue usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM, so that a run
+// stops at its next safe point and releases the lock; a second signal exits
+// at once. detach stops listening (the context is then cancelled by no
+// signal), for commands that handle signals themselves.
+func signalContext(stderr io.Writer) (ctx context.Context, stop, detach func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	var once sync.Once
+	detach = func() { once.Do(func() { signal.Stop(ch) }) }
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-done:
+				return
+			case sig := <-ch:
+				n++
+				if n == 1 {
+					fmt.Fprintf(stderr, "ferry: %s: stopping at the next safe point and releasing the lock (signal again to exit at once)\n", sig)
+					cancel()
+					continue
+				}
+				os.Exit(130)
+			}
+		}
+	}()
+	return ctx, func() {
+		detach()
+		close(done)
+		cancel()
+	}, detach
+}
+
+func (a *app) rootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ferry",
+		Short: "Apply versioned SQL migrations exactly once, and serve the migration API",
+		Long: `ferry applies versioned SQL migrations to PostgreSQL, MySQL/MariaDB and
+SQLite exactly once, even when a whole fleet runs it at the same moment.
+
+With no flags it uses the migrations in ./migrations and the embedded SQLite
+database ./ferry.db. Configuration comes from flags, then FERRY_* environment
+variables, then ./ferry.yaml (or --config).
+
+Database URLs:
+  postgres://user:pass@host:5432/db?sslmode=verify-full&schema=app
+  mysql://user:pass@host:3306/db?sslmode=require
+  sqlite:path/to/file.db
+
+Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
+(status --exit-code); ferry launch exits with its child's code.`,
+		SilenceUsage:      true,
+		SilenceErrors:     true,
+		Version:           version,
+		PersistentPreRunE: a.setup,
+	}
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageErrorf("%v (see `%s --help`)", err, c.CommandPath())
+	})
+	pf := root.PersistentFlags()
+	pf.StringP("database", "d", database.DefaultURL, "database URL (env FERRY_DATABASE_URL)")
+	pf.String("dir", "migrations", "migrations directory (env FERRY_DIR)")
+	pf.String("table", migrate.DefaultTable, "history table name (env FERRY_TABLE)")
+	pf.String("schema", "", "PostgreSQL schema for ferry's tables and the migrations (env FERRY_SCHEMA)")
+	pf.String("config", "ferry.yaml", "config file (env FERRY_CONFIG); read when present")
+	pf.Duration("lock-timeout", migrate.DefaultLockTimeout, "how long to wait for the migration lock (env FERRY_LOCK_TIMEOUT)")
+	pf.String("lock-mode", "", "migration lock: session (PostgreSQL, MySQL default) or lease (SQLite default; for connection poolers) (env FERRY_LOCK_MODE)")
+	pf.String("history", "ferry", "also keep another tool's version table up to date: ferry (none), goose or golang-migrate (env FERRY_HISTORY)")
+	pf.String("log-format", "text", "log format on stderr: text or json (env FERRY_LOG_FORMAT)")
+	pf.String("log-level", "warn", "log level on stderr: debug, info, warn or error (env FERRY_LOG_LEVEL)")
+
+	root.AddCommand(
+		a.initCmd(), a.newCmd(),
+		a.statusCmd(), a.upCmd(), a.downCmd(), a.redoCmd(),
+		a.validateCmd(), a.baselineCmd(), a.repairCmd(), a.historyCmd(),
+		a.adoptCmd(), a.serveCmd(), a.remoteCmd(),
+		a.releaseCmd(), a.launchCmd(), a.waitCmd(),
+		a.backupCmd(),
+	)
+	return root
+}
+
+// setup resolves the configuration and the logger before every command.
+func (a *app) setup(cmd *cobra.Command, _ []string) error {
+	cfg, err := resolve(cmd.Flags(), a.getenv)
+	if err != nil {
+		return err
+	}
+	a.cfg = cfg
+	if f := cmd.Flags().Lookup("json"); f != nil {
+		a.json = f.Value.String() == "true"
+	}
+	return a.setupLogger()
+}
+
+// setupLogger builds the logger from the resolved configuration.
+func (a *app) setupLogger() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {
+		return usageErrorf("log level %q: use debug, info, warn or error", a.cfg.LogLevel)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch a.cfg.LogFormat {
+	case "text":
+		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+	case "json":
+		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+	default:
+		return usageErrorf("log format %q: use text or json", a.cfg.LogFormat)
+	}
+	return nil
+}
+
+// open connects to the configured database.
+func (a *app) open(ctx context.Context) (*database.DB, error) {
+	return database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log})
+}
+
+// migrator loads the migrations and then connects to the database, so
+// that a bad migration file is reported before anything touches the
+// database. The caller closes the returned database.
+func (a *app) migrator(ctx context.Context, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
+	db, err := database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log, NoPing: true})
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []migrate.Option{
+		migrate.WithDir(a.cfg.Dir),
+		migrate.WithTable(a.cfg.Table),
+		migrate.WithLogger(a.log),
+		migrate.WithLockTimeout(a.cfg.LockTimeout),
+		migrate.WithLockMode(migrate.LockMode(a.cfg.LockMode)),
+		migrate.WithAllowOutOfOrder(a.cfg.AllowOutOfOrder),
+	}
+	if !a.json {
+		opts = append(opts, migrate.WithHooks(migrate.Hooks{
+			MigrationStarted: func(e migrate.Event) {
+				verb := "applying"
+				if e.Operation == migrate.OpDown {
+					verb = "reverting"
+				}
+				a.printf("%s %d %s ... ", verb, e.Version, e.Name)
+			},
+			MigrationDone: func(e migrate.Event) {
+				if e.Err != nil {
+					a.printf("FAILED after %s\n", fmtDuration(e.Duration))
+					return
+				}
+				a.printf("ok (%s)\n", fmtDuration(e.Duration))
+			},
+		}))
+	}
+	mirror, err := a.historyMirror(db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	if mirror != nil {
+		opts = append(opts, migrate.WithHistoryMirror(mirror))
+	}
+	// Connect while the migration files are listed: neither waits for the
+	// other, and a bad file is still reported before anything is changed.
+	pinged := make(chan error, 1)
+	go func() { pinged <- db.Ping(ctx) }()
+	m, err := migrate.New(db.DB, db.Dialect, append(opts, extra...)...)
+	if perr := <-pinged; err == nil {
+		err = perr
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, m, nil
+}
+
+// historyMirror returns the other tool's table that --history names, or
+// nil for ferry's own history only.
+func (a *app) historyMirror(db *database.DB) (compat.Table, error) {
+	switch a.cfg.History {
+	case "", "ferry":
+		return nil, nil
+	case compat.ToolGoose, compat.ToolGolangMigrate:
+		return compat.New(a.cfg.History, db.Dialect, "")
+	}
+	return nil, usageErrorf("--history %q: use ferry, goose or golang-migrate", a.cfg.History)
+}
+
+// fmtDuration prints a duration for people: "<1ms", "12ms", "3.2s".
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return "<1ms"
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(100 * time.Millisecond).String()
+	}
+}
+
+// printJSON writes v as indented JSON to stdout.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) printf(format string, args ...any) {
+	fmt.Fprintf(a.stdout, format, args...)
+}
+
+// jsonFlag adds --json to a command that reports.
+func jsonFlag(c *cobra.Command) {
+	c.Flags().Bool("json", false, "print the result as JSON")
+}
+
+// exactArgs is cobra.ExactArgs reported as a usage error.
+func exactArgs(n int, what string) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) != n {
+			return usageErrorf("%s takes %s (see `%s --help`)", c.CommandPath(), what, c.CommandPath())
+		}
+		return nil
+	}
+}
+
+func noArgs(c *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return usageErrorf("%s takes no arguments, got %q (see `%s --help`)", c.CommandPath(), strings.Join(args, " "), c.CommandPath())
+	}
+	return nil
+}

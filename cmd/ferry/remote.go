@@ -1,0 +1,164 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/client"
+	"github.com/ferrydb/ferry/server"
+)
+
+func (a *app) remoteCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "remote",
+		Short: "Ask a migration service (ferry serve, or Metaflow's) for status or an upgrade",
+		Long: `Talk to a running migration service over HTTP: ferry serve, or the Metaflow
+metadata service's migration service. The client retries with backoff while
+the service restarts, and never sends an upgrade twice: if the answer is
+lost, it reads the outcome from the status.
+
+The service's URL comes from --base-url or FERRY_BASE_URL; a password in it
+(http://ferry:TOKEN@host:8082) is used as the token. Otherwise the token
+comes from FERRY_TOKEN, --token-file, or --token (visible to other users in
+the process list: prefer the others).`,
+	}
+	pf := c.PersistentFlags()
+	pf.String("base-url", "", "the migration service, e.g. http://migrations.internal:8082 (env FERRY_BASE_URL)")
+	pf.String("token-file", "", "file holding the token (env FERRY_TOKEN_FILE)")
+	pf.String("token", "", "the token (prefer FERRY_TOKEN or --token-file)")
+	pf.String("api", "auto", "which routes to use: auto, v1 (ferry) or metaflow")
+	c.AddCommand(a.remoteStatusCmd(), a.remoteUpgradeCmd())
+	return c
+}
+
+// remoteClient builds the client from flags and environment.
+func (a *app) remoteClient(cmd *cobra.Command) (*client.Client, error) {
+	if a.cfg.BaseURL == "" {
+		return nil, usageErrorf("say which service: --base-url http://host:8082 (or FERRY_BASE_URL)")
+	}
+	opts := []client.Option{client.WithLogger(a.log)}
+	apiMode, _ := cmd.Flags().GetString("api")
+	opts = append(opts, client.WithAPI(client.API(apiMode)))
+	token, _ := cmd.Flags().GetString("token")
+	if token == "" {
+		token = a.getenv("FERRY_TOKEN")
+	}
+	if token == "" && a.cfg.TokenFile != "" {
+		toks, err := server.LoadTokens(a.cfg.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		token = toks[0].Secret
+	}
+	if token != "" {
+		opts = append(opts, client.WithToken(token))
+	}
+	cl, err := client.New(a.cfg.BaseURL, opts...)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	return cl, nil
+}
+
+func (a *app) remoteStatusCmd() *cobra.Command {
+	var exitCode bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the service's schema status",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.remoteClient(cmd)
+			if err != nil {
+				return err
+			}
+			s, err := cl.Summary(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if err := a.printJSON(s); err != nil {
+					return err
+				}
+			} else {
+				a.printSummary(cl.BaseURL(), s)
+			}
+			if exitCode && !s.IsUpToDate {
+				return exitError{exitPending}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) printSummary(base string, s *client.Summary) {
+	a.printf("Service:          %s\n", base)
+	a.printf("Current version:  %s\n", s.CurrentVersion)
+	up := "yes"
+	if !s.IsUpToDate {
+		up = fmt.Sprintf("no (unapplied: %s)", strings.Join(s.Unapplied, ", "))
+	}
+	a.printf("Up to date:       %s\n", up)
+	a.printf("In progress:      %v\n", s.MigrationInProgress)
+}
+
+func (a *app) remoteUpgradeCmd() *cobra.Command {
+	var to int64
+	c := &cobra.Command{
+		Use:   "upgrade",
+		Short: "Ask the service to apply pending migrations; exit 1 unless the schema is then up to date",
+		Long: `Ask the service to apply pending migrations (up to --to with ferry's /v1
+API). Prints the status before and after. Exits 1 when the upgrade failed or
+the schema is not up to date afterwards.`,
+		Example: "  FERRY_TOKEN=... ferry remote upgrade --base-url http://migrations:8082\n  ferry remote upgrade --base-url http://ferry:$TOKEN@migrations:8082 --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := a.remoteClient(cmd)
+			if err != nil {
+				return err
+			}
+			o, err := cl.Upgrade(cmd.Context(), to)
+			if err != nil {
+				var he *client.HTTPError
+				if errors.As(err, &he) && he.Code == 404 {
+					return fmt.Errorf("%w (is the service read-only?)", err)
+				}
+				return err
+			}
+			if a.json {
+				if err := a.printJSON(o); err != nil {
+					return err
+				}
+			} else {
+				a.printf("%s", o.Result)
+				if o.Uncertain {
+					a.printf(" (the answer was lost; outcome read from the status)")
+				}
+				a.printf("\n")
+				if o.Before != nil && o.After != nil {
+					a.printf("version %s -> %s, applied %d\n", o.Before.CurrentVersion, o.After.CurrentVersion, o.Applied)
+				}
+				if o.BackupID != "" {
+					a.printf("backup taken before the upgrade: %s\n", o.BackupID)
+				}
+			}
+			if !o.OK() {
+				if o.Error != "" {
+					fmt.Fprintf(a.stderr, "ferry: %s\n", o.Error)
+				} else if o.After != nil && !o.After.IsUpToDate {
+					fmt.Fprintf(a.stderr, "ferry: the schema is not up to date after the upgrade (unapplied: %s)\n", strings.Join(o.After.Unapplied, ", "))
+				}
+				return exitError{exitFailure}
+			}
+			return nil
+		},
+	}
+	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to this version (ferry's /v1 API only)")
+	jsonFlag(c)
+	return c
+}

@@ -1,0 +1,470 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/backup"
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/release"
+)
+
+func (a *app) upCmd() *cobra.Command {
+	var to int64
+	var dryRun, allowOOO, force bool
+	c := &cobra.Command{
+		Use:   "up",
+		Short: "Apply pending migrations",
+		Long: `Apply the pending migrations in version order, up to --to if given.
+
+ferry first takes the database-wide migration lock, so that when a whole
+fleet runs "ferry up" at start-up exactly one process applies each migration;
+the others wait (--lock-timeout), find the work done, and exit 0.
+
+On PostgreSQL and SQLite each migration runs in one transaction with its
+history row. On MySQL, and for migrations marked no-transaction, statements
+run one by one and the history records progress; if one fails, later runs
+refuse to continue until "ferry repair".
+
+--dry-run prints the exact SQL that would run, in order, and changes nothing.
+
+A contract migration (-- +ferry contract) breaks releases built against an
+older schema. While such a release has live instances in the fleet registry
+(see "ferry status" and "ferry launch"), "ferry up" applies the migrations
+below the contract migration, refuses the contract migration naming the
+release and its instances, and exits 1. Stop or upgrade those instances and
+run it again, or pass --force to apply it anyway. Expand migrations never
+wait.
+
+Backups: when a backup store is configured (--store, FERRY_BACKUP_STORE or
+backup_store in ferry.yaml), up takes a backup of the database first, under
+the migration lock and only when there is something to apply. --backup says
+what a failed backup means: auto (the default with a store: warn and go on),
+required (stop, nothing applied) or off. --backup=auto or required without a
+configured store uses ./ferry-backups. If the upgrade then fails, the error
+ends with the exact command that restores the database to its state before
+the upgrade.
+
+SIGINT or SIGTERM stops at the next safe point (between statements of a
+transactional migration, which is then rolled back; after a non-transactional
+one finishes) and releases the lock. A second signal exits at once.`,
+		Example: "  ferry up\n  ferry up --to 20261101120000\n  ferry up --dry-run\n  FERRY_DATABASE_URL=postgres://app@db/app ferry up",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allowOOO {
+				a.cfg.AllowOutOfOrder = true
+			}
+			ctx := cmd.Context()
+			// Preflights, in order: the contract gate (it needs the dialect,
+			// known once the migrator is), then the backup, so that no backup
+			// is taken for a run the gate refuses.
+			var m *migrate.Migrator
+			gate := func(ctx context.Context, run *migrate.PreflightRun) error {
+				return release.Gate(m.Dialect(), release.WithForce(force), release.WithLogger(a.log))(ctx, run)
+			}
+			extra := []migrate.Option{migrate.WithPreflight(gate)}
+			var pre *backup.PreUpgrade
+			if !dryRun {
+				var store *backup.Store
+				var err error
+				if pre, store, err = a.preUpgrade(ctx); err != nil {
+					return err
+				}
+				if pre != nil {
+					defer store.Close()
+					if !a.json {
+						pre.OnBackup = func(m *backup.Manifest) {
+							a.printf("backup %s taken before the upgrade (%s in %s)\n", m.ID, fmtSize(m.Size()), store)
+						}
+					}
+					extra = append(extra, migrate.WithPreflight(pre.Preflight))
+				}
+			}
+			db, m, err := a.migrator(ctx, extra...)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			opts := migrate.UpOptions{To: to}
+			if dryRun {
+				plan, err := m.PlanUp(ctx, opts)
+				if err != nil {
+					return err
+				}
+				return a.printPlan(plan)
+			}
+			if pre == nil {
+				res, err := release.Up(ctx, m, opts)
+				return a.report(res, err, "up")
+			}
+			pre.DB = db
+			rec := &backup.Recorder{}
+			res, err := release.Up(backup.WithRecorder(ctx, rec), m, opts)
+			info := map[string]any{"store": rec.Store()}
+			if id := rec.BackupID(); id != "" {
+				info["id"], info["restore_command"] = id, rec.RestoreCommand()
+			}
+			if berr := rec.Err(); berr != nil {
+				info["error"] = berr.Error()
+			}
+			return a.reportWith(res, rec.WrapError(err), "up", map[string]any{"backup": info})
+		},
+	}
+	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to and including this version")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
+	c.Flags().BoolVar(&allowOOO, "allow-out-of-order", false, "apply pending migrations older than the newest applied one (env FERRY_ALLOW_OUT_OF_ORDER)")
+	c.Flags().BoolVar(&force, "force", false, "apply contract migrations even while releases they break have live instances")
+	c.Flags().String("backup", "", "take a backup before applying: auto, required or off (env FERRY_BACKUP; default auto when a backup store is configured, off otherwise)")
+	c.Flags().String("store", "", storeHelp)
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) downCmd() *cobra.Command {
+	var n int
+	var to int64
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "down",
+		Short: "Revert applied migrations",
+		Long: `Revert the most recently applied migration (-n for more, --to to revert every
+migration above a version; --to 0 reverts all). Each migration to revert must
+have a down part; ferry checks all of them before reverting any.`,
+		Example: "  ferry down\n  ferry down -n 3\n  ferry down --to 5\n  ferry down --dry-run",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			toSet := cmd.Flags().Changed("to")
+			if toSet && cmd.Flags().Changed("steps") {
+				return usageErrorf("use -n or --to, not both")
+			}
+			if n < 1 {
+				return usageErrorf("-n must be at least 1")
+			}
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if dryRun {
+				steps := n
+				if toSet {
+					steps = 0
+				}
+				plan, err := m.PlanDown(cmd.Context(), steps, to)
+				if err != nil {
+					return err
+				}
+				return a.printPlan(plan)
+			}
+			var res *migrate.Result
+			if toSet {
+				res, err = m.DownTo(cmd.Context(), to)
+			} else {
+				res, err = m.Down(cmd.Context(), n)
+			}
+			return a.report(res, err, "down")
+		},
+	}
+	c.Flags().IntVarP(&n, "steps", "n", 1, "number of migrations to revert")
+	c.Flags().Int64Var(&to, "to", 0, "revert every migration above this version")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) redoCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "redo",
+		Short: "Revert the most recently applied migration and apply it again",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := m.Redo(cmd.Context())
+			return a.report(res, err, "redo")
+		},
+	}
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) baselineCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "baseline VERSION",
+		Short: "Record every migration up to VERSION as applied without running it",
+		Long: `Record every migration up to and including VERSION as applied, without
+running it. Use it once when ferry takes over a database whose schema already
+has those changes; later migrations then apply normally.`,
+		Example: "  ferry baseline 12",
+		Args:    exactArgs(1, "one VERSION"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := parseVersion(args[0])
+			if err != nil {
+				return err
+			}
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := m.Baseline(cmd.Context(), v)
+			return a.report(res, err, "baseline")
+		},
+	}
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) repairCmd() *cobra.Command {
+	var mark string
+	c := &cobra.Command{
+		Use:   "repair VERSION --mark applied|pending",
+		Short: "Resolve a failed or interrupted migration after fixing the database by hand",
+		Long: `Resolve a migration that failed or was interrupted without a transaction (on
+MySQL, or marked no-transaction). ferry status shows which statement failed
+and which took effect. Fix the database by hand first, then say what you did:
+
+  --mark applied   you completed the rest of the migration by hand
+  --mark pending   you undid what took effect; the next "ferry up" runs the
+                   whole migration again
+
+For a failed revert (down), --mark applied means the migration is still in
+place, --mark pending that you completed the revert.`,
+		Example: "  ferry status\n  ferry repair 7 --mark pending\n  ferry up",
+		Args:    exactArgs(1, "one VERSION"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			v, err := parseVersion(args[0])
+			if err != nil {
+				return err
+			}
+			if mark != string(migrate.MarkApplied) && mark != string(migrate.MarkPending) {
+				return usageErrorf("say what you did with --mark applied (you completed the migration by hand) or --mark pending (you undid it, so it runs again)")
+			}
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			res, err := m.Repair(cmd.Context(), v, migrate.RepairMark(mark))
+			return a.report(res, err, "repair")
+		},
+	}
+	c.Flags().StringVar(&mark, "mark", "", "applied or pending (required)")
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	var allowOOO bool
+	c := &cobra.Command{
+		Use:   "validate",
+		Short: "Check migration files against the database",
+		Long: `Check that every migration file parses, every applied migration still has its
+file with the same checksum (comments and whitespace do not count), no
+migration needs repair, and no pending migration is older than the newest
+applied one (unless --allow-out-of-order). Prints one line per problem and
+exits 1 if there is any. Changes nothing.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if allowOOO {
+				a.cfg.AllowOutOfOrder = true
+			}
+			var problems []string
+			db, m, err := a.migrator(cmd.Context())
+			var le *migrate.LoadError
+			switch {
+			case errors.As(err, &le):
+				for _, e := range le.Errs {
+					problems = append(problems, e.Error())
+				}
+			case err != nil:
+				return err
+			default:
+				defer db.Close()
+				ps, err := m.Validate(cmd.Context())
+				if err != nil {
+					return err
+				}
+				for _, p := range ps {
+					problems = append(problems, p.Message)
+				}
+			}
+			if a.json {
+				if err := a.printJSON(map[string]any{"valid": len(problems) == 0, "problems": nonNil(problems)}); err != nil {
+					return err
+				}
+			} else {
+				for _, p := range problems {
+					a.printf("%s\n", p)
+				}
+				if len(problems) == 0 {
+					a.printf("ok: %d migrations, all valid\n", len(m.Migrations()))
+				}
+			}
+			if len(problems) > 0 {
+				return exitError{exitFailure}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&allowOOO, "allow-out-of-order", false, "do not report pending migrations older than the newest applied one")
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) historyCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "Show every row of the history table: each apply, revert, baseline and repair",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			recs, err := m.History(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.json {
+				type row struct {
+					migrate.Record
+					DurationMS int64 `json:"duration_ms"`
+				}
+				rows := make([]row, len(recs))
+				for i, r := range recs {
+					rows[i] = row{r, r.Duration.Milliseconds()}
+				}
+				return a.printJSON(rows)
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "ID\tVERSION\tNAME\tOPERATION\tSTATE\tAT (UTC)\tDURATION\tBY\tERROR\n")
+			for _, r := range recs {
+				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Version, r.Name, r.Operation, r.State,
+					r.AppliedAt.Format(time.DateTime), fmtDuration(r.Duration), r.AppliedBy, r.Error)
+			}
+			return w.Flush()
+		},
+	}
+	jsonFlag(c)
+	return c
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func parseVersion(s string) (int64, error) {
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || v < 0 {
+		return 0, usageErrorf("version %q is not a non-negative integer", s)
+	}
+	return v, nil
+}
+
+func (a *app) printPlan(p *migrate.Plan) error {
+	if a.json {
+		type step struct {
+			Version    int64    `json:"version"`
+			Name       string   `json:"name"`
+			File       string   `json:"file,omitempty"`
+			Statements []string `json:"statements"`
+		}
+		steps := []step{}
+		for _, m := range p.Migrations {
+			s := step{Version: m.Version, Name: m.Name, File: m.Source, Statements: []string{}}
+			sec := m.Up
+			if p.Operation == migrate.OpDown {
+				sec = m.Down
+			}
+			if sec != nil {
+				for _, st := range sec.Statements {
+					s.Statements = append(s.Statements, st.SQL)
+				}
+			}
+			steps = append(steps, s)
+		}
+		return a.printJSON(map[string]any{"operation": p.Operation, "dry_run": true, "migrations": steps})
+	}
+	return p.WriteSQL(a.stdout)
+}
+
+// report prints a run's result, or returns its error. Even a failed run
+// may have applied migrations before the failure; they are reported too.
+func (a *app) report(res *migrate.Result, err error, what string) error {
+	return a.reportWith(res, err, what, nil)
+}
+
+// reportWith is report with extra fields for the JSON document.
+func (a *app) reportWith(res *migrate.Result, err error, what string, extra map[string]any) error {
+	if a.json && res != nil {
+		doc := map[string]any{"result": res, "ok": err == nil}
+		for k, v := range extra {
+			doc[k] = v
+		}
+		return a.printOutcome(doc, err)
+	}
+	if res != nil {
+		for _, m := range res.Migrations {
+			switch m.Operation {
+			case migrate.OpBaseline:
+				a.printf("recorded %d %s as applied (baseline)\n", m.Version, m.Name)
+			case migrate.OpRepair:
+				a.printf("repaired %d %s\n", m.Version, m.Name)
+			}
+		}
+		if err == nil {
+			switch {
+			case len(res.Migrations) == 0 && what == "up":
+				msg := fmt.Sprintf("already up to date at version %d", res.To)
+				if res.LastAppliedBy != "" {
+					msg += " (applied by " + res.LastAppliedBy + ")"
+				}
+				a.printf("%s\n", msg)
+			case len(res.Migrations) == 0:
+				a.printf("nothing to do; at version %d\n", res.To)
+			default:
+				a.printf("now at version %d\n", res.To)
+			}
+			if waited := time.Duration(res.LockWaitedMS) * time.Millisecond; waited > time.Second {
+				a.printf("(waited %s for the migration lock)\n", waited.Round(time.Millisecond))
+			}
+		}
+	}
+	return err
+}
+
+// printOutcome prints doc as JSON, with err's message under "error", and
+// returns the failure exit code when err is not nil.
+func (a *app) printOutcome(doc map[string]any, err error) error {
+	if err != nil {
+		doc["error"] = err.Error()
+	}
+	if perr := a.printJSON(doc); perr != nil {
+		return perr
+	}
+	if err != nil {
+		return exitErrorAfterPrint(a, err)
+	}
+	return nil
+}
+
+// exitErrorAfterPrint repeats err (already in the JSON document) on stderr
+// and returns the failure exit code.
+func exitErrorAfterPrint(a *app, err error) error {
+	fmt.Fprintf(a.stderr, "ferry: %v\n", err)
+	return exitError{exitFailure}
+}

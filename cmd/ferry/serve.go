@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/backup"
+	"github.com/ferrydb/ferry/compat"
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/server"
+)
+
+func (a *app) serveCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve schema status and upgrades over an authenticated HTTP API (Metaflow-compatible)",
+		Long: `Serve the migration service: schema status, upgrades, health, readiness and
+Prometheus metrics over HTTP. It answers the Metaflow migration service's
+routes (GET /ping, /version, /db_schema_status, PATCH /upgrade) and ferry's
+own (/v1/status, POST /v1/upgrade, /v1/history, /healthz, /readyz,
+/metrics). See docs/service.md.
+
+Security: upgrades need a token (--token-file, or FERRY_TOKEN), sent as
+"Authorization: Bearer TOKEN" or as the password of HTTP basic auth. Without
+a token, upgrades are allowed only when every listen address is loopback;
+a non-loopback address without a token refuses to start unless --read-only.
+
+GET /version answers the newest release of the manifest (the releases
+section of ferry.yaml, or --releases) that the schema supports, or the
+schema version when there is no manifest. Upgrades go through the same
+contract gate as "ferry up": a contract migration waits until no live
+instance needs the old schema.
+
+Metaflow deployments: MF_METADATA_DB_* (database), DB_SCHEMA_NAME,
+MF_MIGRATION_PORT and MF_MIGRATION_ENDPOINTS_ENABLED=0 (read-only) are read;
+--compat metaflow keeps goose's goose_db_version up to date and adopts its
+history at start-up.
+
+Logs are JSON lines on stderr (every request, migration step and upgrade
+audit record). SIGTERM stops accepting requests, lets a running upgrade stop
+at its next safe point (releasing the migration lock) and exits.`,
+		Example: "  ferry serve\n  FERRY_TOKEN=$(cat /run/secrets/ferry) ferry serve --listen 0.0.0.0:8082 --compat metaflow\n  ferry serve --read-only --listen :8082",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			svc, err := a.prepareService(cmd)
+			if err != nil {
+				return err
+			}
+			defer svc.close()
+			return svc.serve(cmd.Context())
+		},
+	}
+	serviceFlags(c)
+	releasesFlag(c)
+	return c
+}
+
+// serviceFlags adds the migration service's flags (ferry serve, and ferry
+// launch --serve).
+func serviceFlags(c *cobra.Command) {
+	f := c.Flags()
+	f.StringSlice("listen", []string{server.DefaultAddr}, "address to listen on, repeatable (env FERRY_LISTEN, comma-separated; MF_MIGRATION_PORT sets the port on loopback)")
+	f.String("token-file", "", "file of tokens accepted for upgrades, one per line, SECRET or NAME:SECRET (env FERRY_TOKEN_FILE; or the token itself in FERRY_TOKEN)")
+	f.Bool("read-only", false, "serve status only: no upgrade routes (env FERRY_READ_ONLY; MF_MIGRATION_ENDPOINTS_ENABLED=0)")
+	f.String("compat", "", "compatibility mode: metaflow (goose history kept up to date and adopted at start-up) (env FERRY_COMPAT)")
+	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
+	f.Duration("upgrade-timeout", time.Hour, "longest an upgrade may take, lock wait included")
+}
+
+// service is a migration service ready to serve.
+type service struct {
+	srv       *server.Server
+	db        *database.DB
+	store     *backup.Store // nil without pre-upgrade backups
+	listeners []net.Listener
+	grace     time.Duration
+}
+
+func (s *service) serve(ctx context.Context) error {
+	return s.srv.Serve(ctx, s.grace, s.listeners...)
+}
+
+// close releases the database and the backup store.
+func (s *service) close() {
+	if s.store != nil {
+		s.store.Close()
+	}
+	s.db.Close()
+}
+
+// prepareService builds the migration service from the configuration and
+// opens its listeners. The caller closes svc.db.
+func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
+	ctx := cmd.Context()
+	// The service logs JSON lines at info level unless told otherwise.
+	if !cmd.Flags().Changed("log-format") && a.getenv("FERRY_LOG_FORMAT") == "" {
+		a.cfg.LogFormat = "json"
+	}
+	if !cmd.Flags().Changed("log-level") && a.getenv("FERRY_LOG_LEVEL") == "" {
+		a.cfg.LogLevel = "info"
+	}
+	if err := a.setupLogger(); err != nil {
+		return nil, err
+	}
+	grace, _ := cmd.Flags().GetDuration("shutdown-timeout")
+	upgradeTimeout, _ := cmd.Flags().GetDuration("upgrade-timeout")
+	switch a.cfg.Compat {
+	case "":
+	case "metaflow":
+		if a.cfg.History == "ferry" || a.cfg.History == "" {
+			a.cfg.History = compat.ToolGoose
+		}
+	default:
+		return nil, usageErrorf("--compat %q: the only compatibility mode is metaflow", a.cfg.Compat)
+	}
+	tokens, err := a.tokens()
+	if err != nil {
+		return nil, err
+	}
+	listen := a.cfg.Listen
+	if len(listen) == 0 {
+		listen = []string{server.DefaultAddr}
+	}
+	if err := server.CheckListen(listen, len(tokens) > 0, a.cfg.ReadOnly); err != nil {
+		return nil, err
+	}
+	man, err := a.cfg.manifest()
+	if err != nil {
+		return nil, err
+	}
+
+	// Start even if the database is down: /readyz says so until it is up.
+	db, err := database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log, NoPing: true})
+	if err != nil {
+		return nil, err
+	}
+	// Keep connections for concurrent status requests instead of opening
+	// one per request (Go's default keeps 2 idle); an upgrade holds one.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	// Preflights, in order: the contract gate, then the backup (none is
+	// taken for an upgrade the gate refuses).
+	opts := []migrate.Option{
+		migrate.WithDir(a.cfg.Dir),
+		migrate.WithTable(a.cfg.Table),
+		migrate.WithLockTimeout(a.cfg.LockTimeout),
+		migrate.WithLockMode(migrate.LockMode(a.cfg.LockMode)),
+		migrate.WithAllowOutOfOrder(a.cfg.AllowOutOfOrder),
+		migrate.WithPreflight(release.Gate(db.Dialect, release.WithLogger(a.log))),
+	}
+	pre, store, err := a.preUpgrade(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	svc := &service{db: db, grace: grace, store: store}
+	if pre != nil {
+		pre.DB = db
+		opts = append(opts, migrate.WithPreflight(pre.Preflight))
+	}
+	mirror, err := a.historyMirror(db)
+	if err != nil {
+		svc.close()
+		return nil, err
+	}
+	if mirror != nil {
+		opts = append(opts, migrate.WithHistoryMirror(mirror))
+	}
+	cfg := server.Config{
+		DB: db, MigratorOptions: opts, Logger: a.log, Tokens: tokens, ReadOnly: a.cfg.ReadOnly,
+		UpgradeTimeout: upgradeTimeout,
+		Up: func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, server.Notes, error) {
+			if pre == nil {
+				res, err := release.Up(ctx, m, opts)
+				return res, server.Notes{}, err
+			}
+			rec := &backup.Recorder{}
+			res, err := release.Up(backup.WithRecorder(ctx, rec), m, opts)
+			notes := server.Notes{BackupID: rec.BackupID()}
+			if berr := rec.Err(); berr != nil {
+				notes.BackupError = berr.Error()
+			}
+			return res, notes, rec.WrapError(err)
+		},
+	}
+	if man != nil && len(man.Releases) > 0 {
+		cfg.Version = func(_ context.Context, st *migrate.Status, migs []*migrate.Migration) (string, error) {
+			r, err := man.NewestCompatible(st.CurrentVersion, migs)
+			return r.Name, err
+		}
+	}
+	srv, err := server.New(cfg)
+	if err == nil {
+		// Report bad migration files at start-up, not at the first upgrade.
+		err = srv.Migrator().Check()
+	}
+	if err != nil {
+		svc.close()
+		return nil, err
+	}
+	if err := db.Ping(ctx); err != nil {
+		a.log.Warn("database not reachable yet; serving anyway, /readyz reports it", "error", err)
+	} else if a.cfg.Compat == "metaflow" {
+		if err := adoptAtStart(ctx, a, srv.Migrator(), mirror, db); err != nil {
+			svc.close()
+			return nil, err
+		}
+	}
+	svc.srv = srv
+	for _, addr := range listen {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range svc.listeners {
+				l.Close()
+			}
+			svc.close()
+			return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		svc.listeners = append(svc.listeners, l)
+	}
+	return svc, nil
+}
+
+// adoptAtStart takes over goose's history once, so that a Metaflow database
+// reports the right version from the first request.
+func adoptAtStart(ctx context.Context, a *app, m *migrate.Migrator, t compat.Table, db *database.DB) error {
+	list, err := t.Read(ctx, db, m.Migrations())
+	if errors.Is(err, compat.ErrNoTable) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	res, err := m.Adopt(ctx, t.Tool(), list)
+	if err != nil {
+		return fmt.Errorf("adopt %s history: %w", t.Tool(), err)
+	}
+	if len(res.Migrations) > 0 {
+		a.log.Info("adopted history", "from", t.Name(), "migrations", len(res.Migrations), "version", res.To)
+	}
+	return nil
+}
+
+// tokens loads the accepted tokens from --token-file and FERRY_TOKEN.
+func (a *app) tokens() ([]server.Token, error) {
+	var out []server.Token
+	if a.cfg.TokenFile != "" {
+		t, err := server.LoadTokens(a.cfg.TokenFile)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t...)
+	}
+	if s := a.getenv("FERRY_TOKEN"); s != "" {
+		t, err := server.ParseTokens(strings.NewReader("env:" + s))
+		if err != nil {
+			return nil, fmt.Errorf("FERRY_TOKEN: %w", err)
+		}
+		out = append(out, t...)
+	}
+	return out, nil
+}

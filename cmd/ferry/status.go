@@ -1,0 +1,171 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/release"
+)
+
+// statusDoc is the `ferry status --json` document: the engine's status,
+// the database it describes (password removed), and the live instances of
+// the fleet registry by release.
+type statusDoc struct {
+	Database string `json:"database"`
+	*migrate.Status
+	Fleet []release.ReleaseInstances `json:"fleet"`
+}
+
+// recentApplied is how many applied migrations human status output shows
+// without --all.
+const recentApplied = 10
+
+func (a *app) statusCmd() *cobra.Command {
+	var exitCode, all bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the current and latest version, applied, pending and failed migrations, and the lock holder",
+		Long: `Show the schema's current version (the highest applied), the latest
+available version, whether the schema is up to date, the applied migrations
+(when, how long, by whom), pending and failed migrations, migrations whose
+file is missing, who holds the migration lock right now, and the live
+instances of each release in the fleet registry (see "ferry launch").
+
+status changes nothing, not even creating the history table.
+
+--json prints a document with at least current_version, latest_version,
+is_up_to_date, pending (an array of versions) and applied.
+--exit-code exits 3 when migrations are pending or failed, for scripts.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			db, m, err := a.migrator(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			// People read the most recent applied migrations; --all and
+			// --json list every one.
+			opts := migrate.StatusOptions{Applied: recentApplied}
+			if all || a.json {
+				opts.Applied = 0
+			}
+			s, err := m.StatusWith(cmd.Context(), opts)
+			if err != nil {
+				return err
+			}
+			live, err := release.Live(cmd.Context(), db, db.Dialect)
+			if err != nil {
+				return err
+			}
+			fleet := release.ByRelease(live)
+			if a.json {
+				if err := a.printJSON(statusDoc{Database: db.URL.String(), Status: s, Fleet: fleet}); err != nil {
+					return err
+				}
+			} else {
+				a.printStatus(db.URL.String(), s)
+				a.printFleet(fleet)
+			}
+			if exitCode && !s.IsUpToDate {
+				return exitError{exitPending}
+			}
+			return nil
+		},
+	}
+	jsonFlag(c)
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
+	c.Flags().BoolVar(&all, "all", false, fmt.Sprintf("list every applied migration, not only the %d most recent (--json always lists all)", recentApplied))
+	return c
+}
+
+func (a *app) printStatus(dbURL string, s *migrate.Status) {
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "Database:\t%s (%s)\n", dbURL, s.Dialect)
+	fmt.Fprintf(w, "History table:\t%s\n", s.HistoryTable)
+	fmt.Fprintf(w, "Current version:\t%d\n", s.CurrentVersion)
+	fmt.Fprintf(w, "Latest version:\t%d\n", s.LatestVersion)
+	upToDate := "yes"
+	switch {
+	case len(s.Failed) > 0:
+		upToDate = fmt.Sprintf("no (%d failed, %d pending)", len(s.Failed), len(s.Pending))
+	case len(s.Pending) > 0:
+		upToDate = fmt.Sprintf("no (%d pending)", len(s.Pending))
+	}
+	fmt.Fprintf(w, "Up to date:\t%s\n", upToDate)
+	fmt.Fprintf(w, "Migration lock:\t%s\n", s.Lock)
+	w.Flush()
+
+	if len(s.Applied) > 0 {
+		applied := s.Applied
+		if len(applied) < s.AppliedCount {
+			a.printf("\nApplied (the %d most recent of %d; --all lists every one):\n", len(applied), s.AppliedCount)
+		} else {
+			a.printf("\nApplied:\n")
+		}
+		w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(w, "  VERSION\tNAME\tAPPLIED AT (UTC)\tDURATION\tBY\tHOW\n")
+		for _, m := range applied {
+			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\n", m.Version, m.Name, m.AppliedAt.Format(time.DateTime),
+				fmtDuration(time.Duration(m.DurationMS)*time.Millisecond), m.AppliedBy, m.Operation)
+		}
+		w.Flush()
+	}
+	if len(s.PendingMigrations) > 0 {
+		a.printf("\nPending:\n")
+		w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		for _, p := range s.PendingMigrations {
+			fmt.Fprintf(w, "  %d\t%s\t%s\n", p.Version, p.Name, p.File)
+			if p.LastError != "" {
+				fmt.Fprintf(w, "  \t  last attempt failed and was rolled back: %s\n", p.LastError)
+			}
+		}
+		w.Flush()
+	}
+	if len(s.Failed) > 0 {
+		a.printf("\nNeeds repair:\n")
+		for _, f := range s.Failed {
+			a.printf("  %d %s: %s", f.Version, f.Name, f.State)
+			if f.Statement > 0 {
+				a.printf(" at statement %d", f.Statement)
+				if f.File != "" {
+					a.printf(" (%s:%d)", f.File, f.Line)
+				}
+			}
+			a.printf(", by %s at %s\n", f.AppliedBy, f.At.Format(time.RFC3339))
+			if f.Error != "" {
+				a.printf("    error: %s\n", f.Error)
+			}
+			if f.Hint != "" {
+				a.printf("    next: %s\n", f.Hint)
+			}
+		}
+	}
+	if len(s.Missing) > 0 {
+		a.printf("\nApplied but missing their file:\n")
+		for _, m := range s.Missing {
+			a.printf("  %d %s\n", m.Version, m.Name)
+		}
+	}
+}
+
+// printFleet lists the live instances per release.
+func (a *app) printFleet(fleet []release.ReleaseInstances) {
+	if len(fleet) == 0 {
+		a.printf("\nLive instances: none registered\n")
+		return
+	}
+	a.printf("\nLive instances:\n")
+	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "  RELEASE\tBUILT AGAINST\tHOST\tID\tPID\tSTARTED (UTC)\tLAST HEARTBEAT\n")
+	for _, g := range fleet {
+		for _, l := range g.Instances {
+			fmt.Fprintf(w, "  %s\t%d\t%s\t%s\t%d\t%s\t%s ago\n", l.Release, l.Schema, l.Host, l.ID, l.PID,
+				l.StartedAt.Format(time.DateTime), fmtDuration(l.SinceHeartbeat))
+		}
+	}
+	w.Flush()
+}
