@@ -2,16 +2,19 @@ package migrate_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/internal/testdb"
 	"github.com/ferrydb/ferry/migrate"
 )
@@ -361,4 +364,80 @@ func TestLeaseHeldThroughBusyRun(t *testing.T) {
 	if len(res.Migrations) != 40 {
 		t.Fatalf("applied %d of 40", len(res.Migrations))
 	}
+}
+
+// lockHookDialect runs hook once, just before the engine looks up who
+// holds the migration lock (the lock table, or the server's named lock),
+// so a test can change the world between that look-up and the engine's
+// other reads. Everything else goes to the real dialect.
+type lockHookDialect struct {
+	dialect.Dialect
+	once *sync.Once
+	hook func()
+}
+
+func (d lockHookDialect) TableExists(ctx context.Context, q dialect.Querier, table string) (bool, error) {
+	if strings.HasSuffix(table, "_lock") {
+		d.once.Do(d.hook)
+	}
+	return d.Dialect.TableExists(ctx, q, table)
+}
+
+// sessionLockHookDialect is lockHookDialect for dialects with a named lock.
+type sessionLockHookDialect struct {
+	lockHookDialect
+	sl dialect.SessionLocker
+}
+
+func (d sessionLockHookDialect) TryLock(ctx context.Context, conn *sql.Conn, table string) (string, bool, error) {
+	return d.sl.TryLock(ctx, conn, table)
+}
+
+func (d sessionLockHookDialect) Unlock(ctx context.Context, conn *sql.Conn, table string) error {
+	return d.sl.Unlock(ctx, conn, table)
+}
+
+func (d sessionLockHookDialect) LockOwner(ctx context.Context, q dialect.Querier, table string) (string, error) {
+	d.once.Do(d.hook)
+	return d.sl.LockOwner(ctx, q, table)
+}
+
+// TestStatusNeverShowsFreeLockWithMissingMigration is the regression test
+// for a reliability-suite failure: status read the history, then the lock.
+// A holder that committed its last migration and let go in between looked
+// idle with that migration pending, and an operator (or the suite) trusting
+// "lock free" saw the migration's effects without its history row. The
+// holder finishes here exactly between the lock look-up and the rest.
+func TestStatusNeverShowsFreeLockWithMissingMigration(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		finish := holdLock(t, db)
+		fired := false
+		var holderErr error
+		hooked := lockHookDialect{Dialect: db.Dialect, once: new(sync.Once), hook: func() {
+			fired = true
+			holderErr = finish() // commits migration 1 and releases the lock
+		}}
+		var d dialect.Dialect = hooked
+		if sl, ok := db.Dialect.(dialect.SessionLocker); ok {
+			d = sessionLockHookDialect{lockHookDialect: hooked, sl: sl}
+		}
+		noop := &migrate.GoMigration{Version: 1, Name: "blocker", Up: func(context.Context, migrate.Querier) error { return nil }}
+		watcher, err := migrate.New(db.DB.DB, d, migrate.WithDir(files(t, nil)), migrate.WithGoMigrations(noop))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := status(t, watcher)
+		if !fired {
+			t.Fatal("status never looked the lock up")
+		}
+		if holderErr != nil {
+			t.Fatalf("holder: %v", holderErr)
+		}
+		if !s.Lock.Held && len(s.Pending) > 0 {
+			t.Fatalf("status shows the lock free with migrations %v pending, yet the last holder applied them before letting go", s.Pending)
+		}
+		if s.Lock.Held || !s.IsUpToDate {
+			t.Fatalf("the holder finished before status read anything else: lock %+v, pending %v", s.Lock, s.Pending)
+		}
+	})
 }
