@@ -72,6 +72,9 @@ type history struct {
 	records  []*Record
 	versions map[int64]*versionState
 	byID     map[int64]*Record
+	// applied memoises appliedVersions until the next addRecord: a cached
+	// history answers many statuses.
+	applied []int64
 }
 
 func (h *history) state(v int64) *versionState {
@@ -104,6 +107,7 @@ func buildHistory(records []*Record) *history {
 func (h *history) add(r Record) { h.addRecord(&r) }
 
 func (h *history) addRecord(rec *Record) {
+	h.applied = nil
 	h.records = append(h.records, rec)
 	if rec.ID != 0 {
 		h.byID[rec.ID] = rec

@@ -196,8 +196,12 @@ func (c *historyCache) reload(ctx context.Context, m *Migrator) (*history, error
 	return h, nil
 }
 
-// appliedVersions lists the applied versions in order.
+// appliedVersions lists the applied versions in order. The list is
+// shared: callers must not modify it.
 func (h *history) appliedVersions() []int64 {
+	if h.applied != nil {
+		return h.applied
+	}
 	// Walk the records rather than the map: versions are mostly applied
 	// in order, so the list usually needs no sorting.
 	vs := make([]int64, 0, len(h.versions))
@@ -209,18 +213,23 @@ func (h *history) appliedVersions() []int64 {
 	if !slices.IsSorted(vs) {
 		slices.Sort(vs)
 	}
+	h.applied = vs
 	return vs
 }
 
 func (m *Migrator) status(h *history, lock *LockInfo, listApplied int) *Status {
+	all := h.appliedVersions()
+	var current int64
+	if len(all) > 0 {
+		current = all[len(all)-1]
+	}
 	s := &Status{
 		Dialect: m.d.Name(), HistoryTable: m.table,
-		CurrentVersion: h.maxApplied(), LatestVersion: m.latest(),
+		CurrentVersion: current, LatestVersion: m.latest(),
 		Pending: []int64{}, PendingMigrations: []PendingMigration{},
 		Applied: []AppliedMigration{}, Failed: []Failure{}, Missing: []AppliedMigration{},
 		Lock: lock, MigrationInProgress: lock != nil && lock.Held,
 	}
-	all := h.appliedVersions()
 	s.AppliedCount = len(all)
 	// The listed ones are the most recent: all from index first on.
 	first := len(all)
@@ -231,7 +240,11 @@ func (m *Migrator) status(h *history, lock *LockInfo, listApplied int) *Status {
 		first = max(0, len(all)-listApplied)
 	}
 	for i, v := range all {
-		mig, last := m.byVersion[v], h.versions[v].last
+		mig := m.byVersion[v]
+		if mig != nil && i < first {
+			continue // neither listed nor missing
+		}
+		last := h.versions[v].last
 		a := AppliedMigration{
 			Version: v, Name: last.Name, Operation: last.Operation, AppliedAt: last.AppliedAt,
 			DurationMS: last.Duration.Milliseconds(), AppliedBy: last.AppliedBy, Checksum: last.Checksum,

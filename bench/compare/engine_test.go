@@ -249,3 +249,26 @@ func BenchmarkUpNothing(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServiceStatus is what one GET /db_schema_status costs the
+// service with -bench.migrations applied: one long-lived Migrator answering
+// brief statuses, so every call after the first finds the history cached
+// and only checks that it has not changed.
+func BenchmarkServiceStatus(b *testing.B) {
+	for _, kind := range testdb.Kinds() {
+		b.Run(kind, func(b *testing.B) {
+			db, dir := applied(b, kind, *benchMigrations)
+			ctx := context.Background()
+			m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
+			if err != nil {
+				b.Fatal(err)
+			}
+			for b.Loop() {
+				st, err := m.StatusWith(ctx, migrate.StatusOptions{Applied: -1}) // as the service does
+				if err != nil || !st.IsUpToDate {
+					b.Fatalf("status: %v, up to date %v", err, st != nil && st.IsUpToDate)
+				}
+			}
+		})
+	}
+}
