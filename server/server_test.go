@@ -242,7 +242,7 @@ func TestStatusUpgradeReadinessMetrics(t *testing.T) {
 			t.Errorf("history does not say who asked: %q", vs.Applied[0].AppliedBy)
 		}
 		code, body = do(t, "GET", s.URL+"/v1/history", nil, nil)
-		if code != 200 || strings.Count(body, `"operation": "up"`) != 3 {
+		if code != 200 || strings.Count(body, `"operation":"up"`) != 3 {
 			t.Fatalf("v1 history: %d %s", code, body)
 		}
 	})
@@ -443,7 +443,7 @@ func TestGracefulShutdown(t *testing.T) {
 		stop() // the service is told to shut down while migration 1 runs
 		close(release)
 		body := <-answer
-		if !strings.Contains(body, `"upgrade-result": "upgrade failed"`) || !strings.Contains(body, "interrupted") {
+		if !strings.Contains(body, `"upgrade-result":"upgrade failed"`) || !strings.Contains(body, "interrupted") {
 			t.Fatalf("answer of the interrupted upgrade: %s", body)
 		}
 		if err := <-served; err != nil {
