@@ -205,49 +205,42 @@ func applied(b *testing.B, kind string, n int) (*testdb.DB, string) {
 	return db, dir
 }
 
+// benchApplied runs fn once per database kind as a sub-benchmark, on a
+// database with -bench.migrations applied and their directory.
+func benchApplied(b *testing.B, fn func(b *testing.B, db *testdb.DB, dir string)) {
+	for _, kind := range testdb.Kinds() {
+		b.Run(kind, func(b *testing.B) {
+			db, dir := applied(b, kind, *benchMigrations)
+			fn(b, db, dir)
+		})
+	}
+}
+
 // BenchmarkStatus is the engine's part of `ferry status` (and of every
 // status request of the service) with -bench.migrations applied: New
 // (reading the directory) and Migrator.StatusWith (reading the history
 // and the details of the 10 most recent, as `ferry status` does).
 func BenchmarkStatus(b *testing.B) {
-	for _, kind := range testdb.Kinds() {
-		b.Run(kind, func(b *testing.B) {
-			db, dir := applied(b, kind, *benchMigrations)
-			ctx := context.Background()
-			for b.Loop() {
-				m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
-				if err != nil {
-					b.Fatal(err)
-				}
-				st, err := m.StatusWith(ctx, migrate.StatusOptions{Applied: 10}) // as `ferry status` does
-				if err != nil || !st.IsUpToDate {
-					b.Fatalf("status: %v, up to date %v", err, st != nil && st.IsUpToDate)
-				}
-			}
-		})
-	}
+	benchApplied(b, func(b *testing.B, db *testdb.DB, dir string) {
+		for b.Loop() {
+			m := newBenchMigrator(b, db, dir)
+			wantUpToDate(b, m, 10) // as `ferry status` does
+		}
+	})
 }
 
 // BenchmarkUpNothing is a run of Up that finds -bench.migrations applied
 // and nothing to do: the fixed cost of a run (lock, history, plan) that
 // case 3 pays before its 10 migrations.
 func BenchmarkUpNothing(b *testing.B) {
-	for _, kind := range testdb.Kinds() {
-		b.Run(kind, func(b *testing.B) {
-			db, dir := applied(b, kind, *benchMigrations)
-			ctx := context.Background()
-			for b.Loop() {
-				m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
-				if err != nil {
-					b.Fatal(err)
-				}
-				res, err := m.Up(ctx, migrate.UpOptions{})
-				if err != nil || len(res.Migrations) != 0 {
-					b.Fatalf("up: %v, %+v", err, res)
-				}
+	benchApplied(b, func(b *testing.B, db *testdb.DB, dir string) {
+		for b.Loop() {
+			res, err := newBenchMigrator(b, db, dir).Up(context.Background(), migrate.UpOptions{})
+			if err != nil || len(res.Migrations) != 0 {
+				b.Fatalf("up: %v, %+v", err, res)
 			}
-		})
-	}
+		}
+	})
 }
 
 // BenchmarkServiceStatus is what one GET /db_schema_status costs the
@@ -255,20 +248,27 @@ func BenchmarkUpNothing(b *testing.B) {
 // brief statuses, so every call after the first finds the history cached
 // and only checks that it has not changed.
 func BenchmarkServiceStatus(b *testing.B) {
-	for _, kind := range testdb.Kinds() {
-		b.Run(kind, func(b *testing.B) {
-			db, dir := applied(b, kind, *benchMigrations)
-			ctx := context.Background()
-			m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
-			if err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
-				st, err := m.StatusWith(ctx, migrate.StatusOptions{Applied: -1}) // as the service does
-				if err != nil || !st.IsUpToDate {
-					b.Fatalf("status: %v, up to date %v", err, st != nil && st.IsUpToDate)
-				}
-			}
-		})
+	benchApplied(b, func(b *testing.B, db *testdb.DB, dir string) {
+		m := newBenchMigrator(b, db, dir)
+		for b.Loop() {
+			wantUpToDate(b, m, -1) // as the service does
+		}
+	})
+}
+
+func newBenchMigrator(b *testing.B, db *testdb.DB, dir string) *migrate.Migrator {
+	m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// wantUpToDate takes a status listing listApplied applied migrations and
+// fails unless it says the database is up to date.
+func wantUpToDate(b *testing.B, m *migrate.Migrator, listApplied int) {
+	st, err := m.StatusWith(context.Background(), migrate.StatusOptions{Applied: listApplied})
+	if err != nil || !st.IsUpToDate {
+		b.Fatalf("status: %v, up to date %v", err, st != nil && st.IsUpToDate)
 	}
 }
