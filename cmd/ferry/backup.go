@@ -46,6 +46,14 @@ GOOGLE_APPLICATION_CREDENTIALS, AZURE_*); see docs/backups.md.`,
 }
 
 // openStore opens the configured store (./ferry-backups when none is).
+// openStoreFor checks that id looks like a backup id, then opens the store.
+func (a *app) openStoreFor(ctx context.Context, id string) (*backup.Store, error) {
+	if !backup.ValidID(id) {
+		return nil, usageErrorf("%q is not a backup id (ids look like 20261121T193000Z-ab12cd; `ferry backup list` shows them)", id)
+	}
+	return a.openStore(ctx)
+}
+
 func (a *app) openStore(ctx context.Context) (*backup.Store, error) {
 	st, err := backup.OpenStore(ctx, a.cfg.BackupStore)
 	if errors.Is(err, backup.ErrDriverNotLinked) && !cloudStores {
@@ -187,10 +195,7 @@ The configured database itself is not changed. Exits 1 if anything differs.
 		Args:    exactArgs(1, "one backup ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if !backup.ValidID(args[0]) {
-				return usageErrorf("%q is not a backup id (ids look like 20261121T193000Z-ab12cd; `ferry backup list` shows them)", args[0])
-			}
-			store, err := a.openStore(ctx)
+			store, err := a.openStoreFor(ctx, args[0])
 			if err != nil {
 				return err
 			}
@@ -272,10 +277,7 @@ and run the same command again.`,
 		Args:    exactArgs(1, "one backup ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			if !backup.ValidID(args[0]) {
-				return usageErrorf("%q is not a backup id (ids look like 20261121T193000Z-ab12cd; `ferry backup list` shows them)", args[0])
-			}
-			store, err := a.openStore(ctx)
+			store, err := a.openStoreFor(ctx, args[0])
 			if err != nil {
 				return err
 			}
