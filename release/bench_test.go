@@ -23,7 +23,7 @@ func BenchmarkNewestCompatible(b *testing.B) {
 		man.Releases = append(man.Releases, release.Release{Name: fmt.Sprint("r", i), Schema: int64(9500 + 10*i)})
 	}
 	for b.Loop() {
-		if _, err := man.NewestCompatible(9995, ms); err != nil {
+		if _, err := man.NewestCompatible(release.Database{Version: 9995}, ms); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -36,6 +36,25 @@ const (
 	ProblemUnknownDatabase Problem = "unknown_database"
 )
 
+// Database is what the compatibility rule needs to know about a database.
+type Database struct {
+	// Version is its schema version: the highest applied migration.
+	Version int64
+	// Missing are applied versions that no loaded migration has (their
+	// file was deleted or renamed): ferry cannot tell whether they were
+	// contract migrations. Status.Missing lists them.
+	Missing []int64
+}
+
+// DatabaseOf describes the database that s reports on.
+func DatabaseOf(s *migrate.Status) Database {
+	d := Database{Version: s.CurrentVersion}
+	for _, a := range s.Missing {
+		d.Missing = append(d.Missing, a.Version)
+	}
+	return d
+}
+
 // Verdict is the answer of Compatible for one release.
 type Verdict struct {
 	Release Release `json:"release"`
@@ -70,14 +89,15 @@ func (v Verdict) Final() bool { return !v.OK && v.Problem != ProblemBehind }
 //   - V must be the version of a loaded migration; otherwise the release is
 //     not compatible (ProblemUnknownSchema), whatever D is.
 //   - When D > V and D is not the version of a loaded migration (the
-//     database is ahead of these migration files), ferry cannot see every
+//     database is ahead of these migration files), or an applied migration
+//     in (V, D] has no loaded file (db.Missing), ferry cannot see every
 //     migration in (V, D], so the release is not compatible
 //     (ProblemUnknownDatabase), unless a known contract migration in that
 //     range already decides it (ProblemContract).
 //
 // D = 0 is the empty schema, on which no release runs (V is at least 1).
-func Compatible(r Release, d int64, migrations []*migrate.Migration) Verdict {
-	return newIndex(migrations).compatible(r, d)
+func Compatible(r Release, db Database, migrations []*migrate.Migration) Verdict {
+	return newIndex(migrations).compatible(r, db)
 }
 
 // index is what the rule needs to know about a migration set: which
@@ -110,9 +130,23 @@ func (x *index) firstContract(v, d int64) *migrate.Migration {
 	return nil
 }
 
-func (x *index) compatible(r Release, d int64) Verdict {
+// firstMissing returns the lowest applied version in (v, d] that has no
+// loaded migration, or 0.
+func (x *index) firstMissing(db Database, v int64) int64 {
+	var first int64
+	for _, m := range db.Missing {
+		if m > v && m <= db.Version && !x.known[m] && (first == 0 || m < first) {
+			first = m
+		}
+	}
+	return first
+}
+
+func (x *index) compatible(r Release, db Database) Verdict {
+	d := db.Version
 	v := Verdict{Release: r, Database: d}
 	contract := x.firstContract(r.Schema, d)
+	missing := x.firstMissing(db, r.Schema)
 	switch {
 	case !x.known[r.Schema]:
 		v.Problem = ProblemUnknownSchema
@@ -132,6 +166,10 @@ func (x *index) compatible(r Release, d int64) Verdict {
 		v.Problem = ProblemUnknownDatabase
 		v.Reason = fmt.Sprintf("the database is at version %d, which none of the loaded migrations has (the newest is %d), so ferry cannot tell whether a contract migration above %d breaks release %s: run ferry with the migration files up to %d",
 			d, x.newest, r.Schema, r.Name, d)
+	case missing != 0:
+		v.Problem = ProblemUnknownDatabase
+		v.Reason = fmt.Sprintf("migration %d is applied but none of the loaded migrations has it (its file is gone), so ferry cannot tell whether it is a contract migration that breaks release %s, built against schema %d: restore its file to the migrations directory",
+			missing, r.Name, r.Schema)
 	default:
 		v.OK = true
 	}
@@ -140,11 +178,11 @@ func (x *index) compatible(r Release, d int64) Verdict {
 
 // Evaluate applies Compatible to every release of the manifest, in manifest
 // order.
-func (m *Manifest) Evaluate(d int64, migrations []*migrate.Migration) []Verdict {
+func (m *Manifest) Evaluate(db Database, migrations []*migrate.Migration) []Verdict {
 	x := newIndex(migrations)
 	out := make([]Verdict, len(m.Releases))
 	for i, r := range m.Releases {
-		out[i] = x.compatible(r, d)
+		out[i] = x.compatible(r, db)
 	}
 	return out
 }
@@ -182,8 +220,8 @@ func (e *NoneCompatibleError) Unwrap() error { return ErrNoneCompatible }
 // schema version d (newest: built against the highest schema version; among
 // equals, listed last). When none does it returns a *NoneCompatibleError
 // that explains every release.
-func (m *Manifest) NewestCompatible(d int64, migrations []*migrate.Migration) (Release, error) {
-	verdicts := m.Evaluate(d, migrations)
+func (m *Manifest) NewestCompatible(db Database, migrations []*migrate.Migration) (Release, error) {
+	verdicts := m.Evaluate(db, migrations)
 	best := -1
 	for i, v := range verdicts {
 		if v.OK && (best < 0 || m.newer(i, best)) {
@@ -191,7 +229,7 @@ func (m *Manifest) NewestCompatible(d int64, migrations []*migrate.Migration) (R
 		}
 	}
 	if best < 0 {
-		return Release{}, &NoneCompatibleError{Database: d, Verdicts: verdicts, Source: m.Source}
+		return Release{}, &NoneCompatibleError{Database: db.Version, Verdicts: verdicts, Source: m.Source}
 	}
 	return m.Releases[best], nil
 }
@@ -212,7 +250,7 @@ func Version(ctx context.Context, m *migrate.Migrator, man *Manifest) (string, e
 	if err := m.Check(); err != nil {
 		return "", err
 	}
-	r, err := man.NewestCompatible(s.CurrentVersion, m.Migrations())
+	r, err := man.NewestCompatible(DatabaseOf(s), m.Migrations())
 	if err != nil {
 		return "", err
 	}

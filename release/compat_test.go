@@ -84,7 +84,7 @@ func TestCompatible(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			v := release.Compatible(tt.r, tt.d, tt.migs)
+			v := release.Compatible(tt.r, release.Database{Version: tt.d}, tt.migs)
 			if v.OK != tt.ok || v.Problem != tt.problem {
 				t.Fatalf("Compatible(%v, %d) = ok %v problem %q (%s), want ok %v problem %q", tt.r, tt.d, v.OK, v.Problem, v.Reason, tt.ok, tt.problem)
 			}
@@ -109,6 +109,40 @@ func TestCompatible(t *testing.T) {
 	}
 }
 
+// TestCompatibleMissingFile: an applied migration whose file is gone may
+// have been a contract migration, so a release built below it is refused,
+// not guessed compatible.
+func TestCompatibleMissingFile(t *testing.T) {
+	files := migs(1, 2, 4) // 3 is applied, its file deleted
+	tests := []struct {
+		name    string
+		r       release.Release
+		db      release.Database
+		ok      bool
+		problem release.Problem
+		reason  string
+	}{
+		{"release below the missing one", release.Release{Name: "v1", Schema: 1}, release.Database{Version: 4, Missing: []int64{3}}, false, release.ProblemUnknownDatabase, "migration 3 is applied but none of the loaded migrations has it"},
+		{"release at the missing one is built against an unknown schema", release.Release{Name: "v3", Schema: 3}, release.Database{Version: 4, Missing: []int64{3}}, false, release.ProblemUnknownSchema, ""},
+		{"release above the missing one", release.Release{Name: "v4", Schema: 4}, release.Database{Version: 4, Missing: []int64{3}}, true, "", ""},
+		{"missing one above the database version is ignored", release.Release{Name: "v1", Schema: 1}, release.Database{Version: 2, Missing: []int64{3}}, true, "", ""},
+		{"a known contract below it still decides", release.Release{Name: "v1", Schema: 1}, release.Database{Version: 5, Missing: []int64{4}}, false, release.ProblemContract, ""},
+	}
+	withContract := migs(1, 2, -3, 5)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ms := files
+			if tt.problem == release.ProblemContract {
+				ms = withContract
+			}
+			v := release.Compatible(tt.r, tt.db, ms)
+			if v.OK != tt.ok || v.Problem != tt.problem || !strings.Contains(v.Reason, tt.reason) {
+				t.Fatalf("Compatible(%v, %+v) = ok %v problem %q (%s), want ok %v problem %q reason containing %q", tt.r, tt.db, v.OK, v.Problem, v.Reason, tt.ok, tt.problem, tt.reason)
+			}
+		})
+	}
+}
+
 func TestNewestCompatible(t *testing.T) {
 	// 1 create, 2 expand, 3 contract, 4 expand.
 	ms := migs(1, 2, -3, 4)
@@ -122,12 +156,12 @@ func TestNewestCompatible(t *testing.T) {
 		t.Fatal(err)
 	}
 	for d, want := range map[int64]string{1: "a", 2: "b-hotfix", 3: "c", 4: "c"} {
-		r, err := man.NewestCompatible(d, ms)
+		r, err := man.NewestCompatible(release.Database{Version: d}, ms)
 		if err != nil || r.Name != want {
 			t.Errorf("at version %d: %v %v, want %s", d, r.Name, err, want)
 		}
 	}
-	_, err := man.NewestCompatible(0, ms)
+	_, err := man.NewestCompatible(release.Database{}, ms)
 	var nc *release.NoneCompatibleError
 	if !errors.As(err, &nc) || !errors.Is(err, release.ErrNoneCompatible) || len(nc.Verdicts) != 4 {
 		t.Fatalf("at version 0: %v", err)
@@ -138,7 +172,7 @@ func TestNewestCompatible(t *testing.T) {
 		}
 	}
 	empty := &release.Manifest{}
-	if _, err := empty.NewestCompatible(2, ms); !errors.Is(err, release.ErrNoneCompatible) || !strings.Contains(err.Error(), "lists no releases") {
+	if _, err := empty.NewestCompatible(release.Database{Version: 2}, ms); !errors.Is(err, release.ErrNoneCompatible) || !strings.Contains(err.Error(), "lists no releases") {
 		t.Errorf("empty manifest: %v", err)
 	}
 }

@@ -26,11 +26,12 @@ func ExampleManifest_NewestCompatible() {
 		{Name: "v2", Schema: 3, MinSchema: 2},
 	}}
 	for d := int64(1); d <= 3; d++ {
-		r, err := man.NewestCompatible(d, migrations)
+		db := release.Database{Version: d}
+		r, err := man.NewestCompatible(db, migrations)
 		if err != nil {
 			log.Fatal(err)
 		}
-		v1 := release.Compatible(man.Releases[0], d, migrations)
+		v1 := release.Compatible(man.Releases[0], db, migrations)
 		fmt.Printf("schema %d: newest %s; v1 compatible: %v (%s)\n", d, r.Name, v1.OK, v1.Problem)
 	}
 	// Output:

@@ -34,14 +34,14 @@ func Select(ctx context.Context, m *migrate.Migrator, man *Manifest, name string
 		return Release{}, nil, err
 	}
 	if name == "" {
-		r, err := man.NewestCompatible(s.CurrentVersion, m.Migrations())
+		r, err := man.NewestCompatible(DatabaseOf(s), m.Migrations())
 		return r, s, err
 	}
 	r, err := man.Release(name)
 	if err != nil {
 		return Release{}, s, err
 	}
-	if v := Compatible(r, s.CurrentVersion, m.Migrations()); !v.OK {
+	if v := Compatible(r, DatabaseOf(s), m.Migrations()); !v.OK {
 		return Release{}, s, &IncompatibleError{Verdict: v}
 	}
 	return r, s, nil
@@ -159,7 +159,7 @@ func Launch(ctx context.Context, m *migrate.Migrator, opts LaunchOptions) (*Laun
 		if err != nil {
 			return nil, err
 		}
-		if v := Compatible(r, s.CurrentVersion, m.Migrations()); !v.OK {
+		if v := Compatible(r, DatabaseOf(s), m.Migrations()); !v.OK {
 			return nil, &IncompatibleError{Verdict: v}
 		}
 	}

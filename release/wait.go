@@ -125,7 +125,7 @@ func WaitForRelease(ctx context.Context, m *migrate.Migrator, r Release, opts Wa
 		return nil, err
 	}
 	return wait(ctx, m, "release "+r.String(), r.Min(), opts, func(s *migrate.Status) (bool, error) {
-		v := Compatible(r, s.CurrentVersion, m.Migrations())
+		v := Compatible(r, DatabaseOf(s), m.Migrations())
 		if v.Final() {
 			return false, &IncompatibleError{Verdict: v}
 		}

@@ -88,9 +88,9 @@ See docs/releases.md.`,
 			for _, l := range live {
 				counts[l.Release]++
 			}
-			newest, newestErr := man.NewestCompatible(s.CurrentVersion, m.Migrations())
+			newest, newestErr := man.NewestCompatible(release.DatabaseOf(s), m.Migrations())
 			rows := []releaseRow{}
-			for _, v := range man.Evaluate(s.CurrentVersion, m.Migrations()) {
+			for _, v := range man.Evaluate(release.DatabaseOf(s), m.Migrations()) {
 				row := releaseRow{Release: v.Release, Compatible: v.OK, Problem: v.Problem, Reason: v.Reason, LiveInstances: counts[v.Release.Name]}
 				row.Newest = newestErr == nil && v.Release.Name == newest.Name
 				if v.Contract != nil {

@@ -194,7 +194,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 	if man != nil && len(man.Releases) > 0 {
 		cfg.Version = func(_ context.Context, st *migrate.Status, migs []*migrate.Migration) (string, error) {
-			r, err := man.NewestCompatible(st.CurrentVersion, migs)
+			r, err := man.NewestCompatible(release.DatabaseOf(st), migs)
 			return r.Name, err
 		}
 	}
