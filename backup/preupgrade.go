@@ -80,14 +80,14 @@ func (p *PreUpgrade) Preflight(ctx context.Context, run *migrate.PreflightRun) e
 	}
 	m, err := Create(ctx, p.Store, p.DB, CreateOptions{Options: p.Options, Reason: ReasonBeforeUpgrade, Upgrade: up})
 	if err != nil {
-		rec.record(nil, p.Store, err)
+		rec.record(nil, p.Store, p.DB.URL, err)
 		if p.Mode == ModeRequired {
 			return fmt.Errorf("%w, so nothing was applied (--backup=required): %w; fix the cause and run again, or upgrade without a backup with --backup=auto or off", ErrBackupFailed, err)
 		}
 		s.log.Warn("the backup before the upgrade failed; upgrading without one (--backup=auto; use --backup=required to stop instead)", "error", err)
 		return nil
 	}
-	rec.record(m, p.Store, nil)
+	rec.record(m, p.Store, p.DB.URL, nil)
 	if p.OnBackup != nil {
 		p.OnBackup(m)
 	}
@@ -101,6 +101,7 @@ type Recorder struct {
 	mu       sync.Mutex
 	manifest *Manifest
 	store    string
+	target   *database.URL // the database the backup is of
 	err      error
 }
 
@@ -116,13 +117,13 @@ func recorderFrom(ctx context.Context) *Recorder {
 	return r
 }
 
-func (r *Recorder) record(m *Manifest, s *Store, err error) {
+func (r *Recorder) record(m *Manifest, s *Store, target *database.URL, err error) {
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.manifest, r.err = m, err
+	r.manifest, r.target, r.err = m, target, err
 	if s != nil {
 		r.store = s.String()
 	}
@@ -160,22 +161,34 @@ func (r *Recorder) Err() error {
 }
 
 // RestoreCommand returns the command that restores the database to its
-// state before the upgrade, or "" when no backup was taken. It restores
-// into the database ferry is configured with (--database,
-// FERRY_DATABASE_URL or ferry.yaml), which is why it names none: a
-// database URL would need the password.
+// state before the upgrade, or "" when no backup was taken. It names the
+// database (--database, and --schema for a PostgreSQL schema) unless its
+// URL holds a password or another secret, which ferry never prints: then
+// the command restores into the database ferry is configured with
+// (FERRY_DATABASE_URL or ferry.yaml), and UpgradeError says so.
 func (r *Recorder) RestoreCommand() string {
 	m := r.Backup()
 	if m == nil {
 		return ""
 	}
-	return RestoreCommand(m.ID, r.Store())
+	r.mu.Lock()
+	target := r.target
+	r.mu.Unlock()
+	return RestoreCommand(m.ID, r.Store(), target)
 }
 
-// RestoreCommand returns `ferry backup restore ID --store STORE --yes`,
-// quoted for a POSIX shell.
-func RestoreCommand(id, store string) string {
-	return "ferry backup restore " + id + " --store " + shellQuote(store) + " --yes"
+// RestoreCommand returns `ferry backup restore ID --store STORE
+// [--database URL [--schema S]] --yes`, quoted for a POSIX shell. The
+// database is named when target is not nil and its URL holds no secret.
+func RestoreCommand(id, store string, target *database.URL) string {
+	cmd := "ferry backup restore " + id + " --store " + shellQuote(store)
+	if target != nil && !target.HasSecrets() {
+		cmd += " --database " + shellQuote(target.String())
+		if target.Schema != "" {
+			cmd += " --schema " + shellQuote(target.Schema)
+		}
+	}
+	return cmd + " --yes"
 }
 
 func shellQuote(s string) string {
@@ -203,7 +216,14 @@ func (r *Recorder) WrapError(err error) error {
 	if m == nil {
 		return err
 	}
-	return &UpgradeError{Err: err, BackupID: m.ID, Store: r.Store(), RestoreCommand: r.RestoreCommand()}
+	r.mu.Lock()
+	target := r.target
+	r.mu.Unlock()
+	ue := &UpgradeError{Err: err, BackupID: m.ID, Store: r.Store(), RestoreCommand: r.RestoreCommand()}
+	if target != nil && target.HasSecrets() {
+		ue.Database = target.String()
+	}
+	return ue
 }
 
 // UpgradeError is a failed upgrade that had a backup taken before it.
@@ -212,13 +232,20 @@ type UpgradeError struct {
 	BackupID       string
 	Store          string
 	RestoreCommand string
+	// Database is set when the restore command cannot name the database
+	// (its URL holds a password): the URL without it, for the message.
+	Database string
 }
 
 // Error is the upgrade's error followed by the backup id and the restore
 // command on lines of their own.
 func (e *UpgradeError) Error() string {
-	return fmt.Sprintf("%v\nbackup %s was taken before this upgrade; to return the database to its state before the upgrade, run:\n  %s",
+	msg := fmt.Sprintf("%v\nbackup %s was taken before this upgrade; to return the database to its state before the upgrade, run:\n  %s",
 		e.Err, e.BackupID, e.RestoreCommand)
+	if e.Database != "" {
+		msg += "\nwith FERRY_DATABASE_URL (or ferry.yaml) set to the URL of " + e.Database + ", password included (ferry does not print passwords)"
+	}
+	return msg
 }
 
 // Unwrap returns the upgrade's own error.

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
 	"github.com/ferrydb/ferry/migrate"
 )
@@ -55,7 +56,7 @@ func TestPreUpgrade(t *testing.T) {
 				t.Errorf("the backup already has table %s of the upgrade", tc.Name)
 			}
 		}
-		if want := "ferry backup restore " + man.ID + " --store " + store.String() + " --yes"; rec.RestoreCommand() != want {
+		if want := RestoreCommand(man.ID, store.String(), db.DB.URL); rec.RestoreCommand() != want || !strings.Contains(want, " --database ") {
 			t.Errorf("restore command %q, want %q", rec.RestoreCommand(), want)
 		}
 
@@ -112,8 +113,25 @@ func TestParseModeAndRestoreCommand(t *testing.T) {
 	if _, err := ParseMode("sometimes"); err == nil || !strings.Contains(err.Error(), "auto, required or off") {
 		t.Errorf("ParseMode(sometimes): %v", err)
 	}
-	if got := RestoreCommand("20261121T193000Z-ab12cd", "file:///var/my backups"); got != "ferry backup restore 20261121T193000Z-ab12cd --store 'file:///var/my backups' --yes" {
+	if got := RestoreCommand("20261121T193000Z-ab12cd", "file:///var/my backups", nil); got != "ferry backup restore 20261121T193000Z-ab12cd --store 'file:///var/my backups' --yes" {
 		t.Errorf("quoted command: %s", got)
+	}
+	// The database is named when its URL can be printed whole, never with
+	// a password.
+	for url, want := range map[string]string{
+		"sqlite:/var/app data/app.db":                      " --database 'sqlite:/var/app data/app.db' --yes",
+		"postgres://app@db:5432/app?schema=billing":        " --database postgres://app@db:5432/app --schema billing --yes",
+		"postgres://app:s3cret@db:5432/app":                " --yes",
+		"mysql://app@db:3306/app?tls=custom&sslpassword=x": " --yes",
+	} {
+		u, err := database.Parse(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := RestoreCommand("20261121T193000Z-ab12cd", "file:///b", u)
+		if got != "ferry backup restore 20261121T193000Z-ab12cd --store file:///b"+want || strings.Contains(got, "s3cret") {
+			t.Errorf("RestoreCommand for %s = %s", u, got)
+		}
 	}
 	var rec *Recorder
 	ctx := WithRecorder(context.Background(), rec)

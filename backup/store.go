@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net/url"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -41,6 +43,7 @@ var ErrCorrupt = errors.New("backup object does not match its manifest")
 type Store struct {
 	bucket  *blob.Bucket
 	display string
+	dir     string // the directory of a local store, "" for others
 }
 
 // OpenStore opens the store at location:
@@ -119,7 +122,7 @@ func openDir(dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open backup store %s: %w (check that the directory can be created and written)", abs, err)
 	}
-	return &Store{bucket: b, display: "file://" + filepath.ToSlash(abs)}, nil
+	return &Store{bucket: b, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
 }
 
 // redactStore hides userinfo and secret-looking query parameters.
@@ -237,7 +240,17 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := s.bucket.Delete(ctx, objectKey(id, manifestName)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 		return fmt.Errorf("delete backup %s from %s: %w", id, s, err)
 	}
-	return s.deletePrefix(ctx, id+"/")
+	if err := s.deletePrefix(ctx, id+"/"); err != nil {
+		return err
+	}
+	if s.dir != "" {
+		// A directory store keeps the backup's now empty folder
+		// otherwise; object stores have no folders.
+		if err := os.Remove(filepath.Join(s.dir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("delete backup %s from %s: %w", id, s, err)
+		}
+	}
+	return nil
 }
 
 func (s *Store) deletePrefix(ctx context.Context, prefix string) error {

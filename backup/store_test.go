@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,10 +135,9 @@ func TestListAndPrune(t *testing.T) {
 	if len(list) != 2 || list[0].ID != ids[2] {
 		t.Fatalf("after prune: %v", list)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ids[0])); err == nil {
-		entries, _ := os.ReadDir(filepath.Join(dir, ids[0]))
-		if len(entries) > 0 {
-			t.Errorf("pruned backup left %d files", len(entries))
+	for _, id := range ids[:2] {
+		if _, err := os.Stat(filepath.Join(dir, id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("pruned backup %s left its folder: %v", id, err)
 		}
 	}
 	if _, err := store.Manifest(ctx, ids[0]); !errors.Is(err, ErrNotFound) {

@@ -59,6 +59,22 @@ type URL struct {
 // tool through its environment. Never print it.
 func (u *URL) Password() string { return u.password }
 
+// HasSecrets reports whether the URL carries a password or a secret
+// parameter, which String leaves out: String is then not enough to connect.
+func (u *URL) HasSecrets() bool {
+	if u.password != "" {
+		return true
+	}
+	if u.u != nil {
+		for k := range u.u.Query() {
+			if isSecretParam(k) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Address is host:port, or the file path for SQLite.
 func (u *URL) Address() string {
 	if u.Kind == SQLite {

@@ -45,7 +45,6 @@ GOOGLE_APPLICATION_CREDENTIALS, AZURE_*); see docs/backups.md.`,
 	return c
 }
 
-// openStore opens the configured store (./ferry-backups when none is).
 // openStoreFor checks that id looks like a backup id, then opens the store.
 func (a *app) openStoreFor(ctx context.Context, id string) (*backup.Store, error) {
 	if !backup.ValidID(id) {
@@ -54,6 +53,7 @@ func (a *app) openStoreFor(ctx context.Context, id string) (*backup.Store, error
 	return a.openStore(ctx)
 }
 
+// openStore opens the configured store (./ferry-backups when none is).
 func (a *app) openStore(ctx context.Context) (*backup.Store, error) {
 	st, err := backup.OpenStore(ctx, a.cfg.BackupStore)
 	if errors.Is(err, backup.ErrDriverNotLinked) && !cloudStores {
@@ -383,7 +383,12 @@ func (a *app) preUpgrade(ctx context.Context) (*backup.PreUpgrade, *backup.Store
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
-		return nil, nil, err
+		if mode == backup.ModeAuto {
+			// As for a backup that fails later: warn and upgrade without.
+			a.log.Warn("cannot open the backup store; upgrading without a backup (--backup=auto; use --backup=required to stop instead)", "error", err)
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("%w, so nothing was applied (--backup=required): %w", backup.ErrBackupFailed, err)
 	}
 	return &backup.PreUpgrade{Store: store, Mode: mode, Options: a.backupOptions()}, store, nil
 }

@@ -37,7 +37,7 @@ func state(t *testing.T, db *database.DB) (string, map[string]string) {
 	return schema, sums
 }
 
-var restoreCommand = regexp.MustCompile(`(?m)^\s*ferry (backup restore \S+ --store \S+ --yes)$`)
+var restoreCommand = regexp.MustCompile(`(?m)^\s*ferry (backup restore \S+ --store \S+ --database \S+ --yes)$`)
 
 // TestCLIFailedUpgradeRestoredByPrintedCommand: an upgrade whose second
 // statement fails (on MariaDB, no transactional DDL, the first one stays)
@@ -85,8 +85,10 @@ func TestCLIFailedUpgradeRestoredByPrintedCommand(t *testing.T) {
 				t.Fatalf("status after the failure: %+v", s)
 			}
 		}
+		// The printed command is exact on its own: it names the database
+		// (no password here), so it needs no FERRY_DATABASE_URL.
 		args := strings.Fields(m[1])
-		out := mustRun(t, dir, db.URLString, args...)
+		out := mustRun(t, dir, "", args...)
 		if !strings.Contains(out.stdout, "restored backup") {
 			t.Errorf("restore output: %s", out.stdout)
 		}
@@ -218,10 +220,35 @@ func TestCLIBackupUsage(t *testing.T) {
 			RestoreCommand string `json:"restore_command"`
 		} `json:"backup"`
 	}
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Backup.ID == "" || !strings.Contains(doc.Backup.RestoreCommand, "/ferry-backups --yes") {
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Backup.ID == "" || !strings.Contains(doc.Backup.RestoreCommand, "/ferry-backups --database sqlite:ferry.db --yes") {
 		t.Fatalf("up --backup=required --json: %v %s", err, r.stdout)
 	}
 	if r := mustRun(t, dir, "", "backup", "list"); !strings.Contains(r.stdout, doc.Backup.ID) || !strings.Contains(r.stdout, "before-upgrade 1->2") {
 		t.Errorf("list of the default store: %s", r.stdout)
+	}
+}
+
+// TestCLIBackupStoreUnusable: a store that cannot even be opened is a
+// failed backup like any other: --backup=auto warns and upgrades,
+// --backup=required stops with nothing applied.
+func TestCLIBackupStoreUnusable(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	notADir := filepath.Join(dir, "file")
+	if err := os.WriteFile(notADir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runFerry(t, dir, "", "up", "--backup=required", "--store", notADir)
+	if r.code != 1 || !strings.Contains(r.stderr, "nothing was applied") {
+		t.Fatalf("required, unusable store: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := statusOf(t, dir, ""); s.CurrentVersion != 0 {
+		t.Fatalf("required: version %d after a failed backup", s.CurrentVersion)
+	}
+	r = runFerry(t, dir, "", "up", "--backup=auto", "--store", notADir)
+	if r.code != 0 || !strings.Contains(r.stderr, "upgrading without a backup") {
+		t.Fatalf("auto, unusable store: exit %d\n%s", r.code, r.stderr)
+	}
+	if s := statusOf(t, dir, ""); s.CurrentVersion != 1 {
+		t.Fatalf("auto: version %d, want 1", s.CurrentVersion)
 	}
 }
