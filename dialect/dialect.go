@@ -101,6 +101,10 @@ type Batcher interface {
 	// nothing of the batch took effect, and failed is the index of the
 	// statement that failed (len(stmts) when committing failed).
 	ExecBatch(ctx context.Context, conn *sql.Conn, stmts []BatchStatement) (failed int, err error)
+	// ElapsedMillis returns an SQL expression for the milliseconds since
+	// the batch's transaction began: the history row, written by the last
+	// statement of a batch, records the migration's duration with it.
+	ElapsedMillis() string
 }
 
 // BatchStatement is one statement of a batch, with its arguments (bind

@@ -309,7 +309,7 @@ func (m *Migrator) createTables(ctx context.Context, q Querier) error {
 
 // insertRecord appends a history row and returns its id.
 func (m *Migrator) insertRecord(ctx context.Context, q Querier, r *Record) (int64, error) {
-	ins, args := m.insertSQL(r)
+	ins, args := m.insertSQL(r, "")
 	id, err := m.d.InsertReturningID(ctx, q, ins, args...)
 	if err != nil {
 		return 0, fmt.Errorf("record version %d in %s: %w", r.Version, m.table, err)
@@ -318,10 +318,17 @@ func (m *Migrator) insertRecord(ctx context.Context, q Querier, r *Record) (int6
 }
 
 // insertSQL is the statement and arguments that append r to the history.
-func (m *Migrator) insertSQL(r *Record) (string, []any) {
+// elapsed, when not empty, is an SQL expression for the milliseconds to add
+// to r.Duration (see dialect.Batcher).
+func (m *Migrator) insertSQL(r *Record, elapsed string) (string, []any) {
 	ph := make([]string, 10)
 	for i := range ph {
 		ph[i] = m.d.Placeholder(i + 1)
+	}
+	if elapsed != "" {
+		// The duration is measured by the server when the row is written
+		// (the last statement of a batch): r.Duration is still 0 then.
+		ph[6] += " + " + elapsed
 	}
 	ins := "INSERT INTO " + m.d.Table(m.table) +
 		" (version, name, checksum, operation, state, applied_at, duration_ms, applied_by, statement, error) VALUES (" +

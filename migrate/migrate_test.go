@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
@@ -623,4 +624,38 @@ func TestMySQLDMLGroups(t *testing.T) {
 	if s := status(t, m); !s.IsUpToDate || s.CurrentVersion != 3 {
 		t.Fatalf("final status: %+v", s)
 	}
+}
+
+// TestDurationRecorded: the history row of a migration carries how long it
+// ran, also when the migration and its row went to the server as one batch
+// (PostgreSQL), where the row is written before the client knows.
+func TestDurationRecorded(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		slow := map[string]string{
+			database.Postgres: "SELECT pg_sleep(0.3);",
+			database.MySQL:    "DO SLEEP(0.3);",
+			// SQLite has no sleep: count to three million instead.
+			database.SQLite: "CREATE TABLE n AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000) SELECT COUNT(*) AS x FROM c;",
+		}[db.Kind]
+		m := newMigrator(t, db, files(t, map[string]string{
+			"00001_slow.sql": "-- +ferry up\nCREATE TABLE d (id INTEGER);\n" + slow + "\n",
+		}))
+		start := time.Now()
+		if _, err := m.Up(ctx(t), migrate.UpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		recs, err := m.History(ctx(t))
+		if err != nil || len(recs) != 1 {
+			t.Fatalf("history: %v %v", recs, err)
+		}
+		d := recs[0].Duration
+		min := 250 * time.Millisecond
+		if db.Kind == database.SQLite {
+			min = time.Millisecond
+		}
+		if d < min || d > took {
+			t.Fatalf("recorded duration %s; the run took %s", d, took)
+		}
+	})
 }

@@ -505,7 +505,7 @@ func (r *run) applyTx(mig *Migration, op string, start time.Time) error {
 		for _, st := range sec.Statements {
 			batch = append(batch, dialect.BatchStatement{SQL: st.SQL})
 		}
-		ins, args := m.insertSQL(&rec)
+		ins, args := m.insertSQL(&rec, b.ElapsedMillis())
 		batch = append(batch, dialect.BatchStatement{SQL: ins, Args: args})
 		m.log.Debug("sending the migration as one batch", "version", mig.Version, "statements", len(sec.Statements))
 		if failed, err := b.ExecBatch(r.exec, r.h.conn, batch); err != nil {

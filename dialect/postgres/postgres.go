@@ -67,6 +67,12 @@ func (d *Dialect) NowMillis() string {
 	return "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 }
 
+// ElapsedMillis implements dialect.Batcher: now() is the start of the
+// transaction, clock_timestamp() the present.
+func (d *Dialect) ElapsedMillis() string {
+	return "(extract(epoch from clock_timestamp() - now()) * 1000)::bigint"
+}
+
 // HistoryDDL implements dialect.Dialect.
 func (d *Dialect) HistoryDDL(table string) []string {
 	return []string{
