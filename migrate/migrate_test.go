@@ -659,3 +659,30 @@ func TestDurationRecorded(t *testing.T) {
 		}
 	})
 }
+
+// TestMySQLGroupFailureNamesTheFailingStatement: when the third statement
+// of a group fails, the error names it (and its line), not the first of
+// its group, which is where a repaired run resumes and what the history
+// row records.
+func TestMySQLGroupFailureNamesTheFailingStatement(t *testing.T) {
+	db := testdb.New(t, database.MySQL)
+	m := newMigrator(t, db, files(t, map[string]string{
+		"00001_w.sql": "-- +ferry up\nCREATE TABLE w (id INTEGER, s VARCHAR(5));\nINSERT INTO w VALUES (1, 'a');\nINSERT INTO w VALUES (3, `x`);\n",
+	}))
+	_, err := m.Up(ctx(t), migrate.UpOptions{})
+	var me *migrate.MigrationError
+	if !errors.As(err, &me) || me.Statement != 2 || me.Failed != 3 || me.FailedLine != 4 || me.RolledBack {
+		t.Fatalf("failure: %+v (%v)", me, err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "at statement 3 (") || !strings.Contains(msg, ".sql:4), which ran in one transaction with statement 2") ||
+		!strings.Contains(msg, "statement 1 took effect and statement 2 and the ones after it did not") {
+		t.Fatalf("message: %s", msg)
+	}
+	if n := count(t, db, "SELECT COUNT(*) FROM w"); n != 0 {
+		t.Fatalf("statement 2 was rolled back with 3, yet w has %d rows", n)
+	}
+	s := status(t, m)
+	if len(s.Failed) != 1 || s.Failed[0].Statement != 2 || !strings.Contains(s.Failed[0].Error, "statement 3 (line 4) failed") {
+		t.Fatalf("status: %+v", s.Failed)
+	}
+}

@@ -64,6 +64,12 @@ type MigrationError struct {
 	// Statement is the 1-based index of the failing statement (0 for a Go
 	// function or a failure outside any statement), Line its line.
 	Statement, Line int
+	// Failed is the statement that raised Err when it is not Statement
+	// (MySQL runs consecutive DML statements in one transaction, so a
+	// failure rolls back the earlier ones of its group too: Statement is
+	// then the first of the group, the first without effect), FailedLine
+	// its line; 0 otherwise.
+	Failed, FailedLine int
 	// RolledBack: the migration ran in a transaction that was rolled back,
 	// so nothing of it remains. Otherwise the statements before Statement
 	// took effect and the migration must be repaired.
@@ -78,7 +84,13 @@ func (e *MigrationError) Error() string {
 		verb = "reverting migration"
 	}
 	fmt.Fprintf(&b, "%s %d (%s) failed", verb, e.Version, e.Name)
-	if e.Statement > 0 {
+	if e.Failed > e.Statement && e.Statement > 0 {
+		fmt.Fprintf(&b, " at statement %d", e.Failed)
+		if e.File != "" {
+			fmt.Fprintf(&b, " (%s:%d)", e.File, e.FailedLine)
+		}
+		fmt.Fprintf(&b, ", which ran in one transaction with %s, rolled back with it", statementRange(e.Statement, e.Failed-1))
+	} else if e.Statement > 0 {
 		fmt.Fprintf(&b, " at statement %d", e.Statement)
 		if e.File != "" {
 			fmt.Fprintf(&b, " (%s:%d)", e.File, e.Line)
@@ -97,6 +109,15 @@ func (e *MigrationError) Error() string {
 
 func (e *MigrationError) Unwrap() error { return e.Err }
 
+// statementRange names statements from to to: "statement 2" or
+// "statements 2-4".
+func statementRange(from, to int) string {
+	if from == to {
+		return fmt.Sprintf("statement %d", from)
+	}
+	return fmt.Sprintf("statements %d-%d", from, to)
+}
+
 // repairHint tells the operator what to check and which repair to run.
 func repairHint(v int64, op string, statement int, interrupted bool) string {
 	var done string
@@ -108,7 +129,7 @@ func repairHint(v int64, op string, statement int, interrupted bool) string {
 	default:
 		done = fmt.Sprintf("statements 1-%d took effect", statement-1)
 	}
-	which := fmt.Sprintf("statement %d failed", statement)
+	which := fmt.Sprintf("statement %d and the ones after it did not", statement)
 	if interrupted {
 		which = fmt.Sprintf("statement %d may or may not have taken effect", statement)
 	}
@@ -634,30 +655,39 @@ func (r *run) applyGrouped(mig *Migration, op string, start time.Time) error {
 		progress = rec.Statement
 		return err
 	}
-	migErr := func(stmt int, err error, rolledBack bool) error {
-		me := &MigrationError{Version: mig.Version, Name: mig.Name, Operation: op, Statement: stmt, RolledBack: rolledBack, Err: err, File: sec.File, Line: mig.statementLine(sec, stmt)}
+	migErr := func(first, stmt int, err error, rolledBack bool) error {
+		me := &MigrationError{Version: mig.Version, Name: mig.Name, Operation: op, Statement: first, RolledBack: rolledBack, Err: err, File: sec.File, Line: mig.statementLine(sec, first)}
+		if stmt > first {
+			me.Failed, me.FailedLine = stmt, mig.statementLine(sec, stmt)
+		}
 		return me
 	}
 	// fail records a failure. first is the first statement whose effects
 	// are not in the database; stmt the one that failed.
 	fail := func(first, stmt int, err error) error {
+		rowErr := err.Error()
+		if stmt > first && id != 0 {
+			// The history row keeps first (where to resume); its error
+			// says which statement raised it.
+			rowErr = fmt.Sprintf("statement %d (line %d) failed, in one transaction with %s, rolled back with it: %v", stmt, mig.statementLine(sec, stmt), statementRange(first, stmt-1), err)
+		}
 		if id == 0 {
 			// Nothing of this migration took effect.
 			rr := r.newRecord(mig, op, StateRolledBack, start)
-			rr.Statement, rr.Error = stmt, err.Error()
+			rr.Statement, rr.Error = stmt, rowErr
 			if _, herr := m.insertRecord(r.exec, r.h.conn, &rr); herr != nil {
 				m.log.Warn("could not record the failed attempt", "version", mig.Version, "error", herr)
 			} else {
 				r.record(rr)
 			}
-			return migErr(stmt, err, true)
+			return migErr(stmt, stmt, err, true)
 		}
-		if herr := m.updateRecord(r.exec, r.h.conn, id, StateFailed, time.Since(start), first, err.Error()); herr != nil {
+		if herr := m.updateRecord(r.exec, r.h.conn, id, StateFailed, time.Since(start), first, rowErr); herr != nil {
 			m.log.Warn("could not record the failure", "version", mig.Version, "error", herr)
 		}
-		rec.State, rec.Statement, rec.Error = StateFailed, first, err.Error()
+		rec.State, rec.Statement, rec.Error = StateFailed, first, rowErr
 		r.record(rec)
-		return migErr(first, err, false)
+		return migErr(first, stmt, err, false)
 	}
 	done := func(q Querier) error {
 		return m.updateRecord(r.exec, q, id, doneState(op), time.Since(start), 0, "")
