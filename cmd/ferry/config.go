@@ -135,7 +135,12 @@ func settings() []setting {
 		{"base-url", "FERRY_BASE_URL", str(func(c *config) *string { return &c.BaseURL })},
 		{"listen", "FERRY_LISTEN", func(c *config, v string) error {
 			c.Listen = nil
-			for _, a := range strings.Split(strings.Trim(v, "[]"), ",") {
+			// The flag's value reads "[a,b]"; the variable's "a,b". Only
+			// that outer pair goes: "[::1]:8082" keeps its brackets.
+			if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+				v = v[1 : len(v)-1]
+			}
+			for _, a := range strings.Split(v, ",") {
 				if a = strings.TrimSpace(a); a != "" {
 					c.Listen = append(c.Listen, a)
 				}

@@ -199,6 +199,16 @@ func TestServeRefusesPublicAddressWithoutToken(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "refusing to serve upgrades on 0.0.0.0:0 without a token") {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
+	// IPv6 addresses keep their brackets, from the flag and the variable.
+	r = runFerry(t, dir, "", "serve", "--listen", "[::]:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "refusing to serve upgrades on [::]:0 without a token") {
+		t.Fatalf("--listen [::]:0: exit %d: %s", r.code, r.stderr)
+	}
+	cmd := ferryCmd(dir, "", "serve")
+	cmd.Env = append(cmd.Env, "FERRY_LISTEN=[::]:0")
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "refusing to serve upgrades on [::]:0 without a token") {
+		t.Fatalf("FERRY_LISTEN=[::]:0: %v: %s", err, out)
+	}
 	// Read-only needs no token; MF_MIGRATION_ENDPOINTS_ENABLED=0 means read-only.
 	s := startServe(t, dir, "", []string{"MF_MIGRATION_ENDPOINTS_ENABLED=0"})
 	req, _ := http.NewRequest("PATCH", "http://"+s.addr+"/upgrade", nil)
