@@ -407,11 +407,21 @@ type Outcome struct {
 	// outcome was read from the status instead (the request was not sent
 	// again).
 	Uncertain bool `json:"uncertain,omitempty"`
+	// Target is the version the upgrade was asked to reach; 0 for all.
+	Target int64 `json:"target,omitempty"`
 }
 
-// OK reports whether the upgrade succeeded and left the schema up to date.
+// OK reports whether the upgrade succeeded and left the schema up to date,
+// or, for an upgrade to a target version, at that version or later.
 func (o *Outcome) OK() bool {
-	return o.Success && o.After != nil && o.After.IsUpToDate
+	if !o.Success || o.After == nil {
+		return false
+	}
+	if o.Target > 0 {
+		v, err := strconv.ParseInt(o.After.CurrentVersion, 10, 64)
+		return err == nil && v >= o.Target
+	}
+	return o.After.IsUpToDate
 }
 
 // ErrUpgradeNotAccepted is returned when every attempt to deliver the
@@ -424,6 +434,14 @@ var ErrUpgradeNotAccepted = errors.New("the upgrade request was not accepted")
 // answer is lost after the request was sent, Upgrade does not resend it: it
 // waits for the migration to finish and reads the outcome from the status.
 func (c *Client) Upgrade(ctx context.Context, to int64) (*Outcome, error) {
+	o, err := c.upgrade(ctx, to)
+	if o != nil {
+		o.Target = to
+	}
+	return o, err
+}
+
+func (c *Client) upgrade(ctx context.Context, to int64) (*Outcome, error) {
 	v1, err := c.useV1(ctx)
 	if err != nil {
 		return nil, err

@@ -244,3 +244,22 @@ func TestBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestOutcomeOK(t *testing.T) {
+	for _, tt := range []struct {
+		o    client.Outcome
+		want bool
+	}{
+		{client.Outcome{Success: true, After: &client.Summary{IsUpToDate: true, CurrentVersion: "3"}}, true},
+		{client.Outcome{Success: true, After: &client.Summary{CurrentVersion: "2"}}, false},
+		{client.Outcome{Success: true, After: &client.Summary{CurrentVersion: "2"}, Target: 2}, true},
+		{client.Outcome{Success: true, After: &client.Summary{CurrentVersion: "3"}, Target: 2}, true},
+		{client.Outcome{Success: true, After: &client.Summary{CurrentVersion: "1"}, Target: 2}, false},
+		{client.Outcome{Success: false, After: &client.Summary{IsUpToDate: true, CurrentVersion: "3"}, Target: 2}, false},
+		{client.Outcome{Success: true, Target: 2}, false},
+	} {
+		if got := tt.o.OK(); got != tt.want {
+			t.Errorf("%+v: OK() = %v, want %v", tt.o, got, tt.want)
+		}
+	}
+}

@@ -66,7 +66,8 @@ func SchemaStatus(st *migrate.Status, all []*migrate.Migration) api.SchemaStatus
 func (s *Server) schemaStatus(ctx context.Context) (api.SchemaStatus, error) {
 	st, err := s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
 	if err != nil {
-		return api.SchemaStatus{}, err
+		// Lists stay lists (the contract's types), even when unknown.
+		return api.SchemaStatus{DBSchemaVersions: []string{}, UnappliedMigrations: []string{}}, err
 	}
 	return SchemaStatus(st, s.m.Migrations()), nil
 }

@@ -114,7 +114,8 @@ func (a *app) remoteUpgradeCmd() *cobra.Command {
 		Short: "Ask the service to apply pending migrations; exit 1 unless the schema is then up to date",
 		Long: `Ask the service to apply pending migrations (up to --to with ferry's /v1
 API). Prints the status before and after. Exits 1 when the upgrade failed or
-the schema is not up to date afterwards.`,
+the schema is not up to date afterwards (with --to: not at that version or
+later).`,
 		Example: "  FERRY_TOKEN=... ferry remote upgrade --base-url http://migrations:8082\n  ferry remote upgrade --base-url http://ferry:$TOKEN@migrations:8082 --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -150,6 +151,8 @@ the schema is not up to date afterwards.`,
 			if !o.OK() {
 				if o.Error != "" {
 					fmt.Fprintf(a.stderr, "ferry: %s\n", o.Error)
+				} else if o.After != nil && to > 0 {
+					fmt.Fprintf(a.stderr, "ferry: the schema is at version %s after the upgrade, below --to %d\n", o.After.CurrentVersion, to)
 				} else if o.After != nil && !o.After.IsUpToDate {
 					fmt.Fprintf(a.stderr, "ferry: the schema is not up to date after the upgrade (unapplied: %s)\n", strings.Join(o.After.Unapplied, ", "))
 				}
