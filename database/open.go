@@ -95,8 +95,15 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 
 // Ping checks that the database answers. Its error names the kind, host,
 // database and user, never the password, and wraps ErrUnreachable.
+//
+// A SQLite file that another process is writing to (SQLITE_BUSY after the
+// busy timeout: a long migration, most likely) answers: it is there, and
+// whoever uses it next waits for the writer, as the migration lock does.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.DB.PingContext(ctx); err != nil {
+		if bc, ok := db.Dialect.(dialect.BusyChecker); ok && db.URL.Kind == SQLite && bc.IsBusy(err) {
+			return nil
+		}
 		return redact(unreachable(db.URL, err), db.URL.password)
 	}
 	return nil
