@@ -84,6 +84,10 @@ type Notes struct {
 	// BackupError says why a backup that was due failed (in a mode where
 	// the upgrade went on without one).
 	BackupError string
+	// Joined: the request arrived while another request of this process
+	// ran the same upgrade, and shared its outcome; it applied nothing
+	// itself.
+	Joined bool
 }
 
 // Server is the migration service. Create it with New, serve it with Serve
@@ -104,6 +108,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	flights map[int64]*flight // running upgrades in this process, by target
+	onJoin  func()            // tests: called when a request joins a flight
 	wg      sync.WaitGroup    // running upgrades
 }
 
@@ -318,8 +323,20 @@ func (s *Server) upgrade(c caller, to int64) (*migrate.Result, Notes, error) {
 	s.mu.Lock()
 	if f, ok := s.flights[to]; ok {
 		s.mu.Unlock()
+		if s.onJoin != nil {
+			s.onJoin()
+		}
 		<-f.done
-		return f.res, f.notes, f.err
+		// The outcome is shared; the migrations were applied by the
+		// request that ran them, and its audit record says so.
+		notes := f.notes
+		notes.Joined = true
+		if f.res == nil {
+			return nil, notes, f.err
+		}
+		res := *f.res
+		res.Migrations = []migrate.Applied{}
+		return &res, notes, f.err
 	}
 	f := &flight{done: make(chan struct{})}
 	s.flights[to] = f
@@ -359,6 +376,9 @@ func (s *Server) audit(c caller, route string, start time.Time, res *migrate.Res
 	attrs = append(attrs, "outcome", outcome)
 	if res != nil {
 		attrs = append(attrs, "from_version", res.From, "to_version", res.To, "applied", len(res.Migrations), "lock_waited_ms", res.LockWaitedMS)
+	}
+	if notes.Joined {
+		attrs = append(attrs, "joined", true)
 	}
 	if notes.BackupID != "" {
 		attrs = append(attrs, "backup_id", notes.BackupID)

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -475,4 +476,62 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Fatalf("no complete audit record in the logs:\n%s", logs.String())
 		}
 	})
+}
+
+// TestJoinedUpgradeAppliesNothing: a request that arrives while another
+// request of the same process runs the upgrade shares its outcome, but
+// its answer and its audit record do not claim the migrations: the sum of
+// "applied" over the audit records is the number applied.
+func TestJoinedUpgradeAppliesNothing(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	g, started, release := blocker(1)
+	dir := migrationsDir(t, map[string]string{"00002_x.sql": "-- +ferry up\nCREATE TABLE x (id INTEGER);\n"})
+	var logs bytes.Buffer
+	s := newService(t, db, server.Config{Logger: newLogger(&logs)}, migrate.WithDir(dir), migrate.WithGoMigrations(g))
+	joined := make(chan struct{})
+	server.OnJoin(s.Server, func() { close(joined) })
+	answers := make(chan string, 2)
+	upgrade := func() {
+		_, body := do(t, "POST", s.URL+"/v1/upgrade", nil, nil)
+		answers <- body
+	}
+	go upgrade()
+	<-started
+	go upgrade()
+	<-joined
+	close(release)
+	applied := []int{}
+	for range 2 {
+		var doc struct {
+			Result  string `json:"upgrade-result"`
+			Applied []struct {
+				Version int64 `json:"version"`
+			} `json:"applied"`
+		}
+		if err := json.Unmarshal([]byte(<-answers), &doc); err != nil || doc.Result != "upgrade success" {
+			t.Fatalf("answer: %v %+v", err, doc)
+		}
+		applied = append(applied, len(doc.Applied))
+	}
+	slices.Sort(applied)
+	if !slices.Equal(applied, []int{0, 2}) {
+		t.Fatalf("applied per answer %v, want one 2 and one 0", applied)
+	}
+	var audited, joinedRecords int
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct {
+			Audit   bool `json:"audit"`
+			Applied int  `json:"applied"`
+			Joined  bool `json:"joined"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Audit {
+			audited += rec.Applied
+			if rec.Joined {
+				joinedRecords++
+			}
+		}
+	}
+	if audited != 2 || joinedRecords != 1 {
+		t.Fatalf("audit records claim %d applied, %d joined; want 2 and 1:\n%s", audited, joinedRecords, logs.String())
+	}
 }
