@@ -68,6 +68,10 @@ type Config struct {
 	// release.Up (it applies what it can below a contract migration the
 	// fleet still needs) with a pre-upgrade backup.
 	Up func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, Notes, error)
+	// Fleet returns what GET /v1/status reports under "fleet" (ferry serve:
+	// the live instances of the fleet registry by release, as ferry status
+	// --json does). Default: no "fleet" key.
+	Fleet func(ctx context.Context) (any, error)
 	// UpgradeTimeout bounds one upgrade, lock wait included. Default 1h.
 	UpgradeTimeout time.Duration
 	// MaxBodyBytes limits request bodies. Default 64 KiB.
@@ -400,7 +404,13 @@ func (s *Server) statusDoc(ctx context.Context) (*api.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api.Status{Database: s.db.URL.String(), Status: st}, nil
+	doc := &api.Status{Database: s.db.URL.String(), Status: st}
+	if s.cfg.Fleet != nil {
+		if doc.Fleet, err = s.cfg.Fleet(ctx); err != nil {
+			return nil, fmt.Errorf("read the fleet registry: %w", err)
+		}
+	}
+	return doc, nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -20,6 +20,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -80,6 +81,7 @@ type app struct {
 	getenv         func(string) string
 	cfg            config
 	log            *slog.Logger
+	jsonLog        atomic.Pointer[slog.Logger] // log, when it writes JSON (read by the signal handler)
 	json           bool
 	// signals is the context cancelled by the first SIGINT or SIGTERM.
 	signals context.Context
@@ -101,9 +103,18 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 func run(args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	ctx, stop, detach := signalContext(stderr)
+	a := &app{stdout: stdout, stderr: stderr, getenv: getenv}
+	ctx, stop, detach := signalContext(func(sig os.Signal) {
+		const msg = "stopping at the next safe point and releasing the lock (signal again to exit at once)"
+		if l := a.jsonLog.Load(); l != nil {
+			// With JSON logs every stderr line is a JSON object.
+			l.Warn(msg, "signal", sig.String())
+			return
+		}
+		fmt.Fprintf(stderr, "ferry: %s: %s\n", sig, msg)
+	})
 	defer stop()
-	a := &app{stdout: stdout, stderr: stderr, getenv: getenv, signals: ctx, detachSignals: detach}
+	a.signals, a.detachSignals = ctx, detach
 	root := a.rootCmd()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -128,7 +139,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 // stops at its next safe point and releases the lock; a second signal exits
 // at once. detach stops listening (the context is then cancelled by no
 // signal), for commands that handle signals themselves.
-func signalContext(stderr io.Writer) (ctx context.Context, stop, detach func()) {
+func signalContext(notify func(os.Signal)) (ctx context.Context, stop, detach func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	var once sync.Once
@@ -144,7 +155,7 @@ func signalContext(stderr io.Writer) (ctx context.Context, stop, detach func()) 
 			case sig := <-ch:
 				n++
 				if n == 1 {
-					fmt.Fprintf(stderr, "ferry: %s: stopping at the next safe point and releasing the lock (signal again to exit at once)\n", sig)
+					notify(sig)
 					cancel()
 					continue
 				}
@@ -233,6 +244,7 @@ func (a *app) setupLogger() error {
 		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
 	case "json":
 		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
+		a.jsonLog.Store(a.log)
 	default:
 		return usageErrorf("log format %q: use text or json", a.cfg.LogFormat)
 	}

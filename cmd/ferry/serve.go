@@ -192,6 +192,10 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 			return res, notes, rec.WrapError(err)
 		},
 	}
+	cfg.Fleet = func(ctx context.Context) (any, error) {
+		live, err := release.Live(ctx, db, db.Dialect)
+		return release.ByRelease(live), err
+	}
 	if man != nil && len(man.Releases) > 0 {
 		cfg.Version = func(_ context.Context, st *migrate.Status, migs []*migrate.Migration) (string, error) {
 			r, err := man.NewestCompatible(release.DatabaseOf(st), migs)

@@ -87,7 +87,8 @@ func startServe(t *testing.T, dir, dbURL string, env []string, args ...string) *
 	return s
 }
 
-// stop sends SIGTERM and waits for a clean exit.
+// stop sends SIGTERM and waits for a clean exit. Every line the service
+// wrote to stderr, the signal's notice included, must be a JSON object.
 func (s *served) stop(t *testing.T) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -95,6 +96,15 @@ func (s *served) stop(t *testing.T) {
 	}
 	if err := <-s.done; err != nil {
 		t.Fatalf("ferry serve after SIGTERM: %v\n%s", err, s.Logs())
+	}
+	logs := s.Logs()
+	if !strings.Contains(logs, `"signal":"terminated"`) {
+		t.Errorf("no JSON notice of the signal in the logs:\n%s", logs)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if !json.Valid([]byte(line)) {
+			t.Errorf("a log line is not JSON: %s", line)
+		}
 	}
 }
 
@@ -302,6 +312,24 @@ func TestServeVersionAndContractGate(t *testing.T) {
 			defer resp.Body.Close()
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
+		}
+		// /v1/status is the ferry status --json document, fleet included.
+		_, v1 := httpGet(t, "http://"+s.addr+"/v1/status")
+		cli := mustRun(t, dir, db.URLString, "status", "--json").stdout
+		var v1Doc, cliDoc map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(v1), &v1Doc); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(cli), &cliDoc); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(v1Doc["fleet"]), reg.Instance().ID) || len(v1Doc) != len(cliDoc) {
+			t.Fatalf("/v1/status is not ferry status --json:\n%s\n%s", v1, cli)
+		}
+		for k := range cliDoc {
+			if _, ok := v1Doc[k]; !ok {
+				t.Errorf("/v1/status lacks %q", k)
+			}
 		}
 		code, body := upgrade()
 		if code != 500 || !strings.Contains(body, "v1") || !strings.Contains(body, reg.Instance().ID) {

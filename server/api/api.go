@@ -27,6 +27,9 @@ type Status struct {
 	// Database is the database URL without its password.
 	Database string `json:"database"`
 	*migrate.Status
+	// Fleet lists the live instances of the fleet registry by release
+	// (ferry serve fills it from package release; absent otherwise).
+	Fleet any `json:"fleet,omitempty"`
 }
 
 // UpgradeRequest is the optional body of POST /v1/upgrade.
