@@ -81,6 +81,7 @@ type app struct {
 	getenv         func(string) string
 	cfg            config
 	log            *slog.Logger
+	upTo           int64                       // ferry up --to, for its report
 	jsonLog        atomic.Pointer[slog.Logger] // log, when it writes JSON (read by the signal handler)
 	json           bool
 	// signals is the context cancelled by the first SIGINT or SIGTERM.

@@ -92,6 +92,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			}
 			defer db.Close()
 			opts := migrate.UpOptions{To: to}
+			a.upTo = to
 			if dryRun {
 				plan, err := m.PlanUp(ctx, opts)
 				if err != nil {
@@ -428,6 +429,8 @@ func (a *app) reportWith(res *migrate.Result, err error, what string, extra map[
 		}
 		if err == nil {
 			switch {
+			case len(res.Migrations) == 0 && what == "up" && a.upTo > 0:
+				a.printf("nothing to apply up to version %d; at version %d\n", a.upTo, res.To)
 			case len(res.Migrations) == 0 && what == "up":
 				msg := fmt.Sprintf("already up to date at version %d", res.To)
 				if res.LastAppliedBy != "" {
