@@ -167,14 +167,18 @@ func (r *Recorder) Err() error {
 // the command restores into the database ferry is configured with
 // (FERRY_DATABASE_URL or ferry.yaml), and UpgradeError says so.
 func (r *Recorder) RestoreCommand() string {
-	m := r.Backup()
+	m, store, target := r.snapshot()
 	if m == nil {
 		return ""
 	}
+	return RestoreCommand(m.ID, store, target)
+}
+
+// snapshot returns what was recorded, read at once.
+func (r *Recorder) snapshot() (*Manifest, string, *database.URL) {
 	r.mu.Lock()
-	target := r.target
-	r.mu.Unlock()
-	return RestoreCommand(m.ID, r.Store(), target)
+	defer r.mu.Unlock()
+	return r.manifest, r.store, r.target
 }
 
 // RestoreCommand returns `ferry backup restore ID --store STORE
@@ -212,14 +216,11 @@ func (r *Recorder) WrapError(err error) error {
 	if err == nil {
 		return nil
 	}
-	m := r.Backup()
+	m, store, target := r.snapshot()
 	if m == nil {
 		return err
 	}
-	r.mu.Lock()
-	target := r.target
-	r.mu.Unlock()
-	ue := &UpgradeError{Err: err, BackupID: m.ID, Store: r.Store(), RestoreCommand: r.RestoreCommand()}
+	ue := &UpgradeError{Err: err, BackupID: m.ID, Store: store, RestoreCommand: RestoreCommand(m.ID, store, target)}
 	if target != nil && target.HasSecrets() {
 		ue.Database = target.String()
 	}

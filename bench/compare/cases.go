@@ -130,6 +130,15 @@ func (b *bench) sequential(ctx context.Context, srv *server) error {
 	return nil
 }
 
+// applyCmd is the command that applies workload w to f with tool: the
+// database's own client for the lower bound, else the tool's up.
+func (b *bench) applyCmd(ctx context.Context, f *fresh, w *workload, tool string) (*exec.Cmd, error) {
+	if tool == toolClient {
+		return f.clientCmd(ctx, w.script)
+	}
+	return b.bins.upCmd(ctx, tool, f, w.base[format(tool)]), nil
+}
+
 // oneDatabase is one tool's pass over one fresh database (see sequential).
 func (b *bench) oneDatabase(ctx context.Context, srv *server, n, run int, tool string) (err error) {
 	w := b.loads[n]
@@ -143,13 +152,9 @@ func (b *bench) oneDatabase(ctx context.Context, srv *server, n, run int, tool s
 		}
 	}()
 	// Case 1 (also the setup of cases 2, 3 and 5).
-	var cmd *exec.Cmd
-	if tool == toolClient {
-		if cmd, err = f.clientCmd(ctx, w.script); err != nil {
-			return err
-		}
-	} else {
-		cmd = b.bins.upCmd(ctx, tool, f, w.base[format(tool)])
+	cmd, err := b.applyCmd(ctx, f, w, tool)
+	if err != nil {
+		return err
 	}
 	apply := &cell{} // not recorded unless case 1 is selected
 	if b.cfg.Cases[1] {
@@ -366,13 +371,9 @@ func (b *bench) count(ctx context.Context, srv *server, n int, tool string) (err
 			err = errors.Join(err, derr)
 		}
 	}()
-	var cmd *exec.Cmd
-	if tool == toolClient {
-		if cmd, err = f.clientCmd(ctx, w.script); err != nil {
-			return err
-		}
-	} else {
-		cmd = b.bins.upCmd(ctx, tool, f, w.base[format(tool)])
+	cmd, err := b.applyCmd(ctx, f, w, tool)
+	if err != nil {
+		return err
 	}
 	before, err := srv.counters(ctx, f.name)
 	if err != nil {
