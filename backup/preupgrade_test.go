@@ -119,10 +119,11 @@ func TestParseModeAndRestoreCommand(t *testing.T) {
 	// The database is named when its URL can be printed whole, never with
 	// a password.
 	for url, want := range map[string]string{
-		"sqlite:/var/app data/app.db":                      " --database 'sqlite:/var/app data/app.db' --yes",
-		"postgres://app@db:5432/app?schema=billing":        " --database postgres://app@db:5432/app --schema billing --yes",
-		"postgres://app:s3cret@db:5432/app":                " --yes",
-		"mysql://app@db:3306/app?tls=custom&sslpassword=x": " --yes",
+		"sqlite:/var/app data/app.db":                " --database 'sqlite:/var/app data/app.db' --yes",
+		"postgres://app@db:5432/app?schema=billing":  " --database postgres://app@db:5432/app --schema billing --yes",
+		"postgres://app:s3cret@db:5432/app":          " --yes",
+		"postgres://app@db:5432/app?sslpassword=x":   " --yes",
+		"mysql://app:pw@db:3306/app?sslmode=require": " --yes",
 	} {
 		u, err := database.Parse(url)
 		if err != nil {

@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/dialect/mysql"
+	"github.com/ferrydb/ferry/internal/redact"
 	"github.com/ferrydb/ferry/dialect/postgres"
 	"github.com/ferrydb/ferry/dialect/sqlite"
 )
@@ -36,13 +37,20 @@ type Options struct {
 	Schema string
 	// Logger receives driver messages; nil discards them.
 	Logger *slog.Logger
-	// ConnectTimeout bounds each connection attempt when the URL sets no
-	// timeout of its own. Default 10s.
+	// ConnectTimeout bounds each connection attempt, the server's greeting
+	// and authentication included, when the URL sets no timeout of its own
+	// (connect_timeout for PostgreSQL, timeout for MySQL). Default
+	// DefaultConnectTimeout. Once connected, no read timeout applies:
+	// every call takes a context, and a migration statement may rightly
+	// run for hours.
 	ConnectTimeout time.Duration
 	// NoPing skips the initial connection check; nothing connects until
 	// the first query (or DB.Ping). SQLite creates the file then.
 	NoPing bool
 }
+
+// DefaultConnectTimeout bounds a connection attempt when nothing else does.
+const DefaultConnectTimeout = 10 * time.Second
 
 // ErrUnreachable is wrapped by Open's error when the database cannot be
 // reached or refuses the connection.
@@ -66,12 +74,12 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 	if u.Schema != "" && u.Kind != Postgres {
 		return nil, fmt.Errorf("a schema (%q) is only supported for PostgreSQL; for %s, name the database in the URL", u.Schema, u.Kind)
 	}
-	if opts.ConnectTimeout == 0 {
-		opts.ConnectTimeout = 10 * time.Second
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = DefaultConnectTimeout
 	}
 	db, d, err := open(u, opts)
 	if err != nil {
-		return nil, redact(fmt.Errorf("open %s: %w", u, err), u.password)
+		return nil, u.Redact(fmt.Errorf("open %s: %w", u, err))
 	}
 	out := &DB{DB: db, Dialect: d, URL: u}
 	if u.Kind == SQLite {
@@ -104,7 +112,7 @@ func (db *DB) Ping(ctx context.Context) error {
 		if bc, ok := db.Dialect.(dialect.BusyChecker); ok && db.URL.Kind == SQLite && bc.IsBusy(err) {
 			return nil
 		}
-		return redact(unreachable(db.URL, err), db.URL.password)
+		return db.URL.Redact(unreachable(db.URL, err))
 	}
 	return nil
 }
@@ -125,7 +133,8 @@ func open(u *URL, opts Options) (*sql.DB, dialect.Dialect, error) {
 	case Postgres:
 		cs := u.u.String()
 		if u.Params.Get("connect_timeout") == "" {
-			cs = withParam(cs, "connect_timeout", fmt.Sprint(int(opts.ConnectTimeout.Seconds())))
+			// Whole seconds, at least 1: 0 would mean no timeout.
+			cs = withParam(cs, "connect_timeout", fmt.Sprint(max(1, int(math.Ceil(opts.ConnectTimeout.Seconds())))))
 		}
 		db, err := postgres.Open(cs, u.Schema)
 		return db, postgres.New(u.Schema), err
@@ -264,38 +273,7 @@ func verifyChainOnly(tc *tls.Config) *tls.Config {
 	return tc
 }
 
-// redactedError hides a secret in an error's message but keeps the chain
-// for errors.Is and errors.As.
-type redactedError struct {
-	err    error
-	secret string
-}
-
-func (e *redactedError) Error() string {
-	msg := e.err.Error()
-	for _, s := range []string{e.secret, urlEscape(e.secret)} {
-		if s != "" {
-			msg = strings.ReplaceAll(msg, s, "xxxxx")
-		}
-	}
-	return msg
-}
-
-func (e *redactedError) Unwrap() error { return e.err }
-
-// urlEscape is how a password appears inside a URL's userinfo.
-func urlEscape(s string) string {
-	return strings.TrimPrefix(url.UserPassword("", s).String(), ":")
-}
-
-// redact returns err with every occurrence of secret replaced by xxxxx.
-func redact(err error, secret string) error {
-	if err == nil || secret == "" {
-		return err
-	}
-	return &redactedError{err: err, secret: secret}
-}
-
 // Redact hides the URL's password in err's message, for errors that come
-// from code that had the full URL (drivers, client tools).
-func (u *URL) Redact(err error) error { return redact(err, u.password) }
+// from code that had the full URL (drivers, client tools). errors.Is and
+// errors.As still see the chain.
+func (u *URL) Redact(err error) error { return redact.Error(err, u.password) }

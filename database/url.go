@@ -16,7 +16,11 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // Kinds of database.
@@ -67,7 +71,7 @@ func (u *URL) HasSecrets() bool {
 	}
 	if u.u != nil {
 		for k := range u.u.Query() {
-			if isSecretParam(k) {
+			if redact.IsSecretName(k) {
 				return true
 			}
 		}
@@ -89,18 +93,7 @@ func (u *URL) String() string {
 	if u.Kind == SQLite {
 		return "sqlite:" + u.Database
 	}
-	c := *u.u
-	if c.User != nil {
-		c.User = url.User(c.User.Username())
-	}
-	q := c.Query()
-	for k := range q {
-		if isSecretParam(k) {
-			q.Set(k, "xxxxx")
-		}
-	}
-	c.RawQuery = q.Encode()
-	return c.String()
+	return redact.URL(u.u.String())
 }
 
 // WithPassword returns the full URL, password included, for passing to a
@@ -129,16 +122,6 @@ func (u *URL) WithDatabase(name string) *URL {
 	return &c
 }
 
-func isSecretParam(k string) bool {
-	k = strings.ToLower(k)
-	for _, s := range []string{"password", "passwd", "pwd", "secret", "token"} {
-		if strings.Contains(k, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // Parse parses a database URL. Errors never contain the password.
 func Parse(raw string) (*URL, error) {
 	raw = strings.TrimSpace(raw)
@@ -153,7 +136,7 @@ func Parse(raw string) (*URL, error) {
 	}
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@:") {
-		return nil, fmt.Errorf("database URL %s has no scheme: use postgres://, mysql:// or sqlite:path", redactRaw(raw))
+		return nil, fmt.Errorf("database URL %s has no scheme: use postgres://, mysql:// or sqlite:path", redact.URL(raw))
 	}
 	switch strings.ToLower(scheme) {
 	case "postgres", "postgresql":
@@ -161,7 +144,7 @@ func Parse(raw string) (*URL, error) {
 	case "mysql", "mariadb":
 		return parseServer(raw, MySQL, "3306")
 	}
-	return nil, fmt.Errorf("%w %q in %s: use postgres://, mysql:// (or mariadb://) or sqlite:path", ErrUnsupportedScheme, scheme, redactRaw(raw))
+	return nil, fmt.Errorf("%w %q in %s: use postgres://, mysql:// (or mariadb://) or sqlite:path", ErrUnsupportedScheme, scheme, redact.URL(raw))
 }
 
 func parseSQLite(rest string) (*URL, error) {
@@ -190,10 +173,26 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("invalid %s URL %s: %v", kind, redactRaw(raw), err)
+		return nil, fmt.Errorf("invalid %s URL %s: %v", kind, redact.URL(raw), err)
 	}
-	out := &URL{Kind: kind, Host: u.Hostname(), Port: u.Port(), Params: u.Query()}
-	if out.Host == "" && out.Params.Get("host") == "" && out.Params.Get("socket") == "" {
+	q := u.Query()
+	// The user and password may come as parameters (libpq allows it): they
+	// go into the user info, so that they are shown, redacted and passed
+	// like any other, and never reach the server as settings.
+	if err := credentialParams(u, q, kind); err != nil {
+		return nil, err
+	}
+	switch kind {
+	case Postgres:
+		err = checkPostgresParams(q)
+	case MySQL:
+		err = checkMySQLParams(q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &URL{Kind: kind, Host: u.Hostname(), Port: u.Port(), Params: q}
+	if out.Host == "" && q.Get("host") == "" && q.Get("socket") == "" {
 		out.Host = "localhost"
 	}
 	if out.Port == "" {
@@ -205,12 +204,10 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 	}
 	out.Database = strings.TrimPrefix(u.Path, "/")
 	if kind == Postgres {
-		out.Schema = out.Params.Get("schema")
-		out.Params.Del("schema")
-		q := u.Query()
+		out.Schema = q.Get("schema")
 		q.Del("schema")
-		u.RawQuery = q.Encode()
 	}
+	u.RawQuery = q.Encode()
 	if kind == MySQL && strings.ToLower(u.Scheme) == "mariadb" {
 		u.Scheme = "mysql"
 	}
@@ -218,20 +215,106 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 	return out, nil
 }
 
-// redactRaw removes the password from a URL string that may not parse:
-// everything between the first ':' of the userinfo and the last '@'.
-func redactRaw(raw string) string {
-	at := strings.LastIndex(raw, "@")
-	if at < 0 {
-		return raw
+// credentialParams moves "user" and "password" query parameters into u's
+// user info (removing them from q); one given both ways is an error.
+func credentialParams(u *url.URL, q url.Values, kind string) error {
+	user, pass, hasPass := "", "", false
+	if u.User != nil {
+		user = u.User.Username()
+		pass, hasPass = u.User.Password()
 	}
-	start := 0
-	if i := strings.Index(raw[:at], "://"); i >= 0 {
-		start = i + 3
+	if vs, ok := q["user"]; ok {
+		if user != "" || len(vs) != 1 {
+			return fmt.Errorf("%s URL gives the user twice (in the user info and as ?user=): give it once", kind)
+		}
+		user = vs[0]
+		q.Del("user")
 	}
-	colon := strings.Index(raw[start:at], ":")
-	if colon < 0 {
-		return raw
+	if vs, ok := q["password"]; ok {
+		if hasPass || len(vs) != 1 {
+			return fmt.Errorf("%s URL gives the password twice (in the user info and as ?password=): give it once", kind)
+		}
+		pass, hasPass = vs[0], true
+		q.Del("password")
 	}
-	return raw[:start+colon+1] + "xxxxx" + raw[at:]
+	switch {
+	case hasPass:
+		u.User = url.UserPassword(user, pass)
+	case user != "":
+		u.User = url.User(user)
+	}
+	return nil
+}
+
+// Query parameters of PostgreSQL URLs that pgx reads itself and that may
+// hold a secret: they never reach the server.
+var pgxSecretParams = []string{"sslpassword"}
+
+// checkPostgresParams refuses secret-looking parameters that pgx would send
+// to the server as run-time settings (pgx passes every parameter it does
+// not know to the server, which may quote the value in an error).
+// Settings such as statement_timeout or search_path pass.
+func checkPostgresParams(q url.Values) error {
+	for k := range q {
+		if redact.IsSecretName(k) && !slices.Contains(pgxSecretParams, k) && k != "sslkey" && k != "passfile" {
+			return fmt.Errorf("postgres URL parameter %q looks like a secret and would be sent to the server as a setting: put the password in the URL's user info (postgres://user:PASSWORD@host/db) or in a passfile", k)
+		}
+	}
+	return nil
+}
+
+// mysqlDriverParams are the go-sql-driver/mysql parameters a MySQL URL may
+// carry; ferryMySQLParams are ferry's own. Other driver parameters are
+// refused: allowAllFiles lets the server read any file of this host,
+// allowOldPasswords uses an insecure hash, allowFallbackToPlaintext and tls
+// are set through sslmode.
+var (
+	mysqlDriverParams = []string{
+		"allowCleartextPasswords", "allowNativePasswords", "charset", "checkConnLiveness",
+		"clientFoundRows", "collation", "columnsWithAlias", "compress", "connectionAttributes",
+		"interpolateParams", "loc", "maxAllowedPacket", "multiStatements", "parseTime",
+		"readTimeout", "rejectReadOnly", "timeTruncate", "timeout", "writeTimeout",
+	}
+	ferryMySQLParams = []string{"sslmode", "sslrootcert", "sslcert", "sslkey", "socket"}
+	// mysqlSessionVars are the session variables a URL may set: the driver
+	// sends each as SET name=value when it connects, value unquoted, so
+	// only these names and plain values pass.
+	mysqlSessionVars = []string{
+		"sql_mode", "time_zone", "lock_wait_timeout", "innodb_lock_wait_timeout",
+		"max_execution_time", "max_statement_time", "wait_timeout", "net_read_timeout",
+		"net_write_timeout", "transaction_isolation", "tx_isolation", "foreign_key_checks",
+		"sql_require_primary_key", "sql_safe_updates",
+	}
+	// plainSetting is a value that SET can take as it is: a number, a
+	// word, or a quoted string without quotes or backslashes in it.
+	plainSetting = regexp.MustCompile(`^(?:[A-Za-z0-9_.:+-]+|'[A-Za-z0-9_.:+, /-]*')$`)
+)
+
+// checkMySQLParams allows the driver's own parameters, ferry's, and a
+// few session variables with plain values. Anything else would reach the
+// server as a SET statement (?password=PASSWORD('x') changes the
+// account's password), so it is refused, naming the parameter but never
+// its value.
+func checkMySQLParams(q url.Values) error {
+	for k, vs := range q {
+		switch {
+		case slices.Contains(mysqlDriverParams, k), slices.Contains(ferryMySQLParams, k):
+		case slices.Contains(mysqlSessionVars, k):
+			for _, v := range vs {
+				if !plainSetting.MatchString(v) {
+					return fmt.Errorf("mysql URL parameter %q: its value must be a number, a word or a quoted string such as 'STRICT_ALL_TABLES' (no quotes or backslashes inside)", k)
+				}
+			}
+		case k == "tls" || k == "allowFallbackToPlaintext":
+			return fmt.Errorf("mysql URL parameter %q: use sslmode=disable|preferred|require|verify-ca|verify-full (with sslrootcert, sslcert, sslkey) instead", k)
+		case k == "allowAllFiles":
+			return fmt.Errorf("mysql URL parameter %q is refused: it lets the database server read any file on this host", k)
+		case redact.IsSecretName(k):
+			return fmt.Errorf("mysql URL parameter %q looks like a secret and would be sent to the server as a session variable; it is refused: put the password in the URL's user info (mysql://user:PASSWORD@host/db)", k)
+		default:
+			return fmt.Errorf("unknown mysql URL parameter %q: it would be sent to the server as a session variable, so ferry refuses it. Allowed: the driver's %s; ferry's %s; and the session variables %s",
+				k, strings.Join(mysqlDriverParams, ", "), strings.Join(ferryMySQLParams, ", "), strings.Join(mysqlSessionVars, ", "))
+		}
+	}
+	return nil
 }
