@@ -50,7 +50,7 @@ func TestBackupVerifyRestore(t *testing.T) {
 		if err := json.Unmarshal(data, &onDisk); err != nil || onDisk.ID != m.ID {
 			t.Fatalf("manifest on disk: %v %s", err, data)
 		}
-		list, err := store.List(ctx)
+		list, _, err := store.List(ctx)
 		if err != nil || len(list) != 1 || list[0].ID != m.ID {
 			t.Fatalf("list: %v %v", list, err)
 		}

@@ -37,7 +37,7 @@ func TestPreUpgrade(t *testing.T) {
 		if err != nil || rec.BackupID() != "" || rec.RestoreCommand() != "" {
 			t.Fatalf("up to date: backup %q, %v", rec.BackupID(), err)
 		}
-		if l, _ := store.List(ctx); len(l) != 0 {
+		if l, _, _ := store.List(ctx); len(l) != 0 {
 			t.Fatalf("a backup was taken with nothing to apply: %v", l)
 		}
 

@@ -19,6 +19,8 @@ import (
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/fileblob"
 	"gocloud.dev/gcerrors"
+
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // DefaultStore is the store used when none is configured: the directory
@@ -73,7 +75,7 @@ func OpenStore(ctx context.Context, location string) (*Store, error) {
 		path, _, _ := strings.Cut(rest, "?")
 		path = strings.TrimPrefix(path, "localhost")
 		if !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("backup store %s: a file URL needs an absolute path, such as file:///var/backups/ferry", location)
+			return nil, fmt.Errorf("backup store %s: a file URL needs an absolute path, such as file:///var/backups/ferry", redact.URL(location))
 		}
 		if p, err := url.PathUnescape(path); err == nil {
 			path = p
@@ -86,23 +88,23 @@ func OpenStore(ctx context.Context, location string) (*Store, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("backup store %s: %v", redactStore(location), err)
+		return nil, fmt.Errorf("backup store %s: %v", redact.URL(location), err)
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("backup store %s: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", redactStore(location))
+		return nil, fmt.Errorf("backup store %s: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", redact.URL(location))
 	}
 	if !blob.DefaultURLMux().ValidBucketScheme(scheme) {
 		switch scheme {
 		case "s3", "gs", "azblob":
-			return nil, fmt.Errorf("backup store %s: the %s %w; import _ \"github.com/ferrydb/ferry/backup/cloud\"", redactStore(location), scheme, ErrDriverNotLinked)
+			return nil, fmt.Errorf("backup store %s: the %s %w; import _ \"github.com/ferrydb/ferry/backup/cloud\"", redact.URL(location), scheme, ErrDriverNotLinked)
 		}
-		return nil, fmt.Errorf("backup store %s: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", redactStore(location), scheme)
+		return nil, fmt.Errorf("backup store %s: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", redact.URL(location), scheme)
 	}
 	b, err := blob.OpenBucket(ctx, location)
 	if err != nil {
-		return nil, fmt.Errorf("open backup store %s: %w", redactStore(location), err)
+		return nil, fmt.Errorf("open backup store %s: %w", redact.URL(location), err)
 	}
-	return &Store{bucket: b, display: redactStore(location)}, nil
+	return &Store{bucket: b, display: redact.URL(location)}, nil
 }
 
 // openDir opens a local directory as a store, creating it if needed.
@@ -125,33 +127,6 @@ func openDir(dir string) (*Store, error) {
 	return &Store{bucket: b, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
 }
 
-// redactStore hides userinfo and secret-looking query parameters.
-func redactStore(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		if i := strings.LastIndex(raw, "@"); i >= 0 {
-			if j := strings.Index(raw, "://"); j >= 0 && j < i {
-				return raw[:j+3] + "xxxxx" + raw[i:]
-			}
-		}
-		return raw
-	}
-	if u.User != nil {
-		u.User = url.User("xxxxx")
-	}
-	q := u.Query()
-	for k := range q {
-		lk := strings.ToLower(k)
-		for _, s := range []string{"key", "secret", "token", "password", "sig", "credential"} {
-			if strings.Contains(lk, s) {
-				q.Set(k, "xxxxx")
-			}
-		}
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 // String returns the store's location as a URL, without secrets. A local
 // directory is shown as an absolute file:// URL, so that a printed restore
 // command works from any directory.
@@ -162,28 +137,43 @@ func (s *Store) Close() error { return s.bucket.Close() }
 
 func objectKey(id, name string) string { return id + "/" + name }
 
-// List returns the complete backups in the store, oldest first.
-func (s *Store) List(ctx context.Context) ([]*Manifest, error) {
+// Broken is a backup whose manifest is there but cannot be read: cut
+// short, edited by hand, or of a newer format.
+type Broken struct {
+	ID  string
+	Err error
+}
+
+// List returns the complete backups in the store, oldest first, and the
+// broken ones, whose manifest cannot be read; one broken backup does not
+// hide the others. Backups whose manifest was never written (failed, or
+// still being taken) are in neither list. The error is for a store that
+// cannot be listed at all.
+func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
 	it := s.bucket.List(&blob.ListOptions{Delimiter: "/"})
 	var out []*Manifest
+	var broken []Broken
 	for {
 		obj, err := it.Next(ctx)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("list backup store %s: %w", s, err)
+			return nil, nil, fmt.Errorf("list backup store %s: %w", s, err)
 		}
 		id := strings.TrimSuffix(obj.Key, "/")
 		if !obj.IsDir || !ValidID(id) {
 			continue
 		}
 		m, err := s.Manifest(ctx, id)
-		if errors.Is(err, ErrNotFound) {
+		switch {
+		case errors.Is(err, ErrNotFound):
 			continue // incomplete: still being written, or failed
-		}
-		if err != nil {
-			return nil, err
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case err != nil:
+			broken = append(broken, Broken{ID: id, Err: err})
+			continue
 		}
 		out = append(out, m)
 	}
@@ -194,7 +184,7 @@ func (s *Store) List(ctx context.Context) ([]*Manifest, error) {
 		}
 		return out[i].ID < out[j].ID
 	})
-	return out, nil
+	return out, broken, nil
 }
 
 // Manifest reads the manifest of backup id.
@@ -269,30 +259,43 @@ func (s *Store) deletePrefix(ctx context.Context, prefix string) error {
 	}
 }
 
-// Prune deletes all but the newest keep complete backups and returns the
-// deleted ones (with dryRun, the ones it would delete). keep must be at
+// Pruned is what Prune did.
+type Pruned struct {
+	// Deleted are the backups deleted (with dryRun, to be deleted).
+	Deleted []*Manifest
+	// Broken are backups whose manifest cannot be read: Prune leaves
+	// them alone (they count neither as kept nor as deleted), for the
+	// operator to look at.
+	Broken []Broken
+}
+
+// Prune deletes all but the newest keep complete backups. keep must be at
 // least 1: pruning never empties a store.
-func (s *Store) Prune(ctx context.Context, keep int, dryRun bool) ([]*Manifest, error) {
+func (s *Store) Prune(ctx context.Context, keep int, dryRun bool) (*Pruned, error) {
 	if keep < 1 {
 		return nil, fmt.Errorf("prune must keep at least 1 backup, got %d", keep)
 	}
-	all, err := s.List(ctx)
+	all, broken, err := s.List(ctx)
 	if err != nil {
 		return nil, err
 	}
+	p := &Pruned{Broken: broken}
 	if len(all) <= keep {
-		return nil, nil
+		return p, nil
 	}
 	old := all[:len(all)-keep]
 	if dryRun {
-		return old, nil
+		p.Deleted = old
+		return p, nil
 	}
 	for i, m := range old {
 		if err := s.Delete(ctx, m.ID); err != nil {
-			return old[:i], err
+			p.Deleted = old[:i]
+			return p, err
 		}
 	}
-	return old, nil
+	p.Deleted = old
+	return p, nil
 }
 
 // objectWriter streams one object into the store, counting and hashing

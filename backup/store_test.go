@@ -84,6 +84,8 @@ func TestOpenStore(t *testing.T) {
 		"s3://key:SeCrEt@bucket/prefix": "credentials do not belong",
 		"file://otherhost/var/backups":  "absolute path",
 		"gs://bucket?token=SeCrEt&x=1":  "backup/cloud",
+		"file://user:SeCrEt@/var/b":     "absolute path",
+		"file://user:SeCrEt@host/var/b": "absolute path",
 	} {
 		_, err := OpenStore(ctx, loc)
 		if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "SeCrEt") {
@@ -113,27 +115,47 @@ func TestListAndPrune(t *testing.T) {
 	// A backup whose manifest was never written.
 	os.MkdirAll(filepath.Join(dir, NewID(at.Add(5*time.Hour))), 0o755)
 	os.WriteFile(filepath.Join(dir, NewID(at.Add(5*time.Hour)), "dump.sql.gz"), []byte("partial"), 0o644)
-	list, err := store.List(ctx)
-	if err != nil || len(list) != 4 || list[0].ID != ids[0] || list[3].ID != ids[3] {
-		t.Fatalf("list: %v %v", list, err)
+	list, broken, err := store.List(ctx)
+	if err != nil || len(list) != 4 || list[0].ID != ids[0] || list[3].ID != ids[3] || len(broken) != 0 {
+		t.Fatalf("list: %v %v %v", list, broken, err)
 	}
 	if _, err := store.Prune(ctx, 0, false); err == nil {
 		t.Error("prune --keep 0 must be refused")
 	}
 	would, err := store.Prune(ctx, 2, true)
-	if err != nil || len(would) != 2 {
+	if err != nil || len(would.Deleted) != 2 {
 		t.Fatalf("dry run: %v %v", would, err)
 	}
-	if l, _ := store.List(ctx); len(l) != 4 {
+	if l, _, _ := store.List(ctx); len(l) != 4 {
 		t.Fatal("a dry run deleted something")
 	}
-	gone, err := store.Prune(ctx, 2, false)
-	if err != nil || len(gone) != 2 || gone[0].ID != ids[0] || gone[1].ID != ids[1] {
-		t.Fatalf("prune: %v %v", gone, err)
+	pruned, err := store.Prune(ctx, 2, false)
+	if err != nil {
+		t.Fatal(err)
 	}
-	list, _ = store.List(ctx)
+	if gone := pruned.Deleted; len(gone) != 2 || gone[0].ID != ids[0] || gone[1].ID != ids[1] {
+		t.Fatalf("prune: %v", gone)
+	}
+	list, _, _ = store.List(ctx)
 	if len(list) != 2 || list[0].ID != ids[2] {
 		t.Fatalf("after prune: %v", list)
+	}
+	// A cut-short manifest hides no other backup, and prune leaves it.
+	brokenID := NewID(at.Add(6 * time.Hour))
+	os.MkdirAll(filepath.Join(dir, brokenID), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, brokenID, manifestName), []byte(`{"format": 1, "id": "`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	list, broken, err = store.List(ctx)
+	if err != nil || len(list) != 2 || len(broken) != 1 || broken[0].ID != brokenID || !strings.Contains(broken[0].Err.Error(), brokenID) {
+		t.Fatalf("list with a broken manifest: %v %v %v", list, broken, err)
+	}
+	pruned, err = store.Prune(ctx, 1, false)
+	if err != nil || len(pruned.Deleted) != 1 || len(pruned.Broken) != 1 {
+		t.Fatalf("prune with a broken manifest: %+v %v", pruned, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, brokenID, manifestName)); err != nil {
+		t.Fatalf("prune deleted the broken backup: %v", err)
 	}
 	for _, id := range ids[:2] {
 		if _, err := os.Stat(filepath.Join(dir, id)); !errors.Is(err, fs.ErrNotExist) {

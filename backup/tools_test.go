@@ -61,7 +61,7 @@ head -c 100000 /dev/urandom; echo "disk on fire" >&2; exit 3
 			if !errors.Is(err, ErrTool) || !strings.Contains(err.Error(), "disk on fire") || !strings.Contains(err.Error(), "exit status 3") {
 				t.Errorf("failing tool: %v", err)
 			}
-			if l, err := store.List(ctx); err != nil || len(l) != 0 {
+			if l, _, err := store.List(ctx); err != nil || len(l) != 0 {
 				t.Errorf("a failed backup is listed: %v %v", l, err)
 			}
 			filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {

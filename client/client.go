@@ -22,6 +22,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ferrydb/ferry/internal/redact"
 	"github.com/ferrydb/ferry/server/api"
 )
 
@@ -83,10 +84,11 @@ func WithAPI(a API) Option { return func(c *Client) { c.api = a } }
 func New(baseURL string, opts ...Option) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
-		return nil, fmt.Errorf("base URL: %v", redactURLError(err))
+		// url.Parse's message can quote the part it chokes on: a token.
+		return nil, fmt.Errorf("base URL %s is not a valid URL: use http://host:port or https://host:port (a token goes in as http://ferry:TOKEN@host:port, URL-escaped)", redact.URL(baseURL))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("base URL %q: use http://host:port or https://host:port", u.Redacted())
+		return nil, fmt.Errorf("base URL %s: use http://host:port or https://host:port", redact.URL(baseURL))
 	}
 	c := &Client{base: u, api: APIAuto, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if u.User != nil {
@@ -119,14 +121,6 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 		c.retry.Max = 10 * time.Second
 	}
 	return c, nil
-}
-
-func redactURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
 }
 
 // BaseURL is the service's URL, without credentials.

@@ -134,9 +134,10 @@ func (a *app) backupListCmd() *cobra.Command {
 		Short: "List the backups in the store, oldest first",
 		Long: `List the complete backups in the store, oldest first, from their manifests.
 A backup whose manifest was never written (it failed or is still running) is
-not listed.
+not listed. A backup whose manifest cannot be read (cut short, edited) is
+reported on stderr and does not hide the others.
 
---json prints {"store": "...", "backups": [manifest, ...]}.`,
+--json prints {"store": "...", "backups": [manifest, ...], "broken": [{"id", "error"}, ...]}.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -145,7 +146,7 @@ not listed.
 				return err
 			}
 			defer store.Close()
-			list, err := store.List(ctx)
+			list, broken, err := store.List(ctx)
 			if err != nil {
 				return err
 			}
@@ -153,8 +154,9 @@ not listed.
 				if list == nil {
 					list = []*backup.Manifest{}
 				}
-				return a.printJSON(map[string]any{"store": store.String(), "backups": list})
+				return a.printJSON(map[string]any{"store": store.String(), "backups": list, "broken": brokenDocs(broken)})
 			}
+			a.warnBroken(broken)
 			if len(list) == 0 {
 				a.printf("no backups in %s\n", store)
 				return nil
@@ -174,6 +176,22 @@ not listed.
 	}
 	jsonFlag(c)
 	return c
+}
+
+// warnBroken reports backups whose manifest cannot be read, on stderr.
+func (a *app) warnBroken(broken []backup.Broken) {
+	for _, b := range broken {
+		fmt.Fprintf(a.stderr, "ferry: backup %s is broken and left alone: %v\n", b.ID, b.Err)
+	}
+}
+
+// brokenDocs lists broken backups for JSON output.
+func brokenDocs(broken []backup.Broken) []map[string]string {
+	out := []map[string]string{}
+	for _, b := range broken {
+		out = append(out, map[string]string{"id": b.ID, "error": b.Err.Error()})
+	}
+	return out
 }
 
 func (a *app) backupVerifyCmd() *cobra.Command {
@@ -320,7 +338,8 @@ func (a *app) backupPruneCmd() *cobra.Command {
 		Short: "Delete all but the newest N backups",
 		Long: `Delete all but the newest N complete backups from the store (N at least 1).
 --dry-run prints what would be deleted and deletes nothing. Backups taken
-before upgrades count like any other.`,
+before upgrades count like any other. A backup whose manifest cannot be read
+is reported and left alone.`,
 		Example: "  ferry backup prune --keep 14\n  ferry backup prune --keep 3 --dry-run",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -336,15 +355,19 @@ before upgrades count like any other.`,
 				return err
 			}
 			defer store.Close()
-			gone, err := store.Prune(ctx, keep, dryRun)
+			pruned, err := store.Prune(ctx, keep, dryRun)
+			if pruned == nil {
+				pruned = &backup.Pruned{}
+			}
 			ids := []string{}
-			for _, m := range gone {
+			for _, m := range pruned.Deleted {
 				ids = append(ids, m.ID)
 			}
 			if a.json {
-				doc := map[string]any{"store": store.String(), "deleted": ids, "dry_run": dryRun, "ok": err == nil}
+				doc := map[string]any{"store": store.String(), "deleted": ids, "broken": brokenDocs(pruned.Broken), "dry_run": dryRun, "ok": err == nil}
 				return a.printOutcome(doc, err)
 			}
+			a.warnBroken(pruned.Broken)
 			verb := "deleted"
 			if dryRun {
 				verb = "would delete"
