@@ -440,6 +440,9 @@ func (c *Client) upgrade(ctx context.Context, to int64) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	if to < 0 {
+		return nil, fmt.Errorf("target version %d: versions are positive (0 applies every pending migration)", to)
+	}
 	if !v1 && to != 0 {
 		return nil, errors.New("this service speaks only the Metaflow API, which upgrades to the latest version; --to needs ferry's /v1 API")
 	}
@@ -449,7 +452,11 @@ func (c *Client) upgrade(ctx context.Context, to int64) (*Outcome, error) {
 	}
 	r := request{method: "PATCH", path: "/upgrade", accept: "application/json", auth: true}
 	if v1 {
-		body, _ := json.Marshal(api.UpgradeRequest{To: to})
+		var req api.UpgradeRequest
+		if to > 0 {
+			req.To = &to
+		}
+		body, _ := json.Marshal(req)
 		r = request{method: "POST", path: "/v1/upgrade", body: body, accept: "application/json", auth: true}
 	}
 	var last error

@@ -311,7 +311,7 @@ func TestDeadLeaseHolder(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		dir := files(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
 		m := newMigrator(t, db, dir, migrate.WithLockMode(migrate.LockLease), migrate.WithLockTimeout(5*time.Second), migrate.WithLeaseTTL(time.Hour))
-		if _, err := m.Baseline(ctx(t), 1); err != nil { // creates ferry's tables
+		if _, err := m.Baseline(ctx(t), 1, migrate.BaselineOptions{}); err != nil { // creates ferry's tables
 			t.Fatal(err)
 		}
 		// A process that ran here and is gone.

@@ -353,7 +353,7 @@ func TestBaseline(t *testing.T) {
 			"00002_b.sql": "-- +ferry up\nCREATE TABLE b (id INTEGER);\n",
 			"00003_c.sql": "-- +ferry up\nCREATE TABLE c (id INTEGER);\n",
 		}))
-		res, err := m.Baseline(ctx(t), 2)
+		res, err := m.Baseline(ctx(t), 2, migrate.BaselineOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,8 +368,61 @@ func TestBaseline(t *testing.T) {
 			t.Fatalf("status: %+v", s.Applied)
 		}
 		// Baseline again is a no-op, and an unknown low version is an error.
-		if res, err := m.Baseline(ctx(t), 2); err != nil || len(res.Migrations) != 0 {
+		if res, err := m.Baseline(ctx(t), 2, migrate.BaselineOptions{}); err != nil || len(res.Migrations) != 0 {
 			t.Fatalf("second baseline: %+v %v", res, err)
+		}
+	})
+}
+
+// TestBaselineRefusesAMissingVersion: `ferry baseline 999` with migrations
+// up to 3 used to record 1-3 as applied; a version that has no migration is
+// refused, naming the nearest ones, and nothing is recorded, unless it is
+// allowed on purpose.
+func TestBaselineRefusesAMissingVersion(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		m := newMigrator(t, db, files(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n",
+			"00003_c.sql": "-- +ferry up\nCREATE TABLE c (id INTEGER);\n",
+		}))
+		for _, v := range []int64{999, 2} {
+			_, err := m.Baseline(ctx(t), v, migrate.BaselineOptions{})
+			if !errors.Is(err, migrate.ErrUnknownVersion) || !strings.Contains(err.Error(), "3 (c)") {
+				t.Fatalf("baseline %d: %v", v, err)
+			}
+		}
+		if s := status(t, m); s.CurrentVersion != 0 || len(s.Applied) != 0 {
+			t.Fatalf("a refused baseline recorded %+v", s.Applied)
+		}
+		res, err := m.Baseline(ctx(t), 2, migrate.BaselineOptions{AllowMissing: true})
+		if err != nil || len(res.Migrations) != 1 || res.To != 1 {
+			t.Fatalf("baseline 2, allowed: %+v %v", res, err)
+		}
+	})
+}
+
+// TestUpRefusesAnUnknownTarget: a negative target, or one that is not the
+// version of a migration, is refused before anything is applied (a script
+// passing -1 or a typo used to apply the whole backlog).
+func TestUpRefusesAnUnknownTarget(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		m := newMigrator(t, db, files(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n",
+			"00005_e.sql": "-- +ferry up\nCREATE TABLE e (id INTEGER);\n",
+		}))
+		for _, to := range []int64{-1, 3, 6} {
+			if _, err := m.Up(ctx(t), migrate.UpOptions{To: to}); !errors.Is(err, migrate.ErrUnknownVersion) {
+				t.Fatalf("up --to %d: %v", to, err)
+			}
+			if _, err := m.PlanUp(ctx(t), migrate.UpOptions{To: to}); !errors.Is(err, migrate.ErrUnknownVersion) {
+				t.Fatalf("plan up --to %d: %v", to, err)
+			}
+		}
+		_, err := m.Up(ctx(t), migrate.UpOptions{To: 3})
+		if msg := err.Error(); !strings.Contains(msg, "1 (a) below") || !strings.Contains(msg, "5 (e) above") {
+			t.Errorf("message does not name the nearest versions: %s", msg)
+		}
+		if s := status(t, m); s.CurrentVersion != 0 {
+			t.Fatalf("a refused up applied something: at %d", s.CurrentVersion)
 		}
 	})
 }

@@ -336,7 +336,8 @@ func (m *Migrator) lockedBy(ctx context.Context, by string, fn func(*run) error)
 
 // UpOptions select what Up applies.
 type UpOptions struct {
-	// To is the highest version to apply; 0 applies everything.
+	// To is the highest version to apply, which must be the version of a
+	// migration; 0 applies everything.
 	To int64
 	// AppliedBy is recorded in the history as who applied the migrations
 	// (default: this process, host:pid). A service records the requester.
@@ -354,6 +355,9 @@ type UpOptions struct {
 // finishes when it runs as one batch (PostgreSQL) or without a transaction.
 // Statements in flight are not interrupted.
 func (m *Migrator) Up(ctx context.Context, opts UpOptions) (*Result, error) {
+	if err := m.CheckTarget(opts.To); err != nil {
+		return nil, err
+	}
 	return m.lockedBy(ctx, opts.AppliedBy, func(r *run) error {
 		plan, err := m.planUp(r.hist, opts.To, false)
 		if err != nil {
@@ -380,6 +384,40 @@ func (m *Migrator) Up(ctx context.Context, opts UpOptions) (*Result, error) {
 		}
 		return nil
 	})
+}
+
+// CheckTarget returns an error wrapping ErrUnknownVersion, naming the
+// nearest known versions, for a target of Up that no migration has: a
+// typo, or an empty variable in a script, must not apply a backlog. 0 (no
+// target: everything) passes. Up and PlanUp check their target with it.
+func (m *Migrator) CheckTarget(to int64) error {
+	switch {
+	case to < 0:
+		return fmt.Errorf("%w: target version %d: versions are positive", ErrUnknownVersion, to)
+	case to == 0:
+		return nil
+	}
+	if _, ok := m.byVersion[to]; ok {
+		return nil
+	}
+	return fmt.Errorf("%w: no migration has version %d%s", ErrUnknownVersion, to, m.nearest(to))
+}
+
+// nearest names the known versions closest to v, below and above, for
+// messages about a version that is not known.
+func (m *Migrator) nearest(v int64) string {
+	i, _ := slices.BinarySearchFunc(m.migrations, v, func(mig *Migration, v int64) int { return cmp.Compare(mig.Version, v) })
+	var near []string
+	if i > 0 {
+		near = append(near, fmt.Sprintf("%d (%s) below", m.migrations[i-1].Version, m.migrations[i-1].Name))
+	}
+	if i < len(m.migrations) {
+		near = append(near, fmt.Sprintf("%d (%s) above", m.migrations[i].Version, m.migrations[i].Name))
+	}
+	if len(near) == 0 {
+		return " (there are no migrations)"
+	}
+	return "; the nearest are " + strings.Join(near, " and ")
 }
 
 // preflight runs the Preflight checks for a plan.
@@ -936,11 +974,22 @@ func (r *run) revert(versions []int64) error {
 	return nil
 }
 
+// BaselineOptions adjust Baseline.
+type BaselineOptions struct {
+	// AllowMissing accepts a version that no migration has (every
+	// migration below it is recorded); by default such a version, most
+	// likely a typo, is refused.
+	AllowMissing bool
+}
+
 // Baseline records every migration up to version v as applied without
 // running it, for a database whose schema already has them.
-func (m *Migrator) Baseline(ctx context.Context, v int64) (*Result, error) {
+func (m *Migrator) Baseline(ctx context.Context, v int64, opts BaselineOptions) (*Result, error) {
 	if v <= 0 {
 		return nil, fmt.Errorf("baseline version must be positive, got %d", v)
+	}
+	if _, ok := m.byVersion[v]; !ok && !opts.AllowMissing {
+		return nil, fmt.Errorf("%w: no migration has version %d%s; to record every migration below it anyway, allow a missing version", ErrUnknownVersion, v, m.nearest(v))
 	}
 	return m.locked(ctx, func(r *run) error {
 		if f := m.failures(r.hist, false); len(f) > 0 {

@@ -385,6 +385,9 @@ type Plan struct {
 // PlanUp returns what Up would apply, without taking the lock or changing
 // anything (not even creating the history table).
 func (m *Migrator) PlanUp(ctx context.Context, opts UpOptions) (*Plan, error) {
+	if err := m.CheckTarget(opts.To); err != nil {
+		return nil, err
+	}
 	lock, err := m.lockInfo(ctx, m.db) // first, as in StatusWith
 	if err != nil {
 		return nil, err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ferrydb/ferry/migrate"
@@ -47,32 +49,75 @@ func (s *Server) v1History(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) v1Upgrade(w http.ResponseWriter, r *http.Request) {
-	var req api.UpgradeRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeJSON(w, http.StatusRequestEntityTooLarge, api.Error{Detail: "request body too large"})
-			return
-		}
-		writeJSON(w, http.StatusBadRequest, api.Error{Detail: "request body must be JSON like {\"to\": 20261121000000} or empty: " + err.Error()})
-		return
-	}
-	if req.To < 0 {
-		writeJSON(w, http.StatusBadRequest, api.Error{Detail: "\"to\" must not be negative"})
+	to, msg, code := s.decodeUpgrade(r)
+	if msg != "" {
+		writeJSON(w, code, api.Error{Detail: msg})
 		return
 	}
 	s.extendWrite(w)
 	c := r.Context().Value(callerKey{}).(caller)
 	start := time.Now()
 	before, berr := s.statusDoc(r.Context())
-	res, notes, err := s.upgrade(c, req.To)
+	res, notes, err := s.upgrade(c, to)
 	s.audit(c, "POST /v1/upgrade", start, res, notes, err)
 	after, aerr := s.statusDoc(context.WithoutCancel(r.Context()))
 	doc := api.Upgrade[*api.Status]{InitStatus: before, FinalStatus: after, Applied: applied(res), DurationMS: time.Since(start).Milliseconds()}
 	doc.UpgradeResult, doc.Error, doc.BackupID = api.UpgradeSuccess, errText(err, berr, aerr), notes.BackupID
-	code := http.StatusOK
+	code = http.StatusOK
 	if err != nil {
 		code, doc.UpgradeResult = http.StatusInternalServerError, api.UpgradeFailed
 	}
 	writeJSON(w, code, doc)
+}
+
+// decodeUpgrade reads the body of POST /v1/upgrade: empty, or an
+// api.UpgradeRequest with nothing else in it. It returns the target (0:
+// everything), or a message and status code saying what is wrong.
+func (s *Server) decodeUpgrade(r *http.Request) (to int64, msg string, code int) {
+	req, err := decodeUpgradeRequest(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return 0, "request body too large", http.StatusRequestEntityTooLarge
+		}
+		return 0, err.Error(), http.StatusBadRequest
+	}
+	if req.To == nil {
+		return 0, "", 0
+	}
+	if err := s.m.CheckTarget(*req.To); err != nil {
+		return 0, fmt.Sprintf("\"to\": %v", err), http.StatusBadRequest
+	}
+	return *req.To, "", 0
+}
+
+// decodeUpgradeRequest reads the body of POST /v1/upgrade: empty, or one
+// JSON object with only the fields of api.UpgradeRequest, and a "to" that
+// is a positive version. The error says what is wrong, naming an unknown
+// field.
+func decodeUpgradeRequest(body io.Reader) (api.UpgradeRequest, error) {
+	var req api.UpgradeRequest
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&req)
+	switch {
+	case errors.Is(err, io.EOF):
+		return api.UpgradeRequest{}, nil
+	case err != nil:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return req, err
+		}
+		if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return req, fmt.Errorf("unknown field %s in the request body: it takes only \"to\" (the version to upgrade to), or nothing to apply every pending migration", field)
+		}
+		return req, fmt.Errorf("request body must be JSON like {\"to\": 20261121000000} or empty: %v", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return req, errors.New("request body must hold one JSON object, like {\"to\": 20261121000000}, and nothing after it")
+	}
+	if req.To != nil && *req.To <= 0 {
+		return req, fmt.Errorf("\"to\" is %d: give the version of a migration (a positive number), or leave \"to\" out to apply every pending migration", *req.To)
+	}
+	return req, nil
 }

@@ -199,7 +199,7 @@ func applied(b *testing.B, kind string, n int) (*testdb.DB, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := m.Baseline(context.Background(), int64(n)); err != nil {
+	if _, err := m.Baseline(context.Background(), int64(n), migrate.BaselineOptions{}); err != nil {
 		b.Fatal(err)
 	}
 	return db, dir

@@ -119,6 +119,9 @@ later).`,
 		Example: "  FERRY_TOKEN=... ferry remote upgrade --base-url http://migrations:8082\n  ferry remote upgrade --base-url http://ferry:$TOKEN@migrations:8082 --json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("to") && to <= 0 {
+				return usageErrorf("--to %d: give the version of a migration (leave --to out to apply every pending migration)", to)
+			}
 			cl, err := a.remoteClient(cmd)
 			if err != nil {
 				return err
@@ -128,6 +131,9 @@ later).`,
 				var he *client.HTTPError
 				if errors.As(err, &he) && he.Code == 404 {
 					return fmt.Errorf("%w (is the service read-only?)", err)
+				}
+				if errors.As(err, &he) && he.Code == 400 {
+					return usageError{err} // the service refused the request itself (--to)
 				}
 				return err
 			}

@@ -57,6 +57,9 @@ one finishes) and releases the lock. A second signal exits at once.`,
 		Example: "  ferry up\n  ferry up --to 20261101120000\n  ferry up --dry-run\n  FERRY_DATABASE_URL=postgres://app@db/app ferry up",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("to") && to <= 0 {
+				return usageErrorf("--to %d: give the version of a migration (leave --to out to apply every pending migration)", to)
+			}
 			if allowOOO {
 				a.cfg.AllowOutOfOrder = true
 			}
@@ -96,13 +99,13 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			if dryRun {
 				plan, err := m.PlanUp(ctx, opts)
 				if err != nil {
-					return err
+					return targetError(err)
 				}
 				return a.printPlan(plan)
 			}
 			if pre == nil {
 				res, err := release.Up(ctx, m, opts)
-				return a.report(res, err, "up")
+				return a.report(res, targetError(err), "up")
 			}
 			pre.DB = db
 			rec := &backup.Recorder{}
@@ -114,7 +117,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			if berr := rec.Err(); berr != nil {
 				info["error"] = berr.Error()
 			}
-			return a.reportWith(res, rec.WrapError(err), "up", map[string]any{"backup": info})
+			return a.reportWith(res, targetError(rec.WrapError(err)), "up", map[string]any{"backup": info})
 		},
 	}
 	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to and including this version")
@@ -199,12 +202,17 @@ func (a *app) redoCmd() *cobra.Command {
 }
 
 func (a *app) baselineCmd() *cobra.Command {
+	var allowMissing bool
 	c := &cobra.Command{
 		Use:   "baseline VERSION",
 		Short: "Record every migration up to VERSION as applied without running it",
 		Long: `Record every migration up to and including VERSION as applied, without
 running it. Use it once when ferry takes over a database whose schema already
-has those changes; later migrations then apply normally.`,
+has those changes; later migrations then apply normally.
+
+VERSION must be the version of a migration file; --allow-missing accepts
+another (every migration below it is recorded), for a directory whose
+files before a version were deleted.`,
 		Example: "  ferry baseline 12",
 		Args:    exactArgs(1, "one VERSION"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -217,10 +225,11 @@ has those changes; later migrations then apply normally.`,
 				return err
 			}
 			defer db.Close()
-			res, err := m.Baseline(cmd.Context(), v)
+			res, err := m.Baseline(cmd.Context(), v, migrate.BaselineOptions{AllowMissing: allowMissing})
 			return a.report(res, err, "baseline")
 		},
 	}
+	c.Flags().BoolVar(&allowMissing, "allow-missing", false, "accept a VERSION that no migration file has")
 	jsonFlag(c)
 	return c
 }
@@ -370,10 +379,19 @@ func nonNil(s []string) []string {
 
 func parseVersion(s string) (int64, error) {
 	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return 0, usageErrorf("version %q is not a non-negative integer", s)
+	if err != nil || v <= 0 {
+		return 0, usageErrorf("version %q is not a positive integer", s)
 	}
 	return v, nil
+}
+
+// targetError turns an engine error about an unknown target version (a
+// typo in --to) into a usage error.
+func targetError(err error) error {
+	if errors.Is(err, migrate.ErrUnknownVersion) {
+		return usageError{err}
+	}
+	return err
 }
 
 func (a *app) printPlan(p *migrate.Plan) error {

@@ -32,10 +32,13 @@ type Status struct {
 	Fleet any `json:"fleet,omitempty"`
 }
 
-// UpgradeRequest is the optional body of POST /v1/upgrade.
+// UpgradeRequest is the optional body of POST /v1/upgrade. An empty body,
+// or {}, applies every pending migration. Unknown fields are refused.
 type UpgradeRequest struct {
-	// To is the highest version to apply; 0 or absent applies everything.
-	To int64 `json:"to,omitempty"`
+	// To is the highest version to apply: the version of a migration
+	// (positive). Absent applies everything; 0, a negative number or a
+	// version no migration has is refused (400).
+	To *int64 `json:"to,omitempty"`
 }
 
 // Upgrade is the answer to an upgrade: the status before and after (as the
@@ -48,8 +51,9 @@ type Upgrade[S any] struct {
 	// Applied lists what this upgrade applied (empty if another request or
 	// replica had already done it).
 	Applied []migrate.Applied `json:"applied"`
-	// Error says why the upgrade failed, and what to do next.
-	Error string `json:"error,omitempty"`
+	// Error says why the upgrade failed, and what to do next; "" on
+	// success (the key is always present).
+	Error string `json:"error"`
 	// BackupID names the backup taken before the upgrade, if any.
 	BackupID string `json:"backup-id,omitempty"`
 	// DurationMS is how long the upgrade took, lock wait included.
