@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ferrydb/ferry/dialect"
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // Querier is what a Go-function migration receives: the migration's
@@ -47,6 +48,19 @@ type Statement struct {
 	// multi: the statement holds several commands (a statement-begin
 	// block), so it cannot be sent where one command is expected.
 	multi bool
+	// shown is SQL with the values of secret-named environment variables
+	// masked, when ENVSUB put any in; "" otherwise.
+	shown string
+}
+
+// Display returns the statement as it may be shown (dry runs, logs): SQL,
+// with the values of secret-named variables that goose's ENVSUB put in
+// replaced by xxxxx.
+func (s Statement) Display() string {
+	if s.shown != "" {
+		return s.shown
+	}
+	return s.SQL
 }
 
 // Section is the up or the down part of a migration.
@@ -77,6 +91,10 @@ type Migration struct {
 	// migrations): comments and whitespace changes do not alter it.
 	Checksum string
 
+	// secrets are values of secret-named environment variables that
+	// goose's ENVSUB put into the SQL: errors never show them.
+	secrets []string
+
 	// src is the migration's file(s), parsed when first needed: Up, Down,
 	// NoTransaction, Contract, Checksum (and Format for annotated files)
 	// are set from then on. What Load and Migrator.Migrations return is
@@ -94,6 +112,10 @@ func (m *Migration) String() string {
 	}
 	return fmt.Sprintf("%d (%s)", m.Version, m.Source)
 }
+
+// hide returns err with the values of secret-named ENVSUB variables
+// masked in its message.
+func (m *Migration) hide(err error) error { return redact.Error(err, m.secrets...) }
 
 // statementLine returns the source line of the up statement with 1-based
 // index n, or 0.

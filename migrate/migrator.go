@@ -69,6 +69,7 @@ type Migrator struct {
 	fsys         fs.FS
 	display      string
 	goMigrations []*GoMigration
+	env          LookupEnv
 }
 
 // Option configures a Migrator.
@@ -98,6 +99,15 @@ func WithDir(dir string) Option {
 func WithFS(fsys fs.FS, display string) Option {
 	return func(m *Migrator) error {
 		m.fsys, m.display = fsys, display
+		return nil
+	}
+}
+
+// WithEnv sets where goose's ENVSUB (-- +goose ENVSUB ON) takes
+// variables from (default: the process's environment, os.LookupEnv).
+func WithEnv(lookup LookupEnv) Option {
+	return func(m *Migrator) error {
+		m.env = lookup
 		return nil
 	}
 }
@@ -336,7 +346,11 @@ func New(db *sql.DB, d dialect.Dialect, opts ...Option) (*Migrator, error) {
 	if m.fsys == nil && len(m.goMigrations) == 0 {
 		return nil, errors.New("no migrations source: use WithDir, WithFS or WithGoMigrations")
 	}
-	migs, err := scan(m.fsys, m.display, d.Syntax(), m.goMigrations...)
+	env := m.env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	migs, err := scan(m.fsys, m.display, d.Syntax(), env, m.goMigrations...)
 	if err != nil {
 		return nil, err
 	}

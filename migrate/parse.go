@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/ferrydb/ferry/dialect"
@@ -23,14 +24,18 @@ type parsedFile struct {
 	format         string
 	up, down       *Section
 	noTx, contract bool
+	allowEmpty     bool
 	checksum       string // of the up section, when the file has one
+	// secrets are values of secret-named environment variables that
+	// ENVSUB put into the statements.
+	secrets []string
 }
 
 // Annotation names, as written after "-- +ferry".
-var ferryAnnotations = []string{"up", "down", "no-transaction", "contract", "statement-begin", "statement-end"}
+var ferryAnnotations = []string{"up", "down", "no-transaction", "contract", "allow-empty", "statement-begin", "statement-end"}
 
 // goose annotations, as written after "-- +goose" (compared case-insensitively).
-var gooseAnnotations = []string{"Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION"}
+var gooseAnnotations = []string{"Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF"}
 
 // parser holds the state of parsing one file.
 type parser struct {
@@ -48,17 +53,29 @@ type parser struct {
 	pieces    []piece
 	sum       strings.Builder
 	upStmts   int
+
+	env LookupEnv
+	// envsubFrom is the first line of an open ENVSUB ON region, 0 if none;
+	// envsubLines marks the lines of closed and open regions.
+	envsubFrom  int
+	envsubLines map[int]bool
 }
 
-// parseFile reads one migration file. Every error names the file and, when
-// it can, the line.
+// parseFile reads one migration file, with ENVSUB taking variables from
+// the process's environment. Every error names the file and, when it can,
+// the line.
 func parseFile(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFile, error) {
+	return parseFileEnv(file, src, syn, kind, os.LookupEnv)
+}
+
+// parseFileEnv is parseFile with ENVSUB variables from env.
+func parseFileEnv(file, src string, syn dialect.Syntax, kind fileKind, env LookupEnv) (*parsedFile, error) {
 	pieces, err := lex(src, syn)
 	if err != nil {
 		le := err.(*lexError)
 		return nil, &FileError{File: file, Line: le.line, Msg: le.msg}
 	}
-	p := &parser{file: file, src: src, kind: kind, pieces: pieces, first: -1}
+	p := &parser{file: file, src: src, kind: kind, pieces: pieces, first: -1, env: env}
 	switch kind {
 	case migrateUp:
 		p.out.format = FormatMigrate
@@ -108,11 +125,63 @@ func parseFile(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFile
 			return nil, p.errorf(0, "no -- +ferry up section: a migration needs an up part (start the file with a line \"-- +ferry up\", or \"-- +goose Up\" for goose files)")
 		}
 	}
+	if p.out.format == FormatFerry && len(p.out.up.Statements) == 0 && !p.out.allowEmpty {
+		return nil, p.errorf(p.upLine, "the up section is empty: write the migration's SQL after -- +ferry up, or add -- +ferry allow-empty if it is meant to change nothing")
+	}
 	if p.out.up != nil {
+		// Taken before ENVSUB: the same file has the same checksum in
+		// every environment.
 		h := sha256.Sum256([]byte(p.sum.String()))
 		p.out.checksum = hex.EncodeToString(h[:])
 	}
+	if err := p.substitute(); err != nil {
+		return nil, err
+	}
 	return &p.out, nil
+}
+
+// substitute applies goose's ENVSUB to the statements on lines where it is
+// on.
+func (p *parser) substitute() error {
+	if p.envsubFrom > 0 {
+		p.closeEnvsub(strings.Count(p.src, "\n") + 2)
+	}
+	if len(p.envsubLines) == 0 {
+		return nil
+	}
+	env := p.env
+	if env == nil {
+		env = os.LookupEnv
+	}
+	e := &envsub{file: p.file, lookup: env, on: p.envsubLines}
+	for _, sec := range []*Section{p.out.up, p.out.down} {
+		if sec == nil {
+			continue
+		}
+		for i, st := range sec.Statements {
+			run, shown, err := e.apply(st)
+			if err != nil {
+				return err
+			}
+			sec.Statements[i].SQL = run
+			if shown != run {
+				sec.Statements[i].shown = shown
+			}
+		}
+	}
+	p.out.secrets = e.secrets
+	return nil
+}
+
+// closeEnvsub ends the open ENVSUB region before line end.
+func (p *parser) closeEnvsub(end int) {
+	if p.envsubLines == nil {
+		p.envsubLines = map[int]bool{}
+	}
+	for l := p.envsubFrom; l < end; l++ {
+		p.envsubLines[l] = true
+	}
+	p.envsubFrom = 0
 }
 
 func (p *parser) errorf(line int, format string, args ...any) error {
@@ -222,6 +291,8 @@ func (p *parser) annotation(i int, pc piece) error {
 		p.out.noTx = true
 	case "contract":
 		p.out.contract = true
+	case "allow-empty":
+		p.out.allowEmpty = true
 	case "statement-begin":
 		if p.kind != annotated {
 			break
@@ -239,8 +310,14 @@ func (p *parser) annotation(i int, pc piece) error {
 		}
 		p.blockLine = 0
 		return p.flush()
-	case "envsub":
-		return p.errorf(pc.line, "-- +goose %s is not supported by ferry: write the values into the migration", directive)
+	case "envsub-on":
+		if p.envsubFrom == 0 {
+			p.envsubFrom = pc.line + 1
+		}
+	case "envsub-off":
+		if p.envsubFrom > 0 {
+			p.closeEnvsub(pc.line)
+		}
 	default:
 		known := ferryAnnotations
 		if tool == "+goose" {
@@ -264,8 +341,10 @@ func canonicalGoose(d string) string {
 		return "statement-end"
 	case "NO TRANSACTION":
 		return "no-transaction"
-	case "ENVSUB ON", "ENVSUB OFF":
-		return "envsub"
+	case "ENVSUB ON":
+		return "envsub-on"
+	case "ENVSUB OFF":
+		return "envsub-off"
 	}
 	return "?" + d
 }

@@ -540,6 +540,7 @@ func (r *run) applyTx(mig *Migration, op string, start time.Time) error {
 		if tx != nil {
 			_ = tx.Rollback()
 		}
+		err = mig.hide(err)
 		if errors.Is(err, ErrInterrupted) {
 			return err
 		}
@@ -703,6 +704,7 @@ func (r *run) applyGrouped(mig *Migration, op string, start time.Time) error {
 	// fail records a failure. first is the first statement whose effects
 	// are not in the database; stmt the one that failed.
 	fail := func(first, stmt int, err error) error {
+		err = mig.hide(err)
 		rowErr := err.Error()
 		if stmt > first && id != 0 {
 			// The history row keeps first (where to resume); its error
@@ -837,6 +839,7 @@ func (r *run) applyTracked(mig *Migration, op string, start time.Time) error {
 	}
 	stmt := 0
 	fail := func(err error) error {
+		err = mig.hide(err)
 		if herr := m.updateRecord(r.exec, r.h.conn, id, StateFailed, time.Since(start), stmt, err.Error()); herr != nil {
 			m.log.Warn("could not record the failure", "version", mig.Version, "error", herr)
 		}

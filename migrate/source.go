@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
+	"os"
 	"path"
 	"runtime"
 	"slices"
@@ -48,6 +50,7 @@ type fileSource struct {
 	display  string // directory shown in messages
 	kind     fileKind
 	syn      dialect.Syntax
+	env      LookupEnv // for goose's ENVSUB
 
 	once sync.Once
 	err  error
@@ -77,13 +80,17 @@ func (m *Migration) parseFiles(s *fileSource) error {
 		if err != nil {
 			return nil, &FileError{File: s.show(name), Msg: fmt.Sprintf("cannot read: %v", err)}
 		}
-		return parseFile(s.show(name), string(data), s.syn, kind)
+		// A file re-saved by a Windows editor starts with a UTF-8
+		// byte-order mark: it is not SQL, and not part of the checksum.
+		src := strings.TrimPrefix(string(data), "\ufeff")
+		return parseFileEnv(s.show(name), src, s.syn, kind, s.env)
 	}
 	pf, err := read(s.up, s.kind)
 	if err != nil {
 		return err
 	}
 	m.Format, m.Up, m.Down, m.NoTransaction, m.Contract, m.Checksum = pf.format, pf.up, pf.down, pf.noTx, pf.contract, pf.checksum
+	m.secrets = pf.secrets
 	if s.down != "" {
 		df, err := read(s.down, migrateDown)
 		if err != nil {
@@ -138,10 +145,11 @@ func parseAll(migs []*Migration) error {
 // and goose files (<version>_<name>.sql) and golang-migrate pairs
 // (<version>_<name>.up.sql and .down.sql), plus the Go migrations given.
 // display is prefixed to file names in messages (for example the directory
-// the FS was opened from). syn says how to split statements. Every problem
-// is reported at once, as a *LoadError.
+// the FS was opened from). syn says how to split statements. goose's ENVSUB
+// reads the process's environment. Every problem is reported at once, as a
+// *LoadError.
 func Load(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, error) {
-	migs, errs := scanAll(fsys, display, syn, goMigrations...)
+	migs, errs := scanAll(fsys, display, syn, os.LookupEnv, goMigrations...)
 	var le *LoadError
 	if err := parseAll(migs); errors.As(err, &le) {
 		errs = append(errs, le.Errs...)
@@ -154,8 +162,8 @@ func Load(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMig
 
 // scan lists the migrations of fsys from their file names alone, checking
 // names, versions and pairs; their SQL is parsed when it is needed.
-func scan(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, error) {
-	migs, errs := scanAll(fsys, display, syn, goMigrations...)
+func scan(fsys fs.FS, display string, syn dialect.Syntax, env LookupEnv, goMigrations ...*GoMigration) ([]*Migration, error) {
+	migs, errs := scanAll(fsys, display, syn, env, goMigrations...)
 	if err := newLoadError(errs); err != nil {
 		return nil, err
 	}
@@ -164,7 +172,7 @@ func scan(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMig
 
 // scanAll is scan returning the migrations it could list along with the
 // problems it found.
-func scanAll(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*GoMigration) ([]*Migration, []error) {
+func scanAll(fsys fs.FS, display string, syn dialect.Syntax, env LookupEnv, goMigrations ...*GoMigration) ([]*Migration, []error) {
 	var entries []fs.DirEntry
 	if fsys != nil {
 		var err error
@@ -238,16 +246,16 @@ func scanAll(fsys fs.FS, display string, syn dialect.Syntax, goMigrations ...*Go
 		case strings.HasSuffix(base, ".down"):
 			kind, base = migrateDown, strings.TrimSuffix(base, ".down")
 		}
-		v, mname, ok := splitVersion(base)
-		if !ok {
-			errs = append(errs, &FileError{File: file, Msg: "file name must start with a version number: <version>_<name>.sql (or .up.sql/.down.sql)"})
+		v, mname, reason := parseVersionPrefix(base)
+		if reason != "" {
+			errs = append(errs, &FileError{File: file, Msg: reason})
 			continue
 		}
 		if kind == migrateDown {
 			downs = append(downs, downFile{v: v, name: name, file: file, mname: mname})
 			continue
 		}
-		m := &Migration{Version: v, Name: mname, Source: file, src: &fileSource{fsys: fsys, up: name, display: display, kind: kind, syn: syn}}
+		m := &Migration{Version: v, Name: mname, Source: file, src: &fileSource{fsys: fsys, up: name, display: display, kind: kind, syn: syn, env: env}}
 		if kind == migrateUp {
 			m.Format = FormatMigrate
 		}
@@ -317,18 +325,39 @@ func readDir(fsys fs.FS) ([]fs.DirEntry, error) {
 
 // splitVersion splits "00042_add_users" into 42 and "add_users".
 func splitVersion(base string) (int64, string, bool) {
+	v, name, reason := parseVersionPrefix(base)
+	return v, name, reason == ""
+}
+
+// maxVersionDigits is the most digits a version can have: int64 holds
+// every 18-digit number and some of 19.
+const maxVersionDigits = 19
+
+// parseVersionPrefix splits "00042_add_users" into 42 and "add_users", or
+// says why the name does not start with a usable version.
+func parseVersionPrefix(base string) (v int64, name, reason string) {
 	digits := 0
 	for digits < len(base) && base[digits] >= '0' && base[digits] <= '9' {
 		digits++
 	}
-	if digits == 0 || digits == len(base) || base[digits] != '_' {
-		return 0, "", false
+	switch {
+	case digits == 0:
+		return 0, "", "file name must start with a version number: <version>_<name>.sql (or .up.sql/.down.sql)"
+	case digits == len(base) || base[digits] != '_':
+		return 0, "", fmt.Sprintf("file name must have an underscore after the version %s: <version>_<name>.sql", base[:digits])
 	}
-	v, err := strconv.ParseInt(base[:digits], 10, 64)
-	if err != nil || v <= 0 {
-		return 0, "", false
+	num := strings.TrimLeft(base[:digits], "0")
+	if num == "" {
+		return 0, "", "version 0 is not allowed: versions start at 1 (0 means \"no migration applied\")"
 	}
-	return v, base[digits+1:], true
+	if len(num) > maxVersionDigits {
+		return 0, "", fmt.Sprintf("version %s has %d digits: at most %d fit (the largest version is %d); a timestamp version such as 20261129120000 has 14", base[:digits], len(num), maxVersionDigits, int64(math.MaxInt64))
+	}
+	v, err := strconv.ParseInt(num, 10, 64)
+	if err != nil {
+		return 0, "", fmt.Sprintf("version %s is too large: the largest version is %d", base[:digits], int64(math.MaxInt64))
+	}
+	return v, base[digits+1:], ""
 }
 
 func displayDir(d string) string {

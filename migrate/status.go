@@ -473,8 +473,8 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 				if sec.File != "" {
 					fmt.Fprintf(&b, "-- %s:%d\n", sec.File, st.Line)
 				}
-				b.WriteString(st.SQL)
-				if !strings.HasSuffix(strings.TrimSpace(st.SQL), ";") {
+				b.WriteString(st.Display())
+				if !strings.HasSuffix(strings.TrimSpace(st.Display()), ";") {
 					b.WriteString(";")
 				}
 				b.WriteString("\n")

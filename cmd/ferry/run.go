@@ -411,7 +411,7 @@ func (a *app) printPlan(p *migrate.Plan) error {
 			}
 			if sec != nil {
 				for _, st := range sec.Statements {
-					s.Statements = append(s.Statements, st.SQL)
+					s.Statements = append(s.Statements, st.Display())
 				}
 			}
 			steps = append(steps, s)
