@@ -73,7 +73,9 @@ func (s *Server) schemaStatus(ctx context.Context) (api.SchemaStatus, error) {
 }
 
 func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.schemaStatus(r.Context())
+	ctx, cancel := s.statusContext(r)
+	defer cancel()
+	doc, err := s.schemaStatus(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
@@ -82,7 +84,9 @@ func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
-	st, err := s.m.StatusWith(r.Context(), migrate.StatusOptions{Applied: -1})
+	ctx, cancel := s.statusContext(r)
+	defer cancel()
+	st, err := s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
 	if err != nil {
 		writeText(w, http.StatusInternalServerError, "cannot read the schema version: "+err.Error())
 		return
@@ -91,7 +95,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusOK, strconv.FormatInt(st.CurrentVersion, 10))
 		return
 	}
-	v, err := s.cfg.Version(r.Context(), st, s.m.Migrations())
+	v, err := s.cfg.Version(ctx, st, s.m.Migrations())
 	if err != nil {
 		writeText(w, http.StatusInternalServerError, err.Error())
 		return

@@ -79,6 +79,15 @@ type Config struct {
 	// Identity is recorded in the history as the process that applies
 	// migrations. Default host:pid.
 	Identity string
+	// AllowedHosts are the host names (Host header, port ignored) the
+	// service answers to when no token is configured, besides localhost,
+	// loopback addresses and the addresses it listens on: a request for
+	// any other host is refused, so that a web page re-bound to 127.0.0.1
+	// (DNS rebinding) cannot read or drive the service.
+	AllowedHosts []string
+	// StatusTimeout bounds each status request's reads of the database.
+	// Default 30s.
+	StatusTimeout time.Duration
 }
 
 // Notes are what an upgrade function reports besides the engine's result.
@@ -104,6 +113,7 @@ type Server struct {
 	metrics  *metrics
 	mux      *http.ServeMux
 	identity string
+	hosts    *hostSet
 
 	// base is cancelled when the server shuts down: running upgrades stop
 	// at their next safe point.
@@ -147,7 +157,10 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	host, _ := os.Hostname()
-	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, flights: map[int64]*flight{}}
+	if cfg.StatusTimeout <= 0 {
+		cfg.StatusTimeout = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, flights: map[int64]*flight{}, hosts: newHostSet(cfg.AllowedHosts)}
 	s.identity = cfg.Identity
 	if s.identity == "" {
 		s.identity = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -172,7 +185,7 @@ func (s *Server) Migrator() *migrate.Migrator { return s.m }
 func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 
 // Handler returns the service's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.logRequests(s.mux) }
+func (s *Server) Handler() http.Handler { return s.logRequests(s.guard(s.mux)) }
 
 func (s *Server) routes() {
 	mux := http.NewServeMux()
@@ -237,6 +250,9 @@ func (s *Server) Serve(ctx context.Context, grace time.Duration, listeners ...ne
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, len(listeners))
+	for _, l := range listeners {
+		s.hosts.listening(l.Addr())
+	}
 	for _, l := range listeners {
 		s.log.Info("serving", "addr", l.Addr().String(), "read_only", s.cfg.ReadOnly, "auth", len(s.cfg.Tokens) > 0)
 		go func(l net.Listener) { errc <- srv.Serve(l) }(l)

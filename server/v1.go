@@ -21,12 +21,20 @@ import (
 //	GET  /v1/history  every row of the history table
 
 func (s *Server) v1Status(w http.ResponseWriter, r *http.Request) {
-	doc, err := s.statusDoc(r.Context())
+	ctx, cancel := s.statusContext(r)
+	defer cancel()
+	doc, err := s.statusDoc(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// statusContext bounds a status request's reads of the database, so that
+// a database that stopped answering does not pile up requests.
+func (s *Server) statusContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.StatusTimeout)
 }
 
 // historyRow is a history record with its duration in milliseconds.
@@ -36,7 +44,9 @@ type historyRow struct {
 }
 
 func (s *Server) v1History(w http.ResponseWriter, r *http.Request) {
-	recs, err := s.m.History(r.Context())
+	ctx, cancel := s.statusContext(r)
+	defer cancel()
+	recs, err := s.m.History(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
