@@ -82,15 +82,6 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 		return nil, u.Redact(fmt.Errorf("open %s: %w", u, err))
 	}
 	out := &DB{DB: db, Dialect: d, URL: u}
-	if u.Kind == SQLite {
-		// SQLite creates the file on first use, but not its directory.
-		if dir := filepath.Dir(u.Database); dir != "." {
-			if _, err := os.Stat(dir); err != nil {
-				db.Close()
-				return nil, fmt.Errorf("%w: SQLite database %s: directory %s does not exist", ErrUnreachable, u.Database, dir)
-			}
-		}
-	}
 	if opts.NoPing {
 		return out, nil
 	}
@@ -108,6 +99,14 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 // busy timeout: a long migration, most likely) answers: it is there, and
 // whoever uses it next waits for the writer, as the migration lock does.
 func (db *DB) Ping(ctx context.Context) error {
+	if db.URL.Kind == SQLite {
+		// SQLite creates the file on first use, but not its directory.
+		if dir := filepath.Dir(db.URL.Database); dir != "." {
+			if _, err := os.Stat(dir); err != nil {
+				return fmt.Errorf("%w: SQLite database %s: directory %s does not exist", ErrUnreachable, db.URL.Database, dir)
+			}
+		}
+	}
 	if err := db.DB.PingContext(ctx); err != nil {
 		if bc, ok := db.Dialect.(dialect.BusyChecker); ok && db.URL.Kind == SQLite && bc.IsBusy(err) {
 			return nil

@@ -501,7 +501,9 @@ func (r *run) apply(mig *Migration, op string) error {
 	d := time.Since(start)
 	m.hooks.migrationDone(Event{Version: mig.Version, Name: mig.Name, Operation: op, Duration: d, Err: err})
 	if err != nil {
-		m.log.Error("migration failed", "version", mig.Version, "name", mig.Name, "operation", op, "error", err)
+		// Info, not Error: the run returns err, and whoever called it
+		// reports it once (the CLI's message, the service's audit record).
+		m.log.Info("migration failed", "version", mig.Version, "name", mig.Name, "operation", op, "error", err)
 		return err
 	}
 	m.log.Info("migrated", "version", mig.Version, "name", mig.Name, "operation", op, "duration", d.Round(time.Millisecond))

@@ -92,6 +92,10 @@ type WaitOptions struct {
 	// Waiting, if set, is called once when the first check finds the
 	// database not ready, with that check's status.
 	Waiting func(s *migrate.Status)
+	// Retrying, if set, is called when a check fails (the database cannot
+	// be reached, say) after the last one did not, with the error; the
+	// wait goes on until the timeout.
+	Retrying func(err error)
 }
 
 // WaitResult is the outcome of a successful wait.
@@ -141,24 +145,36 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 		opts.MaxDelay = max(2*time.Second, opts.MinDelay)
 	}
 	start := time.Now()
-	var deadline <-chan time.Time
+	// The timeout is a hard bound: it cuts a check in flight (a
+	// connection attempt to a server that does not answer) too.
+	wctx := ctx
 	if opts.Timeout > 0 {
-		t := time.NewTimer(opts.Timeout)
-		defer t.Stop()
-		deadline = t.C
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
 	}
 	delay := opts.MinDelay
 	var last *migrate.Status
 	var lastErr error
 	checks := 0
+	timedOut := func() error {
+		te := &WaitTimeoutError{Timeout: opts.Timeout, Waited: time.Since(start), Target: target, Need: need, LastErr: lastErr}
+		if last != nil {
+			te.Current, te.Latest, te.Pending, te.Failed = last.CurrentVersion, last.LatestVersion, last.PendingMigrations, last.Failed
+		}
+		return te
+	}
 	for {
-		// Each check gets its own time limit, so that a hanging
-		// connection attempt cannot outlast the timeout by much.
-		cctx, cancel := context.WithTimeout(ctx, max(opts.MaxDelay, 5*time.Second))
+		// Each check gets its own time limit too, so that one hanging
+		// check does not use up the whole wait.
+		cctx, cancel := context.WithTimeout(wctx, max(opts.MaxDelay, 5*time.Second))
 		s, err := m.StatusWith(cctx, migrate.StatusOptions{Applied: -1})
 		cancel()
 		checks++
-		if err == nil {
+		switch {
+		case ctx.Err() != nil:
+			return nil, ctx.Err()
+		case err == nil:
 			last, lastErr = s, nil
 			ok, err := ready(s)
 			if err != nil {
@@ -170,9 +186,15 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 			if checks == 1 && opts.Waiting != nil {
 				opts.Waiting(s)
 			}
-		} else {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
+		default:
+			if wctx.Err() != nil && lastErr == nil && last == nil {
+				lastErr = err
+			}
+			if wctx.Err() != nil {
+				return nil, timedOut()
+			}
+			if lastErr == nil && opts.Retrying != nil {
+				opts.Retrying(err)
 			}
 			lastErr = err
 		}
@@ -181,13 +203,9 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 		case <-ctx.Done():
 			pause.Stop()
 			return nil, ctx.Err()
-		case <-deadline:
+		case <-wctx.Done():
 			pause.Stop()
-			te := &WaitTimeoutError{Timeout: opts.Timeout, Waited: time.Since(start), Target: target, Need: need, LastErr: lastErr}
-			if last != nil {
-				te.Current, te.Latest, te.Pending, te.Failed = last.CurrentVersion, last.LatestVersion, last.PendingMigrations, last.Failed
-			}
-			return nil, te
+			return nil, timedOut()
 		case <-pause.C:
 		}
 		delay = min(2*delay, opts.MaxDelay)

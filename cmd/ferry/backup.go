@@ -304,7 +304,7 @@ and run the same command again.`,
 			if to != "" {
 				target = to
 			}
-			db, err := database.Open(ctx, target, database.Options{Schema: a.cfg.Schema, Logger: a.log})
+			db, err := database.Open(ctx, target, a.dbOptions(false))
 			if err != nil {
 				return err
 			}

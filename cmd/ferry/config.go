@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -36,11 +37,18 @@ type config struct {
 	// "ferry" (none), "goose" or "golang-migrate".
 	History string `yaml:"history"`
 
+	// ConnectTimeout bounds each attempt to connect to the database,
+	// authentication included.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+
 	// Migration service (ferry serve).
-	Listen    []string `yaml:"listen"`
-	TokenFile string   `yaml:"token_file"`
-	ReadOnly  bool     `yaml:"read_only"`
-	Compat    string   `yaml:"compat"`
+	Listen []string `yaml:"listen"`
+	// AllowedHosts are the Host names the service answers to without a
+	// token, besides localhost and its addresses.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	TokenFile    string   `yaml:"token_file"`
+	ReadOnly     bool     `yaml:"read_only"`
+	Compat       string   `yaml:"compat"`
 	// BaseURL is the migration service ferry remote talks to.
 	BaseURL string `yaml:"base_url"`
 
@@ -69,15 +77,16 @@ type config struct {
 
 func defaults() config {
 	return config{
-		Database:    database.DefaultURL,
-		Dir:         "migrations",
-		Table:       migrate.DefaultTable,
-		LockTimeout: migrate.DefaultLockTimeout,
-		LogFormat:   "text",
-		LogLevel:    "warn",
-		History:     "ferry",
-		Heartbeat:   release.DefaultHeartbeat,
-		InstanceTTL: release.DefaultTTL,
+		Database:       database.DefaultURL,
+		Dir:            "migrations",
+		Table:          migrate.DefaultTable,
+		LockTimeout:    migrate.DefaultLockTimeout,
+		ConnectTimeout: database.DefaultConnectTimeout,
+		LogFormat:      "text",
+		LogLevel:       "warn",
+		History:        "ferry",
+		Heartbeat:      release.DefaultHeartbeat,
+		InstanceTTL:    release.DefaultTTL,
 	}
 }
 
@@ -90,6 +99,67 @@ type setting struct {
 
 func str(dst func(*config) *string) func(*config, string) error {
 	return func(c *config, v string) error { *dst(c) = v; return nil }
+}
+
+// oneOf is str for a setting with a fixed set of values.
+func oneOf(dst func(*config) *string, allowed ...string) func(*config, string) error {
+	return func(c *config, v string) error {
+		if err := checkOneOf(v, allowed...); err != nil {
+			return err
+		}
+		*dst(c) = v
+		return nil
+	}
+}
+
+func checkOneOf(v string, allowed ...string) error {
+	if slices.Contains(allowed, v) {
+		return nil
+	}
+	var shown []string
+	for _, a := range allowed {
+		if a != "" {
+			shown = append(shown, a)
+		}
+	}
+	return fmt.Errorf("%q: use %s", v, orList(shown))
+}
+
+// orList joins "a", "b", "c" as "a, b or c".
+func orList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
+}
+
+// The values of the settings that have a fixed set.
+var (
+	lockModes  = []string{"", "session", "lease"}
+	histories  = []string{"", "ferry", "goose", "golang-migrate"}
+	logFormats = []string{"text", "json"}
+	logLevels  = []string{"debug", "info", "warn", "error"}
+	compats    = []string{"", "metaflow"}
+)
+
+// checkEnums checks the settings with a fixed set of values, as read from
+// the config file.
+func (c *config) checkEnums() error {
+	for _, e := range []struct {
+		key, v  string
+		allowed []string
+	}{
+		{"lock_mode", c.LockMode, lockModes},
+		{"history", c.History, histories},
+		{"log_format", c.LogFormat, logFormats},
+		{"log_level", c.LogLevel, logLevels},
+		{"compat", c.Compat, compats},
+	} {
+		if err := checkOneOf(e.v, e.allowed...); err != nil {
+			return fmt.Errorf("%s: %w", e.key, err)
+		}
+	}
+	return nil
 }
 
 func duration(what string, dst func(*config) *time.Duration) func(*config, string) error {
@@ -110,9 +180,9 @@ func settings() []setting {
 		{"dir", "FERRY_DIR", str(func(c *config) *string { return &c.Dir })},
 		{"table", "FERRY_TABLE", str(func(c *config) *string { return &c.Table })},
 		{"schema", "FERRY_SCHEMA", str(func(c *config) *string { return &c.Schema })},
-		{"lock-mode", "FERRY_LOCK_MODE", str(func(c *config) *string { return &c.LockMode })},
-		{"log-format", "FERRY_LOG_FORMAT", str(func(c *config) *string { return &c.LogFormat })},
-		{"log-level", "FERRY_LOG_LEVEL", str(func(c *config) *string { return &c.LogLevel })},
+		{"lock-mode", "FERRY_LOCK_MODE", oneOf(func(c *config) *string { return &c.LockMode }, lockModes...)},
+		{"log-format", "FERRY_LOG_FORMAT", oneOf(func(c *config) *string { return &c.LogFormat }, logFormats...)},
+		{"log-level", "FERRY_LOG_LEVEL", oneOf(func(c *config) *string { return &c.LogLevel }, logLevels...)},
 		{"store", "FERRY_BACKUP_STORE", str(func(c *config) *string { return &c.BackupStore })},
 		{"backup-tool-dir", "FERRY_BACKUP_TOOL_DIR", str(func(c *config) *string { return &c.BackupToolDir })},
 		{"backup", "FERRY_BACKUP", func(c *config, v string) error {
@@ -128,50 +198,97 @@ func settings() []setting {
 		{"heartbeat", "FERRY_HEARTBEAT", duration("heartbeat", func(c *config) *time.Duration { return &c.Heartbeat })},
 		{"instance-ttl", "FERRY_INSTANCE_TTL", duration("instance TTL", func(c *config) *time.Duration { return &c.InstanceTTL })},
 		{"allow-out-of-order", "FERRY_ALLOW_OUT_OF_ORDER", boolean(func(c *config) *bool { return &c.AllowOutOfOrder })},
-		{"history", "FERRY_HISTORY", str(func(c *config) *string { return &c.History })},
+		{"history", "FERRY_HISTORY", oneOf(func(c *config) *string { return &c.History }, histories...)},
 		{"token-file", "FERRY_TOKEN_FILE", str(func(c *config) *string { return &c.TokenFile })},
 		{"read-only", "FERRY_READ_ONLY", boolean(func(c *config) *bool { return &c.ReadOnly })},
-		{"compat", "FERRY_COMPAT", str(func(c *config) *string { return &c.Compat })},
+		{"compat", "FERRY_COMPAT", oneOf(func(c *config) *string { return &c.Compat }, compats...)},
+		{"allowed-host", "FERRY_ALLOWED_HOSTS", list(func(c *config) *[]string { return &c.AllowedHosts })},
+		{"connect-timeout", "FERRY_CONNECT_TIMEOUT", duration("connect timeout", func(c *config) *time.Duration { return &c.ConnectTimeout })},
 		{"base-url", "FERRY_BASE_URL", str(func(c *config) *string { return &c.BaseURL })},
-		{"listen", "FERRY_LISTEN", func(c *config, v string) error {
-			c.Listen = nil
-			// The flag's value reads "[a,b]"; the variable's "a,b". Only
-			// that outer pair goes: "[::1]:8082" keeps its brackets.
-			if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
-				v = v[1 : len(v)-1]
-			}
-			for _, a := range strings.Split(v, ",") {
-				if a = strings.TrimSpace(a); a != "" {
-					c.Listen = append(c.Listen, a)
-				}
-			}
-			return nil
-		}},
+		{"listen", "FERRY_LISTEN", list(func(c *config) *[]string { return &c.Listen })},
 	}
 }
 
-func boolean(dst func(*config) *bool) func(*config, string) error {
+// list reads a comma-separated list (a string-slice flag, or a variable).
+func list(dst func(*config) *[]string) func(*config, string) error {
 	return func(c *config, v string) error {
-		switch strings.ToLower(v) {
-		case "1", "true", "yes", "on":
-			*dst(c) = true
-		case "0", "false", "no", "off", "":
-			*dst(c) = false
-		default:
-			return fmt.Errorf("%q: use true or false", v)
+		out := dst(c)
+		*out = nil
+		// The flag's value reads "[a,b]"; the variable's "a,b". Only
+		// that outer pair goes: "[::1]:8082" keeps its brackets.
+		if strings.HasPrefix(v, "[") && strings.HasSuffix(v, "]") {
+			v = v[1 : len(v)-1]
+		}
+		for _, a := range strings.Split(v, ",") {
+			if a = strings.TrimSpace(a); a != "" {
+				*out = append(*out, a)
+			}
 		}
 		return nil
 	}
 }
 
-// envRef matches ${VAR} references, expanded in ferry.yaml so that secrets
-// can stay in the environment.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+func boolean(dst func(*config) *bool) func(*config, string) error {
+	return func(c *config, v string) error {
+		b, err := parseBool(v)
+		if err != nil {
+			return err
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+// parseBool reads a boolean as operators write it: 1/0, true/false,
+// yes/no, on/off, in any case.
+func parseBool(v string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "1", "true", "yes", "on", "y", "t":
+		return true, nil
+	case "0", "false", "no", "off", "n", "f", "":
+		return false, nil
+	}
+	return false, fmt.Errorf("%q: use true or false", v)
+}
+
+// envRef matches ${VAR} and ${VAR:-default} references, expanded in
+// ferry.yaml so that secrets can stay in the environment.
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// expandEnv expands the ${VAR} references of a config file. A variable
+// that is not set is an error naming it and the line (an empty password
+// is not what anyone meant); ${VAR:-default} takes the default when the
+// variable is unset or empty.
+func expandEnv(path, text string, lookup func(string) (string, bool)) (string, error) {
+	var errs []string
+	lines := strings.SplitAfter(text, "\n")
+	for i, line := range lines {
+		lines[i] = envRef.ReplaceAllStringFunc(line, func(ref string) string {
+			m := envRef.FindStringSubmatch(ref)
+			v, ok := lookup(m[1])
+			switch {
+			case m[2] != "" && v == "":
+				return m[3]
+			case !ok:
+				errs = append(errs, fmt.Sprintf("%s:%d: environment variable %s is not set or empty (set it, or write ${%s:-default} where a default is meant)", path, i+1, m[1], m[1]))
+			}
+			return v
+		})
+	}
+	if len(errs) > 0 {
+		return "", errors.New(strings.Join(errs, "\n"))
+	}
+	return strings.Join(lines, ""), nil
+}
 
 // resolve builds the configuration from ferry.yaml, the environment and
 // the flags that were set.
 func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 	c := defaults()
+	lookupEnv := func(k string) (string, bool) {
+		v := getenv(k)
+		return v, v != ""
+	}
 	path, explicit := "ferry.yaml", false
 	if f := flags.Lookup("config"); f != nil && f.Changed {
 		path, explicit = f.Value.String(), true
@@ -181,13 +298,17 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		expanded := envRef.ReplaceAllStringFunc(string(data), func(ref string) string {
-			return getenv(envRef.FindStringSubmatch(ref)[1])
-		})
+		expanded, err := expandEnv(path, string(data), lookupEnv)
+		if err != nil {
+			return c, usageError{err}
+		}
 		dec := yaml.NewDecoder(strings.NewReader(expanded))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
 			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := c.checkEnums(); err != nil {
+			return c, usageErrorf("config file %s: %v", path, err)
 		}
 		if c.Backup != "" {
 			m, err := backup.ParseMode(c.Backup)
@@ -209,13 +330,17 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 	if port := getenv("MF_MIGRATION_PORT"); port != "" {
 		c.Listen = []string{net.JoinHostPort("127.0.0.1", port)}
 	}
-	if getenv("MF_MIGRATION_ENDPOINTS_ENABLED") == "0" {
-		c.ReadOnly = true
+	if v := getenv("MF_MIGRATION_ENDPOINTS_ENABLED"); v != "" {
+		enabled, err := parseBool(v)
+		if err != nil {
+			return c, usageErrorf("MF_MIGRATION_ENDPOINTS_ENABLED: %v", err)
+		}
+		c.ReadOnly = !enabled
 	}
 	for _, s := range settings() {
 		if v := getenv(s.env); v != "" {
 			if err := s.apply(&c, v); err != nil {
-				return c, fmt.Errorf("%s: %w", s.env, err)
+				return c, usageErrorf("%s: %v", s.env, err)
 			}
 		}
 	}

@@ -204,6 +204,7 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
 	pf.String("schema", "", "PostgreSQL schema for ferry's tables and the migrations (env FERRY_SCHEMA)")
 	pf.String("config", "ferry.yaml", "config file (env FERRY_CONFIG); read when present")
 	pf.Duration("lock-timeout", migrate.DefaultLockTimeout, "how long to wait for the migration lock (env FERRY_LOCK_TIMEOUT)")
+	pf.Duration("connect-timeout", database.DefaultConnectTimeout, "how long each attempt to connect to the database may take, authentication included (env FERRY_CONNECT_TIMEOUT)")
 	pf.String("lock-mode", "", "migration lock: session (PostgreSQL, MySQL default) or lease (SQLite default; for connection poolers) (env FERRY_LOCK_MODE)")
 	pf.String("history", "ferry", "also keep another tool's version table up to date: ferry (none), goose or golang-migrate (env FERRY_HISTORY)")
 	pf.String("log-format", "text", "log format on stderr: text or json (env FERRY_LOG_FORMAT)")
@@ -254,14 +255,25 @@ func (a *app) setupLogger() error {
 
 // open connects to the configured database.
 func (a *app) open(ctx context.Context) (*database.DB, error) {
-	return database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log})
+	return database.Open(ctx, a.cfg.Database, a.dbOptions(false))
+}
+
+// dbOptions are the options for opening the configured database.
+func (a *app) dbOptions(noPing bool) database.Options {
+	return database.Options{Schema: a.cfg.Schema, Logger: a.log, ConnectTimeout: a.cfg.ConnectTimeout, NoPing: noPing}
 }
 
 // migrator loads the migrations and then connects to the database, so
 // that a bad migration file is reported before anything touches the
 // database. The caller closes the returned database.
 func (a *app) migrator(ctx context.Context, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
-	db, err := database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log, NoPing: true})
+	return a.newMigrator(ctx, true, extra...)
+}
+
+// newMigrator is migrator; with ping false it does not connect, for a
+// command that copes with a database that is not up yet (ferry wait).
+func (a *app) newMigrator(ctx context.Context, ping bool, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
+	db, err := database.Open(ctx, a.cfg.Database, a.dbOptions(true))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -302,7 +314,11 @@ func (a *app) migrator(ctx context.Context, extra ...migrate.Option) (*database.
 	// Connect while the migration files are listed: neither waits for the
 	// other, and a bad file is still reported before anything is changed.
 	pinged := make(chan error, 1)
-	go func() { pinged <- db.Ping(ctx) }()
+	if ping {
+		go func() { pinged <- db.Ping(ctx) }()
+	} else {
+		pinged <- nil
+	}
 	m, err := migrate.New(db.DB, db.Dialect, append(opts, extra...)...)
 	if perr := <-pinged; err == nil {
 		err = perr

@@ -258,7 +258,9 @@ version V or later (--version). Both are range checks: a release waiting on a
 newer but still compatible schema is ready at once.
 
 ferry checks with exponential backoff and jitter (100ms up to 2s) until
---timeout (default 10m; 0 waits for ever).
+--timeout (default 10m; 0 waits for ever). A database that cannot be reached
+yet is waited for too, saying why. The timeout is a hard bound: it cuts a
+check in flight, a connection attempt included.
 
 Exit codes: 0 ready; 1 on timeout, with the current version, the version
 needed and the migrations not applied yet; 1 at once, without waiting, when
@@ -284,7 +286,9 @@ broke it, or a version is unknown); 2 for a usage error.`,
 					return err
 				}
 			}
-			db, m, err := a.migrator(cmd.Context())
+			// No connection first: a database that is not up yet is
+			// waited for like a schema that is not there yet.
+			db, m, err := a.newMigrator(cmd.Context(), false)
 			if err != nil {
 				return err
 			}
@@ -293,12 +297,14 @@ broke it, or a version is unknown); 2 for a usage error.`,
 			if byRelease {
 				target = "release " + r.String()
 			}
+			limit := "no timeout"
+			if timeout > 0 {
+				limit = "timeout " + timeout.String()
+			}
 			opts := release.WaitOptions{Timeout: timeout, Waiting: func(s *migrate.Status) {
-				limit := "no timeout"
-				if timeout > 0 {
-					limit = "timeout " + timeout.String()
-				}
 				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database is at version %d (%s)\n", target, s.CurrentVersion, limit)
+			}, Retrying: func(err error) {
+				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database cannot be read yet, retrying (%s): %v\n", target, limit, err)
 			}}
 			var res *release.WaitResult
 			if byRelease {

@@ -32,6 +32,11 @@ Security: upgrades need a token (--token-file, or FERRY_TOKEN), sent as
 "Authorization: Bearer TOKEN" or as the password of HTTP basic auth. Without
 a token, upgrades are allowed only when every listen address is loopback;
 a non-loopback address without a token refuses to start unless --read-only.
+Requests that change something are refused when a browser says they come
+from a page of another site (Origin, Sec-Fetch-Site). Without a token, every
+request must also name a host the service answers to (localhost, its
+loopback and listen addresses, or --allowed-host), so that a web page cannot
+reach it through DNS rebinding.
 
 GET /version answers the newest release of the manifest (the releases
 section of ferry.yaml, or --releases) that the schema supports, or the
@@ -71,6 +76,7 @@ func serviceFlags(c *cobra.Command) {
 	f.String("token-file", "", "file of tokens accepted for upgrades, one per line, SECRET or NAME:SECRET (env FERRY_TOKEN_FILE; or the token itself in FERRY_TOKEN)")
 	f.Bool("read-only", false, "serve status only: no upgrade routes (env FERRY_READ_ONLY; MF_MIGRATION_ENDPOINTS_ENABLED=0)")
 	f.String("compat", "", "compatibility mode: metaflow (goose history kept up to date and adopted at start-up) (env FERRY_COMPAT)")
+	f.StringSlice("allowed-host", nil, "without a token, also answer requests for this host name (besides localhost and the listen addresses), repeatable (env FERRY_ALLOWED_HOSTS, comma-separated)")
 	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
 	f.Duration("upgrade-timeout", time.Hour, "longest an upgrade may take, lock wait included")
 }
@@ -138,7 +144,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 
 	// Start even if the database is down: /readyz says so until it is up.
-	db, err := database.Open(ctx, a.cfg.Database, database.Options{Schema: a.cfg.Schema, Logger: a.log, NoPing: true})
+	db, err := database.Open(ctx, a.cfg.Database, a.dbOptions(true))
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +183,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 	cfg := server.Config{
 		DB: db, MigratorOptions: opts, Logger: a.log, Tokens: tokens, ReadOnly: a.cfg.ReadOnly,
-		UpgradeTimeout: upgradeTimeout,
+		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts,
 		Up: func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, server.Notes, error) {
 			if pre == nil {
 				res, err := release.Up(ctx, m, opts)

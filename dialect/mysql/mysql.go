@@ -9,10 +9,12 @@ package mysql
 import (
 	"context"
 	"database/sql"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -154,6 +156,11 @@ func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string,
 // goose StatementBegin/StatementEnd block may hold several statements, and
 // goose users run those with multiStatements on; this pool only ever runs
 // the migrations' own SQL.
+//
+// cfg.Timeout bounds each whole connection attempt, the server's greeting
+// and the authentication included: the driver applies it to the TCP
+// connect alone, and a server that accepts and then never answers would
+// otherwise hold a caller without a deadline for ever.
 func Open(cfg *driver.Config, logger *slog.Logger) (*sql.DB, error) {
 	cfg = cfg.Clone()
 	cfg.ParseTime = true
@@ -165,7 +172,26 @@ func Open(cfg *driver.Config, logger *slog.Logger) (*sql.DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Timeout > 0 {
+		conn = timeoutConnector{conn, cfg.Timeout}
+	}
 	return sql.OpenDB(conn), nil
+}
+
+// timeoutConnector bounds Connect, handshake included.
+type timeoutConnector struct {
+	sqldriver.Connector
+	timeout time.Duration
+}
+
+func (c timeoutConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("the server did not complete the connection within %s (timeout): %w", c.timeout, err)
+	}
+	return conn, err
 }
 
 // slogLogger routes the driver's own messages (such as "unexpected EOF"

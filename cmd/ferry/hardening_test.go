@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// silentListener accepts connections and never answers, as a hung
+// database server or a half-open proxy does.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan net.Conn, 64)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(conns)
+				return
+			}
+			conns <- c
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		for c := range conns {
+			c.Close()
+		}
+	})
+	return l.Addr().String()
+}
+
+// TestCLIHungServer: against a MySQL or PostgreSQL listener that accepts
+// and never answers, status gives up after --connect-timeout, wait's
+// --timeout is a hard bound, and serve starts listening (MySQL used to hang
+// 11 minutes; serve never listened).
+func TestCLIHungServer(t *testing.T) {
+	addr := silentListener(t)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	for _, u := range []string{"mysql://app:Sup3rS3cret@" + addr + "/app", "postgres://app:Sup3rS3cret@" + addr + "/app?sslmode=disable"} {
+		kind := strings.SplitN(u, ":", 2)[0]
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			r := runFerry(t, dir, u, "status", "--connect-timeout", "2s")
+			if r.code != 1 || !strings.Contains(r.stderr, "cannot connect") || strings.Contains(r.stderr, "Sup3rS3cret") {
+				t.Errorf("status: exit %d: %s", r.code, r.stderr)
+			}
+			start = time.Now()
+			r = runFerry(t, dir, u, "wait", "--version", "1", "--timeout", "3s")
+			took := time.Since(start)
+			if r.code != 1 || !strings.Contains(r.stderr, "timed out after 3s") || strings.Contains(r.stderr, "Sup3rS3cret") {
+				t.Errorf("wait: exit %d after %s: %s", r.code, took, r.stderr)
+			}
+			// A hard bound: no check outlives the timeout by the connect
+			// timeout (10s by default) or more.
+			if took > 9*time.Second {
+				t.Errorf("wait --timeout 3s took %s", took)
+			}
+			s := startServe(t, dir, u, nil, "--read-only", "--connect-timeout", "1s")
+			defer s.stop(t)
+			code, body := httpGet(t, "http://"+s.addr+"/readyz")
+			if code != 503 || strings.Contains(body, "Sup3rS3cret") {
+				t.Errorf("/readyz against a hung server: %d %s", code, body)
+			}
+		})
+	}
+}
+
+// TestCLIWaitRetriesUntilTheDatabaseIsUp: ferry wait used to exit at once
+// when the database could not be reached; it keeps trying, says why it
+// waits, and succeeds once the database is there and migrated.
+func TestCLIWaitRetriesUntilTheDatabaseIsUp(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	// A SQLite file in a directory that does not exist yet cannot be
+	// opened: the database is "down".
+	dbURL := "sqlite:" + filepath.Join(dir, "later", "app.db")
+	cmd := ferryCmd(dir, dbURL, "wait", "--version", "1", "--timeout", "2m")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(stderr)
+	if !sc.Scan() || !strings.Contains(sc.Text(), "cannot be read yet, retrying") {
+		t.Fatalf("wait did not say why it waits: %q", sc.Text())
+	}
+	if err := os.Mkdir(filepath.Join(dir, "later"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, dbURL, "up")
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		var ee *exec.ExitError
+		errors.As(err, &ee)
+		t.Fatalf("wait after the database came up: %v", err)
+	}
+}
+
+// TestCLIFailurePrintedOnce: a failed migration is reported once on
+// stderr (there used to be an ERROR log line with the same message too).
+func TestCLIFailurePrintedOnce(t *testing.T) {
+	dir := project(t, map[string]string{"00001_bad.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\nSELEC 1;\n"})
+	r := runFerry(t, dir, "", "up")
+	if r.code != 1 || strings.Count(r.stderr, "migration 1 (bad) failed") != 1 {
+		t.Fatalf("exit %d, stderr:\n%s", r.code, r.stderr)
+	}
+}
+
+// TestCLISettings: every invalid flag or variable value is a usage error
+// (exit 2); MF_MIGRATION_ENDPOINTS_ENABLED reads as a boolean; an unset
+// ${VAR} in ferry.yaml is an error naming it, and ${VAR:-default} works.
+func TestCLISettings(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	for _, tt := range []struct {
+		env  []string
+		args []string
+		want string
+	}{
+		{nil, []string{"status", "--lock-mode", "foo"}, `--lock-mode: "foo": use session or lease`},
+		{[]string{"FERRY_LOCK_MODE=foo"}, []string{"status"}, `FERRY_LOCK_MODE: "foo"`},
+		{nil, []string{"status", "--history", "flyway"}, `use ferry, goose or golang-migrate`},
+		{nil, []string{"status", "--log-format", "xml"}, `use text or json`},
+		{nil, []string{"serve", "--compat", "airflow"}, `use metaflow`},
+		{[]string{"FERRY_LOCK_TIMEOUT=soon"}, []string{"status"}, "FERRY_LOCK_TIMEOUT"},
+		{[]string{"MF_MIGRATION_ENDPOINTS_ENABLED=maybe"}, []string{"status"}, "MF_MIGRATION_ENDPOINTS_ENABLED"},
+		{nil, []string{"up", "--to", "0"}, "--to 0"},
+		{nil, []string{"up", "--to", "-1"}, "--to -1"},
+		{nil, []string{"up", "--to", "7"}, "no migration has version 7"},
+		{nil, []string{"remote", "upgrade", "--to", "0", "--base-url", "http://127.0.0.1:1"}, "--to 0"},
+	} {
+		cmd := ferryCmd(dir, "", tt.args...)
+		cmd.Env = append(cmd.Env, tt.env...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != exitUsage || !strings.Contains(string(out), tt.want) {
+			t.Errorf("%v ferry %v: %v, want exit 2 saying %q:\n%s", tt.env, tt.args, err, tt.want, out)
+		}
+	}
+	if s := statusOf(t, dir, ""); s.CurrentVersion != 0 {
+		t.Fatalf("a usage error applied migrations: %+v", s)
+	}
+
+	// MF_MIGRATION_ENDPOINTS_ENABLED=false (no, off, 0) makes the service
+	// read-only.
+	for _, v := range []string{"false", "no", "off", "0", "FALSE"} {
+		s := startServe(t, dir, "", []string{"MF_MIGRATION_ENDPOINTS_ENABLED=" + v})
+		code, body := httpDo(t, "PATCH", "http://"+s.addr+"/upgrade", nil)
+		s.stop(t)
+		if code != 404 || !strings.Contains(body, "read-only") {
+			t.Errorf("MF_MIGRATION_ENDPOINTS_ENABLED=%s: PATCH /upgrade %d %s", v, code, body)
+		}
+	}
+
+	// ${VAR} in ferry.yaml.
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("dir: migrations\ndatabase: sqlite:${APP_DB}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := runFerry(t, dir, "", "status")
+	if r.code != exitUsage || !strings.Contains(r.stderr, "ferry.yaml:2: environment variable APP_DB is not set") {
+		t.Errorf("unset ${APP_DB}: exit %d: %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("dir: migrations\ndatabase: sqlite:${APP_DB:-fallback.db}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := ferryCmd(dir, "", "status", "--json")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"database": "sqlite:fallback.db"`) {
+		t.Errorf("${APP_DB:-fallback.db}: %v %s", err, out)
+	}
+}
+
+func httpDo(t *testing.T, method, url string, body io.Reader) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
