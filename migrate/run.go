@@ -994,7 +994,7 @@ func (m *Migrator) Baseline(ctx context.Context, v int64, opts BaselineOptions) 
 		return nil, fmt.Errorf("baseline version must be positive, got %d", v)
 	}
 	if _, ok := m.byVersion[v]; !ok && !opts.AllowMissing {
-		return nil, fmt.Errorf("%w: no migration has version %d%s; to record every migration below it anyway, allow a missing version", ErrUnknownVersion, v, m.nearest(v))
+		return nil, fmt.Errorf("%w: no migration has version %d%s", ErrUnknownVersion, v, m.nearest(v))
 	}
 	return m.locked(ctx, func(r *run) error {
 		if f := m.failures(r.hist, false); len(f) > 0 {

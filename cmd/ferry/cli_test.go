@@ -396,7 +396,7 @@ func TestCLIBadInput(t *testing.T) {
 	t.Run("wrong scheme", func(t *testing.T) {
 		dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nSELECT 1;\n"})
 		r := runFerry(t, dir, "oracle://scott:tiger@db/orcl", "status")
-		if r.code != 1 || !strings.Contains(r.stderr, `unsupported database URL scheme "oracle"`) || strings.Contains(r.stderr, "tiger") {
+		if r.code != exitUsage || !strings.Contains(r.stderr, `unsupported database URL scheme "oracle"`) || strings.Contains(r.stderr, "tiger") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
 		}
 	})

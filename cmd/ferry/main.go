@@ -255,7 +255,21 @@ func (a *app) setupLogger() error {
 
 // open connects to the configured database.
 func (a *app) open(ctx context.Context) (*database.DB, error) {
-	return database.Open(ctx, a.cfg.Database, a.dbOptions(false))
+	u, err := a.databaseURL()
+	if err != nil {
+		return nil, err
+	}
+	return database.OpenURL(ctx, u, a.dbOptions(false))
+}
+
+// databaseURL parses the configured database URL; a URL ferry cannot use
+// (scheme, parameters) is a usage error, like any other bad setting.
+func (a *app) databaseURL() (*database.URL, error) {
+	u, err := database.Parse(a.cfg.Database)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return u, nil
 }
 
 // dbOptions are the options for opening the configured database.
@@ -273,7 +287,11 @@ func (a *app) migrator(ctx context.Context, extra ...migrate.Option) (*database.
 // newMigrator is migrator; with ping false it does not connect, for a
 // command that copes with a database that is not up yet (ferry wait).
 func (a *app) newMigrator(ctx context.Context, ping bool, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
-	db, err := database.Open(ctx, a.cfg.Database, a.dbOptions(true))
+	u, err := a.databaseURL()
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := database.OpenURL(ctx, u, a.dbOptions(true))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -226,6 +226,9 @@ files before a version were deleted.`,
 			}
 			defer db.Close()
 			res, err := m.Baseline(cmd.Context(), v, migrate.BaselineOptions{AllowMissing: allowMissing})
+			if errors.Is(err, migrate.ErrUnknownVersion) {
+				return usageErrorf("%v; pass --allow-missing to record every migration below it anyway", err)
+			}
 			return a.report(res, err, "baseline")
 		},
 	}

@@ -144,7 +144,11 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 
 	// Start even if the database is down: /readyz says so until it is up.
-	db, err := database.Open(ctx, a.cfg.Database, a.dbOptions(true))
+	u, err := a.databaseURL()
+	if err != nil {
+		return nil, err
+	}
+	db, err := database.OpenURL(ctx, u, a.dbOptions(true))
 	if err != nil {
 		return nil, err
 	}
