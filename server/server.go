@@ -205,7 +205,7 @@ func (s *Server) routes() {
 
 // disabled answers mutating routes of a read-only service.
 func (s *Server) disabled(w http.ResponseWriter, _ *http.Request) {
-	writeText(w, http.StatusNotFound, "upgrades are disabled: this migration service is read-only (--read-only or MF_MIGRATION_ENDPOINTS_ENABLED=0)")
+	writeText(w, http.StatusNotFound, "upgrades are disabled: this migration service is read-only (--read-only or MF_MIGRATION_ENDPOINTS_ENABLED=false)")
 }
 
 // CheckListen enforces the security policy for listen addresses: with no

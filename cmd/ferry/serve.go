@@ -45,7 +45,7 @@ contract gate as "ferry up": a contract migration waits until no live
 instance needs the old schema.
 
 Metaflow deployments: MF_METADATA_DB_* (database), DB_SCHEMA_NAME,
-MF_MIGRATION_PORT and MF_MIGRATION_ENDPOINTS_ENABLED=0 (read-only) are read;
+MF_MIGRATION_PORT and MF_MIGRATION_ENDPOINTS_ENABLED=false (read-only; also 0, no, off) are read;
 --compat metaflow keeps goose's goose_db_version up to date and adopts its
 history at start-up.
 
@@ -74,7 +74,7 @@ func serviceFlags(c *cobra.Command) {
 	f := c.Flags()
 	f.StringSlice("listen", []string{server.DefaultAddr}, "address to listen on, repeatable (env FERRY_LISTEN, comma-separated; MF_MIGRATION_PORT sets the port on loopback)")
 	f.String("token-file", "", "file of tokens accepted for upgrades, one per line, SECRET or NAME:SECRET (env FERRY_TOKEN_FILE; or the token itself in FERRY_TOKEN)")
-	f.Bool("read-only", false, "serve status only: no upgrade routes (env FERRY_READ_ONLY; MF_MIGRATION_ENDPOINTS_ENABLED=0)")
+	f.Bool("read-only", false, "serve status only: no upgrade routes (env FERRY_READ_ONLY; MF_MIGRATION_ENDPOINTS_ENABLED=false)")
 	f.String("compat", "", "compatibility mode: metaflow (goose history kept up to date and adopted at start-up) (env FERRY_COMPAT)")
 	f.StringSlice("allowed-host", nil, "without a token, also answer requests for this host name (besides localhost and the listen addresses), repeatable (env FERRY_ALLOWED_HOSTS, comma-separated)")
 	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
