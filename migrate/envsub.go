@@ -13,105 +13,136 @@ import (
 // ENVSUB substitutes variables through it.
 type LookupEnv func(name string) (string, bool)
 
-// envsub substitutes environment variables in the lines of a goose file
-// between -- +goose ENVSUB ON and OFF, with the library and the rules goose
-// itself uses ($VAR, ${VAR}, ${VAR:-default}, ${VAR-default},
-// ${VAR:?message}, ${VAR:offset:length}; $$ and \$ for a dollar sign),
-// except that a variable that is not set is an error instead of an empty
-// string (${VAR:-} says that empty is meant).
-type envsub struct {
-	file   string
-	lookup LookupEnv
-	// on lists the lines (1-based) of the file where substitution is on.
-	on map[int]bool
-	// secrets are the values of secret-named variables substituted so far,
-	// hidden in errors.
+// goose's ENVSUB substitutes environment variables in the lines between
+// -- +goose ENVSUB ON and OFF (or the end of the file) before the file is
+// split into statements, as goose does, with the library goose uses: $VAR,
+// ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:offset:length}; $$ and \$
+// for a dollar sign. ferry differs on purpose in three ways: a variable
+// that is not set is an error naming file, line and variable, instead of
+// an empty string (${VAR:-} says that empty is meant); the checksum is that
+// of the file before substitution; and a line of comment only that cannot
+// be substituted is left as it is (it is never sent), where goose fails.
+
+// envsubResult is a file's source after substitution.
+type envsubResult struct {
+	src string
+	// lineErrs are the lines (1-based) that could not be substituted,
+	// left as they were: an error if their statement is ever needed.
+	lineErrs map[int]error
+	// secrets are the values of secret-named variables put in.
 	secrets []string
 }
 
-// apply substitutes the lines of one statement that lie in an ENVSUB
-// region. It returns the statement to run and the statement to show (the
-// values of secret-named variables masked; the same string when there are
-// none).
-func (e *envsub) apply(st Statement) (run, shown string, err error) {
-	lines := strings.Split(st.SQL, "\n")
-	var out, masked strings.Builder
-	changed := false
-	for i, line := range lines {
-		if i > 0 {
-			out.WriteByte('\n')
-			masked.WriteByte('\n')
+// hasEnvsub reports whether src turns goose's ENVSUB on anywhere.
+func hasEnvsub(src string) bool {
+	if !strings.Contains(src, "+goose") {
+		return false
+	}
+	for line := range strings.SplitSeq(src, "\n") {
+		if d, ok := gooseDirective(line); ok && d == "ENVSUB ON" {
+			return true
 		}
-		n := st.Line + i
-		if !e.on[n] || !strings.ContainsAny(line, `$\`) {
-			out.WriteString(line)
-			masked.WriteString(line)
+	}
+	return false
+}
+
+// gooseDirective returns the directive of a goose annotation line, upper
+// case with single spaces ("ENVSUB ON"), as goose recognises them: a line
+// that starts with "--" and holds "+goose".
+func gooseDirective(line string) (string, bool) {
+	t := strings.TrimSpace(line)
+	if !strings.HasPrefix(t, "--") {
+		return "", false
+	}
+	_, after, ok := strings.Cut(t, "+goose")
+	if !ok {
+		return "", false
+	}
+	return strings.ToUpper(strings.Join(strings.Fields(after), " ")), true
+}
+
+// substituteEnv applies ENVSUB to the lines of src where it is on.
+func substituteEnv(file, src string, lookup LookupEnv) *envsubResult {
+	res := &envsubResult{lineErrs: map[int]error{}}
+	lines := strings.Split(src, "\n")
+	on := false
+	for i, line := range lines {
+		if d, ok := gooseDirective(line); ok {
+			switch d {
+			case "ENVSUB ON":
+				on = true
+			case "ENVSUB OFF":
+				on = false
+			}
+			continue // annotation lines are never substituted
+		}
+		if !on || !strings.ContainsAny(line, `$\`) {
 			continue
 		}
-		r, m, err := e.line(n, line)
+		out, secrets, err := substituteLine(line, lookup)
 		if err != nil {
-			return "", "", err
+			if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+				res.lineErrs[i+1] = &FileError{File: file, Line: i + 1, Msg: "ENVSUB: " + err.Error()}
+			}
+			continue
 		}
-		changed = true
-		out.WriteString(r)
-		masked.WriteString(m)
+		lines[i] = out
+		res.secrets = append(res.secrets, secrets...)
 	}
-	if !changed {
-		return st.SQL, st.SQL, nil
-	}
-	return out.String(), masked.String(), nil
+	res.src = strings.Join(lines, "\n")
+	return res
 }
 
-// line substitutes one line, the line-th of the file.
-func (e *envsub) line(n int, line string) (run, shown string, err error) {
+// substituteLine substitutes one line. It returns the values of
+// secret-named variables it put in.
+func substituteLine(line string, lookup LookupEnv) (string, []string, error) {
 	expr, err := interpolate.NewParser(line).Parse()
 	if err != nil {
-		return "", "", &FileError{File: e.file, Line: n, Msg: fmt.Sprintf("ENVSUB: %v (write $$ for a literal dollar sign, or turn substitution off with -- +goose ENVSUB OFF)", err)}
+		msg := err.Error()
+		if strings.Contains(msg, "identifier to start with a letter") {
+			msg += " (write $$ for a literal dollar sign, or turn substitution off with -- +goose ENVSUB OFF)"
+		}
+		return "", nil, fmt.Errorf("%s", msg)
 	}
-	if name, ok := e.missing(expr); !ok {
-		return "", "", &FileError{File: e.file, Line: n, Msg: fmt.Sprintf("ENVSUB: environment variable %s is not set (set it, or write ${%s:-} where an empty value is meant)", name, name)}
+	if name, ok := missingVar(expr, lookup); !ok {
+		return "", nil, fmt.Errorf("environment variable %s is not set (set it, or write ${%s:-} where an empty value is meant)", name, name)
 	}
-	run, err = expr.Expand(envFunc(e.lookup))
-	if err != nil {
-		return "", "", &FileError{File: e.file, Line: n, Msg: fmt.Sprintf("ENVSUB: %v", err)}
-	}
-	masking := envFunc(func(name string) (string, bool) {
-		v, ok := e.lookup(name)
+	var secrets []string
+	out, err := expr.Expand(envFunc(func(name string) (string, bool) {
+		v, ok := lookup(name)
 		if ok && v != "" && redact.IsSecretName(name) {
-			e.secrets = append(e.secrets, v)
-			return redact.Mask, true
+			secrets = append(secrets, v)
 		}
 		return v, ok
-	})
-	shown, err = expr.Expand(masking)
+	}))
 	if err != nil {
-		return "", "", &FileError{File: e.file, Line: n, Msg: fmt.Sprintf("ENVSUB: %v", err)}
+		return "", nil, err
 	}
-	return run, shown, nil
+	return out, secrets, nil
 }
 
-// missing walks expr as Expand would and returns the first variable that
-// is used without a default and is not set.
-func (e *envsub) missing(expr interpolate.Expression) (string, bool) {
+// missingVar walks expr as Expand would and returns the first variable
+// that is used without a default and is not set.
+func missingVar(expr interpolate.Expression, lookup LookupEnv) (string, bool) {
 	for _, item := range expr {
 		switch x := item.Expansion.(type) {
 		case interpolate.VariableExpansion:
-			if _, ok := e.lookup(x.Identifier); !ok {
+			if _, ok := lookup(x.Identifier); !ok {
 				return x.Identifier, false
 			}
 		case interpolate.SubstringExpansion:
-			if _, ok := e.lookup(x.Identifier); !ok {
+			if _, ok := lookup(x.Identifier); !ok {
 				return x.Identifier, false
 			}
 		case interpolate.EmptyValueExpansion:
-			if v, _ := e.lookup(x.Identifier); v == "" {
-				if name, ok := e.missing(x.Content); !ok {
+			if v, _ := lookup(x.Identifier); v == "" {
+				if name, ok := missingVar(x.Content, lookup); !ok {
 					return name, false
 				}
 			}
 		case interpolate.UnsetValueExpansion:
-			if _, ok := e.lookup(x.Identifier); !ok {
-				if name, ok := e.missing(x.Content); !ok {
+			if _, ok := lookup(x.Identifier); !ok {
+				if name, ok := missingVar(x.Content, lookup); !ok {
 					return name, false
 				}
 			}

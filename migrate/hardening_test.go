@@ -150,3 +150,35 @@ DROP TABLE ${TABLE_NAME};
 		t.Errorf("hide: %s", msg)
 	}
 }
+
+// TestEnvsubSplitsAfterSubstituting: goose substitutes the lines of a file
+// before it splits them into statements, so a value may hold a statement
+// or turn $$$$ into a dollar quote; and it reads only the part it runs, so
+// a variable used only by the down part is needed only to revert.
+func TestEnvsubSplitsAfterSubstituting(t *testing.T) {
+	env := map[string]string{"EXTRA": "CREATE TABLE extra (id int);", "WHO": "ops"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	src := "-- +goose Up\n-- +goose ENVSUB ON\nDO $$$$ BEGIN RAISE NOTICE '${WHO}'; END $$$$;\n${EXTRA}\nCREATE TABLE t (id int);\n-- +goose Down\nDROP TABLE t ${DROP_MODE};\n"
+	pf, err := parseFileEnv("m/1_x.sql", src, pgSyntax, annotated, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"DO $$ BEGIN RAISE NOTICE 'ops'; END $$", "CREATE TABLE extra (id int)", "CREATE TABLE t (id int)"}
+	if got := stmts(pf.up); !reflect.DeepEqual(got, want) {
+		t.Errorf("up:\n got %q\nwant %q", got, want)
+	}
+	var fe *FileError
+	if !errors.As(pf.downErr, &fe) || fe.Line != 7 || !strings.Contains(fe.Msg, "DROP_MODE is not set") {
+		t.Errorf("down part's error: %v", pf.downErr)
+	}
+	// The checksum is the file's as written.
+	env["EXTRA"] = "CREATE TABLE other (id int);"
+	pf2, err := parseFileEnv("m/1_x.sql", src, pgSyntax, annotated, lookup)
+	if err != nil || pf2.checksum != pf.checksum {
+		t.Errorf("checksum changed with the environment: %v", err)
+	}
+	// A comment line that cannot be substituted is left alone.
+	if _, err := parseFileEnv("m/2_y.sql", "-- +goose ENVSUB ON\n-- +goose Up\n-- costs $5\nSELECT 1;\n", pgSyntax, annotated, lookup); err != nil {
+		t.Errorf("comment line with a $: %v", err)
+	}
+}

@@ -739,3 +739,32 @@ func TestMySQLGroupFailureNamesTheFailingStatement(t *testing.T) {
 		t.Fatalf("status: %+v", s.Failed)
 	}
 }
+
+// TestEnvsubDownOnlyVariable: a goose ENVSUB variable that only the down
+// part uses is needed only to revert, as with goose; reverting without it
+// fails before anything is reverted, naming file, line and variable.
+func TestEnvsubDownOnlyVariable(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := files(t, map[string]string{
+			"00001_t.sql": "-- +goose ENVSUB ON\n-- +goose Up\nCREATE TABLE ${TABLE} (id INTEGER);\n-- +goose Down\nDROP TABLE ${TABLE}${DROP_SUFFIX};\n",
+		})
+		env := map[string]string{"TABLE": "envsub_t"}
+		lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+		m := newMigrator(t, db, dir, migrate.WithEnv(lookup))
+		if _, err := m.Up(ctx(t), migrate.UpOptions{}); err != nil {
+			t.Fatalf("up without the down part's variable: %v", err)
+		}
+		_, err := m.Down(ctx(t), 1)
+		if !migrate.IsLoadError(err) || !strings.Contains(err.Error(), "00001_t.sql:5: ENVSUB: environment variable DROP_SUFFIX is not set") {
+			t.Fatalf("down without DROP_SUFFIX: %v", err)
+		}
+		if s := status(t, m); s.CurrentVersion != 1 {
+			t.Fatalf("a refused down reverted something: at %d", s.CurrentVersion)
+		}
+		env["DROP_SUFFIX"] = ""
+		m = newMigrator(t, db, dir, migrate.WithEnv(lookup))
+		if _, err := m.Down(ctx(t), 1); err != nil {
+			t.Fatalf("down with DROP_SUFFIX set: %v", err)
+		}
+	})
+}

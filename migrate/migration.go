@@ -94,6 +94,9 @@ type Migration struct {
 	// secrets are values of secret-named environment variables that
 	// goose's ENVSUB put into the SQL: errors never show them.
 	secrets []string
+	// downErr is an error in the down part found when the file was read
+	// (a goose ENVSUB variable that is not set): reverting reports it.
+	downErr error
 
 	// src is the migration's file(s), parsed when first needed: Up, Down,
 	// NoTransaction, Contract, Checksum (and Format for annotated files)

@@ -3,11 +3,13 @@ package migrate
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/ferrydb/ferry/dialect"
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // fileKind says how a migration file is laid out.
@@ -29,6 +31,11 @@ type parsedFile struct {
 	// secrets are values of secret-named environment variables that
 	// ENVSUB put into the statements.
 	secrets []string
+	// downLine is the line of the down annotation (0 without one);
+	// downErr a substitution error in the down part, reported when the
+	// migration is reverted.
+	downLine int
+	downErr  error
 }
 
 // Annotation names, as written after "-- +ferry".
@@ -54,11 +61,6 @@ type parser struct {
 	sum       strings.Builder
 	upStmts   int
 
-	env LookupEnv
-	// envsubFrom is the first line of an open ENVSUB ON region, 0 if none;
-	// envsubLines marks the lines of closed and open regions.
-	envsubFrom  int
-	envsubLines map[int]bool
 }
 
 // parseFile reads one migration file, with ENVSUB taking variables from
@@ -70,12 +72,93 @@ func parseFile(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFile
 
 // parseFileEnv is parseFile with ENVSUB variables from env.
 func parseFileEnv(file, src string, syn dialect.Syntax, kind fileKind, env LookupEnv) (*parsedFile, error) {
+	if kind != annotated || !hasEnvsub(src) {
+		return parseSource(file, src, syn, kind)
+	}
+	// goose substitutes before it splits statements: so does ferry, so that
+	// a value may hold a dollar quote or whole statements. The checksum is
+	// that of the file as written, the same in every environment.
+	if env == nil {
+		env = os.LookupEnv
+	}
+	sub := substituteEnv(file, src, env)
+	pf, err := parseSource(file, sub.src, syn, kind)
+	if err != nil {
+		if line := errorLine(err); sub.lineErrs[line] != nil {
+			return nil, sub.lineErrs[line]
+		}
+		return nil, err
+	}
+	pf.checksum = rawChecksum(file, src, syn, kind)
+	// A line that could not be substituted is an error where it is needed:
+	// at once in the up part, when reverting in the down part (goose reads
+	// only the part it runs).
+	for line, lerr := range sub.lineErrs {
+		switch {
+		case pf.down != nil && line > pf.downLine:
+			if pf.downErr == nil || line < errorLine(pf.downErr) {
+				pf.downErr = lerr
+			}
+		default:
+			return nil, firstLineError(sub.lineErrs, pf)
+		}
+	}
+	pf.secrets = sub.secrets
+	if len(sub.secrets) > 0 {
+		for _, sec := range []*Section{pf.up, pf.down} {
+			if sec == nil {
+				continue
+			}
+			for i, st := range sec.Statements {
+				if shown := redact.Secrets(st.SQL, sub.secrets...); shown != st.SQL {
+					sec.Statements[i].shown = shown
+				}
+			}
+		}
+	}
+	return pf, nil
+}
+
+// firstLineError returns the first substitution error outside the down
+// part.
+func firstLineError(errs map[int]error, pf *parsedFile) error {
+	first := 0
+	for line := range errs {
+		if (pf.down == nil || line <= pf.downLine) && (first == 0 || line < first) {
+			first = line
+		}
+	}
+	return errs[first]
+}
+
+// errorLine is the line of a *FileError, 0 for other errors.
+func errorLine(err error) int {
+	var fe *FileError
+	if errors.As(err, &fe) {
+		return fe.Line
+	}
+	return 0
+}
+
+// rawChecksum is the checksum of a file's up part before ENVSUB. A file
+// that only parses once substituted (a dollar quote written $$$$) is
+// hashed whole.
+func rawChecksum(file, src string, syn dialect.Syntax, kind fileKind) string {
+	if pf, err := parseSource(file, src, syn, kind); err == nil && pf.up != nil {
+		return pf.checksum
+	}
+	h := sha256.Sum256([]byte(src))
+	return hex.EncodeToString(h[:])
+}
+
+// parseSource parses a file's text as it is.
+func parseSource(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFile, error) {
 	pieces, err := lex(src, syn)
 	if err != nil {
 		le := err.(*lexError)
 		return nil, &FileError{File: file, Line: le.line, Msg: le.msg}
 	}
-	p := &parser{file: file, src: src, kind: kind, pieces: pieces, first: -1, env: env}
+	p := &parser{file: file, src: src, kind: kind, pieces: pieces, first: -1}
 	switch kind {
 	case migrateUp:
 		p.out.format = FormatMigrate
@@ -129,59 +212,11 @@ func parseFileEnv(file, src string, syn dialect.Syntax, kind fileKind, env Looku
 		return nil, p.errorf(p.upLine, "the up section is empty: write the migration's SQL after -- +ferry up, or add -- +ferry allow-empty if it is meant to change nothing")
 	}
 	if p.out.up != nil {
-		// Taken before ENVSUB: the same file has the same checksum in
-		// every environment.
 		h := sha256.Sum256([]byte(p.sum.String()))
 		p.out.checksum = hex.EncodeToString(h[:])
 	}
-	if err := p.substitute(); err != nil {
-		return nil, err
-	}
+	p.out.downLine = p.downLine
 	return &p.out, nil
-}
-
-// substitute applies goose's ENVSUB to the statements on lines where it is
-// on.
-func (p *parser) substitute() error {
-	if p.envsubFrom > 0 {
-		p.closeEnvsub(strings.Count(p.src, "\n") + 2)
-	}
-	if len(p.envsubLines) == 0 {
-		return nil
-	}
-	env := p.env
-	if env == nil {
-		env = os.LookupEnv
-	}
-	e := &envsub{file: p.file, lookup: env, on: p.envsubLines}
-	for _, sec := range []*Section{p.out.up, p.out.down} {
-		if sec == nil {
-			continue
-		}
-		for i, st := range sec.Statements {
-			run, shown, err := e.apply(st)
-			if err != nil {
-				return err
-			}
-			sec.Statements[i].SQL = run
-			if shown != run {
-				sec.Statements[i].shown = shown
-			}
-		}
-	}
-	p.out.secrets = e.secrets
-	return nil
-}
-
-// closeEnvsub ends the open ENVSUB region before line end.
-func (p *parser) closeEnvsub(end int) {
-	if p.envsubLines == nil {
-		p.envsubLines = map[int]bool{}
-	}
-	for l := p.envsubFrom; l < end; l++ {
-		p.envsubLines[l] = true
-	}
-	p.envsubFrom = 0
 }
 
 func (p *parser) errorf(line int, format string, args ...any) error {
@@ -310,14 +345,8 @@ func (p *parser) annotation(i int, pc piece) error {
 		}
 		p.blockLine = 0
 		return p.flush()
-	case "envsub-on":
-		if p.envsubFrom == 0 {
-			p.envsubFrom = pc.line + 1
-		}
-	case "envsub-off":
-		if p.envsubFrom > 0 {
-			p.closeEnvsub(pc.line)
-		}
+	case "envsub-on", "envsub-off":
+		// Applied before parsing: see parseFileEnv.
 	default:
 		known := ferryAnnotations
 		if tool == "+goose" {

@@ -967,6 +967,9 @@ func (r *run) revert(versions []int64) error {
 		if !mig.CanRevert() {
 			return fmt.Errorf("%w: cannot revert %s; nothing was reverted", ErrNoDown, mig)
 		}
+		if mig.downErr != nil {
+			return &LoadError{Errs: []error{mig.downErr}}
+		}
 	}
 	for _, v := range versions {
 		if err := r.checkSoft(); err != nil {

@@ -90,7 +90,7 @@ func (m *Migration) parseFiles(s *fileSource) error {
 		return err
 	}
 	m.Format, m.Up, m.Down, m.NoTransaction, m.Contract, m.Checksum = pf.format, pf.up, pf.down, pf.noTx, pf.contract, pf.checksum
-	m.secrets = pf.secrets
+	m.secrets, m.downErr = pf.secrets, pf.downErr
 	if s.down != "" {
 		df, err := read(s.down, migrateDown)
 		if err != nil {

@@ -428,6 +428,9 @@ func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error)
 		if !mig.CanRevert() {
 			return nil, fmt.Errorf("%w: cannot revert %s", ErrNoDown, mig)
 		}
+		if mig.downErr != nil {
+			return nil, &LoadError{Errs: []error{mig.downErr}}
+		}
 		migs = append(migs, mig)
 	}
 	return &Plan{Operation: OpDown, Migrations: migs, CreatesTables: !exists, m: m}, nil
