@@ -249,7 +249,13 @@ func (m *Migrator) fillDetails(ctx context.Context, q Querier, h *history, ids [
 				return fmt.Errorf("read history table %s: %w", m.table, err)
 			}
 			if rec := h.byID[r.ID]; rec != nil {
+				// A row read without the lock may have moved on since the
+				// brief read (running, then applied): the history keeps the
+				// state it was built with, so that its versions' states
+				// stay consistent, and a run under the lock reads it again.
+				state := rec.State
 				*rec = *r
+				rec.State = state
 			}
 		}
 		err = rows.Err()
@@ -259,6 +265,47 @@ func (m *Migrator) fillDetails(ctx context.Context, q Querier, h *history, ids [
 		}
 	}
 	return nil
+}
+
+// refreshHistory returns the history under the migration lock. pre, when
+// not nil, is a brief history read before the lock was taken: the rows
+// appended since are read and added to it, which on a long history costs a
+// small fraction of reading it all again. Anything else (rows updated in
+// place, a table replaced by a restore) reads it all.
+func (m *Migrator) refreshHistory(ctx context.Context, q Querier, pre *history) (*history, error) {
+	if pre == nil || len(pre.records) == 0 {
+		return m.readHistory(ctx, q, true)
+	}
+	for _, r := range pre.records {
+		if r.State == StateRunning { // may have changed in place
+			return m.readHistory(ctx, q, true)
+		}
+	}
+	var count, maxID int64
+	if err := q.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(MAX(id), 0) FROM "+m.d.Table(m.table)).Scan(&count, &maxID); err != nil {
+		return nil, fmt.Errorf("read history table %s: %w", m.table, err)
+	}
+	known, lastID := int64(len(pre.records)), pre.records[len(pre.records)-1].ID
+	switch {
+	case count == known && maxID == lastID:
+		return pre, nil
+	case count > known && maxID > lastID:
+		newer, err := m.readHistoryAfter(ctx, q, lastID)
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(newer)) != count-known {
+			return m.readHistory(ctx, q, true)
+		}
+		for _, r := range newer {
+			pre.addRecord(r)
+		}
+		if err := m.fillDetails(ctx, q, pre, unsettledIDs(newer)); err != nil {
+			return nil, err
+		}
+		return pre, nil
+	}
+	return m.readHistory(ctx, q, true)
 }
 
 // loadHistory reads the history, or returns an empty one when the table

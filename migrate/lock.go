@@ -158,7 +158,12 @@ func (m *Migrator) acquire(ctx context.Context, onLost func(error)) (*held, erro
 		if errors.Is(context.Cause(waitCtx), ErrLockTimeout) && ctx.Err() == nil {
 			infoCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			info, _ := m.lockInfo(infoCtx, conn)
+			info, ierr := m.lockInfo(infoCtx, conn)
+			if ierr != nil {
+				// The timeout may have cut a lock attempt in flight,
+				// and the driver closed the connection with it.
+				info, _ = m.lockInfo(infoCtx, m.db)
+			}
 			te := &LockTimeoutError{Waited: time.Since(start), Busy: busy}
 			if info != nil {
 				te.Holder = info.describeHolder()

@@ -174,6 +174,18 @@ func (e *NeedsRepairError) Error() string {
 
 func (e *NeedsRepairError) Unwrap() error { return ErrNeedsRepair }
 
+// onlyRunning reports whether every failure may be a migration running
+// right now in another process (read without the lock, a running row may
+// even have ended between two reads): none of them is a settled failure.
+func (e *NeedsRepairError) onlyRunning() bool {
+	for _, f := range e.Failures {
+		if f.State == StateFailed {
+			return false
+		}
+	}
+	return true
+}
+
 func (f *Failure) describe() string {
 	var b strings.Builder
 	what := "migration"
@@ -292,13 +304,29 @@ func (r *run) mirrored(q Querier, v int64, applied bool) error {
 }
 
 // locked takes the migration lock, reads the history, calls fn and
-// releases the lock.
-func (m *Migrator) locked(ctx context.Context, fn func(*run) error) (*Result, error) {
-	return m.lockedBy(ctx, "", fn)
+// releases the lock. check, when not nil, runs first, before the lock is
+// taken and before anything is written (not even ferry's tables or the
+// lock row), on a history read without the lock: a run that check refuses
+// (a migration file that does not parse, nothing to repair) leaves the
+// database as it was. The run under the lock re-reads only the history
+// rows written since, and fn checks again what may have changed.
+func (m *Migrator) locked(ctx context.Context, check func(*history) error, fn func(*run) error) (*Result, error) {
+	return m.lockedBy(ctx, "", check, fn)
 }
 
 // lockedBy is locked with applied_by set to by (default: this process).
-func (m *Migrator) lockedBy(ctx context.Context, by string, fn func(*run) error) (*Result, error) {
+func (m *Migrator) lockedBy(ctx context.Context, by string, check func(*history) error, fn func(*run) error) (*Result, error) {
+	var pre *history
+	if check != nil {
+		h, _, err := m.loadHistory(ctx, m.db, true)
+		if err != nil {
+			return nil, err
+		}
+		if err := check(h); err != nil {
+			return nil, err
+		}
+		pre = h
+	}
 	exec, cancelExec := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancelExec(nil)
 	h, err := m.acquire(ctx, cancelExec)
@@ -313,7 +341,7 @@ func (m *Migrator) lockedBy(ctx context.Context, by string, fn func(*run) error)
 		}
 		m.hooks.lockReleased()
 	}()
-	hist, err := m.readHistory(exec, h.conn, true)
+	hist, err := m.refreshHistory(exec, h.conn, pre)
 	if err != nil {
 		return nil, err
 	}
@@ -358,7 +386,20 @@ func (m *Migrator) Up(ctx context.Context, opts UpOptions) (*Result, error) {
 	if err := m.CheckTarget(opts.To); err != nil {
 		return nil, err
 	}
-	return m.lockedBy(ctx, opts.AppliedBy, func(r *run) error {
+	check := func(h *history) error {
+		// Another process may be applying a migration right now (its row
+		// says running): the run waits for the lock, it does not refuse.
+		plan, err := m.planUp(h, opts.To, true)
+		var nr *NeedsRepairError
+		if errors.As(err, &nr) && nr.onlyRunning() {
+			plan, err = m.pending(h, opts.To), nil
+		}
+		if err != nil {
+			return err
+		}
+		return parseAll(plan)
+	}
+	return m.lockedBy(ctx, opts.AppliedBy, check, func(r *run) error {
 		plan, err := m.planUp(r.hist, opts.To, false)
 		if err != nil {
 			return err
@@ -455,6 +496,18 @@ func (r *run) lastAppliedBy() string {
 		return fmt.Sprintf("%s at %s", rec.AppliedBy, rec.AppliedAt.Format(time.RFC3339))
 	}
 	return ""
+}
+
+// pending lists the migrations h does not have as applied, up to to (0:
+// all).
+func (m *Migrator) pending(h *history, to int64) []*Migration {
+	var out []*Migration
+	for _, mig := range m.migrations {
+		if !h.state(mig.Version).applied && (to == 0 || mig.Version <= to) {
+			out = append(out, mig)
+		}
+	}
+	return out
 }
 
 // planUp returns the migrations Up would apply. It refuses when a
@@ -891,12 +944,12 @@ func (m *Migrator) Down(ctx context.Context, n int) (*Result, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("number of migrations to revert must be at least 1, got %d", n)
 	}
-	return m.locked(ctx, func(r *run) error {
-		applied := r.appliedDesc()
-		if len(applied) > n {
-			applied = applied[:n]
-		}
-		return r.revert(applied)
+	todo := func(h *history) []int64 {
+		applied := appliedDesc(h)
+		return applied[:min(n, len(applied))]
+	}
+	return m.locked(ctx, func(h *history) error { return m.checkRevert(h, todo(h), false) }, func(r *run) error {
+		return r.revert(todo(r.hist))
 	})
 }
 
@@ -906,23 +959,36 @@ func (m *Migrator) DownTo(ctx context.Context, v int64) (*Result, error) {
 	if v < 0 {
 		return nil, fmt.Errorf("target version must not be negative, got %d", v)
 	}
-	return m.locked(ctx, func(r *run) error {
-		var todo []int64
-		for _, av := range r.appliedDesc() {
+	todo := func(h *history) []int64 {
+		var out []int64
+		for _, av := range appliedDesc(h) {
 			if av > v {
-				todo = append(todo, av)
+				out = append(out, av)
 			}
 		}
-		return r.revert(todo)
+		return out
+	}
+	return m.locked(ctx, func(h *history) error { return m.checkRevert(h, todo(h), false) }, func(r *run) error {
+		return r.revert(todo(r.hist))
 	})
 }
 
+// errNothingToRedo is Redo's error on a database with nothing applied.
+var errNothingToRedo = errors.New("nothing to redo: no migration is applied")
+
 // Redo reverts the most recently applied migration and applies it again.
 func (m *Migrator) Redo(ctx context.Context) (*Result, error) {
-	return m.locked(ctx, func(r *run) error {
-		applied := r.appliedDesc()
+	check := func(h *history) error {
+		applied := appliedDesc(h)
 		if len(applied) == 0 {
-			return errors.New("nothing to redo: no migration is applied")
+			return errNothingToRedo
+		}
+		return m.checkRevert(h, applied[:1], false)
+	}
+	return m.locked(ctx, check, func(r *run) error {
+		applied := appliedDesc(r.hist)
+		if len(applied) == 0 {
+			return errNothingToRedo
 		}
 		if err := r.revert(applied[:1]); err != nil {
 			return err
@@ -934,10 +1000,10 @@ func (m *Migrator) Redo(ctx context.Context) (*Result, error) {
 	})
 }
 
-// appliedDesc lists applied versions, highest first.
-func (r *run) appliedDesc() []int64 {
+// appliedDesc lists the versions h has as applied, highest first.
+func appliedDesc(h *history) []int64 {
 	var vs []int64
-	for v, s := range r.hist.versions {
+	for v, s := range h.versions {
 		if s.applied {
 			vs = append(vs, v)
 		}
@@ -946,15 +1012,33 @@ func (r *run) appliedDesc() []int64 {
 	return vs
 }
 
-// revert reverts the given applied versions in order, after checking that
-// all of them can be reverted.
-func (r *run) revert(versions []int64) error {
-	if f := r.m.failures(r.hist, false); len(f) > 0 {
+// checkRepaired refuses a run while a migration needs repair. Before the
+// lock is taken (locked false), a migration another process is running
+// right now is not refused: the lock waits for it, and the run checks
+// again once it holds the lock.
+func (m *Migrator) checkRepaired(h *history, locked bool) error {
+	var f []Failure
+	for _, fl := range m.failures(h, !locked) {
+		if locked || fl.State == StateFailed {
+			f = append(f, fl)
+		}
+	}
+	if len(f) > 0 {
 		return &NeedsRepairError{Failures: f}
+	}
+	return nil
+}
+
+// checkRevert checks that every one of versions can be reverted: nothing
+// needs repair (another process's migration in progress aside: the lock
+// waits for it), every file is there, parses, and has a down part.
+func (m *Migrator) checkRevert(h *history, versions []int64, locked bool) error {
+	if err := m.checkRepaired(h, locked); err != nil {
+		return err
 	}
 	var migs []*Migration
 	for _, v := range versions {
-		mig := r.m.byVersion[v]
+		mig := m.byVersion[v]
 		if mig == nil {
 			return fmt.Errorf("%w: cannot revert version %d: it is applied but its migration file is missing", ErrUnknownVersion, v)
 		}
@@ -970,6 +1054,15 @@ func (r *run) revert(versions []int64) error {
 		if mig.downErr != nil {
 			return &LoadError{Errs: []error{mig.downErr}}
 		}
+	}
+	return nil
+}
+
+// revert reverts the given applied versions in order, after checking that
+// all of them can be reverted.
+func (r *run) revert(versions []int64) error {
+	if err := r.m.checkRevert(r.hist, versions, true); err != nil {
+		return err
 	}
 	for _, v := range versions {
 		if err := r.checkSoft(); err != nil {
@@ -999,16 +1092,26 @@ func (m *Migrator) Baseline(ctx context.Context, v int64, opts BaselineOptions) 
 	if _, ok := m.byVersion[v]; !ok && !opts.AllowMissing {
 		return nil, fmt.Errorf("%w: no migration has version %d%s", ErrUnknownVersion, v, m.nearest(v))
 	}
-	return m.locked(ctx, func(r *run) error {
-		if f := m.failures(r.hist, false); len(f) > 0 {
-			return &NeedsRepairError{Failures: f}
-		}
-		var todo []*Migration
+	todo := func(h *history) []*Migration {
+		var out []*Migration
 		for _, mig := range m.migrations {
-			if mig.Version <= v && !r.hist.state(mig.Version).applied {
-				todo = append(todo, mig)
+			if mig.Version <= v && !h.state(mig.Version).applied {
+				out = append(out, mig)
 			}
 		}
+		return out
+	}
+	check := func(h *history) error {
+		if err := m.checkRepaired(h, false); err != nil {
+			return err
+		}
+		return parseAll(todo(h)) // for their checksums
+	}
+	return m.locked(ctx, check, func(r *run) error {
+		if err := m.checkRepaired(r.hist, true); err != nil {
+			return err
+		}
+		todo := todo(r.hist)
 		if len(todo) == 0 {
 			if _, ok := m.byVersion[v]; !ok && (len(m.migrations) == 0 || m.migrations[0].Version > v) {
 				return fmt.Errorf("%w: no migration has a version up to %d", ErrUnknownVersion, v)
@@ -1052,19 +1155,29 @@ func (m *Migrator) Repair(ctx context.Context, v int64, mark RepairMark) (*Resul
 	if mark != MarkApplied && mark != MarkPending {
 		return nil, fmt.Errorf("repair needs an explicit decision: mark %q or %q, got %q", MarkApplied, MarkPending, mark)
 	}
-	return m.locked(ctx, func(r *run) error {
-		s, ok := r.hist.versions[v]
+	needsRepair := func(h *history) (*Record, error) {
+		s, ok := h.versions[v]
 		if !ok || s.blocked == nil {
 			state := "pending"
 			switch {
 			case !ok && m.byVersion[v] == nil:
-				return fmt.Errorf("%w: version %d has no migration file and no history", ErrUnknownVersion, v)
+				return nil, fmt.Errorf("%w: version %d has no migration file and no history", ErrUnknownVersion, v)
 			case ok && s.applied:
 				state = "applied"
 			}
-			return fmt.Errorf("version %d has nothing to repair: it is %s and did not fail", v, state)
+			return nil, fmt.Errorf("version %d has nothing to repair: it is %s and did not fail", v, state)
 		}
-		b := s.blocked
+		return s.blocked, nil
+	}
+	check := func(h *history) error {
+		_, err := needsRepair(h)
+		return err
+	}
+	return m.locked(ctx, check, func(r *run) error {
+		b, err := needsRepair(r.hist)
+		if err != nil {
+			return err
+		}
 		state := StateApplied
 		if mark == MarkPending {
 			state = StateReverted
@@ -1121,7 +1234,7 @@ func (m *Migrator) Adopt(ctx context.Context, from string, list []Adopted) (*Res
 	if err := parseAll(known); err != nil { // for their checksums
 		return nil, err
 	}
-	return m.locked(ctx, func(r *run) error {
+	return m.locked(ctx, nil, func(r *run) error {
 		for _, a := range sorted {
 			if a.Version <= 0 {
 				continue
@@ -1161,6 +1274,6 @@ func (m *Migrator) Adopt(ctx context.Context, from string, list []Adopted) (*Res
 // lost, not when ctx is (fn should watch ctx itself where it can stop
 // safely). The error is fn's, or the lock's.
 func (m *Migrator) WithLock(ctx context.Context, fn func(ctx context.Context, conn Querier) error) error {
-	_, err := m.locked(ctx, func(r *run) error { return fn(r.exec, r.h.conn) })
+	_, err := m.locked(ctx, nil, func(r *run) error { return fn(r.exec, r.h.conn) })
 	return err
 }

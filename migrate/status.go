@@ -408,13 +408,15 @@ func (m *Migrator) PlanUp(ctx context.Context, opts UpOptions) (*Plan, error) {
 
 // PlanDown returns what Down (n > 0) or DownTo (n == 0, to v) would revert.
 func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error) {
+	if n < 0 || (n == 0 && to < 0) {
+		return nil, fmt.Errorf("target version must not be negative, got %d", to)
+	}
 	h, exists, err := m.loadHistory(ctx, m.db, true)
 	if err != nil {
 		return nil, err
 	}
-	r := &run{m: m, hist: h}
 	var migs []*Migration
-	for i, v := range r.appliedDesc() {
+	for i, v := range appliedDesc(h) {
 		if (n > 0 && i >= n) || (n == 0 && v <= to) {
 			break
 		}
