@@ -31,6 +31,12 @@ const DefaultStore = "ferry-backups"
 // azblob:// store in a program built without package backup/cloud.
 var ErrDriverNotLinked = errors.New("driver is not linked into this program")
 
+// ErrInvalidStore is wrapped by OpenStore's error for a location that
+// cannot name a store (a scheme ferry does not know, credentials in it, a
+// relative file URL, parameters its driver refuses), as opposed to a store
+// that cannot be reached or written.
+var ErrInvalidStore = errors.New("invalid backup store location")
+
 // ErrNotFound is returned (wrapped) for a backup id the store does not
 // hold.
 var ErrNotFound = errors.New("backup not found")
@@ -75,7 +81,7 @@ func OpenStore(ctx context.Context, location string) (*Store, error) {
 		path, _, _ := strings.Cut(rest, "?")
 		path = strings.TrimPrefix(path, "localhost")
 		if !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("backup store %s: a file URL needs an absolute path, such as file:///var/backups/ferry", redact.URL(location))
+			return nil, fmt.Errorf("%w %s: a file URL needs an absolute path, such as file:///var/backups/ferry", ErrInvalidStore, redact.URL(location))
 		}
 		if p, err := url.PathUnescape(path); err == nil {
 			path = p
@@ -88,21 +94,23 @@ func OpenStore(ctx context.Context, location string) (*Store, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("backup store %s: %v", redact.URL(location), err)
+		return nil, fmt.Errorf("%w %s: %v", ErrInvalidStore, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
 	}
 	if u.User != nil {
-		return nil, fmt.Errorf("backup store %s: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", redact.URL(location))
+		return nil, fmt.Errorf("%w %s: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", ErrInvalidStore, redact.URL(location))
 	}
 	if !blob.DefaultURLMux().ValidBucketScheme(scheme) {
 		switch scheme {
 		case "s3", "gs", "azblob":
 			return nil, fmt.Errorf("backup store %s: the %s %w; import _ \"github.com/ferrydb/ferry/backup/cloud\"", redact.URL(location), scheme, ErrDriverNotLinked)
 		}
-		return nil, fmt.Errorf("backup store %s: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", redact.URL(location), scheme)
+		return nil, fmt.Errorf("%w %s: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", ErrInvalidStore, redact.URL(location), scheme)
 	}
 	b, err := blob.OpenBucket(ctx, location)
 	if err != nil {
-		return nil, fmt.Errorf("open backup store %s: %w", redact.URL(location), err)
+		// Opening makes no request: what fails is the location itself.
+		// The driver's message repeats the URL, secrets included.
+		return nil, fmt.Errorf("%w %s: %w", ErrInvalidStore, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
 	}
 	return &Store{bucket: b, display: redact.URL(location)}, nil
 }

@@ -19,9 +19,9 @@ import (
 
 	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/dialect/mysql"
-	"github.com/ferrydb/ferry/internal/redact"
 	"github.com/ferrydb/ferry/dialect/postgres"
 	"github.com/ferrydb/ferry/dialect/sqlite"
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // DB is an open connection pool together with its dialect and URL.
@@ -120,7 +120,7 @@ func unreachable(u *URL, err error) error {
 	if u.Kind == SQLite {
 		return fmt.Errorf("%w: SQLite database %s: %w", ErrUnreachable, u.Database, err)
 	}
-	return fmt.Errorf("%w: %s database %q at %s as user %q: %w (check that the server is running and that the database URL, from --database or FERRY_DATABASE_URL, is right)",
+	return fmt.Errorf("%w: %s database %q at %s as user %q: %w",
 		ErrUnreachable, u.Kind, u.Database, u.Address(), u.User, err)
 }
 

@@ -82,4 +82,3 @@ func TestCredentialParams(t *testing.T) {
 		t.Errorf("postgres settings refused: %v", err)
 	}
 }
-

@@ -13,12 +13,16 @@ package database
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+
+	driver "github.com/go-sql-driver/mysql"
 
 	"github.com/ferrydb/ferry/internal/redact"
 )
@@ -154,6 +158,9 @@ func parseSQLite(rest string) (*URL, error) {
 		path = path[2:]
 	case strings.HasPrefix(path, "//"): // sqlite://rel/path
 		path = path[2:]
+		if auth, _, _ := strings.Cut(path, "/"); strings.Contains(auth, "@") {
+			return nil, errors.New("sqlite URL has a user or password: SQLite has neither; write sqlite:path/to/file.db")
+		}
 	}
 	if path == "" {
 		return nil, errors.New("sqlite URL has no file path: use sqlite:path/to/file.db")
@@ -191,6 +198,9 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCommonParams(u, q, kind); err != nil {
+		return nil, err
+	}
 	out := &URL{Kind: kind, Host: u.Hostname(), Port: u.Port(), Params: q}
 	if out.Host == "" && q.Get("host") == "" && q.Get("socket") == "" {
 		out.Host = "localhost"
@@ -213,6 +223,33 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 	}
 	out.u = u
 	return out, nil
+}
+
+// sslModes are the values sslmode takes, per server kind.
+var sslModes = map[string][]string{
+	Postgres: {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"},
+	MySQL:    {"disable", "preferred", "prefer", "allow", "require", "verify-ca", "verify-full"},
+}
+
+// checkCommonParams checks the port and the parameters both server kinds
+// share, so that a URL that cannot work is refused when it is read, not
+// when the driver gets it.
+func checkCommonParams(u *url.URL, q url.Values, kind string) error {
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return fmt.Errorf("%s URL %s: invalid port %q: use 1 to 65535", kind, redact.URL(u.String()), p)
+		}
+	}
+	if mode := q.Get("sslmode"); mode != "" && !slices.Contains(sslModes[kind], mode) {
+		return fmt.Errorf("%s URL parameter sslmode %q: use %s", kind, mode, strings.Join(sslModes[kind], ", "))
+	}
+	if v := q.Get("connect_timeout"); v != "" && kind == Postgres {
+		if n, err := strconv.Atoi(v); err != nil || n < 0 {
+			return fmt.Errorf("postgres URL parameter connect_timeout %q: use a number of seconds", v)
+		}
+	}
+	return nil
 }
 
 // credentialParams moves "user" and "password" query parameters into u's
@@ -255,7 +292,7 @@ var pgxSecretParams = []string{"sslpassword"}
 // not know to the server, which may quote the value in an error).
 // Settings such as statement_timeout or search_path pass.
 func checkPostgresParams(q url.Values) error {
-	for k := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
 		if redact.IsSecretName(k) && !slices.Contains(pgxSecretParams, k) && k != "sslkey" && k != "passfile" {
 			return fmt.Errorf("postgres URL parameter %q looks like a secret and would be sent to the server as a setting: put the password in the URL's user info (postgres://user:PASSWORD@host/db) or in a passfile", k)
 		}
@@ -296,7 +333,8 @@ var (
 // account's password), so it is refused, naming the parameter but never
 // its value.
 func checkMySQLParams(q url.Values) error {
-	for k, vs := range q {
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		vs := q[k]
 		switch {
 		case slices.Contains(mysqlDriverParams, k), slices.Contains(ferryMySQLParams, k):
 		case slices.Contains(mysqlSessionVars, k):
@@ -315,6 +353,16 @@ func checkMySQLParams(q url.Values) error {
 			return fmt.Errorf("unknown mysql URL parameter %q: it would be sent to the server as a session variable, so ferry refuses it. Allowed: the driver's %s; ferry's %s; and the session variables %s",
 				k, strings.Join(mysqlDriverParams, ", "), strings.Join(ferryMySQLParams, ", "), strings.Join(mysqlSessionVars, ", "))
 		}
+	}
+	// The driver's own parsing, for values it cannot use (timeout=abc).
+	driverOnly := url.Values{}
+	for k, vs := range q {
+		if slices.Contains(mysqlDriverParams, k) {
+			driverOnly[k] = vs
+		}
+	}
+	if _, err := driver.ParseDSN("/?" + driverOnly.Encode()); err != nil {
+		return fmt.Errorf("mysql URL parameters: %w", err)
 	}
 	return nil
 }

@@ -134,9 +134,18 @@ func TestMySQLTLSParameters(t *testing.T) {
 	if _, err := mysqlConfig(u, Options{}); err == nil || !strings.Contains(err.Error(), "sslrootcert") {
 		t.Errorf("missing CA file: %v", err)
 	}
-	u, _ = Parse("mysql://app@db/x?sslmode=sometimes")
-	if _, err := mysqlConfig(u, Options{}); err == nil || !strings.Contains(err.Error(), "unknown sslmode") {
-		t.Errorf("bad sslmode: %v", err)
+	// A URL that cannot work is refused when it is read.
+	for raw, want := range map[string]string{
+		"mysql://app@db/x?sslmode=sometimes":    `sslmode "sometimes": use disable`,
+		"postgres://app@db/x?sslmode=sometimes": `sslmode "sometimes": use disable, allow, prefer, require, verify-ca, verify-full`,
+		"mysql://app@db/x?timeout=abc":          `invalid duration "abc"`,
+		"postgres://app:pw@db:99999/x":          `invalid port "99999"`,
+		"mysql://app@db:0/x":                    `invalid port "0"`,
+		"postgres://app@db/x?connect_timeout=x": "connect_timeout",
+	} {
+		if _, err := Parse(raw); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "pw@") {
+			t.Errorf("Parse(%s) = %v, want an error saying %q", raw, err, want)
+		}
 	}
 }
 

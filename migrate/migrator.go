@@ -122,12 +122,21 @@ func WithGoMigrations(ms ...*GoMigration) Option {
 
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,58}$`)
 
+// CheckTableName says why name cannot be the history table's, or returns
+// nil.
+func CheckTableName(name string) error {
+	if !tableName.MatchString(name) {
+		return fmt.Errorf("history table name %q: use letters, digits and underscores, starting with a letter, at most 59 characters", name)
+	}
+	return nil
+}
+
 // WithTable names the history table (default ferry_migrations). The lock
 // table is named after it with a _lock suffix.
 func WithTable(name string) Option {
 	return func(m *Migrator) error {
-		if !tableName.MatchString(name) {
-			return fmt.Errorf("history table name %q: use letters, digits and underscores, starting with a letter, at most 59 characters", name)
+		if err := CheckTableName(name); err != nil {
+			return err
 		}
 		m.table, m.lockTable = name, name+"_lock"
 		return nil

@@ -60,7 +60,6 @@ type parser struct {
 	pieces    []piece
 	sum       strings.Builder
 	upStmts   int
-
 }
 
 // parseFile reads one migration file, with ENVSUB taking variables from
@@ -255,6 +254,9 @@ func (p *parser) flush() error {
 		}
 		return p.errorf(line, "SQL outside a section: put statements after -- +ferry up or -- +ferry down")
 	}
+	if isDelimiter(p.src[start:end]) {
+		return p.errorf(line, "DELIMITER is a command of the mysql client, not SQL, and no server understands it: put the statement between -- +ferry statement-begin and -- +ferry statement-end (goose: -- +goose StatementBegin / StatementEnd) instead")
+	}
 	multi := false
 	for _, pc := range p.pieces[fi : li+1] {
 		multi = multi || pc.kind == pSemicolon
@@ -268,6 +270,13 @@ func (p *parser) flush() error {
 		normalize(&p.sum, p.src, p.pieces[fi:li+1])
 	}
 	return nil
+}
+
+// isDelimiter reports whether a statement is the mysql client's DELIMITER
+// command.
+func isDelimiter(stmt string) bool {
+	const kw = "DELIMITER"
+	return len(stmt) > len(kw) && strings.EqualFold(stmt[:len(kw)], kw) && (stmt[len(kw)] == ' ' || stmt[len(kw)] == '\t')
 }
 
 // annotation handles a line comment that starts a line; comments that are

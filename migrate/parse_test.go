@@ -197,6 +197,7 @@ func TestParseErrors(t *testing.T) {
 		{"unterminated comment", "-- +ferry up\n/* never closed\nSELECT 1;", 2, "unterminated /* comment"},
 		{"unclosed statement block", "-- +ferry up\n-- +ferry statement-begin\nSELECT 1;\n", 2, "statement-begin has no matching statement-end"},
 		{"end without begin", "-- +ferry up\nSELECT 1;\n-- +ferry statement-end\n", 3, "statement-end without statement-begin"},
+		{"mysql client DELIMITER", "-- +ferry up\nDELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\n", 2, "DELIMITER is a command of the mysql client"},
 		{"empty up section", "-- +ferry up\n-- write it here\n-- +ferry down\nDROP TABLE t;\n", 1, "the up section is empty"},
 		{"envsub bad dollar", "-- +goose ENVSUB ON\n-- +goose Up\nSELECT $1;\n", 3, "ENVSUB"},
 	}

@@ -269,7 +269,8 @@ func scanAll(fsys fs.FS, display string, syn dialect.Syntax, env LookupEnv, goMi
 			if prev, taken := byVersion[d.v]; taken {
 				errs = append(errs, dup(d.v, d.file, origin(prev)))
 			} else {
-				errs = append(errs, &FileError{File: d.file, Msg: fmt.Sprintf("down migration without an up part: add %d_%s.up.sql", d.v, d.mname)})
+				up := strings.TrimSuffix(d.name, ".down.sql") + ".up.sql"
+				errs = append(errs, &FileError{File: d.file, Msg: fmt.Sprintf("down migration without an up part: add %s", up)})
 			}
 			continue
 		}

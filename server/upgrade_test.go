@@ -46,4 +46,3 @@ func TestUpgradeTargets(t *testing.T) {
 		}
 	})
 }
-

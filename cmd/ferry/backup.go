@@ -32,17 +32,10 @@ and sha256 of every object, and every table's row count.
 "ferry up" takes a backup first when a store is configured (see "ferry up
 --help", --backup). Store credentials come from the environment (AWS_*,
 GOOGLE_APPLICATION_CREDENTIALS, AZURE_*); see docs/backups.md.`,
-		Args: func(c *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageErrorf("unknown command %q for %s (see `%s --help`)", args[0], c.CommandPath(), c.CommandPath())
-			}
-			return nil
-		},
-		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	c.PersistentFlags().String("store", "", storeHelp)
 	c.AddCommand(a.backupCreateCmd(), a.backupListCmd(), a.backupVerifyCmd(), a.backupRestoreCmd(), a.backupPruneCmd())
-	return c
+	return group(c)
 }
 
 // openStoreFor checks that id looks like a backup id, then opens the store.
@@ -58,6 +51,9 @@ func (a *app) openStore(ctx context.Context) (*backup.Store, error) {
 	st, err := backup.OpenStore(ctx, a.cfg.BackupStore)
 	if errors.Is(err, backup.ErrDriverNotLinked) && !cloudStores {
 		err = fmt.Errorf("%w (this ferry was built with -tags nocloud, which leaves out the s3://, gs:// and azblob:// stores: use a standard build, such as go install github.com/ferrydb/ferry/cmd/ferry@latest)", err)
+	}
+	if errors.Is(err, backup.ErrInvalidStore) {
+		err = usageError{err} // a bad --store, FERRY_BACKUP_STORE or backup_store
 	}
 	return st, err
 }
@@ -406,7 +402,9 @@ func (a *app) preUpgrade(ctx context.Context) (*backup.PreUpgrade, *backup.Store
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
-		if mode == backup.ModeAuto {
+		// A location that cannot name a store is a mistake in the
+		// configuration: never a reason to upgrade without a backup.
+		if mode == backup.ModeAuto && !errors.Is(err, backup.ErrInvalidStore) {
 			// As for a backup that fails later: warn and upgrade without.
 			a.log.Warn("cannot open the backup store; upgrading without a backup (--backup=auto; use --backup=required to stop instead)", "error", err)
 			return nil, nil, nil

@@ -73,11 +73,14 @@ type config struct {
 
 	// file is the config file that was read, if any.
 	file string
+	// databaseFrom says where the database URL came from, for advice.
+	databaseFrom string
 }
 
 func defaults() config {
 	return config{
 		Database:       database.DefaultURL,
+		databaseFrom:   "the default (no --database, FERRY_DATABASE_URL or ferry.yaml database)",
 		Dir:            "migrations",
 		Table:          migrate.DefaultTable,
 		LockTimeout:    migrate.DefaultLockTimeout,
@@ -142,9 +145,23 @@ var (
 	compats    = []string{"", "metaflow"}
 )
 
-// checkEnums checks the settings with a fixed set of values, as read from
-// the config file.
-func (c *config) checkEnums() error {
+// checkFile checks the values read from the config file that the YAML
+// decoder cannot: sets of values, positive durations, names.
+func (c *config) checkFile() error {
+	if err := migrate.CheckTableName(c.Table); err != nil {
+		return fmt.Errorf("table: %w", err)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"lock_timeout", c.LockTimeout}, {"connect_timeout", c.ConnectTimeout},
+		{"heartbeat", c.Heartbeat}, {"instance_ttl", c.InstanceTTL},
+	} {
+		if err := positive(d.key, d.v); err != nil {
+			return err
+		}
+	}
 	for _, e := range []struct {
 		key, v  string
 		allowed []string
@@ -168,9 +185,20 @@ func duration(what string, dst func(*config) *time.Duration) func(*config, strin
 		if err != nil {
 			return fmt.Errorf("%s %q: %w (use a duration such as 15m or 90s)", what, v, err)
 		}
+		if err := positive(what, d); err != nil {
+			return err
+		}
 		*dst(c) = d
 		return nil
 	}
+}
+
+// positive refuses a duration of 0 or less.
+func positive(what string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%s must be positive, got %s", what, d)
+	}
+	return nil
 }
 
 // settings lists every value that has a flag and an environment variable.
@@ -178,7 +206,13 @@ func settings() []setting {
 	return []setting{
 		{"database", "FERRY_DATABASE_URL", str(func(c *config) *string { return &c.Database })},
 		{"dir", "FERRY_DIR", str(func(c *config) *string { return &c.Dir })},
-		{"table", "FERRY_TABLE", str(func(c *config) *string { return &c.Table })},
+		{"table", "FERRY_TABLE", func(c *config, v string) error {
+			if err := migrate.CheckTableName(v); err != nil {
+				return err
+			}
+			c.Table = v
+			return nil
+		}},
 		{"schema", "FERRY_SCHEMA", str(func(c *config) *string { return &c.Schema })},
 		{"lock-mode", "FERRY_LOCK_MODE", oneOf(func(c *config) *string { return &c.LockMode }, lockModes...)},
 		{"log-format", "FERRY_LOG_FORMAT", oneOf(func(c *config) *string { return &c.LogFormat }, logFormats...)},
@@ -305,19 +339,22 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 		dec := yaml.NewDecoder(strings.NewReader(expanded))
 		dec.KnownFields(true)
 		if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-			return c, fmt.Errorf("config file %s: %w", path, err)
+			return c, usageErrorf("config file %s: %v", path, err)
 		}
-		if err := c.checkEnums(); err != nil {
+		if err := c.checkFile(); err != nil {
 			return c, usageErrorf("config file %s: %v", path, err)
 		}
 		if c.Backup != "" {
 			m, err := backup.ParseMode(c.Backup)
 			if err != nil {
-				return c, fmt.Errorf("config file %s: backup: %w", path, err)
+				return c, usageErrorf("config file %s: backup: %v", path, err)
 			}
 			c.Backup = string(m)
 		}
 		c.file = path
+		if c.Database != database.DefaultURL {
+			c.databaseFrom = "database in " + path
+		}
 	case errors.Is(err, fs.ErrNotExist) && !explicit:
 	default:
 		return c, fmt.Errorf("config file: %w", err)
@@ -325,7 +362,7 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 	// Metaflow deployments configure the database and the service with
 	// their own variables; FERRY_* ones and flags still win.
 	if raw, ok := database.FromMetaflowEnv(getenv); ok {
-		c.Database = raw
+		c.Database, c.databaseFrom = raw, "the MF_METADATA_DB_* variables"
 	}
 	if port := getenv("MF_MIGRATION_PORT"); port != "" {
 		c.Listen = []string{net.JoinHostPort("127.0.0.1", port)}
@@ -342,12 +379,18 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 			if err := s.apply(&c, v); err != nil {
 				return c, usageErrorf("%s: %v", s.env, err)
 			}
+			if s.flag == "database" {
+				c.databaseFrom = s.env
+			}
 		}
 	}
 	for _, s := range settings() {
 		if f := flags.Lookup(s.flag); f != nil && f.Changed {
 			if err := s.apply(&c, f.Value.String()); err != nil {
 				return c, usageErrorf("--%s: %v", s.flag, err)
+			}
+			if s.flag == "database" {
+				c.databaseFrom = "--database"
 			}
 		}
 	}

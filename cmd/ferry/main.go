@@ -128,12 +128,32 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "ferry: %v\n", err)
+	fmt.Fprintf(stderr, "ferry: %v%s\n", err, a.advice(err))
 	var ue usageError
-	if errors.As(err, &ue) {
+	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return exitUsage
 	}
 	return exitFailure
+}
+
+// group makes c, a command that only holds subcommands, refuse an unknown
+// or a missing subcommand as a usage error (cobra prints the help and
+// exits 0 otherwise).
+func group(c *cobra.Command) *cobra.Command {
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usageErrorf("unknown command %q for %q (see `%s --help`)", args[0], cmd.CommandPath(), cmd.CommandPath())
+		}
+		var names []string
+		for _, sub := range cmd.Commands() {
+			if sub.IsAvailableCommand() {
+				names = append(names, sub.Name())
+			}
+		}
+		return usageErrorf("%s needs a command: %s (see `%s --help`)", cmd.CommandPath(), strings.Join(names, ", "), cmd.CommandPath())
+	}
+	return c
 }
 
 // signalContext is cancelled by the first SIGINT or SIGTERM, so that a run
@@ -268,6 +288,9 @@ func (a *app) databaseURL() (*database.URL, error) {
 	u, err := database.Parse(a.cfg.Database)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if a.cfg.Schema != "" && u.Kind != database.Postgres {
+		return nil, usageErrorf("a schema (%q, from --schema, FERRY_SCHEMA or ferry.yaml) is only supported for PostgreSQL; for %s, name the database in the URL", a.cfg.Schema, u.Kind)
 	}
 	return u, nil
 }

@@ -30,7 +30,7 @@ func (a *app) releaseCmd() *cobra.Command {
 		},
 	}
 	c.AddCommand(a.releaseListCmd())
-	return c
+	return group(c)
 }
 
 // releaseRow is one release in `ferry release list --json`.

@@ -331,7 +331,7 @@ func TestCLIReleaseList(t *testing.T) {
 		t.Errorf("FERRY_RELEASES: %v %s", err, out)
 	}
 	os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("releases:\n  - {name: a, schema: 1, comand: [x]}\n"), 0o644)
-	if r := runFerry(t, dir, "", "release", "list"); r.code != 1 || !strings.Contains(r.stderr, "field comand not found") {
+	if r := runFerry(t, dir, "", "release", "list"); r.code != exitUsage || !strings.Contains(r.stderr, "field comand not found") {
 		t.Errorf("typo in the manifest: exit %d %s", r.code, r.stderr)
 	}
 	os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("dir: migrations\n"), 0o644)

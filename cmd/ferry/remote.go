@@ -31,7 +31,7 @@ the process list: prefer the others).`,
 	pf.String("token", "", "the token (prefer FERRY_TOKEN or --token-file)")
 	pf.String("api", "auto", "which routes to use: auto, v1 (ferry) or metaflow")
 	c.AddCommand(a.remoteStatusCmd(), a.remoteUpgradeCmd())
-	return c
+	return group(c)
 }
 
 // remoteClient builds the client from flags and environment.

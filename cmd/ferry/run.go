@@ -147,6 +147,9 @@ have a down part; ferry checks all of them before reverting any.`,
 			if toSet && cmd.Flags().Changed("steps") {
 				return usageErrorf("use -n or --to, not both")
 			}
+			if toSet && to < 0 {
+				return usageErrorf("--to %d: give a version to revert down to (0 reverts every migration)", to)
+			}
 			if n < 1 {
 				return usageErrorf("-n must be at least 1")
 			}
@@ -268,6 +271,7 @@ place, --mark pending that you completed the revert.`,
 			}
 			defer db.Close()
 			res, err := m.Repair(cmd.Context(), v, migrate.RepairMark(mark))
+			err = targetError(err) // a version no file and no history has
 			return a.report(res, err, "repair")
 		},
 	}
@@ -489,6 +493,6 @@ func (a *app) printOutcome(doc map[string]any, err error) error {
 // exitErrorAfterPrint repeats err (already in the JSON document) on stderr
 // and returns the failure exit code.
 func exitErrorAfterPrint(a *app, err error) error {
-	fmt.Fprintf(a.stderr, "ferry: %v\n", err)
+	fmt.Fprintf(a.stderr, "ferry: %v%s\n", err, a.advice(err))
 	return exitError{exitFailure}
 }

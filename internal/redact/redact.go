@@ -61,6 +61,34 @@ func URL(raw string) string {
 	return u.String()
 }
 
+// URLSecrets returns the secrets a URL holds: its password and the values
+// of its secret-named query parameters, for hiding them in messages that
+// quote the URL (Error, Secrets).
+func URLSecrets(raw string) []string {
+	var out []string
+	if u, err := url.Parse(raw); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			out = append(out, p)
+		}
+	}
+	if _, q, ok := strings.Cut(raw, "?"); ok {
+		for _, part := range strings.Split(q, "&") {
+			k, v, _ := strings.Cut(part, "=")
+			if uk, err := url.QueryUnescape(k); err == nil {
+				k = uk
+			}
+			if !IsSecretName(k) || v == "" {
+				continue
+			}
+			out = append(out, v)
+			if uv, err := url.QueryUnescape(v); err == nil && uv != v {
+				out = append(out, uv)
+			}
+		}
+	}
+	return out
+}
+
 // rawURL redacts a string that url.Parse refuses. It errs on the side of
 // hiding too much: everything from the first ':' after the scheme up to the
 // last '@' goes, so that a password holding '/', '?' or '@' does not leak.
