@@ -16,9 +16,9 @@
 // Create takes a backup; Verify checks the checksums and restores into a
 // scratch database to compare row counts; Restore replaces a database's
 // contents with a backup under the migration lock; Store.Prune keeps the
-// newest backups. PreUpgrade is a migrate.Preflight that takes a backup
-// before an upgrade applies anything, and Recorder tells the caller which
-// backup that was and how to restore it.
+// newest backups. PreUpgrade.Backup is the backup step of the engine's
+// upgrade pipeline (migrate.Pipeline): it takes a backup before an upgrade
+// applies anything and says how to restore it.
 //
 // Credentials: database passwords reach the client tools only through
 // their environment (PGPASSWORD) or a private 0600 option file (MySQL),

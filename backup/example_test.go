@@ -36,19 +36,22 @@ func Example() {
 		"00002_email.sql": {Data: []byte("-- +ferry up\nALTER TABLE users ADD COLUMN email TEXT;\n")},
 	}
 	pre := &backup.PreUpgrade{Store: store, DB: db, Mode: backup.ModeRequired}
-	m, err := migrate.New(db.DB, db.Dialect, migrate.WithFS(files, "migrations"), migrate.WithPreflight(pre.Preflight))
+	m, err := migrate.New(db.DB, db.Dialect, migrate.WithFS(files, "migrations"))
 	if err != nil {
 		log.Fatal(err)
 	}
 	if _, err := m.Up(ctx, migrate.UpOptions{To: 1}); err != nil {
 		log.Fatal(err)
 	}
-	// The upgrade to version 2: its Recorder learns which backup it took.
-	rec := &backup.Recorder{}
-	if _, err := m.Up(backup.WithRecorder(ctx, rec), migrate.UpOptions{}); err != nil {
-		log.Fatal(rec.WrapError(err))
+	// The upgrade to version 2, with a backup first.
+	out, err := m.Upgrade(ctx, migrate.UpOptions{}, migrate.Pipeline{Backup: pre.Backup})
+	if err != nil {
+		log.Fatal(err) // a *migrate.UpgradeError: it says how to restore
 	}
-	taken := rec.Backup()
+	taken, err := store.Manifest(ctx, out.Backup.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Println("backup before the upgrade:", taken.Reason, "at schema version", taken.SchemaVersion)
 
 	copyDB, err := database.Open(ctx, "sqlite:"+filepath.Join(dir, "copy.db"), database.Options{})

@@ -1,7 +1,6 @@
 package backup
 
 import (
-	"context"
 	"errors"
 	"os"
 	"strings"
@@ -13,7 +12,7 @@ import (
 )
 
 // TestPreUpgrade: no backup when nothing is pending; a backup before
-// anything is applied otherwise, reported through the Recorder; a failed
+// anything is applied otherwise, reported in the upgrade's outcome; a failed
 // backup stops a required upgrade with nothing applied, and lets an auto
 // upgrade go on.
 func TestPreUpgrade(t *testing.T) {
@@ -25,17 +24,21 @@ func TestPreUpgrade(t *testing.T) {
 		pre := &PreUpgrade{Store: store, DB: db.DB, Mode: ModeRequired}
 		var seen []string
 		pre.OnBackup = func(m *Manifest) { seen = append(seen, m.ID) }
-		up := func(mode Mode, files map[string]string) (*Recorder, error) {
+		// up upgrades through the engine's pipeline with the backup step,
+		// and returns what the backup step did (never nil).
+		up := func(mode Mode, files map[string]string) (*migrate.BackupOutcome, error) {
 			pre.Mode = mode
-			m := newMigrator(t, db.DB, migrationsDir(t, files), migrate.WithPreflight(pre.Preflight))
-			rec := &Recorder{}
-			_, err := m.Up(WithRecorder(ctx, rec), migrate.UpOptions{})
-			return rec, rec.WrapError(err)
+			m := newMigrator(t, db.DB, migrationsDir(t, files))
+			out, err := m.Upgrade(ctx, migrate.UpOptions{}, migrate.Pipeline{Backup: pre.Backup})
+			if out.Backup == nil {
+				return &migrate.BackupOutcome{}, err
+			}
+			return out.Backup, err
 		}
 
 		rec, err := up(ModeRequired, files)
-		if err != nil || rec.BackupID() != "" || rec.RestoreCommand() != "" {
-			t.Fatalf("up to date: backup %q, %v", rec.BackupID(), err)
+		if err != nil || rec.ID != "" || rec.Restore != "" {
+			t.Fatalf("up to date: backup %q, %v", rec.ID, err)
 		}
 		if l, _, _ := store.List(ctx); len(l) != 0 {
 			t.Fatalf("a backup was taken with nothing to apply: %v", l)
@@ -46,7 +49,10 @@ func TestPreUpgrade(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		man := rec.Backup()
+		man, err := store.Manifest(ctx, rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if man == nil || man.Reason != ReasonBeforeUpgrade || man.SchemaVersion != 3 || man.Upgrade == nil ||
 			man.Upgrade.From != 3 || man.Upgrade.To != 4 || len(man.Upgrade.Migrations) != 1 || len(seen) != 1 || seen[0] != man.ID {
 			t.Fatalf("pre-upgrade backup: %+v (seen %v)", man, seen)
@@ -56,8 +62,8 @@ func TestPreUpgrade(t *testing.T) {
 				t.Errorf("the backup already has table %s of the upgrade", tc.Name)
 			}
 		}
-		if want := RestoreCommand(man.ID, store.String(), db.DB.URL); rec.RestoreCommand() != want || !strings.Contains(want, " --database ") {
-			t.Errorf("restore command %q, want %q", rec.RestoreCommand(), want)
+		if want := RestoreCommand(man.ID, store.String(), db.DB.URL); rec.Restore != want || !strings.Contains(want, " --database ") {
+			t.Errorf("restore command %q, want %q", rec.Restore, want)
 		}
 
 		// A failing migration: the error names the backup and the command,
@@ -65,8 +71,8 @@ func TestPreUpgrade(t *testing.T) {
 		files["00005_bad.sql"] = "-- +ferry up\nCREATE TABLE y (id INTEGER);\nINSERT INTO no_such_table VALUES (1);\n"
 		rec, err = up(ModeAuto, files)
 		var me *migrate.MigrationError
-		var ue *UpgradeError
-		if !errors.As(err, &me) || !errors.As(err, &ue) || ue.BackupID != rec.BackupID() || !strings.Contains(err.Error(), rec.RestoreCommand()) || rec.BackupID() == "" {
+		var ue *migrate.UpgradeError
+		if !errors.As(err, &me) || !errors.As(err, &ue) || ue.Backup.ID != rec.ID || !strings.Contains(err.Error(), rec.Restore) || rec.ID == "" {
 			t.Fatalf("failed upgrade error: %v", err)
 		}
 		delete(files, "00005_bad.sql")
@@ -88,15 +94,15 @@ func TestPreUpgrade(t *testing.T) {
 		}
 		files["00006_z.sql"] = "-- +ferry up\nCREATE TABLE z (id INTEGER);\n"
 		rec, err = up(ModeRequired, files)
-		if !errors.Is(err, ErrBackupFailed) || rec.Err() == nil || rec.BackupID() != "" {
+		if !errors.Is(err, ErrBackupFailed) || rec.ID != "" {
 			t.Fatalf("required upgrade with a failing backup: %v", err)
 		}
 		if ok, _ := db.Dialect.TableExists(ctx, db, "z"); ok {
 			t.Fatal("a required upgrade whose backup failed applied a migration")
 		}
 		rec, err = up(ModeAuto, files)
-		if err != nil || rec.Err() == nil || rec.BackupID() != "" {
-			t.Fatalf("auto upgrade with a failing backup: backup err %v, %v", rec.Err(), err)
+		if err != nil || rec.Err == nil || rec.ID != "" {
+			t.Fatalf("auto upgrade with a failing backup: backup err %v, %v", rec.Err, err)
 		}
 		if ok, _ := db.Dialect.TableExists(ctx, db, "z"); !ok {
 			t.Fatal("an auto upgrade whose backup failed did not go on")
@@ -133,10 +139,5 @@ func TestParseModeAndRestoreCommand(t *testing.T) {
 		if got != "ferry backup restore 20261121T193000Z-ab12cd --store file:///b"+want || strings.Contains(got, "s3cret") {
 			t.Errorf("RestoreCommand for %s = %s", u, got)
 		}
-	}
-	var rec *Recorder
-	ctx := WithRecorder(context.Background(), rec)
-	if recorderFrom(ctx) != nil {
-		t.Error("nil recorder")
 	}
 }

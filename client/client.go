@@ -368,7 +368,7 @@ func (c *Client) Summary(ctx context.Context) (*Summary, error) {
 }
 
 func summarize(s *api.Status) *Summary {
-	if s == nil || s.Status == nil {
+	if s == nil {
 		return nil
 	}
 	out := &Summary{IsUpToDate: s.IsUpToDate, CurrentVersion: strconv.FormatInt(s.CurrentVersion, 10), MigrationInProgress: s.MigrationInProgress, Unapplied: []string{}}

@@ -11,50 +11,22 @@ import (
 	"time"
 )
 
-// Operations recorded in the history table.
-const (
-	OpUp       = "up"
-	OpDown     = "down"
-	OpBaseline = "baseline"
-	OpRepair   = "repair"
-	OpAdopt    = "adopt"
-)
-
-// States recorded in the history table.
-const (
-	// StateRunning: a non-transactional migration has started and not
-	// finished. If no process holds the migration lock, it was interrupted.
-	StateRunning = "running"
-	// StateApplied: the migration's up part took effect (or was recorded by
-	// baseline or repair).
-	StateApplied = "applied"
-	// StateFailed: a statement of a non-transactional migration failed; the
-	// statements before it took effect. `ferry repair` resolves it.
-	StateFailed = "failed"
-	// StateRolledBack: a transactional migration failed and was rolled
-	// back; nothing of it remains.
-	StateRolledBack = "rolled_back"
-	// StateReverted: the migration's down part took effect (or repair
-	// recorded that the migration is not applied).
-	StateReverted = "reverted"
-)
-
 // Record is one row of the history table: one attempt to apply, revert,
 // baseline or repair a migration. The full history is kept.
 type Record struct {
-	ID        int64         `json:"id"`
-	Version   int64         `json:"version"`
-	Name      string        `json:"name"`
-	Checksum  string        `json:"checksum,omitempty"`
-	Operation string        `json:"operation"`
-	State     string        `json:"state"`
-	AppliedAt time.Time     `json:"applied_at"`
-	Duration  time.Duration `json:"-"`
-	AppliedBy string        `json:"applied_by"`
+	ID        int64
+	Version   int64
+	Name      string
+	Checksum  string
+	Operation Op
+	State     State
+	AppliedAt time.Time
+	Duration  time.Duration
+	AppliedBy string
 	// Statement is the 1-based index of the statement that was running or
 	// failed; 0 when not relevant.
-	Statement int    `json:"statement,omitempty"`
-	Error     string `json:"error,omitempty"`
+	Statement int
+	Error     string
 }
 
 // versionState is what the history says about one version.
@@ -384,20 +356,29 @@ func (m *Migrator) insertSQL(r *Record, elapsed string) (string, []any) {
 	if r.Error != "" {
 		errText = r.Error
 	}
-	return ins, []any{r.Version, r.Name, r.Checksum, r.Operation, r.State, r.AppliedAt.UTC(), r.Duration.Milliseconds(), r.AppliedBy, r.Statement, errText}
+	return ins, []any{r.Version, r.Name, r.Checksum, string(r.Operation), string(r.State), r.AppliedAt.UTC(), r.Duration.Milliseconds(), r.AppliedBy, r.Statement, errText}
+}
+
+// updateSQL is updateRecord's statement.
+func (m *Migrator) updateSQL() string {
+	p := m.d.Placeholder
+	return "UPDATE " + m.d.Table(m.table) + " SET state = " + p(1) + ", duration_ms = " + p(2) + ", statement = " + p(3) + ", error = " + p(4) + " WHERE id = " + p(5)
+}
+
+// progressSQL is setProgress's statement.
+func (m *Migrator) progressSQL() string {
+	p := m.d.Placeholder
+	return "UPDATE " + m.d.Table(m.table) + " SET statement = " + p(1) + " WHERE id = " + p(2)
 }
 
 // updateRecord sets the state, duration, statement and error of a row
 // written earlier as running.
-func (m *Migrator) updateRecord(ctx context.Context, q Querier, id int64, state string, d time.Duration, statement int, errText string) error {
-	p := m.d.Placeholder
+func (m *Migrator) updateRecord(ctx context.Context, q Querier, id int64, state State, d time.Duration, statement int, errText string) error {
 	var e any
 	if errText != "" {
 		e = errText
 	}
-	_, err := q.ExecContext(ctx, "UPDATE "+m.d.Table(m.table)+
-		" SET state = "+p(1)+", duration_ms = "+p(2)+", statement = "+p(3)+", error = "+p(4)+" WHERE id = "+p(5),
-		state, d.Milliseconds(), statement, e, id)
+	_, err := q.ExecContext(ctx, m.updateSQL(), string(state), d.Milliseconds(), statement, e, id)
 	if err != nil {
 		return fmt.Errorf("update history row %d in %s: %w", id, m.table, err)
 	}
@@ -406,8 +387,7 @@ func (m *Migrator) updateRecord(ctx context.Context, q Querier, id int64, state 
 
 // setProgress records which statement of a running migration is next.
 func (m *Migrator) setProgress(ctx context.Context, q Querier, id int64, statement int) error {
-	p := m.d.Placeholder
-	_, err := q.ExecContext(ctx, "UPDATE "+m.d.Table(m.table)+" SET statement = "+p(1)+" WHERE id = "+p(2), statement, id)
+	_, err := q.ExecContext(ctx, m.progressSQL(), statement, id)
 	if err != nil {
 		return fmt.Errorf("update history row %d in %s: %w", id, m.table, err)
 	}

@@ -31,14 +31,6 @@ type GoMigration struct {
 	Contract bool
 }
 
-// Format of a migration's source.
-const (
-	FormatFerry   = "ferry"
-	FormatGoose   = "goose"
-	FormatMigrate = "golang-migrate"
-	FormatGo      = "go"
-)
-
 // Statement is one SQL statement of a migration and the line of its source
 // file where it starts.
 type Statement struct {
@@ -75,7 +67,7 @@ type Migration struct {
 	Version int64
 	Name    string
 	// Format is FormatFerry, FormatGoose, FormatMigrate or FormatGo.
-	Format string
+	Format Format
 	// Source is the file the migration was read from, as shown to users;
 	// for a golang-migrate pair, the .up.sql file. Empty for Go migrations.
 	Source string

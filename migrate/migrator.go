@@ -81,7 +81,7 @@ func WithDir(dir string) Option {
 		info, err := os.Stat(dir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("migrations directory %s does not exist (create it with `ferry init`, or point --dir / FERRY_DIR at yours)", dir)
+				return fmt.Errorf("%w: %s", ErrNoDir, dir)
 			}
 			return fmt.Errorf("migrations directory: %w", err)
 		}
@@ -295,7 +295,7 @@ type Hooks struct {
 type Event struct {
 	Version   int64
 	Name      string
-	Operation string // OpUp or OpDown
+	Operation Op // OpUp or OpDown
 	Duration  time.Duration
 	Err       error
 }

@@ -23,7 +23,7 @@ const (
 
 // parsedFile is what one SQL file contributes to a migration.
 type parsedFile struct {
-	format         string
+	format         Format
 	up, down       *Section
 	noTx, contract bool
 	allowEmpty     bool

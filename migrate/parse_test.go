@@ -233,7 +233,7 @@ func TestLoadFormatsAndErrors(t *testing.T) {
 	}
 	var got []string
 	for _, m := range migs {
-		got = append(got, m.Format+":"+m.Name)
+		got = append(got, string(m.Format)+":"+m.Name)
 	}
 	want := []string{"ferry:ferry", "goose:goose", "golang-migrate:migrate", "golang-migrate:only_up", "go:registered_in_go"}
 	if !reflect.DeepEqual(got, want) {

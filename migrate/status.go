@@ -4,57 +4,58 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
 
 // AppliedMigration is an applied migration in a Status.
 type AppliedMigration struct {
-	Version    int64     `json:"version"`
-	Name       string    `json:"name"`
-	Operation  string    `json:"operation"` // how it came to be applied: up, baseline or repair
-	AppliedAt  time.Time `json:"applied_at"`
-	DurationMS int64     `json:"duration_ms"`
-	AppliedBy  string    `json:"applied_by"`
-	Checksum   string    `json:"checksum,omitempty"`
+	Version int64
+	Name    string
+	// Operation says how it came to be applied: up, baseline, repair or
+	// adopt.
+	Operation Op
+	AppliedAt time.Time
+	Duration  time.Duration
+	AppliedBy string
+	Checksum  string
 	// File is empty when the migration's file is missing.
-	File string `json:"file,omitempty"`
+	File string
 }
 
 // PendingMigration is a migration not applied yet.
 type PendingMigration struct {
-	Version int64  `json:"version"`
-	Name    string `json:"name"`
-	File    string `json:"file,omitempty"`
+	Version int64
+	Name    string
+	File    string
 	// LastError is the error of the last attempt, when a transactional
 	// attempt failed and was rolled back.
-	LastError string `json:"last_error,omitempty"`
+	LastError string
 }
 
-// Status is the state of the database against the migrations. Its JSON
-// form is the `ferry status --json` document.
+// Status is the state of the database against the migrations. Its wire
+// form (ferry status --json, the service's /v1/status) is package
+// server/api's.
 type Status struct {
-	Dialect        string  `json:"dialect"`
-	HistoryTable   string  `json:"history_table"`
-	CurrentVersion int64   `json:"current_version"`
-	LatestVersion  int64   `json:"latest_version"`
-	IsUpToDate     bool    `json:"is_up_to_date"`
-	Pending        []int64 `json:"pending"`
+	Dialect        string
+	HistoryTable   string
+	CurrentVersion int64
+	LatestVersion  int64
+	IsUpToDate     bool
+	Pending        []int64
 	// PendingMigrations details Pending.
-	PendingMigrations []PendingMigration `json:"pending_migrations"`
-	Applied           []AppliedMigration `json:"applied"`
+	PendingMigrations []PendingMigration
+	Applied           []AppliedMigration
 	// AppliedCount is the number of applied migrations; Applied lists all
 	// of them unless StatusWith was asked for fewer.
-	AppliedCount int       `json:"applied_count"`
-	Failed       []Failure `json:"failed"`
+	AppliedCount int
+	Failed       []Failure
 	// Missing lists applied migrations whose file is gone.
-	Missing []AppliedMigration `json:"missing"`
-	Lock    *LockInfo          `json:"lock"`
+	Missing []AppliedMigration
+	Lock    *LockInfo
 	// MigrationInProgress is true while a process holds the migration lock.
-	MigrationInProgress bool `json:"migration_in_progress"`
+	MigrationInProgress bool
 }
 
 // Status reports the current and latest versions, applied, pending and
@@ -247,7 +248,7 @@ func (m *Migrator) status(h *history, lock *LockInfo, listApplied int) *Status {
 		last := h.versions[v].last
 		a := AppliedMigration{
 			Version: v, Name: last.Name, Operation: last.Operation, AppliedAt: last.AppliedAt,
-			DurationMS: last.Duration.Milliseconds(), AppliedBy: last.AppliedBy, Checksum: last.Checksum,
+			Duration: last.Duration, AppliedBy: last.AppliedBy, Checksum: last.Checksum,
 		}
 		if mig == nil {
 			s.Missing = append(s.Missing, a)
@@ -292,9 +293,9 @@ func (m *Migrator) History(ctx context.Context) ([]Record, error) {
 
 // Problem is one finding of Validate.
 type Problem struct {
-	Version int64  `json:"version,omitempty"`
-	File    string `json:"file,omitempty"`
-	Message string `json:"message"`
+	Version int64
+	File    string
+	Message string
 }
 
 func (p Problem) String() string { return p.Message }
@@ -356,7 +357,7 @@ func (m *Migrator) Validate(ctx context.Context) ([]Problem, error) {
 	}
 	problems = append(problems, m.drift(h)...)
 	for _, f := range m.failures(h, false) {
-		problems = append(problems, Problem{Version: f.Version, File: f.File, Message: f.describe()})
+		problems = append(problems, Problem{Version: f.Version, File: f.File, Message: f.Describe()})
 	}
 	if !m.allowOutOfOrder {
 		maxApplied := h.maxApplied()
@@ -369,128 +370,4 @@ func (m *Migrator) Validate(ctx context.Context) ([]Problem, error) {
 		}
 	}
 	return problems, nil
-}
-
-// Plan is what a run would do, for --dry-run.
-type Plan struct {
-	Operation string // OpUp or OpDown
-	// Migrations in the order they would run.
-	Migrations []*Migration
-	// CreatesTables is true when ferry's tables do not exist yet.
-	CreatesTables bool
-
-	m *Migrator
-}
-
-// PlanUp returns what Up would apply, without taking the lock or changing
-// anything (not even creating the history table).
-func (m *Migrator) PlanUp(ctx context.Context, opts UpOptions) (*Plan, error) {
-	if err := m.CheckTarget(opts.To); err != nil {
-		return nil, err
-	}
-	lock, err := m.lockInfo(ctx, m.db) // first, as in StatusWith
-	if err != nil {
-		return nil, err
-	}
-	h, exists, err := m.loadHistory(ctx, m.db, true)
-	if err != nil {
-		return nil, err
-	}
-	migs, err := m.planUp(h, opts.To, lock.Held)
-	if err != nil {
-		return nil, err
-	}
-	if err := parseAll(migs); err != nil {
-		return nil, err
-	}
-	return &Plan{Operation: OpUp, Migrations: migs, CreatesTables: !exists, m: m}, nil
-}
-
-// PlanDown returns what Down (n > 0) or DownTo (n == 0, to v) would revert.
-func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error) {
-	if n < 0 || (n == 0 && to < 0) {
-		return nil, fmt.Errorf("target version must not be negative, got %d", to)
-	}
-	h, exists, err := m.loadHistory(ctx, m.db, true)
-	if err != nil {
-		return nil, err
-	}
-	var migs []*Migration
-	for i, v := range appliedDesc(h) {
-		if (n > 0 && i >= n) || (n == 0 && v <= to) {
-			break
-		}
-		mig := m.byVersion[v]
-		if mig == nil {
-			return nil, fmt.Errorf("%w: cannot revert version %d: its migration file is missing", ErrUnknownVersion, v)
-		}
-		if err := parseAll([]*Migration{mig}); err != nil {
-			return nil, err
-		}
-		if !mig.CanRevert() {
-			return nil, fmt.Errorf("%w: cannot revert %s", ErrNoDown, mig)
-		}
-		if mig.downErr != nil {
-			return nil, &LoadError{Errs: []error{mig.downErr}}
-		}
-		migs = append(migs, mig)
-	}
-	return &Plan{Operation: OpDown, Migrations: migs, CreatesTables: !exists, m: m}, nil
-}
-
-// WriteSQL writes the exact SQL the plan would run, in order, with
-// comments for what ferry does around it (history rows, transactions).
-func (p *Plan) WriteSQL(w io.Writer) error {
-	var b strings.Builder
-	d := p.m.d
-	if len(p.Migrations) == 0 {
-		b.WriteString("-- nothing to do\n")
-		_, err := io.WriteString(w, b.String())
-		return err
-	}
-	if p.CreatesTables {
-		b.WriteString("-- ferry first creates its tables:\n")
-		for _, s := range append(d.HistoryDDL(p.m.table), d.LockTableDDL(p.m.lockTable)...) {
-			b.WriteString(s)
-			b.WriteString(";\n")
-		}
-		b.WriteString("\n")
-	}
-	for _, mig := range p.Migrations {
-		sec, fn := mig.parts(p.Operation)
-		tx := d.TransactionalDDL() && !mig.NoTransaction
-		mode := "in one transaction with its history row"
-		if !tx {
-			mode = "without a transaction, tracked as running in the history table"
-		}
-		verb := "apply"
-		if p.Operation == OpDown {
-			verb = "revert"
-		}
-		fmt.Fprintf(&b, "-- %s %s, %s\n", verb, mig, mode)
-		if tx {
-			b.WriteString("BEGIN;\n")
-		}
-		if fn != nil {
-			b.WriteString("-- (Go function: its SQL is not known in advance)\n")
-		} else {
-			for _, st := range sec.Statements {
-				if sec.File != "" {
-					fmt.Fprintf(&b, "-- %s:%d\n", sec.File, st.Line)
-				}
-				b.WriteString(st.Display())
-				if !strings.HasSuffix(strings.TrimSpace(st.Display()), ";") {
-					b.WriteString(";")
-				}
-				b.WriteString("\n")
-			}
-		}
-		fmt.Fprintf(&b, "-- record version %d as %s in %s\n", mig.Version, doneState(p.Operation), p.m.table)
-		if tx {
-			b.WriteString("COMMIT;\n")
-		}
-		b.WriteString("\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }

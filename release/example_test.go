@@ -2,6 +2,7 @@ package release_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"os"
@@ -56,7 +57,7 @@ func ExampleRegister() {
 		"00001_users.sql": {Data: []byte("-- +ferry up\nCREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);\n")},
 		"00002_drop.sql":  {Data: []byte("-- +ferry contract\n-- +ferry up\nALTER TABLE users DROP COLUMN name;\n")},
 	}
-	m, err := migrate.New(db.DB, db.Dialect, migrate.WithFS(files, "migrations"), migrate.WithPreflight(release.Gate(db.Dialect)))
+	m, err := migrate.New(db.DB, db.Dialect, migrate.WithFS(files, "migrations"))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -68,17 +69,18 @@ func ExampleRegister() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	_, err = m.Up(ctx, migrate.UpOptions{})
-	fmt.Println("while v1 runs:", err != nil)
+	gated := migrate.Pipeline{Gate: release.Gate(db.Dialect)}
+	_, err = m.Upgrade(ctx, migrate.UpOptions{}, gated)
+	fmt.Println("while v1 runs:", errors.Is(err, release.ErrContractBlocked))
 
 	if err := reg.Close(ctx); err != nil { // on shutdown
 		log.Fatal(err)
 	}
-	res, err := m.Up(ctx, migrate.UpOptions{})
+	out, err := m.Upgrade(ctx, migrate.UpOptions{}, gated)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("after v1 stopped: at version", res.To)
+	fmt.Println("after v1 stopped: at version", out.To)
 	// Output:
 	// while v1 runs: true
 	// after v1 stopped: at version 2

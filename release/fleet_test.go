@@ -197,10 +197,18 @@ func TestRegisterConcurrently(t *testing.T) {
 	})
 }
 
+// gated upgrades m through the contract gate, as ferry up and ferry serve
+// do.
+func gated(ctx context.Context, m *migrate.Migrator, gate migrate.Gate, opts migrate.UpOptions) (*migrate.Result, error) {
+	out, err := m.Upgrade(ctx, opts, migrate.Pipeline{Gate: gate})
+	return out.Result, err
+}
+
 func TestGateRefusesContractWhileOldInstanceLives(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := testCtx(t)
-		m := migrator(t, db, greeterMigrations, migrate.WithPreflight(release.Gate(db.Dialect)))
+		gate := release.Gate(db.Dialect)
+		m := migrator(t, db, greeterMigrations)
 		if _, err := m.Up(ctx, migrate.UpOptions{To: 1}); err != nil {
 			t.Fatal(err)
 		}
@@ -217,13 +225,14 @@ func TestGateRefusesContractWhileOldInstanceLives(t *testing.T) {
 		}
 		defer cur.Close(ctx)
 
-		// The engine's Up refuses the whole run: nothing is applied.
-		_, err = m.Up(ctx, migrate.UpOptions{})
+		// The upgrade applies the expand migration below the contract
+		// migration, which never waits, and holds the contract one back.
+		res, err := gated(ctx, m, gate, migrate.UpOptions{})
 		var cb *release.ContractBlockedError
 		if !errors.As(err, &cb) || !errors.Is(err, release.ErrContractBlocked) {
-			t.Fatalf("Up with a live v1 instance: %v", err)
+			t.Fatalf("upgrade with a live v1 instance: %v", err)
 		}
-		for _, want := range []string{"refusing to apply contract migration 3 (", "00003_drop_name.sql", "release v1 (built against schema 1), which still has 1 live instance: host web-1, id old-1", "last heartbeat", "ferry up --force"} {
+		for _, want := range []string{"refusing to apply contract migration 3 (", "00003_drop_name.sql", "release v1 (built against schema 1), which still has 1 live instance: host web-1, id old-1", "last heartbeat", "then upgrade again"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not say %q", err, want)
 			}
@@ -231,24 +240,23 @@ func TestGateRefusesContractWhileOldInstanceLives(t *testing.T) {
 		if strings.Contains(err.Error(), "v2") || len(cb.Blocked) != 1 || len(cb.Before) != 1 || cb.Before[0].Version != 2 {
 			t.Errorf("blocked %+v before %v", cb.Blocked, cb.Before)
 		}
-		if v := version(t, m); v != 1 {
-			t.Fatalf("refused run applied something: at version %d", v)
-		}
-
-		// release.Up applies the expand migration below it, which never waits.
-		res, err := release.Up(ctx, m, migrate.UpOptions{})
-		if !errors.Is(err, release.ErrContractBlocked) || res == nil || len(res.Migrations) != 1 || res.To != 2 {
-			t.Fatalf("release.Up: %+v %v", res, err)
+		if res == nil || len(res.Migrations) != 1 || res.To != 2 {
+			t.Fatalf("held-back upgrade: %+v", res)
 		}
 		if v := version(t, m); v != 2 {
 			t.Fatalf("at version %d, want 2", v)
+		}
+		// Again: nothing below the contract migration is left, nothing
+		// is applied.
+		if res, err := gated(ctx, m, gate, migrate.UpOptions{}); !errors.Is(err, release.ErrContractBlocked) || len(res.Migrations) != 0 {
+			t.Fatalf("second upgrade: %+v %v", res, err)
 		}
 
 		// The old instance stops: the contract migration goes in.
 		if err := old.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		res, err = release.Up(ctx, m, migrate.UpOptions{})
+		res, err = gated(ctx, m, gate, migrate.UpOptions{})
 		if err != nil || res.To != 4 {
 			t.Fatalf("after v1 stopped: %+v %v", res, err)
 		}
@@ -258,7 +266,8 @@ func TestGateRefusesContractWhileOldInstanceLives(t *testing.T) {
 func TestGateIgnoresExpiredInstances(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		ctx := testCtx(t)
-		m := migrator(t, db, greeterMigrations, migrate.WithPreflight(release.Gate(db.Dialect)))
+		gate := release.Gate(db.Dialect)
+		m := migrator(t, db, greeterMigrations)
 		if _, err := m.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
 			t.Fatal(err)
 		}
@@ -267,7 +276,7 @@ func TestGateIgnoresExpiredInstances(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := m.Up(ctx, migrate.UpOptions{}); !errors.Is(err, release.ErrContractBlocked) {
+		if _, err := gated(ctx, m, gate, migrate.UpOptions{}); !errors.Is(err, release.ErrContractBlocked) {
 			t.Fatalf("with a live instance: %v", err)
 		}
 		// The process dies: no more heartbeats and no deregistration.
@@ -278,7 +287,7 @@ func TestGateIgnoresExpiredInstances(t *testing.T) {
 		if rows != 1 {
 			t.Fatalf("the expired row should still be there (it is pruned later), found %d", rows)
 		}
-		if res, err := m.Up(ctx, migrate.UpOptions{}); err != nil || res.To != 4 {
+		if res, err := gated(ctx, m, gate, migrate.UpOptions{}); err != nil || res.To != 4 {
 			t.Fatalf("an expired instance blocked the contract migration: %+v %v", res, err)
 		}
 	})
@@ -289,13 +298,13 @@ func TestGateForce(t *testing.T) {
 	ctx := testCtx(t)
 	var logged strings.Builder
 	log := newTextLogger(&logged)
-	m := migrator(t, db, greeterMigrations, migrate.WithPreflight(release.Gate(db.Dialect, release.WithForce(true), release.WithLogger(log))))
+	m := migrator(t, db, greeterMigrations)
 	reg, err := release.Register(ctx, db.DB.DB, db.Dialect, release.Instance{Release: "v1", Schema: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer reg.Close(ctx)
-	if res, err := m.Up(ctx, migrate.UpOptions{}); err != nil || res.To != 4 {
+	if res, err := gated(ctx, m, release.Gate(db.Dialect, release.WithForce(true), release.WithLogger(log)), migrate.UpOptions{}); err != nil || res.To != 4 {
 		t.Fatalf("forced: %+v %v", res, err)
 	}
 	if !strings.Contains(logged.String(), "breaks live instances") || !strings.Contains(logged.String(), "release=v1") {
@@ -312,12 +321,13 @@ func TestGateExpandOnlyNeverReads(t *testing.T) {
 	if _, err := db.ExecContext(ctx, "CREATE TABLE ferry_instances (nonsense INTEGER)"); err != nil {
 		t.Fatal(err)
 	}
-	m := migrator(t, db, greeterMigrations, migrate.WithPreflight(release.Gate(db.Dialect)))
-	if _, err := m.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+	gate := release.Gate(db.Dialect)
+	m := migrator(t, db, greeterMigrations)
+	if _, err := gated(ctx, m, gate, migrate.UpOptions{To: 2}); err != nil {
 		t.Fatalf("expand migrations: %v", err)
 	}
-	_, err := m.Up(ctx, migrate.UpOptions{})
-	if err == nil || !strings.Contains(err.Error(), "contract gate") || !strings.Contains(err.Error(), "--force") {
+	_, err := gated(ctx, m, gate, migrate.UpOptions{})
+	if err == nil || !strings.Contains(err.Error(), "contract gate") {
 		t.Fatalf("a contract migration with an unreadable registry must be refused: %v", err)
 	}
 	if v := version(t, m); v != 2 {

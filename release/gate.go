@@ -24,15 +24,16 @@ type Blocked struct {
 	Instances []LiveInstance
 }
 
-// ContractBlockedError is returned by Gate (and so by migrate.Migrator.Up)
-// when a contract migration in the plan would break a release that still
-// has live instances. Nothing was applied.
+// ContractBlockedError is Gate's reason for holding back a contract
+// migration that would break a release that still has live instances
+// (and so migrate.Migrator.Upgrade's error): the migrations before it
+// were applied, it and the ones after it were not.
 type ContractBlockedError struct {
 	// Blocked lists, per contract migration of the plan (in version order)
 	// and release, the live instances it would break.
 	Blocked []Blocked
 	// Before are the migrations of the plan below the first blocked one;
-	// applying them breaks nobody (see Up).
+	// applying them breaks nobody, and Upgrade applies them.
 	Before []*migrate.Migration
 }
 
@@ -61,30 +62,30 @@ func (e *ContractBlockedError) Error() string {
 		fmt.Fprintf(&b, " release %s (built against schema %d), which still has %d live %s: %s", bl.Release, bl.Schema, n, noun, strings.Join(parts, "; "))
 	}
 	b.WriteString("\nThe contract migration was not applied. Stop those instances or upgrade them to a release built against the contract migration's version or later " +
-		"(an instance leaves the registry when it exits, or when it misses its heartbeats for its TTL; `ferry status` lists the live ones), then run `ferry up` again. " +
-		"`ferry up --force` applies it anyway and breaks them.")
+		"(an instance leaves the registry when it exits, or when it misses its heartbeats for its TTL), then upgrade again.")
 	return b.String()
 }
 
 func (e *ContractBlockedError) Unwrap() error { return ErrContractBlocked }
 
-// Gate returns a migrate.Preflight that refuses a run whose plan holds a
-// contract migration that would break a release with live instances in the
-// fleet registry: by the compatibility rule, a contract migration at version
-// C breaks every release built against a schema below C. It returns a
-// *ContractBlockedError naming the migration, the release and its
-// instances. Plans of expand migrations only are never checked, so they
-// never wait. With WithForce(true) the gate logs what it would have refused
-// and lets the run through.
+// Gate returns a migrate.Gate for migrate.Migrator.Upgrade that holds
+// back a contract migration that would break a release with live instances
+// in the fleet registry: by the compatibility rule, a contract migration at
+// version C breaks every release built against a schema below C. The
+// migrations of the plan below the first such contract migration break
+// nobody and go ahead; the gate's *ContractBlockedError names the
+// migration, the release and its instances. Plans of expand migrations
+// only are never checked, so they never wait. With WithForce(true) the
+// gate logs what it would have held back and lets the plan through.
 //
-// Install it with migrate.WithPreflight(release.Gate(dialect)); it reads the
-// registry on the run's own connection, under the migration lock. Use Up
-// to still apply the migrations below a refused contract migration.
-func Gate(d dialect.Dialect, opts ...Option) migrate.Preflight {
-	return func(ctx context.Context, run *migrate.PreflightRun) error {
+// It reads the registry on the run's own connection, under the migration
+// lock.
+func Gate(d dialect.Dialect, opts ...Option) migrate.Gate {
+	return func(ctx context.Context, run *migrate.PreflightRun) (int64, error) {
+		all := run.Migrations[len(run.Migrations)-1].Version
 		o, err := buildOptions(opts)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		var contracts []*migrate.Migration
 		for _, m := range run.Migrations {
@@ -93,11 +94,11 @@ func Gate(d dialect.Dialect, opts ...Option) migrate.Preflight {
 			}
 		}
 		if len(contracts) == 0 {
-			return nil
+			return all, nil
 		}
 		live, err := Live(ctx, run.Conn, d, opts...)
 		if err != nil {
-			return fmt.Errorf("contract gate: %w (to apply without the check, use --force)", err)
+			return 0, fmt.Errorf("contract gate: %w", err)
 		}
 		e := &ContractBlockedError{}
 		for _, c := range contracts {
@@ -114,39 +115,23 @@ func Gate(d dialect.Dialect, opts ...Option) migrate.Preflight {
 			}
 		}
 		if len(e.Blocked) == 0 {
-			return nil
+			return all, nil
 		}
 		if o.force {
 			for _, bl := range e.Blocked {
-				o.log.Warn("applying a contract migration that breaks live instances (--force)",
+				o.log.Warn("applying a contract migration that breaks live instances (forced)",
 					"migration", bl.Migration.Version, "release", bl.Release, "instances", len(bl.Instances))
 			}
-			return nil
+			return all, nil
 		}
 		first := e.Blocked[0].Migration.Version
+		var upTo int64
 		for _, m := range run.Migrations {
 			if m.Version < first {
 				e.Before = append(e.Before, m)
+				upTo = m.Version
 			}
 		}
-		return e
+		return upTo, e
 	}
-}
-
-// Up applies the pending migrations like m.Up. When the contract gate
-// (installed on m with migrate.WithPreflight(Gate(...))) refuses a contract
-// migration, Up still applies the migrations of the plan below it, since
-// they break nobody, and then returns the gate's *ContractBlockedError with
-// the result of that run.
-func Up(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, error) {
-	res, err := m.Up(ctx, opts)
-	var cb *ContractBlockedError
-	if !errors.As(err, &cb) || len(cb.Before) == 0 {
-		return res, err
-	}
-	res2, err2 := m.Up(ctx, migrate.UpOptions{To: cb.Before[len(cb.Before)-1].Version, AppliedBy: opts.AppliedBy})
-	if err2 != nil {
-		return res2, err2
-	}
-	return res2, err
 }

@@ -10,7 +10,7 @@
 // database. Migrations are therefore expand migrations (the default: older
 // releases keep working) or contract migrations (annotated
 // `-- +ferry contract`: older releases break). Compatible states the rule;
-// Gate is a migrate.Preflight that refuses a contract migration while a
+// Gate is a migrate.Gate that holds back a contract migration while a
 // release it would break still has live instances (see Register).
 //
 // The package knows nothing about HTTP or the command line; the ferry CLI

@@ -69,13 +69,10 @@ func (e *WaitTimeoutError) Error() string {
 		fmt.Fprintf(&b, "; not applied yet: %s", strings.Join(upTo, ", "))
 	}
 	for _, f := range e.Failed {
-		fmt.Fprintf(&b, "; migration %d (%s) %s and needs `ferry repair` (see `ferry status`)", f.Version, f.Name, f.State)
+		fmt.Fprintf(&b, "; migration %d (%s) %s and needs repair", f.Version, f.Name, f.State)
 	}
 	if e.Latest < e.Need {
 		fmt.Fprintf(&b, "; the newest migration known here is %d, so the migrations up to %d must come from a newer release's migration files", e.Latest, e.Need)
-	}
-	if len(upTo) > 0 && len(e.Failed) == 0 {
-		fmt.Fprintf(&b, "; apply them with `ferry up --to %d` (or find out why the deploy step that runs `ferry up` has not)", min(e.Need, e.Latest))
 	}
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ferrydb/ferry/internal/advice"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
 )
@@ -129,11 +130,11 @@ func (s *Server) metaflowUpgrade(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, doc)
 }
 
-func applied(res *migrate.Result) []migrate.Applied {
-	if res == nil || res.Migrations == nil {
-		return []migrate.Applied{}
+func applied(res *migrate.Result) []api.Applied {
+	if res == nil {
+		return []api.Applied{}
 	}
-	return res.Migrations
+	return api.FromApplied(res.Migrations)
 }
 
 // errText joins the upgrade's error with any failure to read the status
@@ -141,7 +142,7 @@ func applied(res *migrate.Result) []migrate.Applied {
 func errText(upgrade error, statusErrs ...error) string {
 	var parts []string
 	if upgrade != nil {
-		parts = append(parts, upgrade.Error())
+		parts = append(parts, advice.Explain(upgrade, nil))
 	}
 	for _, e := range statusErrs {
 		if e != nil {

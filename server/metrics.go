@@ -81,7 +81,7 @@ func (m *metrics) hooks() migrate.Hooks {
 			if e.Err != nil {
 				outcome = "failure"
 			}
-			m.migrations.WithLabelValues(e.Operation, outcome).Observe(e.Duration.Seconds())
+			m.migrations.WithLabelValues(string(e.Operation), outcome).Observe(e.Duration.Seconds())
 		},
 	}
 }

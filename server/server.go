@@ -62,12 +62,10 @@ type Config struct {
 	// schema supports (see release.Manifest.NewestCompatible). Default: the
 	// current schema version.
 	Version func(ctx context.Context, s *migrate.Status, migrations []*migrate.Migration) (string, error)
-	// Up applies migrations for an upgrade request and reports what the
-	// answer and the audit record should say besides the result (the id of
-	// a backup taken first). Default: the migrator's Up. ferry serve uses
-	// release.Up (it applies what it can below a contract migration the
-	// fleet still needs) with a pre-upgrade backup.
-	Up func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, Notes, error)
+	// Pipeline is what an upgrade does besides applying migrations: the
+	// contract gate and the pre-upgrade backup (ferry serve uses
+	// release.Gate and backup.PreUpgrade). Default: none.
+	Pipeline migrate.Pipeline
 	// Fleet returns what GET /v1/status reports under "fleet" (ferry serve:
 	// the live instances of the fleet registry by release, as ferry status
 	// --json does). Default: no "fleet" key.
@@ -90,7 +88,7 @@ type Config struct {
 	StatusTimeout time.Duration
 }
 
-// Notes are what an upgrade function reports besides the engine's result.
+// Notes are what an upgrade reports besides the engine's result.
 type Notes struct {
 	// BackupID names the backup taken before the upgrade.
 	BackupID string
@@ -371,14 +369,14 @@ func (s *Server) upgrade(c caller, to int64) (*migrate.Result, Notes, error) {
 	}()
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.UpgradeTimeout)
 	defer cancel()
-	up := s.cfg.Up
-	if up == nil {
-		up = func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, Notes, error) {
-			res, err := m.Up(ctx, opts)
-			return res, Notes{}, err
+	out, err := s.m.Upgrade(ctx, migrate.UpOptions{To: to, AppliedBy: "ferry serve " + s.identity + " for " + c.String()}, s.cfg.Pipeline)
+	f.res, f.err = out.Result, err
+	if b := out.Backup; b != nil {
+		f.notes.BackupID = b.ID
+		if b.Err != nil {
+			f.notes.BackupError = b.Err.Error()
 		}
 	}
-	f.res, f.notes, f.err = up(ctx, s.m, migrate.UpOptions{To: to, AppliedBy: "ferry serve " + s.identity + " for " + c.String()})
 	return f.res, f.notes, f.err
 }
 
@@ -395,7 +393,7 @@ func (s *Server) audit(c caller, route string, start time.Time, res *migrate.Res
 	}
 	attrs = append(attrs, "outcome", outcome)
 	if res != nil {
-		attrs = append(attrs, "from_version", res.From, "to_version", res.To, "applied", len(res.Migrations), "lock_waited_ms", res.LockWaitedMS)
+		attrs = append(attrs, "from_version", res.From, "to_version", res.To, "applied", len(res.Migrations), "lock_waited_ms", res.LockWaited.Milliseconds())
 	}
 	if notes.Joined {
 		attrs = append(attrs, "joined", true)
@@ -420,13 +418,13 @@ func (s *Server) statusDoc(ctx context.Context) (*api.Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc := &api.Status{Database: s.db.URL.String(), Status: st}
+	var fleet any
 	if s.cfg.Fleet != nil {
-		if doc.Fleet, err = s.cfg.Fleet(ctx); err != nil {
+		if fleet, err = s.cfg.Fleet(ctx); err != nil {
 			return nil, fmt.Errorf("read the fleet registry: %w", err)
 		}
 	}
-	return doc, nil
+	return api.FromStatus(st, s.db.URL.String(), fleet), nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
 )
 
@@ -37,12 +36,6 @@ func (s *Server) statusContext(r *http.Request) (context.Context, context.Cancel
 	return context.WithTimeout(r.Context(), s.cfg.StatusTimeout)
 }
 
-// historyRow is a history record with its duration in milliseconds.
-type historyRow struct {
-	migrate.Record
-	DurationMS int64 `json:"duration_ms"`
-}
-
 func (s *Server) v1History(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.statusContext(r)
 	defer cancel()
@@ -51,11 +44,7 @@ func (s *Server) v1History(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
 	}
-	rows := make([]historyRow, len(recs))
-	for i, rec := range recs {
-		rows[i] = historyRow{rec, rec.Duration.Milliseconds()}
-	}
-	writeJSON(w, http.StatusOK, rows)
+	writeJSON(w, http.StatusOK, api.FromRecords(recs))
 }
 
 func (s *Server) v1Upgrade(w http.ResponseWriter, r *http.Request) {

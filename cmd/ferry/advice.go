@@ -4,12 +4,18 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/internal/advice"
 )
 
-// advice is what the operator should do about err, as a clause to append
-// to its message ("" when there is nothing to add). The library's errors
-// say what happened; the CLI knows the commands, flags and variables.
+// explain is err's message with the advice that goes with it.
+func (a *app) explain(err error) string { return advice.Explain(err, a.advice) }
+
+// advice is the CLI's own advice for err, beyond the engine's (see
+// package internal/advice): where the database URL came from, the backup
+// flags. The library's errors say what happened; the CLI knows the
+// commands, flags and variables.
 func (a *app) advice(err error) string {
 	switch {
 	case errors.Is(err, database.ErrUnreachable):
@@ -18,6 +24,8 @@ func (a *app) advice(err error) string {
 			from = "--database or FERRY_DATABASE_URL"
 		}
 		return fmt.Sprintf(" (check that the server is running and that the database URL, from %s, is right)", from)
+	case errors.Is(err, backup.ErrBackupFailed):
+		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
 	}
 	return ""
 }

@@ -84,6 +84,9 @@ type app struct {
 	upTo           int64                       // ferry up --to, for its report
 	jsonLog        atomic.Pointer[slog.Logger] // log, when it writes JSON (read by the signal handler)
 	json           bool
+	// serving: the command is a service (ferry serve), which reports in
+	// its logs, not on stdout.
+	serving bool
 	// signals is the context cancelled by the first SIGINT or SIGTERM.
 	signals context.Context
 	// detachSignals stops that handling, for a command that forwards
@@ -128,7 +131,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "ferry: %v%s\n", err, a.advice(err))
+	fmt.Fprintf(stderr, "ferry: %s\n", a.explain(err))
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return exitUsage

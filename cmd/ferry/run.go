@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,9 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/migrate"
-	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/server/api"
 )
 
 func (a *app) upCmd() *cobra.Command {
@@ -64,32 +62,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				a.cfg.AllowOutOfOrder = true
 			}
 			ctx := cmd.Context()
-			// Preflights, in order: the contract gate (it needs the dialect,
-			// known once the migrator is), then the backup, so that no backup
-			// is taken for a run the gate refuses.
-			var m *migrate.Migrator
-			gate := func(ctx context.Context, run *migrate.PreflightRun) error {
-				return release.Gate(m.Dialect(), release.WithForce(force), release.WithLogger(a.log))(ctx, run)
-			}
-			extra := []migrate.Option{migrate.WithPreflight(gate)}
-			var pre *backup.PreUpgrade
-			if !dryRun {
-				var store *backup.Store
-				var err error
-				if pre, store, err = a.preUpgrade(ctx); err != nil {
-					return err
-				}
-				if pre != nil {
-					defer store.Close()
-					if !a.json {
-						pre.OnBackup = func(m *backup.Manifest) {
-							a.printf("backup %s taken before the upgrade (%s in %s)\n", m.ID, fmtSize(m.Size()), store)
-						}
-					}
-					extra = append(extra, migrate.WithPreflight(pre.Preflight))
-				}
-			}
-			db, m, err := a.migrator(ctx, extra...)
+			db, m, err := a.migrator(ctx)
 			if err != nil {
 				return err
 			}
@@ -103,21 +76,26 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				}
 				return a.printPlan(plan)
 			}
-			if pre == nil {
-				res, err := release.Up(ctx, m, opts)
-				return a.report(res, targetError(err), "up")
+			p, err := a.pipeline(ctx, db, force)
+			if err != nil {
+				return err
 			}
-			pre.DB = db
-			rec := &backup.Recorder{}
-			res, err := release.Up(backup.WithRecorder(ctx, rec), m, opts)
-			info := map[string]any{"store": rec.Store()}
-			if id := rec.BackupID(); id != "" {
-				info["id"], info["restore_command"] = id, rec.RestoreCommand()
+			defer p.close()
+			out, err := m.Upgrade(ctx, opts, p.Pipeline)
+			err = targetError(err)
+			if p.store == nil {
+				return a.report(out.Result, err, "up")
 			}
-			if berr := rec.Err(); berr != nil {
-				info["error"] = berr.Error()
+			info := map[string]any{"store": p.store.String()}
+			if b := out.Backup; b != nil {
+				if b.ID != "" {
+					info["id"], info["restore_command"] = b.ID, b.Restore
+				}
+				if b.Err != nil {
+					info["error"] = b.Err.Error()
+				}
 			}
-			return a.reportWith(res, targetError(rec.WrapError(err)), "up", map[string]any{"backup": info})
+			return a.reportWith(out.Result, err, "up", map[string]any{"backup": info})
 		},
 	}
 	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to and including this version")
@@ -354,15 +332,7 @@ func (a *app) historyCmd() *cobra.Command {
 				return err
 			}
 			if a.json {
-				type row struct {
-					migrate.Record
-					DurationMS int64 `json:"duration_ms"`
-				}
-				rows := make([]row, len(recs))
-				for i, r := range recs {
-					rows[i] = row{r, r.Duration.Milliseconds()}
-				}
-				return a.printJSON(rows)
+				return a.printJSON(api.FromRecords(recs))
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "ID\tVERSION\tNAME\tOPERATION\tSTATE\tAT (UTC)\tDURATION\tBY\tERROR\n")
@@ -437,7 +407,7 @@ func (a *app) report(res *migrate.Result, err error, what string) error {
 // reportWith is report with extra fields for the JSON document.
 func (a *app) reportWith(res *migrate.Result, err error, what string, extra map[string]any) error {
 	if a.json && res != nil {
-		doc := map[string]any{"result": res, "ok": err == nil}
+		doc := map[string]any{"result": api.FromResult(res), "ok": err == nil}
 		for k, v := range extra {
 			doc[k] = v
 		}
@@ -467,7 +437,7 @@ func (a *app) reportWith(res *migrate.Result, err error, what string, extra map[
 			default:
 				a.printf("now at version %d\n", res.To)
 			}
-			if waited := time.Duration(res.LockWaitedMS) * time.Millisecond; waited > time.Second {
+			if waited := res.LockWaited; waited > time.Second {
 				a.printf("(waited %s for the migration lock)\n", waited.Round(time.Millisecond))
 			}
 		}
@@ -479,7 +449,7 @@ func (a *app) reportWith(res *migrate.Result, err error, what string, extra map[
 // returns the failure exit code when err is not nil.
 func (a *app) printOutcome(doc map[string]any, err error) error {
 	if err != nil {
-		doc["error"] = err.Error()
+		doc["error"] = a.explain(err)
 	}
 	if perr := a.printJSON(doc); perr != nil {
 		return perr
@@ -493,6 +463,6 @@ func (a *app) printOutcome(doc map[string]any, err error) error {
 // exitErrorAfterPrint repeats err (already in the JSON document) on stderr
 // and returns the failure exit code.
 func exitErrorAfterPrint(a *app, err error) error {
-	fmt.Fprintf(a.stderr, "ferry: %v%s\n", err, a.advice(err))
+	fmt.Fprintf(a.stderr, "ferry: %s\n", a.explain(err))
 	return exitError{exitFailure}
 }

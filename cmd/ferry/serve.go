@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/compat"
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/migrate"
@@ -85,7 +84,7 @@ func serviceFlags(c *cobra.Command) {
 type service struct {
 	srv       *server.Server
 	db        *database.DB
-	store     *backup.Store // nil without pre-upgrade backups
+	pipeline  *upgradePipeline
 	listeners []net.Listener
 	grace     time.Duration
 }
@@ -96,9 +95,7 @@ func (s *service) serve(ctx context.Context) error {
 
 // close releases the database and the backup store.
 func (s *service) close() {
-	if s.store != nil {
-		s.store.Close()
-	}
+	s.pipeline.close()
 	s.db.Close()
 }
 
@@ -157,26 +154,22 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	db.SetMaxOpenConns(16)
 	db.SetMaxIdleConns(16)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	// Preflights, in order: the contract gate, then the backup (none is
-	// taken for an upgrade the gate refuses).
 	opts := []migrate.Option{
 		migrate.WithDir(a.cfg.Dir),
 		migrate.WithTable(a.cfg.Table),
 		migrate.WithLockTimeout(a.cfg.LockTimeout),
 		migrate.WithLockMode(migrate.LockMode(a.cfg.LockMode)),
 		migrate.WithAllowOutOfOrder(a.cfg.AllowOutOfOrder),
-		migrate.WithPreflight(release.Gate(db.Dialect, release.WithLogger(a.log))),
 	}
-	pre, store, err := a.preUpgrade(ctx)
+	// The same pipeline as ferry up's: the contract gate, then the backup
+	// (none is taken for an upgrade the gate holds back entirely).
+	a.serving = true
+	p, err := a.pipeline(ctx, db, false)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	svc := &service{db: db, grace: grace, store: store}
-	if pre != nil {
-		pre.DB = db
-		opts = append(opts, migrate.WithPreflight(pre.Preflight))
-	}
+	svc := &service{db: db, grace: grace, pipeline: p}
 	mirror, err := a.historyMirror(db)
 	if err != nil {
 		svc.close()
@@ -187,20 +180,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 	cfg := server.Config{
 		DB: db, MigratorOptions: opts, Logger: a.log, Tokens: tokens, ReadOnly: a.cfg.ReadOnly,
-		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts,
-		Up: func(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions) (*migrate.Result, server.Notes, error) {
-			if pre == nil {
-				res, err := release.Up(ctx, m, opts)
-				return res, server.Notes{}, err
-			}
-			rec := &backup.Recorder{}
-			res, err := release.Up(backup.WithRecorder(ctx, rec), m, opts)
-			notes := server.Notes{BackupID: rec.BackupID()}
-			if berr := rec.Err(); berr != nil {
-				notes.BackupError = berr.Error()
-			}
-			return res, notes, rec.WrapError(err)
-		},
+		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts, Pipeline: p.Pipeline,
 	}
 	cfg.Fleet = func(ctx context.Context) (any, error) {
 		live, err := release.Live(ctx, db, db.Dialect)

@@ -7,18 +7,11 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferrydb/ferry/internal/advice"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/server/api"
 )
-
-// statusDoc is the `ferry status --json` document: the engine's status,
-// the database it describes (password removed), and the live instances of
-// the fleet registry by release.
-type statusDoc struct {
-	Database string `json:"database"`
-	*migrate.Status
-	Fleet []release.ReleaseInstances `json:"fleet"`
-}
 
 // recentApplied is how many applied migrations human status output shows
 // without --all.
@@ -63,7 +56,10 @@ is_up_to_date, pending (an array of versions) and applied.
 			}
 			fleet := release.ByRelease(live)
 			if a.json {
-				if err := a.printJSON(statusDoc{Database: db.URL.String(), Status: s, Fleet: fleet}); err != nil {
+				if fleet == nil {
+					fleet = []release.ReleaseInstances{}
+				}
+				if err := a.printJSON(api.FromStatus(s, db.URL.String(), fleet)); err != nil {
 					return err
 				}
 			} else {
@@ -110,7 +106,7 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 		fmt.Fprintf(w, "  VERSION\tNAME\tAPPLIED AT (UTC)\tDURATION\tBY\tHOW\n")
 		for _, m := range applied {
 			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\n", m.Version, m.Name, m.AppliedAt.Format(time.DateTime),
-				fmtDuration(time.Duration(m.DurationMS)*time.Millisecond), m.AppliedBy, m.Operation)
+				fmtDuration(m.Duration), m.AppliedBy, m.Operation)
 		}
 		w.Flush()
 	}
@@ -139,8 +135,11 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 			if f.Error != "" {
 				a.printf("    error: %s\n", f.Error)
 			}
-			if f.Hint != "" {
-				a.printf("    next: %s\n", f.Hint)
+			if f.State != migrate.StateRunning {
+				a.printf("    known: it ran without a transaction, so %s\n", migrate.TookEffect(f))
+			}
+			if hint := advice.Repair(f); hint != "" {
+				a.printf("    next: %s\n", hint)
 			}
 		}
 	}

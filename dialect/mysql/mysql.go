@@ -10,9 +10,11 @@ import (
 	"context"
 	"database/sql"
 	sqldriver "database/sql/driver"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -148,6 +150,70 @@ func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string,
 	var v string
 	err := q.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&v)
 	return v, err
+}
+
+// ExecScript implements dialect.Scripter with a multi-statement query:
+// after each statement the script sets @ferry_done, so that after an
+// error one more query tells how far the server got.
+func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string) (int, int64, error) {
+	var b strings.Builder
+	b.WriteString("SET @ferry_done = 0, @ferry_row = 0, @ferry_t0 = NOW(6)")
+	for i, s := range stmts {
+		b.WriteString(";\n")
+		// A statement-begin block may end with its own semicolon: an
+		// empty statement after it would be a syntax error.
+		b.WriteString(strings.TrimRight(s, "; \t\r\n"))
+		b.WriteString(";\nSET @ferry_done = ")
+		b.WriteString(strconv.Itoa(i + 1))
+	}
+	_, err := conn.ExecContext(ctx, b.String())
+	if err == nil {
+		return len(stmts), 0, nil
+	}
+	// The connection is still there after an SQL error: say where it
+	// stopped. If it is gone, so is the session (and its lock).
+	_, _ = conn.ExecContext(ctx, "ROLLBACK")
+	var done sql.NullInt64
+	var row sql.NullInt64
+	if qerr := conn.QueryRowContext(ctx, "SELECT @ferry_done, @ferry_row").Scan(&done, &row); qerr != nil {
+		return -1, 0, err
+	}
+	return int(done.Int64), row.Int64, err
+}
+
+// SaveRowID implements dialect.Scripter.
+func (d *Dialect) SaveRowID() string { return "SET @ferry_row = LAST_INSERT_ID()" }
+
+// RowID implements dialect.Scripter.
+func (d *Dialect) RowID() string { return "@ferry_row" }
+
+// ScriptElapsedMillis implements dialect.Scripter.
+func (d *Dialect) ScriptElapsedMillis() string {
+	return "TIMESTAMPDIFF(MICROSECOND, @ferry_t0, NOW(6)) DIV 1000"
+}
+
+// Literal implements dialect.Scripter. Strings are written in hex with a
+// character set introducer, which means the same with or without
+// NO_BACKSLASH_ESCAPES or ANSI_QUOTES.
+func (d *Dialect) Literal(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		if x == "" {
+			return "''"
+		}
+		return "_utf8mb4 X'" + hex.EncodeToString([]byte(x)) + "'"
+	case int:
+		return strconv.Itoa(x)
+	case int64:
+		return strconv.FormatInt(x, 10)
+	case time.Time:
+		return "'" + x.UTC().Format("2006-01-02 15:04:05.000000") + "'"
+	case fmt.Stringer:
+		return d.Literal(x.String())
+	}
+	return d.Literal(fmt.Sprint(v))
 }
 
 // Open returns a connection pool for cfg. Open does not connect; the caller

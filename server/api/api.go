@@ -3,8 +3,6 @@
 // its Go client and the CLI share them.
 package api
 
-import "github.com/ferrydb/ferry/migrate"
-
 // Upgrade results, as the Metaflow migration service writes them.
 const (
 	UpgradeSuccess = "upgrade success"
@@ -19,17 +17,6 @@ type SchemaStatus struct {
 	MigrationInProgress bool     `json:"migration_in_progress"`
 	DBSchemaVersions    []string `json:"db_schema_versions"`
 	UnappliedMigrations []string `json:"unapplied_migrations"`
-}
-
-// Status is ferry's GET /v1/status document, the same as
-// `ferry status --json`.
-type Status struct {
-	// Database is the database URL without its password.
-	Database string `json:"database"`
-	*migrate.Status
-	// Fleet lists the live instances of the fleet registry by release
-	// (ferry serve fills it from package release; absent otherwise).
-	Fleet any `json:"fleet,omitempty"`
 }
 
 // UpgradeRequest is the optional body of POST /v1/upgrade. An empty body,
@@ -50,7 +37,7 @@ type Upgrade[S any] struct {
 	FinalStatus   S      `json:"final-status"`
 	// Applied lists what this upgrade applied (empty if another request or
 	// replica had already done it).
-	Applied []migrate.Applied `json:"applied"`
+	Applied []Applied `json:"applied"`
 	// Error says why the upgrade failed, and what to do next; "" on
 	// success (the key is always present).
 	Error string `json:"error"`

@@ -1,0 +1,31 @@
+package migrate
+
+import (
+	"github.com/ferrydb/ferry/dialect"
+)
+
+// applyBatched sends the migration's statements and its history row to
+// the server in one round trip, as one transaction (dialect.Batcher). The
+// history row measures the migration's duration on the server.
+func (a *attempt) applyBatched() error {
+	r, m := a.r, a.r.m
+	b := m.d.(dialect.Batcher)
+	rec := a.record(doneState(a.op))
+	rec.Duration = 0
+	batch := make([]dialect.BatchStatement, 0, len(a.sec.Statements)+1)
+	for _, st := range a.sec.Statements {
+		batch = append(batch, dialect.BatchStatement{SQL: st.SQL})
+	}
+	ins, args := m.insertSQL(&rec, b.ElapsedMillis())
+	batch = append(batch, dialect.BatchStatement{SQL: ins, Args: args})
+	m.log.Debug("sending the migration as one batch", "version", a.mig.Version, "statements", len(a.sec.Statements))
+	if failed, err := b.ExecBatch(r.exec, r.h.conn, batch); err != nil {
+		stmt := 0
+		if failed < len(a.sec.Statements) {
+			stmt = failed + 1
+		}
+		return a.fail(stmt, stmt, err)
+	}
+	a.succeeded()
+	return nil
+}

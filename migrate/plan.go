@@ -1,0 +1,271 @@
+package migrate
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ferrydb/ferry/dialect"
+)
+
+// Plan is what a run would do, for --dry-run.
+type Plan struct {
+	Operation Op // OpUp or OpDown
+	// Migrations in the order they would run.
+	Migrations []*Migration
+	// CreatesTables is true when ferry's tables do not exist yet.
+	CreatesTables bool
+
+	m *Migrator
+}
+
+// PlanUp returns what Up would apply, without taking the lock or changing
+// anything (not even creating the history table).
+func (m *Migrator) PlanUp(ctx context.Context, opts UpOptions) (*Plan, error) {
+	if err := m.CheckTarget(opts.To); err != nil {
+		return nil, err
+	}
+	lock, err := m.lockInfo(ctx, m.db) // first, as in StatusWith
+	if err != nil {
+		return nil, err
+	}
+	h, exists, err := m.loadHistory(ctx, m.db, true)
+	if err != nil {
+		return nil, err
+	}
+	migs, err := m.planUp(h, opts.To, lock.Held)
+	if err != nil {
+		return nil, err
+	}
+	if err := parseAll(migs); err != nil {
+		return nil, err
+	}
+	return &Plan{Operation: OpUp, Migrations: migs, CreatesTables: !exists, m: m}, nil
+}
+
+// PlanDown returns what Down(n) (n > 0) or DownTo(to) (n == 0) would
+// revert.
+func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error) {
+	if n < 0 || (n == 0 && to < 0) {
+		return nil, fmt.Errorf("target version must not be negative, got %d", to)
+	}
+	h, exists, err := m.loadHistory(ctx, m.db, true)
+	if err != nil {
+		return nil, err
+	}
+	var versions []int64
+	for i, v := range appliedDesc(h) {
+		if (n > 0 && i >= n) || (n == 0 && v <= to) {
+			break
+		}
+		versions = append(versions, v)
+	}
+	if err := m.checkRevert(h, versions, false); err != nil {
+		return nil, err
+	}
+	migs := make([]*Migration, len(versions))
+	for i, v := range versions {
+		migs[i] = m.byVersion[v]
+	}
+	return &Plan{Operation: OpDown, Migrations: migs, CreatesTables: !exists, m: m}, nil
+}
+
+// WriteSQL writes what the plan would send, in order and exactly: the
+// migrations' statements, the transaction boundaries, and ferry's own
+// statements around them (the history rows), each as the strategy that
+// strategyFor chooses for a run sends it. Values only a run knows (the
+// time, a lease's token) are shown as the plan would have them now.
+func (p *Plan) WriteSQL(w io.Writer) error {
+	var b strings.Builder
+	m, d := p.m, p.m.d
+	if len(p.Migrations) == 0 {
+		b.WriteString("-- nothing to do\n")
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
+	fmt.Fprintf(&b, "-- %s, waiting up to %s for it\n", m.lockDescription(), m.lockTimeout)
+	if p.CreatesTables {
+		b.WriteString("-- ferry first creates its tables:\n")
+		for _, s := range append(d.HistoryDDL(m.table), d.LockTableDDL(m.lockTable)...) {
+			writeStmt(&b, s)
+		}
+	}
+	b.WriteString("\n")
+	r := &run{m: m, by: m.holder}
+	now := time.Now()
+	for _, mig := range p.Migrations {
+		a := &attempt{r: r, mig: mig, op: p.Operation, start: now}
+		a.sec, _ = mig.parts(p.Operation)
+		how := m.strategyFor(mig, p.Operation)
+		verb := "apply"
+		if p.Operation == OpDown {
+			verb = "revert"
+		}
+		fmt.Fprintf(&b, "-- %s %s: %s\n", verb, mig, how.describe(d))
+		a.writePlan(&b, how)
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// describe says how a strategy sends a migration, for plans.
+func (s strategy) describe(d dialect.Dialect) string {
+	switch s {
+	case batched:
+		return "one pipeline (one round trip), one transaction with its history row"
+	case inTransaction:
+		return "one transaction with its history row"
+	case grouped:
+		return d.Name() + " commits DDL by itself: the statements and ferry's bookkeeping in one round trip, DML in transactions with the bookkeeping; the dialect marks how far the server got after each statement"
+	}
+	return "statement by statement without a transaction, tracked in the history table"
+}
+
+// writePlan writes the statements of one migration as the strategy sends
+// them.
+func (a *attempt) writePlan(b *strings.Builder, how strategy) {
+	m := a.r.m
+	_, fn := a.mig.parts(a.op)
+	user := func(i int) {
+		st := a.sec.Statements[i]
+		if a.sec.File != "" {
+			fmt.Fprintf(b, "-- %s:%d\n", a.sec.File, st.Line)
+		}
+		writeStmt(b, st.Display())
+	}
+	body := func() {
+		if fn != nil {
+			b.WriteString("-- (a Go function: its SQL is not known in advance)\n")
+			return
+		}
+		for i := range a.sec.Statements {
+			user(i)
+		}
+	}
+	switch how {
+	case batched:
+		rec := a.record(doneState(a.op))
+		rec.Duration = 0
+		ins, args := m.insertSQL(&rec, m.d.(dialect.Batcher).ElapsedMillis())
+		b.WriteString("BEGIN;\n")
+		body()
+		writeStmt(b, m.render(ins, args))
+		b.WriteString("COMMIT;\n")
+	case inTransaction:
+		b.WriteString("BEGIN;\n")
+		body()
+		a.writeAround(b)
+		rec := a.record(doneState(a.op))
+		ins, args := m.insertSQL(&rec, "")
+		writeStmt(b, m.render(ins, args))
+		b.WriteString("COMMIT;\n")
+	case grouped:
+		for _, s := range a.groupedScript(m.d.(dialect.Scripter)) {
+			if s.stmt > 0 {
+				user(s.stmt - 1)
+				continue
+			}
+			writeStmt(b, s.sql)
+		}
+	default:
+		rec := a.record(StateRunning)
+		if a.sec != nil && len(a.sec.Statements) > 0 {
+			rec.Statement = 1
+		}
+		a.writeFence(b)
+		ins, args := m.insertSQL(&rec, "")
+		writeStmt(b, m.render(ins, args))
+		if fn != nil {
+			body()
+		} else {
+			for i := range a.sec.Statements {
+				if i > 0 {
+					writeStmt(b, m.render(m.progressSQL(), []any{i + 1, planVar("running_row_id")}))
+				}
+				user(i)
+			}
+		}
+		if m.mirror != nil {
+			fmt.Fprintf(b, "-- record version %d in the history mirror's table\n", a.mig.Version)
+		}
+		writeStmt(b, m.render(m.updateSQL(), []any{string(doneState(a.op)), planVar("duration_ms"), 0, nil, planVar("running_row_id")}))
+	}
+}
+
+// writeAround writes what a transaction holds besides the migration: the
+// history mirror and the lease check.
+func (a *attempt) writeAround(b *strings.Builder) {
+	if a.r.m.mirror != nil {
+		fmt.Fprintf(b, "-- record version %d in the history mirror's table\n", a.mig.Version)
+	}
+	a.writeFence(b)
+}
+
+// writeFence writes the lease check of a run under a lease lock.
+func (a *attempt) writeFence(b *strings.Builder) {
+	m := a.r.m
+	if m.lockMode() != LockLease {
+		return
+	}
+	p := m.d.Placeholder
+	fmt.Fprintf(b, "-- the lease check (this run's token and holder):\nSELECT COUNT(*) FROM %s WHERE id = 1 AND token = %s AND holder = %s;\n", m.d.Table(m.lockTable), p(1), p(2))
+}
+
+// writeStmt writes one statement, ending with a semicolon.
+func writeStmt(b *strings.Builder, s string) {
+	b.WriteString(s)
+	if !strings.HasSuffix(strings.TrimSpace(s), ";") {
+		b.WriteString(";")
+	}
+	b.WriteString("\n")
+}
+
+// planVar is a value only a run knows, shown by name in a plan.
+type planVar string
+
+// render writes args into q in place of the dialect's placeholders, as
+// literals, to show a statement of ferry's own as it is sent.
+func (m *Migrator) render(q string, args []any) string {
+	lit := planLiteral
+	if sc, ok := m.d.(dialect.Scripter); ok {
+		lit = func(v any) string {
+			if pv, ok := v.(planVar); ok {
+				return ":" + string(pv)
+			}
+			return sc.Literal(v)
+		}
+	}
+	if m.d.Placeholder(1) == m.d.Placeholder(2) {
+		return inlineArgs(q, args, lit)
+	}
+	for i := len(args); i >= 1; i-- {
+		q = strings.Replace(q, m.d.Placeholder(i), lit(args[i-1]), 1)
+	}
+	return q
+}
+
+// planLiteral shows a value as an SQL literal.
+func planLiteral(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return "NULL"
+	case string:
+		return "'" + strings.ReplaceAll(x, "'", "''") + "'"
+	case time.Time:
+		return "'" + x.UTC().Format("2006-01-02 15:04:05.000000Z07:00") + "'"
+	case planVar:
+		return ":" + string(x)
+	}
+	return fmt.Sprint(v)
+}
+
+// lockDescription says which migration lock a run takes.
+func (m *Migrator) lockDescription() string {
+	if m.lockMode() == LockLease {
+		return fmt.Sprintf("ferry takes the migration lock: a lease in %s, renewed every %s", m.lockTable, m.leaseTTL/3)
+	}
+	return fmt.Sprintf("ferry takes the migration lock: a %s session lock on its own connection, which also runs the migrations", m.d.Name())
+}
