@@ -65,6 +65,9 @@ type Dialect interface {
 	// InsertReturningID runs an INSERT statement and returns the generated
 	// value of its auto-increment column "id".
 	InsertReturningID(ctx context.Context, q Querier, insert string, args ...any) (int64, error)
+	// InsertReturningIDSQL is the statement InsertReturningID sends for
+	// insert (for plans that show what runs).
+	InsertReturningIDSQL(insert string) string
 	// Prepare runs once per migration run under the migration lock, before
 	// the history table is created; PostgreSQL creates a missing schema here.
 	Prepare(ctx context.Context, q Querier) error

@@ -150,10 +150,9 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		rec := a.record(doneState(a.op))
 		rec.Duration = 0
 		ins, args := m.insertSQL(&rec, m.d.(dialect.Batcher).ElapsedMillis())
-		b.WriteString("BEGIN;\n")
+		b.WriteString("-- (no BEGIN or COMMIT is sent: the server runs the pipeline as one implicit transaction)\n")
 		body()
 		writeStmt(b, m.render(ins, args))
-		b.WriteString("COMMIT;\n")
 	case inTransaction:
 		b.WriteString("BEGIN;\n")
 		body()
@@ -177,7 +176,7 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		}
 		a.writeFence(b)
 		ins, args := m.insertSQL(&rec, "")
-		writeStmt(b, m.render(ins, args))
+		writeStmt(b, m.render(m.d.InsertReturningIDSQL(ins), args))
 		if fn != nil {
 			body()
 		} else {

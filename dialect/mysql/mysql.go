@@ -90,6 +90,10 @@ func (d *Dialect) TableExists(ctx context.Context, q dialect.Querier, table stri
 	return n > 0, err
 }
 
+// InsertReturningIDSQL implements dialect.Dialect: the id comes back with
+// the result.
+func (d *Dialect) InsertReturningIDSQL(insert string) string { return insert }
+
 // InsertReturningID implements dialect.Dialect.
 func (d *Dialect) InsertReturningID(ctx context.Context, q dialect.Querier, insert string, args ...any) (int64, error) {
 	res, err := q.ExecContext(ctx, insert, args...)

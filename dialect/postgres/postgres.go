@@ -114,10 +114,13 @@ func (d *Dialect) TableExists(ctx context.Context, q dialect.Querier, table stri
 	return ok, err
 }
 
+// InsertReturningIDSQL implements dialect.Dialect.
+func (d *Dialect) InsertReturningIDSQL(insert string) string { return insert + " RETURNING id" }
+
 // InsertReturningID implements dialect.Dialect.
 func (d *Dialect) InsertReturningID(ctx context.Context, q dialect.Querier, insert string, args ...any) (int64, error) {
 	var id int64
-	err := q.QueryRowContext(ctx, insert+" RETURNING id", args...).Scan(&id)
+	err := q.QueryRowContext(ctx, d.InsertReturningIDSQL(insert), args...).Scan(&id)
 	return id, err
 }
 
