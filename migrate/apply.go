@@ -79,14 +79,68 @@ func (s *Section) hasMulti() bool {
 	return false
 }
 
-// apply runs the up (op == OpUp) or down part of one migration.
-func (r *run) apply(mig *Migration, op Op) error {
+// applyAll applies (or reverts) migs in order, stopping at the next safe
+// point when the run's context is cancelled.
+func (r *run) applyAll(migs []*Migration, op Op) error {
+	queued := false // the running row of the next migration is written
+	for i, mig := range migs {
+		if err := r.checkSoft(); err != nil {
+			if queued {
+				r.unqueue(mig, op)
+			}
+			return err
+		}
+		var next *Migration
+		if i+1 < len(migs) && r.m.folds(mig, migs[i+1], op) {
+			next = migs[i+1]
+		}
+		if err := r.apply(mig, op, queued, next); err != nil {
+			return err
+		}
+		queued = next != nil
+	}
+	return nil
+}
+
+// folds reports whether the grouped script of mig also writes the running
+// row of next, in its last transaction: both are grouped (MySQL) and next
+// starts with DDL, which needs the row written before it. It saves a
+// commit, and a sync of the server's log, per migration.
+func (m *Migrator) folds(mig, next *Migration, op Op) bool {
+	if m.strategyFor(mig, op) != grouped || m.strategyFor(next, op) != grouped {
+		return false
+	}
+	sec, _ := next.parts(op)
+	return len(sec.Statements) > 0 && !isDML(sec.Statements[0])
+}
+
+// unqueue records the migration whose running row an earlier script wrote
+// as never started: the run stopped before it.
+func (r *run) unqueue(mig *Migration, op Op) {
+	sc, ok := r.m.d.(dialect.Scripter)
+	if !ok {
+		return
+	}
+	stmt := fmt.Sprintf("UPDATE %s SET state = %s, statement = 0, error = %s WHERE id = %s",
+		r.m.d.Table(r.m.table), sc.Literal(string(StateRolledBack)), sc.Literal("not started: the run stopped before it"), sc.RowID())
+	if _, err := sc.ExecScript(r.exec, r.h.conn, []string{stmt}); err != nil {
+		r.m.log.Warn("could not record a migration the run did not start", "version", mig.Version, "operation", op, "error", err)
+		return
+	}
+	rec := Record{Version: mig.Version, Name: mig.Name, Operation: op, State: StateRolledBack, AppliedAt: time.Now().UTC(), AppliedBy: r.by}
+	r.hist.add(rec)
+}
+
+// apply runs the up (op == OpUp) or down part of one migration. queued:
+// the previous migration's script wrote this one's running row; next: this
+// one's script writes next's (see folds).
+func (r *run) apply(mig *Migration, op Op, queued bool, next *Migration) error {
 	m := r.m
 	start := time.Now()
 	how := m.strategyFor(mig, op)
 	m.log.Info("migrating", "version", mig.Version, "name", mig.Name, "operation", op, "strategy", how.String())
 	m.hooks.migrationStarted(Event{Version: mig.Version, Name: mig.Name, Operation: op})
-	a := &attempt{r: r, mig: mig, op: op, start: start}
+	a := &attempt{r: r, mig: mig, op: op, start: start, queued: queued, next: next}
 	a.sec, _ = mig.parts(op)
 	var err error
 	switch how {
@@ -139,6 +193,10 @@ type attempt struct {
 	// id is the history row written as running, 0 while there is none
 	// (or after it was rolled back with the transaction that wrote it).
 	id int64
+	// queued: the previous migration's script wrote the running row;
+	// next: this one's script writes next's (grouped only).
+	queued bool
+	next   *Migration
 }
 
 // record returns the history row of the attempt in state.

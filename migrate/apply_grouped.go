@@ -3,6 +3,7 @@ package migrate
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/ferrydb/ferry/dialect"
 )
@@ -33,57 +34,72 @@ type scriptStep struct {
 	// ferry's bookkeeping.
 	stmt int
 	// group is the first statement of the DML group whose transaction
-	// holds this step, 0 outside one.
+	// holds this step (-1: the transaction that only records the outcome
+	// and the next migration's running row), 0 outside one.
 	group int
-	// rowWritten: once this step completed, the running row is in the
-	// database (committed).
-	rowWritten bool
 }
 
 // groupedScript is what a grouped migration sends, in order: the history
-// row written as running before the first DDL statement, its progress
-// before each later one, consecutive DML statements in one transaction
-// with the bookkeeping that follows them, and the outcome. The statement
-// the row names is always the first whose effects are not in the
-// database: the one to check after an interruption.
+// row written as running before the first DDL statement (unless the
+// previous migration's script wrote it: a.queued), its progress before
+// each later one, consecutive DML statements in one transaction with the
+// bookkeeping that follows them, and the outcome, in the last
+// transaction, together with the running row of the next migration when
+// it starts with DDL (a.next). The statement the row names is always the
+// first whose effects are not in the database: the one to check after an
+// interruption.
 func (a *attempt) groupedScript(sc dialect.Scripter) []scriptStep {
 	m, stmts := a.r.m, a.sec.Statements
 	t := m.d.Table(m.table)
-	inline := func(q string, args []any) string { return inlineArgs(q, args, sc.Literal) }
-	running := func(next int) []scriptStep {
-		rec := a.record(StateRunning)
-		rec.Duration, rec.Statement = 0, next
+	running := func(mig *Migration, op Op, next int, group int) []scriptStep {
+		rec := Record{
+			Version: mig.Version, Name: mig.Name, Checksum: mig.Checksum, Operation: op, State: StateRunning,
+			AppliedAt: time.Now().UTC(), AppliedBy: a.r.by, Statement: next,
+		}
 		ins, args := m.insertSQL(&rec, "")
-		return []scriptStep{{sql: inline(ins, args)}, {sql: sc.SaveRowID()}}
+		return []scriptStep{{sql: inlineArgs(ins, args, sc.Literal), group: group}, {sql: sc.SaveRowID(), group: group}}
 	}
-	progress := func(next int) string {
-		return fmt.Sprintf("UPDATE %s SET statement = %d WHERE id = %s", t, next, sc.RowID())
+	progress := func(next, group int) scriptStep {
+		return scriptStep{sql: fmt.Sprintf("UPDATE %s SET statement = %d WHERE id = %s", t, next, sc.RowID()), group: group}
 	}
-	done := fmt.Sprintf("UPDATE %s SET state = %s, duration_ms = %s, statement = 0, error = NULL WHERE id = %s",
-		t, sc.Literal(string(doneState(a.op))), sc.ScriptElapsedMillis(), sc.RowID())
+	done := func(group int) scriptStep {
+		return scriptStep{sql: fmt.Sprintf("UPDATE %s SET state = %s, duration_ms = %s, statement = 0, error = NULL WHERE id = %s",
+			t, sc.Literal(string(doneState(a.op))), sc.ScriptElapsedMillis(), sc.RowID()), group: group}
+	}
+	// queueNext writes the next migration's running row (statement 1), in
+	// the transaction that records this one's outcome.
+	queueNext := func(group int) []scriptStep {
+		if a.next == nil {
+			return nil
+		}
+		return running(a.next, a.op, 1, group)
+	}
 
 	var out []scriptStep
-	rowWritten := false
+	rowWritten := a.queued
+	rowSays := 0 // the statement the running row names
+	if a.queued {
+		rowSays = 1
+	}
 	if len(stmts) == 0 {
-		out = append(out, running(0)...)
-		for i := range out {
-			out[i].rowWritten = true
+		if !rowWritten {
+			out = append(out, running(a.mig, a.op, 0, 0)...)
 		}
-		return append(out, scriptStep{sql: done, rowWritten: true})
+		return append(append(append(out, scriptStep{sql: "BEGIN", group: -1}, done(-1)), queueNext(-1)...), scriptStep{sql: "COMMIT", group: -1})
 	}
 	for i := 0; i < len(stmts); {
 		if !isDML(stmts[i]) {
 			// DDL commits by itself: the row must already say it is next.
 			n := i + 1
-			if !rowWritten {
-				steps := running(n)
-				steps[0].rowWritten, steps[1].rowWritten = true, true // autocommitted
-				out = append(out, steps...)
+			switch {
+			case !rowWritten:
+				out = append(out, running(a.mig, a.op, n, 0)...)
 				rowWritten = true
-			} else {
-				out = append(out, scriptStep{sql: progress(n), rowWritten: true})
+			case rowSays != n:
+				out = append(out, progress(n, 0))
 			}
-			out = append(out, scriptStep{sql: stmts[i].SQL, stmt: n, rowWritten: true})
+			rowSays = n
+			out = append(out, scriptStep{sql: stmts[i].SQL, stmt: n})
 			i++
 			continue
 		}
@@ -92,28 +108,32 @@ func (a *attempt) groupedScript(sc dialect.Scripter) []scriptStep {
 			j++
 		}
 		g := i + 1
-		out = append(out, scriptStep{sql: "BEGIN", group: g, rowWritten: rowWritten})
+		out = append(out, scriptStep{sql: "BEGIN", group: g})
 		if !rowWritten {
-			steps := running(g)
-			for k := range steps {
-				steps[k].group = g
-			}
-			out = append(out, steps...)
+			out = append(out, running(a.mig, a.op, g, g)...)
 		}
 		for k := i; k < j; k++ {
-			out = append(out, scriptStep{sql: stmts[k].SQL, stmt: k + 1, group: g, rowWritten: rowWritten})
+			out = append(out, scriptStep{sql: stmts[k].SQL, stmt: k + 1, group: g})
 		}
-		end := done
 		if j < len(stmts) {
-			end = progress(j + 1)
+			out = append(out, progress(j+1, g))
+			rowSays = j + 1
+		} else {
+			out = append(out, done(g))
+			out = append(out, queueNext(g)...)
 		}
-		out = append(out, scriptStep{sql: end, group: g, rowWritten: rowWritten})
-		out = append(out, scriptStep{sql: "COMMIT", group: g, rowWritten: true})
+		out = append(out, scriptStep{sql: "COMMIT", group: g})
 		rowWritten = true
 		i = j
 	}
 	if !isDML(stmts[len(stmts)-1]) {
-		out = append(out, scriptStep{sql: done, rowWritten: true})
+		if a.next == nil {
+			out = append(out, done(0))
+		} else {
+			out = append(out, scriptStep{sql: "BEGIN", group: -1}, done(-1))
+			out = append(out, queueNext(-1)...)
+			out = append(out, scriptStep{sql: "COMMIT", group: -1})
+		}
 	}
 	return out
 }
@@ -132,10 +152,15 @@ func (a *attempt) applyGrouped() error {
 		sqls[i] = s.sql
 	}
 	m.log.Debug("sending the migration as one script", "version", a.mig.Version, "statements", len(a.sec.Statements), "steps", len(steps))
-	done, row, err := sc.ExecScript(r.exec, r.h.conn, sqls)
+	done, err := sc.ExecScript(r.exec, r.h.conn, sqls)
 	if err == nil {
 		a.succeeded()
 		return nil
+	}
+	// The running row, if one is in the database: written by an earlier
+	// script, or by a step of this one that committed.
+	if id, ok, lerr := m.runningRow(r.exec, r.h.conn, a.mig.Version); lerr == nil && ok {
+		a.id = id
 	}
 	if done < 0 || done >= len(steps) {
 		// The connection is gone (and the lock with it): the row says
@@ -150,21 +175,17 @@ func (a *attempt) applyGrouped() error {
 		if stmt == 0 {
 			stmt = first
 		}
+	case failed.group < 0:
+		// Recording the outcome failed: every statement ran.
+		first, stmt = 0, 0
 	case stmt == 0:
-		// Bookkeeping before a DDL statement: that statement is next; after
-		// the last one, the outcome could not be written.
-		first, stmt = len(a.sec.Statements), len(a.sec.Statements)
+		// Bookkeeping before a DDL statement: that statement is next.
 		for _, s := range steps[done:] {
 			if s.stmt > 0 {
 				first, stmt = s.stmt, s.stmt
 				break
 			}
 		}
-	}
-	// The running row exists if a step that completed committed it (a
-	// DML group that failed took its own row with it).
-	if done > 0 && steps[done-1].rowWritten {
-		a.id = row
 	}
 	return a.fail(first, stmt, err)
 }

@@ -359,6 +359,15 @@ func (m *Migrator) insertSQL(r *Record, elapsed string) (string, []any) {
 	return ins, []any{r.Version, r.Name, r.Checksum, string(r.Operation), string(r.State), r.AppliedAt.UTC(), r.Duration.Milliseconds(), r.AppliedBy, r.Statement, errText}
 }
 
+// runningRow returns the id of the history row that says version v is
+// running: under the migration lock there is at most one.
+func (m *Migrator) runningRow(ctx context.Context, q Querier, v int64) (int64, bool, error) {
+	p := m.d.Placeholder
+	var id sql.NullInt64
+	err := q.QueryRowContext(ctx, "SELECT MAX(id) FROM "+m.d.Table(m.table)+" WHERE version = "+p(1)+" AND state = "+p(2), v, string(StateRunning)).Scan(&id)
+	return id.Int64, id.Valid, err
+}
+
 // updateSQL is updateRecord's statement.
 func (m *Migrator) updateSQL() string {
 	p := m.d.Placeholder

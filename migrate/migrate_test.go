@@ -768,3 +768,40 @@ func TestEnvsubDownOnlyVariable(t *testing.T) {
 		}
 	})
 }
+
+// TestStopBetweenMigrations: a run stopped (its context cancelled) after a
+// migration leaves the next one pending, with nothing to repair, on every
+// database, even where the last script wrote the next migration's running
+// row ahead (MySQL): that row is recorded as never started.
+func TestStopBetweenMigrations(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := files(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\nINSERT INTO a (id) VALUES (1);\n",
+			"00002_b.sql": "-- +ferry up\nCREATE TABLE b (id INTEGER);\n",
+		})
+		c, cancel := context.WithCancel(ctx(t))
+		defer cancel()
+		m := newMigrator(t, db, dir, migrate.WithHooks(migrate.Hooks{MigrationDone: func(e migrate.Event) {
+			if e.Version == 1 {
+				cancel()
+			}
+		}}))
+		_, err := m.Up(c, migrate.UpOptions{})
+		if !errors.Is(err, migrate.ErrInterrupted) {
+			t.Fatalf("up cancelled after migration 1: %v", err)
+		}
+		s := status(t, m)
+		if s.CurrentVersion != 1 || len(s.Failed) != 0 || len(s.Pending) != 1 || s.Pending[0] != 2 {
+			t.Fatalf("after the stop: version %d, failed %+v, pending %v", s.CurrentVersion, s.Failed, s.Pending)
+		}
+		if tableExists(t, db, "b") {
+			t.Fatal("migration 2 ran after the stop")
+		}
+		if _, err := m.Up(ctx(t), migrate.UpOptions{}); err != nil {
+			t.Fatalf("up again: %v", err)
+		}
+		if s := status(t, m); s.CurrentVersion != 2 || !s.IsUpToDate {
+			t.Fatalf("after up again: %+v", s)
+		}
+	})
+}

@@ -95,9 +95,14 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 	b.WriteString("\n")
 	r := &run{m: m, by: m.holder}
 	now := time.Now()
-	for _, mig := range p.Migrations {
-		a := &attempt{r: r, mig: mig, op: p.Operation, start: now}
+	queued := false
+	for i, mig := range p.Migrations {
+		a := &attempt{r: r, mig: mig, op: p.Operation, start: now, queued: queued}
 		a.sec, _ = mig.parts(p.Operation)
+		if i+1 < len(p.Migrations) && m.folds(mig, p.Migrations[i+1], p.Operation) {
+			a.next = p.Migrations[i+1]
+		}
+		queued = a.next != nil
 		how := m.strategyFor(mig, p.Operation)
 		verb := "apply"
 		if p.Operation == OpDown {

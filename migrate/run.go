@@ -211,15 +211,7 @@ func (m *Migrator) up(ctx context.Context, opts UpOptions, prepare func(r *run, 
 				return err
 			}
 		}
-		for _, mig := range plan {
-			if err := r.checkSoft(); err != nil {
-				return err
-			}
-			if err := r.apply(mig, OpUp); err != nil {
-				return err
-			}
-		}
-		return nil
+		return r.applyAll(plan, OpUp)
 	})
 	if errors.Is(err, errUpToDate) {
 		v := pre.maxApplied()
@@ -399,7 +391,7 @@ func (m *Migrator) Redo(ctx context.Context) (*Result, error) {
 		if err := r.checkSoft(); err != nil {
 			return err
 		}
-		return r.apply(m.byVersion[applied[0]], OpUp)
+		return r.apply(m.byVersion[applied[0]], OpUp, false, nil)
 	})
 }
 
@@ -467,13 +459,9 @@ func (r *run) revert(versions []int64) error {
 	if err := r.m.checkRevert(r.hist, versions, true); err != nil {
 		return err
 	}
-	for _, v := range versions {
-		if err := r.checkSoft(); err != nil {
-			return err
-		}
-		if err := r.apply(r.m.byVersion[v], OpDown); err != nil {
-			return err
-		}
+	migs := make([]*Migration, len(versions))
+	for i, v := range versions {
+		migs[i] = r.m.byVersion[v]
 	}
-	return nil
+	return r.applyAll(migs, OpDown)
 }

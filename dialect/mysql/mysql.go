@@ -158,10 +158,11 @@ func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string,
 
 // ExecScript implements dialect.Scripter with a multi-statement query:
 // after each statement the script sets @ferry_done, so that after an
-// error one more query tells how far the server got.
-func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string) (int, int64, error) {
+// error one more query tells how far the server got. @ferry_row, which
+// SaveRowID sets, lives as long as the session.
+func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string) (int, error) {
 	var b strings.Builder
-	b.WriteString("SET @ferry_done = 0, @ferry_row = 0, @ferry_t0 = NOW(6)")
+	b.WriteString("SET @ferry_done = 0, @ferry_t0 = NOW(6)")
 	for i, s := range stmts {
 		b.WriteString(";\n")
 		// A statement-begin block may end with its own semicolon: an
@@ -172,17 +173,16 @@ func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string
 	}
 	_, err := conn.ExecContext(ctx, b.String())
 	if err == nil {
-		return len(stmts), 0, nil
+		return len(stmts), nil
 	}
 	// The connection is still there after an SQL error: say where it
 	// stopped. If it is gone, so is the session (and its lock).
 	_, _ = conn.ExecContext(ctx, "ROLLBACK")
 	var done sql.NullInt64
-	var row sql.NullInt64
-	if qerr := conn.QueryRowContext(ctx, "SELECT @ferry_done, @ferry_row").Scan(&done, &row); qerr != nil {
-		return -1, 0, err
+	if qerr := conn.QueryRowContext(ctx, "SELECT @ferry_done").Scan(&done); qerr != nil {
+		return -1, err
 	}
-	return int(done.Int64), row.Int64, err
+	return int(done.Int64), err
 }
 
 // SaveRowID implements dialect.Scripter.
