@@ -35,12 +35,8 @@ func (a *attempt) applyInTransaction() error {
 		if err := r.mirrored(tx, mig.Version, a.op == OpUp); err != nil {
 			return err
 		}
-		if err := r.h.fence(r.exec, tx); err != nil {
-			return err
-		}
 		rec := a.record(doneState(a.op))
-		_, err := m.insertRecord(r.exec, tx, &rec)
-		return err
+		return r.recordFenced(tx, &rec)
 	})
 	switch {
 	case errors.Is(err, ErrInterrupted):
@@ -50,4 +46,37 @@ func (a *attempt) applyInTransaction() error {
 	}
 	a.succeeded()
 	return nil
+}
+
+// recordFenced writes a history row in the migration's transaction, under
+// the lease's fencing check where the lock is a lease: a lease renewed
+// recently goes in the INSERT's own condition (one statement, its plan
+// prepared once per run), an older one is renewed first.
+func (r *run) recordFenced(tx *sql.Tx, rec *Record) error {
+	m := r.m
+	if r.h.lease != nil {
+		if token, holder, fresh := r.h.lease(); fresh {
+			if r.fencedInsert == nil {
+				st, err := r.h.conn.PrepareContext(r.exec, m.fencedInsertSQL())
+				if err != nil {
+					return fmt.Errorf("record version %d in %s: %w", rec.Version, m.table, err)
+				}
+				r.fencedInsert = st
+			}
+			_, args := m.insertSQL(rec, "")
+			res, err := tx.StmtContext(r.exec, r.fencedInsert).ExecContext(r.exec, append(args, token, holder)...)
+			if err != nil {
+				return fmt.Errorf("record version %d in %s: %w", rec.Version, m.table, err)
+			}
+			if n, err := res.RowsAffected(); err == nil && n != 1 {
+				return ErrLockLost
+			}
+			return nil
+		}
+	}
+	if err := r.h.fence(r.exec, tx); err != nil {
+		return err
+	}
+	_, err := m.insertRecord(r.exec, tx, rec)
+	return err
 }

@@ -359,6 +359,20 @@ func (m *Migrator) insertSQL(r *Record, elapsed string) (string, []any) {
 	return ins, []any{r.Version, r.Name, r.Checksum, string(r.Operation), string(r.State), r.AppliedAt.UTC(), r.Duration.Milliseconds(), r.AppliedBy, r.Statement, errText}
 }
 
+// fencedInsertSQL is insertSQL's statement that writes the row only while
+// this run holds the lease with token and holder (lock table row 1): the
+// lease check and the history row in one statement.
+func (m *Migrator) fencedInsertSQL() string {
+	p := m.d.Placeholder
+	ph := make([]string, 10)
+	for i := range ph {
+		ph[i] = p(i + 1)
+	}
+	return "INSERT INTO " + m.d.Table(m.table) +
+		" (version, name, checksum, operation, state, applied_at, duration_ms, applied_by, statement, error) SELECT " +
+		strings.Join(ph, ", ") + " WHERE EXISTS (SELECT 1 FROM " + m.d.Table(m.lockTable) + " WHERE id = 1 AND token = " + p(11) + " AND holder = " + p(12) + ")"
+}
+
 // runningRow returns the id of the history row that says version v is
 // running: under the migration lock there is at most one.
 func (m *Migrator) runningRow(ctx context.Context, q Querier, v int64) (int64, bool, error) {

@@ -106,6 +106,11 @@ type held struct {
 	conn   *sql.Conn
 	waited time.Duration
 	fence  func(ctx context.Context, q Querier) error
+	// lease, for a lease lock renewed recently enough that it cannot have
+	// expired, returns its token and holder, for a history row written
+	// only while they are still the lock row's (fencedInsertSQL); ok is
+	// false for a session lock, or a lease the fence must renew first.
+	lease func() (token int64, holder string, ok bool)
 	free   func(ctx context.Context) error
 	once   sync.Once
 	err    error

@@ -164,6 +164,9 @@ func (m *Migrator) acquireLease(ctx context.Context, conn *sql.Conn, onLost func
 		}
 		return nil
 	}
+	h.lease = func() (int64, string, bool) {
+		return token, m.holder, renewedAgo() < m.leaseTTL/3
+	}
 	h.free = func(ctx context.Context) error {
 		close(stop)
 		wg.Wait()

@@ -161,9 +161,15 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 	case inTransaction:
 		b.WriteString("BEGIN;\n")
 		body()
-		a.writeAround(b)
+		if m.mirror != nil {
+			fmt.Fprintf(b, "-- record version %d in the history mirror's table\n", a.mig.Version)
+		}
 		rec := a.record(doneState(a.op))
 		ins, args := m.insertSQL(&rec, "")
+		if m.lockMode() == LockLease {
+			fmt.Fprintf(b, "-- the history row, written only while this run holds the lease (a lease last renewed more than %s ago is renewed first):\n", m.leaseTTL/3)
+			ins, args = m.fencedInsertSQL(), append(args, planVar("lease_token"), planVar("lease_holder"))
+		}
 		writeStmt(b, m.render(ins, args))
 		b.WriteString("COMMIT;\n")
 	case grouped:
@@ -197,15 +203,6 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		}
 		writeStmt(b, m.render(m.updateSQL(), []any{string(doneState(a.op)), planVar("duration_ms"), 0, nil, planVar("running_row_id")}))
 	}
-}
-
-// writeAround writes what a transaction holds besides the migration: the
-// history mirror and the lease check.
-func (a *attempt) writeAround(b *strings.Builder) {
-	if a.r.m.mirror != nil {
-		fmt.Fprintf(b, "-- record version %d in the history mirror's table\n", a.mig.Version)
-	}
-	a.writeFence(b)
 }
 
 // writeFence writes the lease check of a run under a lease lock.

@@ -366,6 +366,31 @@ func (c *recConn) QueryContext(ctx context.Context, q string, args []driver.Name
 	return c.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
 }
 
+func (c *recConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
+	st, err := c.Conn.(driver.ConnPrepareContext).PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return &recStmt{Stmt: st, c: c, q: q}, nil
+}
+
+// recStmt records each execution of a prepared statement.
+type recStmt struct {
+	driver.Stmt
+	c *recConn
+	q string
+}
+
+func (s *recStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	s.c.w.add(s.c.id, s.q)
+	return s.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+}
+
+func (s *recStmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	s.c.w.add(s.c.id, s.q)
+	return s.Stmt.(driver.StmtQueryContext).QueryContext(ctx, args)
+}
+
 func (c *recConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
 	c.w.add(c.id, "BEGIN")
 	tx, err := c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)

@@ -3,6 +3,7 @@ package migrate
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,6 +49,9 @@ type run struct {
 	by string
 	// mirrorReady is set once the history mirror's table is ensured.
 	mirrorReady bool
+	// fencedInsert is the run's prepared fenced history insert (lease
+	// locks), closed when the run ends.
+	fencedInsert *sql.Stmt
 }
 
 // mirrored records a change of version v in the history mirror, if any.
@@ -127,6 +131,9 @@ func (m *Migrator) lockedBy(ctx context.Context, by string, check func(*history)
 	}
 	r := &run{m: m, h: h, hist: hist, soft: ctx, exec: exec, by: by, res: &Result{From: hist.maxApplied(), LockWaited: h.waited}}
 	err = fn(r)
+	if r.fencedInsert != nil {
+		r.fencedInsert.Close()
+	}
 	r.res.To = r.hist.maxApplied()
 	if err != nil {
 		if c := context.Cause(exec); c != nil && errors.Is(c, ErrLockLost) {
