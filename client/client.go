@@ -90,6 +90,15 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("base URL %s: use http://host:port or https://host:port", redact.URL(baseURL))
 	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		// A token in the query would be printed and logged with the URL.
+		return nil, fmt.Errorf("base URL %s: give it without a query string or fragment (a token goes in the user info, http://ferry:TOKEN@host:port, or in FERRY_TOKEN)", redact.URL(baseURL))
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("base URL %s: invalid port %q: use 1 to 65535", redact.URL(baseURL), p)
+		}
+	}
 	c := &Client{base: u, api: APIAuto, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	if u.User != nil {
 		if p, ok := u.User.Password(); ok {

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"strings"
@@ -20,9 +21,13 @@ import (
 //	MF_METADATA_DB_SSL_ROOT_CERT (or MF_METADATA_DB_SSL_ROOT_CERT_PATH)
 //	DB_SCHEMA_NAME           the schema
 //
-// The defaults are Metaflow's. ok is false when none of the MF_METADATA_DB_
-// variables is set. The URL carries the password: never print it.
-func FromMetaflowEnv(getenv func(string) string) (raw string, ok bool) {
+// The defaults are Metaflow's (in a DSN, only what the DSN leaves out of
+// host, port, user and database; never a password: libpq then finds it in
+// PGPASSWORD or .pgpass). A DSN may also be a postgres:// or
+// postgresql:// URL, as libpq accepts. ok is false when none of the
+// MF_METADATA_DB_ variables is set; err says why a DSN cannot be read.
+// The URL carries the password: never print it.
+func FromMetaflowEnv(getenv func(string) string) (raw string, ok bool, err error) {
 	const p = "MF_METADATA_DB_"
 	set := false
 	for _, k := range []string{"DSN", "HOST", "PORT", "USER", "PSWD", "NAME", "SSL_MODE"} {
@@ -31,12 +36,20 @@ func FromMetaflowEnv(getenv func(string) string) (raw string, ok bool) {
 		}
 	}
 	if !set {
-		return "", false
+		return "", false, nil
 	}
 	params := map[string]string{}
 	host, port, user, pass, name := "localhost", "5432", "postgres", "postgres", "postgres"
-	if dsn := getenv(p + "DSN"); dsn != "" {
-		for k, v := range parseDSN(dsn) {
+	if dsn := strings.TrimSpace(getenv(p + "DSN")); dsn != "" {
+		if lower := strings.ToLower(dsn); strings.HasPrefix(lower, "postgres://") || strings.HasPrefix(lower, "postgresql://") {
+			return withSchema(dsn, getenv("DB_SCHEMA_NAME")), true, nil
+		}
+		kv, err := parseDSN(dsn)
+		if err != nil {
+			return "", true, fmt.Errorf("%sDSN: %w (use key=value pairs, such as \"host=db dbname=metaflow user=mf\", or a postgresql:// URL)", p, err)
+		}
+		pass = ""
+		for k, v := range kv {
 			switch k {
 			case "host":
 				host = v
@@ -76,19 +89,40 @@ func FromMetaflowEnv(getenv func(string) string) (raw string, ok bool) {
 	for k, v := range params {
 		q.Set(k, v)
 	}
-	u := url.URL{Scheme: "postgres", User: url.UserPassword(user, pass), Host: net.JoinHostPort(host, port), Path: "/" + name, RawQuery: q.Encode()}
-	return u.String(), true
+	ui := url.User(user)
+	if pass != "" {
+		ui = url.UserPassword(user, pass)
+	}
+	u := url.URL{Scheme: "postgres", User: ui, Host: net.JoinHostPort(host, port), Path: "/" + name, RawQuery: q.Encode()}
+	return u.String(), true, nil
+}
+
+// withSchema adds schema=s to a URL's query when s is set.
+func withSchema(raw, s string) string {
+	if s == "" {
+		return raw
+	}
+	sep := "?"
+	if strings.Contains(raw, "?") {
+		sep = "&"
+	}
+	return raw + sep + "schema=" + url.QueryEscape(s)
 }
 
 // parseDSN reads libpq's key=value connection strings, with values
-// optionally single-quoted and backslash-escaped.
-func parseDSN(dsn string) map[string]string {
+// optionally single-quoted and backslash-escaped. Anything else (a word
+// without =, an unterminated quote) is an error naming where.
+func parseDSN(dsn string) (map[string]string, error) {
 	out := map[string]string{}
 	s := strings.TrimSpace(dsn)
 	for s != "" {
 		eq := strings.IndexByte(s, '=')
-		if eq < 0 {
-			break
+		if sp := strings.IndexAny(s, " \t"); eq < 0 || (sp >= 0 && sp < eq) {
+			word := s
+			if sp >= 0 {
+				word = s[:sp]
+			}
+			return nil, fmt.Errorf("%q is not key=value", strings.SplitN(word, "=", 2)[0])
 		}
 		key := strings.TrimSpace(s[:eq])
 		s = strings.TrimLeft(s[eq+1:], " \t")
@@ -101,7 +135,10 @@ func parseDSN(dsn string) map[string]string {
 				}
 				val.WriteByte(s[i])
 			}
-			s = s[min(i+1, len(s)):]
+			if i >= len(s) {
+				return nil, fmt.Errorf("the value of %s has no closing quote", key)
+			}
+			s = s[i+1:]
 		} else {
 			end := strings.IndexAny(s, " \t")
 			if end < 0 {
@@ -113,5 +150,5 @@ func parseDSN(dsn string) map[string]string {
 		out[key] = val.String()
 		s = strings.TrimLeft(s, " \t")
 	}
-	return out
+	return out, nil
 }

@@ -7,11 +7,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -29,6 +31,9 @@ type DB struct {
 	*sql.DB
 	Dialect dialect.Dialect
 	URL     *URL
+	// Absent says the SQLite file does not exist and the DB is an empty
+	// in-memory stand-in (Options.NoCreate).
+	Absent bool
 }
 
 // Options adjust Open.
@@ -47,6 +52,24 @@ type Options struct {
 	// NoPing skips the initial connection check; nothing connects until
 	// the first query (or DB.Ping). SQLite creates the file then.
 	NoPing bool
+	// NoCreate, for commands that only read (status, history, a dry
+	// run), does not create a SQLite file that does not exist: the
+	// returned DB is an empty in-memory database standing in for it, and
+	// DB.Absent is set. A mistyped path leaves no empty file behind.
+	NoCreate bool
+}
+
+// schemaName is a PostgreSQL schema name ferry accepts: it becomes the
+// connection's search_path.
+var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}$`)
+
+// CheckSchema says why name cannot be a schema for ferry's tables and
+// the migrations' search_path, or returns nil ("" is none).
+func CheckSchema(name string) error {
+	if name != "" && !schemaName.MatchString(name) {
+		return fmt.Errorf("schema %q: use letters, digits, underscores and $, starting with a letter or underscore, at most 63 characters", name)
+	}
+	return nil
 }
 
 // DefaultConnectTimeout bounds a connection attempt when nothing else does.
@@ -74,14 +97,34 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 	if u.Schema != "" && u.Kind != Postgres {
 		return nil, fmt.Errorf("a schema (%q) is only supported for PostgreSQL; for %s, name the database in the URL", u.Schema, u.Kind)
 	}
+	if err := CheckSchema(u.Schema); err != nil {
+		return nil, err
+	}
 	if opts.ConnectTimeout <= 0 {
 		opts.ConnectTimeout = DefaultConnectTimeout
 	}
-	db, d, err := open(u, opts)
+	absent := false
+	if opts.NoCreate && u.Kind == SQLite && u.Database != ":memory:" {
+		_, err := os.Stat(u.Database)
+		absent = errors.Is(err, fs.ErrNotExist)
+	}
+	var db *sql.DB
+	var d dialect.Dialect
+	var err error
+	if absent {
+		// One connection: each connection to :memory: is its own database.
+		db, err = sqlite.Open(":memory:", u.Params)
+		if err == nil {
+			db.SetMaxOpenConns(1)
+		}
+		d = sqlite.New()
+	} else {
+		db, d, err = open(u, opts)
+	}
 	if err != nil {
 		return nil, u.Redact(fmt.Errorf("open %s: %w", u, err))
 	}
-	out := &DB{DB: db, Dialect: d, URL: u}
+	out := &DB{DB: db, Dialect: d, URL: u, Absent: absent}
 	if opts.NoPing {
 		return out, nil
 	}
@@ -275,4 +318,20 @@ func verifyChainOnly(tc *tls.Config) *tls.Config {
 // Redact hides the URL's password in err's message, for errors that come
 // from code that had the full URL (drivers, client tools). errors.Is and
 // errors.As still see the chain.
-func (u *URL) Redact(err error) error { return redact.Error(err, u.password) }
+//
+// The password is removed wherever it stands as one (in a URL, as
+// password=...); a password long enough not to be mistaken for other text,
+// and that is not part of the user, host or database name, is removed
+// wherever it appears. (Masking every "1" or "postgres" would garble the
+// message and give the password away by what it masks.)
+func (u *URL) Redact(err error) error {
+	pw := u.password
+	if pw == "" || err == nil {
+		return err
+	}
+	err = redact.PasswordError(err, pw)
+	if len(pw) >= 6 && !strings.Contains(u.User, pw) && !strings.Contains(u.Host, pw) && !strings.Contains(u.Database, pw) {
+		err = redact.Error(err, pw)
+	}
+	return err
+}

@@ -1,6 +1,7 @@
 package database
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -37,7 +38,12 @@ func TestMySQLParamsNeverReachTheServer(t *testing.T) {
 			t.Errorf("Parse(?%s) error does not name the parameter: %v", q, err)
 		}
 	}
-	for _, q := range []string{"parseTime=true", "sql_mode=%27STRICT_ALL_TABLES,NO_ZERO_DATE%27", "lock_wait_timeout=30", "readTimeout=30s", "sslmode=require", "charset=utf8mb4"} {
+	for _, q := range []string{"parseTime=false", "multiStatements=0"} {
+		if _, err := Parse("mysql://app:pw@127.0.0.1:3306/db?" + q); err == nil || !strings.Contains(err.Error(), "ferry always turns") {
+			t.Errorf("Parse(?%s): %v, want an error saying ferry turns it on", q, err)
+		}
+	}
+	for _, q := range []string{"parseTime=true", "multiStatements=1", "sql_mode=%27STRICT_ALL_TABLES,NO_ZERO_DATE%27", "lock_wait_timeout=30", "readTimeout=30s", "sslmode=require", "charset=utf8mb4"} {
 		if _, err := Parse("mysql://app:pw@127.0.0.1:3306/db?" + q); err != nil {
 			t.Errorf("Parse(?%s): %v", q, err)
 		}
@@ -80,5 +86,25 @@ func TestCredentialParams(t *testing.T) {
 	}
 	if _, err := Parse("postgres://h/db?statement_timeout=5000&sslpassword=x&application_name=a"); err != nil {
 		t.Errorf("postgres settings refused: %v", err)
+	}
+}
+
+// TestRedactLeavesOtherTextAlone: a short password, or one equal to the
+// user name, is removed where it stands as a password, and nowhere else:
+// masking every "1" or "postgres" garbled messages and showed what the
+// password was.
+func TestRedactLeavesOtherTextAlone(t *testing.T) {
+	for _, tt := range []struct{ raw, msg, want string }{
+		{"mysql://root:1@127.0.0.1:3306/app", "dial 127.0.0.1:3306: Error 1045 for mysql://root:1@127.0.0.1/app", "dial 127.0.0.1:3306: Error 1045 for mysql://root:xxxxx@127.0.0.1/app"},
+		{"postgres://postgres:postgres@127.0.0.1/postgres", `database "postgres" as user "postgres": password=postgres`, `database "postgres" as user "postgres": password=xxxxx`},
+		{"postgres://app:Hunter2Secret@db/x", "server said Hunter2Secret", "server said xxxxx"},
+	} {
+		u, err := Parse(tt.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := u.Redact(errors.New(tt.msg)).Error(); got != tt.want {
+			t.Errorf("Redact(%q) for %s = %q, want %q", tt.msg, tt.raw, got, tt.want)
+		}
 	}
 }

@@ -74,7 +74,7 @@ func TestPostgresTLS(t *testing.T) {
 	}
 	// The same through Metaflow's variables.
 	u := db.URL
-	raw, _ := database.FromMetaflowEnv(func(k string) string {
+	raw, _, _ := database.FromMetaflowEnv(func(k string) string {
 		return map[string]string{
 			"MF_METADATA_DB_HOST": "localhost", "MF_METADATA_DB_PORT": u.Port, "MF_METADATA_DB_USER": u.User,
 			"MF_METADATA_DB_PSWD": u.Password(), "MF_METADATA_DB_NAME": u.Database,

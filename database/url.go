@@ -16,6 +16,7 @@ import (
 	"maps"
 	"net"
 	"net/url"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -140,6 +141,9 @@ func Parse(raw string) (*URL, error) {
 	}
 	scheme, _, ok := strings.Cut(raw, "://")
 	if !ok || scheme == "" || strings.ContainsAny(scheme, "/@:") {
+		if !ok && looksLikeFile(raw) {
+			return nil, fmt.Errorf("database URL %s has no scheme: for a SQLite file, write sqlite:%s", raw, raw)
+		}
 		return nil, fmt.Errorf("database URL %s has no scheme: use postgres://, mysql:// or sqlite:path", redact.URL(raw))
 	}
 	switch strings.ToLower(scheme) {
@@ -169,6 +173,11 @@ func parseSQLite(rest string) (*URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sqlite URL parameters: %w", err)
 	}
+	for _, k := range slices.Sorted(maps.Keys(params)) {
+		if !slices.Contains(sqliteParams, k) {
+			return nil, fmt.Errorf("unknown sqlite URL parameter %q: use one of %s", k, strings.Join(sqliteParams, ", "))
+		}
+	}
 	return &URL{Kind: SQLite, Database: filepath.Clean(path), Params: params}, nil
 }
 
@@ -182,7 +191,17 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 		}
 		return nil, fmt.Errorf("invalid %s URL %s: %v", kind, redact.URL(raw), err)
 	}
-	q := u.Query()
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		// A parameter lost to a stray ; or % would go unnoticed (sslmode
+		// among them: TLS off without a word).
+		return nil, fmt.Errorf("%s URL %s: its query string does not parse: %v", kind, redact.URL(raw), redact.Error(err, redact.URLSecrets(raw)...))
+	}
+	for _, k := range []string{"schema", "sslmode", "sslrootcert", "sslcert", "sslkey", "socket", "connect_timeout"} {
+		if len(q[k]) > 1 {
+			return nil, fmt.Errorf("%s URL gives %s %d times: give it once", kind, k, len(q[k]))
+		}
+	}
 	// The user and password may come as parameters (libpq allows it): they
 	// go into the user info, so that they are shown, redacted and passed
 	// like any other, and never reach the server as settings.
@@ -225,6 +244,15 @@ func parseServer(raw, kind, defaultPort string) (*URL, error) {
 	return out, nil
 }
 
+// sqliteParams are the parameters modernc.org/sqlite and SQLite's URI
+// filenames know.
+var sqliteParams = []string{
+	"_pragma", "_txlock", "_time_format", "_time_integer_format", "_timezone", "_inttotime", "_texttotime",
+	"_busy_timeout", "_timeout", "_foreign_keys", "_fk", "_journal_mode", "_journal", "_synchronous", "_sync",
+	"_auto_vacuum", "_vacuum", "_query_only", "_dqs", "_defensive", "_error_rc",
+	"vfs", "mode", "cache", "immutable", "nolock", "psow",
+}
+
 // sslModes are the values sslmode takes, per server kind.
 var sslModes = map[string][]string{
 	Postgres: {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"},
@@ -245,8 +273,8 @@ func checkCommonParams(u *url.URL, q url.Values, kind string) error {
 		return fmt.Errorf("%s URL parameter sslmode %q: use %s", kind, mode, strings.Join(sslModes[kind], ", "))
 	}
 	if v := q.Get("connect_timeout"); v != "" && kind == Postgres {
-		if n, err := strconv.Atoi(v); err != nil || n < 0 {
-			return fmt.Errorf("postgres URL parameter connect_timeout %q: use a number of seconds", v)
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			return fmt.Errorf("postgres URL parameter connect_timeout %q: use a positive number of seconds (0 would wait for ever)", v)
 		}
 	}
 	return nil
@@ -322,9 +350,12 @@ var (
 		"net_write_timeout", "transaction_isolation", "tx_isolation", "foreign_key_checks",
 		"sql_require_primary_key", "sql_safe_updates",
 	}
-	// plainSetting is a value that SET can take as it is: a number, a
-	// word, or a quoted string without quotes or backslashes in it.
-	plainSetting = regexp.MustCompile(`^(?:[A-Za-z0-9_.:+-]+|'[A-Za-z0-9_.:+, /-]*')$`)
+	// plainSetting is a value that SET can take as it is: a number, an
+	// identifier, or a quoted string without quotes or backslashes in it.
+	plainSetting = regexp.MustCompile(`^(?:-?[0-9]+(?:\.[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z0-9_.:+, /-]*')$`)
+	// charsetName is a character set or collation name (charset may list
+	// several): the driver sends it unquoted in SET NAMES.
+	charsetName = regexp.MustCompile(`^[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*$`)
 )
 
 // checkMySQLParams allows the driver's own parameters, ferry's, and a
@@ -336,11 +367,24 @@ func checkMySQLParams(q url.Values) error {
 	for _, k := range slices.Sorted(maps.Keys(q)) {
 		vs := q[k]
 		switch {
+		case k == "charset" || k == "collation":
+			for _, v := range vs {
+				if !charsetName.MatchString(v) {
+					return fmt.Errorf("mysql URL parameter %q: use a character set or collation name, such as utf8mb4 (letters, digits and underscores)", k)
+				}
+			}
+		case k == "parseTime" || k == "multiStatements":
+			// Accepted in URLs copied from elsewhere; ferry turns both on.
+			for _, v := range vs {
+				if b, err := strconv.ParseBool(v); err != nil || !b {
+					return fmt.Errorf("mysql URL parameter %s=%s: ferry always turns %s on (leave the parameter out)", k, v, k)
+				}
+			}
 		case slices.Contains(mysqlDriverParams, k), slices.Contains(ferryMySQLParams, k):
 		case slices.Contains(mysqlSessionVars, k):
 			for _, v := range vs {
 				if !plainSetting.MatchString(v) {
-					return fmt.Errorf("mysql URL parameter %q: its value must be a number, a word or a quoted string such as 'STRICT_ALL_TABLES' (no quotes or backslashes inside)", k)
+					return fmt.Errorf("mysql URL parameter %q: its value must be a number, a name, or a quoted string such as 'READ-COMMITTED' or 'STRICT_ALL_TABLES' (no quotes or backslashes inside)", k)
 				}
 			}
 		case k == "tls" || k == "allowFallbackToPlaintext":
@@ -365,4 +409,20 @@ func checkMySQLParams(q url.Values) error {
 		return fmt.Errorf("mysql URL parameters: %w", err)
 	}
 	return nil
+}
+
+// looksLikeFile reports whether a URL without a scheme is a SQLite file's
+// path: one with a directory or a SQLite file extension, no credentials.
+func looksLikeFile(raw string) bool {
+	if strings.ContainsAny(raw, "@?") {
+		return false
+	}
+	if strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "./") || strings.HasPrefix(raw, "../") {
+		return true
+	}
+	switch strings.ToLower(path.Ext(raw)) {
+	case ".db", ".sqlite", ".sqlite3":
+		return true
+	}
+	return false
 }

@@ -60,6 +60,22 @@ func TestParseErrorsNeverShowThePassword(t *testing.T) {
 	}
 }
 
+// TestBarePath: a file path given without sqlite: says how to write it.
+func TestBarePath(t *testing.T) {
+	for raw, want := range map[string]string{
+		"/var/lib/app/app.db": "for a SQLite file, write sqlite:/var/lib/app/app.db",
+		"./app.db":            "write sqlite:./app.db",
+		"app.sqlite3":         "write sqlite:app.sqlite3",
+		"db.internal/app":     "use postgres://, mysql:// or sqlite:path",
+		"scott:tiger@db/x":    "use postgres://, mysql:// or sqlite:path",
+	} {
+		_, err := Parse(raw)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Parse(%q): %v, want %q", raw, err, want)
+		}
+	}
+}
+
 func TestSecretsRedacted(t *testing.T) {
 	u, err := Parse("postgres://app:p%40ss%20word@db/x?sslpassword=keypass&sslmode=verify-full")
 	if err != nil {
@@ -158,10 +174,10 @@ func TestSchemaOnlyForPostgres(t *testing.T) {
 
 func TestFromMetaflowEnv(t *testing.T) {
 	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
-	if _, ok := FromMetaflowEnv(env(nil)); ok {
+	if _, ok, _ := FromMetaflowEnv(env(nil)); ok {
 		t.Fatal("no MF_ variables should mean no URL")
 	}
-	raw, ok := FromMetaflowEnv(env(map[string]string{
+	raw, ok, _ := FromMetaflowEnv(env(map[string]string{
 		"MF_METADATA_DB_HOST": "db.internal", "MF_METADATA_DB_PORT": "6432", "MF_METADATA_DB_USER": "metaflow",
 		"MF_METADATA_DB_PSWD": "p@ss word", "MF_METADATA_DB_NAME": "metaflow", "MF_METADATA_DB_SSL_MODE": "verify-full",
 		"MF_METADATA_DB_SSL_ROOT_CERT_PATH": "/etc/ca.pem", "DB_SCHEMA_NAME": "mf",
@@ -178,13 +194,29 @@ func TestFromMetaflowEnv(t *testing.T) {
 		t.Fatalf("parsed %+v (%s)", u, u)
 	}
 	// Metaflow's defaults, and a DSN taking precedence over the parts.
-	raw, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_HOST": "h"}))
+	raw, _, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_HOST": "h"}))
 	if u, _ := Parse(raw); u.User != "postgres" || u.Password() != "postgres" || u.Database != "postgres" || u.Port != "5432" {
 		t.Fatalf("defaults: %+v", u)
 	}
-	raw, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_DSN": "dbname=mfdb user=mf password='it\\'s q' host=pg port=5433 sslmode=require", "MF_METADATA_DB_HOST": "ignored"}))
+	raw, _, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_DSN": "dbname=mfdb user=mf password='it\\'s q' host=pg port=5433 sslmode=require", "MF_METADATA_DB_HOST": "ignored"}))
 	u, err = Parse(raw)
 	if err != nil || u.Host != "pg" || u.Port != "5433" || u.Database != "mfdb" || u.Password() != "it's q" || u.Params.Get("sslmode") != "require" {
 		t.Fatalf("DSN: %+v %v", u, err)
+	}
+	// A DSN without a password gets none (libpq then reads PGPASSWORD or
+	// .pgpass), a URL is taken as it is, and one that does not parse is
+	// an error.
+	raw, _, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_DSN": "host=pg dbname=mfdb"}))
+	if u, _ := Parse(raw); u.Password() != "" || u.User != "postgres" || u.Host != "pg" {
+		t.Fatalf("DSN without a password: %+v", u)
+	}
+	raw, _, _ = FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_DSN": "postgresql://app:pw@db.internal:5432/metaflow", "DB_SCHEMA_NAME": "mf"}))
+	if u, err := Parse(raw); err != nil || u.Host != "db.internal" || u.User != "app" || u.Database != "metaflow" || u.Schema != "mf" {
+		t.Fatalf("DSN as a URL: %+v %v", u, err)
+	}
+	for _, bad := range []string{"host=pg dbname", "just words", "password='unterminated"} {
+		if _, _, err := FromMetaflowEnv(env(map[string]string{"MF_METADATA_DB_DSN": bad})); err == nil || strings.Contains(err.Error(), "unterminated") {
+			t.Errorf("DSN %q: %v", bad, err)
+		}
 	}
 }

@@ -110,7 +110,7 @@ func substituteLine(line string, lookup LookupEnv) (string, []string, error) {
 	var secrets []string
 	out, err := expr.Expand(envFunc(func(name string) (string, bool) {
 		v, ok := lookup(name)
-		if ok && v != "" && redact.IsSecretName(name) {
+		if ok && v != "" && redact.IsSecretVariable(name) {
 			secrets = append(secrets, v)
 		}
 		return v, ok

@@ -53,12 +53,22 @@ func TestAllowEmpty(t *testing.T) {
 	if len(pf.up.Statements) != 0 {
 		t.Fatalf("statements: %q", stmts(pf.up))
 	}
-	// goose and golang-migrate files keep their tools' rule: empty is fine.
+	// goose files keep goose's rule, empty is fine, unless the file is
+	// still the template a new migration starts with, in any format.
 	if _, err := parseFile("2_g.sql", "-- +goose Up\n-- +goose Down\n", pgSyntax, annotated); err != nil {
 		t.Errorf("empty goose up: %v", err)
 	}
-	if _, err := parseFile("3_m.up.sql", "-- nothing\n", pgSyntax, migrateUp); err != nil {
+	for _, src := range []string{"-- +goose Up\n" + TODOMarker + "\n\n-- +goose Down\n", "-- +ferry up\n" + TODOMarker + "\n-- +ferry down\nDROP TABLE t;\n"} {
+		if _, err := parseFile("4_t.sql", src, pgSyntax, annotated); err == nil || !strings.Contains(err.Error(), "the up section is empty") {
+			t.Errorf("an unedited new file: %v", err)
+		}
+	}
+	// An empty golang-migrate file says it is meant to be empty.
+	if _, err := parseFile("3_m.up.sql", "-- nothing\n", pgSyntax, migrateUp); err == nil || !strings.Contains(err.Error(), "the file is empty") {
 		t.Errorf("empty golang-migrate up: %v", err)
+	}
+	if _, err := parseFile("3_m.up.sql", "-- +ferry allow-empty\n", pgSyntax, migrateUp); err != nil {
+		t.Errorf("empty golang-migrate up with allow-empty: %v", err)
 	}
 }
 
@@ -85,6 +95,40 @@ func TestVersionReasons(t *testing.T) {
 		if !errors.As(err, &fe) || fe.File != "m/"+name || !strings.Contains(fe.Msg, want) {
 			t.Errorf("%s: error %v, want one naming the file and saying %q", name, err, want)
 		}
+	}
+}
+
+// TestNotText: a migration file that is not UTF-8 text, or whose
+// extension is .sql in another case, is refused with its name, not read
+// as garbage SQL or skipped.
+func TestNotText(t *testing.T) {
+	utf16 := func(s string, bom []byte) []byte {
+		out := append([]byte(nil), bom...)
+		for _, r := range s {
+			out = append(out, byte(r), 0)
+		}
+		return out
+	}
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"1_le.sql":       {utf16("-- +ferry up\nSELECT 1;\n", []byte{0xFF, 0xFE}), "the file is UTF-16 text: save it as UTF-8"},
+		"2_nobom.sql":    {utf16("-- +ferry up\nSELECT 1;\n", nil), "line 1: the file has a NUL byte"},
+		"3_nul.sql":      {[]byte("-- +ferry up\nSELECT 1;\nSELECT '\x00';\n"), "line 3: the file has a NUL byte"},
+		"4_upper.SQL":    {[]byte("-- +ferry up\nSELECT 1;\n"), "extension .SQL: ferry reads migration files ending in .sql"},
+		"5_mixed.up.Sql": {[]byte("SELECT 1;\n"), "extension .Sql"},
+	} {
+		fsys := fstest.MapFS{name: {Data: tc.data}}
+		_, err := Load(fsys, "m", pgSyntax)
+		var fe *FileError
+		if !errors.As(err, &fe) || fe.File != "m/"+name || !strings.Contains(fe.Msg, tc.want) {
+			t.Errorf("%s: error %v, want one naming the file and saying %q", name, err, tc.want)
+		}
+	}
+	// A file that is not a migration (no version) may end in .SQL.
+	if _, err := Load(fstest.MapFS{"README.SQL": {Data: []byte("notes")}}, "m", pgSyntax); err != nil {
+		t.Errorf("README.SQL: %v", err)
 	}
 }
 

@@ -111,9 +111,9 @@ type held struct {
 	// only while they are still the lock row's (fencedInsertSQL); ok is
 	// false for a session lock, or a lease the fence must renew first.
 	lease func() (token int64, holder string, ok bool)
-	free   func(ctx context.Context) error
-	once   sync.Once
-	err    error
+	free  func(ctx context.Context) error
+	once  sync.Once
+	err   error
 }
 
 // release frees the lock and the connection. It is safe to call twice.

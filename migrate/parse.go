@@ -60,7 +60,13 @@ type parser struct {
 	pieces    []piece
 	sum       strings.Builder
 	upStmts   int
+	upTODO    bool // the up section holds TODOMarker
 }
+
+// TODOMarker is the comment a new migration's up section starts with. An
+// up section that holds it and no statement has not been written yet, in
+// any file format.
+const TODOMarker = "-- TODO: write the migration's SQL here (an up section left empty is refused)"
 
 // parseFile reads one migration file, with ENVSUB taking variables from
 // the process's environment. Every error names the file and, when it can,
@@ -171,6 +177,9 @@ func parseSource(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFi
 	for i, pc := range pieces {
 		switch pc.kind {
 		case pLineComment:
+			if p.section != nil && p.section == p.out.up && strings.TrimSpace(src[pc.start:pc.end]) == TODOMarker {
+				p.upTODO = true
+			}
 			if pc.bol {
 				if err := p.annotation(i, pc); err != nil {
 					return nil, err
@@ -207,8 +216,15 @@ func parseSource(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFi
 			return nil, p.errorf(0, "no -- +ferry up section: a migration needs an up part (start the file with a line \"-- +ferry up\", or \"-- +goose Up\" for goose files)")
 		}
 	}
-	if p.out.format == FormatFerry && len(p.out.up.Statements) == 0 && !p.out.allowEmpty {
-		return nil, p.errorf(p.upLine, "the up section is empty: write the migration's SQL after -- +ferry up, or add -- +ferry allow-empty if it is meant to change nothing")
+	if p.out.up != nil && len(p.out.up.Statements) == 0 && !p.out.allowEmpty {
+		switch {
+		case p.out.format == FormatFerry:
+			return nil, p.errorf(p.upLine, "the up section is empty: write the migration's SQL after -- +ferry up, or add -- +ferry allow-empty if it is meant to change nothing")
+		case p.upTODO:
+			return nil, p.errorf(p.upLine, "the up section is empty: the file is still the template a new migration starts with; write the migration's SQL")
+		case p.kind == migrateUp:
+			return nil, p.errorf(0, "the file is empty: write the migration's SQL, or add a line -- +ferry allow-empty if it is meant to change nothing")
+		}
 	}
 	if p.out.up != nil {
 		h := sha256.Sum256([]byte(p.sum.String()))

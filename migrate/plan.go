@@ -55,6 +55,11 @@ func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error)
 	if err != nil {
 		return nil, err
 	}
+	if n == 0 {
+		if err := m.checkDownTarget(h, to); err != nil {
+			return nil, err
+		}
+	}
 	var versions []int64
 	for i, v := range appliedDesc(h) {
 		if (n > 0 && i >= n) || (n == 0 && v <= to) {

@@ -370,9 +370,31 @@ func (m *Migrator) DownTo(ctx context.Context, v int64) (*Result, error) {
 		}
 		return out
 	}
-	return m.locked(ctx, func(h *history) error { return m.checkRevert(h, todo(h), false) }, func(r *run) error {
+	check := func(h *history) error {
+		if err := m.checkDownTarget(h, v); err != nil {
+			return err
+		}
+		return m.checkRevert(h, todo(h), false)
+	}
+	return m.locked(ctx, check, func(r *run) error {
 		return r.revert(todo(r.hist))
 	})
+}
+
+// checkDownTarget refuses a version to revert down to that neither a
+// migration nor the history has (0, everything, passes): a missing digit
+// must not revert everything.
+func (m *Migrator) checkDownTarget(h *history, v int64) error {
+	if v == 0 {
+		return nil
+	}
+	if _, ok := m.byVersion[v]; ok {
+		return nil
+	}
+	if _, ok := h.versions[v]; ok {
+		return nil
+	}
+	return fmt.Errorf("%w: no migration has version %d%s", ErrUnknownVersion, v, m.nearest(v))
 }
 
 // errNothingToRedo is Redo's error on a database with nothing applied.

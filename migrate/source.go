@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -80,6 +81,9 @@ func (m *Migration) parseFiles(s *fileSource) error {
 		if err != nil {
 			return nil, &FileError{File: s.show(name), Msg: fmt.Sprintf("cannot read: %v", err)}
 		}
+		if msg := notText(data); msg != "" {
+			return nil, &FileError{File: s.show(name), Msg: msg}
+		}
 		// A file re-saved by a Windows editor starts with a UTF-8
 		// byte-order mark: it is not SQL, and not part of the checksum.
 		src := strings.TrimPrefix(string(data), "\ufeff")
@@ -100,6 +104,20 @@ func (m *Migration) parseFiles(s *fileSource) error {
 		m.NoTransaction = m.NoTransaction || df.noTx
 	}
 	return nil
+}
+
+// notText says why data cannot be a migration file's SQL: a UTF-16 file
+// (as some Windows editors save) or one with NUL bytes, which no database
+// takes in SQL text. It returns "" for text.
+func notText(data []byte) string {
+	if bytes.HasPrefix(data, []byte{0xFF, 0xFE}) || bytes.HasPrefix(data, []byte{0xFE, 0xFF}) {
+		return "the file is UTF-16 text: save it as UTF-8"
+	}
+	if i := bytes.IndexByte(data, 0); i >= 0 {
+		line := 1 + bytes.Count(data[:i], []byte("\n"))
+		return fmt.Sprintf("line %d: the file has a NUL byte, so it is not UTF-8 text (UTF-16 without a byte-order mark, or not a text file): save it as UTF-8", line)
+	}
+	return ""
 }
 
 // parseAll parses the given migrations, in parallel, and reports every
@@ -235,6 +253,13 @@ func scanAll(fsys fs.FS, display string, syn dialect.Syntax, env LookupEnv, goMi
 			continue
 		}
 		if !strings.HasSuffix(name, ".sql") {
+			// A versioned file ending in .SQL or .Sql is a migration
+			// someone meant to run: refuse it rather than skip it.
+			if ext := path.Ext(name); strings.EqualFold(ext, ".sql") {
+				if _, _, reason := parseVersionPrefix(strings.TrimSuffix(name, ext)); reason == "" {
+					errs = append(errs, &FileError{File: show(name), Msg: fmt.Sprintf("extension %s: ferry reads migration files ending in .sql, in lower case; rename the file", ext)})
+				}
+			}
 			continue
 		}
 		file := show(name)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -94,6 +95,31 @@ func newHostSet(configured []string) *hostSet {
 		h.add(n)
 	}
 	return h
+}
+
+// CheckAllowedHosts refuses an allowed host that is not one host name or
+// address (with or without a port): a wildcard, a URL, or an unspecified
+// address would let any web page's host through.
+func CheckAllowedHosts(names []string) error {
+	for _, n := range names {
+		name := strings.TrimSpace(n)
+		if host, _, err := net.SplitHostPort(name); err == nil {
+			name = host
+		}
+		name = strings.Trim(name, "[]")
+		switch {
+		case name == "":
+			return fmt.Errorf("allowed host %q is empty: name a host, such as ferry.internal", n)
+		case strings.ContainsAny(name, "*?"):
+			return fmt.Errorf("allowed host %q: wildcards are not supported, because they would let any web page's host through; name each host, or set a token (--token-file), with which any host may read status", n)
+		case strings.Contains(name, "://") || strings.ContainsAny(name, "/ \t@"):
+			return fmt.Errorf("allowed host %q is not a host name: give the name alone, such as ferry.internal", n)
+		}
+		if ip := net.ParseIP(name); ip != nil && ip.IsUnspecified() {
+			return fmt.Errorf("allowed host %q is the unspecified address, which would allow every host: name each host, or set a token (--token-file)", n)
+		}
+	}
+	return nil
 }
 
 // add allows a host name or address, with or without a port.

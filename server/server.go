@@ -22,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -149,6 +150,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
+	if err := CheckAllowedHosts(cfg.AllowedHosts); err != nil {
+		return nil, err
+	}
 	for _, t := range cfg.Tokens {
 		if len(t.Secret) < 16 {
 			return nil, fmt.Errorf("token %q is too short: use at least 16 random characters (for example `openssl rand -hex 32`)", t.Name)
@@ -209,6 +213,11 @@ func (s *Server) disabled(w http.ResponseWriter, _ *http.Request) {
 // CheckListen enforces the security policy for listen addresses: with no
 // token, a service that can change the schema may only listen on loopback.
 func CheckListen(addrs []string, haveToken, readOnly bool) error {
+	for _, a := range addrs {
+		if err := CheckListenAddr(a); err != nil {
+			return err
+		}
+	}
 	if haveToken || readOnly {
 		return nil
 	}
@@ -216,6 +225,25 @@ func CheckListen(addrs []string, haveToken, readOnly bool) error {
 		if !IsLoopback(a) {
 			return fmt.Errorf("refusing to serve upgrades on %s without a token: anyone who reaches that address could change the schema. Set a token (--token-file or FERRY_TOKEN), listen on loopback (127.0.0.1:8082), or serve status only (--read-only)", a)
 		}
+	}
+	return nil
+}
+
+// CheckListenAddr refuses a listen address that is not HOST:PORT with a port
+// number, before any token or database is looked at.
+func CheckListenAddr(a string) error {
+	if strings.Contains(a, "/") {
+		return fmt.Errorf("listen address %q: want HOST:PORT, such as 127.0.0.1:8082, not a URL", a)
+	}
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return fmt.Errorf("listen address %q: want HOST:PORT, such as 127.0.0.1:8082, or :8082 for every interface", a)
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("listen address %q: the port must be a number from 0 to 65535", a)
+	}
+	if strings.ContainsAny(host, " \t") {
+		return fmt.Errorf("listen address %q: the host has a space in it", a)
 	}
 	return nil
 }

@@ -27,6 +27,8 @@ func TestUpgradeTargets(t *testing.T) {
 			{`{"to": 1} {"to": 3}`, "nothing after it"},
 			{`[1]`, "must be JSON like"},
 			{`{"to": "1"}`, "must be JSON like"},
+			{`{"to": null}`, `"to" is null`},
+			{`null`, "request body is null"},
 		} {
 			code, body := do(t, "POST", s.URL+"/v1/upgrade", strings.NewReader(tt.body), bearer())
 			var e api.Error

@@ -96,9 +96,25 @@ func (s *Server) decodeUpgrade(r *http.Request) (to int64, msg string, code int)
 // field.
 func decodeUpgradeRequest(body io.Reader) (api.UpgradeRequest, error) {
 	var req api.UpgradeRequest
+	// Read once as raw fields, to tell "to": null (an unset variable in
+	// the client's script) from an absent "to", and a body of null from
+	// an object.
+	var raw map[string]json.RawMessage
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
-	err := dec.Decode(&req)
+	err := dec.Decode(&raw)
+	if err == nil {
+		switch {
+		case raw == nil:
+			return req, errors.New(`request body is null: send {} or nothing to apply every pending migration, or {"to": VERSION}`)
+		case string(raw["to"]) == "null":
+			return req, errors.New(`"to" is null: give the version of a migration, or leave "to" out to apply every pending migration`)
+		}
+		b, _ := json.Marshal(raw)
+		strict := json.NewDecoder(strings.NewReader(string(b)))
+		strict.DisallowUnknownFields()
+		err = strict.Decode(&req)
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return api.UpgradeRequest{}, nil

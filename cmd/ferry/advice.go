@@ -23,6 +23,9 @@ func (a *app) advice(err error) string {
 		if from == "" {
 			from = "--database or FERRY_DATABASE_URL"
 		}
+		if u, perr := database.Parse(a.cfg.Database); perr == nil && u.Kind == database.SQLite {
+			return fmt.Sprintf(" (check the file's path in the database URL, from %s)", from)
+		}
 		return fmt.Sprintf(" (check that the server is running and that the database URL, from %s, is right)", from)
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"

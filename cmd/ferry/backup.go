@@ -291,16 +291,19 @@ and run the same command again.`,
 		Args:    exactArgs(1, "one backup ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			if to != "" {
+				// Errors and advice name --to as the URL's source.
+				a.cfg.Database, a.cfg.databaseFrom = to, "--to"
+			}
+			if _, err := a.databaseURL(); err != nil {
+				return err
+			}
 			store, err := a.openStoreFor(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			target := a.cfg.Database
-			if to != "" {
-				target = to
-			}
-			db, err := database.Open(ctx, target, a.dbOptions(false))
+			db, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
@@ -380,7 +383,7 @@ is reported and left alone.`,
 			return nil
 		},
 	}
-	c.Flags().IntVar(&keep, "keep", 0, "number of newest backups to keep (required, at least 1)")
+	intFlag(c.Flags(), &keep, "keep", "", 0, "number of newest backups to keep (required, at least 1)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted and delete nothing")
 	jsonFlag(c)
 	return c

@@ -414,9 +414,13 @@ func TestCLIBadInput(t *testing.T) {
 		}
 	})
 	t.Run("missing directory", func(t *testing.T) {
-		r := runFerry(t, t.TempDir(), "", "up")
-		if r.code != 1 || !strings.Contains(r.stderr, "ferry init") {
+		dir := t.TempDir()
+		r := runFerry(t, dir, "", "up")
+		if r.code != exitUsage || !strings.Contains(r.stderr, "ferry init") {
 			t.Fatalf("exit %d: %s", r.code, r.stderr)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "ferry.db")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a missing migrations directory left a database file behind: %v", err)
 		}
 	})
 	t.Run("usage errors exit 2", func(t *testing.T) {

@@ -285,26 +285,42 @@ func parseBool(v string) (bool, error) {
 	return false, fmt.Errorf("%q: use true or false", v)
 }
 
-// envRef matches ${VAR} and ${VAR:-default} references, expanded in
-// ferry.yaml so that secrets can stay in the environment.
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+// envRef matches the ${...} references of ferry.yaml: ${VAR},
+// ${VAR:-default} (unset or empty), ${VAR-default} (unset),
+// ${VAR:?message} and ${VAR?message} (an error); anyRef any ${...}.
+var (
+	envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
+	anyRef = regexp.MustCompile(`\$\{[^}]*\}?`)
+)
 
-// expandEnv expands the ${VAR} references of a config file. A variable
-// that is not set is an error naming it and the line (an empty password
-// is not what anyone meant); ${VAR:-default} takes the default when the
-// variable is unset or empty.
+// expandEnv expands the ${VAR} references of a config file, so that
+// secrets can stay in the environment. A variable that is not set (or is
+// empty) is an error naming it and the line, unless the reference gives a
+// default; a ${...} of another form is an error too (it would stay in the
+// value as text).
 func expandEnv(path, text string, lookup func(string) (string, bool)) (string, error) {
 	var errs []string
 	lines := strings.SplitAfter(text, "\n")
 	for i, line := range lines {
-		lines[i] = envRef.ReplaceAllStringFunc(line, func(ref string) string {
+		lines[i] = anyRef.ReplaceAllStringFunc(line, func(ref string) string {
 			m := envRef.FindStringSubmatch(ref)
-			v, ok := lookup(m[1])
+			if m == nil || m[0] != ref {
+				errs = append(errs, fmt.Sprintf("%s:%d: %s: ferry.yaml expands ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}", path, i+1, ref))
+				return ref
+			}
+			name, op, arg := m[1], m[2], m[3]
+			v, ok := lookup(name)
 			switch {
-			case m[2] != "" && v == "":
-				return m[3]
-			case !ok:
-				errs = append(errs, fmt.Sprintf("%s:%d: environment variable %s is not set or empty (set it, or write ${%s:-default} where a default is meant)", path, i+1, m[1], m[1]))
+			case op == ":-" && v == "", op == "-" && !ok:
+				return arg
+			case op == ":?" && v == "", op == "?" && !ok:
+				msg := arg
+				if msg == "" {
+					msg = "not set"
+				}
+				errs = append(errs, fmt.Sprintf("%s:%d: environment variable %s: %s", path, i+1, name, msg))
+			case op == "" && v == "":
+				errs = append(errs, fmt.Sprintf("%s:%d: environment variable %s is not set or empty (set it, or write ${%s:-default} where a default is meant)", path, i+1, name, name))
 			}
 			return v
 		})
@@ -361,7 +377,11 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 	}
 	// Metaflow deployments configure the database and the service with
 	// their own variables; FERRY_* ones and flags still win.
-	if raw, ok := database.FromMetaflowEnv(getenv); ok {
+	raw, ok, err := database.FromMetaflowEnv(getenv)
+	if err != nil {
+		return c, usageError{err}
+	}
+	if ok {
 		c.Database, c.databaseFrom = raw, "the MF_METADATA_DB_* variables"
 	}
 	if port := getenv("MF_MIGRATION_PORT"); port != "" {

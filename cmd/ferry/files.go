@@ -134,9 +134,9 @@ directory).`,
 func template(format string) (string, error) {
 	switch format {
 	case "ferry":
-		return "-- +ferry up\n\n\n-- +ferry down\n\n", nil
+		return "-- +ferry up\n" + migrate.TODOMarker + "\n\n-- +ferry down\n\n", nil
 	case "goose":
-		return "-- +goose Up\n\n\n-- +goose Down\n\n", nil
+		return "-- +goose Up\n" + migrate.TODOMarker + "\n\n-- +goose Down\n\n", nil
 	}
 	return "", usageErrorf("format %q: use ferry or goose", format)
 }

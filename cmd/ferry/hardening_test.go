@@ -202,3 +202,66 @@ func httpDo(t *testing.T, method, url string, body io.Reader) (int, string) {
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
 }
+
+// TestExpandEnv: every ${...} form of ferry.yaml is expanded or refused,
+// none stays in a value as text.
+func TestExpandEnv(t *testing.T) {
+	env := map[string]string{"SET": "v", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	for in, want := range map[string]string{
+		"a: ${SET}\n":           "a: v\n",
+		"a: ${NOPE:-d}\n":       "a: d\n",
+		"a: ${EMPTY:-d}\n":      "a: d\n",
+		"a: ${EMPTY-d}\n":       "a: \n",
+		"a: ${NOPE-d}\n":        "a: d\n",
+		"a: pa$word $SET\n":     "a: pa$word $SET\n",
+		"a: ${SET:?must set}\n": "a: v\n",
+	} {
+		got, err := expandEnv("f.yaml", in, lookup)
+		if err != nil || got != want {
+			t.Errorf("expandEnv(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"a: ${NOPE}\n":           "f.yaml:1: environment variable NOPE is not set",
+		"a: ${NOPE:?must set}\n": "f.yaml:1: environment variable NOPE: must set",
+		"b: 1\na: ${NOPE?}\n":    "f.yaml:2: environment variable NOPE: not set",
+		"a: ${NOPE:0:2}\n":       "f.yaml:1: ${NOPE:0:2}: ferry.yaml expands",
+		"a: ${unterminated\n":    "f.yaml:1: ${unterminated",
+	} {
+		if _, err := expandEnv("f.yaml", in, lookup); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("expandEnv(%q): %v, want an error saying %q", in, err, want)
+		}
+	}
+}
+
+// TestReadCommandsCreateNoFile: a command that only reads does not create
+// the SQLite file it is pointed at; it reads the empty database the file
+// would be, and says the file is not there.
+func TestReadCommandsCreateNoFile(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	file := filepath.Join(dir, "typo.db")
+	for _, args := range [][]string{{"status"}, {"status", "--json"}, {"history"}, {"validate"}, {"up", "--dry-run"}, {"down", "--dry-run"}, {"release", "list", "--releases", "releases.yaml"}} {
+		if args[0] == "release" {
+			os.WriteFile(filepath.Join(dir, "releases.yaml"), []byte("releases:\n  - name: v1\n    schema: 1\n"), 0o644)
+		}
+		r := runFerry(t, dir, "sqlite:"+file, args...)
+		if _, err := os.Stat(file); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("ferry %s created %s: %v", strings.Join(args, " "), file, err)
+		}
+		if !strings.Contains(r.stderr, "does not exist yet") || !strings.Contains(r.stderr, file) {
+			t.Errorf("ferry %s: exit %d, no warning that names the file: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+		if args[0] == "status" && r.code != 0 {
+			t.Errorf("ferry status: exit %d: %s", r.code, r.stderr)
+		}
+	}
+	r := mustRun(t, dir, "sqlite:"+file, "status")
+	if !strings.Contains(r.stdout, "1 pending") {
+		t.Errorf("status of the missing file: %s", r.stdout)
+	}
+	mustRun(t, dir, "sqlite:"+file, "up")
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("ferry up did not create the file: %v", err)
+	}
+}

@@ -97,6 +97,9 @@ type app struct {
 // usageError marks an error as a usage problem (exit code 2).
 type usageError struct{ error }
 
+// Unwrap keeps errors.Is and errors.As seeing the cause.
+func (e usageError) Unwrap() error { return e.error }
+
 func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
@@ -131,7 +134,12 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 	if errors.As(err, &ee) {
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "ferry: %s\n", a.explain(err))
+	if l := a.jsonLog.Load(); l != nil {
+		// With JSON logs every stderr line is a JSON object.
+		l.Error(a.explain(err))
+	} else {
+		fmt.Fprintf(stderr, "ferry: %s\n", a.explain(err))
+	}
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
 		return exitUsage
@@ -295,6 +303,11 @@ func (a *app) databaseURL() (*database.URL, error) {
 	if a.cfg.Schema != "" && u.Kind != database.Postgres {
 		return nil, usageErrorf("a schema (%q, from --schema, FERRY_SCHEMA or ferry.yaml) is only supported for PostgreSQL; for %s, name the database in the URL", a.cfg.Schema, u.Kind)
 	}
+	for _, s := range []string{u.Schema, a.cfg.Schema} {
+		if err := database.CheckSchema(s); err != nil {
+			return nil, usageError{err}
+		}
+	}
 	return u, nil
 }
 
@@ -307,20 +320,38 @@ func (a *app) dbOptions(noPing bool) database.Options {
 // that a bad migration file is reported before anything touches the
 // database. The caller closes the returned database.
 func (a *app) migrator(ctx context.Context, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
-	return a.newMigrator(ctx, true, extra...)
+	return a.newMigrator(ctx, connect, extra...)
 }
 
-// newMigrator is migrator; with ping false it does not connect, for a
-// command that copes with a database that is not up yet (ferry wait).
-func (a *app) newMigrator(ctx context.Context, ping bool, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
+// readMigrator is migrator for a command that only reads: a SQLite file
+// that does not exist is not created, but read as the empty database it
+// would be, with a warning that names it.
+func (a *app) readMigrator(ctx context.Context, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
+	return a.newMigrator(ctx, connectExisting, extra...)
+}
+
+// connectMode says how newMigrator reaches the database.
+type connectMode int
+
+const (
+	connect         connectMode = iota
+	connectExisting             // and do not create a SQLite file that is not there
+	connectLater                // not now: a command that copes with a database not up yet (ferry wait)
+)
+
+// newMigrator is migrator, reaching the database as mode says.
+func (a *app) newMigrator(ctx context.Context, mode connectMode, extra ...migrate.Option) (*database.DB, *migrate.Migrator, error) {
 	u, err := a.databaseURL()
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := database.OpenURL(ctx, u, a.dbOptions(true))
+	o := a.dbOptions(true)
+	o.NoCreate = mode == connectExisting
+	db, err := database.OpenURL(ctx, u, o)
 	if err != nil {
 		return nil, nil, err
 	}
+
 	opts := []migrate.Option{
 		migrate.WithDir(a.cfg.Dir),
 		migrate.WithTable(a.cfg.Table),
@@ -355,21 +386,34 @@ func (a *app) newMigrator(ctx context.Context, ping bool, extra ...migrate.Optio
 	if mirror != nil {
 		opts = append(opts, migrate.WithHistoryMirror(mirror))
 	}
-	// Connect while the migration files are listed: neither waits for the
-	// other, and a bad file is still reported before anything is changed.
+	// Connect to a server while the migration files are listed: neither
+	// waits for the other, and a bad file is still reported before
+	// anything is changed. A SQLite file is opened only after: connecting
+	// creates it, and a bad file or directory must leave nothing behind.
 	pinged := make(chan error, 1)
-	if ping {
-		go func() { pinged <- db.Ping(ctx) }()
-	} else {
+	switch {
+	case mode == connectLater:
 		pinged <- nil
+	case db.URL.Kind != database.SQLite:
+		go func() { pinged <- db.Ping(ctx) }()
 	}
 	m, err := migrate.New(db.DB, db.Dialect, append(opts, extra...)...)
-	if perr := <-pinged; err == nil {
+	if errors.Is(err, migrate.ErrNoDir) {
+		err = usageError{err} // a bad --dir, FERRY_DIR or dir
+	}
+	if mode != connectLater && db.URL.Kind == database.SQLite {
+		if err == nil {
+			err = db.Ping(ctx)
+		}
+	} else if perr := <-pinged; err == nil {
 		err = perr
 	}
 	if err != nil {
 		db.Close()
 		return nil, nil, err
+	}
+	if db.Absent {
+		a.log.Warn("the SQLite database file does not exist yet; reading it as empty (ferry up creates it)", "file", u.Database)
 	}
 	return db, m, nil
 }

@@ -68,7 +68,7 @@ See docs/releases.md.`,
 			if len(man.Releases) == 0 {
 				return fmt.Errorf("no releases: add a releases section to %s, or pass --releases FILE (see docs/releases.md)", man.Source)
 			}
-			db, m, err := a.migrator(cmd.Context())
+			db, m, err := a.readMigrator(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -288,7 +288,7 @@ broke it, or a version is unknown); 2 for a usage error.`,
 			}
 			// No connection first: a database that is not up yet is
 			// waited for like a schema that is not there yet.
-			db, m, err := a.newMigrator(cmd.Context(), false)
+			db, m, err := a.newMigrator(cmd.Context(), connectLater)
 			if err != nil {
 				return err
 			}
@@ -327,7 +327,7 @@ broke it, or a version is unknown); 2 for a usage error.`,
 		},
 	}
 	c.Flags().StringVar(&name, "release", "", "wait until this release can run")
-	c.Flags().Int64Var(&version, "version", 0, "wait until the schema is at this version or later")
+	int64Flag(c.Flags(), &version, "version", "", 0, "wait until the schema is at this version or later")
 	c.Flags().DurationVar(&timeout, "timeout", 10*time.Minute, "give up after this long (0: never)")
 	releasesFlag(c)
 	jsonFlag(c)

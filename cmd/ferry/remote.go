@@ -167,7 +167,7 @@ later).`,
 			return nil
 		},
 	}
-	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to this version (ferry's /v1 API only)")
+	int64Flag(c.Flags(), &to, "to", "", 0, "apply migrations up to this version (ferry's /v1 API only)")
 	jsonFlag(c)
 	return c
 }

@@ -62,7 +62,11 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				a.cfg.AllowOutOfOrder = true
 			}
 			ctx := cmd.Context()
-			db, m, err := a.migrator(ctx)
+			mig := a.migrator
+			if dryRun {
+				mig = a.readMigrator
+			}
+			db, m, err := mig(ctx)
 			if err != nil {
 				return err
 			}
@@ -98,7 +102,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			return a.reportWith(out.Result, err, "up", map[string]any{"backup": info})
 		},
 	}
-	c.Flags().Int64Var(&to, "to", 0, "apply migrations up to and including this version")
+	int64Flag(c.Flags(), &to, "to", "", 0, "apply migrations up to and including this version")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
 	c.Flags().BoolVar(&allowOOO, "allow-out-of-order", false, "apply pending migrations older than the newest applied one (env FERRY_ALLOW_OUT_OF_ORDER)")
 	c.Flags().BoolVar(&force, "force", false, "apply contract migrations even while releases they break have live instances")
@@ -131,7 +135,11 @@ have a down part; ferry checks all of them before reverting any.`,
 			if n < 1 {
 				return usageErrorf("-n must be at least 1")
 			}
-			db, m, err := a.migrator(cmd.Context())
+			mig := a.migrator
+			if dryRun {
+				mig = a.readMigrator
+			}
+			db, m, err := mig(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -143,21 +151,22 @@ have a down part; ferry checks all of them before reverting any.`,
 				}
 				plan, err := m.PlanDown(cmd.Context(), steps, to)
 				if err != nil {
-					return err
+					return targetError(err)
 				}
 				return a.printPlan(plan)
 			}
 			var res *migrate.Result
 			if toSet {
 				res, err = m.DownTo(cmd.Context(), to)
+				err = targetError(err)
 			} else {
 				res, err = m.Down(cmd.Context(), n)
 			}
 			return a.report(res, err, "down")
 		},
 	}
-	c.Flags().IntVarP(&n, "steps", "n", 1, "number of migrations to revert")
-	c.Flags().Int64Var(&to, "to", 0, "revert every migration above this version")
+	intFlag(c.Flags(), &n, "steps", "n", 1, "number of migrations to revert")
+	int64Flag(c.Flags(), &to, "to", "", 0, "revert every migration above this version")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
 	jsonFlag(c)
 	return c
@@ -274,7 +283,7 @@ exits 1 if there is any. Changes nothing.`,
 				a.cfg.AllowOutOfOrder = true
 			}
 			var problems []string
-			db, m, err := a.migrator(cmd.Context())
+			db, m, err := a.readMigrator(cmd.Context())
 			var le *migrate.LoadError
 			switch {
 			case errors.As(err, &le):
@@ -322,7 +331,7 @@ func (a *app) historyCmd() *cobra.Command {
 		Short: "Show every row of the history table: each apply, revert, baseline and repair",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, m, err := a.migrator(cmd.Context())
+			db, m, err := a.readMigrator(cmd.Context())
 			if err != nil {
 				return err
 			}

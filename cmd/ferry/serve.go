@@ -124,13 +124,21 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	default:
 		return nil, usageErrorf("--compat %q: the only compatibility mode is metaflow", a.cfg.Compat)
 	}
-	tokens, err := a.tokens()
-	if err != nil {
-		return nil, err
-	}
 	listen := a.cfg.Listen
 	if len(listen) == 0 {
 		listen = []string{server.DefaultAddr}
+	}
+	for _, addr := range listen {
+		if err := server.CheckListenAddr(addr); err != nil {
+			return nil, usageError{fmt.Errorf("--listen: %w", err)}
+		}
+	}
+	if err := server.CheckAllowedHosts(a.cfg.AllowedHosts); err != nil {
+		return nil, usageError{fmt.Errorf("--allowed-host: %w", err)}
+	}
+	tokens, err := a.tokens()
+	if err != nil {
+		return nil, err
 	}
 	if err := server.CheckListen(listen, len(tokens) > 0, a.cfg.ReadOnly); err != nil {
 		return nil, err
@@ -139,12 +147,25 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	// Start even if the database is down: /readyz says so until it is up.
 	u, err := a.databaseURL()
 	if err != nil {
 		return nil, err
 	}
+	// Listen before the database is reached: the ports are taken (or their
+	// conflict reported) at once, and connections made while the database
+	// is pinged wait in the backlog instead of being refused.
+	listeners, err := listenAll(listen)
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			closeAll(listeners)
+		}
+	}()
+
+	// Start even if the database is down: /readyz says so until it is up.
 	db, err := database.OpenURL(ctx, u, a.dbOptions(true))
 	if err != nil {
 		return nil, err
@@ -210,18 +231,34 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 		}
 	}
 	svc.srv = srv
-	for _, addr := range listen {
+	svc.listeners = listeners
+	ok = true
+	return svc, nil
+}
+
+// listenAll opens every listen address, or none: a port taken by another
+// process fails start-up before the database is touched.
+func listenAll(addrs []string) (_ []net.Listener, err error) {
+	var out []net.Listener
+	defer func() {
+		if err != nil {
+			closeAll(out)
+		}
+	}()
+	for _, addr := range addrs {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			for _, l := range svc.listeners {
-				l.Close()
-			}
-			svc.close()
 			return nil, fmt.Errorf("listen on %s: %w", addr, err)
 		}
-		svc.listeners = append(svc.listeners, l)
+		out = append(out, l)
 	}
-	return svc, nil
+	return out, nil
+}
+
+func closeAll(ls []net.Listener) {
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 // adoptAtStart takes over goose's history once, so that a Metaflow database

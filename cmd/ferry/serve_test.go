@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -227,6 +228,26 @@ func TestServeRefusesPublicAddressWithoutToken(t *testing.T) {
 		t.Fatalf("upgrade on a read-only service: %v %v", resp, err)
 	}
 	s.stop(t)
+}
+
+// TestServeListensBeforeTheDatabase: the ports are taken before the
+// database is reached, so a port in use is reported at once, and not
+// after a wait for an unreachable database.
+func TestServeListensBeforeTheDatabase(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nSELECT 1;\n"})
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	// Port 1 on loopback refuses connections: the database is down.
+	r := runFerry(t, dir, "postgres://postgres@127.0.0.1:1/ferry?sslmode=disable", "serve", "--listen", taken.Addr().String())
+	if r.code != 1 || !strings.Contains(r.stderr, "listen on "+taken.Addr().String()) {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "database not reachable") {
+		t.Fatalf("the database was reached before the port was taken: %s", r.stderr)
+	}
 }
 
 func TestRemote(t *testing.T) {

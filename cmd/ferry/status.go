@@ -35,7 +35,7 @@ is_up_to_date, pending (an array of versions) and applied.
 --exit-code exits 3 when migrations are pending or failed, for scripts.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			db, m, err := a.migrator(cmd.Context())
+			db, m, err := a.readMigrator(cmd.Context())
 			if err != nil {
 				return err
 			}

@@ -254,12 +254,13 @@ type timeoutConnector struct {
 	timeout time.Duration
 }
 
-func (c timeoutConnector) Connect(ctx context.Context) (sqldriver.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+func (c timeoutConnector) Connect(parent context.Context) (sqldriver.Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	conn, err := c.Connector.Connect(ctx)
-	if err != nil && ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("the server did not complete the connection within %s (timeout): %w", c.timeout, err)
+	if err != nil && parent.Err() == nil && ctx.Err() != nil {
+		// Our own bound ran out, not the caller's.
+		return nil, fmt.Errorf("the server did not complete the connection within %s (the connect timeout): %w", c.timeout, err)
 	}
 	return conn, err
 }

@@ -27,6 +27,30 @@ func IsSecretName(name string) bool {
 	return false
 }
 
+// secretVarWords are, besides secretWords, the parts of an environment
+// variable's name that mark its value as secret: a connection string
+// carries a password ("DATABASE_URL", "PG_DSN", "DB_CONN"), and "PASS"
+// ends many a password's name ("DB_PASS").
+var secretVarWords = []string{"pass", "dsn", "database_url", "db_url", "conn"}
+
+// IsSecretVariable reports whether an environment variable's value should
+// be masked wherever it is shown: IsSecretName's names, and connection
+// strings. It is broader than IsSecretName, which also judges URL query
+// parameters (where "connect_timeout" is no secret); masking a harmless
+// value costs only what it hides.
+func IsSecretVariable(name string) bool {
+	if IsSecretName(name) {
+		return true
+	}
+	n := strings.ToLower(name)
+	for _, w := range secretVarWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
 // URL returns raw with its password removed (the user name stays) and the
 // value of every secret-named query parameter replaced by Mask. It works
 // on strings that do not parse as URLs too: everything between the first
@@ -47,10 +71,20 @@ func URL(raw string) string {
 			u.RawQuery = maskQuery(u.RawQuery)
 		} else {
 			changed := false
-			for k := range q {
+			for k, vs := range q {
 				if IsSecretName(k) {
 					q[k] = []string{Mask}
 					changed = true
+					continue
+				}
+				for i, v := range vs {
+					// A URL inside a parameter (an endpoint) may hold a
+					// password of its own.
+					if strings.Contains(v, "@") {
+						if r := URL(v); r != v {
+							vs[i], changed = r, true
+						}
+					}
 				}
 			}
 			if changed {
@@ -83,6 +117,16 @@ func URLSecrets(raw string) []string {
 			out = append(out, v)
 			if uv, err := url.QueryUnescape(v); err == nil && uv != v {
 				out = append(out, uv)
+			}
+		}
+		// A URL inside a parameter (an endpoint) may hold a password.
+		if vals, err := url.ParseQuery(q); err == nil {
+			for _, vs := range vals {
+				for _, v := range vs {
+					if strings.Contains(v, "@") && strings.Contains(v, "://") {
+						out = append(out, URLSecrets(v)...)
+					}
+				}
 			}
 		}
 	}
@@ -145,6 +189,73 @@ func Secrets(s string, secrets ...string) string {
 func userinfoEscape(s string) string {
 	return strings.TrimPrefix(url.UserPassword("", s).String(), ":")
 }
+
+// Password removes password from s where it can stand as one: in a URL's
+// user info (":password@", escaped or not) or as a key=value setting
+// (password=..., quoted or not). Unlike Secrets it leaves other text alone,
+// so that a short password ("1", or one equal to the user name) neither
+// garbles the message nor gives itself away by what it masks.
+func Password(s, password string) string {
+	if password == "" {
+		return s
+	}
+	for _, form := range []string{password, userinfoEscape(password), url.QueryEscape(password)} {
+		for _, ctx := range [][2]string{
+			{":", "@"}, {"password=", ""}, {"password='", "'"}, {`password="`, `"`},
+			{"PASSWORD=", ""}, {"pwd=", ""}, {"PGPASSWORD=", ""},
+		} {
+			s = replaceBounded(s, ctx[0]+form+ctx[1], ctx[0]+Mask+ctx[1], ctx[1] == "")
+		}
+	}
+	return s
+}
+
+// replaceBounded replaces old by new in s; with open, only where old is
+// not followed by more of a value (a letter, digit or one of .-_~%).
+func replaceBounded(s, old, new string, open bool) string {
+	if !open {
+		return strings.ReplaceAll(s, old, new)
+	}
+	var b strings.Builder
+	for {
+		i := strings.Index(s, old)
+		if i < 0 {
+			b.WriteString(s)
+			return b.String()
+		}
+		end := i + len(old)
+		if end < len(s) && isValueByte(s[end]) {
+			b.WriteString(s[:end])
+			s = s[end:]
+			continue
+		}
+		b.WriteString(s[:i])
+		b.WriteString(new)
+		s = s[end:]
+	}
+}
+
+func isValueByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-_~%", c) >= 0
+}
+
+// PasswordError wraps err so that its message shows password nowhere it
+// stands as one (see Password), while errors.Is and errors.As still see
+// the chain.
+func PasswordError(err error, password string) error {
+	if err == nil || password == "" {
+		return err
+	}
+	return &passwordError{err: err, password: password}
+}
+
+type passwordError struct {
+	err      error
+	password string
+}
+
+func (e *passwordError) Error() string { return Password(e.err.Error(), e.password) }
+func (e *passwordError) Unwrap() error { return e.err }
 
 // Error wraps err so that its message shows none of the secrets, while
 // errors.Is and errors.As still see the chain. It returns err itself when
