@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,7 +15,11 @@ func (a *attempt) applyInTransaction() error {
 	r, m, mig := a.r, a.r.m, a.mig
 	_, fn := mig.parts(a.op)
 	stmt := 0 // the statement running, 0 outside the migration's own
-	err := inTx(r.exec, r.h.conn, func(tx *sql.Tx) error {
+	// The migration's statements take the run's context, which cancels
+	// them; ferry's own (BEGIN, the history row, COMMIT) are short and
+	// take one that is not cancelled, which spares the drivers a watcher
+	// per call (the transaction is rolled back when a statement fails).
+	err := inTx(context.WithoutCancel(r.exec), r.h.conn, func(tx *sql.Tx) error {
 		if fn != nil {
 			if err := fn(r.exec, tx); err != nil {
 				return err
@@ -36,7 +41,7 @@ func (a *attempt) applyInTransaction() error {
 			return err
 		}
 		rec := a.record(doneState(a.op))
-		return r.recordFenced(tx, &rec)
+		return r.recordFenced(context.WithoutCancel(r.exec), tx, &rec)
 	})
 	switch {
 	case errors.Is(err, ErrInterrupted):
@@ -52,19 +57,19 @@ func (a *attempt) applyInTransaction() error {
 // the lease's fencing check where the lock is a lease: a lease renewed
 // recently goes in the INSERT's own condition (one statement, its plan
 // prepared once per run), an older one is renewed first.
-func (r *run) recordFenced(tx *sql.Tx, rec *Record) error {
+func (r *run) recordFenced(ctx context.Context, tx *sql.Tx, rec *Record) error {
 	m := r.m
 	if r.h.lease != nil {
 		if token, holder, fresh := r.h.lease(); fresh {
 			if r.fencedInsert == nil {
-				st, err := r.h.conn.PrepareContext(r.exec, m.fencedInsertSQL())
+				st, err := r.h.conn.PrepareContext(ctx, m.fencedInsertSQL())
 				if err != nil {
 					return fmt.Errorf("record version %d in %s: %w", rec.Version, m.table, err)
 				}
 				r.fencedInsert = st
 			}
 			_, args := m.insertSQL(rec, "")
-			res, err := tx.StmtContext(r.exec, r.fencedInsert).ExecContext(r.exec, append(args, token, holder)...)
+			res, err := tx.StmtContext(ctx, r.fencedInsert).ExecContext(ctx, append(args, token, holder)...)
 			if err != nil {
 				return fmt.Errorf("record version %d in %s: %w", rec.Version, m.table, err)
 			}
@@ -74,9 +79,9 @@ func (r *run) recordFenced(tx *sql.Tx, rec *Record) error {
 			return nil
 		}
 	}
-	if err := r.h.fence(r.exec, tx); err != nil {
+	if err := r.h.fence(ctx, tx); err != nil {
 		return err
 	}
-	_, err := m.insertRecord(r.exec, tx, rec)
+	_, err := m.insertRecord(ctx, tx, rec)
 	return err
 }
