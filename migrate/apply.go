@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -24,8 +25,9 @@ const (
 	// grouped: the database commits DDL by itself (MySQL). The migration
 	// is recorded as running before its first DDL, its progress before
 	// each later DDL, consecutive DML statements share a transaction with
-	// that bookkeeping, and the outcome is recorded last; where the
-	// dialect can (dialect.Scripter), all of it goes in one round trip.
+	// that bookkeeping, and the outcome is recorded in the next
+	// transaction; consecutive grouped migrations go to the server as one
+	// script (dialect.Scripter), see apply_grouped.go.
 	grouped
 	// tracked: statement by statement without a transaction, recorded as
 	// running first, with its progress after each statement and its
@@ -80,67 +82,51 @@ func (s *Section) hasMulti() bool {
 }
 
 // applyAll applies (or reverts) migs in order, stopping at the next safe
-// point when the run's context is cancelled.
+// point when the run's context is cancelled: between migrations, or after
+// a chunk of grouped ones (which the server runs whole).
 func (r *run) applyAll(migs []*Migration, op Op) error {
-	queued := false // the running row of the next migration is written
-	for i, mig := range migs {
+	alone := -1 // migrations up to this index run one by one
+	for i := 0; i < len(migs); {
 		if err := r.checkSoft(); err != nil {
-			if queued {
-				r.unqueue(mig, op)
+			return err
+		}
+		if r.m.strategyFor(migs[i], op) != grouped {
+			if err := r.apply(migs[i], op); err != nil {
+				return err
 			}
+			i++
+			continue
+		}
+		limit := chunkMigrations
+		if i <= alone {
+			limit = 1
+		}
+		j := r.m.chunkEnd(migs, i, op, limit)
+		err := r.applyChunk(migs[i:j], op)
+		var retry *errRetryAlone
+		if errors.As(err, &retry) {
+			// A failure undid several migrations' work at once: run them
+			// again one by one, up to the end of that chunk.
+			alone, i = j-1, i+retry.from
+			continue
+		}
+		if err != nil {
 			return err
 		}
-		var next *Migration
-		if i+1 < len(migs) && r.m.folds(mig, migs[i+1], op) {
-			next = migs[i+1]
-		}
-		if err := r.apply(mig, op, queued, next); err != nil {
-			return err
-		}
-		queued = next != nil
+		i = j
 	}
 	return nil
 }
 
-// folds reports whether the grouped script of mig also writes the running
-// row of next, in its last transaction: both are grouped (MySQL) and next
-// starts with DDL, which needs the row written before it. It saves a
-// commit, and a sync of the server's log, per migration.
-func (m *Migrator) folds(mig, next *Migration, op Op) bool {
-	if m.strategyFor(mig, op) != grouped || m.strategyFor(next, op) != grouped {
-		return false
-	}
-	sec, _ := next.parts(op)
-	return len(sec.Statements) > 0 && !isDML(sec.Statements[0])
-}
-
-// unqueue records the migration whose running row an earlier script wrote
-// as never started: the run stopped before it.
-func (r *run) unqueue(mig *Migration, op Op) {
-	sc, ok := r.m.d.(dialect.Scripter)
-	if !ok {
-		return
-	}
-	stmt := fmt.Sprintf("UPDATE %s SET state = %s, statement = 0, error = %s WHERE id = %s",
-		r.m.d.Table(r.m.table), sc.Literal(string(StateRolledBack)), sc.Literal("not started: the run stopped before it"), sc.RowID())
-	if _, err := sc.ExecScript(r.exec, r.h.conn, []string{stmt}); err != nil {
-		r.m.log.Warn("could not record a migration the run did not start", "version", mig.Version, "operation", op, "error", err)
-		return
-	}
-	rec := Record{Version: mig.Version, Name: mig.Name, Operation: op, State: StateRolledBack, AppliedAt: time.Now().UTC(), AppliedBy: r.by}
-	r.hist.add(rec)
-}
-
-// apply runs the up (op == OpUp) or down part of one migration. queued:
-// the previous migration's script wrote this one's running row; next: this
-// one's script writes next's (see folds).
-func (r *run) apply(mig *Migration, op Op, queued bool, next *Migration) error {
+// apply runs the up (op == OpUp) or down part of one migration that is
+// not grouped.
+func (r *run) apply(mig *Migration, op Op) error {
 	m := r.m
 	start := time.Now()
 	how := m.strategyFor(mig, op)
 	m.log.Info("migrating", "version", mig.Version, "name", mig.Name, "operation", op, "strategy", how.String())
-	m.hooks.migrationStarted(Event{Version: mig.Version, Name: mig.Name, Operation: op})
-	a := &attempt{r: r, mig: mig, op: op, start: start, queued: queued, next: next}
+	m.hooks.migrationStarted(Event{Version: mig.Version, Name: mig.Name, Operation: op, Together: 1})
+	a := &attempt{r: r, mig: mig, op: op, start: start}
 	a.sec, _ = mig.parts(op)
 	var err error
 	switch how {
@@ -148,22 +134,26 @@ func (r *run) apply(mig *Migration, op Op, queued bool, next *Migration) error {
 		err = a.applyBatched()
 	case inTransaction:
 		err = a.applyInTransaction()
-	case grouped:
-		err = a.applyGrouped()
 	default:
 		err = a.applyTracked()
 	}
-	d := time.Since(start)
-	m.hooks.migrationDone(Event{Version: mig.Version, Name: mig.Name, Operation: op, Duration: d, Err: err})
+	r.finished(a, time.Since(start), err, 1)
+	return err
+}
+
+// finished reports an attempt's end: the hook, the log and the run's
+// result. together is Event.Together.
+func (r *run) finished(a *attempt, d time.Duration, err error, together int) {
+	m, mig, op := r.m, a.mig, a.op
+	m.hooks.migrationDone(Event{Version: mig.Version, Name: mig.Name, Operation: op, Duration: d, Err: err, Together: together})
 	if err != nil {
 		// Info, not Error: the run returns err, and whoever called it
 		// reports it once (the CLI's message, the service's audit record).
 		m.log.Info("migration failed", "version", mig.Version, "name", mig.Name, "operation", op, "error", err)
-		return err
+		return
 	}
 	m.log.Info("migrated", "version", mig.Version, "name", mig.Name, "operation", op, "duration", d.Round(time.Millisecond))
 	r.res.Migrations = append(r.res.Migrations, Applied{Version: mig.Version, Name: mig.Name, Operation: op, Duration: d})
-	return nil
 }
 
 // parts returns the SQL section or Go function for a direction.
@@ -193,10 +183,6 @@ type attempt struct {
 	// id is the history row written as running, 0 while there is none
 	// (or after it was rolled back with the transaction that wrote it).
 	id int64
-	// queued: the previous migration's script wrote the running row;
-	// next: this one's script writes next's (grouped only).
-	queued bool
-	next   *Migration
 }
 
 // record returns the history row of the attempt in state.

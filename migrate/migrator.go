@@ -284,7 +284,10 @@ type Hooks struct {
 	// LockReleased is called when the lock is released.
 	LockReleased func()
 	// MigrationStarted is called before a migration is applied or
-	// reverted (Event.Duration and Event.Err are zero).
+	// reverted (Event.Duration and Event.Err are zero). For migrations
+	// sent to the server together (Event.Together > 1), it is called for
+	// each of them before the script is sent, and MigrationDone for each
+	// when it returns.
 	MigrationStarted func(Event)
 	// MigrationDone is called after every attempt to apply or revert a
 	// migration.
@@ -298,6 +301,10 @@ type Event struct {
 	Operation Op // OpUp or OpDown
 	Duration  time.Duration
 	Err       error
+	// Together is how many migrations went to the server in one script
+	// with this one, itself included (MySQL sends consecutive migrations
+	// that way, see Hooks.MigrationStarted); 1 when it went alone.
+	Together int
 }
 
 func (h Hooks) lockAcquired(d time.Duration) {

@@ -100,22 +100,48 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 	b.WriteString("\n")
 	r := &run{m: m, by: m.holder}
 	now := time.Now()
-	queued := false
-	for i, mig := range p.Migrations {
-		a := &attempt{r: r, mig: mig, op: p.Operation, start: now, queued: queued}
-		a.sec, _ = mig.parts(p.Operation)
-		if i+1 < len(p.Migrations) && m.folds(mig, p.Migrations[i+1], p.Operation) {
-			a.next = p.Migrations[i+1]
+	verb := "apply"
+	if p.Operation == OpDown {
+		verb = "revert"
+	}
+	migs := p.Migrations
+	for i := 0; i < len(migs); {
+		how := m.strategyFor(migs[i], p.Operation)
+		if how != grouped {
+			a := &attempt{r: r, mig: migs[i], op: p.Operation, start: now}
+			a.sec, _ = migs[i].parts(p.Operation)
+			fmt.Fprintf(&b, "-- %s %s: %s\n", verb, migs[i], how.describe(d))
+			a.writePlan(&b, how)
+			b.WriteString("\n")
+			i++
+			continue
 		}
-		queued = a.next != nil
-		how := m.strategyFor(mig, p.Operation)
-		verb := "apply"
-		if p.Operation == OpDown {
-			verb = "revert"
+		j := m.chunkEnd(migs, i, p.Operation, chunkMigrations)
+		atts := make([]*attempt, j-i)
+		for k := range atts {
+			atts[k] = &attempt{r: r, mig: migs[i+k], op: p.Operation, start: now}
+			atts[k].sec, _ = migs[i+k].parts(p.Operation)
 		}
-		fmt.Fprintf(&b, "-- %s %s: %s\n", verb, mig, how.describe(d))
-		a.writePlan(&b, how)
+		if j-i > 1 {
+			fmt.Fprintf(&b, "-- the next %d migrations go to the server as one script (one round trip)\n", j-i)
+		}
+		owner := -1
+		for _, s := range m.chunkScript(atts) {
+			if s.mig != owner {
+				owner = s.mig
+				if owner > 0 {
+					b.WriteString("\n")
+				}
+				fmt.Fprintf(&b, "-- %s %s: %s\n", verb, atts[owner].mig, how.describe(d))
+			}
+			if s.stmt > 0 {
+				atts[owner].writeStatement(&b, s.stmt)
+				continue
+			}
+			writeStmt(&b, s.sql)
+		}
 		b.WriteString("\n")
+		i = j
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -129,7 +155,7 @@ func (s strategy) describe(d dialect.Dialect) string {
 	case inTransaction:
 		return "one transaction with its history row"
 	case grouped:
-		return d.Name() + " commits DDL by itself: the statements and ferry's bookkeeping in one round trip, DML in transactions with the bookkeeping; the dialect marks how far the server got after each statement"
+		return d.Name() + " commits DDL by itself: the history row says running before each DDL statement, DML runs in transactions with the bookkeeping, the outcome is recorded in the next transaction; the dialect marks how far the server got after each statement"
 	}
 	return "statement by statement without a transaction, tracked in the history table"
 }
@@ -139,13 +165,7 @@ func (s strategy) describe(d dialect.Dialect) string {
 func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 	m := a.r.m
 	_, fn := a.mig.parts(a.op)
-	user := func(i int) {
-		st := a.sec.Statements[i]
-		if a.sec.File != "" {
-			fmt.Fprintf(b, "-- %s:%d\n", a.sec.File, st.Line)
-		}
-		writeStmt(b, st.Display())
-	}
+	user := func(i int) { a.writeStatement(b, i+1) }
 	body := func() {
 		if fn != nil {
 			b.WriteString("-- (a Go function: its SQL is not known in advance)\n")
@@ -177,14 +197,6 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		}
 		writeStmt(b, m.render(ins, args))
 		b.WriteString("COMMIT;\n")
-	case grouped:
-		for _, s := range a.groupedScript(m.d.(dialect.Scripter)) {
-			if s.stmt > 0 {
-				user(s.stmt - 1)
-				continue
-			}
-			writeStmt(b, s.sql)
-		}
 	default:
 		rec := a.record(StateRunning)
 		if a.sec != nil && len(a.sec.Statements) > 0 {
@@ -208,6 +220,16 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		}
 		writeStmt(b, m.render(m.updateSQL(), []any{string(doneState(a.op)), planVar("duration_ms"), 0, nil, planVar("running_row_id")}))
 	}
+}
+
+// writeStatement writes statement n (1-based) of the attempt's section,
+// after the file and line it comes from.
+func (a *attempt) writeStatement(b *strings.Builder, n int) {
+	st := a.sec.Statements[n-1]
+	if a.sec.File != "" {
+		fmt.Fprintf(b, "-- %s:%d\n", a.sec.File, st.Line)
+	}
+	writeStmt(b, st.Display())
 }
 
 // writeFence writes the lease check of a run under a lease lock.

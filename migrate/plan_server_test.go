@@ -25,9 +25,9 @@ import (
 // exactly the statements the run sends, transaction boundaries and ferry's
 // own history statements included, in order, for every strategy: the
 // PostgreSQL pipeline, one transaction (with the lease check on SQLite),
-// MySQL's grouped script (with the next migration's running row written in
-// the last transaction of the one before), and tracked no-transaction
-// migrations. The
+// MySQL's grouped scripts (consecutive migrations in one script, each
+// migration's outcome recorded in the transaction that starts the next),
+// and tracked no-transaction migrations. The
 // statements are read off the wire between the engine and the server
 // (PostgreSQL and MySQL protocol messages) or at the driver (SQLite, which
 // has no wire).
@@ -177,7 +177,7 @@ func (w *wire) add(conn int, stmt string) {
 	w.conns[conn] = append(w.conns[conn], stmt)
 }
 
-var mysqlMarker = regexp.MustCompile(`;\nSET @ferry_done = \d+(?:;\n|$)|^SET @ferry_done = 0, @ferry_t0 = NOW\(6\);\n`)
+var mysqlMarker = regexp.MustCompile(`^SET @ferry_done = 0, @ferry_t0 = NOW\(6\);\n|;\nSET @ferry_done = \d+(?:;\n|$)|;\n`)
 
 func (w *wire) reset() {
 	w.mu.Lock()

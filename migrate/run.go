@@ -52,6 +52,9 @@ type run struct {
 	// fencedInsert is the run's prepared fenced history insert (lease
 	// locks), closed when the run ends.
 	fencedInsert *sql.Stmt
+	// lastID is the highest history row id the run has seen (set by the
+	// first chunk of grouped migrations).
+	lastID int64
 }
 
 // mirrored records a change of version v in the history mirror, if any.
@@ -420,7 +423,7 @@ func (m *Migrator) Redo(ctx context.Context) (*Result, error) {
 		if err := r.checkSoft(); err != nil {
 			return err
 		}
-		return r.apply(m.byVersion[applied[0]], OpUp, false, nil)
+		return r.applyAll([]*Migration{m.byVersion[applied[0]]}, OpUp)
 	})
 }
 

@@ -361,22 +361,7 @@ func (a *app) newMigrator(ctx context.Context, mode connectMode, extra ...migrat
 		migrate.WithAllowOutOfOrder(a.cfg.AllowOutOfOrder),
 	}
 	if !a.json {
-		opts = append(opts, migrate.WithHooks(migrate.Hooks{
-			MigrationStarted: func(e migrate.Event) {
-				verb := "applying"
-				if e.Operation == migrate.OpDown {
-					verb = "reverting"
-				}
-				a.printf("%s %d %s ... ", verb, e.Version, e.Name)
-			},
-			MigrationDone: func(e migrate.Event) {
-				if e.Err != nil {
-					a.printf("FAILED after %s\n", fmtDuration(e.Duration))
-					return
-				}
-				a.printf("ok (%s)\n", fmtDuration(e.Duration))
-			},
-		}))
+		opts = append(opts, migrate.WithHooks(a.progressHooks()))
 	}
 	mirror, err := a.historyMirror(db)
 	if err != nil {
@@ -473,4 +458,43 @@ func noArgs(c *cobra.Command, args []string) error {
 		return usageErrorf("%s takes no arguments, got %q (see `%s --help`)", c.CommandPath(), strings.Join(args, " "), c.CommandPath())
 	}
 	return nil
+}
+
+// progressHooks print a run's progress: "applying 3 add_x ... ok (2ms)"
+// for a migration sent alone; for migrations sent to the server as one
+// script (MySQL), a line that names them all before it is sent, then a
+// line for each as the script's results come back.
+func (a *app) progressHooks() migrate.Hooks {
+	var script []migrate.Event // started, of a script not yet announced
+	verb := func(op migrate.Op) string {
+		if op == migrate.OpDown {
+			return "reverting"
+		}
+		return "applying"
+	}
+	return migrate.Hooks{
+		MigrationStarted: func(e migrate.Event) {
+			if e.Together <= 1 {
+				a.printf("%s %d %s ... ", verb(e.Operation), e.Version, e.Name)
+				return
+			}
+			script = append(script, e)
+			if len(script) < e.Together {
+				return
+			}
+			first, last := script[0], script[len(script)-1]
+			a.printf("%s %d migrations as one script (%d %s to %d %s):\n", verb(e.Operation), e.Together, first.Version, first.Name, last.Version, last.Name)
+			script = script[:0]
+		},
+		MigrationDone: func(e migrate.Event) {
+			if e.Together > 1 {
+				a.printf("  %d %s ... ", e.Version, e.Name)
+			}
+			if e.Err != nil {
+				a.printf("FAILED after %s\n", fmtDuration(e.Duration))
+				return
+			}
+			a.printf("ok (%s)\n", fmtDuration(e.Duration))
+		},
+	}
 }

@@ -301,13 +301,13 @@ func testScripter(t *testing.T, db *sql.DB, d dialect.Dialect) {
 		"UPDATE " + d.Table("scr") + " SET state = 'applied', duration_ms = " + sc.ScriptElapsedMillis() + " WHERE id = " + sc.RowID(),
 		"COMMIT",
 	}
-	done, err := sc.ExecScript(c, conn, script)
+	done, err := sc.ExecScript(c, conn, script, nil)
 	if err == nil || done != 5 {
 		t.Fatalf("failing script: done %d, %v; want 5 done", done, err)
 	}
 	// The saved id outlives the script, for the next one.
 	var row int64
-	if _, err := sc.ExecScript(c, conn, []string{"CREATE TABLE s2 AS SELECT " + sc.RowID() + " AS id"}); err != nil {
+	if _, err := sc.ExecScript(c, conn, []string{"CREATE TABLE s2 AS SELECT " + sc.RowID() + " AS id"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := conn.QueryRowContext(c, "SELECT id FROM s2").Scan(&row); err != nil || row == 0 {
@@ -321,9 +321,19 @@ func testScripter(t *testing.T, db *sql.DB, d dialect.Dialect) {
 	if err := conn.QueryRowContext(c, "SELECT name FROM "+d.Table("scr")+" WHERE id = "+d.Placeholder(1), row).Scan(&name); err != nil || name != weird {
 		t.Fatalf("literal round trip: %q %v", name, err)
 	}
-	done, err = sc.ExecScript(c, conn, []string{"INSERT INTO s1 (id, v) VALUES (2, " + sc.Literal(weird) + ")", "SELECT 1"})
+	done, err = sc.ExecScript(c, conn, []string{"INSERT INTO s1 (id, v) VALUES (2, " + sc.Literal(weird) + ")", "SELECT 1"}, nil)
 	if err != nil || done != 2 {
 		t.Fatalf("script: done %d, %v", done, err)
+	}
+	// Marks on some statements only: after a failure, done is where the
+	// last marked statement that completed ends.
+	sparse := []string{"BEGIN", "INSERT INTO s1 (id, v) VALUES (3, 'x')", "COMMIT", sc.StartClock(), "INSERT INTO no_such_table VALUES (1)", "SELECT 1"}
+	done, err = sc.ExecScript(c, conn, sparse, []bool{false, true, true, false, true, true})
+	if err == nil || done != 3 {
+		t.Fatalf("sparse marks: done %d, %v; want 3", done, err)
+	}
+	if err := conn.QueryRowContext(c, "SELECT COUNT(*) FROM s1 WHERE id = 3").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the committed row: %d %v", n, err)
 	}
 }
 

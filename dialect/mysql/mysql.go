@@ -160,7 +160,7 @@ func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string,
 // after each statement the script sets @ferry_done, so that after an
 // error one more query tells how far the server got. @ferry_row, which
 // SaveRowID sets, lives as long as the session.
-func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string) (int, error) {
+func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string, marks []bool) (int, error) {
 	var b strings.Builder
 	b.WriteString("SET @ferry_done = 0, @ferry_t0 = NOW(6)")
 	for i, s := range stmts {
@@ -168,8 +168,10 @@ func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string
 		// A statement-begin block may end with its own semicolon: an
 		// empty statement after it would be a syntax error.
 		b.WriteString(strings.TrimRight(s, "; \t\r\n"))
-		b.WriteString(";\nSET @ferry_done = ")
-		b.WriteString(strconv.Itoa(i + 1))
+		if marks == nil || marks[i] {
+			b.WriteString(";\nSET @ferry_done = ")
+			b.WriteString(strconv.Itoa(i + 1))
+		}
 	}
 	_, err := conn.ExecContext(ctx, b.String())
 	if err == nil {
@@ -190,6 +192,9 @@ func (d *Dialect) SaveRowID() string { return "SET @ferry_row = LAST_INSERT_ID()
 
 // RowID implements dialect.Scripter.
 func (d *Dialect) RowID() string { return "@ferry_row" }
+
+// StartClock implements dialect.Scripter.
+func (d *Dialect) StartClock() string { return "SET @ferry_t0 = NOW(6)" }
 
 // ScriptElapsedMillis implements dialect.Scripter.
 func (d *Dialect) ScriptElapsedMillis() string {
