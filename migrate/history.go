@@ -142,11 +142,11 @@ func (m *Migrator) readHistory(ctx context.Context, q Querier, brief bool) (*his
 	}
 	defer rows.Close()
 	var recs []*Record
+	var bs briefScanner
 	for rows.Next() {
 		var r *Record
 		if brief {
-			r = &Record{}
-			err = rows.Scan(&r.ID, &r.Version, &r.State)
+			r, err = bs.scan(rows)
 		} else {
 			r, err = scanRecord(rows)
 		}
@@ -191,14 +191,47 @@ func (m *Migrator) readHistoryAfter(ctx context.Context, q Querier, id int64) ([
 	}
 	defer rows.Close()
 	var recs []*Record
+	var bs briefScanner
 	for rows.Next() {
-		r := &Record{}
-		if err := rows.Scan(&r.ID, &r.Version, &r.State); err != nil {
+		r, err := bs.scan(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read history table %s: %w", m.table, err)
 		}
 		recs = append(recs, r)
 	}
 	return recs, rows.Err()
+}
+
+// briefScanner reads brief rows (briefColumns) into records allocated in
+// blocks, with the state a constant where it is one: a long history is
+// ten thousand rows, read by every status and run.
+type briefScanner struct {
+	block []Record
+	state sql.RawBytes
+}
+
+func (b *briefScanner) scan(rows *sql.Rows) (*Record, error) {
+	if len(b.block) == 0 {
+		b.block = make([]Record, 256)
+	}
+	r := &b.block[0]
+	b.block = b.block[1:]
+	if err := rows.Scan(&r.ID, &r.Version, &b.state); err != nil {
+		return nil, err
+	}
+	r.State = stateOf(b.state)
+	return r, nil
+}
+
+// stateOf is the State spelled by b, without a new string for the states
+// ferry writes.
+func stateOf(b []byte) State {
+	for _, s := range []State{StateApplied, StateReverted, StateRunning, StateFailed, StateRolledBack} {
+		if string(b) == string(s) {
+			return s
+		}
+	}
+	return State(b)
 }
 
 // fillDetails reads every column of the records with the given ids.
