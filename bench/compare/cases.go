@@ -24,8 +24,9 @@ type workload struct {
 	n int
 	// base[format] holds migrations 1..n; more[format] 1..n+10.
 	base, more map[string]string
-	// script is the lower bound's input for migrations 1..n.
-	script string
+	// script is the lower bound's input for migrations 1..n; moreScript
+	// for n+1..n+10 (case 3).
+	script, moreScript string
 }
 
 // writeWorkloads generates the migrations once and writes, for every N,
@@ -39,7 +40,7 @@ func writeWorkloads(dir string, ns []int, seed uint64) (map[int]*workload, error
 	width := versionWidth(maxN + newMigrations)
 	out := map[int]*workload{}
 	for _, n := range ns {
-		w := &workload{n: n, base: map[string]string{}, more: map[string]string{}, script: clientScript(all[:n])}
+		w := &workload{n: n, base: map[string]string{}, more: map[string]string{}, script: clientScript(all[:n]), moreScript: clientScript(all[n : n+newMigrations])}
 		for _, f := range []string{formatFerry, formatGoose, formatMigrate} {
 			w.base[f] = filepath.Join(dir, fmt.Sprintf("n%d", n), f)
 			w.more[f] = filepath.Join(dir, fmt.Sprintf("n%d+%d", n, newMigrations), f)
@@ -174,6 +175,18 @@ func (b *bench) oneDatabase(ctx context.Context, srv *server, n, run int, tool s
 		return err // a failed tool is recorded; the other cases need its database
 	}
 	if tool == toolClient {
+		if b.cfg.Cases[3] {
+			// The lower bound of case 3: the client runs the 10 new
+			// migrations' SQL on the database of N, which says how much
+			// of the time grows with the database itself.
+			cmd, err := f.clientCmd(ctx, w.moreScript)
+			if err != nil {
+				return err
+			}
+			if _, err := b.measure(ctx, get(&b.res.Incremental, srv.kind, n, tool), cmd, func() error { return verify(ctx, f, n+newMigrations) }); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
 	if b.cfg.Cases[2] {

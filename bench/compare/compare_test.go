@@ -52,6 +52,9 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("case 3, N=%d, %s: %+v", n, tool, c)
 			}
 		}
+		if c := find(r.Incremental, "sqlite", n, toolClient); c == nil || c.Median <= 0 {
+			t.Errorf("case 3, N=%d, the lower bound: %+v", n, c)
+		}
 		if c := find(r.StatusInProcess, "sqlite", n, "load"); c == nil {
 			t.Errorf("case 2 in-process, N=%d: missing", n)
 		}
@@ -70,7 +73,7 @@ func TestSmoke(t *testing.T) {
 	if len(r.Service) != 2 || r.Service[0].Errors != 0 || r.Service[0].RPS <= 0 {
 		t.Errorf("case 5: %+v", r.Service)
 	}
-	if len(r.Targets) != 5 {
+	if len(r.Targets) != 6 {
 		t.Errorf("targets: %+v", r.Targets)
 	}
 	for _, want := range []string{"### Case 1", "### Case 2", "### Case 3", "### Case 4", "### Case 5", "### Targets"} {
