@@ -139,6 +139,14 @@ type Scripter interface {
 	// ScriptElapsedMillis returns an SQL expression for the milliseconds
 	// since the script began, or since the last StartClock.
 	ScriptElapsedMillis() string
+	// ScriptNow returns an SQL expression for the current time in UTC.
+	ScriptNow() string
+	// ScriptStatements returns the statements ExecScript sends for stmts
+	// and marks, in order: its own (the clock, the progress marks)
+	// included, so that a dry run can show exactly what runs.
+	ScriptStatements(stmts []string, marks []bool) []string
+	// ScriptLimit returns the most bytes the server takes in one script.
+	ScriptLimit(ctx context.Context, q Querier) (int, error)
 	// Literal returns v (nil, a string, an integer or a time.Time) as an
 	// SQL literal, safe whatever the session's SQL mode.
 	Literal(v any) string
@@ -149,6 +157,13 @@ type Scripter interface {
 type BatchStatement struct {
 	SQL  string
 	Args []any
+}
+
+// Embedded is implemented by dialects whose database runs inside this
+// process (SQLite): a call cannot hang on a network, so a short one needs
+// no cancellation.
+type Embedded interface {
+	Embedded()
 }
 
 // BusyChecker is implemented by dialects whose servers report transient

@@ -3,7 +3,6 @@ package migrate
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"time"
 
@@ -63,7 +62,7 @@ func (m *Migrator) strategyFor(mig *Migration, op Op) strategy {
 		}
 		return inTransaction
 	case !m.d.TransactionalDDL() && !mig.NoTransaction && plain && isSQL:
-		if _, ok := m.d.(dialect.Scripter); ok {
+		if _, ok := m.d.(dialect.Scripter); ok && m.fitsScript(sec) {
 			return grouped
 		}
 	}
@@ -85,7 +84,6 @@ func (s *Section) hasMulti() bool {
 // point when the run's context is cancelled: between migrations, or after
 // a chunk of grouped ones (which the server runs whole).
 func (r *run) applyAll(migs []*Migration, op Op) error {
-	alone := -1 // migrations up to this index run one by one
 	for i := 0; i < len(migs); {
 		if err := r.checkSoft(); err != nil {
 			return err
@@ -97,20 +95,8 @@ func (r *run) applyAll(migs []*Migration, op Op) error {
 			i++
 			continue
 		}
-		limit := chunkMigrations
-		if i <= alone {
-			limit = 1
-		}
-		j := r.m.chunkEnd(migs, i, op, limit)
-		err := r.applyChunk(migs[i:j], op)
-		var retry *errRetryAlone
-		if errors.As(err, &retry) {
-			// A failure undid several migrations' work at once: run them
-			// again one by one, up to the end of that chunk.
-			alone, i = j-1, i+retry.from
-			continue
-		}
-		if err != nil {
+		j := r.m.chunkEnd(migs, i, op)
+		if err := r.applyChunk(migs[i:j], op); err != nil {
 			return err
 		}
 		i = j

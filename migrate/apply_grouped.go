@@ -1,6 +1,7 @@
 package migrate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,28 +18,64 @@ import (
 //     statement, before each of its DDL statements (committed: the DDL
 //     commits by itself, and may take effect even if ferry dies);
 //   - consecutive DML statements share a transaction with the bookkeeping
-//     around them;
+//     around them, and only with the bookkeeping of their own migration and
+//     of the one before it;
 //   - the outcome of a migration that ends with DDL is recorded in the
-//     next transaction of the script, which the next migration's running
-//     row and first DML statements share; a migration made only of DML is
-//     recorded applied in the transaction that runs it, which goes on to
-//     hold the next migration's start;
+//     next transaction of the script (the next migration's first); a
+//     migration that ends with DML records its outcome in the transaction
+//     that runs it;
 //   - the script ends with a committed transaction that leaves no
 //     migration running.
 //
-// So a chunk costs one commit per run of DML and one per DDL statement,
-// the same as the statements alone, and a client that dies (the server
-// runs the rest of the script) leaves every migration of the chunk
-// recorded as it ended. The statement a running row names is always the
-// first whose effects are not in the database: the one to check after an
-// interruption.
+// So a chunk commits no more often than its statements alone would, and a
+// client that dies (the server runs the rest of the script) leaves every
+// migration of the chunk recorded as it ended. The statement a running row
+// names is always the first whose effects are not in the database: the one
+// to check after an interruption. A failure rolls back at most the failing
+// migration's own transaction and the record of the one before it, which
+// ferry then writes on its own: no migration's statements ever run twice.
 
-// Chunk limits: a chunk ends after this many migrations or once its SQL
-// reaches this size (a migration larger than that is a chunk of its own).
+// Chunk limits: a chunk ends after this many migrations or once its
+// script would pass this size, or the server's own limit on one query
+// (Scripter.ScriptLimit) if that is lower. A migration whose script alone
+// passes the server's limit is not grouped: it runs statement by statement.
 const (
 	chunkMigrations = 32
 	chunkBytes      = 1 << 20
 )
+
+// loadScriptLimit reads, once, the most bytes the server takes in one
+// script; until it is known (or if it cannot be read) chunks stay under
+// chunkBytes.
+func (m *Migrator) loadScriptLimit(ctx context.Context, q Querier) {
+	sc, ok := m.d.(dialect.Scripter)
+	if !ok || m.scriptLimit.Load() > 0 {
+		return
+	}
+	n, err := sc.ScriptLimit(ctx, q)
+	if err != nil || n <= 0 {
+		m.log.Debug("could not read the server's limit on one query; scripts stay small", "error", err)
+		return
+	}
+	m.scriptLimit.Store(int64(n))
+}
+
+// fitsScript reports whether a migration's script fits the server's
+// limit on one query (when it is known).
+func (m *Migrator) fitsScript(sec *Section) bool {
+	l := m.scriptLimit.Load()
+	return l == 0 || int64(scriptSize(sec)) <= l
+}
+
+// scriptSize estimates the bytes a migration adds to a chunk's script:
+// its statements, a progress mark after each, and ferry's bookkeeping.
+func scriptSize(sec *Section) int {
+	n := 2048
+	for _, st := range sec.Statements {
+		n += len(st.SQL) + 32
+	}
+	return n
+}
 
 // isDML reports whether a statement only changes rows (INSERT, UPDATE,
 // DELETE, REPLACE), so that it can share a transaction with ferry's own
@@ -62,16 +99,17 @@ func isDML(st Statement) bool {
 // chunkEnd returns the end (exclusive) of the chunk that starts at
 // migs[i], a grouped migration: the grouped migrations that follow it, up
 // to the chunk limits. max caps the chunk's length.
-func (m *Migrator) chunkEnd(migs []*Migration, i int, op Op, max int) int {
+func (m *Migrator) chunkEnd(migs []*Migration, i int, op Op) int {
+	limit := chunkBytes
+	if l := int(m.scriptLimit.Load()); l > 0 {
+		limit = min(limit, l)
+	}
 	size := 0
 	j := i
-	for j < len(migs) && j-i < max && m.strategyFor(migs[j], op) == grouped {
+	for j < len(migs) && j-i < chunkMigrations && m.strategyFor(migs[j], op) == grouped {
 		sec, _ := migs[j].parts(op)
-		n := 0
-		for _, st := range sec.Statements {
-			n += len(st.SQL)
-		}
-		if j > i && size+n > chunkBytes {
+		n := scriptSize(sec)
+		if j > i && size+n > limit {
 			break
 		}
 		size += n
@@ -143,13 +181,21 @@ func (b *scriptBuilder) record(i int, a *attempt, state State, next int) {
 		Version: a.mig.Version, Name: a.mig.Name, Checksum: a.mig.Checksum, Operation: a.op, State: state,
 		AppliedAt: a.start.UTC(), AppliedBy: a.r.by, Statement: next,
 	}
+	// The row's time is the server's, when the row is written: every
+	// migration of a script is sent at once.
+	lit := func(v any) string {
+		if t, ok := v.(time.Time); ok && t.Equal(rec.AppliedAt) {
+			return b.sc.ScriptNow()
+		}
+		return b.sc.Literal(v)
+	}
 	if state != StateRunning {
 		ins, args := m.insertSQL(&rec, b.sc.ScriptElapsedMillis())
-		b.emit(scriptStep{sql: inlineArgs(ins, args, b.sc.Literal), mig: i, row: true, done: true})
+		b.emit(scriptStep{sql: inlineArgs(ins, args, lit), mig: i, row: true, done: true})
 		return
 	}
 	ins, args := m.insertSQL(&rec, "")
-	b.emit(scriptStep{sql: inlineArgs(ins, args, b.sc.Literal), mig: i, row: true})
+	b.emit(scriptStep{sql: inlineArgs(ins, args, lit), mig: i, row: true})
 	b.emit(scriptStep{sql: b.sc.SaveRowID(), mig: i})
 }
 
@@ -187,9 +233,10 @@ func (b *scriptBuilder) add(i int, a *attempt) {
 	if len(stmts) == 0 {
 		b.begin(i)
 		b.record(i, a, doneState(a.op), 0)
+		b.commit(i)
 		return
 	}
-	rowWritten, rowTx, rowSays := false, 0, 0
+	rowWritten, rowSays := false, 0
 	for k := 0; k < len(stmts); {
 		n := k + 1
 		if !isDML(stmts[k]) {
@@ -197,7 +244,7 @@ func (b *scriptBuilder) add(i int, a *attempt) {
 			switch {
 			case !rowWritten:
 				b.record(i, a, StateRunning, n)
-				rowWritten, rowTx = true, b.tx
+				rowWritten = true
 			case rowSays != n:
 				b.progress(i, n)
 			}
@@ -218,19 +265,16 @@ func (b *scriptBuilder) add(i int, a *attempt) {
 		switch {
 		case j < len(stmts) && !rowWritten:
 			b.record(i, a, StateRunning, j+1)
-			rowWritten, rowTx, rowSays = true, b.tx, j+1
+			rowWritten, rowSays = true, j+1
 		case j < len(stmts):
 			b.progress(i, j+1)
 			rowSays = j + 1
 		case !rowWritten:
 			b.record(i, a, doneState(a.op), 0)
+			b.commit(i)
 		default:
 			b.done(i, a)
-			if rowTx != b.tx {
-				// The migration ran DDL before: its last transaction is
-				// its own, so that a later failure cannot undo it.
-				b.commit(i)
-			}
+			b.commit(i)
 		}
 		k = j
 	}
@@ -247,11 +291,9 @@ func (b *scriptBuilder) finish() {
 		last = b.steps[n-1].mig
 	}
 	if b.pending != nil {
-		if b.tx == 0 {
-			// Nothing else to commit: one statement commits by itself.
-			b.flush()
-			return
-		}
+		// In a transaction of its own, committed explicitly: a migration
+		// may have turned autocommit off for the session.
+		b.begin(b.pendingIdx)
 		b.flush()
 	}
 	b.commit(last)
@@ -267,19 +309,13 @@ func (m *Migrator) chunkScript(atts []*attempt) []scriptStep {
 	return b.steps
 }
 
-// errRetryAlone is applyChunk's signal that a failure rolled back a
-// transaction holding the work of several migrations: the migrations from
-// retry on must run again, each in its own script, so that the failure is
-// recorded against the one that caused it and the others apply.
-type errRetryAlone struct{ from int }
-
-func (e *errRetryAlone) Error() string { return "run the chunk's migrations one by one" }
-
 // applyChunk runs a chunk of grouped migrations as one script. After an
-// error the dialect says how many steps completed: the migrations before
-// the failing one are recorded as applied, and the failing one as failed
-// at the first statement without effect (a failing DML group leaves
-// nothing of itself), or as rolled back when nothing of it took effect.
+// error the dialect says how far the server got: the migrations before
+// the failing one are recorded as applied (the one whose record the
+// failure rolled back is recorded on its own), and the failing one as
+// failed at the first statement without effect (a failing DML group
+// leaves nothing of itself), or as rolled back when nothing of it took
+// effect.
 func (r *run) applyChunk(migs []*Migration, op Op) error {
 	m := r.m
 	sc := m.d.(dialect.Scripter)
@@ -302,6 +338,9 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 	m.log.Debug("sending migrations as one script", "first", migs[0].Version, "migrations", len(migs), "steps", len(steps))
 	done, err := sc.ExecScript(r.exec, r.h.conn, sqls, marks)
 	many := len(migs)
+	if done < 0 {
+		return r.lostConnection(atts, start, err)
+	}
 	took := r.chunkDurations(many > 1)
 	dur := func(a *attempt) time.Duration {
 		if d, ok := took[a.mig.Version]; ok {
@@ -316,51 +355,16 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 		}
 		return nil
 	}
-	if done < 0 || done >= len(steps) {
-		// The connection is gone, and the lock with it; the server may
-		// still be running the script. The history says how far it got.
-		a := atts[0]
-		if id, ok, lerr := m.runningRow(r.exec, r.h.conn, a.mig.Version); lerr == nil && ok {
-			a.id = id
-		}
-		ferr := a.fail(0, 0, err)
-		r.finished(a, time.Since(start), ferr, many)
-		return ferr
-	}
-	// The script stopped at step f; if f was in a transaction, that was
-	// rolled back. Migrations whose outcome it recorded after their DDL
-	// took effect are applied: record them now. Migrations it ran whole
-	// are not: if one precedes the failing migration, they run again one
-	// by one.
-	// The failing step is the first marked one from done on: the steps
-	// before it in its transaction were rolled back with it.
+	// The script stopped at step f, the first marked one from done on;
+	// if f was in a transaction, that was rolled back, and with it the
+	// record of the migration before f's, if that transaction held it.
 	fi := done
 	for fi < len(steps)-1 && !steps[fi].mark {
 		fi++
 	}
 	f := steps[fi]
 	a := atts[f.mig]
-	first, carried := 0, -1
-	if f.tx != 0 {
-		for _, s := range steps[:fi+1] {
-			if s.tx != f.tx {
-				continue
-			}
-			switch {
-			case s.mig == f.mig:
-				if first == 0 && s.stmt > 0 {
-					first = s.stmt
-				}
-			case s.row && carried < 0:
-				carried = s.mig
-			}
-		}
-	}
-	completed := f.mig
-	if carried >= 0 {
-		completed = carried
-	}
-	for i, b := range atts[:completed] {
+	for i, b := range atts[:f.mig] {
 		d := dur(b)
 		if !recorded(steps, fi, i, f.tx) {
 			if rerr := r.recordLateOutcome(b); rerr != nil {
@@ -373,40 +377,60 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 		b.succeeded()
 		r.finished(b, d, nil, many)
 	}
-	if carried >= 0 {
-		return &errRetryAlone{from: carried}
-	}
-	var stmt int
-	if f.tx == 0 {
-		// A DDL statement, or the bookkeeping that commits by itself
-		// before one: that statement is the first without effect.
-		first = f.stmt
-		for _, s := range steps[fi:] {
-			if first != 0 {
+	first, stmt := 0, f.stmt
+	if f.tx != 0 {
+		// The first statement of the failing transaction is where the
+		// migration's effects end.
+		for _, s := range steps[:fi+1] {
+			if s.tx == f.tx && s.mig == f.mig && s.stmt > 0 {
+				first = s.stmt
 				break
 			}
+		}
+	}
+	if first == 0 {
+		// A DDL statement, or ferry's bookkeeping (alone, or before the
+		// migration's first statement): the next statement is the first
+		// without effect.
+		for _, s := range steps[fi:] {
 			if s.mig == f.mig && s.stmt > 0 {
 				first = s.stmt
+				break
 			}
 		}
+	}
+	if stmt == 0 {
 		stmt = first
-	} else {
-		if first == 0 {
-			first = f.stmt
-		}
-		stmt = f.stmt
-		if stmt == 0 {
-			stmt = first
-		}
 	}
 	// Its running row, if one is in the database: written before the
 	// failing step and committed.
 	if id, ok, lerr := m.runningRow(r.exec, r.h.conn, a.mig.Version); lerr == nil && ok {
 		a.id = id
 	}
+	// Its duration, by the clock the script restarted when it began.
+	var ms int64
+	if r.h.conn.QueryRowContext(r.exec, "SELECT "+sc.ScriptElapsedMillis()).Scan(&ms) == nil {
+		a.start = time.Now().Add(-time.Duration(ms) * time.Millisecond)
+	}
 	ferr := a.fail(first, stmt, err)
-	r.finished(a, time.Since(start), ferr, many)
+	r.finished(a, time.Since(a.start), ferr, many)
 	return ferr
+}
+
+// lostConnection reports a script whose connection died: the server runs
+// what it was sent to its end, or to the first error, unless it was
+// restarted, so ferry cannot tell how far it got, and the lock went with
+// the connection.
+func (r *run) lostConnection(atts []*attempt, start time.Time, err error) error {
+	first, last := atts[0].mig, atts[len(atts)-1].mig
+	what := fmt.Sprintf("migration %d (%s)", first.Version, first.Name)
+	if len(atts) > 1 {
+		what = fmt.Sprintf("migrations %d (%s) to %d (%s)", first.Version, first.Name, last.Version, last.Name)
+	}
+	lerr := fmt.Errorf("%w while the server ran %s as one script: %w; the server finishes what it was sent unless it was restarted, so any of them may have been applied, and the history says which",
+		ErrConnectionLost, what, err)
+	r.finished(atts[0], time.Since(start), lerr, len(atts))
+	return lerr
 }
 
 // recorded reports whether the outcome of migration i of the script is

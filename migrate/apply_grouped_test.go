@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
@@ -146,5 +147,71 @@ func writeFile(t *testing.T, dir, name, body string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestChunkConnectionLost: a connection killed while the server runs a
+// script is reported as such, naming the script's migrations, and not as
+// a migration that was rolled back; the history says how far the server
+// got.
+func TestChunkConnectionLost(t *testing.T) {
+	db := testdb.New(t, database.MySQL)
+	dir := files(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n",
+		"00002_b.sql": "-- +ferry up\nCREATE TABLE b (id INTEGER);\nSELECT SLEEP(30);\nCREATE TABLE b2 (id INTEGER);\n",
+	})
+	m := newMigrator(t, db, dir)
+	errc := make(chan error, 1)
+	go func() { _, err := m.Up(ctx(t), migrate.UpOptions{}); errc <- err }()
+	var id int64
+	for id == 0 {
+		db.QueryRowContext(ctx(t), "SELECT id FROM information_schema.processlist WHERE info LIKE '%SLEEP(30)%' AND info NOT LIKE '%processlist%'").Scan(&id)
+	}
+	if _, err := db.ExecContext(ctx(t), fmt.Sprintf("KILL %d", id)); err != nil {
+		t.Fatal(err)
+	}
+	err := <-errc
+	var me *migrate.MigrationError
+	if !errors.Is(err, migrate.ErrConnectionLost) || errors.As(err, &me) {
+		t.Fatalf("error: %v", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, "migrations 1 (a) to 2 (b) as one script") || strings.Contains(msg, "rolled back") {
+		t.Fatalf("message: %s", msg)
+	}
+	s := status(t, m)
+	wantVersions(t, "applied", appliedVersions(s), []int64{1})
+	if len(s.Failed) != 1 || s.Failed[0].Version != 2 || s.Failed[0].State != migrate.StateInterrupted || s.Failed[0].Statement != 2 {
+		t.Fatalf("status: %+v", s.Failed)
+	}
+}
+
+// TestChunkSessionChanges: migrations that change the session (autocommit
+// off, another time zone) do not leave a migration unrecorded or its
+// duration measured across the change.
+func TestChunkSessionChanges(t *testing.T) {
+	db := testdb.New(t, database.MySQL)
+	m := newMigrator(t, db, files(t, map[string]string{
+		"00001_z.sql":  "-- +ferry up\nCREATE TABLE z (id INTEGER);\n",
+		"00002_ac.sql": "-- +ferry up\nSET autocommit = 0;\n",
+		"00003_tz.sql": "-- +ferry up\nSET time_zone = '+09:00';\nCREATE TABLE z2 (id INTEGER);\n",
+	}))
+	if _, err := m.Up(ctx(t), migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := status(t, m)
+	if !s.IsUpToDate || len(s.Failed) != 0 {
+		t.Fatalf("status: %+v", s)
+	}
+	recs, err := m.History(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.State != migrate.StateApplied || r.Duration > time.Minute {
+			t.Errorf("version %d: %s, %s", r.Version, r.State, r.Duration)
+		}
+		if d := time.Since(r.AppliedAt); d < 0 || d > time.Hour {
+			t.Errorf("version %d applied at %s, %s from now", r.Version, r.AppliedAt, d)
+		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/ferrydb/ferry/dialect"
 )
 
 // applyInTransaction runs the migration and its history row in one
@@ -16,10 +18,15 @@ func (a *attempt) applyInTransaction() error {
 	_, fn := mig.parts(a.op)
 	stmt := 0 // the statement running, 0 outside the migration's own
 	// The migration's statements take the run's context, which cancels
-	// them; ferry's own (BEGIN, the history row, COMMIT) are short and
-	// take one that is not cancelled, which spares the drivers a watcher
+	// them. On an embedded database ferry's own (BEGIN, the history row,
+	// COMMIT) are short and cannot hang on a network: they take a context
+	// that is not cancelled, which spares the driver a watcher goroutine
 	// per call (the transaction is rolled back when a statement fails).
-	err := inTx(context.WithoutCancel(r.exec), r.h.conn, func(tx *sql.Tx) error {
+	own := r.exec
+	if _, ok := m.d.(dialect.Embedded); ok {
+		own = context.WithoutCancel(r.exec)
+	}
+	err := inTx(own, r.h.conn, func(tx *sql.Tx) error {
 		if fn != nil {
 			if err := fn(r.exec, tx); err != nil {
 				return err
@@ -41,7 +48,7 @@ func (a *attempt) applyInTransaction() error {
 			return err
 		}
 		rec := a.record(doneState(a.op))
-		return r.recordFenced(context.WithoutCancel(r.exec), tx, &rec)
+		return r.recordFenced(own, tx, &rec)
 	})
 	switch {
 	case errors.Is(err, ErrInterrupted):

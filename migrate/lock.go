@@ -37,6 +37,11 @@ var ErrLockTimeout = errors.New("timed out waiting for the migration lock")
 // process (its heartbeat could not be written in time).
 var ErrLockLost = errors.New("lost the migration lock")
 
+// ErrConnectionLost is wrapped by a run's error when the connection that
+// ran the migrations died in the middle of them: how far the server got
+// is in the history.
+var ErrConnectionLost = errors.New("lost the connection to the database")
+
 // errDatabaseBusy describes a lock attempt that was still waiting for the
 // database when the lock timeout ran out.
 var errDatabaseBusy = errors.New("still waiting for the database's write lock")

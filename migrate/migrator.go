@@ -29,6 +29,7 @@ import (
 	"regexp"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferrydb/ferry/dialect"
@@ -54,6 +55,9 @@ type Migrator struct {
 	checkErr   error
 
 	statusCache historyCache
+	// scriptLimit is the most bytes the server takes in one script
+	// (dialect.Scripter), read once; 0 until then.
+	scriptLimit atomic.Int64
 
 	log             *slog.Logger
 	lockTimeout     time.Duration
@@ -286,8 +290,9 @@ type Hooks struct {
 	// MigrationStarted is called before a migration is applied or
 	// reverted (Event.Duration and Event.Err are zero). For migrations
 	// sent to the server together (Event.Together > 1), it is called for
-	// each of them before the script is sent, and MigrationDone for each
-	// when it returns.
+	// each of them before the script is sent, and MigrationDone when it
+	// returns, for each migration up to the one that failed, if one did
+	// (the server runs nothing after a failure).
 	MigrationStarted func(Event)
 	// MigrationDone is called after every attempt to apply or revert a
 	// migration.

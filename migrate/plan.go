@@ -42,6 +42,7 @@ func (m *Migrator) PlanUp(ctx context.Context, opts UpOptions) (*Plan, error) {
 	if err := parseAll(migs); err != nil {
 		return nil, err
 	}
+	m.loadScriptLimit(ctx, m.db)
 	return &Plan{Operation: OpUp, Migrations: migs, CreatesTables: !exists, m: m}, nil
 }
 
@@ -74,6 +75,7 @@ func (m *Migrator) PlanDown(ctx context.Context, n int, to int64) (*Plan, error)
 	for i, v := range versions {
 		migs[i] = m.byVersion[v]
 	}
+	m.loadScriptLimit(ctx, m.db)
 	return &Plan{Operation: OpDown, Migrations: migs, CreatesTables: !exists, m: m}, nil
 }
 
@@ -116,7 +118,7 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 			i++
 			continue
 		}
-		j := m.chunkEnd(migs, i, p.Operation, chunkMigrations)
+		j := m.chunkEnd(migs, i, p.Operation)
 		atts := make([]*attempt, j-i)
 		for k := range atts {
 			atts[k] = &attempt{r: r, mig: migs[i+k], op: p.Operation, start: now}
@@ -125,20 +127,32 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		if j-i > 1 {
 			fmt.Fprintf(&b, "-- the next %d migrations go to the server as one script (one round trip)\n", j-i)
 		}
-		owner := -1
-		for _, s := range m.chunkScript(atts) {
-			if s.mig != owner {
-				owner = s.mig
-				if owner > 0 {
-					b.WriteString("\n")
-				}
-				fmt.Fprintf(&b, "-- %s %s: %s\n", verb, atts[owner].mig, how.describe(d))
-			}
-			if s.stmt > 0 {
-				atts[owner].writeStatement(&b, s.stmt)
+		steps := m.chunkScript(atts)
+		sqls := make([]string, len(steps))
+		marks := make([]bool, len(steps))
+		for k, s := range steps {
+			sqls[k], marks[k] = s.sql, s.mark
+		}
+		// What the dialect sends: the steps, in order, among statements
+		// of its own (its clock and progress marks).
+		owner, next := 0, 0
+		fmt.Fprintf(&b, "-- %s %s: %s\n", verb, atts[0].mig, how.describe(d))
+		for _, q := range d.(dialect.Scripter).ScriptStatements(sqls, marks) {
+			if next >= len(steps) || q != strings.TrimRight(steps[next].sql, "; \t\r\n") {
+				writeStmt(&b, q)
 				continue
 			}
-			writeStmt(&b, s.sql)
+			st := steps[next]
+			next++
+			if st.mig != owner {
+				owner = st.mig
+				fmt.Fprintf(&b, "\n-- %s %s: %s\n", verb, atts[owner].mig, how.describe(d))
+			}
+			if st.stmt > 0 {
+				atts[owner].writeStatement(&b, st.stmt)
+				continue
+			}
+			writeStmt(&b, st.sql)
 		}
 		b.WriteString("\n")
 		i = j

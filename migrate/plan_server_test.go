@@ -164,11 +164,11 @@ func (w *wire) newConn() int {
 func (w *wire) add(conn int, stmt string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	// MySQL scripts: one query of several statements, with ferry's
-	// progress markers between them.
+	// MySQL scripts: one query of several statements, ferry's clock and
+	// progress marks among them; the plan shows them all.
 	if strings.Contains(stmt, "SET @ferry_done") {
-		for _, part := range mysqlMarker.Split(stmt, -1) {
-			if part = strings.TrimSpace(part); part != "" && !strings.HasPrefix(part, "SET @ferry_done = 0") {
+		for _, part := range strings.Split(stmt, ";\n") {
+			if part = strings.TrimSpace(part); part != "" {
 				w.conns[conn] = append(w.conns[conn], part)
 			}
 		}
@@ -176,8 +176,6 @@ func (w *wire) add(conn int, stmt string) {
 	}
 	w.conns[conn] = append(w.conns[conn], stmt)
 }
-
-var mysqlMarker = regexp.MustCompile(`^SET @ferry_done = 0, @ferry_t0 = NOW\(6\);\n|;\nSET @ferry_done = \d+(?:;\n|$)|;\n`)
 
 func (w *wire) reset() {
 	w.mu.Lock()

@@ -127,6 +127,7 @@ func (m *Migrator) lockedBy(ctx context.Context, by string, check func(*history)
 	if err != nil {
 		return nil, err
 	}
+	m.loadScriptLimit(exec, h.conn)
 	if by == "" {
 		by = m.holder
 	} else if len(by) > 255 {

@@ -282,6 +282,18 @@ func TestCLIKilledMidMigration(t *testing.T) {
 			for _, err := os.Stat(db.URL.Database + "-journal"); err != nil; _, err = os.Stat(db.URL.Database + "-journal") {
 			}
 		}
+		if db.Kind == "mysql" {
+			// While it runs, status says so, and asks for no repair.
+			human := mustRun(t, dir, db.URLString, "status").stdout
+			for _, want := range []string{"no (migrating now: 1 running", "In progress:\n  2 long: running statement 2 (migrations/00002_long.sql:3)"} {
+				if !strings.Contains(human, want) {
+					t.Errorf("status during the migration does not say %q:\n%s", want, human)
+				}
+			}
+			if strings.Contains(human, "Needs repair") {
+				t.Errorf("status during the migration asks for repair:\n%s", human)
+			}
+		}
 		if err := cmd.Process.Kill(); err != nil {
 			t.Fatal(err)
 		}

@@ -84,10 +84,22 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 	fmt.Fprintf(w, "History table:\t%s\n", s.HistoryTable)
 	fmt.Fprintf(w, "Current version:\t%d\n", s.CurrentVersion)
 	fmt.Fprintf(w, "Latest version:\t%d\n", s.LatestVersion)
+	// A running migration whose process holds the lock is in progress,
+	// not broken.
+	var running, broken []migrate.Failure
+	for _, f := range s.Failed {
+		if f.State == migrate.StateRunning {
+			running = append(running, f)
+		} else {
+			broken = append(broken, f)
+		}
+	}
 	upToDate := "yes"
 	switch {
-	case len(s.Failed) > 0:
-		upToDate = fmt.Sprintf("no (%d failed, %d pending)", len(s.Failed), len(s.Pending))
+	case len(broken) > 0:
+		upToDate = fmt.Sprintf("no (%d failed, %d pending)", len(broken), len(s.Pending))
+	case len(running) > 0:
+		upToDate = fmt.Sprintf("no (migrating now: %d running, %d pending)", len(running), len(s.Pending))
 	case len(s.Pending) > 0:
 		upToDate = fmt.Sprintf("no (%d pending)", len(s.Pending))
 	}
@@ -121,9 +133,19 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 		}
 		w.Flush()
 	}
-	if len(s.Failed) > 0 {
+	for _, f := range running {
+		a.printf("\nIn progress:\n  %d %s: running", f.Version, f.Name)
+		if f.Statement > 0 {
+			a.printf(" statement %d", f.Statement)
+			if f.File != "" {
+				a.printf(" (%s:%d)", f.File, f.Line)
+			}
+		}
+		a.printf(", by %s since %s\n", f.AppliedBy, f.At.Format(time.RFC3339))
+	}
+	if len(broken) > 0 {
 		a.printf("\nNeeds repair:\n")
-		for _, f := range s.Failed {
+		for _, f := range broken {
 			a.printf("  %d %s: %s", f.Version, f.Name, f.State)
 			if f.Statement > 0 {
 				a.printf(" at statement %d", f.Statement)
@@ -135,9 +157,7 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 			if f.Error != "" {
 				a.printf("    error: %s\n", f.Error)
 			}
-			if f.State != migrate.StateRunning {
-				a.printf("    known: it ran without a transaction, so %s\n", migrate.TookEffect(f))
-			}
+			a.printf("    known: it ran without a transaction, so %s\n", migrate.TookEffect(f))
 			if hint := advice.Repair(f); hint != "" {
 				a.printf("    next: %s\n", hint)
 			}

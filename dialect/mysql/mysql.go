@@ -162,16 +162,11 @@ func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string,
 // SaveRowID sets, lives as long as the session.
 func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string, marks []bool) (int, error) {
 	var b strings.Builder
-	b.WriteString("SET @ferry_done = 0, @ferry_t0 = NOW(6)")
-	for i, s := range stmts {
-		b.WriteString(";\n")
-		// A statement-begin block may end with its own semicolon: an
-		// empty statement after it would be a syntax error.
-		b.WriteString(strings.TrimRight(s, "; \t\r\n"))
-		if marks == nil || marks[i] {
-			b.WriteString(";\nSET @ferry_done = ")
-			b.WriteString(strconv.Itoa(i + 1))
+	for i, s := range d.ScriptStatements(stmts, marks) {
+		if i > 0 {
+			b.WriteString(";\n")
 		}
+		b.WriteString(s)
 	}
 	_, err := conn.ExecContext(ctx, b.String())
 	if err == nil {
@@ -187,6 +182,36 @@ func (d *Dialect) ExecScript(ctx context.Context, conn *sql.Conn, stmts []string
 	return int(done.Int64), err
 }
 
+// ScriptStatements implements dialect.Scripter: the clock and the
+// progress mark first, then each statement, followed by a mark where marks
+// says (every one when marks is nil).
+func (d *Dialect) ScriptStatements(stmts []string, marks []bool) []string {
+	out := make([]string, 0, 1+2*len(stmts))
+	out = append(out, "SET @ferry_done = 0, @ferry_t0 = UTC_TIMESTAMP(6)")
+	for i, s := range stmts {
+		// A statement-begin block may end with its own semicolon: an
+		// empty statement after it would be a syntax error.
+		out = append(out, strings.TrimRight(s, "; \t\r\n"))
+		if marks == nil || marks[i] {
+			out = append(out, "SET @ferry_done = "+strconv.Itoa(i+1))
+		}
+	}
+	return out
+}
+
+// ScriptLimit implements dialect.Scripter: max_allowed_packet, less room
+// for the packet's own header.
+func (d *Dialect) ScriptLimit(ctx context.Context, q dialect.Querier) (int, error) {
+	var n int64
+	if err := q.QueryRowContext(ctx, "SELECT @@max_allowed_packet").Scan(&n); err != nil {
+		return 0, err
+	}
+	return int(n) - 1024, nil
+}
+
+// ScriptNow implements dialect.Scripter.
+func (d *Dialect) ScriptNow() string { return "UTC_TIMESTAMP(6)" }
+
 // SaveRowID implements dialect.Scripter.
 func (d *Dialect) SaveRowID() string { return "SET @ferry_row = LAST_INSERT_ID()" }
 
@@ -194,11 +219,11 @@ func (d *Dialect) SaveRowID() string { return "SET @ferry_row = LAST_INSERT_ID()
 func (d *Dialect) RowID() string { return "@ferry_row" }
 
 // StartClock implements dialect.Scripter.
-func (d *Dialect) StartClock() string { return "SET @ferry_t0 = NOW(6)" }
+func (d *Dialect) StartClock() string { return "SET @ferry_t0 = UTC_TIMESTAMP(6)" }
 
 // ScriptElapsedMillis implements dialect.Scripter.
 func (d *Dialect) ScriptElapsedMillis() string {
-	return "TIMESTAMPDIFF(MICROSECOND, @ferry_t0, NOW(6)) DIV 1000"
+	return "TIMESTAMPDIFF(MICROSECOND, @ferry_t0, UTC_TIMESTAMP(6)) DIV 1000"
 }
 
 // Literal implements dialect.Scripter. Strings are written in hex with a

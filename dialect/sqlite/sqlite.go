@@ -121,6 +121,9 @@ func (d *Dialect) IsBusy(err error) bool {
 	return code == 5 || code == 6
 }
 
+// Embedded implements dialect.Embedded.
+func (d *Dialect) Embedded() {}
+
 // ServerVersion implements dialect.ServerInfo: the SQLite library version.
 func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string, error) {
 	var v string

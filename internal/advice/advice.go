@@ -68,6 +68,8 @@ func For(err error) string {
 		return "; `ferry status` shows each with the command that resolves it (`ferry repair VERSION --mark applied|pending`)"
 	case errors.As(err, &lt):
 		return "; raise --lock-timeout, or check `ferry status` for a stuck holder"
+	case errors.Is(err, migrate.ErrConnectionLost):
+		return "; `ferry status` shows what is recorded, `ferry up` goes on from there, and a migration shown as interrupted needs `ferry repair`"
 	case errors.Is(err, migrate.ErrOutOfOrder):
 		return " (--allow-out-of-order)"
 	case errors.Is(err, migrate.ErrNoDir):
