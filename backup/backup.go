@@ -124,7 +124,7 @@ func Create(ctx context.Context, store *Store, db *database.DB, opts CreateOptio
 	if err := ow.Close(); err != nil {
 		return fail(fmt.Errorf("store %s/%s: %w", m.ID, obj.Name, err))
 	}
-	obj.Size, obj.RawSize, obj.SHA256 = ow.n, raw.n, ow.sum()
+	obj.Size, obj.RawSize, obj.SHA256 = ow.Size(), raw.n, ow.SHA256()
 	m.Objects = []Object{obj}
 	m.Tables, m.SchemaVersion, m.Consistency = res.tables, res.schemaVersion, res.consistency
 	if m.Tables == nil {

@@ -25,6 +25,6 @@
 // never their command line. Object-store credentials come from the
 // environment of the process (AWS_*, GOOGLE_APPLICATION_CREDENTIALS,
 // AZURE_*), as the gocloud drivers read them; import package
-// github.com/ferrydb/ferry/backup/cloud to register the s3://, gs:// and
+// github.com/ferrydb/ferry/store/cloud to register the s3://, gs:// and
 // azblob:// drivers.
 package backup

@@ -1,12 +1,11 @@
 package backup
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"time"
+
+	"github.com/ferrydb/ferry/store"
 )
 
 // Reasons recorded in a manifest.
@@ -124,21 +123,13 @@ func (m *Manifest) RawSize() int64 {
 	return n
 }
 
-// idPattern is the shape of a backup id: a UTC timestamp and a random
-// suffix, so ids sort by time and never collide.
-var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
-
 // NewID returns a new backup id for time t, such as 20261121T193000Z-ab12cd:
 // readable, unique (24 random bits), and sorted by the second it was taken
 // in (Store.List orders backups of the same second by their start time).
-func NewID(t time.Time) string {
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
-}
+func NewID(t time.Time) string { return store.NewID(t) }
 
 // ValidID reports whether id has the shape of a backup id.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return store.ValidID(id) }
 
 func checkID(id string) error {
 	if !ValidID(id) {

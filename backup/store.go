@@ -2,25 +2,14 @@ package backup
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
-	"io/fs"
-	"net/url"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/gcerrors"
-
-	"github.com/ferrydb/ferry/internal/redact"
+	"github.com/ferrydb/ferry/store"
 )
 
 // DefaultStore is the store used when none is configured: the directory
@@ -28,14 +17,14 @@ import (
 const DefaultStore = "ferry-backups"
 
 // ErrDriverNotLinked is wrapped by OpenStore's error for an s3://, gs:// or
-// azblob:// store in a program built without package backup/cloud.
-var ErrDriverNotLinked = errors.New("driver is not linked into this program")
+// azblob:// store in a program built without package store/cloud.
+var ErrDriverNotLinked = store.ErrDriverNotLinked
 
 // ErrInvalidStore is wrapped by OpenStore's error for a location that
 // cannot name a store (a scheme ferry does not know, credentials in it, a
 // relative file URL, parameters its driver refuses), as opposed to a store
 // that cannot be reached or written.
-var ErrInvalidStore = errors.New("invalid backup store location")
+var ErrInvalidStore = store.ErrInvalidLocation
 
 // ErrNotFound is returned (wrapped) for a backup id the store does not
 // hold.
@@ -43,105 +32,37 @@ var ErrNotFound = errors.New("backup not found")
 
 // ErrCorrupt is returned (wrapped) when a stored object does not match the
 // size or checksum in its manifest.
-var ErrCorrupt = errors.New("backup object does not match its manifest")
+var ErrCorrupt = store.ErrCorrupt
 
 // Store is where backups live: a local directory or a bucket of object
-// storage. Each backup is a "directory" named by its id holding its
-// objects and its manifest.json. A Store is safe for concurrent use.
+// storage (package store). Each backup is a "directory" named by its id
+// holding its objects and its manifest.json. A Store is safe for
+// concurrent use.
 type Store struct {
-	bucket  *blob.Bucket
-	display string
-	dir     string // the directory of a local store, "" for others
+	s *store.Store
 }
 
-// OpenStore opens the store at location:
-//
-//	ferry-backups, /var/backups/ferry   a local directory (created if missing)
-//	file:///var/backups/ferry          the same, as a URL
-//	s3://bucket/prefix?region=eu-west-1
-//	gs://bucket/prefix
-//	azblob://container/prefix
-//
-// An empty location means DefaultStore. s3, gs and azblob need package
-// github.com/ferrydb/ferry/backup/cloud imported; their credentials come
-// from the environment, never from the location.
+// OpenStore opens the backup store at location: a directory, a file://
+// URL, or s3://, gs:// or azblob:// with package store/cloud imported (see
+// store.Open). An empty location means DefaultStore.
 func OpenStore(ctx context.Context, location string) (*Store, error) {
-	location = strings.TrimSpace(location)
-	if location == "" {
+	if strings.TrimSpace(location) == "" {
 		location = DefaultStore
 	}
-	scheme, rest, isURL := strings.Cut(location, "://")
-	if !isURL {
-		return openDir(location)
-	}
-	scheme = strings.ToLower(scheme)
-	if scheme == "file" {
-		// Not url.Parse: a directory may have spaces in its name, as
-		// printed (quoted) in restore commands.
-		path, _, _ := strings.Cut(rest, "?")
-		path = strings.TrimPrefix(path, "localhost")
-		if !strings.HasPrefix(path, "/") {
-			return nil, fmt.Errorf("%w %s: a file URL needs an absolute path, such as file:///var/backups/ferry", ErrInvalidStore, redact.URL(location))
-		}
-		if p, err := url.PathUnescape(path); err == nil {
-			path = p
-		}
-		return openDir(filepath.FromSlash(path))
-	}
-	u, err := url.Parse(location)
+	s, err := store.Open(ctx, location, "backup store")
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%w %s: %v", ErrInvalidStore, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
+		return nil, err
 	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w %s: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", ErrInvalidStore, redact.URL(location))
-	}
-	if !blob.DefaultURLMux().ValidBucketScheme(scheme) {
-		switch scheme {
-		case "s3", "gs", "azblob":
-			return nil, fmt.Errorf("backup store %s: the %s %w; import _ \"github.com/ferrydb/ferry/backup/cloud\"", redact.URL(location), scheme, ErrDriverNotLinked)
-		}
-		return nil, fmt.Errorf("%w %s: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", ErrInvalidStore, redact.URL(location), scheme)
-	}
-	b, err := blob.OpenBucket(ctx, location)
-	if err != nil {
-		// Opening makes no request: what fails is the location itself.
-		// The driver's message repeats the URL, secrets included.
-		return nil, fmt.Errorf("%w %s: %w", ErrInvalidStore, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
-	}
-	return &Store{bucket: b, display: redact.URL(location)}, nil
-}
-
-// openDir opens a local directory as a store, creating it if needed.
-func openDir(dir string) (*Store, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("backup store %s: %w", dir, err)
-	}
-	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
-		CreateDir:   true,
-		DirFileMode: 0o750,
-		// Write next to the final file, so that a store on another mount
-		// than the temporary directory works (a rename cannot cross).
-		NoTempDir: true,
-		Metadata:  fileblob.MetadataDontWrite,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open backup store %s: %w (check that the directory can be created and written)", abs, err)
-	}
-	return &Store{bucket: b, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
+	return &Store{s: s}, nil
 }
 
 // String returns the store's location as a URL, without secrets. A local
 // directory is shown as an absolute file:// URL, so that a printed restore
 // command works from any directory.
-func (s *Store) String() string { return s.display }
+func (s *Store) String() string { return s.s.String() }
 
 // Close releases the store.
-func (s *Store) Close() error { return s.bucket.Close() }
+func (s *Store) Close() error { return s.s.Close() }
 
 func objectKey(id, name string) string { return id + "/" + name }
 
@@ -158,19 +79,14 @@ type Broken struct {
 // still being taken) are in neither list. The error is for a store that
 // cannot be listed at all.
 func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
-	it := s.bucket.List(&blob.ListOptions{Delimiter: "/"})
+	ids, err := s.s.Dirs(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
 	var out []*Manifest
 	var broken []Broken
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("list backup store %s: %w", s, err)
-		}
-		id := strings.TrimSuffix(obj.Key, "/")
-		if !obj.IsDir || !ValidID(id) {
+	for _, id := range ids {
+		if !ValidID(id) {
 			continue
 		}
 		m, err := s.Manifest(ctx, id)
@@ -200,12 +116,12 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	data, err := s.bucket.ReadAll(ctx, objectKey(id, manifestName))
-	if gcerrors.Code(err) == gcerrors.NotFound {
+	data, err := s.s.ReadAll(ctx, objectKey(id, manifestName))
+	if errors.Is(err, store.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s in %s (`ferry backup list --store %s` shows the backups there)", ErrNotFound, id, s, s)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read manifest of backup %s in %s: %w", id, s, err)
+		return nil, fmt.Errorf("read manifest of backup %s: %w", id, err)
 	}
 	m, err := decodeManifest(data)
 	if err != nil {
@@ -223,8 +139,8 @@ func (s *Store) writeManifest(ctx context.Context, m *Manifest) error {
 	if err != nil {
 		return err
 	}
-	if err := s.bucket.WriteAll(ctx, objectKey(m.ID, manifestName), append(data, '\n'), &blob.WriterOptions{ContentType: "application/json"}); err != nil {
-		return fmt.Errorf("write manifest of backup %s to %s: %w", m.ID, s, err)
+	if err := s.s.WriteAll(ctx, objectKey(m.ID, manifestName), append(data, '\n'), "application/json"); err != nil {
+		return fmt.Errorf("write manifest of backup %s: %w", m.ID, err)
 	}
 	return nil
 }
@@ -235,36 +151,13 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	if err := s.bucket.Delete(ctx, objectKey(id, manifestName)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-		return fmt.Errorf("delete backup %s from %s: %w", id, s, err)
+	if err := s.s.Delete(ctx, objectKey(id, manifestName)); err != nil {
+		return fmt.Errorf("delete backup %s: %w", id, err)
 	}
-	if err := s.deletePrefix(ctx, id+"/"); err != nil {
-		return err
-	}
-	if s.dir != "" {
-		// A directory store keeps the backup's now empty folder
-		// otherwise; object stores have no folders.
-		if err := os.Remove(filepath.Join(s.dir, id)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("delete backup %s from %s: %w", id, s, err)
-		}
+	if err := s.s.DeletePrefix(ctx, id+"/"); err != nil {
+		return fmt.Errorf("delete backup %s: %w", id, err)
 	}
 	return nil
-}
-
-func (s *Store) deletePrefix(ctx context.Context, prefix string) error {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("list %s in %s: %w", prefix, s, err)
-		}
-		if err := s.bucket.Delete(ctx, obj.Key); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
-			return fmt.Errorf("delete %s from %s: %w", obj.Key, s, err)
-		}
-	}
 }
 
 // Pruned is what Prune did.
@@ -306,85 +199,20 @@ func (s *Store) Prune(ctx context.Context, keep int, dryRun bool) (*Pruned, erro
 	return p, nil
 }
 
-// objectWriter streams one object into the store, counting and hashing
-// the stored bytes. Abort discards it; Close commits it.
-type objectWriter struct {
-	w      *blob.Writer
-	cancel context.CancelFunc
-	h      hash.Hash
-	n      int64
+func (s *Store) newObject(ctx context.Context, id, name, contentType string) (*store.Writer, error) {
+	return s.s.Create(ctx, objectKey(id, name), contentType)
 }
 
-func (s *Store) newObject(ctx context.Context, id, name, contentType string) (*objectWriter, error) {
-	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.bucket.NewWriter(wctx, objectKey(id, name), &blob.WriterOptions{ContentType: contentType})
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("write backup object %s/%s to %s: %w", id, name, s, err)
-	}
-	return &objectWriter{w: w, cancel: cancel, h: sha256.New()}, nil
+func (s *Store) deletePrefix(ctx context.Context, prefix string) error {
+	return s.s.DeletePrefix(ctx, prefix)
 }
-
-func (o *objectWriter) Write(p []byte) (int, error) {
-	n, err := o.w.Write(p)
-	o.h.Write(p[:n])
-	o.n += int64(n)
-	return n, err
-}
-
-// Close commits the object.
-func (o *objectWriter) Close() error {
-	defer o.cancel()
-	return o.w.Close()
-}
-
-// Abort discards the object.
-func (o *objectWriter) Abort() {
-	o.cancel()
-	_ = o.w.Close()
-}
-
-func (o *objectWriter) sum() string { return hex.EncodeToString(o.h.Sum(nil)) }
 
 // openObject opens a stored object for reading; the reader fails with
 // ErrCorrupt at its end when the bytes read do not match obj's size and
 // checksum.
 func (s *Store) openObject(ctx context.Context, id string, obj Object) (io.ReadCloser, error) {
-	r, err := s.bucket.NewReader(ctx, objectKey(id, obj.Name), nil)
-	if gcerrors.Code(err) == gcerrors.NotFound {
-		return nil, fmt.Errorf("%w: object %s/%s is missing from %s", ErrCorrupt, id, obj.Name, s)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read backup object %s/%s from %s: %w", id, obj.Name, s, err)
-	}
-	return &checkedReader{r: r, h: sha256.New(), obj: obj, id: id}, nil
+	return s.s.OpenChecked(ctx, objectKey(id, obj.Name), obj.Size, obj.SHA256)
 }
-
-// checkedReader hashes what it reads and checks size and sha256 at EOF.
-type checkedReader struct {
-	r   io.ReadCloser
-	h   hash.Hash
-	n   int64
-	obj Object
-	id  string
-}
-
-func (c *checkedReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.h.Write(p[:n])
-	c.n += int64(n)
-	if errors.Is(err, io.EOF) {
-		if c.n != c.obj.Size {
-			return n, fmt.Errorf("%w: %s/%s has %d bytes, the manifest says %d", ErrCorrupt, c.id, c.obj.Name, c.n, c.obj.Size)
-		}
-		if sum := hex.EncodeToString(c.h.Sum(nil)); sum != c.obj.SHA256 {
-			return n, fmt.Errorf("%w: %s/%s has sha256 %s, the manifest says %s", ErrCorrupt, c.id, c.obj.Name, sum, c.obj.SHA256)
-		}
-	}
-	return n, err
-}
-
-func (c *checkedReader) Close() error { return c.r.Close() }
 
 // CheckObjects reads every object of backup m and compares its size and
 // sha256 with the manifest. The error wraps ErrCorrupt on a mismatch.

@@ -1,12 +1,13 @@
-// Package cloud registers the object-storage drivers of the backup store:
+// Package cloud registers the object-storage drivers of package store
+// (backups and exports):
 // s3:// (Amazon S3 and S3-compatible stores), gs:// (Google Cloud Storage)
 // and azblob:// (Azure Blob Storage), through gocloud.dev/blob. Import it
-// for its side effect where backup.OpenStore should accept those URLs:
+// for its side effect where store.Open should accept those URLs:
 //
-//	import _ "github.com/ferrydb/ferry/backup/cloud"
+//	import _ "github.com/ferrydb/ferry/store/cloud"
 //
-// It is a package of its own so that programs that only keep backups in a
-// local directory do not link three cloud SDKs. Credentials come from the
+// It is a package of its own so that programs that only keep backups and exports
+// in a local directory do not link three cloud SDKs. Credentials come from the
 // environment, as each SDK reads them: AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE (or an instance role);
 // GOOGLE_APPLICATION_CREDENTIALS (or the metadata server);

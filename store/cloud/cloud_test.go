@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ferrydb/ferry/backup"
-	_ "github.com/ferrydb/ferry/backup/cloud"
+	"github.com/ferrydb/ferry/store"
+	_ "github.com/ferrydb/ferry/store/cloud"
 )
 
 // TestDriversRegistered: with this package imported, s3://, gs:// and
@@ -17,7 +17,7 @@ func TestDriversRegistered(t *testing.T) {
 	t.Setenv("AZURE_STORAGE_ACCOUNT", "ferrytest")
 	t.Setenv("AZURE_STORAGE_KEY", "ZmVycnl0ZXN0a2V5")
 	for _, u := range []string{"s3://ferry-test-bucket/prefix", "gs://ferry-test-bucket/prefix", "azblob://ferry-test-container"} {
-		s, err := backup.OpenStore(context.Background(), u)
+		s, err := store.Open(context.Background(), u, "backup store")
 		if err != nil {
 			if strings.Contains(err.Error(), "not linked") || strings.Contains(err.Error(), "unsupported scheme") {
 				t.Errorf("%s: %v", u, err)
