@@ -1,0 +1,351 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferrydb/ferry/store"
+	"github.com/ferrydb/ferry/transfer"
+)
+
+const exportStoreHelp = "export store: a directory, or a file://, s3://, gs:// or azblob:// URL (env FERRY_EXPORT_STORE; default ./ferry-exports). Credentials come from the environment, never from here"
+
+// exportStore opens the export store at loc, or FERRY_EXPORT_STORE, or
+// the default.
+func (a *app) exportStore(ctx context.Context, loc string) (*transfer.Store, error) {
+	if loc == "" {
+		loc = a.getenv("FERRY_EXPORT_STORE")
+	}
+	st, err := transfer.OpenStore(ctx, loc)
+	if errors.Is(err, store.ErrDriverNotLinked) && !cloudStores {
+		err = fmt.Errorf("%w (this ferry was built with -tags nocloud, which leaves out the s3://, gs:// and azblob:// stores)", err)
+	}
+	if errors.Is(err, store.ErrInvalidLocation) {
+		err = usageError{err}
+	}
+	return st, err
+}
+
+// exportAt opens the store of "STORE/ID", or of ID in --store.
+func (a *app) exportAt(ctx context.Context, loc, storeFlag string) (*transfer.Store, string, error) {
+	if transfer.ValidID(loc) {
+		st, err := a.exportStore(ctx, storeFlag)
+		return st, loc, err
+	}
+	if storeFlag != "" {
+		return nil, "", usageErrorf("%q is not an export id; give an id with --store, or STORE/ID without it", loc)
+	}
+	storeLoc, id, err := transfer.SplitLocation(loc)
+	if err != nil {
+		return nil, "", usageError{err}
+	}
+	st, err := a.exportStore(ctx, storeLoc)
+	return st, id, err
+}
+
+// transferProgress prints progress lines on stderr: one per table done
+// (and every few seconds for a long one), as text or, with --json or a
+// stderr that is not a terminal, as JSON lines.
+func (a *app) transferProgress() func(transfer.Progress) {
+	last := map[string]time.Time{}
+	return func(p transfer.Progress) {
+		if !p.Done && time.Since(last[p.Op+p.Table]) < 2*time.Second {
+			return
+		}
+		last[p.Op+p.Table] = time.Now()
+		if a.json || !isTerminal(a.stderr) {
+			a.log.Info("progress", "op", p.Op, "table", p.Table, "rows", p.Rows, "bytes", p.Bytes, "total", p.Total, "done", p.Done)
+			return
+		}
+		total := ""
+		if p.Total >= 0 {
+			total = fmt.Sprintf(" of %d", p.Total)
+		}
+		state := "..."
+		if p.Done {
+			state = " done"
+		}
+		fmt.Fprintf(a.stderr, "%-6s %-30s %d rows%s%s\n", p.Op, p.Table, p.Rows, total, state)
+	}
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func (a *app) exportCmd() *cobra.Command {
+	var to string
+	var tables, exclude []string
+	var jobs int
+	c := &cobra.Command{
+		Use:   "export [--to STORE]",
+		Short: "Export every table's rows to a store, consistent, while the service runs",
+		Long: `Export the configured database's tables into a new export in the store
+(a directory, or object storage) and print its id.
+
+All tables are read in one snapshot, so the export is consistent while the
+service keeps writing: PostgreSQL workers (--jobs) share one exported
+snapshot; MySQL/MariaDB read in one consistent-snapshot transaction; SQLite in
+one read transaction (writers go on in WAL mode). ferry's migration lock is
+held throughout, so no upgrade changes the schema meanwhile.
+
+Each table goes into gzip-compressed JSON Lines chunks; manifest.json, written
+last, records the source's schema version and the checksums of its applied
+migrations, every table's columns, keys, foreign keys, sequence values, row
+count and row checksum, and every chunk's size and sha256. ferry's own tables
+(history, lock, import ledger) are not exported. An export that fails or is
+killed leaves no manifest and is never imported.
+
+Import it into an empty database with "ferry import --from STORE/ID"; see
+docs/transfer.md.`,
+		Example: "  ferry export\n  ferry export --to /var/exports --exclude audit_log\n  ferry export --to s3://acme-exports/ferry?region=eu-west-1 --jobs 4 --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if jobs < 1 {
+				return usageErrorf("--jobs must be at least 1, got %d", jobs)
+			}
+			st, err := a.exportStore(ctx, to)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			db, mig, err := a.migrator(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			m, err := transfer.Export(ctx, st, db, mig, transfer.ExportOptions{
+				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs,
+			})
+			if err != nil {
+				return err
+			}
+			if a.json {
+				return a.printJSON(map[string]any{"store": st.String(), "export": m})
+			}
+			a.printf("export %s created in %s\n", m.ID, st)
+			a.printf("  %d tables, %d rows, %s stored, schema version %d, %s\n", len(m.Tables), m.Rows(), fmtSize(m.Size()),
+				m.Source.SchemaVersion, fmtDuration(time.Duration(m.DurationMS)*time.Millisecond))
+			a.printf("import it with: ferry import --from %s/%s --database URL\n", st, m.ID)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&to, "to", "", exportStoreHelp)
+	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
+	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
+	c.Flags().IntVar(&jobs, "jobs", 1, "tables read at once (PostgreSQL; MySQL and SQLite read through one connection)")
+	jsonFlag(c)
+	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd())
+	return c
+}
+
+func (a *app) transferOptions() transfer.Options {
+	return transfer.Options{Logger: a.log, FerryVersion: version, Progress: a.transferProgress()}
+}
+
+func (a *app) exportListCmd() *cobra.Command {
+	var loc string
+	c := &cobra.Command{
+		Use:   "list [--store STORE]",
+		Short: "List the exports in a store, oldest first",
+		Long: `List the complete exports in the store, oldest first. An export whose manifest
+was never written (it failed, was killed, or is running) is not listed; one
+whose manifest cannot be read is reported on stderr.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			st, err := a.exportStore(ctx, loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			list, broken, err := st.List(ctx)
+			if err != nil {
+				return err
+			}
+			if a.json {
+				if list == nil {
+					list = []*transfer.Manifest{}
+				}
+				b := []map[string]string{}
+				for _, x := range broken {
+					b = append(b, map[string]string{"id": x.ID, "error": x.Err.Error()})
+				}
+				return a.printJSON(map[string]any{"store": st.String(), "exports": list, "broken": b})
+			}
+			for _, x := range broken {
+				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
+			}
+			if len(list) == 0 {
+				a.printf("no exports in %s\n", st)
+				return nil
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\n")
+			for _, m := range list {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
+					m.Source.SchemaVersion, len(m.Tables), m.Rows(), fmtSize(m.Size()))
+			}
+			return w.Flush()
+		},
+	}
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) exportVerifyCmd() *cobra.Command {
+	var loc string
+	c := &cobra.Command{
+		Use:   "verify STORE/ID | ID [--store STORE]",
+		Short: "Check an export: every chunk's checksum, every row, every table's count and row checksum",
+		Long: `Read every chunk of an export, compare its size and sha256 with the manifest,
+decode every row, and compare every table's row count and row checksum with
+the manifest. No database is needed. Exits 1 naming the table and chunk of
+every problem (--json: {"ok": false, "problems": [...]}).`,
+		Example: "  ferry export verify ferry-exports/20261129T170000Z-ab12cd\n  ferry export verify 20261129T170000Z-ab12cd --store s3://acme-exports/ferry",
+		Args:    exactArgs(1, "one export (STORE/ID, or ID with --store)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, id, err := a.exportAt(ctx, args[0], loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			m, problems, err := st.Check(ctx, id)
+			if a.json {
+				if problems == nil {
+					problems = []transfer.Problem{}
+				}
+				return a.printOutcome(map[string]any{"store": st.String(), "id": id, "ok": err == nil, "problems": problems}, err)
+			}
+			for _, p := range problems {
+				fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+			}
+			if err != nil {
+				return err
+			}
+			a.printf("export %s: ok (%d tables, %d rows, %s)\n", id, len(m.Tables), m.Rows(), fmtSize(m.Size()))
+			return nil
+		},
+	}
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) importCmd() *cobra.Command {
+	var from, loc string
+	var plan bool
+	c := &cobra.Command{
+		Use:   "import --from STORE/ID [--plan]",
+		Short: "Load an export into an empty database, through the migrations, verified",
+		Long: `Import an export into the configured database, which must be empty (or hold
+an import of this export that was cut short: it goes on where it stopped).
+
+1. Migrate the target to the export's schema version with the migrations in
+   --dir; their checksums must match the ones the source applied.
+2. Holding the migration lock: load every table, parents before children,
+   each table (or circular group of tables) in one transaction with a row in
+   the ledger table ferry_migrations_import; set sequences past the loaded
+   rows; verify every table's row count and row checksum, and the foreign
+   keys, against the manifest.
+3. Migrate the target to the latest version, so the data passes through the
+   real migrations (renames, backfills, new NOT NULL columns).
+
+--plan prints the steps and every table's column mapping and changes nothing.
+Exits 1 when verification fails, naming table, chunk and counts (--json:
+the report with "problems").`,
+		Example: "  ferry import --from ferry-exports/20261129T170000Z-ab12cd --database postgres://app@new-db/app\n  ferry import --from 20261129T170000Z-ab12cd --store s3://acme-exports/ferry --plan",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if from == "" {
+				return usageErrorf("ferry import needs --from STORE/ID (see `ferry export list`)")
+			}
+			st, id, err := a.exportAt(ctx, from, loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			connect := a.migrator
+			if plan {
+				connect = a.readMigrator // a plan creates no SQLite file
+			}
+			db, mig, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan})
+			if a.json && rep != nil {
+				return a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
+			}
+			if rep != nil {
+				a.printImport(rep)
+			}
+			if err != nil {
+				if errors.Is(err, transfer.ErrNotEmpty) {
+					return usageError{err}
+				}
+				return err
+			}
+			return nil
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
+	jsonFlag(c)
+	return c
+}
+
+func (a *app) printImport(r *transfer.ImportReport) {
+	if r.Planned {
+		a.printf("import of export %s (%s, schema version %d) into %s (version %d) would:\n", r.ExportID, r.Engine, r.ExportVersion, r.Target, r.StartVersion)
+	} else if r.Resumed {
+		a.printf("import of export %s into %s went on from where an earlier run stopped:\n", r.ExportID, r.Target)
+	} else {
+		a.printf("import of export %s into %s:\n", r.ExportID, r.Target)
+	}
+	for _, s := range r.Steps {
+		a.printf("  %s\n", s)
+	}
+	if r.Planned {
+		w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(w, "STEP\tTABLE\tROWS\tCOLUMNS\n")
+		for _, t := range r.Tables {
+			cols := make([]string, len(t.Columns))
+			for i, c := range t.Columns {
+				cols[i] = c.From + " -> " + c.To
+			}
+			fmt.Fprintf(w, "%d\t%s\t%d\t%s\n", t.Group, t.Name, t.Rows, strings.Join(cols, ", "))
+		}
+		w.Flush()
+		return
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+	}
+	if r.Verified {
+		var rows int64
+		for _, t := range r.Tables {
+			rows += t.Rows
+		}
+		a.printf("verified: %d tables, %d rows match the export; the database is at version %d (%s)\n", len(r.Tables), rows, r.FinalVersion,
+			fmtDuration(time.Duration(r.DurationMS)*time.Millisecond))
+	}
+}

@@ -1,0 +1,606 @@
+package transfer
+
+import (
+	"compress/gzip"
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/dialect"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// DefaultChunkBytes is the size of a chunk's rows before compression at
+// which an export starts the table's next chunk.
+const DefaultChunkBytes = 64 << 20
+
+// Options are common to export and import.
+type Options struct {
+	// Logger receives progress and outcome records; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+	// FerryVersion is recorded in manifests.
+	FerryVersion string
+	// Progress, if set, is called as tables advance (from several
+	// goroutines when Jobs > 1, never at once).
+	Progress func(Progress)
+}
+
+// Progress is a table's progress.
+type Progress struct {
+	// Op is "export", "load" or "verify".
+	Op    string `json:"op"`
+	Table string `json:"table"`
+	Rows  int64  `json:"rows"`
+	// Bytes are the rows' encoded bytes (before compression).
+	Bytes int64 `json:"bytes"`
+	// Total is the table's row count when known (import), else -1.
+	Total int64 `json:"total"`
+	Done  bool  `json:"done"`
+}
+
+func (o Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+func (o Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+// ExportOptions adjust Export.
+type ExportOptions struct {
+	Options
+	// Tables, if not empty, are the only tables exported; Exclude are left
+	// out. ferry's own tables (history, lock, import ledger) never are.
+	Tables, Exclude []string
+	// Jobs is how many tables are read at once (default 1). PostgreSQL
+	// workers share one exported snapshot; MySQL and SQLite read through
+	// one connection, whose snapshot is the only consistent one.
+	Jobs int
+	// ChunkBytes is the encoded size at which a table's next chunk starts
+	// (default DefaultChunkBytes).
+	ChunkBytes int64
+}
+
+// ownTables reports whether name is one of ferry's tables for history
+// table h: the history, its lock and the import ledger.
+func ownTables(h string) func(string) bool {
+	return func(name string) bool {
+		return name == h || name == h+"_lock" || name == ledgerTable(h)
+	}
+}
+
+// Export writes the tables of db into a new export in st, read in one
+// snapshot while writers keep running, and returns its manifest. It holds
+// the migration lock of mig (whose history table it reads) throughout, so
+// that no upgrade changes the schema under it. Nothing is left in the
+// store when it fails.
+func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrator, opts ExportOptions) (*Manifest, error) {
+	start := opts.now()
+	m := &Manifest{
+		Format:       ManifestFormat,
+		ID:           newID(start),
+		CreatedAt:    start.UTC(),
+		FerryVersion: opts.FerryVersion,
+		Source: Source{
+			Engine:       db.URL.Kind,
+			Database:     db.URL.String(),
+			HistoryTable: mig.Table(),
+		},
+	}
+	if m.FerryVersion == "" {
+		m.FerryVersion = "dev"
+	}
+	log := opts.logger()
+	if si, ok := db.Dialect.(dialect.ServerInfo); ok {
+		m.Source.ServerVersion, _ = si.ServerVersion(ctx, db)
+	}
+	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
+		status, err := mig.StatusWith(ctx, migrate.StatusOptions{})
+		if err != nil {
+			return err
+		}
+		if len(status.Failed) > 0 {
+			f := status.Failed[0]
+			return fmt.Errorf("migration %d failed and is not repaired; an export of a half-applied schema could not be imported: repair it first (ferry status)", f.Version)
+		}
+		m.Source.SchemaVersion = status.CurrentVersion
+		m.Source.Migrations = []AppliedMigration{}
+		for _, a := range status.Applied {
+			m.Source.Migrations = append(m.Source.Migrations, AppliedMigration{Version: a.Version, Name: a.Name, Checksum: a.Checksum})
+		}
+		log.Info("export started", "id", m.ID, "database", db.URL.String(), "store", st.String(), "schema_version", m.Source.SchemaVersion)
+		return exportTables(ctx, st, db, m, opts)
+	})
+	if err != nil {
+		if derr := st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/"); derr != nil {
+			log.Warn("could not delete the partial export", "id", m.ID, "error", derr)
+		}
+		return nil, db.URL.Redact(fmt.Errorf("export of %s: %w", db.URL, err))
+	}
+	m.DurationMS = opts.now().Sub(start).Milliseconds()
+	if err := st.writeManifest(ctx, m); err != nil {
+		_ = st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/")
+		return nil, err
+	}
+	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
+	return m, nil
+}
+
+// exportTables opens the snapshot, reads the catalog in it, and exports
+// every selected table.
+func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, opts ExportOptions) error {
+	jobs := max(opts.Jobs, 1)
+	if db.URL.Kind != database.Postgres {
+		jobs = 1
+	}
+	snaps, err := openSnapshots(ctx, db, jobs, &m.Snapshot)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, s := range snaps {
+			s.close()
+		}
+	}()
+	tables, err := catalog(ctx, snaps[0].q, db.URL.Kind, ownTables(m.Source.HistoryTable))
+	if err != nil {
+		return err
+	}
+	tables, err = selectTables(tables, opts.Tables, opts.Exclude)
+	if err != nil {
+		return err
+	}
+	m.Tables = make([]TableExport, len(tables))
+	for i, t := range tables {
+		if strings.ContainsAny(t.Name, "/\\") || t.Name == "." || t.Name == ".." {
+			return fmt.Errorf("table %q: ferry cannot name a chunk file after it; leave it out with --exclude", t.Name)
+		}
+		m.Tables[i] = TableExport{Table: *t}
+	}
+	chunkBytes := opts.ChunkBytes
+	if chunkBytes <= 0 {
+		chunkBytes = DefaultChunkBytes
+	}
+	work := make(chan int)
+	errs := make(chan error, len(snaps))
+	var progressMu sync.Mutex
+	progress := func(p Progress) {
+		if opts.Progress != nil {
+			progressMu.Lock()
+			opts.Progress(p)
+			progressMu.Unlock()
+		}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range snaps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				t := &m.Tables[i]
+				if err := exportTable(wctx, st, s, m.ID, db.URL.Kind, t, chunkBytes, progress); err != nil {
+					errs <- fmt.Errorf("table %s: %w", t.Name, err)
+					cancel()
+					return
+				}
+			}
+		}()
+	}
+	for i := range m.Tables {
+		select {
+		case work <- i:
+		case <-wctx.Done():
+		}
+		if wctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// selectTables applies --tables and --exclude; a name that is not a table
+// is an error, not silence.
+func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
+	names := map[string]bool{}
+	for _, t := range all {
+		names[t.Name] = true
+	}
+	for _, n := range append(slices.Clone(only), exclude...) {
+		if !names[n] {
+			return nil, fmt.Errorf("no table %q to export (tables: %s)", n, strings.Join(slices.Sorted(mapKeys(names)), ", "))
+		}
+	}
+	var out []*Table
+	for _, t := range all {
+		if (len(only) == 0 || slices.Contains(only, t.Name)) && !slices.Contains(exclude, t.Name) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+func mapKeys(m map[string]bool) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// snapshot is one connection reading in the export's snapshot.
+type snapshot struct {
+	conn  *sql.Conn
+	tx    *sql.Tx
+	q     querier // tx, or conn inside a transaction begun by hand
+	raw   bool    // the transaction was begun by hand
+	mysql bool    // the session's time zone was set
+}
+
+func (s *snapshot) close() {
+	if s.tx != nil {
+		_ = s.tx.Rollback()
+	}
+	if s.raw {
+		_, _ = s.conn.ExecContext(context.Background(), "ROLLBACK")
+	}
+	if s.mysql {
+		// The connection goes back to the pool: as it came.
+		_, _ = s.conn.ExecContext(context.Background(), "SET SESSION time_zone = @@GLOBAL.time_zone")
+	}
+	if s.conn != nil {
+		_ = s.conn.Close()
+	}
+}
+
+// openSnapshots opens n connections reading one snapshot (n > 1 only on
+// PostgreSQL) and describes it in snap.
+func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) ([]*snapshot, error) {
+	var out []*snapshot
+	fail := func(err error) ([]*snapshot, error) {
+		for _, s := range out {
+			s.close()
+		}
+		return nil, fmt.Errorf("open a snapshot: %w", err)
+	}
+	for i := 0; i < n; i++ {
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		s := &snapshot{conn: conn}
+		out = append(out, s)
+		switch db.URL.Kind {
+		case database.Postgres:
+			if s.tx, err = conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}); err != nil {
+				return fail(err)
+			}
+			if i == 0 {
+				var at time.Time
+				if err := s.tx.QueryRowContext(ctx, `SELECT pg_export_snapshot(), now()`).Scan(&snap.ID, &at); err != nil {
+					return fail(err)
+				}
+				snap.Method, snap.At = "exported-snapshot", at.UTC()
+			} else if _, err := s.tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+snap.ID+`'`); err != nil {
+				return fail(err)
+			}
+			// Text forms that do not depend on the session's settings.
+			if _, err := s.tx.ExecContext(ctx, `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1`); err != nil {
+				return fail(err)
+			}
+		case database.MySQL:
+			s.mysql = true
+			if _, err := conn.ExecContext(ctx, `SET SESSION time_zone = '+00:00'`); err != nil {
+				return fail(err)
+			}
+			if _, err := conn.ExecContext(ctx, `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
+				return fail(err)
+			}
+			if s.tx, err = conn.BeginTx(ctx, nil); err != nil {
+				return fail(err)
+			}
+			// The snapshot starts at the first read: make it now.
+			var at string
+			if err := s.tx.QueryRowContext(ctx, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')`).Scan(&at); err != nil {
+				return fail(err)
+			}
+			snap.Method = "consistent-snapshot"
+			snap.At, _ = time.Parse(time.RFC3339Nano, at)
+		default:
+			// BEGIN by hand: ferry's SQLite transactions begin IMMEDIATE,
+			// which would hold off every writer for the whole export. A
+			// deferred one only reads (writers go on in WAL mode).
+			if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+				return fail(err)
+			}
+			s.raw, s.q = true, conn
+			var n int
+			if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
+				return fail(err)
+			}
+			snap.Method, snap.At = "read-transaction", time.Now().UTC()
+		}
+		if s.tx != nil {
+			s.q = s.tx
+		}
+	}
+	return out, nil
+}
+
+// selectList returns the SELECT of t's columns in the forms the row
+// format carries exactly (see format.go), ordered by its key.
+func selectList(kind string, t *Table) string {
+	var b strings.Builder
+	b.WriteString("SELECT ")
+	for i, c := range t.Columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		q := quoteIdent(kind, c.Name)
+		switch kind {
+		case database.Postgres:
+			switch c.Type {
+			case "bytea", "boolean", "smallint", "integer", "bigint":
+				b.WriteString(q)
+			default:
+				b.WriteString(q + "::text")
+			}
+		case database.SQLite:
+			// An expression has no declared type, so the driver returns
+			// the stored value as it is, not converted by the column's
+			// declared type (DATETIME text parsed into a time, say).
+			b.WriteString("+" + q)
+		default:
+			b.WriteString(q)
+		}
+	}
+	b.WriteString(" FROM " + quoteIdent(kind, t.Name))
+	if len(t.PrimaryKey) > 0 {
+		b.WriteString(" ORDER BY ")
+		for i, k := range t.PrimaryKey {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(quoteIdent(kind, k))
+		}
+	}
+	return b.String()
+}
+
+// rowReader reads a table's rows as format values.
+type rowReader struct {
+	rows  *sql.Rows
+	dest  []any
+	ptrs  []any
+	conv  []func(any) (any, error)
+	row   []any
+	table string
+}
+
+func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
+	rows, err := q.QueryContext(ctx, selectList(kind, t))
+	if err != nil {
+		return nil, err
+	}
+	r := &rowReader{rows: rows, table: t.Name}
+	n := len(t.Columns)
+	r.dest, r.ptrs, r.row = make([]any, n), make([]any, n), make([]any, n)
+	for i := range r.dest {
+		r.ptrs[i] = &r.dest[i]
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		rows.Close()
+		return nil, err
+	}
+	r.conv = make([]func(any) (any, error), n)
+	for i := range r.conv {
+		r.conv[i] = converter(kind, types[i].DatabaseTypeName())
+	}
+	return r, nil
+}
+
+// converter returns the function that turns what the driver gives for a
+// column into a format value.
+func converter(kind, dbType string) func(any) (any, error) {
+	if kind != database.MySQL {
+		return plain
+	}
+	// go-sql-driver returns every value of a query without arguments as
+	// its text, in bytes; the column's type says what the bytes are.
+	switch strings.ToUpper(dbType) {
+	case "BINARY", "VARBINARY", "TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB", "BIT", "GEOMETRY":
+		return func(v any) (any, error) {
+			if b, ok := v.([]byte); ok {
+				return b, nil
+			}
+			return plain(v)
+		}
+	case "DATE":
+		return mysqlTime("2006-01-02")
+	case "DATETIME", "TIMESTAMP":
+		return mysqlTime("2006-01-02 15:04:05.999999")
+	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
+		return func(v any) (any, error) {
+			if b, ok := v.([]byte); ok {
+				if n, err := strconv.ParseInt(string(b), 10, 64); err == nil {
+					return n, nil
+				}
+				return string(b), nil // an unsigned BIGINT past int64
+			}
+			return plain(v)
+		}
+	}
+	return func(v any) (any, error) {
+		if b, ok := v.([]byte); ok {
+			return string(b), nil
+		}
+		return plain(v)
+	}
+}
+
+// mysqlTime formats the times of a connection that parses them
+// (parseTime=true) as MySQL prints them, in the session's UTC.
+func mysqlTime(layout string) func(any) (any, error) {
+	return func(v any) (any, error) {
+		switch x := v.(type) {
+		case time.Time:
+			return x.UTC().Format(layout), nil
+		case []byte:
+			return string(x), nil
+		}
+		return plain(v)
+	}
+}
+
+func plain(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, string, []byte, int64, float64, bool:
+		return v, nil
+	case int32:
+		return int64(x), nil
+	case int:
+		return int64(x), nil
+	case float32:
+		return float64(x), nil
+	case time.Time:
+		return x.UTC().Format("2006-01-02 15:04:05.999999999Z07:00"), nil
+	}
+	return nil, fmt.Errorf("value of Go type %T, which the export format does not carry", v)
+}
+
+// next reads the next row into r.row; false at the end (check err).
+func (r *rowReader) next() (bool, error) {
+	if !r.rows.Next() {
+		return false, r.rows.Err()
+	}
+	if err := r.rows.Scan(r.ptrs...); err != nil {
+		return false, err
+	}
+	for i, v := range r.dest {
+		x, err := r.conv[i](v)
+		if err != nil {
+			return false, fmt.Errorf("column %d: %w", i+1, err)
+		}
+		r.row[i] = x
+	}
+	return true, nil
+}
+
+func (r *rowReader) close() error { return r.rows.Close() }
+
+// exportTable writes table t into chunks of at most chunkBytes encoded
+// bytes each, filling in t's rows, checksum and chunks.
+func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, chunkBytes int64, progress func(Progress)) error {
+	r, err := readRows(ctx, s.q, kind, &t.Table)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	var sum rowSum
+	var cw *chunkWriter
+	var line []byte
+	var bytesOut int64
+	for {
+		ok, err := r.next()
+		if err != nil {
+			if cw != nil {
+				cw.abort()
+			}
+			return err
+		}
+		if !ok {
+			break
+		}
+		line = appendRow(line[:0], r.row)
+		sum.add(line[:len(line)-1])
+		if cw == nil {
+			if cw, err = st.newChunk(ctx, id, chunkName(t.Name, len(t.Chunks)+1)); err != nil {
+				return err
+			}
+		}
+		if err := cw.write(line); err != nil {
+			cw.abort()
+			return err
+		}
+		t.Rows++
+		bytesOut += int64(len(line))
+		if cw.raw >= chunkBytes {
+			c, err := cw.finish()
+			if err != nil {
+				return err
+			}
+			t.Chunks = append(t.Chunks, c)
+			cw = nil
+			progress(Progress{Op: "export", Table: t.Name, Rows: t.Rows, Bytes: bytesOut, Total: -1})
+		}
+	}
+	if cw != nil {
+		c, err := cw.finish()
+		if err != nil {
+			return err
+		}
+		t.Chunks = append(t.Chunks, c)
+	}
+	if t.Chunks == nil {
+		t.Chunks = []Chunk{}
+	}
+	t.RowChecksum = sum.String()
+	progress(Progress{Op: "export", Table: t.Name, Rows: t.Rows, Bytes: bytesOut, Total: t.Rows, Done: true})
+	return nil
+}
+
+// chunkWriter writes one chunk: rows, gzip, store.
+type chunkWriter struct {
+	obj  *objectWriter
+	gz   *gzip.Writer
+	raw  int64
+	rows int64
+	name string
+}
+
+func (c *chunkWriter) write(line []byte) error {
+	if _, err := c.gz.Write(line); err != nil {
+		return err
+	}
+	c.raw += int64(len(line))
+	c.rows++
+	return nil
+}
+
+func (c *chunkWriter) abort() { c.obj.Abort() }
+
+func (c *chunkWriter) finish() (Chunk, error) {
+	if err := c.gz.Close(); err != nil {
+		c.obj.Abort()
+		return Chunk{}, err
+	}
+	if err := c.obj.Close(); err != nil {
+		return Chunk{}, err
+	}
+	return Chunk{Name: c.name, Rows: c.rows, Size: c.obj.Size(), RawSize: c.raw, SHA256: c.obj.SHA256()}, nil
+}

@@ -1,0 +1,629 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/dialect"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// querier is what reading the catalog and rows needs.
+type querier = dialect.Querier
+
+// ImportOptions adjust Import.
+type ImportOptions struct {
+	Options
+	// Plan reports what the import would do and changes nothing.
+	Plan bool
+}
+
+// ImportReport is what an import did (or, with Plan, would do).
+type ImportReport struct {
+	ExportID string `json:"export_id"`
+	Store    string `json:"store"`
+	// Target is the database's URL without secrets.
+	Target string `json:"target"`
+	// Engine of the export and of the target.
+	Engine string `json:"engine"`
+	// StartVersion is the target's schema version before, ExportVersion
+	// the export's, FinalVersion the target's after (its latest
+	// migration).
+	StartVersion  int64 `json:"start_version"`
+	ExportVersion int64 `json:"export_version"`
+	FinalVersion  int64 `json:"final_version"`
+	// Resumed says an earlier run of this import was cut short and this
+	// one went on from its ledger.
+	Resumed bool `json:"resumed"`
+	// Planned is set for Plan: nothing was changed.
+	Planned bool `json:"planned,omitempty"`
+	// Steps are the import's steps, in order, in words.
+	Steps  []string      `json:"steps"`
+	Tables []TableReport `json:"tables"`
+	// Verified is true once every table's rows, checksums and foreign
+	// keys matched the manifest.
+	Verified   bool      `json:"verified"`
+	Problems   []Problem `json:"problems"`
+	DurationMS int64     `json:"duration_ms"`
+}
+
+// TableReport is one table of an import.
+type TableReport struct {
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
+	// Columns maps the export's columns onto the target's.
+	Columns []ColumnMapping `json:"columns"`
+	// Group is the step the table is loaded in; tables of a circular
+	// reference share one.
+	Group int `json:"group"`
+	// Skipped: an earlier, cut-short run of this import loaded it.
+	Skipped bool `json:"skipped,omitempty"`
+}
+
+// ColumnMapping says where an exported column goes.
+type ColumnMapping struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+// ErrNotEmpty is wrapped by Import's error when the target already has a
+// schema or tables of its own.
+var ErrNotEmpty = errors.New("target database is not empty")
+
+// ledger steps.
+const (
+	stepStarted  = "started"
+	stepEmptied  = "emptied"
+	stepVerified = "verified"
+	stepDone     = "done"
+	stepTable    = "table:"
+)
+
+func ledgerTable(history string) string { return history + "_import" }
+
+// Import loads export id of st into db, whose migrations mig knows:
+//
+//  1. the target, which must be empty, is migrated to the export's schema
+//     version with these migrations (their checksums must match the ones
+//     the source applied);
+//  2. holding the migration lock, every table is emptied of what the
+//     migrations may have seeded and loaded, parents before children, each
+//     table (or circular group of tables) in one transaction with its
+//     ledger row, sequences are set past the loaded maximum, and every
+//     table's row count, row checksum and foreign keys are verified
+//     against the manifest;
+//  3. the target is migrated to its latest version, so that the data goes
+//     through the real migrations.
+//
+// A re-run after a crash goes on from the ledger (table <history>_import):
+// loaded tables are not loaded again, and none is half loaded. The error
+// wraps ErrMismatch when verification fails (the report lists the
+// problems), ErrCorrupt for a damaged export, ErrNotEmpty for a target
+// that has a schema already.
+func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *migrate.Migrator, opts ImportOptions) (*ImportReport, error) {
+	start := opts.now()
+	m, err := st.Manifest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ImportReport{ExportID: id, Store: st.String(), Target: db.URL.String(), Engine: db.URL.Kind,
+		ExportVersion: m.Source.SchemaVersion, Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
+	im := &importer{st: st, m: m, db: db, mig: mig, opts: opts, rep: rep, log: opts.logger(),
+		ledger: db.Dialect.Table(ledgerTable(mig.Table()))}
+	err = im.run(ctx)
+	rep.DurationMS = opts.now().Sub(start).Milliseconds()
+	if err != nil {
+		return rep, db.URL.Redact(fmt.Errorf("import of export %s into %s: %w", id, db.URL, err))
+	}
+	return rep, nil
+}
+
+type importer struct {
+	st     *Store
+	m      *Manifest
+	db     *database.DB
+	mig    *migrate.Migrator
+	opts   ImportOptions
+	rep    *ImportReport
+	log    interface{ Info(string, ...any) }
+	ledger string // quoted table name
+	done   map[string]int64
+}
+
+func (im *importer) run(ctx context.Context) error {
+	m, db := im.m, im.db
+	if m.Source.Engine != db.URL.Kind {
+		return fmt.Errorf("the export is of a %s database and the target is %s: imports across engines are not supported yet; import into a %s database", m.Source.Engine, db.URL.Kind, m.Source.Engine)
+	}
+	if err := im.checkMigrations(); err != nil {
+		return err
+	}
+	status, err := im.mig.Status(ctx)
+	if err != nil {
+		return err
+	}
+	im.rep.StartVersion = status.CurrentVersion
+	im.rep.FinalVersion = status.LatestVersion
+	if im.done, err = im.readLedger(ctx); err != nil {
+		return err
+	}
+	if _, ok := im.done[stepDone]; ok {
+		im.rep.Steps = append(im.rep.Steps, "nothing to do: this export was imported into this database already")
+		im.rep.Verified = true
+		return nil
+	}
+	im.rep.Resumed = len(im.done) > 0
+	if !im.rep.Resumed {
+		if err := im.checkEmpty(ctx, status); err != nil {
+			return err
+		}
+	} else if _, verified := im.done[stepVerified]; !verified && status.CurrentVersion > m.Source.SchemaVersion {
+		return fmt.Errorf("the target is at schema version %d, past the export's %d, but the import's load never finished: something ran `ferry up` on it meanwhile; drop the target database, create it empty, and import again", status.CurrentVersion, m.Source.SchemaVersion)
+	}
+	groups := loadOrder(tablesOf(m))
+	for gi, g := range groups {
+		for _, t := range g {
+			te := m.table(t.Name)
+			cols := make([]ColumnMapping, len(te.Columns))
+			for i, c := range te.Columns {
+				cols[i] = ColumnMapping{From: c.Name, To: c.Name}
+			}
+			_, skipped := im.done[stepTable+t.Name]
+			im.rep.Tables = append(im.rep.Tables, TableReport{Name: t.Name, Rows: te.Rows, Columns: cols, Group: gi + 1, Skipped: skipped})
+		}
+	}
+	im.plan(status, groups)
+	if im.opts.Plan {
+		im.rep.Planned = true
+		return nil
+	}
+	if err := im.mark(ctx, nil, stepStarted, 0); err != nil {
+		return err
+	}
+	if status.CurrentVersion < m.Source.SchemaVersion {
+		if _, err := im.mig.Up(ctx, migrate.UpOptions{To: m.Source.SchemaVersion}); err != nil {
+			return fmt.Errorf("migrate the target to the export's version %d: %w", m.Source.SchemaVersion, err)
+		}
+	}
+	if _, verified := im.done[stepVerified]; !verified {
+		err := im.mig.WithLock(ctx, func(lctx context.Context, _ migrate.Querier) error {
+			// Stop when the caller says so (a table's transaction rolls
+			// back; the re-run goes on from the ledger), or when the lock
+			// is lost.
+			both, cancel := context.WithCancel(ctx)
+			defer cancel()
+			stop := context.AfterFunc(lctx, cancel)
+			defer stop()
+			return im.load(both, groups)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	im.rep.Verified = true
+	res, err := im.mig.Up(ctx, migrate.UpOptions{})
+	if err != nil {
+		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, err)
+	}
+	if res != nil && res.To > 0 {
+		im.rep.FinalVersion = res.To
+	}
+	return im.mark(ctx, nil, stepDone, m.Rows())
+}
+
+func tablesOf(m *Manifest) []*Table {
+	out := make([]*Table, len(m.Tables))
+	for i := range m.Tables {
+		out[i] = &m.Tables[i].Table
+	}
+	return out
+}
+
+// plan describes the steps in words.
+func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
+	m := im.m
+	add := func(f string, a ...any) { im.rep.Steps = append(im.rep.Steps, fmt.Sprintf(f, a...)) }
+	if status.CurrentVersion < m.Source.SchemaVersion {
+		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
+	}
+	if _, ok := im.done[stepVerified]; !ok {
+		add("take the migration lock; empty the %d tables of rows the migrations seeded", len(m.Tables))
+		for i, g := range groups {
+			var names []string
+			var rows int64
+			for _, t := range g {
+				names = append(names, t.Name)
+				rows += m.table(t.Name).Rows
+			}
+			what := "load"
+			if _, ok := im.done[stepTable+g[0].Name]; ok {
+				what = "skip (loaded by the earlier run)"
+			}
+			cyc := ""
+			if len(g) > 1 {
+				cyc = " (a circular reference: one transaction)"
+			}
+			add("%d. %s %s: %d rows%s", i+1, what, strings.Join(names, ", "), rows, cyc)
+		}
+		add("set sequences past the loaded maximum; verify row counts, row checksums and foreign keys")
+	}
+	if status.LatestVersion > m.Source.SchemaVersion {
+		add("migrate the target from version %d to the latest, %d", m.Source.SchemaVersion, status.LatestVersion)
+	}
+}
+
+// checkMigrations compares the source's applied migrations with the
+// migrations here.
+func (im *importer) checkMigrations() error {
+	local := map[int64]*migrate.Migration{}
+	for _, l := range im.mig.Migrations() {
+		local[l.Version] = l
+	}
+	for _, a := range im.m.Source.Migrations {
+		l := local[a.Version]
+		if l == nil {
+			return fmt.Errorf("the source applied migration %d (%s), which the migrations here do not have: import with the migrations of the release the source runs, or a newer one", a.Version, a.Name)
+		}
+		if a.Checksum != "" && l.Checksum != "" && a.Checksum != l.Checksum {
+			return fmt.Errorf("migration %d (%s) is not the one the source applied: its checksum is %.12s here and %.12s in the export; import with the source's migration files", a.Version, l.Source, l.Checksum, a.Checksum)
+		}
+	}
+	return nil
+}
+
+// checkEmpty refuses a target with a schema or tables.
+func (im *importer) checkEmpty(ctx context.Context, status *migrate.Status) error {
+	if status.AppliedCount > 0 || status.CurrentVersion > 0 {
+		return fmt.Errorf("%w: it is at schema version %d; imports load into an empty database (loading into one that has a schema and data of its own is not supported yet): create an empty database and import into it", ErrNotEmpty, status.CurrentVersion)
+	}
+	tables, err := strsOwn(ctx, im.db, im.mig.Table())
+	if err != nil {
+		return err
+	}
+	if len(tables) > 0 {
+		if len(tables) > 5 {
+			tables = append(tables[:5], "...")
+		}
+		return fmt.Errorf("%w: it has tables (%s) and no ferry history; import into an empty database", ErrNotEmpty, strings.Join(tables, ", "))
+	}
+	return nil
+}
+
+func strsOwn(ctx context.Context, db *database.DB, history string) ([]string, error) {
+	own := ownTables(history)
+	var names []string
+	tables, err := catalogNames(ctx, db, db.URL.Kind)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range tables {
+		if !own(n) {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+func catalogNames(ctx context.Context, q querier, kind string) ([]string, error) {
+	t, err := catalog(ctx, q, kind, func(string) bool { return false })
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(t))
+	for i := range t {
+		out[i] = t[i].Name
+	}
+	return out, nil
+}
+
+// readLedger returns this export's finished steps, and refuses when the
+// ledger shows another import that did not finish.
+func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
+	if !im.opts.Plan {
+		if err := im.createLedger(ctx); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := im.db.QueryContext(ctx, `SELECT export_id, step, row_count FROM `+im.ledger)
+	if err != nil {
+		if im.opts.Plan {
+			return map[string]int64{}, nil // no ledger yet: a plan creates nothing
+		}
+		return nil, fmt.Errorf("read the import ledger: %w", err)
+	}
+	done := map[string]int64{}
+	others := map[string]bool{}
+	otherDone := map[string]bool{}
+	for rows.Next() {
+		var id, step string
+		var n int64
+		if err := rows.Scan(&id, &step, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if id == im.m.ID {
+			done[step] = n
+		} else {
+			others[id] = true
+			if step == stepDone {
+				otherDone[id] = true
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	for id := range others {
+		if !otherDone[id] {
+			return nil, fmt.Errorf("an import of export %s into this database did not finish; finish it (run that import again) or start over in an empty database", id)
+		}
+	}
+	return done, nil
+}
+
+func (im *importer) createLedger(ctx context.Context) error {
+	_, err := im.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+im.ledger+` (
+		export_id VARCHAR(64) NOT NULL,
+		step VARCHAR(300) NOT NULL,
+		row_count BIGINT NOT NULL,
+		done_at VARCHAR(40) NOT NULL,
+		PRIMARY KEY (export_id, step))`)
+	if err != nil {
+		return fmt.Errorf("create the import ledger %s: %w", im.ledger, err)
+	}
+	return nil
+}
+
+// markSQL is the statement and arguments that record a finished step.
+func (im *importer) markSQL(step string, rows int64) (string, []any) {
+	d := im.db.Dialect
+	return `INSERT INTO ` + im.ledger + ` (export_id, step, row_count, done_at) VALUES (` +
+			d.Placeholder(1) + `, ` + d.Placeholder(2) + `, ` + d.Placeholder(3) + `, ` + d.Placeholder(4) + `)`,
+		[]any{im.m.ID, step, rows, time.Now().UTC().Format(time.RFC3339Nano)}
+}
+
+// mark records step in q (a transaction), or on its own when q is nil.
+func (im *importer) mark(ctx context.Context, q querier, step string, rows int64) error {
+	if _, ok := im.done[step]; ok {
+		return nil
+	}
+	if q == nil {
+		q = im.db
+	}
+	query, args := im.markSQL(step, rows)
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("record %q in the import ledger: %w", step, err)
+	}
+	return nil
+}
+
+// load runs under the migration lock: empty, load, sequences, verify.
+func (im *importer) load(ctx context.Context, groups [][]*Table) error {
+	m := im.m
+	status, err := im.mig.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if status.CurrentVersion != m.Source.SchemaVersion {
+		return fmt.Errorf("the target is at schema version %d, not the export's %d: something ran `ferry up` or `ferry down` on it meanwhile; drop the target database, create it empty, and import again", status.CurrentVersion, m.Source.SchemaVersion)
+	}
+	target, err := catalog(ctx, im.db, im.db.URL.Kind, ownTables(im.mig.Table()))
+	if err != nil {
+		return err
+	}
+	byName := map[string]*Table{}
+	for _, t := range target {
+		byName[t.Name] = t
+	}
+	for _, te := range m.Tables {
+		tt := byName[te.Name]
+		if tt == nil {
+			return fmt.Errorf("the export has table %s, which the target does not have at version %d: the target's migrations are not the source's", te.Name, m.Source.SchemaVersion)
+		}
+		for _, c := range te.Columns {
+			if tt.column(c.Name) == nil {
+				return fmt.Errorf("table %s: the export has column %s, which the target does not have at version %d", te.Name, c.Name, m.Source.SchemaVersion)
+			}
+		}
+	}
+	conn, err := im.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ld := newLoader(im.db.URL.Kind, conn, im)
+	if _, ok := im.done[stepEmptied]; !ok {
+		var names []string
+		for _, te := range m.Tables {
+			names = append(names, te.Name)
+		}
+		if err := ld.empty(ctx, names); err != nil {
+			return fmt.Errorf("empty the tables before loading: %w", err)
+		}
+	}
+	for _, g := range groups {
+		if _, ok := im.done[stepTable+g[0].Name]; ok {
+			continue
+		}
+		var tables []*TableExport
+		for _, t := range g {
+			tables = append(tables, m.table(t.Name))
+		}
+		if err := ld.load(ctx, tables, byName); err != nil {
+			return err
+		}
+	}
+	if err := ld.sequences(ctx, m.Tables); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
+	}
+	problems, err := im.verify(ctx, ld)
+	if err != nil {
+		return err
+	}
+	im.rep.Problems = problems
+	if err := mismatch(problems); err != nil {
+		return err
+	}
+	return im.mark(ctx, nil, stepVerified, m.Rows())
+}
+
+// feed calls fn with every row of table t, chunk by chunk, checked
+// against the manifest.
+func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
+	var n int64
+	for _, c := range t.Chunks {
+		r, err := im.st.openChunk(ctx, im.m.ID, c)
+		if err != nil {
+			return err
+		}
+		for {
+			line, err := r.line()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				r.close()
+				return err
+			}
+			row, err := decodeRow(line, len(t.Columns))
+			if err != nil {
+				err = r.failed(fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, im.m.ID, c.Name, err))
+				r.close()
+				return err
+			}
+			if err := fn(row); err != nil {
+				r.close()
+				return err
+			}
+			n++
+			if n%50000 == 0 {
+				im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows})
+			}
+		}
+		r.close()
+	}
+	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows, Done: true})
+	return nil
+}
+
+func (im *importer) progress(p Progress) {
+	if im.opts.Progress != nil {
+		im.opts.Progress(p)
+	}
+}
+
+// verify re-reads every table in one snapshot and compares it with the
+// manifest; it also checks foreign keys where the load turned them off.
+func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
+	var snap Snapshot
+	snaps, err := openSnapshots(ctx, im.db, 1, &snap)
+	if err != nil {
+		return nil, err
+	}
+	defer snaps[0].close()
+	var problems []Problem
+	for i := range im.m.Tables {
+		te := &im.m.Tables[i]
+		r, err := readRows(ctx, snaps[0].q, im.db.URL.Kind, &te.Table)
+		if err != nil {
+			return nil, fmt.Errorf("verify table %s: %w", te.Name, err)
+		}
+		var sum rowSum
+		var n int64
+		var line []byte
+		for {
+			ok, err := r.next()
+			if err != nil {
+				r.close()
+				return nil, fmt.Errorf("verify table %s: %w", te.Name, err)
+			}
+			if !ok {
+				break
+			}
+			line = appendRow(line[:0], r.row)
+			sum.add(line[:len(line)-1])
+			n++
+		}
+		r.close()
+		if n != te.Rows {
+			problems = append(problems, Problem{Table: te.Name, What: "rows", Want: fmt.Sprint(te.Rows), Got: fmt.Sprint(n)})
+		} else if got := sum.String(); got != te.RowChecksum {
+			problems = append(problems, Problem{Table: te.Name, What: "row_checksum", Want: te.RowChecksum, Got: got, Detail: "the rows loaded differ from the rows exported"})
+		}
+		im.progress(Progress{Op: "verify", Table: te.Name, Rows: n, Total: te.Rows, Done: true})
+	}
+	fk, err := ld.checkForeignKeys(ctx, im.m.Tables)
+	if err != nil {
+		return nil, fmt.Errorf("check foreign keys: %w", err)
+	}
+	return append(problems, fk...), nil
+}
+
+// columnList quotes t's columns for an INSERT or COPY.
+func columnList(kind string, t *TableExport) string {
+	q := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		q[i] = quoteIdent(kind, c.Name)
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+// loader is one engine's way of loading.
+type loader interface {
+	// empty deletes every row of tables, in one transaction with the
+	// ledger's "emptied" step.
+	empty(ctx context.Context, tables []string) error
+	// load loads a group of tables in one transaction with their ledger
+	// rows.
+	load(ctx context.Context, group []*TableExport, target map[string]*Table) error
+	// sequences sets every counter past the loaded rows.
+	sequences(ctx context.Context, tables []TableExport) error
+	// checkForeignKeys finds rows whose parent is missing, where the
+	// load did not have the database check them.
+	checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error)
+}
+
+func newLoader(kind string, conn *sql.Conn, im *importer) loader {
+	switch kind {
+	case database.Postgres:
+		return &pgLoader{conn: conn, im: im}
+	case database.MySQL:
+		return &mysqlLoader{conn: conn, im: im}
+	}
+	return &sqliteLoader{conn: conn, im: im}
+}
+
+// inTx runs fn in a transaction on conn with a deferred rollback.
+func inTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// markTables records the tables of a group as loaded, in q.
+func (im *importer) markTables(ctx context.Context, q querier, group []*TableExport) error {
+	for _, t := range group {
+		if err := im.mark(ctx, q, stepTable+t.Name, t.Rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// anyFK reports whether any table has foreign keys.
+func anyFK(tables []TableExport) bool {
+	return slices.ContainsFunc(tables, func(t TableExport) bool { return len(t.ForeignKeys) > 0 })
+}

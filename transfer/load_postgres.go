@@ -1,0 +1,199 @@
+package transfer
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// pgLoader loads with COPY, constraints on: parents before children, a
+// self-reference checked at the end of its table's one COPY, and a
+// circular group's foreign keys between its tables dropped and re-added
+// (validated) inside the group's transaction. No superuser is needed.
+type pgLoader struct {
+	conn *sql.Conn
+	im   *importer
+}
+
+// withPgx runs fn in a pgx transaction on the loader's connection.
+func (l *pgLoader) withPgx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return l.conn.Raw(func(dc any) error {
+		c, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("transfer: PostgreSQL connection of type %T, want pgx", dc)
+		}
+		tx, err := c.Conn().Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx))
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	})
+}
+
+func (l *pgLoader) mark(ctx context.Context, tx pgx.Tx, step string, rows int64) error {
+	q, args := l.im.markSQL(step, rows)
+	_, err := tx.Exec(ctx, q, args...)
+	return err
+}
+
+func (l *pgLoader) empty(ctx context.Context, tables []string) error {
+	return l.withPgx(ctx, func(tx pgx.Tx) error {
+		if len(tables) > 0 {
+			q := make([]string, len(tables))
+			for i, t := range tables {
+				q[i] = quoteSQLite(t)
+			}
+			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
+				return err
+			}
+		}
+		return l.mark(ctx, tx, stepEmptied, 0)
+	})
+}
+
+func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[string]*Table) error {
+	return l.withPgx(ctx, func(tx pgx.Tx) error {
+		in := map[string]bool{}
+		for _, t := range group {
+			in[t.Name] = true
+		}
+		type fk struct{ table, name, def string }
+		var dropped []fk
+		if len(group) > 1 {
+			for _, t := range group {
+				for _, f := range target[t.Name].ForeignKeys {
+					if in[f.RefTable] && f.RefTable != t.Name {
+						if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" DROP CONSTRAINT "+quoteSQLite(f.Name)); err != nil {
+							return fmt.Errorf("table %s: drop foreign key %s for the circular load: %w", t.Name, f.Name, err)
+						}
+						dropped = append(dropped, fk{t.Name, f.Name, f.Definition})
+					}
+				}
+			}
+		}
+		for _, t := range group {
+			if err := l.copy(ctx, tx, t); err != nil {
+				return fmt.Errorf("load table %s: %w", t.Name, err)
+			}
+			if err := l.mark(ctx, tx, stepTable+t.Name, t.Rows); err != nil {
+				return err
+			}
+		}
+		for _, f := range dropped {
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(f.table)+" ADD CONSTRAINT "+quoteSQLite(f.name)+" "+f.def); err != nil {
+				return fmt.Errorf("table %s: re-create foreign key %s after the circular load: %w", f.table, f.name, err)
+			}
+		}
+		return nil
+	})
+}
+
+// copy streams table t's rows into one COPY, in COPY's text format.
+func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
+	pr, pw := io.Pipe()
+	fed := make(chan error, 1)
+	go func() {
+		bw := bufio.NewWriterSize(pw, 256<<10)
+		var buf []byte
+		err := l.im.feed(ctx, t, func(row []value) error {
+			buf = appendCopyRow(buf[:0], row)
+			_, err := bw.Write(buf)
+			return err
+		})
+		if err == nil {
+			err = bw.Flush()
+		}
+		pw.CloseWithError(err)
+		fed <- err
+	}()
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, "COPY "+quoteSQLite(t.Name)+" "+columnList(database.Postgres, t)+" FROM STDIN")
+	pr.CloseWithError(io.ErrClosedPipe)
+	if ferr := <-fed; ferr != nil && ferr != io.ErrClosedPipe {
+		return ferr // the export's error explains the COPY's
+	}
+	return err
+}
+
+// appendCopyRow appends row in COPY's text format.
+func appendCopyRow(buf []byte, row []value) []byte {
+	for i, v := range row {
+		if i > 0 {
+			buf = append(buf, '\t')
+		}
+		switch v.kind {
+		case kNull:
+			buf = append(buf, `\N`...)
+		case kBool:
+			if v.t {
+				buf = append(buf, 't')
+			} else {
+				buf = append(buf, 'f')
+			}
+		case kBytes:
+			buf = append(buf, `\\x`...)
+			buf = hex.AppendEncode(buf, v.b)
+		default:
+			for j := 0; j < len(v.s); j++ {
+				switch c := v.s[j]; c {
+				case '\\':
+					buf = append(buf, '\\', '\\')
+				case '\n':
+					buf = append(buf, '\\', 'n')
+				case '\r':
+					buf = append(buf, '\\', 'r')
+				case '\t':
+					buf = append(buf, '\\', 't')
+				default:
+					buf = append(buf, c)
+				}
+			}
+		}
+	}
+	return append(buf, '\n')
+}
+
+func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
+	for _, t := range tables {
+		for _, c := range t.Columns {
+			var seq sql.NullString
+			if err := l.conn.QueryRowContext(ctx, `SELECT pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident($1), $2)`, t.Name, c.Name).Scan(&seq); err != nil {
+				return err
+			}
+			if !seq.Valid {
+				continue
+			}
+			next := int64(1)
+			for _, s := range t.Sequences {
+				if s.Column == c.Name {
+					next = s.Next
+				}
+			}
+			// The next value is past both the source's counter and the
+			// largest loaded value.
+			_, err := l.conn.ExecContext(ctx, `SELECT CASE WHEN v >= 1 THEN setval($1, v, true) ELSE setval($1, 1, false) END
+				FROM (SELECT GREATEST($2::bigint - 1, (SELECT max(`+quoteSQLite(c.Name)+`)::bigint FROM `+quoteSQLite(t.Name)+`)) AS v) s`, seq.String, next)
+			if err != nil {
+				return fmt.Errorf("sequence %s of %s.%s: %w", seq.String, t.Name, c.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// checkForeignKeys: PostgreSQL checked every foreign key during the load.
+func (l *pgLoader) checkForeignKeys(context.Context, []TableExport) ([]Problem, error) {
+	return nil, nil
+}

@@ -1,0 +1,241 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// mysqlLoader loads with multi-row prepared INSERTs, foreign key checks
+// off for its session (which needs no privilege) and every foreign key
+// checked with a query once all tables are in.
+type mysqlLoader struct {
+	conn *sql.Conn
+	im   *importer
+}
+
+// session sets the loading session up, and returns the undo.
+func (l *mysqlLoader) session(ctx context.Context) (func(), error) {
+	for _, s := range []string{`SET SESSION foreign_key_checks = 0`, `SET SESSION time_zone = '+00:00'`} {
+		if _, err := l.conn.ExecContext(ctx, s); err != nil {
+			return nil, err
+		}
+	}
+	return func() {
+		// The connection goes back to the pool: as it came.
+		_, _ = l.conn.ExecContext(context.WithoutCancel(ctx), `SET SESSION foreign_key_checks = 1, time_zone = @@GLOBAL.time_zone`)
+	}, nil
+}
+
+func (l *mysqlLoader) empty(ctx context.Context, tables []string) error {
+	undo, err := l.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer undo()
+	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteMySQL(t)); err != nil {
+				return fmt.Errorf("table %s: %w", t, err)
+			}
+		}
+		return l.im.mark(ctx, tx, stepEmptied, 0)
+	})
+}
+
+func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
+	undo, err := l.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer undo()
+	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
+		for _, t := range group {
+			if err := insertRows(ctx, tx, database.MySQL, t, l.im, 1<<20); err != nil {
+				return fmt.Errorf("load table %s: %w", t.Name, err)
+			}
+		}
+		return l.im.markTables(ctx, tx, group)
+	})
+}
+
+func (l *mysqlLoader) sequences(ctx context.Context, tables []TableExport) error {
+	for _, t := range tables {
+		for _, s := range t.Sequences {
+			// InnoDB keeps the counter past the largest value by itself;
+			// this carries over a source counter that was further on
+			// (rows inserted and deleted).
+			if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s AUTO_INCREMENT = %d", quoteMySQL(t.Name), s.Next)); err != nil {
+				return fmt.Errorf("AUTO_INCREMENT of %s: %w", t.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *mysqlLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
+	return orphans(ctx, l.conn, database.MySQL, tables)
+}
+
+// sqliteLoader loads with one prepared INSERT per table, foreign keys off
+// on its connection for the load, then PRAGMA foreign_key_check.
+type sqliteLoader struct {
+	conn *sql.Conn
+	im   *importer
+}
+
+func (l *sqliteLoader) session(ctx context.Context) (func(), error) {
+	var on int
+	if err := l.conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on); err != nil {
+		return nil, err
+	}
+	if _, err := l.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
+		return nil, err
+	}
+	return func() {
+		if on != 0 {
+			_, _ = l.conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`)
+		}
+	}, nil
+}
+
+func (l *sqliteLoader) empty(ctx context.Context, tables []string) error {
+	undo, err := l.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer undo()
+	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
+		for _, t := range tables {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteSQLite(t)); err != nil {
+				return fmt.Errorf("table %s: %w", t, err)
+			}
+		}
+		return l.im.mark(ctx, tx, stepEmptied, 0)
+	})
+}
+
+func (l *sqliteLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
+	undo, err := l.session(ctx)
+	if err != nil {
+		return err
+	}
+	defer undo()
+	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
+		for _, t := range group {
+			if err := insertRows(ctx, tx, database.SQLite, t, l.im, 0); err != nil {
+				return fmt.Errorf("load table %s: %w", t.Name, err)
+			}
+		}
+		return l.im.markTables(ctx, tx, group)
+	})
+}
+
+func (l *sqliteLoader) sequences(ctx context.Context, tables []TableExport) error {
+	for _, t := range tables {
+		for _, s := range t.Sequences {
+			res, err := l.conn.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?`, s.Next-1, t.Name)
+			if err != nil {
+				return fmt.Errorf("sqlite_sequence of %s: %w", t.Name, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				if _, err := l.conn.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)`, t.Name, s.Next-1); err != nil {
+					return fmt.Errorf("sqlite_sequence of %s: %w", t.Name, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (l *sqliteLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
+	return orphans(ctx, l.conn, database.SQLite, tables)
+}
+
+// insertRows inserts t's rows in batches: maxBytes > 0 sends several rows
+// per statement, up to that many bytes of values; 0 one row per
+// statement, prepared once (SQLite, where a statement is a function call).
+func insertRows(ctx context.Context, tx *sql.Tx, kind string, t *TableExport, im *importer, maxBytes int) error {
+	ncol := len(t.Columns)
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", ncol), ", ") + ")"
+	head := "INSERT INTO " + quoteIdent(kind, t.Name) + " " + columnList(kind, t) + " VALUES "
+	maxRows := 1
+	if maxBytes > 0 {
+		maxRows = max(1, min(1000, 60000/ncol))
+	}
+	stmts := map[int]*sql.Stmt{}
+	defer func() {
+		for _, s := range stmts {
+			s.Close()
+		}
+	}()
+	args := make([]any, 0, maxRows*ncol)
+	rows, size := 0, 0
+	flush := func() error {
+		if rows == 0 {
+			return nil
+		}
+		s := stmts[rows]
+		if s == nil {
+			var err error
+			s, err = tx.PrepareContext(ctx, head+strings.TrimSuffix(strings.Repeat(one+", ", rows), ", "))
+			if err != nil {
+				return err
+			}
+			if rows == maxRows || rows == 1 {
+				stmts[rows] = s
+			} else {
+				defer s.Close() // a tail batch: used once
+			}
+		}
+		if _, err := s.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+		args, rows, size = args[:0], 0, 0
+		return nil
+	}
+	err := im.feed(ctx, t, func(row []value) error {
+		for _, v := range row {
+			args = append(args, v.any())
+			size += len(v.s) + len(v.b) + 8
+		}
+		rows++
+		if rows == maxRows || size >= maxBytes {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return flush()
+}
+
+// orphans finds, for every foreign key, the rows whose parent is missing
+// (a foreign key with a NULL column is not checked, as the databases do).
+func orphans(ctx context.Context, q querier, kind string, tables []TableExport) ([]Problem, error) {
+	var problems []Problem
+	for _, t := range tables {
+		for _, fk := range t.ForeignKeys {
+			var on, notNull []string
+			for i, c := range fk.Columns {
+				on = append(on, "p."+quoteIdent(kind, fk.RefColumns[i])+" = c."+quoteIdent(kind, c))
+				notNull = append(notNull, "c."+quoteIdent(kind, c)+" IS NOT NULL")
+			}
+			query := "SELECT count(*) FROM " + quoteIdent(kind, t.Name) + " c WHERE " + strings.Join(notNull, " AND ") +
+				" AND NOT EXISTS (SELECT 1 FROM " + quoteIdent(kind, fk.RefTable) + " p WHERE " + strings.Join(on, " AND ") + ")"
+			var n int64
+			if err := q.QueryRowContext(ctx, query).Scan(&n); err != nil {
+				return nil, fmt.Errorf("table %s, foreign key %s: %w", t.Name, fk.Name, err)
+			}
+			if n > 0 {
+				problems = append(problems, Problem{Table: t.Name, What: "foreign_key", Want: "0", Got: fmt.Sprint(n),
+					Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name)})
+			}
+		}
+	}
+	return problems, nil
+}

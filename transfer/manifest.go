@@ -1,0 +1,157 @@
+package transfer
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// ManifestFormat is the version of the manifest this ferry writes; it
+// reads manifests of this version and older.
+const ManifestFormat = 1
+
+const manifestName = "manifest.json"
+
+// Manifest describes one export. It is written last: an export without a
+// manifest is incomplete (still running, or failed) and is never
+// imported.
+type Manifest struct {
+	Format       int       `json:"format"`
+	ID           string    `json:"id"`
+	CreatedAt    time.Time `json:"created_at"`
+	FerryVersion string    `json:"ferry_version"`
+	Source       Source    `json:"source"`
+	Snapshot     Snapshot  `json:"snapshot"`
+	// Since is the window of a windowed export ("" for all rows).
+	Since      string        `json:"since,omitempty"`
+	Tables     []TableExport `json:"tables"`
+	DurationMS int64         `json:"duration_ms"`
+}
+
+// Source is the database an export was taken from.
+type Source struct {
+	// Engine is "postgres", "mysql" or "sqlite".
+	Engine        string `json:"engine"`
+	ServerVersion string `json:"server_version,omitempty"`
+	// Database is its URL without secrets.
+	Database     string `json:"database"`
+	HistoryTable string `json:"history_table"`
+	// SchemaVersion is the last applied ferry migration (0: none).
+	SchemaVersion int64 `json:"schema_version"`
+	// Migrations are the applied migrations, with the checksums an import
+	// compares with its own migration files.
+	Migrations []AppliedMigration `json:"migrations"`
+}
+
+// AppliedMigration is one applied migration of the source.
+type AppliedMigration struct {
+	Version  int64  `json:"version"`
+	Name     string `json:"name"`
+	Checksum string `json:"checksum"`
+}
+
+// Snapshot says how the export's rows were made consistent.
+type Snapshot struct {
+	// Method: "exported-snapshot" (PostgreSQL: every worker reads the one
+	// snapshot pg_export_snapshot named), "consistent-snapshot" (MySQL:
+	// one START TRANSACTION WITH CONSISTENT SNAPSHOT) or "read-transaction"
+	// (SQLite: one read transaction).
+	Method string `json:"method"`
+	// ID is PostgreSQL's snapshot id.
+	ID string `json:"id,omitempty"`
+	// At is the server's clock when the snapshot was taken.
+	At time.Time `json:"at"`
+}
+
+// TableExport is one table's part of an export.
+type TableExport struct {
+	Table
+	// Filter is the WHERE clause rows were selected with ("" for all).
+	Filter string `json:"filter,omitempty"`
+	Rows   int64  `json:"rows"`
+	// RowChecksum is the order-independent checksum of the rows' encoded
+	// lines (see rowSum).
+	RowChecksum string  `json:"row_checksum"`
+	Chunks      []Chunk `json:"chunks"`
+}
+
+// Chunk is one stored chunk file of a table.
+type Chunk struct {
+	// Name is the object's key under the export ("tables/runs/part-00001.jsonl.gz").
+	Name string `json:"name"`
+	Rows int64  `json:"rows"`
+	// Size and SHA256 are of the stored bytes; RawSize of the rows'
+	// encoding before compression.
+	Size    int64  `json:"size"`
+	RawSize int64  `json:"raw_size"`
+	SHA256  string `json:"sha256"`
+}
+
+// Size is the stored size of the whole export.
+func (m *Manifest) Size() int64 {
+	var n int64
+	for _, t := range m.Tables {
+		for _, c := range t.Chunks {
+			n += c.Size
+		}
+	}
+	return n
+}
+
+// Rows is the number of rows in the export.
+func (m *Manifest) Rows() int64 {
+	var n int64
+	for _, t := range m.Tables {
+		n += t.Rows
+	}
+	return n
+}
+
+// table returns the export of table name, or nil.
+func (m *Manifest) table(name string) *TableExport {
+	for i := range m.Tables {
+		if m.Tables[i].Name == name {
+			return &m.Tables[i]
+		}
+	}
+	return nil
+}
+
+func decodeManifest(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("not an export manifest: %w", err)
+	}
+	if m.Format < 1 || m.Format > ManifestFormat {
+		return nil, fmt.Errorf("manifest format %d: this ferry reads formats 1 to %d; use a newer ferry", m.Format, ManifestFormat)
+	}
+	for _, t := range m.Tables {
+		if t.Name == "" || len(t.Columns) == 0 {
+			return nil, fmt.Errorf("manifest names a table without a name or columns")
+		}
+		if _, err := parseRowSum(t.RowChecksum); err != nil {
+			return nil, fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		var rows int64
+		for _, c := range t.Chunks {
+			if !validChunkName(t.Name, c.Name) {
+				return nil, fmt.Errorf("table %s: chunk name %q is not under tables/%s/", t.Name, c.Name, t.Name)
+			}
+			rows += c.Rows
+		}
+		if rows != t.Rows {
+			return nil, fmt.Errorf("table %s: its chunks hold %d rows, the manifest says %d", t.Name, rows, t.Rows)
+		}
+	}
+	return &m, nil
+}
+
+func chunkName(table string, n int) string {
+	return fmt.Sprintf("tables/%s/part-%05d.jsonl.gz", table, n)
+}
+
+func validChunkName(table, name string) bool {
+	var n int
+	_, err := fmt.Sscanf(name[min(len(name), len("tables/"+table+"/")):], "part-%05d.jsonl.gz", &n)
+	return err == nil && name == chunkName(table, n)
+}

@@ -1,0 +1,266 @@
+package transfer
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ferrydb/ferry/store"
+)
+
+// DefaultStore is the store used when none is configured: the directory
+// ferry-exports under the current directory.
+const DefaultStore = "ferry-exports"
+
+// ErrNotFound is wrapped by the error for an export the store does not
+// hold (or whose manifest was never written: it failed or is running).
+var ErrNotFound = errors.New("export not found")
+
+// ErrCorrupt is wrapped by the error for an export whose objects do not
+// match its manifest: a flipped byte, a missing or cut chunk.
+var ErrCorrupt = store.ErrCorrupt
+
+// Store is where exports live: each export is a "directory" named by its
+// id holding manifest.json and tables/<table>/part-NNNNN.jsonl.gz.
+type Store struct {
+	s *store.Store
+}
+
+// OpenStore opens the export store at location (a directory, file://,
+// s3://, gs:// or azblob://; see store.Open); "" means DefaultStore.
+func OpenStore(ctx context.Context, location string) (*Store, error) {
+	if strings.TrimSpace(location) == "" {
+		location = DefaultStore
+	}
+	s, err := store.Open(ctx, location, "export store")
+	if err != nil {
+		return nil, err
+	}
+	return &Store{s: s}, nil
+}
+
+// SplitLocation splits "STORE/ID" (ferry-exports/20261129T170000Z-ab12cd,
+// s3://bucket/prefix/20261129T...) into the store and the export id; a
+// bare id is in the default store.
+func SplitLocation(loc string) (storeLoc, id string, err error) {
+	loc = strings.TrimRight(strings.TrimSpace(loc), "/")
+	base := path.Base(loc)
+	if i := strings.LastIndexByte(loc, '?'); i >= 0 {
+		// s3://bucket/prefix/ID?region=x
+		q := loc[i:]
+		head := loc[:i]
+		base = path.Base(head)
+		if !ValidID(base) {
+			return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", loc)
+		}
+		return strings.TrimSuffix(head, "/"+base) + q, base, nil
+	}
+	if !ValidID(base) {
+		return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", loc)
+	}
+	if base == loc {
+		return DefaultStore, base, nil
+	}
+	return strings.TrimSuffix(loc, "/"+base), base, nil
+}
+
+// ValidID reports whether id has the shape of an export id.
+func ValidID(id string) bool { return store.ValidID(id) }
+
+func newID(t time.Time) string { return store.NewID(t) }
+
+// String is the store's location without secrets.
+func (s *Store) String() string { return s.s.String() }
+
+// Close releases the store.
+func (s *Store) Close() error { return s.s.Close() }
+
+type objectWriter = store.Writer
+
+func (s *Store) newChunk(ctx context.Context, id, name string) (*chunkWriter, error) {
+	obj, err := s.s.Create(ctx, id+"/"+name, "application/gzip")
+	if err != nil {
+		return nil, err
+	}
+	// The fastest level: rows stream at disk speed and text still shrinks
+	// several times.
+	gz, _ := gzip.NewWriterLevel(obj, gzip.BestSpeed)
+	return &chunkWriter{obj: obj, gz: gz, name: name}, nil
+}
+
+// writeManifest stores m, which completes the export.
+func (s *Store) writeManifest(ctx context.Context, m *Manifest) error {
+	data, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := s.s.WriteAll(ctx, m.ID+"/"+manifestName, append(data, '\n'), "application/json"); err != nil {
+		return fmt.Errorf("write manifest of export %s: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Manifest reads the manifest of export id.
+func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("%q is not an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", id)
+	}
+	data, err := s.s.ReadAll(ctx, id+"/"+manifestName)
+	if errors.Is(err, store.ErrNotExist) {
+		hint := "`ferry export list --store " + s.String() + "` shows the exports there"
+		if keys, _ := s.s.Keys(ctx, id+"/"); len(keys) > 0 {
+			hint = "its chunks are there but its manifest is not: the export did not finish (it failed, was killed, or is still running); take a new one"
+		}
+		return nil, fmt.Errorf("%w: %s in %s (%s)", ErrNotFound, id, s, hint)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := decodeManifest(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w: manifest of export %s in %s: %v", ErrCorrupt, id, s, err)
+	}
+	if m.ID != id {
+		return nil, fmt.Errorf("%w: manifest of export %s in %s names export %q; the store was edited by hand", ErrCorrupt, id, s, m.ID)
+	}
+	return m, nil
+}
+
+// Broken is an export whose manifest is there but cannot be read.
+type Broken struct {
+	ID  string
+	Err error
+}
+
+// List returns the complete exports in the store, oldest first, and the
+// broken ones. Exports without a manifest (failed or running) are in
+// neither list.
+func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
+	ids, err := s.s.Dirs(ctx, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*Manifest
+	var broken []Broken
+	for _, id := range ids {
+		if !ValidID(id) {
+			continue
+		}
+		m, err := s.Manifest(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
+		case err != nil:
+			broken = append(broken, Broken{ID: id, Err: err})
+			continue
+		}
+		out = append(out, m)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, broken, nil
+}
+
+// Delete removes export id, manifest first.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if !ValidID(id) {
+		return fmt.Errorf("%q is not an export id", id)
+	}
+	if err := s.s.Delete(ctx, id+"/"+manifestName); err != nil {
+		return err
+	}
+	return s.s.DeletePrefix(ctx, id+"/")
+}
+
+// chunkReader reads the rows of one chunk, checking the stored bytes
+// against the manifest as they are read.
+type chunkReader struct {
+	obj io.ReadCloser
+	gz  *gzip.Reader
+	br  *bufio.Reader
+	c   Chunk
+	id  string
+}
+
+func (s *Store) openChunk(ctx context.Context, id string, c Chunk) (*chunkReader, error) {
+	obj, err := s.s.OpenChecked(ctx, id+"/"+c.Name, c.Size, c.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	gz, err := gzip.NewReader(obj)
+	if err != nil {
+		obj.Close()
+		return nil, s.corrupt(id, c, obj, err)
+	}
+	return &chunkReader{obj: obj, gz: gz, br: bufio.NewReaderSize(gz, 1<<20), c: c, id: id}, nil
+}
+
+// corrupt prefers the checksum's verdict on a damaged chunk to gzip's.
+func (s *Store) corrupt(id string, c Chunk, obj io.Reader, err error) error {
+	if _, cerr := io.Copy(io.Discard, obj); cerr != nil {
+		return cerr
+	}
+	return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, c.Name, err)
+}
+
+// line returns the next row's line without its newline, or io.EOF after
+// the last one, once the whole object has been read and checked.
+func (r *chunkReader) line() ([]byte, error) {
+	b, err := r.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// A row longer than the buffer (a large value): collect it.
+		full := append([]byte(nil), b...)
+		for errors.Is(err, bufio.ErrBufferFull) {
+			b, err = r.br.ReadSlice('\n')
+			full = append(full, b...)
+		}
+		b = full
+	}
+	if err == nil {
+		return b[:len(b)-1], nil
+	}
+	if errors.Is(err, io.EOF) {
+		if len(b) > 0 {
+			return nil, fmt.Errorf("%w: %s/%s ends in the middle of a row", ErrCorrupt, r.id, r.c.Name)
+		}
+		// Read the object to its end so that its checksum is checked.
+		if _, err := io.Copy(io.Discard, r.obj); err != nil {
+			return nil, err
+		}
+		return nil, io.EOF
+	}
+	var ce interface{ Unwrap() error }
+	if errors.Is(err, ErrCorrupt) || errors.As(err, &ce) && errors.Is(err, ErrCorrupt) {
+		return nil, err
+	}
+	// A damaged gzip stream: the checksum says more.
+	_, cerr := io.Copy(io.Discard, r.obj)
+	if cerr != nil {
+		return nil, cerr
+	}
+	return nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.id, r.c.Name, err)
+}
+
+// failed returns err for a row that does not decode, unless the chunk's
+// bytes do not match the manifest: then the checksum's verdict, which
+// says more (a flipped byte garbles what gzip gives before its own check).
+func (r *chunkReader) failed(err error) error {
+	if _, cerr := io.Copy(io.Discard, r.obj); cerr != nil && errors.Is(cerr, ErrCorrupt) {
+		return cerr
+	}
+	return err
+}
+
+func (r *chunkReader) close() {
+	r.gz.Close()
+	r.obj.Close()
+}

@@ -1,0 +1,2 @@
+-- +goose Up
+ALTER TABLE runs RENAME COLUMN name TO title;

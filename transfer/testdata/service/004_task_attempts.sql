@@ -1,0 +1,2 @@
+-- +goose Up
+ALTER TABLE tasks ADD COLUMN attempts INTEGER NOT NULL DEFAULT 1;

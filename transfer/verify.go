@@ -1,0 +1,119 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Problem is one thing an import's verification, or a check of an
+// export, found wrong.
+type Problem struct {
+	Table string `json:"table"`
+	// Chunk is the chunk's name when the problem is in one.
+	Chunk string `json:"chunk,omitempty"`
+	// What: "rows", "row_checksum", "chunk", "foreign_key", "sequence".
+	What string `json:"what"`
+	Want string `json:"want,omitempty"`
+	Got  string `json:"got,omitempty"`
+	// Detail says more, in words.
+	Detail string `json:"detail,omitempty"`
+}
+
+func (p Problem) String() string {
+	s := "table " + p.Table
+	if p.Chunk != "" {
+		s += ", " + p.Chunk
+	}
+	s += ": " + p.What
+	if p.Want != "" || p.Got != "" {
+		s += fmt.Sprintf(": want %s, got %s", p.Want, p.Got)
+	}
+	if p.Detail != "" {
+		s += ": " + p.Detail
+	}
+	return s
+}
+
+// ErrMismatch is wrapped by the error of an import or a check whose
+// verification found problems; the report lists them.
+var ErrMismatch = errors.New("verification failed")
+
+// mismatch is the error for problems.
+func mismatch(problems []Problem) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	s := problems[0].String()
+	if len(problems) > 1 {
+		s += fmt.Sprintf(" (and %d more)", len(problems)-1)
+	}
+	return fmt.Errorf("%w: %s", ErrMismatch, s)
+}
+
+// Check reads every chunk of export id, checking each chunk's size and
+// sha256, decoding every row, and comparing each table's row count and
+// row checksum with the manifest. It needs no database. The error wraps
+// ErrCorrupt or ErrMismatch when the export is bad; the problems name
+// table and chunk.
+func (s *Store) Check(ctx context.Context, id string) (*Manifest, []Problem, error) {
+	m, err := s.Manifest(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	var problems []Problem
+	for _, t := range m.Tables {
+		var sum rowSum
+		var rows int64
+		for _, c := range t.Chunks {
+			n, err := s.scanChunk(ctx, id, c, len(t.Columns), func(line []byte) { sum.add(line) })
+			rows += n
+			if err != nil {
+				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, errFormat) {
+					return m, problems, err
+				}
+				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: err.Error()})
+				continue
+			}
+			if n != c.Rows {
+				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "rows", Want: fmt.Sprint(c.Rows), Got: fmt.Sprint(n)})
+			}
+		}
+		if rows != t.Rows {
+			problems = append(problems, Problem{Table: t.Name, What: "rows", Want: fmt.Sprint(t.Rows), Got: fmt.Sprint(rows)})
+		}
+		if got := sum.String(); got != t.RowChecksum {
+			problems = append(problems, Problem{Table: t.Name, What: "row_checksum", Want: t.RowChecksum, Got: got})
+		}
+	}
+	return m, problems, mismatch(problems)
+}
+
+// scanChunk calls fn with every row line of chunk c, after checking that
+// it decodes into ncol values, and returns the number of rows.
+func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, ncol int, fn func([]byte)) (int64, error) {
+	r, err := s.openChunk(ctx, id, c)
+	if err != nil {
+		return 0, err
+	}
+	defer r.close()
+	var n int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return n, err
+		}
+		line, err := r.line()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		if _, err := decodeRow(line, ncol); err != nil {
+			return n, r.failed(fmt.Errorf("%s/%s row %d: %w", id, c.Name, n+1, err))
+		}
+		fn(line)
+		n++
+	}
+}
