@@ -5,12 +5,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"
@@ -74,6 +77,12 @@ type ExportOptions struct {
 	// ChunkBytes is the encoded size at which a table's next chunk starts
 	// (default DefaultChunkBytes).
 	ChunkBytes int64
+	// Encrypt is "", EncryptAll or EncryptSensitive; Sensitive names the
+	// sensitive tables (or table.columns); Recipients are whom the
+	// export's key is encrypted to (age recipients, or a passphrase's).
+	Encrypt    string
+	Sensitive  []string
+	Recipients []age.Recipient
 }
 
 // ownTables reports whether name is one of ferry's tables for history
@@ -172,6 +181,19 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		}
 		m.Tables[i] = TableExport{Table: *t}
 	}
+	var key *age.X25519Identity
+	if opts.Encrypt != "" {
+		tables, err := encryptedTables(opts.Encrypt, opts.Sensitive, m.Tables)
+		if err != nil {
+			return err
+		}
+		k, sum, err := st.newExportKey(ctx, m.ID, opts.Recipients)
+		if err != nil {
+			return err
+		}
+		key = k
+		m.Encryption = &Encryption{Mode: opts.Encrypt, Tables: tables, Key: keyName, KeySHA256: sum}
+	}
 	chunkBytes := opts.ChunkBytes
 	if chunkBytes <= 0 {
 		chunkBytes = DefaultChunkBytes
@@ -195,7 +217,11 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 			defer wg.Done()
 			for i := range work {
 				t := &m.Tables[i]
-				if err := exportTable(wctx, st, s, m.ID, db.URL.Kind, t, chunkBytes, progress); err != nil {
+				var to age.Recipient
+				if m.Encryption.encrypts(t.Name) {
+					to = key.Recipient()
+				}
+				if err := exportTable(wctx, st, s, m.ID, db.URL.Kind, t, chunkBytes, to, progress); err != nil {
 					errs <- fmt.Errorf("table %s: %w", t.Name, err)
 					cancel()
 					return
@@ -515,7 +541,7 @@ func (r *rowReader) close() error { return r.rows.Close() }
 
 // exportTable writes table t into chunks of at most chunkBytes encoded
 // bytes each, filling in t's rows, checksum and chunks.
-func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, chunkBytes int64, progress func(Progress)) error {
+func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
 	r, err := readRows(ctx, s.q, kind, &t.Table)
 	if err != nil {
 		return err
@@ -539,7 +565,7 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
 		if cw == nil {
-			if cw, err = st.newChunk(ctx, id, chunkName(t.Name, len(t.Chunks)+1)); err != nil {
+			if cw, err = st.newChunk(ctx, id, chunkName(t.Name, len(t.Chunks)+1), to); err != nil {
 				return err
 			}
 		}
@@ -577,6 +603,7 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 // chunkWriter writes one chunk: rows, gzip, store.
 type chunkWriter struct {
 	obj  *objectWriter
+	enc  io.WriteCloser // age, between gzip and the object; nil when not encrypted
 	gz   *gzip.Writer
 	raw  int64
 	rows int64
@@ -598,6 +625,12 @@ func (c *chunkWriter) finish() (Chunk, error) {
 	if err := c.gz.Close(); err != nil {
 		c.obj.Abort()
 		return Chunk{}, err
+	}
+	if c.enc != nil {
+		if err := c.enc.Close(); err != nil {
+			c.obj.Abort()
+			return Chunk{}, err
+		}
 	}
 	if err := c.obj.Close(); err != nil {
 		return Chunk{}, err

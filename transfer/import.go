@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/migrate"
@@ -23,6 +25,9 @@ type ImportOptions struct {
 	Options
 	// Plan reports what the import would do and changes nothing.
 	Plan bool
+	// Identities open an encrypted export (age identities, or a
+	// passphrase's).
+	Identities []age.Identity
 }
 
 // ImportReport is what an import did (or, with Plan, would do).
@@ -135,6 +140,7 @@ type importer struct {
 	log    interface{ Info(string, ...any) }
 	ledger string // quoted table name
 	done   map[string]int64
+	key    age.Identity // the export's key, when it is encrypted
 }
 
 func (im *importer) run(ctx context.Context) error {
@@ -145,6 +151,13 @@ func (im *importer) run(ctx context.Context) error {
 	if err := im.checkMigrations(); err != nil {
 		return err
 	}
+	// An encrypted export's key is opened first: a wrong key changes
+	// nothing.
+	key, err := im.st.exportKey(ctx, m, im.opts.Identities)
+	if err != nil {
+		return err
+	}
+	im.key = key
 	status, err := im.mig.Status(ctx)
 	if err != nil {
 		return err
@@ -479,7 +492,11 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
 	var n int64
 	for _, c := range t.Chunks {
-		r, err := im.st.openChunk(ctx, im.m.ID, c)
+		var key age.Identity
+		if im.m.Encryption.encrypts(t.Name) {
+			key = im.key
+		}
+		r, err := im.st.openChunk(ctx, im.m.ID, c, key)
 		if err != nil {
 			return err
 		}

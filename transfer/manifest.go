@@ -23,7 +23,9 @@ type Manifest struct {
 	Source       Source    `json:"source"`
 	Snapshot     Snapshot  `json:"snapshot"`
 	// Since is the window of a windowed export ("" for all rows).
-	Since      string        `json:"since,omitempty"`
+	Since string `json:"since,omitempty"`
+	// Encryption is set for an encrypted export.
+	Encryption *Encryption   `json:"encryption,omitempty"`
 	Tables     []TableExport `json:"tables"`
 	DurationMS int64         `json:"duration_ms"`
 }

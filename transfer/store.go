@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/ferrydb/ferry/store"
 )
 
@@ -85,15 +87,26 @@ func (s *Store) Close() error { return s.s.Close() }
 
 type objectWriter = store.Writer
 
-func (s *Store) newChunk(ctx context.Context, id, name string) (*chunkWriter, error) {
-	obj, err := s.s.Create(ctx, id+"/"+name, "application/gzip")
+// newChunk starts chunk name of export id: rows, gzip, age encryption to
+// `to` (when not nil), the store.
+func (s *Store) newChunk(ctx context.Context, id, name string, to age.Recipient) (*chunkWriter, error) {
+	obj, err := s.s.Create(ctx, id+"/"+name, "application/octet-stream")
 	if err != nil {
 		return nil, err
 	}
+	cw := &chunkWriter{obj: obj, name: name}
+	var under io.Writer = obj
+	if to != nil {
+		if cw.enc, err = age.Encrypt(obj, to); err != nil {
+			obj.Abort()
+			return nil, err
+		}
+		under = cw.enc
+	}
 	// The fastest level: rows stream at disk speed and text still shrinks
 	// several times.
-	gz, _ := gzip.NewWriterLevel(obj, gzip.BestSpeed)
-	return &chunkWriter{obj: obj, gz: gz, name: name}, nil
+	cw.gz, _ = gzip.NewWriterLevel(under, gzip.BestSpeed)
+	return cw, nil
 }
 
 // writeManifest stores m, which completes the export.
@@ -191,12 +204,21 @@ type chunkReader struct {
 	id  string
 }
 
-func (s *Store) openChunk(ctx context.Context, id string, c Chunk) (*chunkReader, error) {
+// openChunk opens chunk c of export id, decrypting it with key when not
+// nil.
+func (s *Store) openChunk(ctx context.Context, id string, c Chunk, key age.Identity) (*chunkReader, error) {
 	obj, err := s.s.OpenChecked(ctx, id+"/"+c.Name, c.Size, c.SHA256)
 	if err != nil {
 		return nil, err
 	}
-	gz, err := gzip.NewReader(obj)
+	var under io.Reader = obj
+	if key != nil {
+		if under, err = age.Decrypt(obj, key); err != nil {
+			obj.Close()
+			return nil, s.corrupt(id, c, obj, err)
+		}
+	}
+	gz, err := gzip.NewReader(under)
 	if err != nil {
 		obj.Close()
 		return nil, s.corrupt(id, c, obj, err)

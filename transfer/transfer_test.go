@@ -2,15 +2,19 @@ package transfer
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/dbcompare"
@@ -164,8 +168,8 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		if runs := m.table("runs"); len(runs.Sequences) != 1 || runs.Sequences[0].Next != 5 {
 			t.Errorf("runs' counter: %+v, want next 5", runs.Sequences)
 		}
-		if _, problems, err := st.Check(ctx, m.ID); err != nil || len(problems) > 0 {
-			t.Fatalf("check: %v %v", problems, err)
+		if res, err := st.Check(ctx, m.ID, nil); err != nil || len(res.Problems) > 0 {
+			t.Fatalf("check: %v %v", res, err)
 		}
 
 		target := openURL(t, testdb.Create(t, tdb))
@@ -317,7 +321,8 @@ func TestDamagedExport(t *testing.T) {
 		{"missing chunk", func() { os.Remove(chunk) }, "logs/part-00002.jsonl.gz is missing", ErrCorrupt},
 	} {
 		c.damage()
-		_, problems, err := st.Check(ctx, m.ID)
+		res, err := st.Check(ctx, m.ID, nil)
+		problems := res.Problems
 		if !errors.Is(err, ErrMismatch) || len(problems) == 0 || problems[0].Table != "logs" || !strings.Contains(problems[0].Detail, c.want) {
 			t.Errorf("%s: check: %v %v", c.name, problems, err)
 		}
@@ -329,7 +334,7 @@ func TestDamagedExport(t *testing.T) {
 	manifest := filepath.Join(dir, m.ID, manifestName)
 	data, _ := os.ReadFile(manifest)
 	os.WriteFile(manifest, bytes.Replace(data, []byte(`"rows": 200`), []byte(`"rows": 201`), 1), 0o600)
-	if _, _, err := st.Check(ctx, m.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "table logs: its chunks hold 200 rows, the manifest says 201") {
+	if _, err := st.Check(ctx, m.ID, nil); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "table logs: its chunks hold 200 rows, the manifest says 201") {
 		t.Errorf("edited manifest: %v", err)
 	}
 	os.Remove(manifest)
@@ -376,4 +381,96 @@ func TestImportRefuses(t *testing.T) {
 	if _, err := Import(ctx, st, m.ID, other, omig, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "migration 2 (") || !strings.Contains(err.Error(), "is not the one the source applied") {
 		t.Errorf("changed migration: %v", err)
 	}
+}
+
+// TestEncryptedExport: with --encrypt, no plaintext of an encrypted table
+// is anywhere in the archive's bytes (gzip'd or not); the right identity
+// or passphrase imports it, a wrong one or none is a clear error that
+// changes nothing.
+func TestEncryptedExport(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceMigrator(t, tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	seed(t, tdb.DB)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := age.GenerateX25519Identity()
+	pass, _ := PassphraseRecipient("correct horse battery staple")
+	for _, c := range []struct {
+		mode       string
+		sensitive  []string
+		recipients []age.Recipient
+		identity   []age.Identity
+		plain      string // a value of a table left in the clear
+	}{
+		{EncryptAll, nil, []age.Recipient{key.Recipient()}, []age.Identity{key}, ""},
+		{EncryptSensitive, []string{"variables.value"}, []age.Recipient{key.Recipient()}, []age.Identity{key}, "zweite Zeile"},
+		{EncryptAll, nil, pass, func() []age.Identity { i, _ := PassphraseIdentity("correct horse battery staple"); return i }(), ""},
+	} {
+		dir := t.TempDir()
+		st, err := OpenStore(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Encrypt: c.mode, Sensitive: c.sensitive, Recipients: c.recipients})
+		if err != nil {
+			t.Fatal(err)
+		}
+		archive := archiveBytes(t, dir)
+		if bytes.Contains(archive, []byte("hunter2")) {
+			t.Errorf("%s: the secret is in the archive in plain text", c.mode)
+		}
+		if c.plain != "" && !bytes.Contains(archive, []byte(c.plain)) {
+			t.Errorf("%s: a table that is not sensitive was encrypted, or the search finds nothing", c.mode)
+		}
+		if res, err := st.Check(ctx, m.ID, nil); err != nil || len(res.RowsUnchecked) == 0 {
+			t.Errorf("%s: check without identity: %+v %v", c.mode, res, err)
+		}
+		if res, err := st.Check(ctx, m.ID, c.identity); err != nil || len(res.RowsUnchecked) != 0 {
+			t.Errorf("%s: check with identity: %+v %v", c.mode, res, err)
+		}
+		target := openURL(t, testdb.Create(t, tdb))
+		tmig := serviceMigrator(t, target)
+		for _, bad := range [][]age.Identity{nil, {other}} {
+			_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Identities: bad})
+			if !errors.Is(err, ErrKey) {
+				t.Errorf("%s: import with identities %v: %v", c.mode, bad, err)
+			}
+		}
+		if s, _ := tmig.Status(ctx); s.CurrentVersion != 0 {
+			t.Errorf("%s: a wrong key changed the target (version %d)", c.mode, s.CurrentVersion)
+		}
+		if rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Identities: c.identity}); err != nil || !rep.Verified {
+			t.Errorf("%s: import: %v", c.mode, err)
+		}
+		var v string
+		if err := target.QueryRowContext(ctx, `SELECT value FROM variables WHERE name = 'db_password'`).Scan(&v); err != nil || v != "hunter2" {
+			t.Errorf("%s: imported secret %q %v", c.mode, v, err)
+		}
+	}
+}
+
+// archiveBytes returns every file of dir, and the decompressed bytes of
+// those that gunzip.
+func archiveBytes(t *testing.T, dir string) []byte {
+	var all []byte
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, _ := os.ReadFile(p)
+		all = append(all, b...)
+		if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+			if plain, err := io.ReadAll(zr); err == nil {
+				all = append(all, plain...)
+			}
+		}
+		return nil
+	})
+	return all
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"filippo.io/age"
 )
 
 // Problem is one thing an import's verification, or a check of an
@@ -52,48 +54,93 @@ func mismatch(problems []Problem) error {
 	return fmt.Errorf("%w: %s", ErrMismatch, s)
 }
 
+// CheckResult is what Check found.
+type CheckResult struct {
+	Manifest *Manifest `json:"manifest"`
+	Problems []Problem `json:"problems"`
+	// RowsUnchecked are encrypted tables whose chunks were checked
+	// against their sha256 but not decrypted: no identity was given.
+	RowsUnchecked []string `json:"rows_unchecked,omitempty"`
+}
+
 // Check reads every chunk of export id, checking each chunk's size and
 // sha256, decoding every row, and comparing each table's row count and
-// row checksum with the manifest. It needs no database. The error wraps
-// ErrCorrupt or ErrMismatch when the export is bad; the problems name
-// table and chunk.
-func (s *Store) Check(ctx context.Context, id string) (*Manifest, []Problem, error) {
+// row checksum with the manifest. It needs no database. The chunks of an
+// encrypted table are decrypted with identities; without any, only their
+// sizes and checksums are checked. The error wraps ErrCorrupt or
+// ErrMismatch when the export is bad (the problems name table and chunk),
+// ErrKey when identities cannot open it.
+func (s *Store) Check(ctx context.Context, id string, identities []age.Identity) (*CheckResult, error) {
 	m, err := s.Manifest(ctx, id)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var problems []Problem
+	res := &CheckResult{Manifest: m, Problems: []Problem{}}
+	var key age.Identity
+	if m.Encryption != nil && len(identities) > 0 {
+		if key, err = s.exportKey(ctx, m, identities); err != nil {
+			return res, err
+		}
+	}
 	for _, t := range m.Tables {
+		encrypted := m.Encryption.encrypts(t.Name)
+		if encrypted && key == nil {
+			res.RowsUnchecked = append(res.RowsUnchecked, t.Name)
+			for _, c := range t.Chunks {
+				if err := s.drainChunk(ctx, id, c); err != nil {
+					if !errors.Is(err, ErrCorrupt) {
+						return res, err
+					}
+					res.Problems = append(res.Problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: err.Error()})
+				}
+			}
+			continue
+		}
+		var ck age.Identity
+		if encrypted {
+			ck = key
+		}
 		var sum rowSum
 		var rows int64
 		for _, c := range t.Chunks {
-			n, err := s.scanChunk(ctx, id, c, len(t.Columns), func(line []byte) { sum.add(line) })
+			n, err := s.scanChunk(ctx, id, c, ck, len(t.Columns), func(line []byte) { sum.add(line) })
 			rows += n
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, errFormat) {
-					return m, problems, err
+					return res, err
 				}
-				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: err.Error()})
+				res.Problems = append(res.Problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: err.Error()})
 				continue
 			}
 			if n != c.Rows {
-				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "rows", Want: fmt.Sprint(c.Rows), Got: fmt.Sprint(n)})
+				res.Problems = append(res.Problems, Problem{Table: t.Name, Chunk: c.Name, What: "rows", Want: fmt.Sprint(c.Rows), Got: fmt.Sprint(n)})
 			}
 		}
 		if rows != t.Rows {
-			problems = append(problems, Problem{Table: t.Name, What: "rows", Want: fmt.Sprint(t.Rows), Got: fmt.Sprint(rows)})
+			res.Problems = append(res.Problems, Problem{Table: t.Name, What: "rows", Want: fmt.Sprint(t.Rows), Got: fmt.Sprint(rows)})
 		}
 		if got := sum.String(); got != t.RowChecksum {
-			problems = append(problems, Problem{Table: t.Name, What: "row_checksum", Want: t.RowChecksum, Got: got})
+			res.Problems = append(res.Problems, Problem{Table: t.Name, What: "row_checksum", Want: t.RowChecksum, Got: got})
 		}
 	}
-	return m, problems, mismatch(problems)
+	return res, mismatch(res.Problems)
+}
+
+// drainChunk reads chunk c's stored bytes and checks size and sha256.
+func (s *Store) drainChunk(ctx context.Context, id string, c Chunk) error {
+	r, err := s.s.OpenChecked(ctx, id+"/"+c.Name, c.Size, c.SHA256)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = io.Copy(io.Discard, r)
+	return err
 }
 
 // scanChunk calls fn with every row line of chunk c, after checking that
 // it decodes into ncol values, and returns the number of rows.
-func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, ncol int, fn func([]byte)) (int64, error) {
-	r, err := s.openChunk(ctx, id, c)
+func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, key age.Identity, ncol int, fn func([]byte)) (int64, error) {
+	r, err := s.openChunk(ctx, id, c, key)
 	if err != nil {
 		return 0, err
 	}

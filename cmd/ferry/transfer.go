@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 
 	"github.com/ferrydb/ferry/store"
@@ -76,6 +77,90 @@ func (a *app) transferProgress() func(transfer.Progress) {
 	}
 }
 
+// recipients reads whom an export's key is encrypted to: an age
+// recipients file, or a passphrase file, or FERRY_EXPORT_RECIPIENTS /
+// FERRY_EXPORT_PASSPHRASE. Never a key on the command line.
+func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient, error) {
+	switch {
+	case recipientsFile != "" && passphraseFile != "":
+		return nil, usageErrorf("--recipients-file and --passphrase-file exclude each other (age encrypts to a passphrase alone)")
+	case recipientsFile != "":
+		f, err := os.Open(recipientsFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--recipients-file: %w", err)}
+		}
+		defer f.Close()
+		rs, err := transfer.ParseRecipients(f)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--recipients-file %s: %w", recipientsFile, err)}
+		}
+		return rs, nil
+	case passphraseFile != "":
+		pass, err := readSecretFile(passphraseFile, "--passphrase-file")
+		if err != nil {
+			return nil, err
+		}
+		return transfer.PassphraseRecipient(pass)
+	case a.getenv("FERRY_EXPORT_RECIPIENTS") != "":
+		rs, err := transfer.ParseRecipients(strings.NewReader(a.getenv("FERRY_EXPORT_RECIPIENTS")))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("FERRY_EXPORT_RECIPIENTS: %w", err)}
+		}
+		return rs, nil
+	case a.getenv("FERRY_EXPORT_PASSPHRASE") != "":
+		return transfer.PassphraseRecipient(a.getenv("FERRY_EXPORT_PASSPHRASE"))
+	}
+	return nil, usageErrorf("--encrypt needs --recipients-file FILE (age public keys), --passphrase-file FILE, FERRY_EXPORT_RECIPIENTS or FERRY_EXPORT_PASSPHRASE")
+}
+
+// identities reads what opens an encrypted export: an age identity file
+// (--identity), a passphrase file, FERRY_IMPORT_IDENTITY or
+// FERRY_IMPORT_PASSPHRASE. None is no error: an export that is not
+// encrypted needs none.
+func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, error) {
+	switch {
+	case identityFile != "":
+		f, err := os.Open(identityFile)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--identity: %w", err)}
+		}
+		defer f.Close()
+		ids, err := transfer.ParseIdentities(f)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("--identity %s: %w", identityFile, err)}
+		}
+		return ids, nil
+	case passphraseFile != "":
+		pass, err := readSecretFile(passphraseFile, "--passphrase-file")
+		if err != nil {
+			return nil, err
+		}
+		return transfer.PassphraseIdentity(pass)
+	case a.getenv("FERRY_IMPORT_IDENTITY") != "":
+		ids, err := transfer.ParseIdentities(strings.NewReader(a.getenv("FERRY_IMPORT_IDENTITY")))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("FERRY_IMPORT_IDENTITY: %w", err)}
+		}
+		return ids, nil
+	case a.getenv("FERRY_IMPORT_PASSPHRASE") != "":
+		return transfer.PassphraseIdentity(a.getenv("FERRY_IMPORT_PASSPHRASE"))
+	}
+	return nil, nil
+}
+
+// readSecretFile reads a one-line secret (its trailing newline dropped).
+func readSecretFile(path, flag string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usageError{fmt.Errorf("%s: %w", flag, err)}
+	}
+	pass := strings.TrimRight(string(b), "\r\n")
+	if pass == "" {
+		return "", usageErrorf("%s %s is empty", flag, path)
+	}
+	return pass, nil
+}
+
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
@@ -86,8 +171,8 @@ func isTerminal(w any) bool {
 }
 
 func (a *app) exportCmd() *cobra.Command {
-	var to string
-	var tables, exclude []string
+	var to, encrypt, recipientsFile, passphraseFile string
+	var tables, exclude, sensitive []string
 	var jobs int
 	c := &cobra.Command{
 		Use:   "export [--to STORE]",
@@ -108,6 +193,12 @@ count and row checksum, and every chunk's size and sha256. ferry's own tables
 (history, lock, import ledger) are not exported. An export that fails or is
 killed leaves no manifest and is never imported.
 
+--encrypt all encrypts every chunk, --encrypt sensitive the chunks of the
+tables named by --sensitive (a table, or table.column: its table), with age:
+to the public keys in --recipients-file (age1..., as age-keygen prints them),
+or to a passphrase read from --passphrase-file; or from FERRY_EXPORT_RECIPIENTS
+or FERRY_EXPORT_PASSPHRASE. Keys never come from the command line.
+
 Import it into an empty database with "ferry import --from STORE/ID"; see
 docs/transfer.md.`,
 		Example: "  ferry export\n  ferry export --to /var/exports --exclude audit_log\n  ferry export --to s3://acme-exports/ferry?region=eu-west-1 --jobs 4 --json",
@@ -116,6 +207,25 @@ docs/transfer.md.`,
 			ctx := cmd.Context()
 			if jobs < 1 {
 				return usageErrorf("--jobs must be at least 1, got %d", jobs)
+			}
+			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs}
+			if encrypt != "" {
+				if encrypt != transfer.EncryptAll && encrypt != transfer.EncryptSensitive {
+					return usageErrorf("--encrypt %q: use all or sensitive", encrypt)
+				}
+				if len(sensitive) == 0 && a.getenv("FERRY_EXPORT_SENSITIVE") != "" {
+					sensitive = strings.Split(a.getenv("FERRY_EXPORT_SENSITIVE"), ",")
+				}
+				if encrypt == transfer.EncryptSensitive && len(sensitive) == 0 {
+					return usageErrorf("--encrypt sensitive needs --sensitive TABLE[.COLUMN],... (or FERRY_EXPORT_SENSITIVE)")
+				}
+				rs, err := a.recipients(recipientsFile, passphraseFile)
+				if err != nil {
+					return err
+				}
+				opts.Encrypt, opts.Sensitive, opts.Recipients = encrypt, sensitive, rs
+			} else if len(sensitive) > 0 || recipientsFile != "" || passphraseFile != "" {
+				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
 			}
 			st, err := a.exportStore(ctx, to)
 			if err != nil {
@@ -127,9 +237,7 @@ docs/transfer.md.`,
 				return err
 			}
 			defer db.Close()
-			m, err := transfer.Export(ctx, st, db, mig, transfer.ExportOptions{
-				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs,
-			})
+			m, err := transfer.Export(ctx, st, db, mig, opts)
 			if err != nil {
 				return err
 			}
@@ -147,6 +255,10 @@ docs/transfer.md.`,
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().IntVar(&jobs, "jobs", 1, "tables read at once (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
+	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
+	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
+	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE)")
 	jsonFlag(c)
 	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd())
 	return c
@@ -208,7 +320,7 @@ whose manifest cannot be read is reported on stderr.`,
 }
 
 func (a *app) exportVerifyCmd() *cobra.Command {
-	var loc string
+	var loc, identityFile, passphraseFile string
 	c := &cobra.Command{
 		Use:   "verify STORE/ID | ID [--store STORE]",
 		Short: "Check an export: every chunk's checksum, every row, every table's count and row checksum",
@@ -225,30 +337,47 @@ every problem (--json: {"ok": false, "problems": [...]}).`,
 				return err
 			}
 			defer st.Close()
-			m, problems, err := st.Check(ctx, id)
-			if a.json {
-				if problems == nil {
-					problems = []transfer.Problem{}
-				}
-				return a.printOutcome(map[string]any{"store": st.String(), "id": id, "ok": err == nil, "problems": problems}, err)
+			ids, err := a.identities(identityFile, passphraseFile)
+			if err != nil {
+				return err
 			}
-			for _, p := range problems {
-				fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+			res, err := st.Check(ctx, id, ids)
+			if a.json {
+				doc := map[string]any{"store": st.String(), "id": id, "ok": err == nil, "problems": []transfer.Problem{}}
+				if res != nil {
+					doc["problems"], doc["rows_unchecked"] = res.Problems, res.RowsUnchecked
+				}
+				return a.printOutcome(doc, err)
+			}
+			if res != nil {
+				for _, p := range res.Problems {
+					fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+				}
 			}
 			if err != nil {
 				return err
 			}
+			m := res.Manifest
 			a.printf("export %s: ok (%d tables, %d rows, %s)\n", id, len(m.Tables), m.Rows(), fmtSize(m.Size()))
+			if len(res.RowsUnchecked) > 0 {
+				a.printf("  encrypted, no --identity: the chunks of %s match their checksums; their rows were not decrypted\n", strings.Join(res.RowsUnchecked, ", "))
+			}
 			return nil
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	return c
 }
 
+func identityFlags(c *cobra.Command, identityFile, passphraseFile *string) {
+	c.Flags().StringVar(identityFile, "identity", "", "age identity file (AGE-SECRET-KEY-1...) that opens an encrypted export (env FERRY_IMPORT_IDENTITY holds it instead)")
+	c.Flags().StringVar(passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted export (env FERRY_IMPORT_PASSPHRASE)")
+}
+
 func (a *app) importCmd() *cobra.Command {
-	var from, loc string
+	var from, loc, identityFile, passphraseFile string
 	var plan bool
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
@@ -276,6 +405,10 @@ the report with "problems").`,
 			if from == "" {
 				return usageErrorf("ferry import needs --from STORE/ID (see `ferry export list`)")
 			}
+			ids, err := a.identities(identityFile, passphraseFile)
+			if err != nil {
+				return err
+			}
 			st, id, err := a.exportAt(ctx, from, loc)
 			if err != nil {
 				return err
@@ -290,7 +423,7 @@ the report with "problems").`,
 				return err
 			}
 			defer db.Close()
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan})
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids})
 			if a.json && rep != nil {
 				return a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
 			}
@@ -309,6 +442,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
+	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	return c
 }

@@ -1,0 +1,192 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"filippo.io/age"
+)
+
+// Encryption modes of an export.
+const (
+	// EncryptAll encrypts every chunk.
+	EncryptAll = "all"
+	// EncryptSensitive encrypts the chunks of the tables named sensitive
+	// (a table, or a table.column: its table's chunks).
+	EncryptSensitive = "sensitive"
+)
+
+// ErrKey is wrapped by the error for an encrypted export that the given
+// identities (or passphrase) cannot open, or that no identity was given
+// for.
+var ErrKey = errors.New("cannot decrypt the export")
+
+// Encryption says how an export is encrypted. The chunks of the tables in
+// Tables are encrypted with age to a key made for this export alone; that
+// key is stored, itself encrypted with age to the operator's recipients
+// (or passphrase), in the object Key. A passphrase costs its scrypt work
+// once per export, not once per chunk.
+type Encryption struct {
+	Mode   string   `json:"mode"`
+	Tables []string `json:"tables"`
+	// Key is the object holding the export's key, encrypted; KeySHA256
+	// its checksum.
+	Key       string `json:"key"`
+	KeySHA256 string `json:"key_sha256"`
+}
+
+const keyName = "key.age"
+
+// encrypts reports whether table's chunks are encrypted.
+func (e *Encryption) encrypts(table string) bool {
+	return e != nil && slices.Contains(e.Tables, table)
+}
+
+// encryptedTables returns the tables mode and sensitive select.
+func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]string, error) {
+	names := map[string]bool{}
+	for _, t := range tables {
+		names[t.Name] = true
+	}
+	var out []string
+	switch mode {
+	case EncryptAll:
+		for _, t := range tables {
+			out = append(out, t.Name)
+		}
+	case EncryptSensitive:
+		if len(sensitive) == 0 {
+			return nil, errors.New("--encrypt sensitive needs the sensitive tables or table.columns listed (--sensitive, FERRY_EXPORT_SENSITIVE)")
+		}
+		for _, s := range sensitive {
+			table, col, hasCol := strings.Cut(s, ".")
+			if !names[table] {
+				return nil, fmt.Errorf("sensitive %q: the export has no table %q", s, table)
+			}
+			if hasCol {
+				found := false
+				for _, t := range tables {
+					if t.Name == table && t.column(col) != nil {
+						found = true
+					}
+				}
+				if !found {
+					return nil, fmt.Errorf("sensitive %q: table %s has no column %q", s, table, col)
+				}
+			}
+			if !slices.Contains(out, table) {
+				out = append(out, table)
+			}
+		}
+	default:
+		return nil, fmt.Errorf("--encrypt %q: use all or sensitive", mode)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// newExportKey makes the export's own key and stores it, encrypted to
+// recipients, as id/key.age.
+func (s *Store) newExportKey(ctx context.Context, id string, recipients []age.Recipient) (*age.X25519Identity, string, error) {
+	if len(recipients) == 0 {
+		return nil, "", errors.New("encryption needs a recipient (--recipients-file, FERRY_EXPORT_RECIPIENTS) or a passphrase (--passphrase-file, FERRY_EXPORT_PASSPHRASE)")
+	}
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		return nil, "", err
+	}
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, recipients...)
+	if err != nil {
+		return nil, "", fmt.Errorf("encrypt the export key: %w", err)
+	}
+	io.WriteString(w, key.String())
+	if err := w.Close(); err != nil {
+		return nil, "", err
+	}
+	if err := s.s.WriteAll(ctx, id+"/"+keyName, buf.Bytes(), "application/octet-stream"); err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return key, hex.EncodeToString(sum[:]), nil
+}
+
+// exportKey opens the export's key with the operator's identities.
+func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Identity) (age.Identity, error) {
+	if m.Encryption == nil {
+		return nil, nil
+	}
+	if len(identities) == 0 {
+		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give the identity file with --identity (or the passphrase with --passphrase-file or FERRY_IMPORT_PASSPHRASE)", ErrKey, m.ID, m.Encryption.Mode)
+	}
+	data, err := s.s.ReadAll(ctx, m.ID+"/"+m.Encryption.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.Encryption.KeySHA256 {
+		return nil, fmt.Errorf("%w: %s/%s has sha256 %x, the manifest says %s", ErrCorrupt, m.ID, m.Encryption.Key, sum, m.Encryption.KeySHA256)
+	}
+	r, err := age.Decrypt(bytes.NewReader(data), identities...)
+	if err != nil {
+		var nomatch *age.NoIdentityMatchError
+		if errors.As(err, &nomatch) {
+			return nil, fmt.Errorf("%w %s: the identity or passphrase given is not one it was encrypted for", ErrKey, m.ID)
+		}
+		return nil, fmt.Errorf("%w %s: %v", ErrKey, m.ID, err)
+	}
+	text, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrKey, m.ID, err)
+	}
+	key, err := age.ParseX25519Identity(strings.TrimSpace(string(text)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
+	}
+	return key, nil
+}
+
+// ParseRecipients reads age recipients (age1..., one per line, # comments)
+// as an age recipients file holds them.
+func ParseRecipients(r io.Reader) ([]age.Recipient, error) {
+	rs, err := age.ParseRecipients(r)
+	if err != nil {
+		return nil, fmt.Errorf("age recipients: %w", err)
+	}
+	return rs, nil
+}
+
+// ParseIdentities reads age identities (AGE-SECRET-KEY-1..., as age-keygen
+// writes them).
+func ParseIdentities(r io.Reader) ([]age.Identity, error) {
+	ids, err := age.ParseIdentities(r)
+	if err != nil {
+		return nil, fmt.Errorf("age identities: %w", err)
+	}
+	return ids, nil
+}
+
+// PassphraseRecipient and PassphraseIdentity encrypt and decrypt an
+// export's key with a passphrase (age's scrypt).
+func PassphraseRecipient(pass string) ([]age.Recipient, error) {
+	r, err := age.NewScryptRecipient(pass)
+	if err != nil {
+		return nil, err
+	}
+	return []age.Recipient{r}, nil
+}
+
+// PassphraseIdentity is the identity of a passphrase.
+func PassphraseIdentity(pass string) ([]age.Identity, error) {
+	id, err := age.NewScryptIdentity(pass)
+	if err != nil {
+		return nil, err
+	}
+	return []age.Identity{id}, nil
+}
