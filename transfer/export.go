@@ -100,37 +100,11 @@ func ownTables(h string) func(string) bool {
 // store when it fails.
 func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrator, opts ExportOptions) (*Manifest, error) {
 	start := opts.now()
-	m := &Manifest{
-		Format:       ManifestFormat,
-		ID:           newID(start),
-		CreatedAt:    start.UTC(),
-		FerryVersion: opts.FerryVersion,
-		Source: Source{
-			Engine:       db.URL.Kind,
-			Database:     db.URL.String(),
-			HistoryTable: mig.Table(),
-		},
-	}
-	if m.FerryVersion == "" {
-		m.FerryVersion = "dev"
-	}
+	m := newManifest(ctx, start, db, mig, opts.FerryVersion)
 	log := opts.logger()
-	if si, ok := db.Dialect.(dialect.ServerInfo); ok {
-		m.Source.ServerVersion, _ = si.ServerVersion(ctx, db)
-	}
 	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
-		status, err := mig.StatusWith(ctx, migrate.StatusOptions{})
-		if err != nil {
+		if err := readSource(ctx, mig, m); err != nil {
 			return err
-		}
-		if len(status.Failed) > 0 {
-			f := status.Failed[0]
-			return fmt.Errorf("migration %d failed and is not repaired; an export of a half-applied schema could not be imported: repair it first (ferry status)", f.Version)
-		}
-		m.Source.SchemaVersion = status.CurrentVersion
-		m.Source.Migrations = []AppliedMigration{}
-		for _, a := range status.Applied {
-			m.Source.Migrations = append(m.Source.Migrations, AppliedMigration{Version: a.Version, Name: a.Name, Checksum: a.Checksum})
 		}
 		log.Info("export started", "id", m.ID, "database", db.URL.String(), "store", st.String(), "schema_version", m.Source.SchemaVersion)
 		return exportTables(ctx, st, db, m, opts)
@@ -148,6 +122,48 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	}
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
 	return m, nil
+}
+
+// newManifest starts the manifest of an export of db taken at start.
+func newManifest(ctx context.Context, start time.Time, db *database.DB, mig *migrate.Migrator, ferryVersion string) *Manifest {
+	m := &Manifest{
+		Format:       ManifestFormat,
+		ID:           newID(start),
+		CreatedAt:    start.UTC(),
+		FerryVersion: ferryVersion,
+		Source: Source{
+			Engine:       db.URL.Kind,
+			Database:     db.URL.String(),
+			HistoryTable: mig.Table(),
+		},
+	}
+	if m.FerryVersion == "" {
+		m.FerryVersion = "dev"
+	}
+	if si, ok := db.Dialect.(dialect.ServerInfo); ok {
+		m.Source.ServerVersion, _ = si.ServerVersion(ctx, db)
+	}
+	return m
+}
+
+// readSource records the source's schema version and applied migrations;
+// it refuses a source with an unrepaired failed migration. The caller
+// holds the migration lock, so they stay as read.
+func readSource(ctx context.Context, mig *migrate.Migrator, m *Manifest) error {
+	status, err := mig.StatusWith(ctx, migrate.StatusOptions{})
+	if err != nil {
+		return err
+	}
+	if len(status.Failed) > 0 {
+		f := status.Failed[0]
+		return fmt.Errorf("migration %d failed and is not repaired; an export of a half-applied schema could not be imported: repair it first (ferry status)", f.Version)
+	}
+	m.Source.SchemaVersion = status.CurrentVersion
+	m.Source.Migrations = []AppliedMigration{}
+	for _, a := range status.Applied {
+		m.Source.Migrations = append(m.Source.Migrations, AppliedMigration{Version: a.Version, Name: a.Name, Checksum: a.Checksum})
+	}
+	return nil
 }
 
 // exportTables opens the snapshot, reads the catalog in it, and exports

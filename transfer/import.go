@@ -34,6 +34,8 @@ type ImportOptions struct {
 type ImportReport struct {
 	ExportID string `json:"export_id"`
 	Store    string `json:"store"`
+	// Source is the source database's URL, for a copy ("" for an import).
+	Source string `json:"source,omitempty"`
 	// Target is the database's URL without secrets.
 	Target string `json:"target"`
 	// Engine of the export and of the target.
@@ -141,6 +143,9 @@ type importer struct {
 	ledger string // quoted table name
 	done   map[string]int64
 	key    age.Identity // the export's key, when it is encrypted
+	// direct, for a copy, reads the rows from the source instead of a
+	// store (st is nil then).
+	direct *directSource
 }
 
 func (im *importer) run(ctx context.Context) error {
@@ -153,11 +158,13 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.
-	key, err := im.st.exportKey(ctx, m, im.opts.Identities)
-	if err != nil {
-		return err
+	if im.st != nil {
+		key, err := im.st.exportKey(ctx, m, im.opts.Identities)
+		if err != nil {
+			return err
+		}
+		im.key = key
 	}
-	im.key = key
 	status, err := im.mig.Status(ctx)
 	if err != nil {
 		return err
@@ -221,6 +228,10 @@ func (im *importer) run(ctx context.Context) error {
 		}
 	}
 	im.rep.Verified = true
+	for i := range im.rep.Tables {
+		// A copy counts its rows as it loads them.
+		im.rep.Tables[i].Rows = m.table(im.rep.Tables[i].Name).Rows
+	}
 	res, err := im.mig.Up(ctx, migrate.UpOptions{})
 	if err != nil {
 		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, err)
@@ -253,7 +264,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			var rows int64
 			for _, t := range g {
 				names = append(names, t.Name)
-				rows += m.table(t.Name).Rows
+				if n := m.table(t.Name).Rows; n < 0 || rows < 0 {
+					rows = -1
+				} else {
+					rows += n
+				}
 			}
 			what := "load"
 			if _, ok := im.done[stepTable+g[0].Name]; ok {
@@ -263,7 +278,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			if len(g) > 1 {
 				cyc = " (a circular reference: one transaction)"
 			}
-			add("%d. %s %s: %d rows%s", i+1, what, strings.Join(names, ", "), rows, cyc)
+			count := fmt.Sprintf(": %d rows", rows)
+			if rows < 0 {
+				count = "" // a copy counts them as it goes
+			}
+			add("%d. %s %s%s%s", i+1, what, strings.Join(names, ", "), count, cyc)
 		}
 		add("set sequences past the loaded maximum; verify row counts, row checksums and foreign keys")
 	}
@@ -487,10 +506,32 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	return im.mark(ctx, nil, stepVerified, m.Rows())
 }
 
-// feed calls fn with every row of table t, chunk by chunk, checked
-// against the manifest.
+// feed calls fn with every row of table t: from the export's chunks,
+// checked against the manifest, or, for a copy, straight from the
+// source's snapshot.
 func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
 	var n int64
+	each := func(line []byte, where string, failed func(error) error) error {
+		row, err := decodeRow(line, len(t.Columns))
+		if err != nil {
+			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+		n++
+		if n%50000 == 0 {
+			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows})
+		}
+		return nil
+	}
+	if im.direct != nil {
+		if err := im.direct.rows(ctx, t, func(line []byte) error {
+			return each(line, "table "+t.Name, func(err error) error { return err })
+		}); err != nil {
+			return err
+		}
+	}
 	for _, c := range t.Chunks {
 		var key age.Identity
 		if im.m.Encryption.encrypts(t.Name) {
@@ -505,23 +546,12 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			if err == nil {
+				err = each(line, im.m.ID+"/"+c.Name, r.failed)
+			}
 			if err != nil {
 				r.close()
 				return err
-			}
-			row, err := decodeRow(line, len(t.Columns))
-			if err != nil {
-				err = r.failed(fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, im.m.ID, c.Name, err))
-				r.close()
-				return err
-			}
-			if err := fn(row); err != nil {
-				r.close()
-				return err
-			}
-			n++
-			if n%50000 == 0 {
-				im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows})
 			}
 		}
 		r.close()

@@ -474,3 +474,42 @@ func archiveBytes(t *testing.T, dir string) []byte {
 	})
 	return all
 }
+
+// TestCopy copies a service at version 2 straight into an empty database,
+// which ends at version 6 with the data the source migrated in place has.
+func TestCopy(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		ctx := tctx(t)
+		src := tdb.DB
+		smig := serviceMigrator(t, src)
+		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+			t.Fatal(err)
+		}
+		seed(t, src)
+		if _, err := Copy(ctx, src, smig, src, smig, CopyOptions{}); err == nil || !strings.Contains(err.Error(), "to itself") {
+			t.Errorf("copy onto itself: %v", err)
+		}
+		target := openURL(t, testdb.Create(t, tdb))
+		tmig := serviceMigrator(t, target)
+		rep, err := Copy(ctx, src, smig, target, tmig, CopyOptions{})
+		if err != nil {
+			t.Fatalf("copy: %v", err)
+		}
+		if !rep.Verified || rep.FinalVersion != 6 || len(rep.Tables) != 9 {
+			t.Fatalf("report %+v", rep)
+		}
+		if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); !errors.Is(err, ErrNotEmpty) {
+			t.Errorf("second copy into the same target: %v", err)
+		}
+		if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := dbcompare.Checksums(ctx, src, own(src)...)
+		got, _ := dbcompare.Checksums(ctx, target, own(target)...)
+		for name, w := range want {
+			if got[name] != w {
+				t.Errorf("table %s differs after the copy", name)
+			}
+		}
+	})
+}

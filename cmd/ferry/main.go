@@ -247,7 +247,7 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
 		a.validateCmd(), a.baselineCmd(), a.repairCmd(), a.historyCmd(),
 		a.adoptCmd(), a.serveCmd(), a.remoteCmd(),
 		a.releaseCmd(), a.launchCmd(), a.waitCmd(),
-		a.backupCmd(), a.exportCmd(), a.importCmd(),
+		a.backupCmd(), a.exportCmd(), a.importCmd(), a.copyCmd(),
 	)
 	return root
 }

@@ -174,6 +174,7 @@ func (a *app) exportCmd() *cobra.Command {
 	var to, encrypt, recipientsFile, passphraseFile string
 	var tables, exclude, sensitive []string
 	var jobs int
+	var chunkSize int64
 	c := &cobra.Command{
 		Use:   "export [--to STORE]",
 		Short: "Export every table's rows to a store, consistent, while the service runs",
@@ -208,7 +209,10 @@ docs/transfer.md.`,
 			if jobs < 1 {
 				return usageErrorf("--jobs must be at least 1, got %d", jobs)
 			}
-			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs}
+			if chunkSize < 1024 {
+				return usageErrorf("--chunk-size must be at least 1024 bytes, got %d", chunkSize)
+			}
+			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs, ChunkBytes: chunkSize}
 			if encrypt != "" {
 				if encrypt != transfer.EncryptAll && encrypt != transfer.EncryptSensitive {
 					return usageErrorf("--encrypt %q: use all or sensitive", encrypt)
@@ -255,6 +259,7 @@ docs/transfer.md.`,
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().IntVar(&jobs, "jobs", 1, "tables read at once (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
 	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
@@ -448,11 +453,16 @@ the report with "problems").`,
 }
 
 func (a *app) printImport(r *transfer.ImportReport) {
-	if r.Planned {
+	switch {
+	case r.Source != "" && r.Planned:
+		a.printf("copy of %s (%s, schema version %d) into %s (version %d) would:\n", r.Source, r.Engine, r.ExportVersion, r.Target, r.StartVersion)
+	case r.Source != "":
+		a.printf("copy of %s into %s:\n", r.Source, r.Target)
+	case r.Planned:
 		a.printf("import of export %s (%s, schema version %d) into %s (version %d) would:\n", r.ExportID, r.Engine, r.ExportVersion, r.Target, r.StartVersion)
-	} else if r.Resumed {
+	case r.Resumed:
 		a.printf("import of export %s into %s went on from where an earlier run stopped:\n", r.ExportID, r.Target)
-	} else {
+	default:
 		a.printf("import of export %s into %s:\n", r.ExportID, r.Target)
 	}
 	for _, s := range r.Steps {
@@ -479,7 +489,79 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		for _, t := range r.Tables {
 			rows += t.Rows
 		}
-		a.printf("verified: %d tables, %d rows match the export; the database is at version %d (%s)\n", len(r.Tables), rows, r.FinalVersion,
+		what := "the export"
+		if r.Source != "" {
+			what = "the source's snapshot"
+		}
+		a.printf("verified: %d tables, %d rows match %s; the database is at version %d (%s)\n", len(r.Tables), rows, what, r.FinalVersion,
 			fmtDuration(time.Duration(r.DurationMS)*time.Millisecond))
 	}
+}
+
+func (a *app) copyCmd() *cobra.Command {
+	var from, to string
+	var tables, exclude []string
+	var plan bool
+	c := &cobra.Command{
+		Use:   "copy --from URL --to URL [--plan]",
+		Short: "Copy a database's tables into a new, empty database, through the migrations, verified",
+		Long: `Copy the tables of --from into --to, an empty database of the same engine, with
+no store between them: "ferry export" piped straight into "ferry import", for
+cloning an environment to a new release in one command.
+
+Before anything is written, ferry checks that both databases are reachable
+and different, that --to is empty (or --plan is given), and that the
+migrations in --dir include, unchanged, every migration --from applied. Then
+it reads --from in one snapshot holding its migration lock, migrates --to to
+--from's schema version, loads and verifies every table under --to's lock
+(as "ferry import" does), and migrates --to to the latest version.
+
+A copy that stops half way cannot be resumed (the source has moved on):
+drop --to, create it empty, and run the copy again. --plan prints the steps
+and changes nothing.`,
+		Example: "  ferry copy --from postgres://app@prod-db/app --to postgres://app@staging-db/app_new --dir ./migrations",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if from == "" || to == "" {
+				return usageErrorf("ferry copy needs --from URL and --to URL")
+			}
+			a.cfg.Database, a.cfg.databaseFrom = from, "--from"
+			src, smig, err := a.migrator(ctx)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			a.cfg.Database, a.cfg.databaseFrom = to, "--to"
+			connect := a.migrator
+			if plan {
+				connect = a.readMigrator
+			}
+			dst, dmig, err := connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
+			rep, err := transfer.Copy(ctx, src, smig, dst, dmig, transfer.CopyOptions{
+				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan,
+			})
+			if a.json && rep != nil {
+				return a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
+			}
+			if rep != nil {
+				a.printImport(rep)
+			}
+			if errors.Is(err, transfer.ErrNotEmpty) {
+				return usageError{err}
+			}
+			return err
+		},
+	}
+	c.Flags().StringVar(&from, "from", "", "the source database URL (the password may come from ${VAR} in ferry.yaml instead)")
+	c.Flags().StringVar(&to, "to", "", "the target database URL: empty, same engine")
+	c.Flags().StringSliceVar(&tables, "tables", nil, "copy only these tables (comma-separated)")
+	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
+	c.Flags().BoolVar(&plan, "plan", false, "print what the copy would do, and change nothing")
+	jsonFlag(c)
+	return c
 }
