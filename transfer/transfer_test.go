@@ -253,6 +253,9 @@ func TestImportResumes(t *testing.T) {
 		if err == nil {
 			t.Fatal("the cut import succeeded")
 		}
+		if u, err := UnfinishedImports(ctx, target, "ferry_migrations"); err != nil || len(u) != 1 || u[0].ExportID != m.ID || len(u[0].Tables) < 2 || u[0].Verified {
+			t.Fatalf("unfinished imports after the cut: %+v %v", u, err)
+		}
 		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
 		if err != nil {
 			t.Fatalf("resumed import: %v", err)
@@ -265,6 +268,12 @@ func TestImportResumes(t *testing.T) {
 		}
 		if !rep.Resumed || !rep.Verified || skipped < 2 || skipped >= len(rep.Tables) {
 			t.Fatalf("resumed report: resumed %v verified %v, %d of %d tables skipped", rep.Resumed, rep.Verified, skipped, len(rep.Tables))
+		}
+		if u, err := UnfinishedImports(ctx, target, "ferry_migrations"); err != nil || len(u) != 0 {
+			t.Errorf("unfinished imports after the resumed import: %+v %v", u, err)
+		}
+		if u, err := UnfinishedImports(ctx, src, "ferry_migrations"); err != nil || len(u) != 0 {
+			t.Errorf("unfinished imports of a database that never had one: %+v %v", u, err)
 		}
 		if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 			t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // releasesFlag adds --releases to a command that reads the manifest.
@@ -184,6 +185,14 @@ compatible, the command is missing); 2 for a usage error.`,
 				return err
 			}
 			defer db.Close()
+			// No release starts on the incomplete data of an import.
+			imports, err := transfer.UnfinishedImports(cmd.Context(), db, m.Table())
+			if err != nil {
+				return err
+			}
+			if len(imports) > 0 {
+				return fmt.Errorf("an import of export %s into %s has not finished, so its data is incomplete: no release starts until it does (ferry status shows it; run the import again if it was cut short)", imports[0].ExportID, db.URL)
+			}
 			// --serve runs the migration service beside the child, as the
 			// Metaflow image runs its migration service beside the selected
 			// metadata service; it stops when the child exits.

@@ -11,6 +11,7 @@ import (
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
 	"github.com/ferrydb/ferry/server/api"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // recentApplied is how many applied migrations human status output shows
@@ -55,15 +56,24 @@ is_up_to_date, pending (an array of versions) and applied.
 				return err
 			}
 			fleet := release.ByRelease(live)
+			imports, err := transfer.UnfinishedImports(cmd.Context(), db, m.Table())
+			if err != nil {
+				return err
+			}
 			if a.json {
 				if fleet == nil {
 					fleet = []release.ReleaseInstances{}
 				}
-				if err := a.printJSON(api.FromStatus(s, db.URL.String(), fleet)); err != nil {
+				doc := api.FromStatus(s, db.URL.String(), fleet)
+				for _, u := range imports {
+					doc.ImportsInProgress = append(doc.ImportsInProgress, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified})
+				}
+				if err := a.printJSON(doc); err != nil {
 					return err
 				}
 			} else {
 				a.printStatus(db.URL.String(), s)
+				a.printImports(imports)
 				a.printFleet(fleet)
 			}
 			if exitCode && !s.IsUpToDate {
@@ -76,6 +86,17 @@ is_up_to_date, pending (an array of versions) and applied.
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
 	c.Flags().BoolVar(&all, "all", false, fmt.Sprintf("list every applied migration, not only the %d most recent (--json always lists all)", recentApplied))
 	return c
+}
+
+// printImports says which imports into the database did not finish.
+func (a *app) printImports(imports []transfer.Unfinished) {
+	for _, u := range imports {
+		state := fmt.Sprintf("%d tables loaded", len(u.Tables))
+		if u.Verified {
+			state = "loaded and verified; the final migrations are left"
+		}
+		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run the same `ferry import --from STORE/%s` again\n", u.ExportID, state, u.ExportID)
+	}
 }
 
 func (a *app) printStatus(dbURL string, s *migrate.Status) {

@@ -33,6 +33,17 @@ type Status struct {
 	// Fleet lists the live instances of the fleet registry by release
 	// (absent when the producer has no registry).
 	Fleet any `json:"fleet,omitempty"`
+	// ImportsInProgress lists imports (ferry import, ferry copy) into the
+	// database that started and did not finish: until they do, its data
+	// is incomplete.
+	ImportsInProgress []ImportInProgress `json:"imports_in_progress,omitempty"`
+}
+
+// ImportInProgress is an unfinished import in a Status.
+type ImportInProgress struct {
+	ExportID     string   `json:"export_id"`
+	TablesLoaded []string `json:"tables_loaded"`
+	Verified     bool     `json:"verified"`
 }
 
 // AppliedMigration is an applied migration in a Status.
