@@ -50,7 +50,7 @@ var ErrInvalidLocation = errors.New("invalid store location")
 
 // ErrNotExist is wrapped by the error for an object the store does not
 // hold.
-var ErrNotExist = errors.New("object does not exist")
+var ErrNotExist = errors.New("does not exist")
 
 // ErrCorrupt is wrapped by the error of a reader from OpenChecked whose
 // bytes do not match the size or checksum they were opened with, and for
@@ -75,12 +75,23 @@ type Store struct {
 //	azblob://container/prefix
 //
 // what names the store in messages ("backup store"). s3, gs and azblob
-// need package store/cloud imported.
+// need package store/cloud imported. A directory that does not exist is
+// created; OpenExisting is Open for commands that only read.
 func Open(ctx context.Context, location, what string) (*Store, error) {
+	return open(ctx, location, what, true)
+}
+
+// OpenExisting is Open for a command that only reads: a directory that
+// does not exist is an error wrapping ErrNotExist, not a new empty store.
+func OpenExisting(ctx context.Context, location, what string) (*Store, error) {
+	return open(ctx, location, what, false)
+}
+
+func open(ctx context.Context, location, what string, create bool) (*Store, error) {
 	location = strings.TrimSpace(location)
 	scheme, rest, isURL := strings.Cut(location, "://")
 	if !isURL {
-		return openDir(location, what)
+		return openDir(location, what, create)
 	}
 	scheme = strings.ToLower(scheme)
 	if scheme == "file" {
@@ -94,7 +105,7 @@ func Open(ctx context.Context, location, what string) (*Store, error) {
 		if p, err := url.PathUnescape(path); err == nil {
 			path = p
 		}
-		return openDir(filepath.FromSlash(path), what)
+		return openDir(filepath.FromSlash(path), what, create)
 	}
 	u, err := url.Parse(location)
 	if err != nil {
@@ -124,10 +135,15 @@ func Open(ctx context.Context, location, what string) (*Store, error) {
 }
 
 // openDir opens a local directory as a store, creating it if needed.
-func openDir(dir, what string) (*Store, error) {
+func openDir(dir, what string, create bool) (*Store, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", what, dir, err)
+	}
+	if !create {
+		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("%s %s %w: there is no such directory (check the path)", what, "file://"+filepath.ToSlash(abs), ErrNotExist)
+		}
 	}
 	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
 		CreateDir:   true,

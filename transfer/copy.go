@@ -3,6 +3,8 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/migrate"
@@ -31,18 +33,25 @@ type CopyOptions struct {
 // drop dst, create it empty, and copy again.
 func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *database.DB, dmig *migrate.Migrator, opts CopyOptions) (*ImportReport, error) {
 	start := opts.now()
-	if sameDatabase(src, dst) {
-		return nil, fmt.Errorf("copy from %s to itself: give the new, empty database as the target", src.URL)
-	}
 	for _, db := range []*database.DB{src, dst} {
 		if err := db.Ping(ctx); err != nil {
 			return nil, err
 		}
 	}
+	same, err := sameDatabase(ctx, src, dst)
+	if err != nil {
+		return nil, err
+	}
+	if same {
+		return nil, fmt.Errorf("copy from %s to itself (%s is the same database): give the new, empty database as the target", src.URL, dst.URL)
+	}
 	m := newManifest(ctx, start, src, smig, opts.FerryVersion)
 	rep := &ImportReport{ExportID: m.ID, Store: "(none: copied directly)", Source: src.URL.String(), Target: dst.URL.String(), Engine: dst.URL.Kind,
 		Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
-	err := smig.WithLock(ctx, func(context.Context, migrate.Querier) error {
+	if err := checkSource(ctx, src, smig); err != nil {
+		return nil, err
+	}
+	err = smig.WithLock(ctx, func(context.Context, migrate.Querier) error {
 		if err := readSource(ctx, smig, m); err != nil {
 			return err
 		}
@@ -58,6 +67,11 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		}
 		if tables, err = selectTables(tables, opts.Tables, opts.Exclude); err != nil {
 			return err
+		}
+		if src.URL.Kind == database.Postgres {
+			if m.Sequences, err = schemaSequences(ctx, snaps[0].q); err != nil {
+				return err
+			}
 		}
 		m.Tables = make([]TableExport, len(tables))
 		for i, t := range tables {
@@ -75,9 +89,48 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 	return rep, nil
 }
 
-// sameDatabase reports whether a and b are one database.
-func sameDatabase(a, b *database.DB) bool {
-	return a.URL.Kind == b.URL.Kind && a.URL.Address() == b.URL.Address() && a.URL.Database == b.URL.Database
+// sameDatabase reports whether a and b are one database, however their
+// URLs name it (localhost or 127.0.0.1, a relative or an absolute path):
+// a server connection of a's must be visible from b, in the same database
+// (and PostgreSQL schema).
+func sameDatabase(ctx context.Context, a, b *database.DB) (bool, error) {
+	if a.URL.Kind != b.URL.Kind {
+		return false, nil
+	}
+	if a.URL.Kind == database.SQLite {
+		pa, _ := filepath.Abs(a.URL.Database)
+		pb, _ := filepath.Abs(b.URL.Database)
+		if pa == pb {
+			return true, nil
+		}
+		sa, errA := os.Stat(pa)
+		sb, errB := os.Stat(pb)
+		return errA == nil && errB == nil && os.SameFile(sa, sb), nil
+	}
+	conn, err := a.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	var id int64
+	var schema string
+	seen := 0
+	switch a.URL.Kind {
+	case database.Postgres:
+		if err := conn.QueryRowContext(ctx, `SELECT pg_backend_pid(), current_schema()`).Scan(&id, &schema); err != nil {
+			return false, err
+		}
+		err = b.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND datname = current_database() AND $2 = current_schema()`, id, schema).Scan(&seen)
+	default:
+		if err := conn.QueryRowContext(ctx, `SELECT CONNECTION_ID()`).Scan(&id); err != nil {
+			return false, err
+		}
+		err = b.QueryRowContext(ctx, `SELECT count(*) FROM information_schema.processlist WHERE id = ? AND db = DATABASE()`, id).Scan(&seen)
+	}
+	if err != nil {
+		return false, fmt.Errorf("compare source and target: %w", err)
+	}
+	return seen > 0, nil
 }
 
 // directSource reads a copy's rows from the source's snapshot, counting

@@ -4,9 +4,12 @@ import (
 	"compress/gzip"
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,6 +86,8 @@ type ExportOptions struct {
 	Encrypt    string
 	Sensitive  []string
 	Recipients []age.Recipient
+	// Quiesce, if set, pauses the source's other workloads first.
+	Quiesce *Quiesce
 }
 
 // ownTables reports whether name is one of ferry's tables for history
@@ -100,6 +105,9 @@ func ownTables(h string) func(string) bool {
 // store when it fails.
 func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrator, opts ExportOptions) (*Manifest, error) {
 	start := opts.now()
+	if err := checkSource(ctx, db, mig); err != nil {
+		return nil, err
+	}
 	m := newManifest(ctx, start, db, mig, opts.FerryVersion)
 	log := opts.logger()
 	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
@@ -107,11 +115,38 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			return err
 		}
 		log.Info("export started", "id", m.ID, "database", db.URL.String(), "store", st.String(), "schema_version", m.Source.SchemaVersion)
-		return exportTables(ctx, st, db, m, opts)
+		if opts.Quiesce != nil {
+			q := *opts.Quiesce
+			if err := q.pause(ctx, st, db, m.ID); err != nil {
+				return err
+			}
+			m.Quiesce = &q
+			log.Info("workloads paused", "id", m.ID, "paused", len(q.Paused))
+		}
+		if err := exportTables(ctx, st, db, m, opts); err != nil {
+			return err
+		}
+		if m.Quiesce != nil && m.Quiesce.ResumeSource {
+			if err := m.Quiesce.run(ctx, db, m.Quiesce.Resume); err != nil {
+				return fmt.Errorf("quiesce: resume on the source: %w", err)
+			}
+			m.Quiesce.ResumedOnSource = true
+		}
+		return nil
 	})
 	if err != nil {
-		if derr := st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/"); derr != nil {
-			log.Warn("could not delete the partial export", "id", m.ID, "error", derr)
+		keep := false
+		if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
+			// The export failed: the source goes back to work.
+			if rerr := m.Quiesce.run(context.WithoutCancel(ctx), db, m.Quiesce.Resume); rerr != nil {
+				keep = true // quiesce.json is what ferry export resume reads
+				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s/%s", err, rerr, st, m.ID)
+			}
+		}
+		if !keep {
+			if derr := st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/"); derr != nil {
+				log.Warn("could not delete the partial export", "id", m.ID, "error", derr)
+			}
 		}
 		return nil, db.URL.Redact(fmt.Errorf("export of %s: %w", db.URL, err))
 	}
@@ -144,6 +179,27 @@ func newManifest(ctx context.Context, start time.Time, db *database.DB, mig *mig
 		m.Source.ServerVersion, _ = si.ServerVersion(ctx, db)
 	}
 	return m
+}
+
+// ErrNoSource is wrapped by the error for a source that is not a
+// database ferry manages: missing, or without applied migrations.
+var ErrNoSource = errors.New("nothing to export")
+
+// checkSource refuses, before anything is written to it, a source that
+// does not exist or that ferry does not manage: an export of it could not
+// be imported through the migrations.
+func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator) error {
+	if db.Absent {
+		return fmt.Errorf("%w: the SQLite database %s does not exist", ErrNoSource, db.URL.Database)
+	}
+	status, err := mig.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if status.AppliedCount == 0 {
+		return fmt.Errorf("%w: %s has no applied ferry migrations (history table %s), so an import could not rebuild its schema; point --database at the service's database, and --table at its history table if it is not %s", ErrNoSource, db.URL, mig.Table(), mig.Table())
+	}
+	return nil
 }
 
 // readSource records the source's schema version and applied migrations;
@@ -189,6 +245,11 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	tables, err = selectTables(tables, opts.Tables, opts.Exclude)
 	if err != nil {
 		return err
+	}
+	if db.URL.Kind == database.Postgres {
+		if m.Sequences, err = schemaSequences(ctx, snaps[0].q); err != nil {
+			return err
+		}
 	}
 	m.Tables = make([]TableExport, len(tables))
 	for i, t := range tables {
@@ -310,13 +371,21 @@ func (s *snapshot) close() {
 	if s.raw {
 		_, _ = s.conn.ExecContext(context.Background(), "ROLLBACK")
 	}
-	if s.mysql {
-		// The connection goes back to the pool: as it came.
-		_, _ = s.conn.ExecContext(context.Background(), "SET SESSION time_zone = @@GLOBAL.time_zone")
-	}
 	if s.conn != nil {
-		_ = s.conn.Close()
+		if s.mysql {
+			discard(s.conn) // its session's time zone and isolation level die with it
+		} else {
+			_ = s.conn.Close()
+		}
 	}
+}
+
+// discard closes conn without giving it back to the pool, so that the
+// session settings ferry changed on it (time zone, foreign key checks,
+// isolation level) never reach a later user of the pool.
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
 }
 
 // openSnapshots opens n connections reading one snapshot (n > 1 only on
@@ -417,10 +486,22 @@ func selectList(kind string, t *Table) string {
 			// declared type (DATETIME text parsed into a time, say).
 			b.WriteString("+" + q)
 		default:
-			b.WriteString(q)
+			// Dates and times as MySQL stores them, zero dates and all:
+			// the driver would parse them into times (parseTime) and
+			// change what it cannot represent.
+			if mysqlTemporal(c.Type) {
+				b.WriteString("CAST(" + q + " AS CHAR)")
+			} else {
+				b.WriteString(q)
+			}
 		}
 	}
-	b.WriteString(" FROM " + quoteIdent(kind, t.Name))
+	if kind == database.Postgres {
+		// ONLY: an inheriting table's rows are its own table's.
+		b.WriteString(" FROM " + pgFrom(t))
+	} else {
+		b.WriteString(" FROM " + quoteIdent(kind, t.Name))
+	}
 	if len(t.PrimaryKey) > 0 {
 		b.WriteString(" ORDER BY ")
 		for i, k := range t.PrimaryKey {
@@ -431,6 +512,17 @@ func selectList(kind string, t *Table) string {
 		}
 	}
 	return b.String()
+}
+
+// mysqlTemporal reports whether a MySQL column type is a date or time.
+func mysqlTemporal(columnType string) bool {
+	t := strings.ToLower(columnType)
+	for _, p := range []string{"date", "datetime", "timestamp", "time"} {
+		if t == p || strings.HasPrefix(t, p+"(") {
+			return true
+		}
+	}
+	return false
 }
 
 // rowReader reads a table's rows as format values.
@@ -529,6 +621,14 @@ func plain(v any) (any, error) {
 		return int64(x), nil
 	case float32:
 		return float64(x), nil
+	case uint64:
+		// MySQL's BIGINT UNSIGNED: past int64, its digits as text.
+		if x > math.MaxInt64 {
+			return strconv.FormatUint(x, 10), nil
+		}
+		return int64(x), nil
+	case uint32:
+		return int64(x), nil
 	case time.Time:
 		return x.UTC().Format("2006-01-02 15:04:05.999999999Z07:00"), nil
 	}

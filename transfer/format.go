@@ -28,8 +28,9 @@ import (
 //	1.5, 1e+300       a floating-point number, shortest exact form; it
 //	                  always has a "." or an exponent, so 1.0 stays a float
 //	true, false       a boolean
-//	{"b":"AAEC"}      bytes (base64): bytea, BLOB, VARBINARY, and text that
-//	                  is not valid UTF-8 (which JSON cannot carry)
+//	{"b":"AAEC"}      bytes (base64): bytea, BLOB, VARBINARY
+//	{"s":"/wA="}      text that is not valid UTF-8 (SQLite keeps what it is
+//	                  given; JSON strings cannot carry it), as base64
 //	{"f":"NaN"}       a float JSON has no number for: NaN, Infinity, -Infinity
 //
 // Why this format: it keeps NULL and "" apart (CSV does not), carries
@@ -64,7 +65,11 @@ func appendValue(buf []byte, v any) []byte {
 		return append(buf, "null"...)
 	case string:
 		if !utf8.ValidString(x) {
-			return appendBytes(buf, []byte(x))
+			// Text that is not UTF-8 (SQLite stores what it is given):
+			// its bytes, still text.
+			buf = append(buf, `{"s":"`...)
+			buf = base64.StdEncoding.AppendEncode(buf, []byte(x))
+			return append(buf, `"}`...)
 		}
 		return appendString(buf, x)
 	case []byte:
@@ -180,6 +185,7 @@ func decodeValue(r json.RawMessage) (value, error) {
 	case c == '{':
 		var o struct {
 			B *string `json:"b"`
+			S *string `json:"s"`
 			F *string `json:"f"`
 		}
 		if err := json.Unmarshal(r, &o); err != nil {
@@ -189,6 +195,9 @@ func decodeValue(r json.RawMessage) (value, error) {
 		case o.B != nil:
 			b, err := base64.StdEncoding.DecodeString(*o.B)
 			return value{kind: kBytes, b: b}, err
+		case o.S != nil:
+			b, err := base64.StdEncoding.DecodeString(*o.S)
+			return value{kind: kText, s: string(b)}, err
 		case o.F != nil && (*o.F == "NaN" || *o.F == "Infinity" || *o.F == "-Infinity"):
 			return value{kind: kFloat, s: *o.F}, nil
 		}

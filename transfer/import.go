@@ -28,6 +28,10 @@ type ImportOptions struct {
 	// Identities open an encrypted export (age identities, or a
 	// passphrase's).
 	Identities []age.Identity
+	// KeepPaused leaves the workloads the export paused (Quiesce) paused
+	// in the target; by default they are resumed once the data is
+	// verified.
+	KeepPaused bool
 }
 
 // ImportReport is what an import did (or, with Plan, would do).
@@ -56,9 +60,12 @@ type ImportReport struct {
 	Tables []TableReport `json:"tables"`
 	// Verified is true once every table's rows, checksums and foreign
 	// keys matched the manifest.
-	Verified   bool      `json:"verified"`
-	Problems   []Problem `json:"problems"`
-	DurationMS int64     `json:"duration_ms"`
+	Verified bool `json:"verified"`
+	// WorkloadsResumed is how many workloads the export paused were
+	// resumed in the target.
+	WorkloadsResumed int       `json:"workloads_resumed"`
+	Problems         []Problem `json:"problems"`
+	DurationMS       int64     `json:"duration_ms"`
 }
 
 // TableReport is one table of an import.
@@ -127,6 +134,9 @@ func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *mig
 	err = im.run(ctx)
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
 	if err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (interrupted: run the same command again; it goes on from where it stopped)", err)
+		}
 		return rep, db.URL.Redact(fmt.Errorf("import of export %s into %s: %w", id, db.URL, err))
 	}
 	return rep, nil
@@ -204,6 +214,9 @@ func (im *importer) run(ctx context.Context) error {
 		im.rep.Planned = true
 		return nil
 	}
+	if err := im.createLedger(ctx); err != nil {
+		return err
+	}
 	if err := im.mark(ctx, nil, stepStarted, 0); err != nil {
 		return err
 	}
@@ -238,6 +251,9 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	if res != nil && res.To > 0 {
 		im.rep.FinalVersion = res.To
+	}
+	if done, err := im.readLedger(ctx); err == nil {
+		im.done = done // another run may have finished it meanwhile
 	}
 	return im.mark(ctx, nil, stepDone, m.Rows())
 }
@@ -358,16 +374,15 @@ func catalogNames(ctx context.Context, q querier, kind string) ([]string, error)
 // readLedger returns this export's finished steps, and refuses when the
 // ledger shows another import that did not finish.
 func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
-	if !im.opts.Plan {
-		if err := im.createLedger(ctx); err != nil {
-			return nil, err
-		}
+	// Nothing is created before the checks pass: a refused import (or a
+	// plan) leaves the target as it was.
+	if exists, err := tableExists(ctx, im.db, ledgerTable(im.mig.Table())); err != nil {
+		return nil, err
+	} else if !exists {
+		return map[string]int64{}, nil
 	}
 	rows, err := im.db.QueryContext(ctx, `SELECT export_id, step, row_count FROM `+im.ledger)
 	if err != nil {
-		if im.opts.Plan {
-			return map[string]int64{}, nil // no ledger yet: a plan creates nothing
-		}
 		return nil, fmt.Errorf("read the import ledger: %w", err)
 	}
 	done := map[string]int64{}
@@ -415,9 +430,15 @@ func (im *importer) createLedger(ctx context.Context) error {
 
 // markSQL is the statement and arguments that record a finished step.
 func (im *importer) markSQL(step string, rows int64) (string, []any) {
+	// A step another run of the same import recorded first stays as it
+	// was recorded.
 	d := im.db.Dialect
-	return `INSERT INTO ` + im.ledger + ` (export_id, step, row_count, done_at) VALUES (` +
-			d.Placeholder(1) + `, ` + d.Placeholder(2) + `, ` + d.Placeholder(3) + `, ` + d.Placeholder(4) + `)`,
+	insert, conflict := "INSERT INTO ", " ON CONFLICT (export_id, step) DO NOTHING"
+	if im.db.URL.Kind == database.MySQL {
+		insert, conflict = "INSERT IGNORE INTO ", ""
+	}
+	return insert + im.ledger + ` (export_id, step, row_count, done_at) VALUES (` +
+			d.Placeholder(1) + `, ` + d.Placeholder(2) + `, ` + d.Placeholder(3) + `, ` + d.Placeholder(4) + `)` + conflict,
 		[]any{im.m.ID, step, rows, time.Now().UTC().Format(time.RFC3339Nano)}
 }
 
@@ -439,6 +460,17 @@ func (im *importer) mark(ctx context.Context, q querier, step string, rows int64
 // load runs under the migration lock: empty, load, sequences, verify.
 func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	m := im.m
+	// Another run of this import may have held the lock first: what it
+	// did is in the ledger.
+	done, err := im.readLedger(ctx)
+	if err != nil {
+		return err
+	}
+	im.done = done
+	if _, ok := done[stepVerified]; ok {
+		im.log.Info("another run of this import loaded and verified it meanwhile", "export", m.ID)
+		return nil
+	}
 	status, err := im.mig.Status(ctx)
 	if err != nil {
 		return err
@@ -469,7 +501,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer discard(conn) // the loaders change its session's settings
 	ld := newLoader(im.db.URL.Kind, conn, im)
 	if _, ok := im.done[stepEmptied]; !ok {
 		var names []string
@@ -492,6 +524,9 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			return err
 		}
 	}
+	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
+	}
 	if err := ld.sequences(ctx, m.Tables); err != nil {
 		return fmt.Errorf("set sequences: %w", err)
 	}
@@ -503,7 +538,22 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if err := mismatch(problems); err != nil {
 		return err
 	}
-	return im.mark(ctx, nil, stepVerified, m.Rows())
+	// The verified mark and the workloads' resumption commit together.
+	tx, err := im.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
+		if err := q.runIn(ctx, tx, q.Resume); err != nil {
+			return fmt.Errorf("resume the workloads the export paused: %w (import again with --keep-paused to leave them paused, and resume them by hand)", err)
+		}
+		im.rep.WorkloadsResumed = len(q.Paused)
+	}
+	if err := im.mark(ctx, tx, stepVerified, m.Rows()); err != nil {
+		return err
+	}
+	return tx.Commit()
 }
 
 // feed calls fn with every row of table t: from the export's chunks,
@@ -630,7 +680,10 @@ type loader interface {
 	// load loads a group of tables in one transaction with their ledger
 	// rows.
 	load(ctx context.Context, group []*TableExport, target map[string]*Table) error
-	// sequences sets every counter past the loaded rows.
+	// schemaSequences sets the schema's sequences (owned by a column or
+	// not) to the source's values.
+	schemaSequences(ctx context.Context, seqs []Sequence) error
+	// sequences sets every column's counter past the loaded rows.
 	sequences(ctx context.Context, tables []TableExport) error
 	// checkForeignKeys finds rows whose parent is missing, where the
 	// load did not have the database check them.

@@ -51,13 +51,23 @@ func (l *pgLoader) mark(ctx context.Context, tx pgx.Tx, step string, rows int64)
 
 func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 	return l.withPgx(ctx, func(tx pgx.Tx) error {
-		if len(tables) > 0 {
-			q := make([]string, len(tables))
-			for i, t := range tables {
-				q[i] = quoteSQLite(t)
-			}
-			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
+		// Only the tables the migrations seeded: TRUNCATE needs every
+		// table that references them in the same statement, and a table
+		// left out of the export may.
+		var q []string
+		for _, name := range tables {
+			from := pgFrom(&l.im.m.table(name).Table)
+			var has bool
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+from+")").Scan(&has); err != nil {
 				return err
+			}
+			if has {
+				q = append(q, from)
+			}
+		}
+		if len(q) > 0 {
+			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
+				return fmt.Errorf("%w (the migrations put rows in %s, and a table the export left out references them: export without --tables/--exclude, or empty those tables by hand)", err, strings.Join(q, ", "))
 			}
 		}
 		return l.mark(ctx, tx, stepEmptied, 0)
@@ -85,8 +95,31 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 			}
 		}
 		for _, t := range group {
+			// The rows are final: user triggers (audit rows, updated_at)
+			// must not fire on them. Constraint triggers stay on.
+			// Only those enabled now, so that one disabled on purpose
+			// stays disabled.
+			rows, err := tx.Query(ctx, `SELECT tgname FROM pg_trigger WHERE tgrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass
+				AND NOT tgisinternal AND tgenabled = 'O'`, t.Name)
+			if err != nil {
+				return err
+			}
+			triggers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				return err
+			}
+			for _, tg := range triggers {
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" DISABLE TRIGGER "+quoteSQLite(tg)); err != nil {
+					return fmt.Errorf("table %s: turn trigger %s off for the load (the importing user must own the table): %w", t.Name, tg, err)
+				}
+			}
 			if err := l.copy(ctx, tx, t); err != nil {
 				return fmt.Errorf("load table %s: %w", t.Name, err)
+			}
+			for _, tg := range triggers {
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" ENABLE TRIGGER "+quoteSQLite(tg)); err != nil {
+					return fmt.Errorf("table %s: turn trigger %s back on: %w", t.Name, tg, err)
+				}
 			}
 			if err := l.mark(ctx, tx, stepTable+t.Name, t.Rows); err != nil {
 				return err
@@ -165,6 +198,25 @@ func appendCopyRow(buf []byte, row []value) []byte {
 	return append(buf, '\n')
 }
 
+func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
+	for _, s := range seqs {
+		var exists bool
+		if err := l.conn.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL`, s.Name).Scan(&exists); err != nil {
+			return err
+		}
+		if !exists {
+			continue // dropped by a later migration of the target? not at this version
+		}
+		seq := `quote_ident(current_schema()) || '.' || quote_ident($1)`
+		// is_called false: the next nextval returns Next itself.
+		_, err := l.conn.ExecContext(ctx, `SELECT setval(`+seq+`, $2::bigint, false)`, s.Name, s.Next)
+		if err != nil {
+			return fmt.Errorf("sequence %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
 func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 	for _, t := range tables {
 		for _, c := range t.Columns {
@@ -183,8 +235,7 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			}
 			// The next value is past both the source's counter and the
 			// largest loaded value.
-			_, err := l.conn.ExecContext(ctx, `SELECT CASE WHEN v >= 1 THEN setval($1, v, true) ELSE setval($1, 1, false) END
-				FROM (SELECT GREATEST($2::bigint - 1, (SELECT max(`+quoteSQLite(c.Name)+`)::bigint FROM `+quoteSQLite(t.Name)+`)) AS v) s`, seq.String, next)
+			_, err := l.conn.ExecContext(ctx, `SELECT setval($1, GREATEST($2::bigint, COALESCE((SELECT max(`+quoteSQLite(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)+`) + 1, 1)), false)`, seq.String, next)
 			if err != nil {
 				return fmt.Errorf("sequence %s of %s.%s: %w", seq.String, t.Name, c.Name, err)
 			}

@@ -24,10 +24,8 @@ func (l *mysqlLoader) session(ctx context.Context) (func(), error) {
 			return nil, err
 		}
 	}
-	return func() {
-		// The connection goes back to the pool: as it came.
-		_, _ = l.conn.ExecContext(context.WithoutCancel(ctx), `SET SESSION foreign_key_checks = 1, time_zone = @@GLOBAL.time_zone`)
-	}, nil
+	// The connection is discarded after the load, settings and all.
+	return func() {}, nil
 }
 
 func (l *mysqlLoader) empty(ctx context.Context, tables []string) error {
@@ -61,6 +59,8 @@ func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[stri
 		return l.im.markTables(ctx, tx, group)
 	})
 }
+
+func (l *mysqlLoader) schemaSequences(context.Context, []Sequence) error { return nil }
 
 func (l *mysqlLoader) sequences(ctx context.Context, tables []TableExport) error {
 	for _, t := range tables {
@@ -133,6 +133,8 @@ func (l *sqliteLoader) load(ctx context.Context, group []*TableExport, _ map[str
 		return l.im.markTables(ctx, tx, group)
 	})
 }
+
+func (l *sqliteLoader) schemaSequences(context.Context, []Sequence) error { return nil }
 
 func (l *sqliteLoader) sequences(ctx context.Context, tables []TableExport) error {
 	for _, t := range tables {

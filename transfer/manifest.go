@@ -24,10 +24,15 @@ type Manifest struct {
 	Snapshot     Snapshot  `json:"snapshot"`
 	// Since is the window of a windowed export ("" for all rows).
 	Since string `json:"since,omitempty"`
+	// Quiesce records the workloads the export paused on the source.
+	Quiesce *Quiesce `json:"quiesce,omitempty"`
 	// Encryption is set for an encrypted export.
 	Encryption *Encryption   `json:"encryption,omitempty"`
 	Tables     []TableExport `json:"tables"`
-	DurationMS int64         `json:"duration_ms"`
+	// Sequences are every sequence of the source's schema (PostgreSQL),
+	// owned by a column or not, at the snapshot.
+	Sequences  []Sequence `json:"sequences,omitempty"`
+	DurationMS int64      `json:"duration_ms"`
 }
 
 // Source is the database an export was taken from.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/ferrydb/ferry/database"
@@ -16,6 +17,9 @@ type Table struct {
 	Columns     []Column     `json:"columns"`
 	PrimaryKey  []string     `json:"primary_key,omitempty"`
 	ForeignKeys []ForeignKey `json:"foreign_keys,omitempty"`
+	// Partitioned is a PostgreSQL partitioned table: its rows are read
+	// and loaded through it, never through ONLY.
+	Partitioned bool `json:"partitioned,omitempty"`
 	// Sequences are the sequence or identity counters of the table's
 	// columns (PostgreSQL serial and identity columns, MySQL
 	// AUTO_INCREMENT, SQLite AUTOINCREMENT), at the snapshot.
@@ -74,7 +78,9 @@ func catalog(ctx context.Context, q querier, kind string, skip func(string) bool
 		names, err = strs(ctx, q, `SELECT table_name FROM information_schema.tables
 			WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1`)
 	case database.SQLite:
-		names, err = strs(ctx, q, `SELECT name FROM sqlite_schema WHERE type = 'table'
+		// Ordinary tables only: not virtual tables (FTS indexes, which
+		// their content rebuilds) nor their shadow tables.
+		names, err = strs(ctx, q, `SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'table'
 			AND name NOT LIKE 'sqlite\_%' ESCAPE '\' ORDER BY 1`)
 	default:
 		return nil, fmt.Errorf("transfer: unknown database kind %q", kind)
@@ -109,6 +115,9 @@ func describe(ctx context.Context, q querier, kind string, t *Table) error {
 
 func describePostgres(ctx context.Context, q querier, t *Table) error {
 	rel := `(quote_ident(current_schema()) || '.' || quote_ident($1))::regclass`
+	if err := q.QueryRowContext(ctx, `SELECT relkind = 'p' FROM pg_class WHERE oid = `+rel, t.Name).Scan(&t.Partitioned); err != nil {
+		return err
+	}
 	rows, err := q.QueryContext(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
 			COALESCE(pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident($1), a.attname), '')
 		FROM pg_attribute a WHERE a.attrelid = `+rel+` AND a.attnum > 0 AND NOT a.attisdropped
@@ -204,12 +213,16 @@ func describeMySQL(ctx context.Context, q querier, t *Table) error {
 		return err
 	}
 	if auto != "" {
-		var next sql.NullInt64
+		var next sql.NullString
 		if err := q.QueryRowContext(ctx, `SELECT auto_increment FROM information_schema.tables
 			WHERE table_schema = DATABASE() AND table_name = ?`, t.Name).Scan(&next); err != nil {
 			return err
 		}
-		t.Sequences = append(t.Sequences, Sequence{Column: auto, Next: max(next.Int64, 1)})
+		// Past int64 (BIGINT UNSIGNED near its end), InnoDB's own rule
+		// (past the largest loaded value) is all there is to carry.
+		if n, err := strconv.ParseInt(next.String, 10, 64); err == nil {
+			t.Sequences = append(t.Sequences, Sequence{Column: auto, Next: max(n, 1)})
+		}
 	}
 	t.PrimaryKey, err = strs(ctx, q, `SELECT column_name FROM information_schema.key_column_usage
 		WHERE table_schema = DATABASE() AND table_name = ? AND constraint_name = 'PRIMARY'
@@ -317,6 +330,31 @@ func describeSQLite(ctx context.Context, q querier, t *Table) error {
 	return nil
 }
 
+// schemaSequences reads every sequence of PostgreSQL's current schema.
+func schemaSequences(ctx context.Context, q querier) ([]Sequence, error) {
+	names, err := strs(ctx, q, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
+		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	var out []Sequence
+	for _, name := range names {
+		var last int64
+		var called bool
+		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+name).Scan(&last, &called); err != nil {
+			return nil, fmt.Errorf("read sequence %s: %w", name, err)
+		}
+		next := last
+		if called {
+			next = last + 1
+		}
+		// The name without the schema: the target's schema may differ.
+		bare := name[strings.IndexByte(name, '.')+1:]
+		out = append(out, Sequence{Name: bare, Next: next})
+	}
+	return out, nil
+}
+
 func strs(ctx context.Context, q querier, query string, args ...any) ([]string, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
@@ -340,6 +378,16 @@ func closeRows(rows *sql.Rows) error {
 		return err
 	}
 	return rows.Close()
+}
+
+// pgFrom is how a PostgreSQL query names t's own rows: ONLY t, so that
+// the rows of tables inheriting from it stay theirs; a partitioned table
+// has no rows but its partitions'.
+func pgFrom(t *Table) string {
+	if t.Partitioned {
+		return quoteSQLite(t.Name)
+	}
+	return "ONLY " + quoteSQLite(t.Name)
 }
 
 func quoteSQLite(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }

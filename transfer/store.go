@@ -49,6 +49,20 @@ func OpenStore(ctx context.Context, location string) (*Store, error) {
 	return &Store{s: s}, nil
 }
 
+// OpenStoreExisting is OpenStore for commands that only read (list,
+// verify, import): a directory that does not exist is an error, not a new
+// empty store.
+func OpenStoreExisting(ctx context.Context, location string) (*Store, error) {
+	if strings.TrimSpace(location) == "" {
+		location = DefaultStore
+	}
+	s, err := store.OpenExisting(ctx, location, "export store")
+	if err != nil {
+		return nil, err
+	}
+	return &Store{s: s}, nil
+}
+
 // SplitLocation splits "STORE/ID" (ferry-exports/20261129T170000Z-ab12cd,
 // s3://bucket/prefix/20261129T...) into the store and the export id; a
 // bare id is in the default store.
@@ -214,21 +228,23 @@ func (s *Store) openChunk(ctx context.Context, id string, c Chunk, key age.Ident
 	var under io.Reader = obj
 	if key != nil {
 		if under, err = age.Decrypt(obj, key); err != nil {
+			err = s.corrupt(id, c, obj, err)
 			obj.Close()
-			return nil, s.corrupt(id, c, obj, err)
+			return nil, err
 		}
 	}
 	gz, err := gzip.NewReader(under)
 	if err != nil {
+		err = s.corrupt(id, c, obj, err)
 		obj.Close()
-		return nil, s.corrupt(id, c, obj, err)
+		return nil, err
 	}
 	return &chunkReader{obj: obj, gz: gz, br: bufio.NewReaderSize(gz, 1<<20), c: c, id: id}, nil
 }
 
 // corrupt prefers the checksum's verdict on a damaged chunk to gzip's.
 func (s *Store) corrupt(id string, c Chunk, obj io.Reader, err error) error {
-	if _, cerr := io.Copy(io.Discard, obj); cerr != nil {
+	if _, cerr := io.Copy(io.Discard, obj); cerr != nil && errors.Is(cerr, ErrCorrupt) {
 		return cerr
 	}
 	return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, c.Name, err)

@@ -522,3 +522,196 @@ func TestCopy(t *testing.T) {
 		}
 	})
 }
+
+// roundTrip exports src (migrated by files) and imports it into a new
+// database of the same server, returning the target.
+func roundTrip(t *testing.T, tdb *testdb.DB, files map[string]string, seedSQL []string, eopts ExportOptions) (*database.DB, *Manifest, error) {
+	t.Helper()
+	ctx := tctx(t)
+	dir := t.TempDir()
+	for n, b := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
+	}
+	mig := func(db *database.DB) *migrate.Migrator {
+		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	smig := mig(tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range seedSQL {
+		exec(t, tdb.DB, q)
+	}
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, eopts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	_, err = Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+	return target, m, err
+}
+
+func queryString(t *testing.T, db *database.DB, q string) string {
+	t.Helper()
+	var s string
+	if err := db.QueryRowContext(context.Background(), q).Scan(&s); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return s
+}
+
+// TestEngineEdges: what the review of the first version found, per
+// engine: values the drivers change, counters not owned by a column,
+// triggers, inheritance, virtual tables.
+func TestEngineEdges(t *testing.T) {
+	t.Run("mysql dates and unsigned", func(t *testing.T) {
+		tdb := testdb.New(t, database.MySQL)
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE ev (id BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY, n INT UNSIGNED, d DATE, dt DATETIME(6), ts TIMESTAMP(6) NULL);\n"}
+		seedSQL := []string{
+			"INSERT INTO ev VALUES (18446744073709551615, 4294967295, '2026-03-01', '2026-03-01 00:30:00.5', '2026-03-01 00:30:00.25')",
+			// Zero and partial dates, which a permissive sql_mode lets in.
+			"SET STATEMENT sql_mode = '' FOR INSERT INTO ev VALUES (2, 0, '0000-00-00', '2026-05-00 10:00:00', NULL)",
+		}
+		target, _, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := queryString(t, target, "SELECT GROUP_CONCAT(CONCAT_WS('|', id, n, CAST(d AS CHAR), CAST(dt AS CHAR), COALESCE(CAST(ts AS CHAR), 'NULL')) ORDER BY id SEPARATOR ';') FROM ev")
+		want := "2|0|0000-00-00|2026-05-00 10:00:00.000000|NULL;18446744073709551615|4294967295|2026-03-01|2026-03-01 00:30:00.500000|2026-03-01 00:30:00.250000"
+		if got != want {
+			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
+		}
+	})
+	t.Run("postgres sequences triggers inheritance", func(t *testing.T) {
+		tdb := testdb.New(t, database.Postgres)
+		files := map[string]string{"001_t.sql": `-- +ferry up
+CREATE SEQUENCE order_no_seq;
+CREATE SEQUENCE invoice_seq START 1000;
+CREATE TABLE orders (id bigint PRIMARY KEY DEFAULT nextval('order_no_seq'), item text, updated text);
+CREATE TABLE audit (id serial PRIMARY KEY, what text);
+CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO audit (what) VALUES ('insert ' || NEW.item);
+    NEW.updated := 'by trigger';
+    RETURN NEW;
+END $$;
+CREATE TRIGGER orders_stamp BEFORE INSERT ON orders FOR EACH ROW EXECUTE FUNCTION stamp();
+CREATE TABLE events (id int, what text);
+CREATE TABLE events_2026 () INHERITS (events);
+`}
+		seedSQL := []string{
+			"INSERT INTO orders (item) VALUES ('a'), ('b'), ('c')",
+			"SELECT nextval('invoice_seq'), nextval('invoice_seq')",
+			"INSERT INTO events VALUES (1, 'parent')",
+			"INSERT INTO events_2026 VALUES (2, 'child')",
+		}
+		target, _, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		exec(t, target, "INSERT INTO orders (item) VALUES ('after')")
+		if got := queryString(t, target, "SELECT max(id)::text FROM orders"); got != "4" {
+			t.Errorf("next order id %s, want 4", got)
+		}
+		if got := queryString(t, target, "SELECT nextval('invoice_seq')::text"); got != "1002" {
+			t.Errorf("invoice_seq %s, want 1002", got)
+		}
+		if got := queryString(t, target, "SELECT count(*)::text FROM audit"); got != "4" {
+			t.Errorf("audit rows %s: the trigger fired during the load", got)
+		}
+		if got := queryString(t, target, "SELECT count(*)::text FROM events"); got != "2" {
+			t.Errorf("events (with the inheriting table) %s, want 2", got)
+		}
+	})
+	t.Run("postgres exclude a referencing table", func(t *testing.T) {
+		tdb := testdb.New(t, database.Postgres)
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE users (id int PRIMARY KEY);\nCREATE TABLE memberships (user_id int REFERENCES users (id));\n"}
+		target, m, err := roundTrip(t, tdb, files, []string{"INSERT INTO users VALUES (1), (2)", "INSERT INTO memberships VALUES (1)"}, ExportOptions{Exclude: []string{"memberships"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Tables) != 1 || queryString(t, target, "SELECT count(*) FROM users") != "2" {
+			t.Errorf("tables %d", len(m.Tables))
+		}
+	})
+	t.Run("sqlite virtual and non-UTF-8 text", func(t *testing.T) {
+		tdb := testdb.New(t, database.SQLite)
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, bio TEXT);\nCREATE VIRTUAL TABLE notes_fts USING fts5(bio);\n"}
+		seedSQL := []string{"INSERT INTO notes VALUES (1, CAST(X'ff00fe' AS TEXT))", "INSERT INTO notes_fts VALUES ('hello')"}
+		target, m, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Tables) != 1 {
+			t.Errorf("exported %d tables, want only notes (not the FTS table and its shadows)", len(m.Tables))
+		}
+		if got := queryString(t, target, "SELECT typeof(bio) || ':' || hex(bio) FROM notes"); got != "text:FF00FE" {
+			t.Errorf("non-UTF-8 text came back as %s", got)
+		}
+	})
+}
+
+// TestQuiesce: the export pauses what the select returns before its
+// snapshot, records it, leaves the source paused; the import resumes
+// exactly those in the target. A failed export resumes the source.
+func TestQuiesce(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		ctx := tctx(t)
+		src := tdb.DB
+		smig := serviceMigrator(t, src)
+		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+			t.Fatal(err)
+		}
+		seed(t, src)
+		exec(t, src, `UPDATE runs SET status = 'done' WHERE id IN (1, 3)`)
+		ph := "?"
+		if src.URL.Kind == database.Postgres {
+			ph = "$1"
+		}
+		q := &Quiesce{
+			Select: `SELECT id FROM runs WHERE status = 'done' ORDER BY id`,
+			Pause:  `UPDATE runs SET status = 'paused' WHERE id = ` + ph,
+			Resume: `UPDATE runs SET status = 'done' WHERE id = ` + ph,
+		}
+		st, _ := OpenStore(ctx, t.TempDir())
+		// A failed export (a table that is not there) resumes the source.
+		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil {
+			t.Fatal("export of a missing table succeeded")
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+			t.Fatalf("after a failed export %s runs are done, want 2 (resumed)", got)
+		}
+		m, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Quiesce.Paused) != 2 || string(m.Quiesce.Paused[0]) != "[1]" {
+			t.Fatalf("paused %s", m.Quiesce.Paused)
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "2" {
+			t.Fatalf("the source has %s paused runs, want 2", got)
+		}
+		target := openURL(t, testdb.Create(t, tdb))
+		rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+		if err != nil || rep.WorkloadsResumed != 2 {
+			t.Fatalf("import: %v %+v", err, rep)
+		}
+		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+			t.Errorf("the target has %s done runs, want 2 (resumed)", got)
+		}
+		if n, err := st.ResumeSource(ctx, m.ID, src); err != nil || n != 2 {
+			t.Fatalf("resume the source: %d %v", n, err)
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+			t.Errorf("the source has %s done runs after export resume, want 2", got)
+		}
+	})
+}

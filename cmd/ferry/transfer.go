@@ -21,10 +21,20 @@ const exportStoreHelp = "export store: a directory, or a file://, s3://, gs:// o
 // exportStore opens the export store at loc, or FERRY_EXPORT_STORE, or
 // the default.
 func (a *app) exportStore(ctx context.Context, loc string) (*transfer.Store, error) {
+	return a.openExportStore(ctx, loc, transfer.OpenStore)
+}
+
+// existingExportStore opens an export store to read: one that does not
+// exist is an error, not a new empty directory.
+func (a *app) existingExportStore(ctx context.Context, loc string) (*transfer.Store, error) {
+	return a.openExportStore(ctx, loc, transfer.OpenStoreExisting)
+}
+
+func (a *app) openExportStore(ctx context.Context, loc string, open func(context.Context, string) (*transfer.Store, error)) (*transfer.Store, error) {
 	if loc == "" {
 		loc = a.getenv("FERRY_EXPORT_STORE")
 	}
-	st, err := transfer.OpenStore(ctx, loc)
+	st, err := open(ctx, loc)
 	if errors.Is(err, store.ErrDriverNotLinked) && !cloudStores {
 		err = fmt.Errorf("%w (this ferry was built with -tags nocloud, which leaves out the s3://, gs:// and azblob:// stores)", err)
 	}
@@ -37,7 +47,7 @@ func (a *app) exportStore(ctx context.Context, loc string) (*transfer.Store, err
 // exportAt opens the store of "STORE/ID", or of ID in --store.
 func (a *app) exportAt(ctx context.Context, loc, storeFlag string) (*transfer.Store, string, error) {
 	if transfer.ValidID(loc) {
-		st, err := a.exportStore(ctx, storeFlag)
+		st, err := a.existingExportStore(ctx, storeFlag)
 		return st, loc, err
 	}
 	if storeFlag != "" {
@@ -47,7 +57,7 @@ func (a *app) exportAt(ctx context.Context, loc, storeFlag string) (*transfer.St
 	if err != nil {
 		return nil, "", usageError{err}
 	}
-	st, err := a.exportStore(ctx, storeLoc)
+	st, err := a.existingExportStore(ctx, storeLoc)
 	return st, id, err
 }
 
@@ -172,6 +182,8 @@ func isTerminal(w any) bool {
 
 func (a *app) exportCmd() *cobra.Command {
 	var to, encrypt, recipientsFile, passphraseFile string
+	var pauseSelect, pause, resume string
+	var resumeSource bool
 	var tables, exclude, sensitive []string
 	var jobs int
 	var chunkSize int64
@@ -199,6 +211,16 @@ tables named by --sensitive (a table, or table.column: its table), with age:
 to the public keys in --recipients-file (age1..., as age-keygen prints them),
 or to a passphrase read from --passphrase-file; or from FERRY_EXPORT_RECIPIENTS
 or FERRY_EXPORT_PASSPHRASE. Keys never come from the command line.
+
+--pause-select, --pause and --resume quiesce the service's other workloads
+(jobs, schedules, DAGs): the select returns one row per running workload;
+before the snapshot, --pause runs once per row with the row's values as its
+arguments ($1.. on PostgreSQL, ? on MySQL and SQLite), all in one
+transaction; the list goes into the manifest, and "ferry import" runs
+--resume for each in the new environment once the data is verified. The
+source stays paused (it is being moved) unless --resume-source; it is
+resumed when the export fails. A killed export leaves the list in the
+store: "ferry export resume STORE/ID" resumes the source.
 
 Import it into an empty database with "ferry import --from STORE/ID"; see
 docs/transfer.md.`,
@@ -231,12 +253,21 @@ docs/transfer.md.`,
 			} else if len(sensitive) > 0 || recipientsFile != "" || passphraseFile != "" {
 				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
 			}
+			if pauseSelect != "" || pause != "" || resume != "" {
+				if pauseSelect == "" || pause == "" || resume == "" {
+					return usageErrorf("quiescing needs all three of --pause-select, --pause and --resume")
+				}
+				opts.Quiesce = &transfer.Quiesce{Select: pauseSelect, Pause: pause, Resume: resume, ResumeSource: resumeSource}
+			} else if resumeSource {
+				return usageErrorf("--resume-source needs --pause-select, --pause and --resume")
+			}
 			st, err := a.exportStore(ctx, to)
 			if err != nil {
 				return err
 			}
 			defer st.Close()
-			db, mig, err := a.migrator(ctx)
+			// Read-only: a mistyped SQLite path is not created.
+			db, mig, err := a.readMigrator(ctx)
 			if err != nil {
 				return err
 			}
@@ -251,6 +282,13 @@ docs/transfer.md.`,
 			a.printf("export %s created in %s\n", m.ID, st)
 			a.printf("  %d tables, %d rows, %s stored, schema version %d, %s\n", len(m.Tables), m.Rows(), fmtSize(m.Size()),
 				m.Source.SchemaVersion, fmtDuration(time.Duration(m.DurationMS)*time.Millisecond))
+			if q := m.Quiesce; q != nil {
+				state := "left paused on the source; the import resumes them in the target"
+				if q.ResumedOnSource {
+					state = "resumed on the source"
+				}
+				a.printf("  %d workloads paused for the snapshot, %s\n", len(q.Paused), state)
+			}
 			a.printf("import it with: ferry import --from %s/%s --database URL\n", st, m.ID)
 			return nil
 		},
@@ -259,13 +297,17 @@ docs/transfer.md.`,
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().IntVar(&jobs, "jobs", 1, "tables read at once (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().StringVar(&pauseSelect, "pause-select", "", "SQL selecting the workloads to pause, one row each")
+	c.Flags().StringVar(&pause, "pause", "", "SQL pausing one workload, run per selected row with its values as arguments")
+	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")
+	c.Flags().BoolVar(&resumeSource, "resume-source", false, "resume the paused workloads on the source too, once the export is taken")
 	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
 	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE)")
 	jsonFlag(c)
-	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd())
+	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd())
 	return c
 }
 
@@ -284,7 +326,7 @@ whose manifest cannot be read is reported on stderr.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			st, err := a.exportStore(ctx, loc)
+			st, err := a.existingExportStore(ctx, loc)
 			if err != nil {
 				return err
 			}
@@ -381,9 +423,43 @@ func identityFlags(c *cobra.Command, identityFile, passphraseFile *string) {
 	c.Flags().StringVar(passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted export (env FERRY_IMPORT_PASSPHRASE)")
 }
 
+func (a *app) exportResumeCmd() *cobra.Command {
+	var loc string
+	c := &cobra.Command{
+		Use:   "resume STORE/ID | ID [--store STORE]",
+		Short: "Resume, on the source, the workloads an export paused and could not resume",
+		Long: `An export run with --pause-select/--pause/--resume writes the list of the
+workloads it pauses into the store before it pauses them. When the export
+was killed, or failed and could not resume them, this runs --resume for each
+of them on the configured database (the source).`,
+		Args: exactArgs(1, "one export (STORE/ID, or ID with --store)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, id, err := a.exportAt(ctx, args[0], loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			db, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			n, err := st.ResumeSource(ctx, id, db)
+			if err != nil {
+				return err
+			}
+			a.printf("resumed %d workloads paused by export %s on %s\n", n, id, db.URL)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	return c
+}
+
 func (a *app) importCmd() *cobra.Command {
 	var from, loc, identityFile, passphraseFile string
-	var plan bool
+	var plan, keepPaused bool
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
 		Short: "Load an export into an empty database, through the migrations, verified",
@@ -428,9 +504,9 @@ the report with "problems").`,
 				return err
 			}
 			defer db.Close()
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids})
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused})
 			if a.json && rep != nil {
-				return a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
+				return a.transferOutcome(rep, err)
 			}
 			if rep != nil {
 				a.printImport(rep)
@@ -447,12 +523,32 @@ the report with "problems").`,
 	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
+	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	return c
 }
 
+// transferOutcome prints an import's or copy's report as JSON and
+// returns its exit code: 2 for a target that is not empty, as without
+// --json.
+func (a *app) transferOutcome(rep *transfer.ImportReport, err error) error {
+	perr := a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
+	if errors.Is(err, transfer.ErrNotEmpty) {
+		return exitError{exitUsage}
+	}
+	return perr
+}
+
 func (a *app) printImport(r *transfer.ImportReport) {
+	if !r.Planned && !r.Verified {
+		// It failed: the steps did not all happen, and the error says
+		// where it stopped.
+		for _, p := range r.Problems {
+			fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+		}
+		return
+	}
 	switch {
 	case r.Source != "" && r.Planned:
 		a.printf("copy of %s (%s, schema version %d) into %s (version %d) would:\n", r.Source, r.Engine, r.ExportVersion, r.Target, r.StartVersion)
@@ -483,6 +579,9 @@ func (a *app) printImport(r *transfer.ImportReport) {
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+	}
+	if r.WorkloadsResumed > 0 {
+		a.printf("resumed %d workloads the export had paused\n", r.WorkloadsResumed)
 	}
 	if r.Verified {
 		var rows int64
@@ -527,7 +626,7 @@ and changes nothing.`,
 				return usageErrorf("ferry copy needs --from URL and --to URL")
 			}
 			a.cfg.Database, a.cfg.databaseFrom = from, "--from"
-			src, smig, err := a.migrator(ctx)
+			src, smig, err := a.readMigrator(ctx)
 			if err != nil {
 				return err
 			}
@@ -546,7 +645,7 @@ and changes nothing.`,
 				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan,
 			})
 			if a.json && rep != nil {
-				return a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
+				return a.transferOutcome(rep, err)
 			}
 			if rep != nil {
 				a.printImport(rep)

@@ -1,0 +1,145 @@
+package transfer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// Quiesce pauses the source's other workloads for an export, and says how
+// to resume exactly those: the jobs, schedules or DAGs a service runs,
+// paused as the managed-Airflow guides pause every DAG and keep the list.
+//
+// Select returns the workloads to pause, one row each, on the source;
+// Pause pauses one and Resume resumes one, each run with the row's values
+// as its arguments (placeholders in the database's own style: $1 on
+// PostgreSQL, ? on MySQL and SQLite). The export pauses them before its
+// snapshot, so the export holds them paused; an import resumes them on the
+// target once its data is loaded and verified. The paused set is written
+// to the store (quiesce.json) before anything is paused, so that a killed
+// export leaves the list behind: `ferry export resume` resumes it on the
+// source.
+type Quiesce struct {
+	Select string `json:"select"`
+	Pause  string `json:"pause"`
+	Resume string `json:"resume"`
+	// Paused are the rows Select returned, each in the row format.
+	Paused []json.RawMessage `json:"paused"`
+	// ResumeSource resumes them on the source too once the export is
+	// taken (for an export that is not a move); they are always resumed
+	// on the source when the export fails.
+	ResumeSource    bool `json:"resume_source"`
+	ResumedOnSource bool `json:"resumed_on_source"`
+}
+
+const quiesceName = "quiesce.json"
+
+// pause selects the workloads, records them in the store, and pauses them
+// in one transaction.
+func (q *Quiesce) pause(ctx context.Context, st *Store, db *database.DB, id string) error {
+	if q.Select == "" || q.Pause == "" || q.Resume == "" {
+		return errors.New("quiescing needs the three statements: --pause-select, --pause and --resume")
+	}
+	rows, err := db.QueryContext(ctx, q.Select)
+	if err != nil {
+		return fmt.Errorf("quiesce: the select of the workloads to pause: %w", err)
+	}
+	types, err := rows.ColumnTypes()
+	if err != nil {
+		rows.Close()
+		return err
+	}
+	dest := make([]any, len(types))
+	ptrs := make([]any, len(types))
+	for i := range dest {
+		ptrs[i] = &dest[i]
+	}
+	q.Paused = []json.RawMessage{}
+	for rows.Next() {
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return err
+		}
+		row := make([]any, len(dest))
+		for i, v := range dest {
+			if row[i], err = converter(db.URL.Kind, types[i].DatabaseTypeName())(v); err != nil {
+				rows.Close()
+				return fmt.Errorf("quiesce: column %d of the select: %w", i+1, err)
+			}
+		}
+		line := appendRow(nil, row)
+		q.Paused = append(q.Paused, json.RawMessage(line[:len(line)-1]))
+	}
+	if err := closeRows(rows); err != nil {
+		return fmt.Errorf("quiesce: the select of the workloads to pause: %w", err)
+	}
+	data, err := json.MarshalIndent(q, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := st.s.WriteAll(ctx, id+"/"+quiesceName, append(data, '\n'), "application/json"); err != nil {
+		return err
+	}
+	if err := q.run(ctx, db, q.Pause); err != nil {
+		return fmt.Errorf("quiesce: pause: %w", err)
+	}
+	return nil
+}
+
+// run runs statement once per paused row, in one transaction.
+func (q *Quiesce) run(ctx context.Context, db *database.DB, statement string) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := q.runIn(ctx, tx, statement); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error {
+	for i, raw := range q.Paused {
+		var n []json.RawMessage
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return fmt.Errorf("paused row %d: %w", i+1, err)
+		}
+		vals, err := decodeRow(raw, len(n))
+		if err != nil {
+			return fmt.Errorf("paused row %d: %w", i+1, err)
+		}
+		args := make([]any, len(vals))
+		for j, v := range vals {
+			args[j] = v.any()
+		}
+		if _, err := tx.ExecContext(ctx, statement, args...); err != nil {
+			return fmt.Errorf("paused row %d %s: %w", i+1, raw, err)
+		}
+	}
+	return nil
+}
+
+// ResumeSource resumes, on the source db, the workloads a killed or failed
+// export of id paused, from the list it left in the store.
+func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB) (int, error) {
+	if !ValidID(id) {
+		return 0, fmt.Errorf("%q is not an export id", id)
+	}
+	data, err := s.s.ReadAll(ctx, id+"/"+quiesceName)
+	if err != nil {
+		return 0, fmt.Errorf("export %s paused nothing, or its list is gone: %w", id, err)
+	}
+	var q Quiesce
+	if err := json.Unmarshal(data, &q); err != nil {
+		return 0, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, quiesceName, err)
+	}
+	if err := q.run(ctx, db, q.Resume); err != nil {
+		return 0, fmt.Errorf("resume the workloads export %s paused: %w", id, err)
+	}
+	return len(q.Paused), nil
+}
