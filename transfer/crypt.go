@@ -124,7 +124,7 @@ func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Ide
 		return nil, nil
 	}
 	if len(identities) == 0 {
-		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give the identity file with --identity (or the passphrase with --passphrase-file or FERRY_IMPORT_PASSPHRASE)", ErrKey, m.ID, m.Encryption.Mode)
+		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give the identity file with --identity or FERRY_IMPORT_IDENTITY (or the passphrase with --passphrase-file or FERRY_IMPORT_PASSPHRASE)", ErrKey, m.ID, m.Encryption.Mode)
 	}
 	data, err := s.s.ReadAll(ctx, m.ID+"/"+m.Encryption.Key)
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Ide
 func ParseRecipients(r io.Reader) ([]age.Recipient, error) {
 	rs, err := age.ParseRecipients(r)
 	if err != nil {
-		return nil, fmt.Errorf("age recipients: %w", err)
+		return nil, fmt.Errorf("age recipients: %w (a recipients file holds public keys, age1...; the secret key, AGE-SECRET-KEY-1..., stays with whoever imports: age-keygen -y prints its public key)", err)
 	}
 	return rs, nil
 }

@@ -431,12 +431,14 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 			if _, err := conn.ExecContext(ctx, `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
 				return fail(err)
 			}
-			if s.tx, err = conn.BeginTx(ctx, nil); err != nil {
+			// By hand: database/sql's BeginTx cannot ask for the snapshot
+			// to be taken now rather than at the first read.
+			if _, err := conn.ExecContext(ctx, `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`); err != nil {
 				return fail(err)
 			}
-			// The snapshot starts at the first read: make it now.
+			s.raw, s.q = true, conn
 			var at string
-			if err := s.tx.QueryRowContext(ctx, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')`).Scan(&at); err != nil {
+			if err := conn.QueryRowContext(ctx, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')`).Scan(&at); err != nil {
 				return fail(err)
 			}
 			snap.Method = "consistent-snapshot"

@@ -274,7 +274,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
 	}
 	if _, ok := im.done[stepVerified]; !ok {
-		add("take the migration lock; empty the %d tables of rows the migrations seeded", len(m.Tables))
+		if _, ok := im.done[stepEmptied]; ok {
+			add("take the migration lock (the %d tables were emptied by the earlier run)", len(m.Tables))
+		} else {
+			add("take the migration lock; empty the %d tables of rows the migrations seeded", len(m.Tables))
+		}
 		for i, g := range groups {
 			var names []string
 			var rows int64
@@ -409,7 +413,7 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 	}
 	for id := range others {
 		if !otherDone[id] {
-			return nil, fmt.Errorf("an import of export %s into this database did not finish; finish it (run that import again) or start over in an empty database", id)
+			return nil, fmt.Errorf("an import of export %s into this database did not finish: run that import again to finish it (a copy cannot be finished: drop this database, create it empty, and copy again)", id)
 		}
 	}
 	return done, nil
