@@ -1,0 +1,501 @@
+// Command transfer-bench measures ferry export and ferry import next to the
+// tools operators use today, in one run on the same data:
+//
+//   - PostgreSQL: pg_dump -Fd -j N --data-only and pg_restore -j N
+//     --data-only, against ferry export --jobs N and ferry import;
+//   - MariaDB: mysqldump --single-transaction --no-create-info and
+//     mysql < dump.sql, against ferry export and ferry import;
+//   - ferry export --encrypt all against plain ferry export (the cost of
+//     encryption);
+//   - the peak memory (maximum resident set) of every ferry process, with
+//     a table holding one 100 MB value in the PostgreSQL data.
+//
+// It is run on demand, not in CI (minutes and gigabytes):
+//
+//	go run ./bench/transfer -pg-size-gb 1 -mysql-size-gb 0.3 -jobs 2
+//
+// It creates databases named ferry_tbench_<pid>_<n>, fills them through
+// ferry's own migrations (export needs a database ferry manages), times
+// each operation as a whole process, and drops everything it created.
+// Throughput is the source's size (pg_database_size, or the InnoDB data and
+// index length) divided by wall-clock time.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+func main() {
+	pgURL := flag.String("pg", envOr("FERRY_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"), "PostgreSQL admin URL (\"\" skips PostgreSQL)")
+	myURL := flag.String("mysql", envOr("FERRY_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/"), "MariaDB/MySQL admin URL (\"\" skips it)")
+	pgSize := flag.Float64("pg-size-gb", 1, "fill the PostgreSQL source to this many GiB")
+	mySize := flag.Float64("mysql-size-gb", 0.3, "fill the MariaDB source to this many GiB")
+	jobs := flag.Int("jobs", 2, "parallel jobs for pg_dump/pg_restore and ferry export")
+	ferryBin := flag.String("ferry", "", "ferry binary to measure (default: built from this checkout)")
+	jsonOut := flag.String("json", "", "also write the results here as JSON")
+	work := flag.String("dir", os.TempDir(), "directory for dumps and stores")
+	flag.Parse()
+	ctx := context.Background()
+	dir, err := os.MkdirTemp(*work, "ferry-tbench-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := *ferryBin
+	if bin == "" {
+		bin = filepath.Join(dir, "ferry")
+		if out, err := exec.Command("go", "build", "-o", bin, "./cmd/ferry").CombinedOutput(); err != nil {
+			log.Fatalf("build ferry: %v\n%s", err, out)
+		}
+	}
+	b := &bench{ferry: bin, dir: dir, jobs: *jobs}
+	var results []result
+	if *pgURL != "" {
+		r, err := b.postgres(ctx, *pgURL, int64(*pgSize*(1<<30)))
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, r...)
+	}
+	if *myURL != "" {
+		r, err := b.mysql(ctx, *myURL, int64(*mySize*(1<<30)))
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, r...)
+	}
+	report(results, *jobs)
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(results, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// result is one timed operation.
+type result struct {
+	Engine    string  `json:"engine"`
+	Operation string  `json:"operation"`
+	Tool      string  `json:"tool"`
+	Seconds   float64 `json:"seconds"`
+	MBps      float64 `json:"mb_per_s"`
+	SourceMiB int64   `json:"source_mib"`
+	// PeakRSSMiB is the process's maximum resident set (ferry only).
+	PeakRSSMiB int64 `json:"peak_rss_mib,omitempty"`
+}
+
+type bench struct {
+	ferry string
+	dir   string
+	jobs  int
+	n     int
+}
+
+// run times one process and returns its wall time and peak RSS.
+func run(env []string, stdin string, name string, args ...string) (time.Duration, int64, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Env = env
+	var errb strings.Builder
+	cmd.Stderr = &errb
+	if stdin != "" {
+		f, err := os.Open(stdin)
+		if err != nil {
+			return 0, 0, err
+		}
+		defer f.Close()
+		cmd.Stdin = f
+	}
+	start := time.Now()
+	err := cmd.Run()
+	d := time.Since(start)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s %s: %v\n%s", name, strings.Join(args, " "), err, errb.String())
+	}
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss >> 10 // KiB on Linux
+	}
+	return d, rss, nil
+}
+
+func (b *bench) name() string {
+	b.n++
+	return fmt.Sprintf("ferry_tbench_%d_%d", os.Getpid(), b.n)
+}
+
+// migrations writes the service's schema as a ferry migration.
+func (b *bench) migrations(kind string) (string, error) {
+	dir := filepath.Join(b.dir, "migrations-"+kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	schema := `-- +ferry up
+CREATE TABLE accounts (id integer PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL);
+CREATE TABLE events (id bigint PRIMARY KEY, account_id integer NOT NULL REFERENCES accounts (id), kind text NOT NULL,
+    amount numeric(12, 2) NOT NULL, created_at timestamptz NOT NULL, payload text NOT NULL);
+CREATE INDEX events_account_idx ON events (account_id, created_at);
+CREATE TABLE blobs (id integer PRIMARY KEY, content bytea NOT NULL);
+`
+	if kind == database.MySQL {
+		schema = `-- +ferry up
+CREATE TABLE accounts (id int PRIMARY KEY, name varchar(100) NOT NULL, created_at datetime(6) NOT NULL);
+CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL, kind varchar(20) NOT NULL,
+    amount decimal(12, 2) NOT NULL, created_at datetime(6) NOT NULL, payload text NOT NULL,
+    KEY events_account_idx (account_id, created_at), CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id));
+`
+	}
+	return dir, os.WriteFile(filepath.Join(dir, "001_schema.sql"), []byte(schema), 0o644)
+}
+
+func migrateUp(ctx context.Context, db *database.DB, dir string) error {
+	m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
+	if err != nil {
+		return err
+	}
+	_, err = m.Up(ctx, migrate.UpOptions{})
+	return err
+}
+
+func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]result, error) {
+	admin, err := database.Open(ctx, adminURL, database.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	var created []string
+	defer func() {
+		for _, n := range created {
+			admin.ExecContext(context.Background(), `DROP DATABASE IF EXISTS "`+n+`" WITH (FORCE)`)
+		}
+	}()
+	create := func() (*database.DB, error) {
+		n := b.name()
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE "`+n+`"`); err != nil {
+			return nil, err
+		}
+		created = append(created, n)
+		return database.OpenURL(ctx, admin.URL.WithDatabase(n), database.Options{})
+	}
+	migs, err := b.migrations(database.Postgres)
+	if err != nil {
+		return nil, err
+	}
+	src, err := create()
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	if err := migrateUp(ctx, src, migs); err != nil {
+		return nil, err
+	}
+	log.Printf("PostgreSQL: filling %s to %d MiB", src.URL.Database, size>>20)
+	if err := fillPostgres(ctx, src, size); err != nil {
+		return nil, err
+	}
+	var dbSize int64
+	src.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&dbSize)
+	mib := dbSize >> 20
+	env := append(os.Environ(), "PGHOST="+src.URL.Host, "PGPORT="+src.URL.Port, "PGUSER="+src.URL.User, "PGPASSWORD="+src.URL.Password())
+	ferryEnv := func(db *database.DB) []string {
+		return append(os.Environ(), "FERRY_DATABASE_URL="+db.URL.WithPassword(), "FERRY_DIR="+migs)
+	}
+	var out []result
+	add := func(op, tool string, d time.Duration, rss int64) {
+		out = append(out, result{Engine: "PostgreSQL", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss})
+		log.Printf("%s %s: %.1f s", op, tool, d.Seconds())
+	}
+	j := fmt.Sprint(b.jobs)
+	dump := filepath.Join(b.dir, "pgdump")
+	d, _, err := run(env, "", "pg_dump", "-Fd", "-j", j, "--data-only", "--exclude-table=ferry_migrations*", "-f", dump, "--dbname="+src.URL.Database)
+	if err != nil {
+		return nil, err
+	}
+	add("export", fmt.Sprintf("pg_dump -Fd -j %d --data-only", b.jobs), d, 0)
+	store := filepath.Join(b.dir, "store-pg")
+	d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", store, "--jobs", j)
+	if err != nil {
+		return nil, err
+	}
+	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), d, rss)
+	key, _ := age.GenerateX25519Identity()
+	rcpt := filepath.Join(b.dir, "recipients")
+	os.WriteFile(rcpt, []byte(key.Recipient().String()+"\n"), 0o600)
+	d, rss, err = run(ferryEnv(src), "", b.ferry, "export", "--to", filepath.Join(b.dir, "store-pg-enc"), "--jobs", j, "--encrypt", "all", "--recipients-file", rcpt)
+	if err != nil {
+		return nil, err
+	}
+	add("export", fmt.Sprintf("ferry export --jobs %d --encrypt all", b.jobs), d, rss)
+	os.RemoveAll(filepath.Join(b.dir, "store-pg-enc"))
+
+	restoreTarget, err := create()
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateUp(ctx, restoreTarget, migs); err != nil { // pg_restore --data-only needs the schema
+		return nil, err
+	}
+	restoreTarget.Close()
+	d, _, err = run(env, "", "pg_restore", "-j", j, "--data-only", "--exit-on-error", "--dbname="+created[len(created)-1], dump)
+	if err != nil {
+		return nil, err
+	}
+	add("import", fmt.Sprintf("pg_restore -j %d --data-only", b.jobs), d, 0)
+	os.RemoveAll(dump)
+	target, err := create()
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	ids, _ := os.ReadDir(store)
+	d, rss, err = run(ferryEnv(target), "", b.ferry, "import", "--from", filepath.Join(store, ids[0].Name()))
+	if err != nil {
+		return nil, err
+	}
+	add("import", "ferry import (verified)", d, rss)
+	return out, nil
+}
+
+func fillPostgres(ctx context.Context, db *database.DB, size int64) error {
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts SELECT g, 'account ' || g, now() - g * interval '1 minute' FROM generate_series(1, 10000) g`); err != nil {
+		return err
+	}
+	// One 100 MB value: what a streaming export must not hold twice.
+	if _, err := db.ExecContext(ctx, `INSERT INTO blobs SELECT 1, convert_to(repeat(md5('x'), 100 * 1024 * 1024 / 32), 'UTF8')`); err != nil {
+		return err
+	}
+	const batch = 500000
+	for from := int64(1); ; from += batch {
+		_, err := db.ExecContext(ctx, `INSERT INTO events
+SELECT g, 1 + (g * 7919) % 10000, (ARRAY['signup', 'login', 'purchase', 'refund', 'logout'])[1 + g % 5],
+       ((g * 104729) % 100000) / 100.0, timestamptz '2026-01-01' + g * interval '1 second',
+       'order ' || g || ' ' || md5(g::text) || ' ' || repeat(chr(97 + (g % 26)::int), 20 + (g % 40)::int)
+FROM generate_series($1::bigint, $2::bigint) g`, from, from+batch-1)
+		if err != nil {
+			return err
+		}
+		var n int64
+		if err := db.QueryRowContext(ctx, "SELECT pg_database_size(current_database())").Scan(&n); err != nil {
+			return err
+		}
+		if n >= size {
+			break
+		}
+	}
+	for _, s := range []string{`VACUUM ANALYZE`, `CHECKPOINT`} {
+		if _, err := db.ExecContext(ctx, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]result, error) {
+	admin, err := database.Open(ctx, adminURL, database.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer admin.Close()
+	var created []string
+	defer func() {
+		for _, n := range created {
+			admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+n+"`")
+		}
+	}()
+	create := func() (*database.DB, error) {
+		n := b.name()
+		if _, err := admin.ExecContext(ctx, "CREATE DATABASE `"+n+"` CHARACTER SET utf8mb4"); err != nil {
+			return nil, err
+		}
+		created = append(created, n)
+		return database.OpenURL(ctx, admin.URL.WithDatabase(n), database.Options{})
+	}
+	migs, err := b.migrations(database.MySQL)
+	if err != nil {
+		return nil, err
+	}
+	src, err := create()
+	if err != nil {
+		return nil, err
+	}
+	defer src.Close()
+	if err := migrateUp(ctx, src, migs); err != nil {
+		return nil, err
+	}
+	log.Printf("MariaDB: filling %s to %d MiB", src.URL.Database, size>>20)
+	if err := fillMySQL(ctx, src, size); err != nil {
+		return nil, err
+	}
+	dbSize := mysqlSize(ctx, src)
+	mib := dbSize >> 20
+	var out []result
+	add := func(op, tool string, d time.Duration, rss int64) {
+		out = append(out, result{Engine: "MariaDB", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss})
+		log.Printf("%s %s: %.1f s", op, tool, d.Seconds())
+	}
+	ferryEnv := func(db *database.DB) []string {
+		return append(os.Environ(), "FERRY_DATABASE_URL="+db.URL.WithPassword(), "FERRY_DIR="+migs)
+	}
+	clientArgs := []string{"--protocol=tcp", "-h", src.URL.Host, "-P", src.URL.Port, "-u", src.URL.User}
+	env := append(os.Environ(), "MYSQL_PWD="+src.URL.Password())
+	dumpFile := filepath.Join(b.dir, "mysqldump.sql")
+	dump, err := lookTool("mariadb-dump", "mysqldump")
+	if err != nil {
+		return nil, err
+	}
+	client, err := lookTool("mariadb", "mysql")
+	if err != nil {
+		return nil, err
+	}
+	ignore := ""
+	for _, t := range []string{"ferry_migrations", "ferry_migrations_lock"} {
+		ignore += " --ignore-table=" + src.URL.Database + "." + t
+	}
+	d, _, err := run(env, "", "sh", "-c", fmt.Sprintf("%s %s --single-transaction --no-create-info --skip-triggers%s %s > %s",
+		dump, strings.Join(clientArgs, " "), ignore, src.URL.Database, dumpFile))
+	if err != nil {
+		return nil, err
+	}
+	add("export", "mysqldump --single-transaction --no-create-info", d, 0)
+	store := filepath.Join(b.dir, "store-my")
+	d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", store)
+	if err != nil {
+		return nil, err
+	}
+	add("export", "ferry export", d, rss)
+	restoreTarget, err := create()
+	if err != nil {
+		return nil, err
+	}
+	if err := migrateUp(ctx, restoreTarget, migs); err != nil {
+		return nil, err
+	}
+	restoreTarget.Close()
+	d, _, err = run(env, dumpFile, client, append(clientArgs, created[len(created)-1])...)
+	if err != nil {
+		return nil, err
+	}
+	add("import", "mysql < dump.sql", d, 0)
+	os.Remove(dumpFile)
+	target, err := create()
+	if err != nil {
+		return nil, err
+	}
+	defer target.Close()
+	ids, _ := os.ReadDir(store)
+	d, rss, err = run(ferryEnv(target), "", b.ferry, "import", "--from", filepath.Join(store, ids[0].Name()))
+	if err != nil {
+		return nil, err
+	}
+	add("import", "ferry import (verified)", d, rss)
+	return out, nil
+}
+
+func lookTool(names ...string) (string, error) {
+	for _, n := range names {
+		if p, err := exec.LookPath(n); err == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("none of %s is installed", strings.Join(names, ", "))
+}
+
+func mysqlSize(ctx context.Context, db *database.DB) int64 {
+	var n int64
+	db.QueryRowContext(ctx, `SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = DATABASE()`).Scan(&n)
+	return n
+}
+
+func fillMySQL(ctx context.Context, db *database.DB, size int64) error {
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts SELECT seq, CONCAT('account ', seq), NOW(6) - INTERVAL seq MINUTE FROM seq_1_to_10000`); err != nil {
+		return err
+	}
+	const batch = 200000
+	for from := int64(1); ; from += batch {
+		_, err := db.ExecContext(ctx, fmt.Sprintf(`INSERT INTO events
+SELECT seq, 1 + (seq * 7919) %% 10000, ELT(1 + seq %% 5, 'signup', 'login', 'purchase', 'refund', 'logout'),
+       ((seq * 104729) %% 100000) / 100.0, TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq SECOND,
+       CONCAT('order ', seq, ' ', MD5(seq), ' ', REPEAT(CHAR(97 + seq %% 26), 20 + seq %% 40))
+FROM seq_%d_to_%d`, from, from+batch-1))
+		if err != nil {
+			return err
+		}
+		if _, err := db.ExecContext(ctx, "ANALYZE TABLE events"); err != nil {
+			return err
+		}
+		if mysqlSize(ctx, db) >= size {
+			return nil
+		}
+	}
+}
+
+func report(rs []result, jobs int) {
+	host, _ := os.Hostname()
+	fmt.Printf("## ferry export/import vs pg_dump/pg_restore and mysqldump/mysql\n\n")
+	fmt.Printf("Machine: %s, %d CPUs, %s/%s; jobs: %d. Throughput = source size / wall time.\n\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, jobs)
+	fmt.Printf("| engine | operation | tool | source MiB | seconds | MB/s | ferry peak RSS MiB |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, r := range rs {
+		rss := "-"
+		if r.PeakRSSMiB > 0 {
+			rss = fmt.Sprint(r.PeakRSSMiB)
+		}
+		fmt.Printf("| %s | %s | %s | %d | %.1f | %.1f | %s |\n", r.Engine, r.Operation, r.Tool, r.SourceMiB, r.Seconds, r.MBps, rss)
+	}
+	fmt.Println()
+	ratio := func(engine, op, a, b string) {
+		var ta, tb float64
+		for _, r := range rs {
+			if r.Engine == engine && r.Operation == op {
+				if strings.HasPrefix(r.Tool, a) && !strings.Contains(r.Tool, "--encrypt") {
+					ta = r.Seconds
+				}
+				if strings.HasPrefix(r.Tool, b) {
+					tb = r.Seconds
+				}
+			}
+		}
+		if ta > 0 && tb > 0 {
+			fmt.Printf("- %s %s: %s throughput / %s throughput = %.2f\n", engine, op, a, b, tb/ta)
+		}
+	}
+	ratio("PostgreSQL", "export", "ferry export", "pg_dump")
+	ratio("PostgreSQL", "import", "ferry import", "pg_restore")
+	ratio("MariaDB", "export", "ferry export", "mysqldump")
+	ratio("MariaDB", "import", "ferry import", "mysql <")
+	var plain, enc float64
+	for _, r := range rs {
+		if r.Engine == "PostgreSQL" && r.Operation == "export" && strings.HasPrefix(r.Tool, "ferry export") {
+			if strings.Contains(r.Tool, "--encrypt") {
+				enc = r.Seconds
+			} else {
+				plain = r.Seconds
+			}
+		}
+	}
+	if plain > 0 && enc > 0 {
+		fmt.Printf("- encryption: ferry export --encrypt all / ferry export time = %.2f\n", enc/plain)
+	}
+}
