@@ -149,6 +149,164 @@ var errFormat = errors.New("malformed row")
 
 // decodeRow decodes one line (without its newline) into ncol values.
 func decodeRow(line []byte, ncol int) ([]value, error) {
+	if out, ok := decodeRowFast(line, ncol); ok {
+		return out, nil
+	}
+	return decodeRowJSON(line, ncol)
+}
+
+// decodeRowFast decodes a line as ferry writes it (no spaces, strings
+// without escapes, valid UTF-8) without encoding/json, which is most of an
+// import's CPU otherwise. Anything else, well-formed or not, is left to
+// decodeRowJSON (ok false), so both accept exactly the same lines.
+func decodeRowFast(line []byte, ncol int) ([]value, bool) {
+	if ncol < 0 || len(line) < 2 || line[0] != '[' || line[len(line)-1] != ']' {
+		return nil, false
+	}
+	out := make([]value, 0, min(ncol, len(line)))
+	i := 1
+	if line[i] == ']' {
+		return out, ncol == 0 && i == len(line)-1
+	}
+	for {
+		v, n, ok := fastValue(line[i:])
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
+		i += n
+		if i >= len(line) {
+			return nil, false
+		}
+		switch line[i] {
+		case ',':
+			i++
+		case ']':
+			return out, i == len(line)-1 && len(out) == ncol
+		default:
+			return nil, false
+		}
+	}
+}
+
+// fastValue decodes the value at the start of b and returns its length.
+func fastValue(b []byte) (value, int, bool) {
+	if len(b) == 0 {
+		return value{}, 0, false
+	}
+	switch c := b[0]; {
+	case c == 'n':
+		return value{kind: kNull}, 4, bytes.HasPrefix(b, []byte("null"))
+	case c == 't':
+		return value{kind: kBool, t: true}, 4, bytes.HasPrefix(b, []byte("true"))
+	case c == 'f':
+		return value{kind: kBool}, 5, bytes.HasPrefix(b, []byte("false"))
+	case c == '"':
+		s, n, ok := fastString(b)
+		return value{kind: kText, s: s}, n, ok
+	case c == '{':
+		// {"b":"..."}, {"s":"..."} or {"f":"..."}
+		if len(b) < 7 || b[1] != '"' || b[3] != '"' || b[4] != ':' {
+			return value{}, 0, false
+		}
+		s, n, ok := fastString(b[5:])
+		if !ok || 5+n >= len(b) || b[5+n] != '}' {
+			return value{}, 0, false
+		}
+		n += 6
+		switch b[2] {
+		case 'b', 's':
+			raw, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				return value{}, 0, false
+			}
+			if b[2] == 'b' {
+				return value{kind: kBytes, b: raw}, n, true
+			}
+			return value{kind: kText, s: string(raw)}, n, true
+		case 'f':
+			return value{kind: kFloat, s: s}, n, s == "NaN" || s == "Infinity" || s == "-Infinity"
+		}
+		return value{}, 0, false
+	case c == '-' || c >= '0' && c <= '9':
+		n, float := jsonNumber(b)
+		if n == 0 {
+			return value{}, 0, false
+		}
+		s := string(b[:n])
+		if float {
+			if _, err := strconv.ParseFloat(s, 64); err != nil {
+				return value{}, 0, false
+			}
+			return value{kind: kFloat, s: s}, n, true
+		}
+		if _, err := strconv.ParseInt(s, 10, 64); err != nil {
+			return value{}, 0, false
+		}
+		return value{kind: kInt, s: s}, n, true
+	}
+	return value{}, 0, false
+}
+
+// fastString reads a JSON string without escapes or control characters,
+// of valid UTF-8, at the start of b.
+func fastString(b []byte) (string, int, bool) {
+	for j := 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			if !utf8.Valid(b[1:j]) {
+				return "", 0, false
+			}
+			return string(b[1:j]), j + 1, true
+		case c == '\\' || c < 0x20:
+			return "", 0, false
+		}
+	}
+	return "", 0, false
+}
+
+// jsonNumber returns the length of the JSON number at the start of b
+// (0 if there is none) and whether it has a fraction or an exponent.
+func jsonNumber(b []byte) (int, bool) {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(b) && b[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return 0, false
+	}
+	float := false
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return 0, false
+		}
+		float = true
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return 0, false
+		}
+		float = true
+	}
+	return i, float
+}
+
+// decodeRowJSON is decodeRow through encoding/json: any well-formed line.
+func decodeRowJSON(line []byte, ncol int) ([]value, error) {
 	var raw []json.RawMessage
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", errFormat, err)

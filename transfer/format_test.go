@@ -98,7 +98,22 @@ func TestLoadOrder(t *testing.T) {
 func FuzzDecodeRow(f *testing.F) {
 	f.Add([]byte(`[null,"a",1,1.5,true,{"b":"AAE="},{"f":"NaN"}]`), 7)
 	f.Add([]byte(`["\u0000\n"]`), 1)
+	f.Add([]byte(`[-0,0.5e-3,"x",{"s":"/w=="},false]`), 5)
 	f.Fuzz(func(t *testing.T, line []byte, n int) {
+		// The fast decoder accepts only what encoding/json accepts, and
+		// decodes it the same.
+		if fast, ok := decodeRowFast(line, n); ok {
+			slow, err := decodeRowJSON(line, n)
+			if err != nil {
+				t.Fatalf("fast decoder accepted %q, encoding/json says %v", line, err)
+			}
+			for i := range fast {
+				a, b := fast[i], slow[i]
+				if a.kind != b.kind || a.s != b.s || string(a.b) != string(b.b) || a.t != b.t {
+					t.Fatalf("%q value %d: fast %+v, json %+v", line, i, a, b)
+				}
+			}
+		}
 		vals, err := decodeRow(line, n)
 		if err != nil {
 			return
