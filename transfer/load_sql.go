@@ -1,10 +1,17 @@
 package transfer
 
 import (
+	"bufio"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/ferrydb/ferry/database"
 )
@@ -15,6 +22,9 @@ import (
 type mysqlLoader struct {
 	conn *sql.Conn
 	im   *importer
+	// noLoadData: the server refused LOAD DATA LOCAL INFILE once; the
+	// rest goes through INSERTs.
+	noLoadData bool
 }
 
 // session sets the loading session up, and returns the undo.
@@ -52,6 +62,17 @@ func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[stri
 	defer undo()
 	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
 		for _, t := range group {
+			if !l.noLoadData {
+				err := loadDataMySQL(ctx, tx, t, l.im)
+				if err == nil {
+					continue
+				}
+				if !errors.Is(err, errLoadDataRefused) {
+					return fmt.Errorf("load table %s: %w", t.Name, err)
+				}
+				l.noLoadData = true
+				l.im.log.Info("LOAD DATA LOCAL INFILE refused; loading with INSERTs", "error", err)
+			}
 			if err := insertRows(ctx, tx, database.MySQL, t, l.im, 1<<20); err != nil {
 				return fmt.Errorf("load table %s: %w", t.Name, err)
 			}
@@ -240,4 +261,128 @@ func orphans(ctx context.Context, q querier, kind string, tables []TableExport) 
 		}
 	}
 	return problems, nil
+}
+
+// loadDataMySQL streams t's rows into one LOAD DATA LOCAL INFILE, the
+// fastest way into MySQL, through go-sql-driver's reader handler (a name
+// of this load's own, removed after). It returns errLoadDataRefused when
+// the server or its settings do not allow LOCAL INFILE, before anything
+// was read.
+func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer) error {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "ferry-import-" + hex.EncodeToString(b)
+	pr, pw := io.Pipe()
+	fed := make(chan error, 1)
+	var rows int64
+	started := make(chan struct{})
+	mysql.RegisterReaderHandler(name, func() io.Reader {
+		close(started)
+		go func() {
+			bw := bufio.NewWriterSize(pw, 256<<10)
+			var buf []byte
+			err := im.feed(ctx, t, func(row []value) error {
+				buf = appendLoadDataRow(buf[:0], row)
+				rows++
+				_, err := bw.Write(buf)
+				return err
+			})
+			if err == nil {
+				err = bw.Flush()
+			}
+			pw.CloseWithError(err)
+			fed <- err
+		}()
+		return pr
+	})
+	defer mysql.DeregisterReaderHandler(name)
+	var cols, set []string
+	for i, c := range t.Columns {
+		if mysqlBinary(c.Type) {
+			v := fmt.Sprintf("@v%d", i+1)
+			cols = append(cols, v)
+			set = append(set, quoteMySQL(c.Name)+" = UNHEX("+v+")")
+		} else {
+			cols = append(cols, quoteMySQL(c.Name))
+		}
+	}
+	q := "LOAD DATA LOCAL INFILE 'Reader::" + name + "' INTO TABLE " + quoteMySQL(t.Name) +
+		` CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\t' ESCAPED BY '\\' LINES TERMINATED BY '\n' (` + strings.Join(cols, ", ") + ")"
+	if len(set) > 0 {
+		q += " SET " + strings.Join(set, ", ")
+	}
+	res, err := tx.ExecContext(ctx, q)
+	pr.CloseWithError(io.ErrClosedPipe)
+	select {
+	case <-started:
+	default:
+		if err != nil {
+			return fmt.Errorf("%w: %v", errLoadDataRefused, err)
+		}
+		return errors.New("LOAD DATA LOCAL INFILE did not ask for its rows")
+	}
+	if ferr := <-fed; ferr != nil && !errors.Is(ferr, io.ErrClosedPipe) {
+		return ferr // the export's error explains the load's
+	}
+	if err != nil {
+		return err
+	}
+	// LOCAL turns what would be errors (a duplicate key, a value that does
+	// not fit) into warnings and skipped rows: count them.
+	if n, _ := res.RowsAffected(); n != rows {
+		var level, msg string
+		var code int
+		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg)
+		return fmt.Errorf("LOAD DATA stored %d of %d rows (first warning: %s %d: %s)", n, rows, level, code, msg)
+	}
+	return nil
+}
+
+var errLoadDataRefused = errors.New("the server refuses LOAD DATA LOCAL INFILE")
+
+// mysqlBinary reports whether a MySQL column type holds bytes.
+func mysqlBinary(columnType string) bool {
+	t := strings.ToLower(columnType)
+	return strings.Contains(t, "blob") || strings.Contains(t, "binary") || strings.HasPrefix(t, "bit")
+}
+
+// appendLoadDataRow appends row in LOAD DATA's default text format: tab
+// between fields, \N for NULL, backslash escapes; bytes as hex (UNHEXed
+// by the statement).
+func appendLoadDataRow(buf []byte, row []value) []byte {
+	for i, v := range row {
+		if i > 0 {
+			buf = append(buf, '\t')
+		}
+		switch v.kind {
+		case kNull:
+			buf = append(buf, `\N`...)
+		case kBool:
+			if v.t {
+				buf = append(buf, '1')
+			} else {
+				buf = append(buf, '0')
+			}
+		case kBytes:
+			buf = hex.AppendEncode(buf, v.b)
+		default:
+			for j := 0; j < len(v.s); j++ {
+				switch c := v.s[j]; c {
+				case '\\':
+					buf = append(buf, '\\', '\\')
+				case '\n':
+					buf = append(buf, '\\', 'n')
+				case '\r':
+					buf = append(buf, '\\', 'r')
+				case '\t':
+					buf = append(buf, '\\', 't')
+				case 0:
+					buf = append(buf, '\\', '0')
+				default:
+					buf = append(buf, c)
+				}
+			}
+		}
+	}
+	return append(buf, '\n')
 }
