@@ -337,9 +337,20 @@ func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
 		}
 	}
 	var out []*Table
+	kept := map[string]bool{}
 	for _, t := range all {
 		if (len(only) == 0 || slices.Contains(only, t.Name)) && !slices.Contains(exclude, t.Name) {
 			out = append(out, t)
+			kept[t.Name] = true
+		}
+	}
+	// A kept table whose foreign key points at a table left out could not
+	// be imported with its constraints on: say so now.
+	for _, t := range out {
+		for _, fk := range t.ForeignKeys {
+			if !kept[fk.RefTable] {
+				return nil, fmt.Errorf("table %s references %s (foreign key %s), which --tables/--exclude leave out: its rows could not be imported with the constraint on; export %s too", t.Name, fk.RefTable, fk.Name, fk.RefTable)
+			}
 		}
 	}
 	return out, nil

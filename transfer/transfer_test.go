@@ -641,6 +641,13 @@ CREATE TABLE events_2026 () INHERITS (events);
 		if len(m.Tables) != 1 || queryString(t, target, "SELECT count(*) FROM users") != "2" {
 			t.Errorf("tables %d", len(m.Tables))
 		}
+		// Leaving out the parent instead could not be imported: refused.
+		st, _ := OpenStore(tctx(t), t.TempDir())
+		smig, _ := migrate.New(tdb.DB.DB, tdb.DB.Dialect, migrate.WithDir(t.TempDir()))
+		if _, err := Export(tctx(t), st, tdb.DB, smig, ExportOptions{Exclude: []string{"users"}}); err == nil || !strings.Contains(err.Error(), "references users") {
+			t.Errorf("export leaving out a referenced table: %v", err)
+		}
+
 	})
 	t.Run("sqlite virtual and non-UTF-8 text", func(t *testing.T) {
 		tdb := testdb.New(t, database.SQLite)
