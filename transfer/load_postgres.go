@@ -144,6 +144,9 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 		err := l.im.feed(ctx, t, func(row []value) error {
 			buf = appendCopyRow(buf[:0], row)
 			_, err := bw.Write(buf)
+			if cap(buf) > 4<<20 {
+				buf = nil // after a large value
+			}
 			return err
 		})
 		if err == nil {

@@ -285,6 +285,9 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 				buf = appendLoadDataRow(buf[:0], row)
 				rows++
 				_, err := bw.Write(buf)
+				if cap(buf) > 4<<20 {
+					buf = nil // after a large value
+				}
 				return err
 			})
 			if err == nil {

@@ -120,6 +120,7 @@ func (s *Store) newChunk(ctx context.Context, id, name string, to age.Recipient)
 	// The fastest level: rows stream at disk speed and text still shrinks
 	// several times.
 	cw.gz, _ = gzip.NewWriterLevel(under, gzip.BestSpeed)
+	cw.start()
 	return cw, nil
 }
 
