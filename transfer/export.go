@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"compress/gzip"
 	"context"
 	"database/sql"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,7 +90,12 @@ type ExportOptions struct {
 	Recipients []age.Recipient
 	// Quiesce, if set, pauses the source's other workloads first.
 	Quiesce *Quiesce
+	// splitRows is the estimated size from which a table is read in key
+	// ranges (default 200,000; tests lower it).
+	splitRows int64
 }
+
+const defaultSplitRows = 200000
 
 // ownTables reports whether name is one of ferry's tables for history
 // table h: the history, its lock and the import ledger.
@@ -275,7 +282,33 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	if chunkBytes <= 0 {
 		chunkBytes = DefaultChunkBytes
 	}
-	work := make(chan int)
+	// The work: whole tables, and a large table with a single integer
+	// key in key ranges, one per job, all read in the same snapshot.
+	type task struct {
+		t   int
+		rng *keyRange
+	}
+	var tasks []task
+	states := make([]*tableState, len(m.Tables))
+	for i := range m.Tables {
+		states[i] = &tableState{}
+		var ranges []keyRange
+		if jobs > 1 {
+			if ranges, err = splitTable(ctx, snaps[0].q, db.URL.Kind, &m.Tables[i].Table, -1, jobs, cmp.Or(opts.splitRows, defaultSplitRows)); err != nil {
+				return err
+			}
+		}
+		if len(ranges) == 0 {
+			tasks = append(tasks, task{t: i})
+			states[i].parts = 1
+			continue
+		}
+		for k := range ranges {
+			tasks = append(tasks, task{t: i, rng: &ranges[k]})
+		}
+		states[i].parts = len(ranges)
+	}
+	work := make(chan task)
 	errs := make(chan error, len(snaps))
 	var progressMu sync.Mutex
 	progress := func(p Progress) {
@@ -292,13 +325,13 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range work {
-				t := &m.Tables[i]
+			for w := range work {
+				t := &m.Tables[w.t]
 				var to age.Recipient
 				if m.Encryption.encrypts(t.Name) {
 					to = key.Recipient()
 				}
-				if err := exportTable(wctx, st, s, m.ID, db.URL.Kind, t, chunkBytes, to, progress); err != nil {
+				if err := exportPart(wctx, st, s, m.ID, db.URL.Kind, t, states[w.t], w.rng, chunkBytes, to, progress); err != nil {
 					errs <- fmt.Errorf("table %s: %w", t.Name, err)
 					cancel()
 					return
@@ -306,9 +339,9 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 			}
 		}()
 	}
-	for i := range m.Tables {
+	for _, w := range tasks {
 		select {
-		case work <- i:
+		case work <- w:
 		case <-wctx.Done():
 		}
 		if wctx.Err() != nil {
@@ -477,7 +510,7 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 
 // selectList returns the SELECT of t's columns in the forms the row
 // format carries exactly (see format.go), ordered by its key.
-func selectList(kind string, t *Table) string {
+func selectList(kind string, t *Table, where string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, c := range t.Columns {
@@ -515,6 +548,9 @@ func selectList(kind string, t *Table) string {
 	} else {
 		b.WriteString(" FROM " + quoteIdent(kind, t.Name))
 	}
+	if where != "" {
+		b.WriteString(" WHERE " + where)
+	}
 	if len(t.PrimaryKey) > 0 {
 		b.WriteString(" ORDER BY ")
 		for i, k := range t.PrimaryKey {
@@ -549,7 +585,12 @@ type rowReader struct {
 }
 
 func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
-	rows, err := q.QueryContext(ctx, selectList(kind, t))
+	return readRowsWhere(ctx, q, kind, t, "")
+}
+
+// readRowsWhere is readRows of the rows where holds ("" for all).
+func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where string) (*rowReader, error) {
+	rows, err := q.QueryContext(ctx, selectList(kind, t, where))
 	if err != nil {
 		return nil, err
 	}
@@ -670,8 +711,28 @@ func (r *rowReader) close() error { return r.rows.Close() }
 
 // exportTable writes table t into chunks of at most chunkBytes encoded
 // bytes each, filling in t's rows, checksum and chunks.
-func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
-	r, err := readRows(ctx, s.q, kind, &t.Table)
+// tableState gathers the parts of a table exported in key ranges.
+type tableState struct {
+	mu     sync.Mutex
+	parts  int // not yet finished
+	sum    rowSum
+	chunks int // chunk numbers handed out
+	bytes  int64
+}
+
+// nextChunk names the table's next chunk.
+func (ts *tableState) nextChunk(table string) string {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.chunks++
+	return chunkName(table, ts.chunks)
+}
+
+// exportPart writes table t's rows (those of rng, or all) into chunks of
+// at most chunkBytes encoded bytes each, and adds them to t; the last
+// part to finish sets the table's checksum.
+func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, ts *tableState, rng *keyRange, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
+	r, err := readRange(ctx, s.q, kind, &t.Table, rng)
 	if err != nil {
 		return err
 	}
@@ -679,7 +740,8 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 	var sum rowSum
 	var cw *chunkWriter
 	var line []byte
-	var bytesOut int64
+	var rows, bytesOut int64
+	var chunks []Chunk
 	for {
 		ok, err := r.next()
 		if err != nil {
@@ -694,7 +756,7 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
 		if cw == nil {
-			if cw, err = st.newChunk(ctx, id, chunkName(t.Name, len(t.Chunks)+1), to); err != nil {
+			if cw, err = st.newChunk(ctx, id, ts.nextChunk(t.Name), to); err != nil {
 				return err
 			}
 		}
@@ -702,7 +764,7 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 			cw.abort()
 			return err
 		}
-		t.Rows++
+		rows++
 		bytesOut += int64(len(line))
 		if cap(line) > 4<<20 {
 			line = nil // after a large value: do not keep its buffer for the rest
@@ -712,9 +774,9 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 			if err != nil {
 				return err
 			}
-			t.Chunks = append(t.Chunks, c)
+			chunks = append(chunks, c)
 			cw = nil
-			progress(Progress{Op: "export", Table: t.Name, Rows: t.Rows, Bytes: bytesOut, Total: -1})
+			progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
 		}
 	}
 	if cw != nil {
@@ -722,14 +784,80 @@ func exportTable(ctx context.Context, st *Store, s *snapshot, id, kind string, t
 		if err != nil {
 			return err
 		}
-		t.Chunks = append(t.Chunks, c)
+		chunks = append(chunks, c)
 	}
-	if t.Chunks == nil {
-		t.Chunks = []Chunk{}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	t.Rows += rows
+	t.Chunks = append(t.Chunks, chunks...)
+	ts.sum.merge(sum)
+	ts.bytes += bytesOut
+	if ts.parts--; ts.parts == 0 {
+		sort.Slice(t.Chunks, func(a, b int) bool { return t.Chunks[a].Name < t.Chunks[b].Name })
+		if t.Chunks == nil {
+			t.Chunks = []Chunk{}
+		}
+		t.RowChecksum = ts.sum.String()
+		progress(Progress{Op: "export", Table: t.Name, Rows: t.Rows, Bytes: ts.bytes, Total: t.Rows, Done: true})
 	}
-	t.RowChecksum = sum.String()
-	progress(Progress{Op: "export", Table: t.Name, Rows: t.Rows, Bytes: bytesOut, Total: t.Rows, Done: true})
 	return nil
+}
+
+// keyRange is a part of a table: lo <= key < hi.
+type keyRange struct {
+	col    string
+	lo, hi int64
+}
+
+// splitTable splits a table of at least minRows rows (rows when known,
+// else the planner's estimate: pass -1) with a single integer primary key
+// into n key ranges of equal width, or returns none.
+func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int64, n int, minRows int64) ([]keyRange, error) {
+	if n < 2 || len(t.PrimaryKey) != 1 || kind != database.Postgres {
+		return nil, nil
+	}
+	col := t.column(t.PrimaryKey[0])
+	if col == nil || (col.Type != "integer" && col.Type != "bigint" && col.Type != "smallint") {
+		return nil, nil
+	}
+	est := float64(rows)
+	if rows < 0 {
+		// The planner's estimate; a table never analyzed has none (-1):
+		// then its size, at a guess of 100 bytes a row.
+		if err := q.QueryRowContext(ctx, `SELECT CASE WHEN reltuples >= 0 THEN reltuples ELSE pg_relation_size(oid) / 100.0 END
+			FROM pg_class WHERE oid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass`, t.Name).Scan(&est); err != nil {
+			return nil, err
+		}
+	}
+	if est < float64(minRows) {
+		return nil, nil
+	}
+	var lo, hi sql.NullInt64
+	k := quoteSQLite(col.Name)
+	if err := q.QueryRowContext(ctx, `SELECT min(`+k+`)::bigint, max(`+k+`)::bigint FROM `+pgFrom(t)).Scan(&lo, &hi); err != nil {
+		return nil, err
+	}
+	if !lo.Valid || hi.Int64-lo.Int64 < int64(n) || hi.Int64 == math.MaxInt64 {
+		return nil, nil
+	}
+	width := (hi.Int64 - lo.Int64 + 1) / int64(n)
+	var out []keyRange
+	for i := 0; i < n; i++ {
+		r := keyRange{col: col.Name, lo: lo.Int64 + int64(i)*width, hi: lo.Int64 + int64(i+1)*width}
+		if i == n-1 {
+			r.hi = hi.Int64 + 1
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// readRange reads the rows of rng (nil: all) of t.
+func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange) (*rowReader, error) {
+	if rng == nil {
+		return readRows(ctx, q, kind, t)
+	}
+	return readRowsWhere(ctx, q, kind, t, fmt.Sprintf("%s >= %d AND %s < %d", quoteIdent(kind, rng.col), rng.lo, quoteIdent(kind, rng.col), rng.hi))
 }
 
 // chunkWriter writes one chunk: rows, gzip, store.

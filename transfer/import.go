@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"filippo.io/age"
@@ -28,6 +30,11 @@ type ImportOptions struct {
 	// Identities open an encrypted export (age identities, or a
 	// passphrase's).
 	Identities []age.Identity
+	// Jobs is how many connections verify the load at once (default 1):
+	// tables in parallel, and a large PostgreSQL table in key ranges.
+	Jobs int
+	// splitRows: see ExportOptions.
+	splitRows int64
 	// KeepPaused leaves the workloads the export paused (Quiesce) paused
 	// in the target; by default they are resumed once the data is
 	// verified.
@@ -623,51 +630,124 @@ func (im *importer) progress(p Progress) {
 // verify re-reads every table in one snapshot and compares it with the
 // manifest; it also checks foreign keys where the load turned them off.
 func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
+	jobs := max(im.opts.Jobs, 1)
+	if im.db.URL.Kind == database.SQLite {
+		jobs = 1
+	}
 	var snap Snapshot
-	snaps, err := openSnapshots(ctx, im.db, 1, &snap)
+	snaps, err := openSnapshots(ctx, im.db, jobs, &snap)
 	if err != nil {
 		return nil, err
 	}
-	defer snaps[0].close()
+	defer func() {
+		for _, s := range snaps {
+			s.close()
+		}
+	}()
+	// Whole tables, and a large PostgreSQL table in key ranges read in
+	// parallel in the one snapshot; the row checksum adds up in any order.
+	type task struct {
+		t   int
+		rng *keyRange
+	}
+	var tasks []task
+	sums := make([]rowSum, len(im.m.Tables))
+	counts := make([]int64, len(im.m.Tables))
+	for i := range im.m.Tables {
+		ranges, err := splitTable(ctx, snaps[0].q, im.db.URL.Kind, &im.m.Tables[i].Table, im.m.Tables[i].Rows, jobs, cmp.Or(im.opts.splitRows, defaultSplitRows))
+		if err != nil {
+			return nil, err
+		}
+		if len(ranges) == 0 {
+			tasks = append(tasks, task{t: i})
+		}
+		for k := range ranges {
+			tasks = append(tasks, task{t: i, rng: &ranges[k]})
+		}
+	}
+	var mu sync.Mutex
+	work := make(chan task)
+	errs := make(chan error, len(snaps))
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, sn := range snaps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for w := range work {
+				te := &im.m.Tables[w.t]
+				sum, n, err := sumRows(wctx, sn.q, im.db.URL.Kind, &te.Table, w.rng)
+				if err != nil {
+					errs <- fmt.Errorf("verify table %s: %w", te.Name, err)
+					cancel()
+					return
+				}
+				mu.Lock()
+				sums[w.t].merge(sum)
+				counts[w.t] += n
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, w := range tasks {
+		select {
+		case work <- w:
+		case <-wctx.Done():
+		}
+		if wctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return nil, err
+	}
 	var problems []Problem
 	for i := range im.m.Tables {
 		te := &im.m.Tables[i]
-		r, err := readRows(ctx, snaps[0].q, im.db.URL.Kind, &te.Table)
-		if err != nil {
-			return nil, fmt.Errorf("verify table %s: %w", te.Name, err)
-		}
-		var sum rowSum
-		var n int64
-		var line []byte
-		for {
-			ok, err := r.next()
-			if err != nil {
-				r.close()
-				return nil, fmt.Errorf("verify table %s: %w", te.Name, err)
-			}
-			if !ok {
-				break
-			}
-			line = appendRow(line[:0], r.row)
-			sum.add(line[:len(line)-1])
-			n++
-			if cap(line) > 4<<20 {
-				line = nil // after a large value
-			}
-		}
-		r.close()
-		if n != te.Rows {
+		if n := counts[i]; n != te.Rows {
 			problems = append(problems, Problem{Table: te.Name, What: "rows", Want: fmt.Sprint(te.Rows), Got: fmt.Sprint(n)})
-		} else if got := sum.String(); got != te.RowChecksum {
+		} else if got := sums[i].String(); got != te.RowChecksum {
 			problems = append(problems, Problem{Table: te.Name, What: "row_checksum", Want: te.RowChecksum, Got: got, Detail: "the rows loaded differ from the rows exported"})
 		}
-		im.progress(Progress{Op: "verify", Table: te.Name, Rows: n, Total: te.Rows, Done: true})
+		im.progress(Progress{Op: "verify", Table: te.Name, Rows: counts[i], Total: te.Rows, Done: true})
 	}
 	fk, err := ld.checkForeignKeys(ctx, im.m.Tables)
 	if err != nil {
 		return nil, fmt.Errorf("check foreign keys: %w", err)
 	}
 	return append(problems, fk...), nil
+}
+
+// sumRows reads the rows of rng (nil: all) of t and returns their row
+// checksum and count.
+func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange) (rowSum, int64, error) {
+	var sum rowSum
+	var n int64
+	r, err := readRange(ctx, q, kind, t, rng)
+	if err != nil {
+		return sum, 0, err
+	}
+	defer r.close()
+	var line []byte
+	for {
+		ok, err := r.next()
+		if err != nil {
+			return sum, n, err
+		}
+		if !ok {
+			return sum, n, nil
+		}
+		line = appendRow(line[:0], r.row)
+		sum.add(line[:len(line)-1])
+		n++
+		if cap(line) > 4<<20 {
+			line = nil // after a large value
+		}
+	}
 }
 
 // columnList quotes t's columns for an INSERT or COPY.

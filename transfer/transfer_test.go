@@ -155,7 +155,8 @@ func TestExportImportThroughMigrations(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		m, err := Export(ctx, st, src, smig, ExportOptions{ChunkBytes: 1024, Jobs: 2})
+		// Jobs and a low split threshold: the logs read in key ranges.
+		m, err := Export(ctx, st, src, smig, ExportOptions{ChunkBytes: 1024, Jobs: 2, splitRows: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,6 +165,13 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		}
 		if logs := m.table("logs"); logs == nil || logs.Rows != 200 || len(logs.Chunks) < 3 {
 			t.Fatalf("logs: %+v", logs)
+		}
+		if src.URL.Kind == database.Postgres {
+			// logs (an integer key) was read in two key ranges.
+			r, err := splitTable(ctx, src, src.URL.Kind, &m.table("logs").Table, -1, 2, 1)
+			if err != nil || len(r) != 2 || r[0].lo != 1 || r[1].hi != 201 || r[0].hi != r[1].lo {
+				t.Fatalf("key ranges of logs: %+v %v", r, err)
+			}
 		}
 		if runs := m.table("runs"); len(runs.Sequences) != 1 || runs.Sequences[0].Next != 5 {
 			t.Errorf("runs' counter: %+v, want next 5", runs.Sequences)
@@ -181,7 +189,7 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		if s, _ := tmig.Status(ctx); s.CurrentVersion != 0 {
 			t.Fatalf("--plan changed the target: version %d", s.CurrentVersion)
 		}
-		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 2, splitRows: 1})
 		if err != nil {
 			t.Fatalf("import: %v (%+v)", err, rep)
 		}

@@ -296,7 +296,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&to, "to", "", exportStoreHelp)
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
-	c.Flags().IntVar(&jobs, "jobs", 1, "tables read at once (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().IntVar(&jobs, "jobs", 1, "connections reading at once, in one snapshot: tables in parallel, and a large table with an integer key in key ranges (PostgreSQL; MySQL and SQLite read through one connection)")
 	c.Flags().StringVar(&pauseSelect, "pause-select", "", "SQL selecting the workloads to pause, one row each")
 	c.Flags().StringVar(&pause, "pause", "", "SQL pausing one workload, run per selected row with its values as arguments")
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")
@@ -460,6 +460,7 @@ of them on the configured database (the source).`,
 func (a *app) importCmd() *cobra.Command {
 	var from, loc, identityFile, passphraseFile string
 	var plan, keepPaused bool
+	var jobs int
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
 		Short: "Load an export into an empty database, through the migrations, verified",
@@ -486,6 +487,9 @@ the report with "problems").`,
 			if from == "" {
 				return usageErrorf("ferry import needs --from STORE/ID (see `ferry export list`)")
 			}
+			if jobs < 1 {
+				return usageErrorf("--jobs must be at least 1, got %d", jobs)
+			}
 			ids, err := a.identities(identityFile, passphraseFile)
 			if err != nil {
 				return err
@@ -504,7 +508,7 @@ the report with "problems").`,
 				return err
 			}
 			defer db.Close()
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused})
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs})
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
 			}
@@ -523,6 +527,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
+	c.Flags().IntVar(&jobs, "jobs", 2, "connections verifying the load at once (tables in parallel; a large PostgreSQL table in key ranges)")
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
