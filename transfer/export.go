@@ -766,6 +766,9 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 		}
 		rows++
 		bytesOut += int64(len(line))
+		if rows%50000 == 0 {
+			progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
+		}
 		if cap(line) > 4<<20 {
 			line = nil // after a large value: do not keep its buffer for the rest
 		}

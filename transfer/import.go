@@ -571,7 +571,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 // checked against the manifest, or, for a copy, straight from the
 // source's snapshot.
 func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
-	var n int64
+	var n, size int64
 	each := func(line []byte, where string, failed func(error) error) error {
 		row, err := decodeRow(line, len(t.Columns))
 		if err != nil {
@@ -581,8 +581,9 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			return err
 		}
 		n++
+		size += int64(len(line)) + 1
 		if n%50000 == 0 {
-			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows})
+			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows})
 		}
 		return nil
 	}
@@ -617,7 +618,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		}
 		r.close()
 	}
-	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Total: t.Rows, Done: true})
+	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
 }
 

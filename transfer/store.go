@@ -198,6 +198,31 @@ func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
 	return out, broken, nil
 }
 
+// Incomplete returns the ids of exports whose objects are in the store
+// without a manifest: an export that failed and could not clean up, was
+// killed, or is still running. They are never listed or imported;
+// Delete removes them.
+func (s *Store) Incomplete(ctx context.Context) ([]string, error) {
+	ids, err := s.s.Dirs(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range ids {
+		if !ValidID(id) {
+			continue
+		}
+		ok, err := s.s.Exists(ctx, id+"/"+manifestName)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
 // Delete removes export id, manifest first.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {

@@ -361,6 +361,15 @@ func TestDamagedExport(t *testing.T) {
 	if list, _, err := st.List(ctx); err != nil || len(list) != 0 {
 		t.Errorf("an export without a manifest is listed: %v %v", list, err)
 	}
+	if inc, err := st.Incomplete(ctx); err != nil || len(inc) != 1 || inc[0] != m.ID {
+		t.Errorf("incomplete exports: %v %v", inc, err)
+	}
+	if err := st.Delete(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, m.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("deleted export left %v", err)
+	}
 }
 
 // TestImportRefusesNonEmptyAndForeignMigrations.

@@ -61,30 +61,70 @@ func (a *app) exportAt(ctx context.Context, loc, storeFlag string) (*transfer.St
 	return st, id, err
 }
 
-// transferProgress prints progress lines on stderr: one per table done
-// (and every few seconds for a long one), as text or, with --json or a
-// stderr that is not a terminal, as JSON lines.
+// transferProgress reports progress on stderr: on a terminal, a line per
+// table that redraws itself (rows, bytes, rate, and, when the table's
+// size is known, a bar and the time left); otherwise, or with --json, log
+// records (--log-format json for JSON lines). The callback is called from
+// one goroutine at a time.
 func (a *app) transferProgress() func(transfer.Progress) {
-	last := map[string]time.Time{}
-	return func(p transfer.Progress) {
-		if !p.Done && time.Since(last[p.Op+p.Table]) < 2*time.Second {
-			return
-		}
-		last[p.Op+p.Table] = time.Now()
-		if a.json || !isTerminal(a.stderr) {
-			a.log.Info("progress", "op", p.Op, "table", p.Table, "rows", p.Rows, "bytes", p.Bytes, "total", p.Total, "done", p.Done)
-			return
-		}
-		total := ""
-		if p.Total >= 0 {
-			total = fmt.Sprintf(" of %d", p.Total)
-		}
-		state := "..."
-		if p.Done {
-			state = " done"
-		}
-		fmt.Fprintf(a.stderr, "%-6s %-30s %d rows%s%s\n", p.Op, p.Table, p.Rows, total, state)
+	type state struct {
+		start, last time.Time
 	}
+	tables := map[string]*state{}
+	var current string // the table whose line the cursor is on
+	return func(p transfer.Progress) {
+		key := p.Op + " " + p.Table
+		st := tables[key]
+		now := time.Now()
+		if st == nil {
+			st = &state{start: now}
+			tables[key] = st
+		}
+		if !p.Done && now.Sub(st.last) < 500*time.Millisecond {
+			return
+		}
+		st.last = now
+		if a.json || !isTerminal(a.stderr) {
+			if p.Done || now.Sub(st.start) > 2*time.Second {
+				a.log.Info("progress", "op", p.Op, "table", p.Table, "rows", p.Rows, "bytes", p.Bytes, "total", p.Total, "done", p.Done)
+			}
+			return
+		}
+		if current != "" && current != key {
+			fmt.Fprintln(a.stderr) // another table's line: keep it, start a new one
+		}
+		current = key
+		fmt.Fprintf(a.stderr, "\r\033[K%s", progressLine(p, now.Sub(st.start)))
+		if p.Done {
+			fmt.Fprintln(a.stderr)
+			current = ""
+		}
+	}
+}
+
+// progressLine is one table's progress for a terminal.
+func progressLine(p transfer.Progress, elapsed time.Duration) string {
+	secs := max(elapsed.Seconds(), 0.001)
+	line := fmt.Sprintf("%-6s %-24s %10d rows", p.Op, p.Table, p.Rows)
+	if p.Bytes > 0 {
+		line += fmt.Sprintf("  %9s  %9s/s", fmtSize(p.Bytes), fmtSize(int64(float64(p.Bytes)/secs)))
+	} else {
+		line += fmt.Sprintf("  %8.0f rows/s", float64(p.Rows)/secs)
+	}
+	if p.Total > 0 && !p.Done {
+		frac := min(float64(p.Rows)/float64(p.Total), 1)
+		const width = 20
+		n := int(frac * width)
+		line += fmt.Sprintf("  [%s%s] %3.0f%%", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100)
+		if p.Rows > 0 {
+			left := time.Duration(float64(elapsed) * (float64(p.Total-p.Rows) / float64(p.Rows)))
+			line += "  ETA " + left.Round(time.Second).String()
+		}
+	}
+	if p.Done {
+		line += "  done in " + elapsed.Round(10*time.Millisecond).String()
+	}
+	return line
 }
 
 // recipients reads whom an export's key is encrypted to: an age
@@ -307,7 +347,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE)")
 	jsonFlag(c)
-	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd())
+	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd())
 	return c
 }
 
@@ -335,6 +375,10 @@ whose manifest cannot be read is reported on stderr.`,
 			if err != nil {
 				return err
 			}
+			incomplete, err := st.Incomplete(ctx)
+			if err != nil {
+				return err
+			}
 			if a.json {
 				if list == nil {
 					list = []*transfer.Manifest{}
@@ -343,10 +387,16 @@ whose manifest cannot be read is reported on stderr.`,
 				for _, x := range broken {
 					b = append(b, map[string]string{"id": x.ID, "error": x.Err.Error()})
 				}
-				return a.printJSON(map[string]any{"store": st.String(), "exports": list, "broken": b})
+				if incomplete == nil {
+					incomplete = []string{}
+				}
+				return a.printJSON(map[string]any{"store": st.String(), "exports": list, "broken": b, "incomplete": incomplete})
 			}
 			for _, x := range broken {
 				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
+			}
+			for _, id := range incomplete {
+				fmt.Fprintf(a.stderr, "ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s/%s` removes it\n", id, st, id)
 			}
 			if len(list) == 0 {
 				a.printf("no exports in %s\n", st)
@@ -421,6 +471,34 @@ every problem (--json: {"ok": false, "problems": [...]}).`,
 func identityFlags(c *cobra.Command, identityFile, passphraseFile *string) {
 	c.Flags().StringVar(identityFile, "identity", "", "age identity file (AGE-SECRET-KEY-1...) that opens an encrypted export (env FERRY_IMPORT_IDENTITY holds it instead)")
 	c.Flags().StringVar(passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted export (env FERRY_IMPORT_PASSPHRASE)")
+}
+
+func (a *app) exportDeleteCmd() *cobra.Command {
+	var loc string
+	c := &cobra.Command{
+		Use:   "delete STORE/ID | ID [--store STORE]",
+		Short: "Delete an export from its store, complete or not",
+		Long: `Delete an export: its manifest first (so it stops being listed and cannot be
+imported), then its chunks. Also removes what an export that failed or was
+killed left without a manifest. Do not delete an export that is still being
+written.`,
+		Args: exactArgs(1, "one export (STORE/ID, or ID with --store)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			st, id, err := a.exportAt(ctx, args[0], loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.Delete(ctx, id); err != nil {
+				return err
+			}
+			a.printf("deleted export %s from %s\n", id, st)
+			return nil
+		},
+	}
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	return c
 }
 
 func (a *app) exportResumeCmd() *cobra.Command {
