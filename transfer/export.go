@@ -582,6 +582,11 @@ type rowReader struct {
 	conv  []func(any) (any, error)
 	row   []any
 	table string
+	// raw holds the columns read without a copy (bytes: PostgreSQL's
+	// bytea), valid until the next row: a large value is not copied by
+	// database/sql before it is encoded.
+	raw   []sql.RawBytes
+	isRaw []bool
 }
 
 func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
@@ -606,8 +611,12 @@ func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where 
 		return nil, err
 	}
 	r.conv = make([]func(any) (any, error), n)
+	r.raw, r.isRaw = make([]sql.RawBytes, n), make([]bool, n)
 	for i := range r.conv {
 		r.conv[i] = converter(kind, types[i].DatabaseTypeName())
+		if kind == database.Postgres && t.Columns[i].Type == "bytea" {
+			r.isRaw[i], r.ptrs[i] = true, &r.raw[i]
+		}
 	}
 	return r, nil
 }
@@ -698,6 +707,14 @@ func (r *rowReader) next() (bool, error) {
 		return false, err
 	}
 	for i, v := range r.dest {
+		if r.isRaw[i] {
+			if r.raw[i] == nil {
+				r.row[i] = nil
+			} else {
+				r.row[i] = []byte(r.raw[i])
+			}
+			continue
+		}
 		x, err := r.conv[i](v)
 		if err != nil {
 			return false, fmt.Errorf("column %d: %w", i+1, err)
@@ -876,15 +893,22 @@ type chunkWriter struct {
 	// reading the next rows and compressing the last ones use two cores:
 	// gzip is about half of an export's CPU.
 	block  []byte
-	blocks chan []byte // to the compressor
+	blocks chan block  // to the compressor
 	free   chan []byte // back from it
 	done   chan error  // the compressor's outcome, once blocks is closed
+}
+
+// block is rows for the compressor: a pooled buffer, or a single large
+// row the writer waits on (ack), so that it is never copied.
+type block struct {
+	b   []byte
+	ack chan struct{}
 }
 
 const blockSize = 256 << 10
 
 func (c *chunkWriter) start() {
-	c.blocks, c.free, c.done = make(chan []byte, 2), make(chan []byte, 3), make(chan error, 1)
+	c.blocks, c.free, c.done = make(chan block, 2), make(chan []byte, 3), make(chan error, 1)
 	for i := 0; i < 3; i++ {
 		c.free <- make([]byte, 0, blockSize)
 	}
@@ -893,24 +917,37 @@ func (c *chunkWriter) start() {
 		var err error
 		for b := range c.blocks {
 			if err == nil {
-				_, err = c.gz.Write(b)
+				_, err = c.gz.Write(b.b)
 			}
-			c.free <- b[:0]
+			if b.ack != nil {
+				close(b.ack)
+			} else {
+				c.free <- b.b[:0]
+			}
 		}
 		c.done <- err
 	}()
 }
 
 func (c *chunkWriter) write(line []byte) error {
-	c.block = append(c.block, line...)
 	c.raw += int64(len(line))
 	c.rows++
-	if len(c.block) >= blockSize {
-		c.blocks <- c.block
-		c.block = <-c.free
-		if len(c.block) > 4*blockSize {
-			c.block = make([]byte, 0, blockSize) // after a large row: let it go
+	if len(line) >= blockSize {
+		// A large row goes as it is, after the rows before it; the
+		// caller reuses line, so wait until it is compressed.
+		if len(c.block) > 0 {
+			c.blocks <- block{b: c.block}
+			c.block = <-c.free
 		}
+		ack := make(chan struct{})
+		c.blocks <- block{b: line, ack: ack}
+		<-ack
+		return nil
+	}
+	c.block = append(c.block, line...)
+	if len(c.block) >= blockSize {
+		c.blocks <- block{b: c.block}
+		c.block = <-c.free
 	}
 	return nil
 }
@@ -918,7 +955,7 @@ func (c *chunkWriter) write(line []byte) error {
 // stop ends the compressor and returns its error.
 func (c *chunkWriter) stop() error {
 	if len(c.block) > 0 {
-		c.blocks <- c.block
+		c.blocks <- block{b: c.block}
 		c.block = nil
 	}
 	close(c.blocks)

@@ -206,26 +206,32 @@ func fastValue(b []byte) (value, int, bool) {
 		return value{kind: kText, s: s}, n, ok
 	case c == '{':
 		// {"b":"..."}, {"s":"..."} or {"f":"..."}
-		if len(b) < 7 || b[1] != '"' || b[3] != '"' || b[4] != ':' {
+		if len(b) < 7 || b[1] != '"' || b[3] != '"' || b[4] != ':' || b[5] != '"' {
 			return value{}, 0, false
 		}
-		s, n, ok := fastString(b[5:])
+		n, ok := fastStringLen(b[5:])
 		if !ok || 5+n >= len(b) || b[5+n] != '}' {
 			return value{}, 0, false
 		}
+		inner := b[6 : 5+n-1] // between the quotes, not copied
 		n += 6
 		switch b[2] {
 		case 'b', 's':
-			raw, err := base64.StdEncoding.DecodeString(s)
+			// Straight from the line: a large value is not copied into a
+			// string first.
+			raw := make([]byte, base64.StdEncoding.DecodedLen(len(inner)))
+			k, err := base64.StdEncoding.Decode(raw, inner)
 			if err != nil {
 				return value{}, 0, false
 			}
+			raw = raw[:k]
 			if b[2] == 'b' {
 				return value{kind: kBytes, b: raw}, n, true
 			}
 			return value{kind: kText, s: string(raw)}, n, true
 		case 'f':
-			return value{kind: kFloat, s: s}, n, s == "NaN" || s == "Infinity" || s == "-Infinity"
+			f := string(inner)
+			return value{kind: kFloat, s: f}, n, f == "NaN" || f == "Infinity" || f == "-Infinity"
 		}
 		return value{}, 0, false
 	case c == '-' || c >= '0' && c <= '9':
@@ -246,6 +252,20 @@ func fastValue(b []byte) (value, int, bool) {
 		return value{kind: kInt, s: s}, n, true
 	}
 	return value{}, 0, false
+}
+
+// fastStringLen is fastString without the copy: the length of the
+// string token at the start of b.
+func fastStringLen(b []byte) (int, bool) {
+	for j := 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			return j + 1, utf8.Valid(b[1:j])
+		case c == '\\' || c < 0x20:
+			return 0, false
+		}
+	}
+	return 0, false
 }
 
 // fastString reads a JSON string without escapes or control characters,

@@ -142,7 +142,7 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 		bw := bufio.NewWriterSize(pw, 256<<10)
 		var buf []byte
 		err := l.im.feed(ctx, t, func(row []value) error {
-			buf = appendCopyRow(buf[:0], row)
+			buf = appendCopyRow(buf[:0], row, bw)
 			_, err := bw.Write(buf)
 			if cap(buf) > 4<<20 {
 				buf = nil // after a large value
@@ -163,8 +163,10 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 	return err
 }
 
-// appendCopyRow appends row in COPY's text format.
-func appendCopyRow(buf []byte, row []value) []byte {
+// appendCopyRow appends row in COPY's text format. A large bytes value
+// is written to w in pieces instead (after what buf holds so far), so
+// that its hex form is never whole in memory.
+func appendCopyRow(buf []byte, row []value, w io.Writer) []byte {
 	for i, v := range row {
 		if i > 0 {
 			buf = append(buf, '\t')
@@ -180,7 +182,17 @@ func appendCopyRow(buf []byte, row []value) []byte {
 			}
 		case kBytes:
 			buf = append(buf, `\\x`...)
-			buf = hex.AppendEncode(buf, v.b)
+			if len(v.b) < 1<<20 || w == nil {
+				buf = hex.AppendEncode(buf, v.b)
+				break
+			}
+			for off := 0; off < len(v.b); off += 64 << 10 {
+				buf = hex.AppendEncode(buf, v.b[off:min(off+64<<10, len(v.b))])
+				if _, err := w.Write(buf); err != nil {
+					return buf[:0] // the writer's error comes back on its next write
+				}
+				buf = buf[:0]
+			}
 		default:
 			for j := 0; j < len(v.s); j++ {
 				switch c := v.s[j]; c {
