@@ -56,7 +56,7 @@ func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 		// left out of the export may.
 		var q []string
 		for _, name := range tables {
-			from := pgFrom(&l.im.m.table(name).Table)
+			from := pgFrom(&l.im.table(name).Table)
 			var has bool
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+from+")").Scan(&has); err != nil {
 				return err

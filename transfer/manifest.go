@@ -80,6 +80,11 @@ type TableExport struct {
 	// lines (see rowSum).
 	RowChecksum string  `json:"row_checksum"`
 	Chunks      []Chunk `json:"chunks"`
+
+	// For an import into a newer target: the exported table whose rows
+	// this (target) table loads, and which of its columns, in order.
+	src  *TableExport
+	keep []int
 }
 
 // Chunk is one stored chunk file of a table.

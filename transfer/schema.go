@@ -32,6 +32,9 @@ type Column struct {
 	Name     string `json:"name"`
 	Type     string `json:"type"`
 	Nullable bool   `json:"nullable"`
+	// HasDefault: the column has a default (or is an identity or
+	// auto-increment column), so a row may leave it out.
+	HasDefault bool `json:"has_default,omitempty"`
 }
 
 // ForeignKey is a foreign key from Columns of its table to RefColumns of
@@ -119,6 +122,7 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 		return err
 	}
 	rows, err := q.QueryContext(ctx, `SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+			a.atthasdef OR a.attidentity <> '',
 			COALESCE(pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident($1), a.attname), '')
 		FROM pg_attribute a WHERE a.attrelid = `+rel+` AND a.attnum > 0 AND NOT a.attisdropped
 			AND a.attgenerated = '' ORDER BY a.attnum`, t.Name)
@@ -129,7 +133,7 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 	for rows.Next() {
 		var c Column
 		var seq string
-		if err := rows.Scan(&c.Name, &c.Type, &c.Nullable, &seq); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.Nullable, &c.HasDefault, &seq); err != nil {
 			rows.Close()
 			return err
 		}
@@ -185,7 +189,9 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 }
 
 func describeMySQL(ctx context.Context, q querier, t *Table) error {
-	rows, err := q.QueryContext(ctx, `SELECT column_name, column_type, is_nullable = 'YES', extra
+	// MariaDB shows a NULL default as the text NULL (a string default is
+	// quoted), MySQL as SQL NULL.
+	rows, err := q.QueryContext(ctx, `SELECT column_name, column_type, is_nullable = 'YES', extra, COALESCE(column_default, 'NULL') <> 'NULL'
 		FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?
 		ORDER BY ordinal_position`, t.Name)
 	if err != nil {
@@ -195,7 +201,7 @@ func describeMySQL(ctx context.Context, q querier, t *Table) error {
 	for rows.Next() {
 		var c Column
 		var extra string
-		if err := rows.Scan(&c.Name, &c.Type, &c.Nullable, &extra); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &c.Nullable, &extra, &c.HasDefault); err != nil {
 			rows.Close()
 			return err
 		}
@@ -206,6 +212,7 @@ func describeMySQL(ctx context.Context, q querier, t *Table) error {
 		}
 		if strings.Contains(extra, "auto_increment") {
 			auto = c.Name
+			c.HasDefault = true
 		}
 		t.Columns = append(t.Columns, c)
 	}
@@ -253,7 +260,7 @@ func describeMySQL(ctx context.Context, q querier, t *Table) error {
 }
 
 func describeSQLite(ctx context.Context, q querier, t *Table) error {
-	rows, err := q.QueryContext(ctx, `SELECT name, type, "notnull", pk, hidden FROM pragma_table_xinfo(?) ORDER BY cid`, t.Name)
+	rows, err := q.QueryContext(ctx, `SELECT name, type, "notnull", pk, hidden, dflt_value IS NOT NULL FROM pragma_table_xinfo(?) ORDER BY cid`, t.Name)
 	if err != nil {
 		return err
 	}
@@ -265,7 +272,7 @@ func describeSQLite(ctx context.Context, q querier, t *Table) error {
 	for rows.Next() {
 		var c Column
 		var notNull, pk, hidden int
-		if err := rows.Scan(&c.Name, &c.Type, &notNull, &pk, &hidden); err != nil {
+		if err := rows.Scan(&c.Name, &c.Type, &notNull, &pk, &hidden, &c.HasDefault); err != nil {
 			rows.Close()
 			return err
 		}

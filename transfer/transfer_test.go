@@ -739,3 +739,69 @@ func TestQuiesce(t *testing.T) {
 		}
 	})
 }
+
+// TestImportIntoNewerTarget: a target already at version 6 takes an
+// export of version 2 by name; the rename and the split column are
+// refused until a mapping says what to do; new columns take their
+// defaults.
+func TestImportIntoNewerTarget(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		ctx := tctx(t)
+		src := tdb.DB
+		smig := serviceMigrator(t, src)
+		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+			t.Fatal(err)
+		}
+		seed(t, src)
+		st, _ := OpenStore(ctx, t.TempDir())
+		m, err := Export(ctx, st, src, smig, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := openURL(t, testdb.Create(t, tdb))
+		tmig := serviceMigrator(t, target)
+		if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+		if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "column runs.name is not in the target's table runs") ||
+			!strings.Contains(err.Error(), "users.email") {
+			t.Fatalf("unmapped import: %v", err)
+		}
+		mp, err := ParseMapping(strings.NewReader("tables:\n  settings: \"-\"\ncolumns:\n  runs.name: title\n  users.email: \"-\"\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp, Plan: true})
+		if err != nil {
+			t.Fatalf("plan: %v", err)
+		}
+		var notes []string
+		for _, tr := range plan.Tables {
+			for _, c := range tr.Columns {
+				if c.Note != "" {
+					notes = append(notes, tr.Name+":"+c.From+">"+c.To+":"+c.Note)
+				}
+			}
+		}
+		joined := strings.Join(notes, "\n")
+		for _, want := range []string{"runs:name>title:renamed (mapping)", "users:email>:left out (mapping)", "tasks:>attempts:new in the target: its default", "logs:>level:new in the target: NULL"} {
+			if !strings.Contains(joined, want) {
+				t.Errorf("plan lacks %q:\n%s", want, joined)
+			}
+		}
+		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
+		if err != nil || !rep.Verified || rep.FinalVersion != 6 {
+			t.Fatalf("mapped import: %v %+v", err, rep)
+		}
+		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE title = 'first'`); got != "1" {
+			t.Errorf("runs named first: %s", got)
+		}
+		if got := queryString(t, target, `SELECT count(*) FROM tasks WHERE attempts = 1`); got != "3" {
+			t.Errorf("tasks with the default attempts: %s", got)
+		}
+		if got := queryString(t, target, `SELECT count(*) FROM users`); got != "3" {
+			t.Errorf("users: %s", got)
+		}
+	})
+}

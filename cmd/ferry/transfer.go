@@ -536,14 +536,18 @@ of them on the configured database (the source).`,
 }
 
 func (a *app) importCmd() *cobra.Command {
-	var from, loc, identityFile, passphraseFile string
+	var from, loc, identityFile, passphraseFile, mappingFile string
 	var plan, keepPaused bool
 	var jobs int
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
 		Short: "Load an export into an empty database, through the migrations, verified",
 		Long: `Import an export into the configured database, which must be empty (or hold
-an import of this export that was cut short: it goes on where it stopped).
+an import of this export that was cut short: it goes on where it stopped),
+or already at the export's schema version or a newer one with empty tables:
+then every table and column maps by name, new columns take their defaults,
+and a renamed, dropped or retyped column is refused unless --mapping says
+what to do (--plan shows the mapping).
 
 1. Migrate the target to the export's schema version with the migrations in
    --dir; their checksums must match the ones the source applied.
@@ -572,6 +576,18 @@ the report with "problems").`,
 			if err != nil {
 				return err
 			}
+			var mapping *transfer.Mapping
+			if mappingFile != "" {
+				f, err := os.Open(mappingFile)
+				if err != nil {
+					return usageError{fmt.Errorf("--mapping: %w", err)}
+				}
+				mapping, err = transfer.ParseMapping(f)
+				f.Close()
+				if err != nil {
+					return usageError{fmt.Errorf("--mapping %s: %w", mappingFile, err)}
+				}
+			}
 			st, id, err := a.exportAt(ctx, from, loc)
 			if err != nil {
 				return err
@@ -586,7 +602,7 @@ the report with "problems").`,
 				return err
 			}
 			defer db.Close()
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs})
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs, Mapping: mapping})
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
 			}
@@ -605,6 +621,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
+	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts); see docs/transfer.md")
 	c.Flags().IntVar(&jobs, "jobs", 2, "connections verifying the load at once (tables in parallel; a large PostgreSQL table in key ranges)")
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
@@ -653,7 +670,17 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		for _, t := range r.Tables {
 			cols := make([]string, len(t.Columns))
 			for i, c := range t.Columns {
-				cols[i] = c.From + " -> " + c.To
+				from, to := c.From, c.To
+				if from == "" {
+					from = "(none)"
+				}
+				if to == "" {
+					to = "(none)"
+				}
+				cols[i] = from + " -> " + to
+				if c.Note != "" {
+					cols[i] += " [" + c.Note + "]"
+				}
 			}
 			fmt.Fprintf(w, "%d\t%s\t%d\t%s\n", t.Group, t.Name, t.Rows, strings.Join(cols, ", "))
 		}

@@ -1,0 +1,165 @@
+package transfer
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Mapping tells an import into a target at a newer schema version what to
+// do where the export and the target differ. By default every exported
+// table and column goes to the target table and column of the same name,
+// and the target's other columns take their defaults; anything else (a
+// table or column the target does not have, a column whose type changed,
+// a target column that is NOT NULL without a default) is refused unless
+// the mapping says what to do:
+//
+//	tables:
+//	  old_runs: runs          # rename
+//	  audit_2019: "-"         # leave out
+//	columns:
+//	  runs.name: title        # rename
+//	  runs.legacy_flag: "-"   # leave out
+//	casts:
+//	  - runs.score            # the target's type is wider: let the database cast
+type Mapping struct {
+	Tables  map[string]string `yaml:"tables"`
+	Columns map[string]string `yaml:"columns"`
+	Casts   []string          `yaml:"casts"`
+}
+
+// ParseMapping reads a mapping file (YAML).
+func ParseMapping(r io.Reader) (*Mapping, error) {
+	var m Mapping
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil && err != io.EOF {
+		return nil, fmt.Errorf("mapping: %w", err)
+	}
+	return &m, nil
+}
+
+// drop is the mapping's word for leaving a table or column out.
+const drop = "-"
+
+// tableMap is how one exported table goes into the target.
+type tableMap struct {
+	src    *TableExport
+	target *Table
+	keep   []int // source column indexes loaded, in the mapped table's column order
+	casts  bool  // a column's type differs: the row checksum cannot be compared
+	notes  []ColumnMapping
+}
+
+// mapTables maps the export's tables onto the target's. It returns every
+// problem at once, so that one --plan shows all the mapping to write.
+func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap, []string) {
+	if mp == nil {
+		mp = &Mapping{}
+	}
+	byName := map[string]*Table{}
+	for _, t := range target {
+		byName[t.Name] = t
+	}
+	out := map[string]*tableMap{}
+	var problems []string
+	for i := range m.Tables {
+		src := &m.Tables[i]
+		name := src.Name
+		if to, ok := mp.Tables[src.Name]; ok {
+			if to == drop {
+				continue
+			}
+			name = to
+		}
+		tt := byName[name]
+		if tt == nil {
+			problems = append(problems, fmt.Sprintf("table %s is not in the target: if it was renamed, map it (tables: {%s: NEW_NAME}); to leave its rows out, tables: {%s: \"-\"}", name, src.Name, src.Name))
+			continue
+		}
+		tm := &tableMap{src: src, target: tt}
+		used := map[string]bool{}
+		for ci, c := range src.Columns {
+			key := src.Name + "." + c.Name
+			to, mapped := mp.Columns[key]
+			switch {
+			case mapped && to == drop:
+				tm.notes = append(tm.notes, ColumnMapping{From: c.Name, Note: "left out (mapping)"})
+				continue
+			case !mapped:
+				to = c.Name
+			}
+			tc := tt.column(to)
+			if tc == nil {
+				problems = append(problems, fmt.Sprintf("column %s is not in the target's table %s: if it was renamed, map it (columns: {%s: NEW_NAME}); to leave it out, columns: {%s: \"-\"}", key, tt.Name, key, key))
+				continue
+			}
+			note := ""
+			if mapped {
+				note = "renamed (mapping)"
+			}
+			if tc.Type != c.Type {
+				if !slices.Contains(mp.Casts, key) {
+					problems = append(problems, fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key))
+					continue
+				}
+				tm.casts = true
+				note = strings.TrimSpace(note + " cast " + c.Type + " -> " + tc.Type + " (mapping)")
+			}
+			used[to] = true
+			tm.keep = append(tm.keep, ci)
+			tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: note})
+		}
+		for _, tc := range tt.Columns {
+			if used[tc.Name] {
+				continue
+			}
+			if !tc.Nullable && !tc.HasDefault {
+				problems = append(problems, fmt.Sprintf("the target's column %s.%s is NOT NULL without a default, and the export has no value for it: map an exported column onto it, or give it a default in a migration", tt.Name, tc.Name))
+				continue
+			}
+			how := "new in the target: its default"
+			if !tc.HasDefault {
+				how = "new in the target: NULL"
+			}
+			tm.notes = append(tm.notes, ColumnMapping{To: tc.Name, Note: how})
+		}
+		out[src.Name] = tm
+	}
+	for name, to := range mp.Tables {
+		if m.table(name) == nil {
+			problems = append(problems, fmt.Sprintf("the mapping names table %s (-> %s), which the export does not have", name, to))
+		}
+	}
+	for key := range mp.Columns {
+		table, col, _ := strings.Cut(key, ".")
+		if t := m.table(table); t == nil || t.column(col) == nil {
+			problems = append(problems, fmt.Sprintf("the mapping names column %s, which the export does not have", key))
+		}
+	}
+	slices.Sort(problems)
+	return out, problems
+}
+
+// mapped returns the table the loaders load: the target's name and the
+// kept columns under their target names, the source's rows and chunks,
+// the target's foreign keys and the source's counters.
+func (tm *tableMap) mapped() *TableExport {
+	t := &TableExport{Table: Table{Name: tm.target.Name, PrimaryKey: tm.target.PrimaryKey,
+		ForeignKeys: tm.target.ForeignKeys, Partitioned: tm.target.Partitioned},
+		Rows: tm.src.Rows, RowChecksum: tm.src.RowChecksum, Chunks: tm.src.Chunks, src: tm.src, keep: tm.keep}
+	for _, n := range tm.notes {
+		if n.From != "" && n.To != "" {
+			t.Columns = append(t.Columns, *tm.target.column(n.To))
+			for _, s := range tm.src.Sequences {
+				if s.Column == n.From {
+					t.Sequences = append(t.Sequences, Sequence{Column: n.To, Name: s.Name, Next: s.Next})
+				}
+			}
+		}
+	}
+	return t
+}
