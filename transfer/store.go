@@ -223,6 +223,32 @@ func (s *Store) Incomplete(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// Prune deletes all but the newest keep complete exports (keep ≥ 1) and
+// returns those deleted (with dryRun, those it would delete). Exports
+// without a manifest are left alone: one may still be running.
+func (s *Store) Prune(ctx context.Context, keep int, dryRun bool) ([]*Manifest, error) {
+	if keep < 1 {
+		return nil, fmt.Errorf("prune must keep at least 1 export, got %d", keep)
+	}
+	all, _, err := s.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(all) <= keep {
+		return nil, nil
+	}
+	old := all[:len(all)-keep]
+	if dryRun {
+		return old, nil
+	}
+	for i, m := range old {
+		if err := s.Delete(ctx, m.ID); err != nil {
+			return old[:i], err
+		}
+	}
+	return old, nil
+}
+
 // Delete removes export id, manifest first.
 func (s *Store) Delete(ctx context.Context, id string) error {
 	if !ValidID(id) {

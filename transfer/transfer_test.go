@@ -367,6 +367,21 @@ func TestDamagedExport(t *testing.T) {
 	if err := st.Delete(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
+	// Prune keeps the newest.
+	var ids []string
+	for i := 0; i < 3; i++ {
+		e, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Options: Options{Now: func() time.Time { return time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC) }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	if gone, err := st.Prune(ctx, 1, false); err != nil || len(gone) != 2 || gone[0].ID != ids[0] || gone[1].ID != ids[1] {
+		t.Fatalf("prune: %v %v", gone, err)
+	}
+	if list, _, _ := st.List(ctx); len(list) != 1 || list[0].ID != ids[2] {
+		t.Errorf("after prune: %v", list)
+	}
 	if _, err := os.Stat(filepath.Join(dir, m.ID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("deleted export left %v", err)
 	}

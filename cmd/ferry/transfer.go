@@ -347,7 +347,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE)")
 	jsonFlag(c)
-	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd())
+	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd())
 	return c
 }
 
@@ -498,6 +498,44 @@ written.`,
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	return c
+}
+
+func (a *app) exportPruneCmd() *cobra.Command {
+	var loc string
+	var keep int
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "prune --keep N [--store STORE] [--dry-run]",
+		Short: "Delete all but the newest N exports of a store",
+		Long: `Delete the oldest complete exports of the store, keeping the newest --keep.
+Exports without a manifest are left alone (one may still be running; see
+ferry export list and ferry export delete).`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if keep < 1 {
+				return usageErrorf("--keep must be at least 1, got %d", keep)
+			}
+			st, err := a.existingExportStore(ctx, loc)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			gone, err := st.Prune(ctx, keep, dryRun)
+			verb := "deleted"
+			if dryRun {
+				verb = "would delete"
+			}
+			for _, m := range gone {
+				a.printf("%s export %s (%s)\n", verb, m.ID, m.CreatedAt.Format(time.DateTime))
+			}
+			return err
+		},
+	}
+	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	c.Flags().IntVar(&keep, "keep", 0, "how many of the newest exports to keep (at least 1)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted, delete nothing")
 	return c
 }
 
