@@ -69,7 +69,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 			return err
 		}
 		if src.URL.Kind == database.Postgres {
-			if m.Sequences, err = schemaSequences(ctx, snaps[0].q); err != nil {
+			if m.Sequences, err = schemaSequences(ctx, snaps[0].q, ownTables(m.Source.HistoryTable)); err != nil {
 				return err
 			}
 		}

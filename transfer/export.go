@@ -254,7 +254,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		return err
 	}
 	if db.URL.Kind == database.Postgres {
-		if m.Sequences, err = schemaSequences(ctx, snaps[0].q); err != nil {
+		if m.Sequences, err = schemaSequences(ctx, snaps[0].q, ownTables(m.Source.HistoryTable)); err != nil {
 			return err
 		}
 	}

@@ -206,8 +206,15 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 		return nil, err
 	}
 	maps, problems := mapTables(m, target, im.opts.Mapping)
+	var mappingErr error
 	if len(problems) > 0 {
-		return nil, fmt.Errorf("%w at version %d (export at %d): %s; write these into a mapping file (--mapping FILE) and run again", ErrMapping, status.CurrentVersion, m.Source.SchemaVersion, strings.Join(problems, "; "))
+		mappingErr = fmt.Errorf("%w at version %d (export at %d): %s; write these into a mapping file (--mapping FILE) and run again", ErrMapping, status.CurrentVersion, m.Source.SchemaVersion, strings.Join(problems, "; "))
+		if !im.opts.Plan {
+			return nil, mappingErr
+		}
+		for _, p := range problems {
+			im.rep.Problems = append(im.rep.Problems, Problem{What: "mapping", Detail: p})
+		}
 	}
 	notes := map[string][]ColumnMapping{}
 	for i := range m.Tables {
@@ -229,11 +236,11 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 				return nil, err
 			}
 			if n > 0 {
-				return nil, fmt.Errorf("%w: its table %s has %d rows at schema version %d; import into a database whose tables are empty (an empty database, or one migrated with ferry up and nothing else)", ErrNotEmpty, t.Name, n, status.CurrentVersion)
+				return nil, fmt.Errorf("%w: its table %s has %d rows at schema version %d, which the import would mix with the export's (rows a migration seeds count too); import into an empty database, and the export goes through the migrations", ErrNotEmpty, t.Name, n, status.CurrentVersion)
 			}
 		}
 	}
-	return notes, nil
+	return notes, mappingErr
 }
 
 // expectedSum is the row checksum a loaded table must show: the
@@ -328,10 +335,15 @@ func (im *importer) run(ctx context.Context) error {
 		return fmt.Errorf("the target is at schema version %d, past the export's %d, but the import's load never finished: something ran `ferry up` on it meanwhile; drop the target database, create it empty, and import again", status.CurrentVersion, m.Source.SchemaVersion)
 	}
 	var notes map[string][]ColumnMapping
+	var mappingErr error
+	if im.mapped && im.direct != nil {
+		return fmt.Errorf("%w: it is at schema version %d; a copy goes into an empty database (ferry export and ferry import --mapping load into a database that has its schema)", ErrNotEmpty, status.CurrentVersion)
+	}
 	if im.mapped {
-		if notes, err = im.mapOntoTarget(ctx, status); err != nil {
+		if notes, err = im.mapOntoTarget(ctx, status); err != nil && (!errors.Is(err, ErrMapping) || !im.opts.Plan) {
 			return err
 		}
+		mappingErr = err // a plan shows the mapping, problems and all
 	} else {
 		for i := range m.Tables {
 			im.tables = append(im.tables, &m.Tables[i])
@@ -359,18 +371,13 @@ func (im *importer) run(ctx context.Context) error {
 	im.plan(status, groups)
 	if im.opts.Plan {
 		im.rep.Planned = true
-		return nil
+		return mappingErr
 	}
 	if err := im.createLedger(ctx); err != nil {
 		return err
 	}
-	if err := im.mark(ctx, nil, stepStarted, 0); err != nil {
+	if err := im.markStart(ctx); err != nil {
 		return err
-	}
-	if im.mapped {
-		if err := im.mark(ctx, nil, stepMapped, 0); err != nil {
-			return err
-		}
 	}
 	if !im.mapped && status.CurrentVersion < m.Source.SchemaVersion {
 		if _, err := im.mig.Up(ctx, migrate.UpOptions{To: m.Source.SchemaVersion}); err != nil {
@@ -426,9 +433,12 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
 	}
 	if _, ok := im.done[stepVerified]; !ok {
-		if _, ok := im.done[stepEmptied]; ok {
+		switch _, ok := im.done[stepEmptied]; {
+		case ok:
 			add("take the migration lock (the %d tables were emptied by the earlier run)", len(im.tables))
-		} else {
+		case im.mapped:
+			add("take the migration lock; load the %d tables of the target's schema at version %d, which are empty", len(im.tables), status.CurrentVersion)
+		default:
 			add("take the migration lock; empty the %d tables of rows the migrations seeded", len(im.tables))
 		}
 		for i, g := range groups {
@@ -458,8 +468,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		}
 		add("set sequences past the loaded maximum; verify row counts, row checksums and foreign keys")
 	}
-	if status.LatestVersion > m.Source.SchemaVersion {
-		add("migrate the target from version %d to the latest, %d", m.Source.SchemaVersion, status.LatestVersion)
+	if at := max(status.CurrentVersion, m.Source.SchemaVersion); status.LatestVersion > at {
+		add("migrate the target from version %d to the latest, %d", at, status.LatestVersion)
+	}
+	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
+		add("resume the %d workloads the export paused, in the target", len(q.Paused))
 	}
 }
 
@@ -587,6 +600,25 @@ func (im *importer) createLedger(ctx context.Context) error {
 		return fmt.Errorf("create the import ledger %s: %w", im.ledger, err)
 	}
 	return nil
+}
+
+// markStart records the start, and for a mapped import that it is one,
+// together.
+func (im *importer) markStart(ctx context.Context) error {
+	tx, err := im.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := im.mark(ctx, tx, stepStarted, 0); err != nil {
+		return err
+	}
+	if im.mapped {
+		if err := im.mark(ctx, tx, stepMapped, 0); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
 }
 
 // markSQL is the statement and arguments that record a finished step.

@@ -223,7 +223,18 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 			continue // dropped by a later migration of the target? not at this version
 		}
 		seq := `quote_ident(current_schema()) || '.' || quote_ident($1)`
-		// is_called false: the next nextval returns Next itself.
+		if ownTables(l.im.mig.Table())(strings.TrimSuffix(s.Name, "_id_seq")) {
+			continue // ferry's own history counter (an export older than this check)
+		}
+		// is_called false: the next nextval returns Next itself; never
+		// backwards, past what the target handed out already.
+		var at int64
+		if err := l.conn.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteSQLite(s.Name)).Scan(&at); err != nil {
+			return fmt.Errorf("sequence %s: %w", s.Name, err)
+		}
+		if s.Next <= at {
+			continue
+		}
 		_, err := l.conn.ExecContext(ctx, `SELECT setval(`+seq+`, $2::bigint, false)`, s.Name, s.Next)
 		if err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)

@@ -94,7 +94,18 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 			}
 			tc := tt.column(to)
 			if tc == nil {
-				problems = append(problems, fmt.Sprintf("column %s is not in the target's table %s: if it was renamed, map it (columns: {%s: NEW_NAME}); to leave it out, columns: {%s: \"-\"}", key, tt.Name, key, key))
+				msg := fmt.Sprintf("column %s is not in the target's table %s: if it was renamed, map it (columns: {%s: NEW_NAME}); to leave it out, columns: {%s: \"-\"}", key, tt.Name, key, key)
+				if mapped {
+					msg = fmt.Sprintf("the mapping sends column %s to %s.%s, which the target does not have", key, tt.Name, to)
+				}
+				problems = append(problems, msg)
+				tm.notes = append(tm.notes, ColumnMapping{From: c.Name, Note: "refused: " + msg})
+				continue
+			}
+			if used[to] {
+				msg := fmt.Sprintf("two exported columns of %s go to the target's column %s.%s: map only one there", src.Name, tt.Name, to)
+				problems = append(problems, msg)
+				tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: "refused: " + msg})
 				continue
 			}
 			note := ""
@@ -103,7 +114,9 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 			}
 			if tc.Type != c.Type {
 				if !slices.Contains(mp.Casts, key) {
-					problems = append(problems, fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key))
+					msg := fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key)
+					problems = append(problems, msg)
+					tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: "refused: " + msg})
 					continue
 				}
 				tm.casts = true
@@ -118,7 +131,9 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 				continue
 			}
 			if !tc.Nullable && !tc.HasDefault {
-				problems = append(problems, fmt.Sprintf("the target's column %s.%s is NOT NULL without a default, and the export has no value for it: map an exported column onto it, or give it a default in a migration", tt.Name, tc.Name))
+				msg := fmt.Sprintf("the target's column %s.%s is NOT NULL without a default, and the export has no value for it: map an exported column onto it, or give it a default in a migration", tt.Name, tc.Name)
+				problems = append(problems, msg)
+				tm.notes = append(tm.notes, ColumnMapping{To: tc.Name, Note: "refused: " + msg})
 				continue
 			}
 			how := "new in the target: its default"
@@ -128,6 +143,37 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 			tm.notes = append(tm.notes, ColumnMapping{To: tc.Name, Note: how})
 		}
 		out[src.Name] = tm
+	}
+	// A loaded row's reference must find its parent: a kept column that
+	// references a table nothing loads is refused.
+	loaded := map[string]bool{}
+	for _, tm := range out {
+		loaded[tm.target.Name] = true
+	}
+	for _, tm := range out {
+		kept := map[string]bool{}
+		for _, n := range tm.notes {
+			if n.From != "" && n.To != "" && !strings.HasPrefix(n.Note, "refused") {
+				kept[n.To] = true
+			}
+		}
+		for _, fk := range tm.target.ForeignKeys {
+			if loaded[fk.RefTable] {
+				continue
+			}
+			for _, c := range fk.Columns {
+				if kept[c] {
+					problems = append(problems, fmt.Sprintf("table %s references %s (foreign key %s), which the export or the mapping leaves out: its rows could not be loaded with the constraint on", tm.target.Name, fk.RefTable, fk.Name))
+					break
+				}
+			}
+		}
+	}
+	for _, key := range mp.Casts {
+		table, col, _ := strings.Cut(key, ".")
+		if t := m.table(table); t == nil || t.column(col) == nil {
+			problems = append(problems, fmt.Sprintf("the mapping allows a cast of column %s, which the export does not have", key))
+		}
 	}
 	for name, to := range mp.Tables {
 		if m.table(name) == nil {
@@ -152,7 +198,7 @@ func (tm *tableMap) mapped() *TableExport {
 		ForeignKeys: tm.target.ForeignKeys, Partitioned: tm.target.Partitioned},
 		Rows: tm.src.Rows, RowChecksum: tm.src.RowChecksum, Chunks: tm.src.Chunks, src: tm.src, keep: tm.keep}
 	for _, n := range tm.notes {
-		if n.From != "" && n.To != "" {
+		if n.From != "" && n.To != "" && !strings.HasPrefix(n.Note, "refused") {
 			t.Columns = append(t.Columns, *tm.target.column(n.To))
 			for _, s := range tm.src.Sequences {
 				if s.Column == n.From {

@@ -23,11 +23,11 @@ type Unfinished struct {
 // database that never had an import has none. Until they finish, the
 // database's data is incomplete: no release should start on it.
 func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]Unfinished, error) {
+	if exists, err := tableExists(ctx, db, ledgerTable(history)); err != nil || !exists {
+		return nil, err
+	}
 	rows, err := db.QueryContext(ctx, `SELECT export_id, step FROM `+db.Dialect.Table(ledgerTable(history)))
 	if err != nil {
-		if exists, xerr := tableExists(ctx, db, ledgerTable(history)); xerr == nil && !exists {
-			return nil, nil
-		}
 		return nil, err
 	}
 	byID := map[string]*Unfinished{}
@@ -66,16 +66,21 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 	return out, nil
 }
 
-// tableExists reports whether db has table name (in its current schema).
+// tableExists reports whether db has table name (in its current schema),
+// with one cheap query: status and launch ask on every run.
 func tableExists(ctx context.Context, db *database.DB, name string) (bool, error) {
-	names, err := catalogNames(ctx, db, db.URL.Kind)
-	if err != nil {
+	var q string
+	switch db.URL.Kind {
+	case database.Postgres:
+		q = `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = $1`
+	case database.MySQL:
+		q = `SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = ?`
+	default:
+		q = `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?`
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, q, name).Scan(&n); err != nil {
 		return false, err
 	}
-	for _, n := range names {
-		if n == name {
-			return true, nil
-		}
-	}
-	return false, nil
+	return n > 0, nil
 }

@@ -337,11 +337,30 @@ func describeSQLite(ctx context.Context, q querier, t *Table) error {
 	return nil
 }
 
-// schemaSequences reads every sequence of PostgreSQL's current schema.
-func schemaSequences(ctx context.Context, q querier) ([]Sequence, error) {
-	names, err := strs(ctx, q, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) FROM pg_class c
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY 1`)
+// schemaSequences reads every sequence of PostgreSQL's current schema,
+// but those owned by a column of a table skip leaves out (ferry's own:
+// the target keeps its own history's counter).
+func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]Sequence, error) {
+	rows, err := q.QueryContext(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), COALESCE(t.relname, '')
+		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
+		LEFT JOIN pg_class t ON t.oid = d.refobjid
+		WHERE n.nspname = current_schema() AND c.relkind = 'S' ORDER BY 1`)
 	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for rows.Next() {
+		var name, owner string
+		if err := rows.Scan(&name, &owner); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if owner == "" || !skip(owner) {
+			names = append(names, name)
+		}
+	}
+	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
 	var out []Sequence

@@ -196,6 +196,7 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		if !rep.Verified || rep.FinalVersion != 6 || rep.Resumed {
 			t.Fatalf("report: %+v", rep)
 		}
+		historyCounterAhead(t, target)
 		if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -809,6 +810,7 @@ func TestImportIntoNewerTarget(t *testing.T) {
 		if err != nil || !rep.Verified || rep.FinalVersion != 6 {
 			t.Fatalf("mapped import: %v %+v", err, rep)
 		}
+		historyCounterAhead(t, target)
 		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE title = 'first'`); got != "1" {
 			t.Errorf("runs named first: %s", got)
 		}
@@ -819,4 +821,61 @@ func TestImportIntoNewerTarget(t *testing.T) {
 			t.Errorf("users: %s", got)
 		}
 	})
+}
+
+// historyCounterAhead checks that the target's own history counter was
+// left past its rows (an import must not set it from the source's).
+func historyCounterAhead(t *testing.T, db *database.DB) {
+	t.Helper()
+	if db.URL.Kind != database.Postgres {
+		return
+	}
+	if got := queryString(t, db, `SELECT (nextval(pg_get_serial_sequence('ferry_migrations', 'id')) > (SELECT max(id) FROM ferry_migrations))::text`); got != "true" {
+		t.Errorf("the target's history counter is not past its rows")
+	}
+}
+
+// TestMappingProblems: a plan without a mapping still shows every table,
+// the refused columns marked; wrong mapping entries are named.
+func TestMappingProblems(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceMigrator(t, tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := OpenStore(ctx, t.TempDir())
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	tmig := serviceMigrator(t, target)
+	if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, target, "DELETE FROM settings")
+	plan, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Plan: true})
+	if !errors.Is(err, ErrMapping) || plan == nil || len(plan.Tables) != 9 || len(plan.Problems) == 0 {
+		t.Fatalf("plan without a mapping: %v %+v", err, plan)
+	}
+	refused := 0
+	for _, tr := range plan.Tables {
+		for _, c := range tr.Columns {
+			if strings.HasPrefix(c.Note, "refused") {
+				refused++
+			}
+		}
+	}
+	if refused < 2 {
+		t.Errorf("refused columns marked: %d", refused)
+	}
+	mp, _ := ParseMapping(strings.NewReader("tables:\n  users: \"-\"\ncolumns:\n  runs.name: title\n  runs.status: title\n  runs.ghost: x\ncasts: [runs.nope]\n"))
+	_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
+	for _, want := range []string{"two exported columns of runs go to the target's column runs.title", "runs.ghost, which the export does not have",
+		"cast of column runs.nope", "references users"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("mapping error lacks %q: %v", want, err)
+		}
+	}
 }

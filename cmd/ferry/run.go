@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/transfer"
 	"github.com/ferrydb/ferry/server/api"
 )
 
@@ -79,6 +80,13 @@ one finishes) and releases the lock. A second signal exits at once.`,
 					return targetError(err)
 				}
 				return a.printPlan(plan)
+			}
+			// An import loads its data at the export's schema version and
+			// migrates it itself: an up now would leave it unable to go on.
+			if imports, err := transfer.UnfinishedImports(ctx, db, m.Table()); err != nil {
+				return err
+			} else if len(imports) > 0 {
+				return fmt.Errorf("an import of export %s into %s has not finished: ferry up would change the schema under it; run the import again to finish it (it migrates the database to the latest version itself)", imports[0].ExportID, db.URL)
 			}
 			p, err := a.pipeline(ctx, db, force)
 			if err != nil {

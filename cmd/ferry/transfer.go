@@ -648,8 +648,8 @@ the report with "problems").`,
 				a.printImport(rep)
 			}
 			if err != nil {
-				if errors.Is(err, transfer.ErrNotEmpty) {
-					return usageError{err}
+				if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
+					return usageError{err} // the target or the mapping to change: exit 2
 				}
 				return err
 			}
@@ -672,7 +672,7 @@ the report with "problems").`,
 // --json.
 func (a *app) transferOutcome(rep *transfer.ImportReport, err error) error {
 	perr := a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
-	if errors.Is(err, transfer.ErrNotEmpty) {
+	if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
 		return exitError{exitUsage}
 	}
 	return perr
@@ -731,7 +731,7 @@ func (a *app) printImport(r *transfer.ImportReport) {
 	if r.WorkloadsResumed > 0 {
 		a.printf("resumed %d workloads the export had paused\n", r.WorkloadsResumed)
 	}
-	if r.Verified {
+	if r.Verified && len(r.Tables) > 0 {
 		var rows int64
 		for _, t := range r.Tables {
 			rows += t.Rows
