@@ -10,8 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferrydb/ferry/migrate"
-	"github.com/ferrydb/ferry/transfer"
 	"github.com/ferrydb/ferry/server/api"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 func (a *app) upCmd() *cobra.Command {
