@@ -138,6 +138,9 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 				return fmt.Errorf("quiesce: resume on the source: %w", err)
 			}
 			m.Quiesce.ResumedOnSource = true
+			if err := m.Quiesce.save(ctx, st, m.ID); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -159,6 +162,10 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	}
 	m.DurationMS = opts.now().Sub(start).Milliseconds()
 	if err := st.writeManifest(ctx, m); err != nil {
+		if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
+			// Keep the list of paused workloads for ferry export resume.
+			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s/%s resumes them", err, st, m.ID)
+		}
 		_ = st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/")
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/store"
 )
 
 // Quiesce pauses the source's other workloads for an export, and says how
@@ -34,6 +35,8 @@ type Quiesce struct {
 	// on the source when the export fails.
 	ResumeSource    bool `json:"resume_source"`
 	ResumedOnSource bool `json:"resumed_on_source"`
+	// Source is the database paused (its URL without secrets).
+	Source string `json:"source,omitempty"`
 }
 
 const quiesceName = "quiesce.json"
@@ -44,7 +47,24 @@ func (q *Quiesce) pause(ctx context.Context, st *Store, db *database.DB, id stri
 	if q.Select == "" || q.Pause == "" || q.Resume == "" {
 		return errors.New("quiescing needs the three statements: --pause-select, --pause and --resume")
 	}
-	rows, err := db.QueryContext(ctx, q.Select)
+	// A statement the database cannot run is found now, before anything
+	// is paused, not by the import at the end.
+	for _, st := range []struct{ what, sql string }{{"--pause", q.Pause}, {"--resume", q.Resume}} {
+		ps, err := db.PrepareContext(ctx, st.sql)
+		if err != nil {
+			return fmt.Errorf("quiesce: %s does not prepare on the source: %w", st.what, err)
+		}
+		ps.Close()
+	}
+	q.Source = db.URL.String()
+	// The select and the pauses in one transaction: what is paused is
+	// what was selected.
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, q.Select)
 	if err != nil {
 		return fmt.Errorf("quiesce: the select of the workloads to pause: %w", err)
 	}
@@ -77,17 +97,41 @@ func (q *Quiesce) pause(ctx context.Context, st *Store, db *database.DB, id stri
 	if err := closeRows(rows); err != nil {
 		return fmt.Errorf("quiesce: the select of the workloads to pause: %w", err)
 	}
+	// The list is in the store before the pauses commit: a killed export
+	// leaves it for ferry export resume.
+	if err := q.save(ctx, st, id); err != nil {
+		return err
+	}
+	if err := q.runIn(ctx, tx, q.Pause); err != nil {
+		return fmt.Errorf("quiesce: pause: %w", err)
+	}
+	return tx.Commit()
+}
+
+// save writes the quiesce record of export id to the store.
+func (q *Quiesce) save(ctx context.Context, st *Store, id string) error {
 	data, err := json.MarshalIndent(q, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := st.s.WriteAll(ctx, id+"/"+quiesceName, append(data, '\n'), "application/json"); err != nil {
-		return err
+	return st.s.WriteAll(ctx, id+"/"+quiesceName, append(data, '\n'), "application/json")
+}
+
+// Quiesce returns the quiesce record of export id (complete or not), or
+// nil when the export paused nothing.
+func (s *Store) Quiesce(ctx context.Context, id string) (*Quiesce, error) {
+	data, err := s.s.ReadAll(ctx, id+"/"+quiesceName)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, nil
 	}
-	if err := q.run(ctx, db, q.Pause); err != nil {
-		return fmt.Errorf("quiesce: pause: %w", err)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	var q Quiesce
+	if err := json.Unmarshal(data, &q); err != nil {
+		return nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, quiesceName, err)
+	}
+	return &q, nil
 }
 
 // run runs statement once per paused row, in one transaction.
@@ -125,21 +169,32 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 }
 
 // ResumeSource resumes, on the source db, the workloads a killed or failed
-// export of id paused, from the list it left in the store.
-func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB) (int, error) {
+// export of id paused, from the list it left in the store, and records
+// that it did: a second run resumes nothing. db must be the database the
+// export paused, unless force.
+func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool) (int, error) {
 	if !ValidID(id) {
 		return 0, fmt.Errorf("%q is not an export id", id)
 	}
-	data, err := s.s.ReadAll(ctx, id+"/"+quiesceName)
+	q, err := s.Quiesce(ctx, id)
 	if err != nil {
-		return 0, fmt.Errorf("export %s paused nothing, or its list is gone: %w", id, err)
+		return 0, err
 	}
-	var q Quiesce
-	if err := json.Unmarshal(data, &q); err != nil {
-		return 0, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, quiesceName, err)
+	if q == nil {
+		return 0, fmt.Errorf("export %s paused nothing (it has no %s)", id, quiesceName)
+	}
+	if q.ResumedOnSource {
+		return 0, nil
+	}
+	if q.Source != "" && q.Source != db.URL.String() && !force {
+		return 0, fmt.Errorf("export %s paused workloads on %s, not on %s: give that database (or --force if it is the same one under another name)", id, q.Source, db.URL)
 	}
 	if err := q.run(ctx, db, q.Resume); err != nil {
 		return 0, fmt.Errorf("resume the workloads export %s paused: %w", id, err)
+	}
+	q.ResumedOnSource = true
+	if err := q.save(ctx, s, id); err != nil {
+		return len(q.Paused), fmt.Errorf("resumed %d workloads, but could not record it: %w", len(q.Paused), err)
 	}
 	return len(q.Paused), nil
 }

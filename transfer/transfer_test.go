@@ -722,6 +722,14 @@ func TestQuiesce(t *testing.T) {
 			Resume: `UPDATE runs SET status = 'done' WHERE id = ` + ph,
 		}
 		st, _ := OpenStore(ctx, t.TempDir())
+		bad := *q
+		bad.Resume = `UPDATE runs SET statuz = 'done' WHERE id = ` + ph
+		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: &bad}); err == nil || !strings.Contains(err.Error(), "--resume does not prepare") {
+			t.Errorf("a resume statement that cannot run: %v", err)
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "0" {
+			t.Fatalf("a refused quiesce paused %s runs", got)
+		}
 		// A failed export (a table that is not there) resumes the source.
 		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil {
 			t.Fatal("export of a missing table succeeded")
@@ -747,8 +755,14 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the target has %s done runs, want 2 (resumed)", got)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src); err != nil || n != 2 {
+		if _, err := st.ResumeSource(ctx, m.ID, target, false); err == nil || !strings.Contains(err.Error(), "not on") {
+			t.Errorf("resume on another database: %v", err)
+		}
+		if n, err := st.ResumeSource(ctx, m.ID, src, false); err != nil || n != 2 {
 			t.Fatalf("resume the source: %d %v", n, err)
+		}
+		if n, err := st.ResumeSource(ctx, m.ID, src, false); err != nil || n != 0 {
+			t.Errorf("a second resume: %d %v", n, err)
 		}
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the source has %s done runs after export resume, want 2", got)

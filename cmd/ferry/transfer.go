@@ -396,7 +396,11 @@ whose manifest cannot be read is reported on stderr.`,
 				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
 			}
 			for _, id := range incomplete {
-				fmt.Fprintf(a.stderr, "ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s/%s` removes it\n", id, st, id)
+				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s/%s` removes it", id, st, id)
+				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
+					msg += fmt.Sprintf(", after `ferry export resume %s/%s` resumes the %d workloads it paused on %s", st, id, len(q.Paused), q.Source)
+				}
+				fmt.Fprintln(a.stderr, msg)
 			}
 			if len(list) == 0 {
 				a.printf("no exports in %s\n", st)
@@ -475,6 +479,7 @@ func identityFlags(c *cobra.Command, identityFile, passphraseFile *string) {
 
 func (a *app) exportDeleteCmd() *cobra.Command {
 	var loc string
+	var force bool
 	c := &cobra.Command{
 		Use:   "delete STORE/ID | ID [--store STORE]",
 		Short: "Delete an export from its store, complete or not",
@@ -490,6 +495,13 @@ written.`,
 				return err
 			}
 			defer st.Close()
+			if q, err := st.Quiesce(ctx, id); err != nil {
+				return err
+			} else if q != nil && !q.ResumedOnSource && !force {
+				if _, merr := st.Manifest(ctx, id); merr != nil {
+					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s/%s first (or delete with --force)", id, len(q.Paused), q.Source, st, id)
+				}
+			}
 			if err := st.Delete(ctx, id); err != nil {
 				return err
 			}
@@ -498,6 +510,7 @@ written.`,
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	c.Flags().BoolVar(&force, "force", false, "delete even an unfinished export whose paused workloads were not resumed")
 	return c
 }
 
@@ -541,6 +554,7 @@ ferry export list and ferry export delete).`,
 
 func (a *app) exportResumeCmd() *cobra.Command {
 	var loc string
+	var force bool
 	c := &cobra.Command{
 		Use:   "resume STORE/ID | ID [--store STORE]",
 		Short: "Resume, on the source, the workloads an export paused and could not resume",
@@ -561,15 +575,20 @@ of them on the configured database (the source).`,
 				return err
 			}
 			defer db.Close()
-			n, err := st.ResumeSource(ctx, id, db)
+			n, err := st.ResumeSource(ctx, id, db, force)
 			if err != nil {
 				return err
+			}
+			if n == 0 {
+				a.printf("the workloads export %s paused were resumed already\n", id)
+				return nil
 			}
 			a.printf("resumed %d workloads paused by export %s on %s\n", n, id, db.URL)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
+	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
 	return c
 }
 
