@@ -107,8 +107,14 @@ func progressLine(p transfer.Progress, elapsed time.Duration) string {
 	secs := max(elapsed.Seconds(), 0.001)
 	line := fmt.Sprintf("%-6s %-24s %10d rows", p.Op, p.Table, p.Rows)
 	if p.Bytes > 0 {
-		line += fmt.Sprintf("  %9s  %9s/s", fmtSize(p.Bytes), fmtSize(int64(float64(p.Bytes)/secs)))
-	} else {
+		line += fmt.Sprintf("  %9s", fmtSize(p.Bytes))
+	}
+	// A rate over less than a second says nothing.
+	switch {
+	case secs < 1:
+	case p.Bytes > 0:
+		line += fmt.Sprintf("  %9s/s", fmtSize(int64(float64(p.Bytes)/secs)))
+	default:
 		line += fmt.Sprintf("  %8.0f rows/s", float64(p.Rows)/secs)
 	}
 	if p.Total > 0 && !p.Done {
@@ -739,7 +745,7 @@ func (a *app) printImport(r *transfer.ImportReport) {
 					cols[i] += " [" + c.Note + "]"
 				}
 			}
-			fmt.Fprintf(w, "%d\t%s\t%d\t%s\n", t.Group, t.Name, t.Rows, strings.Join(cols, ", "))
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", t.Group, t.Name, rowCount(t.Rows), strings.Join(cols, ", "))
 		}
 		w.Flush()
 		return
