@@ -240,7 +240,9 @@ func readSource(ctx context.Context, mig *migrate.Migrator, m *Manifest) error {
 // every selected table.
 func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, opts ExportOptions) error {
 	jobs := max(opts.Jobs, 1)
-	if db.URL.Kind != database.Postgres {
+	if db.URL.Kind != database.Postgres && jobs > 1 {
+		// Only PostgreSQL shares one snapshot between connections.
+		opts.logger().Warn("--jobs applies to PostgreSQL only; this export reads through one connection, in one snapshot", "database", db.URL.Kind, "jobs", jobs)
 		jobs = 1
 	}
 	snaps, err := openSnapshots(ctx, db, jobs, &m.Snapshot)

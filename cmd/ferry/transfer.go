@@ -323,7 +323,7 @@ docs/transfer.md.`,
 				return err
 			}
 			if a.json {
-				return a.printJSON(map[string]any{"store": st.String(), "export": m})
+				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "export": m})
 			}
 			a.printf("export %s created in %s\n", m.ID, st)
 			a.printf("  %d tables, %d rows, %s stored, schema version %d, %s\n", len(m.Tables), m.Rows(), fmtSize(m.Size()),
