@@ -293,32 +293,18 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	}
 	// The work: whole tables, and a large table with a single integer
 	// key in key ranges, one per job, all read in the same snapshot.
-	type task struct {
-		t   int
-		rng *keyRange
-	}
-	var tasks []task
-	states := make([]*tableState, len(m.Tables))
+	tables = make([]*Table, len(m.Tables)) // now the manifest's copies
 	for i := range m.Tables {
-		states[i] = &tableState{}
-		var ranges []keyRange
-		if jobs > 1 {
-			if ranges, err = splitTable(ctx, snaps[0].q, db.URL.Kind, &m.Tables[i].Table, -1, jobs, cmp.Or(opts.splitRows, defaultSplitRows)); err != nil {
-				return err
-			}
-		}
-		if len(ranges) == 0 {
-			tasks = append(tasks, task{t: i})
-			states[i].parts = 1
-			continue
-		}
-		for k := range ranges {
-			tasks = append(tasks, task{t: i, rng: &ranges[k]})
-		}
-		states[i].parts = len(ranges)
+		tables[i] = &m.Tables[i].Table
 	}
-	work := make(chan task)
-	errs := make(chan error, len(snaps))
+	parts, counts, err := listParts(ctx, snaps[0].q, db.URL.Kind, tables, func(int) int64 { return -1 }, jobs, cmp.Or(opts.splitRows, defaultSplitRows))
+	if err != nil {
+		return err
+	}
+	states := make([]*tableState, len(m.Tables))
+	for i := range states {
+		states[i] = &tableState{parts: counts[i]}
+	}
 	var progressMu sync.Mutex
 	progress := func(p Progress) {
 		if opts.Progress != nil {
@@ -327,43 +313,17 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 			progressMu.Unlock()
 		}
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, s := range snaps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for w := range work {
-				t := &m.Tables[w.t]
-				var to age.Recipient
-				if m.Encryption.encrypts(t.Name) {
-					to = key.Recipient()
-				}
-				if err := exportPart(wctx, st, s, m.ID, db.URL.Kind, t, states[w.t], w.rng, chunkBytes, to, progress); err != nil {
-					errs <- fmt.Errorf("table %s: %w", t.Name, err)
-					cancel()
-					return
-				}
-			}
-		}()
-	}
-	for _, w := range tasks {
-		select {
-		case work <- w:
-		case <-wctx.Done():
+	return eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
+		t := &m.Tables[p.t]
+		var to age.Recipient
+		if m.Encryption.encrypts(t.Name) {
+			to = key.Recipient()
 		}
-		if wctx.Err() != nil {
-			break
+		if err := exportPart(ctx, st, s, m.ID, db.URL.Kind, t, states[p.t], p.rng, chunkBytes, to, progress); err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return err
-	}
-	return ctx.Err()
+		return nil
+	})
 }
 
 // selectTables applies --tables and --exclude; a name that is not a table
@@ -862,7 +822,7 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 		return nil, nil
 	}
 	var lo, hi sql.NullInt64
-	k := quoteSQLite(col.Name)
+	k := quoteDouble(col.Name)
 	if err := q.QueryRowContext(ctx, `SELECT min(`+k+`)::bigint, max(`+k+`)::bigint FROM `+pgFrom(t)).Scan(&lo, &hi); err != nil {
 		return nil, err
 	}

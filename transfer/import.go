@@ -417,14 +417,6 @@ func (im *importer) run(ctx context.Context) error {
 	return im.mark(ctx, nil, stepDone, m.Rows())
 }
 
-func tablesOf(m *Manifest) []*Table {
-	out := make([]*Table, len(m.Tables))
-	for i := range m.Tables {
-		out[i] = &m.Tables[i].Table
-	}
-	return out
-}
-
 // plan describes the steps in words.
 func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	m := im.m
@@ -864,63 +856,30 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	}()
 	// Whole tables, and a large PostgreSQL table in key ranges read in
 	// parallel in the one snapshot; the row checksum adds up in any order.
-	type task struct {
-		t   int
-		rng *keyRange
+	tables := make([]*Table, len(im.tables))
+	for i, t := range im.tables {
+		tables[i] = &t.Table
 	}
-	var tasks []task
+	parts, _, err := listParts(ctx, snaps[0].q, im.db.URL.Kind, tables, func(i int) int64 { return im.tables[i].Rows }, jobs, cmp.Or(im.opts.splitRows, defaultSplitRows))
+	if err != nil {
+		return nil, err
+	}
 	sums := make([]rowSum, len(im.tables))
 	counts := make([]int64, len(im.tables))
-	for i := range im.tables {
-		ranges, err := splitTable(ctx, snaps[0].q, im.db.URL.Kind, &im.tables[i].Table, im.tables[i].Rows, jobs, cmp.Or(im.opts.splitRows, defaultSplitRows))
-		if err != nil {
-			return nil, err
-		}
-		if len(ranges) == 0 {
-			tasks = append(tasks, task{t: i})
-		}
-		for k := range ranges {
-			tasks = append(tasks, task{t: i, rng: &ranges[k]})
-		}
-	}
 	var mu sync.Mutex
-	work := make(chan task)
-	errs := make(chan error, len(snaps))
-	wctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	for _, sn := range snaps {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for w := range work {
-				te := im.tables[w.t]
-				sum, n, err := sumRows(wctx, sn.q, im.db.URL.Kind, &te.Table, w.rng)
-				if err != nil {
-					errs <- fmt.Errorf("verify table %s: %w", te.Name, err)
-					cancel()
-					return
-				}
-				mu.Lock()
-				sums[w.t].merge(sum)
-				counts[w.t] += n
-				mu.Unlock()
-			}
-		}()
-	}
-	for _, w := range tasks {
-		select {
-		case work <- w:
-		case <-wctx.Done():
+	err = eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
+		te := im.tables[p.t]
+		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng)
+		if err != nil {
+			return fmt.Errorf("verify table %s: %w", te.Name, err)
 		}
-		if wctx.Err() != nil {
-			break
-		}
-	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+		mu.Lock()
+		sums[p.t].merge(sum)
+		counts[p.t] += n
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	var problems []Problem
@@ -1002,10 +961,8 @@ func newLoader(kind string, conn *sql.Conn, im *importer) loader {
 	switch kind {
 	case database.Postgres:
 		return &pgLoader{conn: conn, im: im}
-	case database.MySQL:
-		return &mysqlLoader{conn: conn, im: im}
 	}
-	return &sqliteLoader{conn: conn, im: im}
+	return &sqlLoader{conn: conn, im: im, kind: kind}
 }
 
 // inTx runs fn in a transaction on conn with a deferred rollback.

@@ -86,7 +86,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 			for _, t := range group {
 				for _, f := range target[t.Name].ForeignKeys {
 					if in[f.RefTable] && f.RefTable != t.Name {
-						if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" DROP CONSTRAINT "+quoteSQLite(f.Name)); err != nil {
+						if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" DROP CONSTRAINT "+quoteDouble(f.Name)); err != nil {
 							return fmt.Errorf("table %s: drop foreign key %s for the circular load: %w", t.Name, f.Name, err)
 						}
 						dropped = append(dropped, fk{t.Name, f.Name, f.Definition})
@@ -109,7 +109,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				return err
 			}
 			for _, tg := range triggers {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" DISABLE TRIGGER "+quoteSQLite(tg)); err != nil {
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" DISABLE TRIGGER "+quoteDouble(tg)); err != nil {
 					return fmt.Errorf("table %s: turn trigger %s off for the load (the importing user must own the table): %w", t.Name, tg, err)
 				}
 			}
@@ -117,7 +117,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				return fmt.Errorf("load table %s: %w", t.Name, err)
 			}
 			for _, tg := range triggers {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(t.Name)+" ENABLE TRIGGER "+quoteSQLite(tg)); err != nil {
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" ENABLE TRIGGER "+quoteDouble(tg)); err != nil {
 					return fmt.Errorf("table %s: turn trigger %s back on: %w", t.Name, tg, err)
 				}
 			}
@@ -126,7 +126,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 			}
 		}
 		for _, f := range dropped {
-			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteSQLite(f.table)+" ADD CONSTRAINT "+quoteSQLite(f.name)+" "+f.def); err != nil {
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(f.table)+" ADD CONSTRAINT "+quoteDouble(f.name)+" "+f.def); err != nil {
 				return fmt.Errorf("table %s: re-create foreign key %s after the circular load: %w", f.table, f.name, err)
 			}
 		}
@@ -155,12 +155,35 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 		pw.CloseWithError(err)
 		fed <- err
 	}()
-	_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, "COPY "+quoteSQLite(t.Name)+" "+columnList(database.Postgres, t)+" FROM STDIN")
+	_, err := tx.Conn().PgConn().CopyFrom(ctx, pr, "COPY "+quoteDouble(t.Name)+" "+columnList(database.Postgres, t)+" FROM STDIN")
 	pr.CloseWithError(io.ErrClosedPipe)
 	if ferr := <-fed; ferr != nil && ferr != io.ErrClosedPipe {
 		return ferr // the export's error explains the COPY's
 	}
 	return err
+}
+
+// appendEscaped appends s with the backslash escapes COPY's text format
+// and LOAD DATA's default format share (a NUL, which PostgreSQL text
+// cannot hold, as \0 for LOAD DATA).
+func appendEscaped(buf []byte, s string) []byte {
+	for j := 0; j < len(s); j++ {
+		switch c := s[j]; c {
+		case '\\':
+			buf = append(buf, '\\', '\\')
+		case '\n':
+			buf = append(buf, '\\', 'n')
+		case '\r':
+			buf = append(buf, '\\', 'r')
+		case '\t':
+			buf = append(buf, '\\', 't')
+		case 0:
+			buf = append(buf, '\\', '0')
+		default:
+			buf = append(buf, c)
+		}
+	}
+	return buf
 }
 
 // appendCopyRow appends row in COPY's text format. A large bytes value
@@ -194,20 +217,7 @@ func appendCopyRow(buf []byte, row []value, w io.Writer) []byte {
 				buf = buf[:0]
 			}
 		default:
-			for j := 0; j < len(v.s); j++ {
-				switch c := v.s[j]; c {
-				case '\\':
-					buf = append(buf, '\\', '\\')
-				case '\n':
-					buf = append(buf, '\\', 'n')
-				case '\r':
-					buf = append(buf, '\\', 'r')
-				case '\t':
-					buf = append(buf, '\\', 't')
-				default:
-					buf = append(buf, c)
-				}
-			}
+			buf = appendEscaped(buf, v.s)
 		}
 	}
 	return append(buf, '\n')
@@ -229,7 +239,7 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 		// is_called false: the next nextval returns Next itself; never
 		// backwards, past what the target handed out already.
 		var at int64
-		if err := l.conn.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteSQLite(s.Name)).Scan(&at); err != nil {
+		if err := l.conn.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteDouble(s.Name)).Scan(&at); err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
 		if s.Next <= at {
@@ -261,7 +271,7 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			}
 			// The next value is past both the source's counter and the
 			// largest loaded value.
-			_, err := l.conn.ExecContext(ctx, `SELECT setval($1, GREATEST($2::bigint, COALESCE((SELECT max(`+quoteSQLite(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)+`) + 1, 1)), false)`, seq.String, next)
+			_, err := l.conn.ExecContext(ctx, `SELECT setval($1, GREATEST($2::bigint, COALESCE((SELECT max(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)+`) + 1, 1)), false)`, seq.String, next)
 			if err != nil {
 				return fmt.Errorf("sequence %s of %s.%s: %w", seq.String, t.Name, c.Name, err)
 			}

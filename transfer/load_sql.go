@@ -16,37 +16,49 @@ import (
 	"github.com/ferrydb/ferry/database"
 )
 
-// mysqlLoader loads with multi-row prepared INSERTs, foreign key checks
-// off for its session (which needs no privilege) and every foreign key
-// checked with a query once all tables are in.
-type mysqlLoader struct {
+// sqlLoader loads MySQL and SQLite. Foreign key checks are off on its
+// connection (a session setting, which needs no privilege; the
+// connection is discarded after the load), and every foreign key is
+// checked with a query once all tables are in. MySQL loads through LOAD
+// DATA LOCAL INFILE (multi-row prepared INSERTs where the server refuses
+// it); SQLite through one prepared INSERT per row, as a statement there is
+// a function call.
+type sqlLoader struct {
 	conn *sql.Conn
 	im   *importer
+	kind string
+	// set: the session is set up.
+	set bool
 	// noLoadData: the server refused LOAD DATA LOCAL INFILE once; the
 	// rest goes through INSERTs.
 	noLoadData bool
 }
 
-// session sets the loading session up, and returns the undo.
-func (l *mysqlLoader) session(ctx context.Context) (func(), error) {
-	for _, s := range []string{`SET SESSION foreign_key_checks = 0`, `SET SESSION time_zone = '+00:00'`} {
+// session sets the loading connection up, once.
+func (l *sqlLoader) session(ctx context.Context) error {
+	if l.set {
+		return nil
+	}
+	stmts := []string{`PRAGMA foreign_keys = OFF`}
+	if l.kind == database.MySQL {
+		stmts = []string{`SET SESSION foreign_key_checks = 0`, `SET SESSION time_zone = '+00:00'`}
+	}
+	for _, s := range stmts {
 		if _, err := l.conn.ExecContext(ctx, s); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	// The connection is discarded after the load, settings and all.
-	return func() {}, nil
+	l.set = true
+	return nil
 }
 
-func (l *mysqlLoader) empty(ctx context.Context, tables []string) error {
-	undo, err := l.session(ctx)
-	if err != nil {
+func (l *sqlLoader) empty(ctx context.Context, tables []string) error {
+	if err := l.session(ctx); err != nil {
 		return err
 	}
-	defer undo()
 	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
 		for _, t := range tables {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteMySQL(t)); err != nil {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteIdent(l.kind, t)); err != nil {
 				return fmt.Errorf("table %s: %w", t, err)
 			}
 		}
@@ -54,15 +66,13 @@ func (l *mysqlLoader) empty(ctx context.Context, tables []string) error {
 	})
 }
 
-func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
-	undo, err := l.session(ctx)
-	if err != nil {
+func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
+	if err := l.session(ctx); err != nil {
 		return err
 	}
-	defer undo()
 	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
 		for _, t := range group {
-			if !l.noLoadData {
+			if l.kind == database.MySQL && !l.noLoadData {
 				err := loadDataMySQL(ctx, tx, t, l.im)
 				if err == nil {
 					continue
@@ -73,7 +83,11 @@ func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[stri
 				l.noLoadData = true
 				l.im.log.Info("LOAD DATA LOCAL INFILE refused; loading with INSERTs", "error", err)
 			}
-			if err := insertRows(ctx, tx, database.MySQL, t, l.im, 1<<20); err != nil {
+			maxBytes := 0 // SQLite: one row per statement
+			if l.kind == database.MySQL {
+				maxBytes = 1 << 20
+			}
+			if err := insertRows(ctx, tx, l.kind, t, l.im, maxBytes); err != nil {
 				return fmt.Errorf("load table %s: %w", t.Name, err)
 			}
 		}
@@ -81,101 +95,44 @@ func (l *mysqlLoader) load(ctx context.Context, group []*TableExport, _ map[stri
 	})
 }
 
-func (l *mysqlLoader) schemaSequences(context.Context, []Sequence) error { return nil }
+// schemaSequences: MySQL and SQLite have no sequences apart from columns.
+func (l *sqlLoader) schemaSequences(context.Context, []Sequence) error { return nil }
 
-func (l *mysqlLoader) sequences(ctx context.Context, tables []TableExport) error {
+func (l *sqlLoader) sequences(ctx context.Context, tables []TableExport) error {
 	for _, t := range tables {
 		for _, s := range t.Sequences {
-			// InnoDB keeps the counter past the largest value by itself;
-			// this carries over a source counter that was further on
-			// (rows inserted and deleted).
-			if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s AUTO_INCREMENT = %d", quoteMySQL(t.Name), s.Next)); err != nil {
-				return fmt.Errorf("AUTO_INCREMENT of %s: %w", t.Name, err)
+			if err := l.sequence(ctx, t.Name, s); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
-func (l *mysqlLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
-	return orphans(ctx, l.conn, database.MySQL, tables)
-}
-
-// sqliteLoader loads with one prepared INSERT per table, foreign keys off
-// on its connection for the load, then PRAGMA foreign_key_check.
-type sqliteLoader struct {
-	conn *sql.Conn
-	im   *importer
-}
-
-func (l *sqliteLoader) session(ctx context.Context) (func(), error) {
-	var on int
-	if err := l.conn.QueryRowContext(ctx, `PRAGMA foreign_keys`).Scan(&on); err != nil {
-		return nil, err
-	}
-	if _, err := l.conn.ExecContext(ctx, `PRAGMA foreign_keys = OFF`); err != nil {
-		return nil, err
-	}
-	return func() {
-		if on != 0 {
-			_, _ = l.conn.ExecContext(context.WithoutCancel(ctx), `PRAGMA foreign_keys = ON`)
+func (l *sqlLoader) sequence(ctx context.Context, table string, s Sequence) error {
+	if l.kind == database.MySQL {
+		// InnoDB keeps the counter past the largest value by itself;
+		// this carries over a source counter that was further on (rows
+		// inserted and deleted).
+		if _, err := l.conn.ExecContext(ctx, fmt.Sprintf("ALTER TABLE %s AUTO_INCREMENT = %d", quoteMySQL(table), s.Next)); err != nil {
+			return fmt.Errorf("AUTO_INCREMENT of %s: %w", table, err)
 		}
-	}, nil
-}
-
-func (l *sqliteLoader) empty(ctx context.Context, tables []string) error {
-	undo, err := l.session(ctx)
+		return nil
+	}
+	res, err := l.conn.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?`, s.Next-1, table)
 	if err != nil {
-		return err
+		return fmt.Errorf("sqlite_sequence of %s: %w", table, err)
 	}
-	defer undo()
-	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
-		for _, t := range tables {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM "+quoteSQLite(t)); err != nil {
-				return fmt.Errorf("table %s: %w", t, err)
-			}
-		}
-		return l.im.mark(ctx, tx, stepEmptied, 0)
-	})
-}
-
-func (l *sqliteLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
-	undo, err := l.session(ctx)
-	if err != nil {
-		return err
-	}
-	defer undo()
-	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
-		for _, t := range group {
-			if err := insertRows(ctx, tx, database.SQLite, t, l.im, 0); err != nil {
-				return fmt.Errorf("load table %s: %w", t.Name, err)
-			}
-		}
-		return l.im.markTables(ctx, tx, group)
-	})
-}
-
-func (l *sqliteLoader) schemaSequences(context.Context, []Sequence) error { return nil }
-
-func (l *sqliteLoader) sequences(ctx context.Context, tables []TableExport) error {
-	for _, t := range tables {
-		for _, s := range t.Sequences {
-			res, err := l.conn.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?`, s.Next-1, t.Name)
-			if err != nil {
-				return fmt.Errorf("sqlite_sequence of %s: %w", t.Name, err)
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				if _, err := l.conn.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)`, t.Name, s.Next-1); err != nil {
-					return fmt.Errorf("sqlite_sequence of %s: %w", t.Name, err)
-				}
-			}
+	if n, _ := res.RowsAffected(); n == 0 {
+		if _, err := l.conn.ExecContext(ctx, `INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)`, table, s.Next-1); err != nil {
+			return fmt.Errorf("sqlite_sequence of %s: %w", table, err)
 		}
 	}
 	return nil
 }
 
-func (l *sqliteLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
-	return orphans(ctx, l.conn, database.SQLite, tables)
+func (l *sqlLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
+	return orphans(ctx, l.conn, l.kind, tables)
 }
 
 // insertRows inserts t's rows in batches: maxBytes > 0 sends several rows
@@ -369,22 +326,7 @@ func appendLoadDataRow(buf []byte, row []value) []byte {
 		case kBytes:
 			buf = hex.AppendEncode(buf, v.b)
 		default:
-			for j := 0; j < len(v.s); j++ {
-				switch c := v.s[j]; c {
-				case '\\':
-					buf = append(buf, '\\', '\\')
-				case '\n':
-					buf = append(buf, '\\', 'n')
-				case '\r':
-					buf = append(buf, '\\', 'r')
-				case '\t':
-					buf = append(buf, '\\', 't')
-				case 0:
-					buf = append(buf, '\\', '0')
-				default:
-					buf = append(buf, c)
-				}
-			}
+			buf = appendEscaped(buf, v.s)
 		}
 	}
 	return append(buf, '\n')

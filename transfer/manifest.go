@@ -22,8 +22,6 @@ type Manifest struct {
 	FerryVersion string    `json:"ferry_version"`
 	Source       Source    `json:"source"`
 	Snapshot     Snapshot  `json:"snapshot"`
-	// Since is the window of a windowed export ("" for all rows).
-	Since string `json:"since,omitempty"`
 	// Quiesce records the workloads the export paused on the source.
 	Quiesce *Quiesce `json:"quiesce,omitempty"`
 	// Encryption is set for an encrypted export.

@@ -411,12 +411,13 @@ func closeRows(rows *sql.Rows) error {
 // has no rows but its partitions'.
 func pgFrom(t *Table) string {
 	if t.Partitioned {
-		return quoteSQLite(t.Name)
+		return quoteDouble(t.Name)
 	}
-	return "ONLY " + quoteSQLite(t.Name)
+	return "ONLY " + quoteDouble(t.Name)
 }
 
-func quoteSQLite(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
+// quoteDouble quotes an identifier the SQL standard way (PostgreSQL, SQLite).
+func quoteDouble(name string) string { return `"` + strings.ReplaceAll(name, `"`, `""`) + `"` }
 
 func quoteMySQL(name string) string { return "`" + strings.ReplaceAll(name, "`", "``") + "`" }
 
@@ -424,7 +425,7 @@ func quoteIdent(kind, name string) string {
 	if kind == database.MySQL {
 		return quoteMySQL(name)
 	}
-	return quoteSQLite(name) // PostgreSQL quotes the same way
+	return quoteDouble(name) // PostgreSQL quotes the same way
 }
 
 // loadOrder sorts tables so that every table comes after the tables its

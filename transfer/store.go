@@ -328,8 +328,7 @@ func (r *chunkReader) line() ([]byte, error) {
 		}
 		return nil, io.EOF
 	}
-	var ce interface{ Unwrap() error }
-	if errors.Is(err, ErrCorrupt) || errors.As(err, &ce) && errors.Is(err, ErrCorrupt) {
+	if errors.Is(err, ErrCorrupt) {
 		return nil, err
 	}
 	// A damaged gzip stream: the checksum says more.

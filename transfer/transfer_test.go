@@ -48,6 +48,39 @@ func tctx(t *testing.T) context.Context {
 	return ctx
 }
 
+// serviceAt2 is a source of the service at version 2, seeded if asked.
+func serviceAt2(t *testing.T, db *database.DB, seeded bool) *migrate.Migrator {
+	t.Helper()
+	m := serviceMigrator(t, db)
+	if _, err := m.Up(tctx(t), migrate.UpOptions{To: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if seeded {
+		seed(t, db)
+	}
+	return m
+}
+
+// sameData checks that every table but ferry's own holds the same rows in
+// src and target, after what.
+func sameData(t *testing.T, src, target *database.DB, what string) {
+	t.Helper()
+	ctx := tctx(t)
+	want, err := dbcompare.Checksums(ctx, src, own(src)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := dbcompare.Checksums(ctx, target, own(target)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("table %s differs after %s", name, what)
+		}
+	}
+}
+
 func serviceMigrator(t *testing.T, db *database.DB) *migrate.Migrator {
 	t.Helper()
 	types := serviceTypes[db.URL.Kind]
@@ -145,11 +178,7 @@ func TestExportImportThroughMigrations(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
 		ctx := tctx(t)
 		src := tdb.DB
-		smig := serviceMigrator(t, src)
-		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-			t.Fatal(err)
-		}
-		seed(t, src)
+		smig := serviceAt2(t, src, true)
 		st, err := OpenStore(ctx, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -234,11 +263,7 @@ func TestImportResumes(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
 		ctx := tctx(t)
 		src := tdb.DB
-		smig := serviceMigrator(t, src)
-		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-			t.Fatal(err)
-		}
-		seed(t, src)
+		smig := serviceAt2(t, src, true)
 		st, err := OpenStore(ctx, t.TempDir())
 		if err != nil {
 			t.Fatal(err)
@@ -287,13 +312,7 @@ func TestImportResumes(t *testing.T) {
 		if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		want, _ := dbcompare.Checksums(ctx, src, own(src)...)
-		got, _ := dbcompare.Checksums(ctx, target, own(target)...)
-		for name, w := range want {
-			if got[name] != w {
-				t.Errorf("table %s differs after the resumed import", name)
-			}
-		}
+		sameData(t, src, target, "the resumed import")
 	})
 }
 
@@ -303,11 +322,7 @@ func TestImportResumes(t *testing.T) {
 func TestDamagedExport(t *testing.T) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
-	smig := serviceMigrator(t, tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-		t.Fatal(err)
-	}
-	seed(t, tdb.DB)
+	smig := serviceAt2(t, tdb.DB, true)
 	dir := t.TempDir()
 	st, err := OpenStore(ctx, dir)
 	if err != nil {
@@ -392,10 +407,7 @@ func TestDamagedExport(t *testing.T) {
 func TestImportRefuses(t *testing.T) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
-	smig := serviceMigrator(t, tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-		t.Fatal(err)
-	}
+	smig := serviceAt2(t, tdb.DB, false)
 	st, _ := OpenStore(ctx, t.TempDir())
 	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
 	if err != nil {
@@ -432,11 +444,7 @@ func TestImportRefuses(t *testing.T) {
 func TestEncryptedExport(t *testing.T) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
-	smig := serviceMigrator(t, tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-		t.Fatal(err)
-	}
-	seed(t, tdb.DB)
+	smig := serviceAt2(t, tdb.DB, true)
 	key, err := age.GenerateX25519Identity()
 	if err != nil {
 		t.Fatal(err)
@@ -523,11 +531,7 @@ func TestCopy(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
 		ctx := tctx(t)
 		src := tdb.DB
-		smig := serviceMigrator(t, src)
-		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-			t.Fatal(err)
-		}
-		seed(t, src)
+		smig := serviceAt2(t, src, true)
 		if _, err := Copy(ctx, src, smig, src, smig, CopyOptions{}); err == nil || !strings.Contains(err.Error(), "to itself") {
 			t.Errorf("copy onto itself: %v", err)
 		}
@@ -546,13 +550,7 @@ func TestCopy(t *testing.T) {
 		if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		want, _ := dbcompare.Checksums(ctx, src, own(src)...)
-		got, _ := dbcompare.Checksums(ctx, target, own(target)...)
-		for name, w := range want {
-			if got[name] != w {
-				t.Errorf("table %s differs after the copy", name)
-			}
-		}
+		sameData(t, src, target, "the copy")
 	})
 }
 
@@ -706,11 +704,7 @@ func TestQuiesce(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
 		ctx := tctx(t)
 		src := tdb.DB
-		smig := serviceMigrator(t, src)
-		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-			t.Fatal(err)
-		}
-		seed(t, src)
+		smig := serviceAt2(t, src, true)
 		exec(t, src, `UPDATE runs SET status = 'done' WHERE id IN (1, 3)`)
 		ph := "?"
 		if src.URL.Kind == database.Postgres {
@@ -778,11 +772,7 @@ func TestImportIntoNewerTarget(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
 		ctx := tctx(t)
 		src := tdb.DB
-		smig := serviceMigrator(t, src)
-		if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-			t.Fatal(err)
-		}
-		seed(t, src)
+		smig := serviceAt2(t, src, true)
 		st, _ := OpenStore(ctx, t.TempDir())
 		m, err := Export(ctx, st, src, smig, ExportOptions{})
 		if err != nil {
@@ -854,10 +844,7 @@ func historyCounterAhead(t *testing.T, db *database.DB) {
 func TestMappingProblems(t *testing.T) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
-	smig := serviceMigrator(t, tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{To: 2}); err != nil {
-		t.Fatal(err)
-	}
+	smig := serviceAt2(t, tdb.DB, false)
 	st, _ := OpenStore(ctx, t.TempDir())
 	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
 	if err != nil {
