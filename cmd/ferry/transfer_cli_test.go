@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/internal/testdb"
+)
+
+// TestCLITransfer: export, list and verify through the binary; a target
+// whose import is unfinished is shown by status, refused by up, and
+// finished by running the import again.
+func TestCLITransfer(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := project(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v VARCHAR(20));\nINSERT INTO a VALUES (1, 'one');\nINSERT INTO a VALUES (2, 'two');\n",
+		})
+		mustRun(t, dir, db.URLString, "up")
+		store := filepath.Join(t.TempDir(), "exports")
+		var created struct {
+			OK     bool `json:"ok"`
+			Export struct {
+				ID string `json:"id"`
+			} `json:"export"`
+		}
+		r := mustRun(t, dir, db.URLString, "export", "--to", store, "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &created); err != nil || !created.OK || created.Export.ID == "" {
+			t.Fatalf("export --json: %v\n%s", err, r.stdout)
+		}
+		id := created.Export.ID
+		if r := mustRun(t, dir, db.URLString, "export", "list", "--store", store); !strings.Contains(r.stdout, id) {
+			t.Errorf("export list: %s", r.stdout)
+		}
+		mustRun(t, dir, db.URLString, "export", "verify", store+"/"+id)
+
+		// An import cut short, as its ledger records it.
+		targetURL := testdb.Create(t, db)
+		target, err := database.Open(context.Background(), targetURL, database.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer target.Close()
+		for _, q := range []string{
+			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
+			"INSERT INTO ferry_migrations_import VALUES ('" + id + "', 'started', 0, '2026-11-29T00:00:00Z')",
+		} {
+			if _, err := target.ExecContext(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var st struct {
+			Imports []struct {
+				ExportID string `json:"export_id"`
+			} `json:"imports_in_progress"`
+		}
+		r = mustRun(t, dir, targetURL, "status", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Imports) != 1 || st.Imports[0].ExportID != id {
+			t.Fatalf("status --json during an import: %v\n%s", err, r.stdout)
+		}
+		if r := mustRun(t, dir, targetURL, "status"); !strings.Contains(r.stdout, "Import in progress") {
+			t.Errorf("status text: %s", r.stdout)
+		}
+		if r := runFerry(t, dir, targetURL, "up"); r.code != 1 || !strings.Contains(r.stderr, "has not finished") {
+			t.Errorf("up during an import: exit %d: %s", r.code, r.stderr)
+		}
+		if r := mustRun(t, dir, targetURL, "import", "--from", store+"/"+id); !strings.Contains(r.stdout, "went on from where an earlier run stopped") {
+			t.Errorf("the resumed import: %s", r.stdout)
+		}
+		r = mustRun(t, dir, targetURL, "status", "--json")
+		if strings.Contains(r.stdout, "imports_in_progress") {
+			t.Errorf("status after the import: %s", r.stdout)
+		}
+		mustRun(t, dir, targetURL, "up")
+	})
+}
