@@ -90,6 +90,9 @@ type ExportOptions struct {
 	Recipients []age.Recipient
 	// Quiesce, if set, pauses the source's other workloads first.
 	Quiesce *Quiesce
+	// Window, if set, exports only recent rows, closed under foreign keys
+	// (see Window).
+	Window *Window
 	// splitRows is the estimated size from which a table is read in key
 	// ranges (default 200,000; tests lower it).
 	splitRows int64
@@ -287,6 +290,15 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		key = k
 		m.Encryption = &Encryption{Mode: opts.Encrypt, Tables: tables, Key: keyName, KeySHA256: sum}
 	}
+	filters := map[string]rowFilter{}
+	if opts.Window != nil {
+		if m.Window, filters, err = resolveWindow(ctx, snaps[0].q, db.URL.Kind, m.Tables, opts.Window, m.Snapshot.At); err != nil {
+			return err
+		}
+		for i := range m.Tables {
+			m.Tables[i].Filter = filters[m.Tables[i].Name].desc
+		}
+	}
 	chunkBytes := opts.ChunkBytes
 	if chunkBytes <= 0 {
 		chunkBytes = DefaultChunkBytes
@@ -303,7 +315,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	}
 	states := make([]*tableState, len(m.Tables))
 	for i := range states {
-		states[i] = &tableState{parts: counts[i]}
+		states[i] = &tableState{parts: counts[i], filter: filters[m.Tables[i].Name]}
 	}
 	var progressMu sync.Mutex
 	progress := func(p Progress) {
@@ -704,6 +716,7 @@ type tableState struct {
 	sum    rowSum
 	chunks int // chunk numbers handed out
 	bytes  int64
+	filter rowFilter // a window's; zero for every row
 }
 
 // nextChunk names the table's next chunk.
@@ -718,11 +731,12 @@ func (ts *tableState) nextChunk(table string) string {
 // at most chunkBytes encoded bytes each, and adds them to t; the last
 // part to finish sets the table's checksum.
 func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, ts *tableState, rng *keyRange, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
-	r, err := readRange(ctx, s.q, kind, &t.Table, rng)
+	r, err := readRange(ctx, s.q, kind, &t.Table, rng, ts.filter.where)
 	if err != nil {
 		return err
 	}
 	defer r.close()
+	keep := ts.filter.keep
 	var sum rowSum
 	var cw *chunkWriter
 	var line []byte
@@ -738,6 +752,9 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 		}
 		if !ok {
 			break
+		}
+		if keep != nil && !keep(r.row) {
+			continue
 		}
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
@@ -841,12 +858,17 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 	return out, nil
 }
 
-// readRange reads the rows of rng (nil: all) of t.
-func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange) (*rowReader, error) {
-	if rng == nil {
-		return readRows(ctx, q, kind, t)
+// readRange reads the rows of rng (nil: all) of t where where holds ("":
+// every row).
+func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, where string) (*rowReader, error) {
+	if rng != nil {
+		r := fmt.Sprintf("%s >= %d AND %s < %d", quoteIdent(kind, rng.col), rng.lo, quoteIdent(kind, rng.col), rng.hi)
+		if where != "" {
+			r = "(" + where + ") AND " + r
+		}
+		where = r
 	}
-	return readRowsWhere(ctx, q, kind, t, fmt.Sprintf("%s >= %d AND %s < %d", quoteIdent(kind, rng.col), rng.lo, quoteIdent(kind, rng.col), rng.hi))
+	return readRowsWhere(ctx, q, kind, t, where)
 }
 
 // chunkWriter writes one chunk: rows, gzip, store.

@@ -907,7 +907,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
-	r, err := readRange(ctx, q, kind, t, rng)
+	r, err := readRange(ctx, q, kind, t, rng, "")
 	if err != nil {
 		return sum, 0, err
 	}

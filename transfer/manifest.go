@@ -24,6 +24,8 @@ type Manifest struct {
 	Snapshot     Snapshot  `json:"snapshot"`
 	// Quiesce records the workloads the export paused on the source.
 	Quiesce *Quiesce `json:"quiesce,omitempty"`
+	// Window is the --since window the rows were selected with.
+	Window *WindowRecord `json:"window,omitempty"`
 	// Encryption is set for an encrypted export.
 	Encryption *Encryption   `json:"encryption,omitempty"`
 	Tables     []TableExport `json:"tables"`

@@ -71,6 +71,10 @@ type config struct {
 	// instead of PATH.
 	BackupToolDir string `yaml:"backup_tool_dir"`
 
+	// ExportTimeColumns names each table's time column for `ferry export
+	// --since` (table: column).
+	ExportTimeColumns map[string]string `yaml:"export_time_columns"`
+
 	// file is the config file that was read, if any.
 	file string
 	// databaseFrom says where the database URL came from, for advice.

@@ -231,6 +231,8 @@ func (a *app) exportCmd() *cobra.Command {
 	var pauseSelect, pause, resume string
 	var resumeSource bool
 	var tables, exclude, sensitive []string
+	var since string
+	var timeColumns map[string]string
 	var jobs int
 	var chunkSize int64
 	c := &cobra.Command{
@@ -268,9 +270,17 @@ source stays paused (it is being moved) unless --resume-source; it is
 resumed when the export fails. A killed export leaves the list in the
 store: "ferry export resume STORE/ID" resumes the source.
 
+--since 30d (or 2w, 36h, or a date: 2026-10-01) exports only recent rows: in
+each table with a time column (--time-column runs=created_at, repeatable, or
+export_time_columns in ferry.yaml), the rows at or after the cutoff; closed
+under foreign keys, so the export imports with every constraint on: the
+parents of kept rows are kept, the rows of other tables whose parents were
+dropped are dropped (the logs of an old run), and tables that reference
+nothing windowed are exported whole.
+
 Import it into an empty database with "ferry import --from STORE/ID"; see
 docs/transfer.md.`,
-		Example: "  ferry export\n  ferry export --to /var/exports --exclude audit_log\n  ferry export --to s3://acme-exports/ferry?region=eu-west-1 --jobs 4 --json",
+		Example: "  ferry export\n  ferry export --to /var/exports --exclude audit_log\n  ferry export --to s3://acme-exports/ferry?region=eu-west-1 --jobs 4 --json\n  ferry export --since 30d --time-column runs=created_at --time-column task_instances=started_at",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -298,6 +308,22 @@ docs/transfer.md.`,
 				opts.Encrypt, opts.Sensitive, opts.Recipients = encrypt, sensitive, rs
 			} else if len(sensitive) > 0 || recipientsFile != "" || passphraseFile != "" {
 				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
+			}
+			if len(timeColumns) == 0 {
+				timeColumns = a.cfg.ExportTimeColumns
+			}
+			switch {
+			case since != "":
+				d, at, err := transfer.ParseSince(since)
+				if err != nil {
+					return usageError{err}
+				}
+				if len(timeColumns) == 0 {
+					return usageErrorf("--since needs the tables' time columns: --time-column TABLE=COLUMN (repeatable), or export_time_columns in ferry.yaml")
+				}
+				opts.Window = &transfer.Window{Since: d, Cutoff: at, Columns: timeColumns}
+			case cmd.Flags().Changed("time-column"):
+				return usageErrorf("--time-column needs --since")
 			}
 			if pauseSelect != "" || pause != "" || resume != "" {
 				if pauseSelect == "" || pause == "" || resume == "" {
@@ -328,6 +354,15 @@ docs/transfer.md.`,
 			a.printf("export %s created in %s\n", m.ID, st)
 			a.printf("  %d tables, %d rows, %s stored, schema version %d, %s\n", len(m.Tables), m.Rows(), fmtSize(m.Size()),
 				m.Source.SchemaVersion, fmtDuration(time.Duration(m.DurationMS)*time.Millisecond))
+			if w := m.Window; w != nil {
+				var filtered []string
+				for _, t := range m.Tables {
+					if t.Filter != "" {
+						filtered = append(filtered, t.Name)
+					}
+				}
+				a.printf("  rows since %s only, in %s (closed under foreign keys)\n", w.Cutoff.Format(time.RFC3339), strings.Join(filtered, ", "))
+			}
 			if q := m.Quiesce; q != nil {
 				state := "left paused on the source; the import resumes them in the target"
 				if q.ResumedOnSource {
@@ -343,6 +378,8 @@ docs/transfer.md.`,
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().IntVar(&jobs, "jobs", 1, "connections reading at once, in one snapshot: tables in parallel, and a large table with an integer key in key ranges (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().StringVar(&since, "since", "", "export only the rows of the last 30d, 2w, 36h... (or since a date) in the tables with a time column, closed under foreign keys")
+	c.Flags().StringToStringVar(&timeColumns, "time-column", nil, "TABLE=COLUMN: a table's time column, for --since (repeatable; ferry.yaml export_time_columns)")
 	c.Flags().StringVar(&pauseSelect, "pause-select", "", "SQL selecting the workloads to pause, one row each")
 	c.Flags().StringVar(&pause, "pause", "", "SQL pausing one workload, run per selected row with its values as arguments")
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")

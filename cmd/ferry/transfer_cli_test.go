@@ -77,3 +77,38 @@ func TestCLITransfer(t *testing.T) {
 		mustRun(t, dir, targetURL, "up")
 	})
 }
+
+// TestCLIExportSince: --since with --time-column keeps the recent rows
+// and their children; without a time column it is a usage error.
+func TestCLIExportSince(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE runs (id INTEGER PRIMARY KEY, at TEXT NOT NULL);\nCREATE TABLE logs (id INTEGER PRIMARY KEY, run_id INTEGER NOT NULL REFERENCES runs (id));\n" +
+			"INSERT INTO runs VALUES (1, '2020-01-01 00:00:00'), (2, '2999-01-01 00:00:00');\nINSERT INTO logs VALUES (1, 1), (2, 2), (3, 2);\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "30d"); r.code != 2 || !strings.Contains(r.stderr, "--time-column") {
+		t.Errorf("--since without a time column: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "soon", "--time-column", "runs=at"); r.code != 2 || !strings.Contains(r.stderr, "30d") {
+		t.Errorf("--since soon: exit %d: %s", r.code, r.stderr)
+	}
+	r := mustRun(t, dir, db.URLString, "export", "--to", store, "--since", "30d", "--time-column", "runs=at", "--json")
+	var created struct {
+		Export struct {
+			Tables []struct {
+				Name string `json:"name"`
+				Rows int64  `json:"rows"`
+			} `json:"tables"`
+		} `json:"export"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil || len(created.Export.Tables) != 2 {
+		t.Fatalf("export --json: %v\n%s", err, r.stdout)
+	}
+	for _, tb := range created.Export.Tables {
+		if want := map[string]int64{"runs": 1, "logs": 2}[tb.Name]; tb.Rows != want {
+			t.Errorf("%s: %d rows exported, want %d", tb.Name, tb.Rows, want)
+		}
+	}
+}

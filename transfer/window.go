@@ -1,0 +1,432 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// Window keeps only an export's recent rows: in each table with a time
+// column (Columns maps table to column), the rows whose time is at or
+// after the cutoff, closed under foreign keys so that the export imports
+// with every constraint on:
+//
+//   - the parents of kept rows are kept, in or out of their own window
+//     (a recent task keeps its old run);
+//   - a row of a table without a time column that references a table the
+//     window filters is kept only when its parents are (the logs of a
+//     dropped run are dropped too), unless a kept row references it;
+//   - tables that reference nothing filtered are exported whole.
+//
+// The closure is computed in the export's snapshot: the keys of the kept
+// rows of every filtered table that another filtered table references are
+// held in memory (the rows themselves are streamed as always). A NULL
+// time is outside the window.
+type Window struct {
+	// Since is how far back the window reaches from the snapshot's time,
+	// unless Cutoff is set.
+	Since  time.Duration
+	Cutoff time.Time
+	// Columns maps a table to its time column.
+	Columns map[string]string
+}
+
+// WindowRecord is a window as the manifest records it.
+type WindowRecord struct {
+	Since   string            `json:"since,omitempty"`
+	Cutoff  time.Time         `json:"cutoff"`
+	Columns map[string]string `json:"columns"`
+}
+
+// ParseSince reads a window's reach: a duration with days or weeks
+// ("30d", "2w", "36h", "1d12h") or a date or time ("2026-10-01",
+// "2026-10-01T12:00:00Z"). It returns either the duration or the time.
+func ParseSince(s string) (time.Duration, time.Time, error) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return 0, t.UTC(), nil
+		}
+	}
+	rest, total := s, time.Duration(0)
+	for _, unit := range []struct {
+		suffix string
+		d      time.Duration
+	}{{"w", 7 * 24 * time.Hour}, {"d", 24 * time.Hour}} {
+		if i := strings.Index(rest, unit.suffix); i > 0 {
+			n, err := strconv.Atoi(rest[:i])
+			if err != nil || n < 0 {
+				return 0, time.Time{}, fmt.Errorf("--since %q: use a duration such as 30d, 2w or 36h, or a date such as 2026-10-01", s)
+			}
+			total += time.Duration(n) * unit.d
+			rest = rest[i+1:]
+		}
+	}
+	if rest != "" {
+		d, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, time.Time{}, fmt.Errorf("--since %q: use a duration such as 30d, 2w or 36h, or a date such as 2026-10-01", s)
+		}
+		total += d
+	}
+	if total <= 0 {
+		return 0, time.Time{}, fmt.Errorf("--since %q: the window must reach back more than nothing", s)
+	}
+	return total, time.Time{}, nil
+}
+
+// rowFilter is how a windowed export selects a table's rows: a WHERE
+// condition, and a test of each row read.
+type rowFilter struct {
+	where string
+	keep  func(row []any) bool
+	// desc says in the manifest how the rows were selected.
+	desc string
+}
+
+// keySet is the kept keys of a table's referenced columns.
+type keySet map[string]struct{}
+
+// windowClosure computes the window's filters for tables, in the snapshot
+// q reads.
+type windowClosure struct {
+	kind     string
+	tables   map[string]*Table
+	cond     map[string]string // windowed table -> its SQL condition
+	filtered map[string]bool   // windowed tables and every table referencing one, transitively
+	// kept holds the kept keys of each referenced column set of a
+	// filtered table that a filtered table references:
+	// "table\x00col,col" -> keys.
+	kept map[string]keySet
+	// refs lists, per filtered table, the column sets other filtered
+	// tables reference.
+	refs map[string][][]string
+}
+
+func refKey(table string, cols []string) string { return table + "\x00" + strings.Join(cols, ",") }
+
+// resolveWindow validates w against tables and computes each filtered
+// table's filter and description.
+func resolveWindow(ctx context.Context, q querier, kind string, tables []TableExport, w *Window, snapAt time.Time) (*WindowRecord, map[string]rowFilter, error) {
+	cutoff := w.Cutoff
+	if cutoff.IsZero() {
+		cutoff = snapAt.Add(-w.Since)
+	}
+	rec := &WindowRecord{Cutoff: cutoff.UTC(), Columns: w.Columns}
+	if w.Since > 0 && w.Cutoff.IsZero() {
+		rec.Since = w.Since.String()
+	}
+	wc := &windowClosure{kind: kind, tables: map[string]*Table{}, cond: map[string]string{}, filtered: map[string]bool{},
+		kept: map[string]keySet{}, refs: map[string][][]string{}}
+	for i := range tables {
+		wc.tables[tables[i].Name] = &tables[i].Table
+	}
+	var problems []string
+	for _, name := range slices.Sorted(maps.Keys(w.Columns)) {
+		col := w.Columns[name]
+		t := wc.tables[name]
+		if t == nil {
+			problems = append(problems, fmt.Sprintf("the window's table %s is not exported", name))
+			continue
+		}
+		c := t.column(col)
+		if c == nil {
+			problems = append(problems, fmt.Sprintf("the window's time column %s.%s does not exist", name, col))
+			continue
+		}
+		wc.cond[name] = windowCondition(kind, c, cutoff)
+		wc.filtered[name] = true
+	}
+	if len(problems) > 0 {
+		return nil, nil, errors.New(strings.Join(problems, "; "))
+	}
+	// Every table that references a filtered table is filtered too.
+	for grew := true; grew; {
+		grew = false
+		for _, t := range wc.tables {
+			if wc.filtered[t.Name] {
+				continue
+			}
+			for _, fk := range t.ForeignKeys {
+				if wc.filtered[fk.RefTable] {
+					wc.filtered[t.Name], grew = true, true
+					break
+				}
+			}
+		}
+	}
+	for _, t := range wc.tables {
+		if !wc.filtered[t.Name] {
+			continue
+		}
+		for _, fk := range t.ForeignKeys {
+			if fk.RefTable == t.Name && slices.Equal(fk.Columns, fk.RefColumns) {
+				continue
+			}
+			if wc.filtered[fk.RefTable] && !slices.ContainsFunc(wc.refs[fk.RefTable], func(c []string) bool { return slices.Equal(c, fk.RefColumns) }) {
+				wc.refs[fk.RefTable] = append(wc.refs[fk.RefTable], fk.RefColumns)
+				wc.kept[refKey(fk.RefTable, fk.RefColumns)] = keySet{}
+			}
+		}
+	}
+	if err := wc.close(ctx, q); err != nil {
+		return nil, nil, fmt.Errorf("the window (--since): %w", err)
+	}
+	filters := map[string]rowFilter{}
+	for name := range wc.filtered {
+		filters[name] = wc.filter(wc.tables[name])
+	}
+	return rec, filters, nil
+}
+
+// windowCondition is the SQL condition that a row of column c is in the
+// window.
+func windowCondition(kind string, c *Column, cutoff time.Time) string {
+	q := quoteIdent(kind, c.Name)
+	cutoff = cutoff.UTC()
+	switch kind {
+	case database.Postgres:
+		return q + " >= '" + cutoff.Format("2006-01-02 15:04:05.999999") + "+00'"
+	case database.MySQL:
+		// The snapshot's session is in UTC.
+		return q + " >= '" + cutoff.Format("2006-01-02 15:04:05.999999") + "'"
+	}
+	t := strings.ToUpper(c.Type)
+	if strings.Contains(t, "INT") {
+		return q + " >= " + strconv.FormatInt(cutoff.Unix(), 10) // Unix seconds
+	}
+	// Text in any of SQLite's time forms, offsets included.
+	return "julianday(" + q + ") >= julianday('" + cutoff.Format("2006-01-02 15:04:05.999") + "')"
+}
+
+// parentFKs are t's foreign keys into filtered tables (a self-reference
+// on its own key aside).
+func (wc *windowClosure) parentFKs(t *Table) []ForeignKey {
+	var out []ForeignKey
+	for _, fk := range t.ForeignKeys {
+		if wc.filtered[fk.RefTable] && !(fk.RefTable == t.Name && slices.Equal(fk.Columns, fk.RefColumns)) {
+			out = append(out, fk)
+		}
+	}
+	return out
+}
+
+// keyCols reads the columns of some column lists of a table's rows.
+type keyCols struct {
+	sets [][]string // column lists
+	idx  [][]int    // their indexes in the read columns
+	read *Table     // t with only the columns read
+}
+
+func newKeyCols(t *Table, sets [][]string) *keyCols {
+	kc := &keyCols{sets: sets, read: &Table{Name: t.Name, Partitioned: t.Partitioned}}
+	pos := map[string]int{}
+	for _, set := range sets {
+		var idx []int
+		for _, c := range set {
+			i, ok := pos[c]
+			if !ok {
+				i = len(kc.read.Columns)
+				pos[c] = i
+				kc.read.Columns = append(kc.read.Columns, *t.column(c))
+			}
+			idx = append(idx, i)
+		}
+		kc.idx = append(kc.idx, idx)
+	}
+	return kc
+}
+
+// key encodes the values at idx of row as a key; false when one is NULL.
+func key(buf []byte, row []any, idx []int) ([]byte, bool) {
+	buf = buf[:0]
+	for _, i := range idx {
+		if row[i] == nil {
+			return buf, false
+		}
+		buf = appendValue(buf, row[i])
+		buf = append(buf, 0)
+	}
+	return buf, true
+}
+
+// each reads t's rows where holds and calls fn with the row.
+func (kc *keyCols) each(ctx context.Context, q querier, kind, where string, fn func(row []any) error) error {
+	r, err := readRowsWhere(ctx, q, kind, kc.read, where)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	for {
+		ok, err := r.next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(r.row); err != nil {
+			return err
+		}
+	}
+}
+
+// close computes the kept keys: the window's rows and their parents,
+// then, until nothing changes, the rows whose parents are kept and the
+// parents of rows kept.
+func (wc *windowClosure) close(ctx context.Context, q querier) error {
+	type scan struct {
+		t       *Table
+		kc      *keyCols
+		parents []ForeignKey
+		nrefs   int // the first nrefs sets of kc are the table's referenced column lists
+	}
+	scans := map[string]*scan{}
+	for name := range wc.filtered {
+		t := wc.tables[name]
+		s := &scan{t: t, parents: wc.parentFKs(t), nrefs: len(wc.refs[name])}
+		sets := slices.Clone(wc.refs[name])
+		for _, fk := range s.parents {
+			sets = append(sets, fk.Columns)
+		}
+		s.kc = newKeyCols(t, sets)
+		scans[name] = s
+	}
+	var buf []byte
+	// keepRow adds a kept row's own keys and its parents' keys; it
+	// reports whether a key was new.
+	keepRow := func(s *scan, row []any) bool {
+		grew := false
+		for i, idx := range s.kc.idx {
+			var ok bool
+			if buf, ok = key(buf, row, idx); !ok {
+				continue
+			}
+			set := wc.kept[refKey(s.t.Name, s.kc.sets[i])]
+			if i >= s.nrefs {
+				fk := s.parents[i-s.nrefs]
+				set = wc.kept[refKey(fk.RefTable, fk.RefColumns)]
+			}
+			if _, ok := set[string(buf)]; !ok {
+				set[string(buf)] = struct{}{}
+				grew = true
+			}
+		}
+		return grew
+	}
+	names := slices.Sorted(maps.Keys(wc.filtered))
+	for _, name := range names {
+		if cond, ok := wc.cond[name]; ok {
+			s := scans[name]
+			if err := s.kc.each(ctx, q, wc.kind, cond, func(row []any) error { keepRow(s, row); return nil }); err != nil {
+				return fmt.Errorf("table %s: %w", name, err)
+			}
+		}
+	}
+	// Only tables another filtered table references need their kept keys;
+	// a table nothing references is decided row by row as it is
+	// exported, from its parents' keys.
+	for grew := true; grew; {
+		grew = false
+		for _, name := range names {
+			s := scans[name]
+			if s.nrefs == 0 {
+				continue
+			}
+			_, windowed := wc.cond[name]
+			err := s.kc.each(ctx, q, wc.kind, "", func(row []any) error {
+				if wc.keptBySet(s.t.Name, s.kc.sets[:s.nrefs], s.kc.idx[:s.nrefs], row) ||
+					(!windowed && wc.parentsKept(s.parents, s.kc.idx[s.nrefs:], row)) {
+					if keepRow(s, row) {
+						grew = true
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("table %s: %w", name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// keptBySet reports whether one of the row's referenced keys is kept.
+func (wc *windowClosure) keptBySet(table string, sets [][]string, idx [][]int, row []any) bool {
+	var buf []byte
+	for i, set := range sets {
+		var ok bool
+		if buf, ok = key(buf, row, idx[i]); !ok {
+			continue
+		}
+		if _, ok := wc.kept[refKey(table, set)][string(buf)]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// parentsKept reports whether every parent the row references (in the
+// filtered tables) is kept.
+func (wc *windowClosure) parentsKept(fks []ForeignKey, idx [][]int, row []any) bool {
+	var buf []byte
+	for i, fk := range fks {
+		var ok bool
+		if buf, ok = key(buf, row, idx[i]); !ok {
+			continue // NULL: no parent
+		}
+		if _, ok := wc.kept[refKey(fk.RefTable, fk.RefColumns)][string(buf)]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// filter is how table t's exported rows are selected.
+func (wc *windowClosure) filter(t *Table) rowFilter {
+	cond, windowed := wc.cond[t.Name]
+	refs, parents := wc.refs[t.Name], wc.parentFKs(t)
+	idxOf := func(cols []string) []int {
+		var idx []int
+		for _, c := range cols {
+			idx = append(idx, slices.IndexFunc(t.Columns, func(x Column) bool { return x.Name == c }))
+		}
+		return idx
+	}
+	var refIdx, parIdx [][]int
+	for _, set := range refs {
+		refIdx = append(refIdx, idxOf(set))
+	}
+	for _, fk := range parents {
+		parIdx = append(parIdx, idxOf(fk.Columns))
+	}
+	var why []string
+	if windowed {
+		why = append(why, cond)
+	} else {
+		var names []string
+		for _, fk := range parents {
+			if !slices.Contains(names, fk.RefTable) {
+				names = append(names, fk.RefTable)
+			}
+		}
+		why = append(why, "rows whose parents in "+strings.Join(names, ", ")+" are kept")
+	}
+	if len(refs) > 0 {
+		why = append(why, "rows that kept rows reference")
+	}
+	desc := "window: " + strings.Join(why, ", and ")
+	switch {
+	case len(refs) > 0:
+		// Its kept keys say it all: the window's rows, rows kept for their
+		// parents, and the parents of kept rows.
+		return rowFilter{desc: desc, keep: func(row []any) bool { return wc.keptBySet(t.Name, refs, refIdx, row) }}
+	case windowed:
+		return rowFilter{desc: desc, where: cond}
+	default:
+		return rowFilter{desc: desc, keep: func(row []any) bool { return wc.parentsKept(parents, parIdx, row) }}
+	}
+}

@@ -1,0 +1,80 @@
+package transfer
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ferrydb/ferry/internal/testdb"
+)
+
+// TestWindowedExport exports the service's recent rows only and imports
+// them with every constraint on: the children of dropped runs are
+// dropped, and an old run a recent task references is kept.
+func TestWindowedExport(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.FixedZone("", 2*3600))
+	for _, tc := range []struct {
+		name    string
+		columns map[string]string
+		// counts per table after the import
+		want map[string]int64
+	}{
+		{"runs", map[string]string{"runs": "created_at"},
+			map[string]int64{"runs": 1, "tasks": 0, "logs": 0, "artifacts": 2, "users": 3, "members": 2, "teams": 1, "variables": 3}},
+		{"runs and tasks", map[string]string{"runs": "created_at", "tasks": "started_at"},
+			map[string]int64{"runs": 2, "tasks": 1, "logs": 100, "artifacts": 3, "users": 3, "members": 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+				ctx := tctx(t)
+				src := tdb.DB
+				smig := serviceAt2(t, src, true)
+				// A recent task of the oldest run.
+				exec(t, src, `UPDATE tasks SET started_at = ? WHERE run_id = 1 AND step = 'start'`, at.Add(3*time.Hour))
+				st, err := OpenStore(ctx, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				// Runs at at, at+1h, at+2h: the window keeps the last.
+				w := &Window{Cutoff: at.Add(90 * time.Minute), Columns: tc.columns}
+				m, err := Export(ctx, st, src, smig, ExportOptions{Window: w, Jobs: 2, splitRows: 1})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.Window == nil || !m.Window.Cutoff.Equal(w.Cutoff) || m.table("runs").Filter == "" || m.table("users").Filter != "" {
+					t.Fatalf("manifest window %+v, runs filter %q, users filter %q", m.Window, m.table("runs").Filter, m.table("users").Filter)
+				}
+				target := openURL(t, testdb.Create(t, tdb))
+				rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+				if err != nil {
+					t.Fatalf("import: %v (%+v)", err, rep)
+				}
+				for table, n := range tc.want {
+					var got int64
+					if err := target.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got); err != nil {
+						t.Fatal(err)
+					}
+					if got != n || m.table(table).Rows != n {
+						t.Errorf("%s: %d rows exported, %d after import, want %d (filter %q)", table, m.table(table).Rows, got, n, m.table(table).Filter)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "2w": 14 * 24 * time.Hour, "36h": 36 * time.Hour, "1d12h": 36 * time.Hour} {
+		if d, at, err := ParseSince(in); err != nil || d != want || !at.IsZero() {
+			t.Errorf("ParseSince(%q) = %v %v %v, want %v", in, d, at, err, want)
+		}
+	}
+	if d, at, err := ParseSince("2026-10-01"); err != nil || d != 0 || !at.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("ParseSince(date) = %v %v %v", d, at, err)
+	}
+	for _, bad := range []string{"", "0d", "d", "-3d", "soon", "3x"} {
+		if _, _, err := ParseSince(bad); err == nil {
+			t.Errorf("ParseSince(%q): no error", bad)
+		}
+	}
+}
