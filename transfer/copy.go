@@ -17,16 +17,18 @@ type CopyOptions struct {
 	Tables, Exclude []string
 	// Plan reports what the copy would do and changes nothing.
 	Plan bool
+	// Mapping allows lossy conversions across engines (casts).
+	Mapping *Mapping
 }
 
-// Copy copies the tables of src into dst, an empty database of the same
-// engine, with no store between them: an export's snapshot read straight
+// Copy copies the tables of src into dst, an empty database (of any
+// engine: values are converted as for Import), with no store between them: an export's snapshot read straight
 // into an import's load. dst is migrated to src's schema version with
 // dmig's migrations (their checksums must match what src applied), loaded
 // and verified under its migration lock, then migrated to its latest
 // version. src's migration lock is held throughout, so no upgrade runs on
 // either side meanwhile. Everything that can be checked before writing is
-// checked first: both databases reachable, different, the same engine,
+// checked first: both databases reachable, different,
 // dst empty, the migrations compatible.
 //
 // A copy that stops half way cannot be resumed (the source has moved on):
@@ -77,7 +79,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		for i, t := range tables {
 			m.Tables[i] = TableExport{Table: *t, Rows: -1}
 		}
-		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan}, rep: rep,
+		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping}, rep: rep,
 			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())),
 			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind}}
 		return im.run(ctx)

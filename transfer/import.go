@@ -197,7 +197,7 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 		if !ok {
 			return nil, fmt.Errorf("the target is at schema version %d but has not applied migration %d (%s), which the source had: it is not a later state of the source's schema", status.CurrentVersion, a.Version, a.Name)
 		}
-		if a.Checksum != "" && sum != "" && a.Checksum != sum {
+		if a.Checksum != "" && sum != "" && a.Checksum != sum && !im.cross() {
 			return nil, fmt.Errorf("the target applied a different migration %d (%s) than the source: checksums %.12s and %.12s", a.Version, a.Name, sum, a.Checksum)
 		}
 	}
@@ -205,7 +205,7 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 	if err != nil {
 		return nil, err
 	}
-	maps, problems := mapTables(m, target, im.opts.Mapping)
+	maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
 	var mappingErr error
 	if len(problems) > 0 {
 		mappingErr = fmt.Errorf("%w at version %d (export at %d): %s; write these into a mapping file (--mapping FILE) and run again", ErrMapping, status.CurrentVersion, m.Source.SchemaVersion, strings.Join(problems, "; "))
@@ -252,6 +252,26 @@ func (im *importer) expectedSum(ctx context.Context, t *TableExport) (string, er
 	if t.src == nil {
 		return t.RowChecksum, nil
 	}
+	if t.canon != nil {
+		// Across engines: the canonical checksum of the exported rows,
+		// summed as they were fed, or read again when an earlier run
+		// loaded the table.
+		if t.fed {
+			return t.fedSum.String(), nil
+		}
+		var sum rowSum
+		var line []byte
+		row := make([]value, len(t.Columns))
+		err := im.readChunks(ctx, t.src, func(vals []value) error {
+			for i, k := range t.keep {
+				row[i] = vals[k]
+			}
+			line = t.canonLine(line[:0], row)
+			sum.add(line[:len(line)-1])
+			return nil
+		})
+		return sum.String(), err
+	}
 	for i, c := range t.Columns {
 		if c.Type != t.src.Columns[t.keep[i]].Type {
 			return "", nil
@@ -269,6 +289,30 @@ func (im *importer) expectedSum(ctx context.Context, t *TableExport) (string, er
 		return nil
 	})
 	return sum.String(), err
+}
+
+// convert converts a row (in t's columns) into the target's forms.
+func (t *TableExport) convert(row []value) error {
+	for i, f := range t.conv {
+		if f == nil {
+			continue
+		}
+		v, err := f(row[i])
+		if err != nil {
+			return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+		}
+		row[i] = v
+	}
+	return nil
+}
+
+// canonLine appends the row line of row in t's canonical forms.
+func (t *TableExport) canonLine(buf []byte, row []value) []byte {
+	vals := make([]any, len(row))
+	for i, v := range row {
+		vals[i] = t.canon[i](v.any())
+	}
+	return appendRow(buf, vals)
 }
 
 // table returns the loaded table named name (a target name when mapped).
@@ -293,10 +337,7 @@ func (im *importer) tableValues() []TableExport {
 const stepMapped = "mapped"
 
 func (im *importer) run(ctx context.Context) error {
-	m, db := im.m, im.db
-	if m.Source.Engine != db.URL.Kind {
-		return fmt.Errorf("the export is of a %s database and the target is %s: imports across engines are not supported yet; import into a %s database", m.Source.Engine, db.URL.Kind, m.Source.Engine)
-	}
+	m := im.m
 	if err := im.checkMigrations(); err != nil {
 		return err
 	}
@@ -424,6 +465,9 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	if status.CurrentVersion < m.Source.SchemaVersion {
 		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
 	}
+	if im.cross() {
+		add("convert every value from %s's types to the target's (%s): exact conversions as they are, checked ones value by value (a value that does not fit stops the load), lossy ones only where the mapping allows a cast", m.Source.Engine, im.db.URL.Kind)
+	}
 	if _, ok := im.done[stepVerified]; !ok {
 		switch _, ok := im.done[stepEmptied]; {
 		case ok:
@@ -468,8 +512,12 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	}
 }
 
+// cross reports whether the export is of another engine than the target.
+func (im *importer) cross() bool { return im.m.Source.Engine != im.db.URL.Kind }
+
 // checkMigrations compares the source's applied migrations with the
-// migrations here.
+// migrations here: the same versions, and, on the same engine, the same
+// checksums (another engine's migrations are its own SQL).
 func (im *importer) checkMigrations() error {
 	local := map[int64]*migrate.Migration{}
 	for _, l := range im.mig.Migrations() {
@@ -480,7 +528,7 @@ func (im *importer) checkMigrations() error {
 		if l == nil {
 			return fmt.Errorf("the source applied migration %d (%s), which the migrations here do not have: import with the migrations of the release the source runs, or a newer one", a.Version, a.Name)
 		}
-		if a.Checksum != "" && l.Checksum != "" && a.Checksum != l.Checksum {
+		if a.Checksum != "" && l.Checksum != "" && a.Checksum != l.Checksum && !im.cross() {
 			return fmt.Errorf("migration %d (%s) is not the one the source applied: its checksum is %.12s here and %.12s in the export; import with the source's migration files", a.Version, l.Source, l.Checksum, a.Checksum)
 		}
 	}
@@ -674,6 +722,27 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	for _, t := range target {
 		byName[t.Name] = t
 	}
+	if im.cross() && !im.mapped {
+		// Now that the target has the export's schema in its own types:
+		// how each column converts (see convert.go), refused at once for
+		// every lossy one the mapping does not allow.
+		maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
+		if len(problems) > 0 {
+			return fmt.Errorf("%w: from %s into %s at version %d: %s; write these into a mapping file (--mapping FILE) and run again (nothing was loaded)", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "))
+		}
+		for i, te := range im.tables {
+			tm := maps[te.Name]
+			if tm == nil || tm.target.Name != te.Name {
+				return fmt.Errorf("%w: the mapping renames or leaves out table %s, which an empty target at the export's version has: leave tables out with ferry export --exclude instead", ErrMapping, te.Name)
+			}
+			im.tables[i] = tm.mapped()
+			for ri := range im.rep.Tables {
+				if r := &im.rep.Tables[ri]; r.Name == te.Name {
+					r.Columns = tm.notes
+				}
+			}
+		}
+	}
 	for _, te := range im.tables {
 		tt := byName[te.Name]
 		if tt == nil {
@@ -754,6 +823,8 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		src, proj = t.src, make([]value, len(t.Columns))
 	}
 	var n, size int64
+	var canon []byte
+	t.fedSum, t.fed = rowSum{}, false
 	each := func(line []byte, where string, failed func(error) error) error {
 		row, err := decodeRow(line, len(src.Columns))
 		if err != nil {
@@ -764,6 +835,16 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 				proj[i] = row[k]
 			}
 			row = proj
+		}
+		if t.conv != nil {
+			// The exported values, in the canonical forms of the target's
+			// types: the verification compares the loaded rows with them,
+			// so a conversion that changed a value is caught too.
+			canon = t.canonLine(canon[:0], row)
+			t.fedSum.add(canon[:len(canon)-1])
+			if err := t.convert(row); err != nil {
+				return failed(fmt.Errorf("%s: the table's row %d: %w", where, n+1, err))
+			}
 		}
 		if err := fn(row); err != nil {
 			return err
@@ -777,15 +858,17 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	}
 	var err error
 	if im.direct != nil {
-		err = im.direct.rows(ctx, t, func(line []byte) error {
+		err = im.direct.rows(ctx, src, func(line []byte) error {
 			return each(line, "table "+t.Name, func(err error) error { return err })
 		})
+		t.Rows = src.Rows
 	} else {
 		err = im.readLines(ctx, src, each)
 	}
 	if err != nil {
 		return err
 	}
+	t.fed = t.conv != nil
 	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
 }
@@ -869,7 +952,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	var mu sync.Mutex
 	err = eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
 		te := im.tables[p.t]
-		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng)
+		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon)
 		if err != nil {
 			return fmt.Errorf("verify table %s: %w", te.Name, err)
 		}
@@ -903,8 +986,9 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 }
 
 // sumRows reads the rows of rng (nil: all) of t and returns their row
-// checksum and count.
-func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange) (rowSum, int64, error) {
+// checksum and count; canon, if set, puts each column's values in their
+// canonical form first.
+func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
 	r, err := readRange(ctx, q, kind, t, rng, "")
@@ -920,6 +1004,9 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 		}
 		if !ok {
 			return sum, n, nil
+		}
+		for i, c := range canon {
+			r.row[i] = c(r.row[i])
 		}
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])

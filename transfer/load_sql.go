@@ -119,6 +119,15 @@ func (l *sqlLoader) sequence(ctx context.Context, table string, s Sequence) erro
 		}
 		return nil
 	}
+	// Only an AUTOINCREMENT table has a counter of its own (an export of
+	// another engine has counters for every identity column).
+	var auto int
+	if err := l.conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ? AND upper(sql) LIKE '%AUTOINCREMENT%'`, table).Scan(&auto); err != nil {
+		return err
+	}
+	if auto == 0 {
+		return nil
+	}
 	res, err := l.conn.ExecContext(ctx, `UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?`, s.Next-1, table)
 	if err != nil {
 		return fmt.Errorf("sqlite_sequence of %s: %w", table, err)

@@ -85,6 +85,13 @@ type TableExport struct {
 	// this (target) table loads, and which of its columns, in order.
 	src  *TableExport
 	keep []int
+	// Across engines: each column's conversion (nil: none) and the
+	// canonical form of its values for verification; fedSum is the
+	// canonical row checksum of the rows this run loaded (fed).
+	conv   []func(value) (value, error)
+	canon  []func(any) any
+	fedSum rowSum
+	fed    bool
 }
 
 // Chunk is one stored chunk file of a table.

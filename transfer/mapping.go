@@ -49,14 +49,17 @@ const drop = "-"
 type tableMap struct {
 	src    *TableExport
 	target *Table
-	keep   []int // source column indexes loaded, in the mapped table's column order
-	casts  bool  // a column's type differs: the row checksum cannot be compared
+	keep   []int        // source column indexes loaded, in the mapped table's column order
+	convs  []columnConv // their conversions (across engines), in the same order
+	casts  bool         // a column's type differs: the row checksum cannot be compared
 	notes  []ColumnMapping
 }
 
-// mapTables maps the export's tables onto the target's. It returns every
-// problem at once, so that one --plan shows all the mapping to write.
-func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap, []string) {
+// mapTables maps the export's tables onto the target's, a database of
+// engine kind. It returns every problem at once, so that one --plan shows
+// all the mapping to write.
+func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[string]*tableMap, []string) {
+	cross := m.Source.Engine != kind
 	if mp == nil {
 		mp = &Mapping{}
 	}
@@ -112,7 +115,24 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 			if mapped {
 				note = "renamed (mapping)"
 			}
-			if tc.Type != c.Type {
+			var cc columnConv
+			if cross {
+				// Across engines the types differ by name: the classes say
+				// what the conversion may lose (see convert.go).
+				cc = convertColumn(m.Source.Engine, c, kind, *tc)
+				if cc.lossy != "" && !slices.Contains(mp.Casts, key) {
+					msg := fmt.Sprintf("column %s is %s in the export (%s) and %s in the target (%s): %s; if that is acceptable, allow the cast (casts: [%s])", key, c.Type, m.Source.Engine, tc.Type, kind, cc.lossy, key)
+					problems = append(problems, msg)
+					tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: "refused: " + msg})
+					continue
+				}
+				if cc.note != "" {
+					note = strings.TrimSpace(note + " converted " + cc.note)
+					if cc.lossy != "" {
+						note += " (may round; allowed by the mapping)"
+					}
+				}
+			} else if tc.Type != c.Type {
 				if !slices.Contains(mp.Casts, key) {
 					msg := fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key)
 					problems = append(problems, msg)
@@ -124,6 +144,7 @@ func mapTables(m *Manifest, target []*Table, mp *Mapping) (map[string]*tableMap,
 			}
 			used[to] = true
 			tm.keep = append(tm.keep, ci)
+			tm.convs = append(tm.convs, cc)
 			tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: note})
 		}
 		for _, tc := range tt.Columns {
@@ -197,6 +218,18 @@ func (tm *tableMap) mapped() *TableExport {
 	t := &TableExport{Table: Table{Name: tm.target.Name, PrimaryKey: tm.target.PrimaryKey,
 		ForeignKeys: tm.target.ForeignKeys, Partitioned: tm.target.Partitioned},
 		Rows: tm.src.Rows, RowChecksum: tm.src.RowChecksum, Chunks: tm.src.Chunks, src: tm.src, keep: tm.keep}
+	for _, cc := range tm.convs {
+		if cc.canon != nil {
+			t.conv, t.canon = make([]func(value) (value, error), len(tm.convs)), make([]func(any) any, len(tm.convs))
+			for i, cc := range tm.convs {
+				t.conv[i], t.canon[i] = cc.conv, cc.canon
+				if t.canon[i] == nil {
+					t.canon[i] = func(v any) any { return v }
+				}
+			}
+			break
+		}
+	}
 	for _, n := range tm.notes {
 		if n.From != "" && n.To != "" && !strings.HasPrefix(n.Note, "refused") {
 			t.Columns = append(t.Columns, *tm.target.column(n.To))

@@ -641,7 +641,7 @@ func (a *app) importCmd() *cobra.Command {
 	var jobs int
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
-		Short: "Load an export into an empty database, through the migrations, verified",
+		Short: "Load an export into an empty database of any engine, through the migrations, verified",
 		Long: `Import an export into the configured database, which must be empty (or hold
 an import of this export that was cut short: it goes on where it stopped),
 or already at the export's schema version or a newer one with empty tables:
@@ -650,7 +650,8 @@ and a renamed, dropped or retyped column is refused unless --mapping says
 what to do (--plan shows the mapping).
 
 1. Migrate the target to the export's schema version with the migrations in
-   --dir; their checksums must match the ones the source applied.
+   --dir; their checksums must match the ones the source applied (on the
+   same engine).
 2. Holding the migration lock: load every table, parents before children,
    each table (or circular group of tables) in one transaction with a row in
    the ledger table ferry_migrations_import; set sequences past the loaded
@@ -658,6 +659,15 @@ what to do (--plan shows the mapping).
    keys, against the manifest.
 3. Migrate the target to the latest version, so the data passes through the
    real migrations (renames, backfills, new NOT NULL columns).
+
+The target may be another engine than the source (PostgreSQL, MySQL/MariaDB,
+SQLite, any pair): --dir then holds the target engine's migrations of the
+same versions (checksums are not compared), and every value is converted to
+its target column's type: exactly, or checked value by value (a value that
+does not fit stops the load, naming table, column, row and value); a
+conversion that may round without failing (a decimal into SQLite's float) is
+refused unless --mapping allows it (casts: [table.column]). The verification
+compares every value in the canonical form of its target type.
 
 --plan prints the steps and every table's column mapping and changes nothing.
 Exits 1 when verification fails, naming table, chunk and counts (--json:
@@ -676,17 +686,9 @@ the report with "problems").`,
 			if err != nil {
 				return err
 			}
-			var mapping *transfer.Mapping
-			if mappingFile != "" {
-				f, err := os.Open(mappingFile)
-				if err != nil {
-					return usageError{fmt.Errorf("--mapping: %w", err)}
-				}
-				mapping, err = transfer.ParseMapping(f)
-				f.Close()
-				if err != nil {
-					return usageError{fmt.Errorf("--mapping %s: %w", mappingFile, err)}
-				}
+			mapping, err := readMapping(mappingFile)
+			if err != nil {
+				return err
 			}
 			st, id, err := a.exportAt(ctx, from, loc)
 			if err != nil {
@@ -807,16 +809,40 @@ func (a *app) printImport(r *transfer.ImportReport) {
 	}
 }
 
+// readMapping reads --mapping FILE (nil for "").
+func readMapping(file string) (*transfer.Mapping, error) {
+	if file == "" {
+		return nil, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--mapping: %w", err)}
+	}
+	defer f.Close()
+	mapping, err := transfer.ParseMapping(f)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--mapping %s: %w", file, err)}
+	}
+	return mapping, nil
+}
+
 func (a *app) copyCmd() *cobra.Command {
-	var from, to string
+	var from, to, mappingFile string
 	var tables, exclude []string
 	var plan bool
 	c := &cobra.Command{
 		Use:   "copy --from URL --to URL [--plan]",
 		Short: "Copy a database's tables into a new, empty database, through the migrations, verified",
-		Long: `Copy the tables of --from into --to, an empty database of the same engine, with
-no store between them: "ferry export" piped straight into "ferry import", for
-cloning an environment to a new release in one command.
+		Long: `Copy the tables of --from into --to, an empty database, with no store between
+them: "ferry export" piped straight into "ferry import", for cloning an
+environment to a new release in one command, or a production database onto a
+laptop's SQLite file.
+
+Across engines (PostgreSQL, MySQL/MariaDB, SQLite, any pair) --dir must hold
+migrations that make the same versions in the target's engine; every value is
+converted to the target column's type, exactly or checked value by value; a
+conversion that may round (a decimal into SQLite's float) is refused unless
+--mapping allows it (casts: [table.column]). See docs/transfer.md.
 
 Before anything is written, ferry checks that both databases are reachable
 and different, that --to is empty (or --plan is given), and that the
@@ -851,8 +877,12 @@ and changes nothing.`,
 				return err
 			}
 			defer dst.Close()
+			mapping, err := readMapping(mappingFile)
+			if err != nil {
+				return err
+			}
 			rep, err := transfer.Copy(ctx, src, smig, dst, dmig, transfer.CopyOptions{
-				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan,
+				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan, Mapping: mapping,
 			})
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
@@ -860,14 +890,15 @@ and changes nothing.`,
 			if rep != nil {
 				a.printImport(rep)
 			}
-			if errors.Is(err, transfer.ErrNotEmpty) {
+			if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
 				return usageError{err}
 			}
 			return err
 		},
 	}
 	c.Flags().StringVar(&from, "from", "", "the source database URL (the password may come from ${VAR} in ferry.yaml instead)")
-	c.Flags().StringVar(&to, "to", "", "the target database URL: empty, same engine")
+	c.Flags().StringVar(&to, "to", "", "the target database URL: an empty database, of any engine")
+	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file allowing lossy conversions across engines (casts: [table.column]); see docs/transfer.md")
 	c.Flags().StringSliceVar(&tables, "tables", nil, "copy only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().BoolVar(&plan, "plan", false, "print what the copy would do, and change nothing")

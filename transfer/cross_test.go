@@ -1,0 +1,264 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/internal/testdb"
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// TestImportAcrossEngines exports the service at version 2 from each
+// engine and imports it into an empty database of each other engine,
+// which ends at version 6; every table must then hold what the source,
+// migrated in place, holds, value for value in the target's types.
+func TestImportAcrossEngines(t *testing.T) {
+	kinds := testdb.Kinds()
+	for _, from := range kinds {
+		for _, to := range kinds {
+			if from == to {
+				continue
+			}
+			t.Run(from+"_to_"+to, func(t *testing.T) {
+				t.Parallel()
+				ctx := tctx(t)
+				src := testdb.New(t, from).DB
+				smig := serviceAt2(t, src, true)
+				// SQLite keeps a DECIMAL as a float: a value of 20 digits
+				// would be rounded in the source already.
+				exec(t, src, `UPDATE runs SET cost = '12.5' WHERE id = 2`)
+				st, err := OpenStore(ctx, t.TempDir())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer st.Close()
+				m, err := Export(ctx, st, src, smig, ExportOptions{ChunkBytes: 4096})
+				if err != nil {
+					t.Fatal(err)
+				}
+				target := testdb.New(t, to).DB
+				tmig := serviceMigrator(t, target)
+				var mp *Mapping
+				if to == database.SQLite && from != database.SQLite {
+					// A decimal into SQLite's DECIMAL (a float) may round:
+					// refused until the mapping allows it, nothing loaded.
+					_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+					if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "casts: [runs.cost]") {
+						t.Fatalf("import of a decimal into SQLite without a cast: %v", err)
+					}
+					var n int64
+					if err := target.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {
+						t.Fatalf("the refused import loaded %d runs (%v)", n, err)
+					}
+					mp = &Mapping{Casts: []string{"runs.cost"}}
+				}
+				rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
+				if err != nil {
+					t.Fatalf("import: %v\n%+v", err, rep.Problems)
+				}
+				if !rep.Verified || rep.FinalVersion != 6 {
+					t.Fatalf("report: %+v", rep)
+				}
+				if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				sameAcross(t, src, target)
+			})
+		}
+	}
+}
+
+// sameAcross compares every table of src and target (but ferry's own)
+// value for value, each value in the canonical form of the target
+// column's type.
+func sameAcross(t *testing.T, src, target *database.DB) {
+	t.Helper()
+	ctx := tctx(t)
+	own := ownTables("ferry_migrations")
+	st, err := catalog(ctx, src, src.URL.Kind, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, err := catalog(ctx, target, target.URL.Kind, own)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != len(tt) {
+		t.Fatalf("%d tables in the source, %d in the target", len(st), len(tt))
+	}
+	for _, s := range st {
+		i := slices.IndexFunc(tt, func(x *Table) bool { return x.Name == s.Name })
+		if i < 0 {
+			t.Errorf("table %s is not in the target", s.Name)
+			continue
+		}
+		d := tt[i]
+		var canon []func(any) any
+		for _, c := range s.Columns {
+			dc := d.column(c.Name)
+			if dc == nil {
+				t.Fatalf("column %s.%s is not in the target", s.Name, c.Name)
+			}
+			canon = append(canon, canonical(classify(target.URL.Kind, dc.Type)))
+		}
+		// The target's columns in the source's order.
+		dt := &Table{Name: d.Name}
+		for _, c := range s.Columns {
+			dt.Columns = append(dt.Columns, *d.column(c.Name))
+		}
+		want := canonRows(t, ctx, src, s, canon)
+		got := canonRows(t, ctx, target, dt, canon)
+		if !slices.Equal(want, got) {
+			t.Errorf("table %s differs from %s to %s:\n source %q\n target %q", s.Name, src.URL.Kind, target.URL.Kind, head(want), head(got))
+		}
+	}
+}
+
+func canonRows(t *testing.T, ctx context.Context, db *database.DB, tb *Table, canon []func(any) any) []string {
+	t.Helper()
+	r, err := readRows(ctx, db, db.URL.Kind, &Table{Name: tb.Name, Columns: tb.Columns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	var out []string
+	for {
+		ok, err := r.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		for i, c := range canon {
+			r.row[i] = c(r.row[i])
+		}
+		out = append(out, string(bytes.TrimSpace(appendRow(nil, r.row))))
+	}
+	slices.Sort(out)
+	return out
+}
+
+func head(rows []string) string {
+	var b strings.Builder
+	for i, r := range rows {
+		if i == 4 {
+			fmt.Fprintf(&b, "... (%d rows)", len(rows))
+			break
+		}
+		if len(r) > 200 {
+			r = r[:200] + "..."
+		}
+		b.WriteString(r + "\n")
+	}
+	return b.String()
+}
+
+// TestCopyAcrossEngines: a production PostgreSQL database onto a laptop's
+// SQLite file, and a SQLite database into MySQL, in one command each.
+func TestCopyAcrossEngines(t *testing.T) {
+	for _, pair := range [][2]string{{database.Postgres, database.SQLite}, {database.SQLite, database.MySQL}} {
+		t.Run(pair[0]+"_to_"+pair[1], func(t *testing.T) {
+			ctx := tctx(t)
+			src := testdb.New(t, pair[0]).DB
+			smig := serviceAt2(t, src, true)
+			exec(t, src, `UPDATE runs SET cost = '12.5' WHERE id = 2`)
+			target := testdb.New(t, pair[1]).DB
+			tmig := serviceMigrator(t, target)
+			rep, err := Copy(ctx, src, smig, target, tmig, CopyOptions{Mapping: &Mapping{Casts: []string{"runs.cost"}}})
+			if err != nil {
+				t.Fatalf("copy: %v", err)
+			}
+			if !rep.Verified || rep.FinalVersion != 6 {
+				t.Fatalf("report %+v", rep)
+			}
+			if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			sameAcross(t, src, target)
+		})
+	}
+}
+
+// TestImportAcrossEnginesRefusesValues: a value the target's type cannot
+// carry stops the load, naming table, column, row and value; nothing of
+// the table is loaded.
+func TestImportAcrossEnginesRefusesValues(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.SQLite).DB
+	smig := serviceAt2(t, src, true)
+	exec(t, src, `UPDATE runs SET cost = '12.5' WHERE id = 2`)
+	exec(t, src, `UPDATE runs SET created_at = 'yesterday' WHERE id = 3`)
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := Export(ctx, st, src, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.New(t, database.Postgres).DB
+	_, err = Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "tables/runs/") || !strings.Contains(err.Error(), "column created_at") || !strings.Contains(err.Error(), `"yesterday" is not a time`) {
+		t.Fatalf("import of a text that is no time into timestamptz: %v", err)
+	}
+	var n int64
+	if err := target.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("runs after the failed load: %d (%v)", n, err)
+	}
+}
+
+func TestConverters(t *testing.T) {
+	for _, c := range []struct {
+		kind, typ string
+		in        value
+		want      string // the converted value's text, or the error's
+	}{
+		{database.Postgres, "integer", value{kind: kText, s: "42"}, "42"},
+		{database.Postgres, "smallint", value{kind: kInt, s: "70000"}, "does not fit a 16-bit integer"},
+		{database.Postgres, "bigint", value{kind: kText, s: "4x"}, `"4x" is not an integer`},
+		{database.Postgres, "numeric(5,2)", value{kind: kFloat, s: "1.5"}, "1.50"},
+		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1.005"}, "more than 2 digits after the point"},
+		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1234.5"}, "more than 3 digits before the point"},
+		{database.MySQL, "varchar(3)", value{kind: kText, s: "日本語"}, "日本語"},
+		{database.MySQL, "varchar(3)", value{kind: kText, s: "abcd"}, "longer than 3 characters"},
+		{database.MySQL, "datetime(6)", value{kind: kText, s: "2026-03-04 05:06:07.5+02:00"}, "2026-03-04 03:06:07.5"},
+		{database.MySQL, "datetime", value{kind: kText, s: "2026-03-04 05:06:07.5"}, "more than 0 digits of a second"},
+		{database.MySQL, "tinyint(1)", value{kind: kInt, s: "2"}, "not a boolean"},
+		{database.Postgres, "jsonb", value{kind: kText, s: "{"}, "is not JSON"},
+		{database.Postgres, "text", value{kind: kBytes, b: []byte{0xff}}, "not UTF-8"},
+		{database.SQLite, "TEXT", value{kind: kBool, t: true}, "true"},
+		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "2026-03-04 05:06:07"}, "2026-03-04 05:06:07+00:00"},
+	} {
+		f := converterTo(classify(c.kind, c.typ), false)
+		got, err := f(c.in)
+		out := got.s
+		if err != nil {
+			out = err.Error()
+			if !errors.Is(err, errValue) {
+				t.Errorf("%s %s: error %v does not wrap errValue", c.kind, c.typ, err)
+			}
+		}
+		if !strings.Contains(out, c.want) {
+			t.Errorf("%s %s <- %+v: got %q, want %q", c.kind, c.typ, c.in, out, c.want)
+		}
+	}
+	if got := convertColumn(database.Postgres, Column{Type: "numeric(20,6)"}, database.SQLite, Column{Type: "DECIMAL(20, 6)"}); got.lossy == "" {
+		t.Errorf("numeric into SQLite's DECIMAL is not lossy: %+v", got)
+	}
+	if got := convertColumn(database.MySQL, Column{Type: "bigint(20)"}, database.Postgres, Column{Type: "bigint"}); got.lossy != "" {
+		t.Errorf("bigint into bigint is lossy: %+v", got)
+	}
+	for in, want := range map[string]string{"12.345600": "12.3456", "1e2": "100", "-0.50": "-0.5", "007": "7", "1.25e-1": "0.125"} {
+		if got, ok := canonDecimal(in); !ok || got != want {
+			t.Errorf("canonDecimal(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
