@@ -33,8 +33,10 @@ type ImportOptions struct {
 	// Identities open an encrypted export (age identities, or a
 	// passphrase's).
 	Identities []age.Identity
-	// Jobs is how many connections verify the load at once (default 1):
-	// tables in parallel, and a large PostgreSQL table in key ranges.
+	// Jobs is how many connections load and verify at once (default 1):
+	// tables in parallel (SQLite loads through one), a table once the
+	// tables it references are in; and a large PostgreSQL table verified
+	// in key ranges.
 	Jobs int
 	// splitRows: see ExportOptions.
 	splitRows int64
@@ -180,6 +182,8 @@ type importer struct {
 	// at a newer version (mapped), the target's tables they map onto.
 	tables []*TableExport
 	mapped bool
+	// progressMu keeps Progress calls apart (tables load in parallel).
+	progressMu sync.Mutex
 }
 
 // mapOntoTarget maps the export onto a target that already has a schema
@@ -754,12 +758,22 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			}
 		}
 	}
-	conn, err := im.db.Conn(ctx)
-	if err != nil {
-		return err
+	// One loader per job, each on a connection of its own (SQLite has one
+	// writer: one loader).
+	jobs := max(im.opts.Jobs, 1)
+	if im.db.URL.Kind == database.SQLite || im.direct != nil {
+		jobs = 1 // a copy reads its source through one connection
 	}
-	defer discard(conn) // the loaders change its session's settings
-	ld := newLoader(im.db.URL.Kind, conn, im)
+	var loaders []loader
+	for range jobs {
+		conn, err := im.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer discard(conn) // the loaders change its session's settings
+		loaders = append(loaders, newLoader(im.db.URL.Kind, conn, im))
+	}
+	ld := loaders[0]
 	if _, ok := im.done[stepEmptied]; !ok {
 		var names []string
 		for _, te := range im.tables {
@@ -769,17 +783,8 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			return fmt.Errorf("empty the tables before loading: %w", err)
 		}
 	}
-	for _, g := range groups {
-		if _, ok := im.done[stepTable+g[0].Name]; ok {
-			continue
-		}
-		var tables []*TableExport
-		for _, t := range g {
-			tables = append(tables, im.table(t.Name))
-		}
-		if err := ld.load(ctx, tables, byName); err != nil {
-			return err
-		}
+	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
+		return err
 	}
 	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
 		return fmt.Errorf("set sequences: %w", err)
@@ -811,6 +816,100 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// loadGroups loads the groups not loaded yet, each in one transaction,
+// as many at once as there are loaders: a group starts once every group
+// it references has committed (PostgreSQL checks each foreign key as the
+// rows go in). The first error stops the others (their transactions roll
+// back) and is returned.
+func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders []loader, target map[string]*Table) error {
+	groupOf := map[string]int{}
+	for gi, g := range groups {
+		for _, t := range g {
+			groupOf[t.Name] = gi
+		}
+	}
+	waits := make([]int, len(groups))        // groups a group still waits for
+	dependents := make([][]int, len(groups)) // groups waiting for a group
+	finished := make([]bool, len(groups))
+	for gi, g := range groups {
+		finished[gi] = hasStep(im.done, stepTable+g[0].Name)
+	}
+	for gi, g := range groups {
+		seen := map[int]bool{}
+		for _, t := range g {
+			for _, fk := range im.table(t.Name).ForeignKeys {
+				pg, ok := groupOf[fk.RefTable]
+				if !ok || pg == gi || seen[pg] || finished[pg] {
+					continue
+				}
+				seen[pg] = true
+				waits[gi]++
+				dependents[pg] = append(dependents[pg], gi)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		gi  int
+		ld  loader
+		err error
+	}
+	results := make(chan result)
+	idle := slices.Clone(loaders)
+	var ready []int
+	left := 0
+	for gi := range groups {
+		if finished[gi] {
+			continue
+		}
+		left++
+		if waits[gi] == 0 {
+			ready = append(ready, gi)
+		}
+	}
+	running := 0
+	var firstErr error
+	for left > 0 || running > 0 {
+		for firstErr == nil && len(ready) > 0 && len(idle) > 0 {
+			gi, ld := ready[0], idle[len(idle)-1]
+			ready, idle = ready[1:], idle[:len(idle)-1]
+			var tables []*TableExport
+			for _, t := range groups[gi] {
+				tables = append(tables, im.table(t.Name))
+			}
+			running++
+			left--
+			go func() { results <- result{gi, ld, ld.load(ctx, tables, target)} }()
+		}
+		if running == 0 {
+			break // nothing runs and nothing can start: an error stopped it
+		}
+		r := <-results
+		running--
+		idle = append(idle, r.ld)
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+				cancel() // the others roll back; a re-run goes on from the ledger
+			}
+			continue
+		}
+		for _, d := range dependents[r.gi] {
+			if waits[d]--; waits[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+		slices.Sort(ready) // in the load order, as far as the references allow
+	}
+	return firstErr
+}
+
+func hasStep(done map[string]int64, step string) bool {
+	_, ok := done[step]
+	return ok
 }
 
 // feed calls fn with every row of table t: from the export's chunks,
@@ -916,6 +1015,8 @@ func (im *importer) readChunks(ctx context.Context, t *TableExport, fn func([]va
 
 func (im *importer) progress(p Progress) {
 	if im.opts.Progress != nil {
+		im.progressMu.Lock()
+		defer im.progressMu.Unlock()
 		im.opts.Progress(p)
 	}
 }
