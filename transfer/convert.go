@@ -456,6 +456,16 @@ func parseTime(s string) (time.Time, bool) {
 // it: nil, string, []byte, int64, float64, bool) in one form for the
 // class of d, for comparing the exported rows with the loaded ones.
 func canonical(d colType) func(any) any {
+	f := canonicalOf(d)
+	return func(v any) any {
+		if r, ok := v.(rawText); ok {
+			v = string(r)
+		}
+		return f(v)
+	}
+}
+
+func canonicalOf(d colType) func(any) any {
 	str := func(v any) (string, bool) {
 		switch x := v.(type) {
 		case string:

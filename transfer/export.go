@@ -563,11 +563,12 @@ type rowReader struct {
 	conv  []func(any) (any, error)
 	row   []any
 	table string
-	// raw holds the columns read without a copy (bytes: PostgreSQL's
-	// bytea), valid until the next row: a large value is not copied by
-	// database/sql before it is encoded.
-	raw   []sql.RawBytes
-	isRaw []bool
+	// raw holds the columns read without a copy (PostgreSQL's bytea,
+	// every MySQL column), valid until the next row: a value is not copied
+	// by database/sql before it is encoded; rawConv (nil for the others)
+	// turns it into a format value.
+	raw     []sql.RawBytes
+	rawConv []func([]byte) any
 }
 
 func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
@@ -592,14 +593,71 @@ func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where 
 		return nil, err
 	}
 	r.conv = make([]func(any) (any, error), n)
-	r.raw, r.isRaw = make([]sql.RawBytes, n), make([]bool, n)
+	r.raw, r.rawConv = make([]sql.RawBytes, n), make([]func([]byte) any, n)
 	for i := range r.conv {
 		r.conv[i] = converter(kind, types[i].DatabaseTypeName())
-		if kind == database.Postgres && t.Columns[i].Type == "bytea" {
-			r.isRaw[i], r.ptrs[i] = true, &r.raw[i]
+		switch {
+		case kind == database.Postgres && t.Columns[i].Type == "bytea":
+			r.rawConv[i], r.ptrs[i] = func(b []byte) any { return b }, &r.raw[i]
+		case kind == database.MySQL:
+			// go-sql-driver reads every value of a query without
+			// arguments as text: taken from its buffer, not copied.
+			r.rawConv[i], r.ptrs[i] = mysqlRaw(types[i].DatabaseTypeName()), &r.raw[i]
 		}
 	}
 	return r, nil
+}
+
+// mysqlRaw returns the function that turns a MySQL column's text, as the
+// driver's buffer holds it, into a format value (see converter).
+func mysqlRaw(dbType string) func([]byte) any {
+	switch strings.ToUpper(dbType) {
+	case "BINARY", "VARBINARY", "TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB", "BIT", "GEOMETRY":
+		return func(b []byte) any { return b }
+	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
+		return func(b []byte) any {
+			if n, ok := parseInt(b); ok {
+				return n
+			}
+			return rawText(b) // an unsigned BIGINT past int64
+		}
+	}
+	return func(b []byte) any { return rawText(b) }
+}
+
+// parseInt parses a decimal int64 without a string.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 19 {
+		if len(b) == 20 && b[0] == '-' {
+			n, err := strconv.ParseInt(string(b), 10, 64)
+			return n, err == nil
+		}
+		return 0, false
+	}
+	neg := b[0] == '-'
+	if neg {
+		b = b[1:]
+		if len(b) == 0 {
+			return 0, false
+		}
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if neg {
+		if n > 1<<63 {
+			return 0, false
+		}
+		return -int64(n), true
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // converter returns the function that turns what the driver gives for a
@@ -688,11 +746,11 @@ func (r *rowReader) next() (bool, error) {
 		return false, err
 	}
 	for i, v := range r.dest {
-		if r.isRaw[i] {
+		if r.rawConv[i] != nil {
 			if r.raw[i] == nil {
 				r.row[i] = nil
 			} else {
-				r.row[i] = []byte(r.raw[i])
+				r.row[i] = r.rawConv[i](r.raw[i])
 			}
 			continue
 		}

@@ -63,6 +63,13 @@ func appendValue(buf []byte, v any) []byte {
 	switch x := v.(type) {
 	case nil:
 		return append(buf, "null"...)
+	case rawText:
+		if !utf8.Valid(x) {
+			buf = append(buf, `{"s":"`...)
+			buf = base64.StdEncoding.AppendEncode(buf, x)
+			return append(buf, `"}`...)
+		}
+		return appendString(buf, x)
 	case string:
 		if !utf8.ValidString(x) {
 			// Text that is not UTF-8 (SQLite stores what it is given):
@@ -104,7 +111,11 @@ func appendBytes(buf, b []byte) []byte {
 }
 
 // appendString appends s as a JSON string. s is valid UTF-8.
-func appendString(buf []byte, s string) []byte {
+// rawText is text as the driver's buffer holds it, valid until the next
+// row is read: encoded as a string, without a copy.
+type rawText []byte
+
+func appendString[S string | rawText](buf []byte, s S) []byte {
 	const hexd = "0123456789abcdef"
 	buf = append(buf, '"')
 	start := 0

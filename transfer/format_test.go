@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -137,4 +138,24 @@ func FuzzDecodeRow(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseInt(t *testing.T) {
+	for _, s := range []string{"0", "-0", "42", "-42", "00042", "9223372036854775807", "-9223372036854775808",
+		"9223372036854775808", "-9223372036854775809", "18446744073709551615", "", "-", "4x", "1.5", "+1", "99999999999999999999"} {
+		n, ok := parseInt([]byte(s))
+		want, err := strconv.ParseInt(s, 10, 64)
+		if s == "+1" {
+			want, err = 0, strconv.ErrSyntax // MySQL never prints a sign
+		}
+		if ok != (err == nil) || (ok && n != want) {
+			t.Errorf("parseInt(%q) = %d %v, strconv says %d %v", s, n, ok, want, err)
+		}
+	}
+	if got := string(appendValue(nil, rawText("a\"b\n"))); got != `"a\"b\n"` {
+		t.Errorf("rawText encodes as %s", got)
+	}
+	if got, want := string(appendValue(nil, rawText{0xff})), string(appendValue(nil, string([]byte{0xff}))); got != want {
+		t.Errorf("non-UTF-8 rawText encodes as %s, a string as %s", got, want)
+	}
 }

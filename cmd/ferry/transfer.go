@@ -433,7 +433,7 @@ whose manifest cannot be read is reported on stderr.`,
 				if incomplete == nil {
 					incomplete = []string{}
 				}
-				return a.printJSON(map[string]any{"store": st.String(), "exports": list, "broken": b, "incomplete": incomplete})
+				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "exports": list, "broken": b, "incomplete": incomplete})
 			}
 			for _, x := range broken {
 				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
@@ -548,12 +548,16 @@ written.`,
 			if err := st.Delete(ctx, id); err != nil {
 				return err
 			}
+			if a.json {
+				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "deleted": id})
+			}
 			a.printf("deleted export %s from %s\n", id, st)
 			return nil
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&force, "force", false, "delete even an unfinished export whose paused workloads were not resumed")
+	jsonFlag(c)
 	return c
 }
 
@@ -579,6 +583,13 @@ ferry export list and ferry export delete).`,
 			}
 			defer st.Close()
 			gone, err := st.Prune(ctx, keep, dryRun)
+			if a.json && err == nil {
+				ids := []string{}
+				for _, m := range gone {
+					ids = append(ids, m.ID)
+				}
+				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "dry_run": dryRun, "deleted": ids})
+			}
 			verb := "deleted"
 			if dryRun {
 				verb = "would delete"
@@ -592,6 +603,7 @@ ferry export list and ferry export delete).`,
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().IntVar(&keep, "keep", 0, "how many of the newest exports to keep (at least 1)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print what would be deleted, delete nothing")
+	jsonFlag(c)
 	return c
 }
 
@@ -622,6 +634,9 @@ of them on the configured database (the source).`,
 			if err != nil {
 				return err
 			}
+			if a.json {
+				return a.printJSON(map[string]any{"ok": true, "export": id, "resumed": n})
+			}
 			if n == 0 {
 				a.printf("the workloads export %s paused were resumed already\n", id)
 				return nil
@@ -632,6 +647,7 @@ of them on the configured database (the source).`,
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
+	jsonFlag(c)
 	return c
 }
 
