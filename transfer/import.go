@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"filippo.io/age"
@@ -1050,10 +1051,14 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	}
 	sums := make([]rowSum, len(im.tables))
 	counts := make([]int64, len(im.tables))
+	seen := make([]atomic.Int64, len(im.tables)) // for progress, as the parts go
 	var mu sync.Mutex
 	err = eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
 		te := im.tables[p.t]
-		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon)
+		tick := func(n int64) {
+			im.progress(Progress{Op: "verify", Table: te.Name, Rows: seen[p.t].Add(n), Total: te.Rows})
+		}
+		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, tick)
 		if err != nil {
 			return fmt.Errorf("verify table %s: %w", te.Name, err)
 		}
@@ -1089,7 +1094,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 // sumRows reads the rows of rng (nil: all) of t and returns their row
 // checksum and count; canon, if set, puts each column's values in their
 // canonical form first.
-func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any) (rowSum, int64, error) {
+func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, tick func(rows int64)) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
 	r, err := readRange(ctx, q, kind, t, rng, "")
@@ -1111,7 +1116,9 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 		}
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
-		n++
+		if n++; n%50000 == 0 {
+			tick(50000)
+		}
 		if cap(line) > 4<<20 {
 			line = nil // after a large value
 		}
