@@ -62,8 +62,10 @@ func (c typeClass) String() string { return classNames[c] }
 
 // colType is a column's type, classified.
 type colType struct {
+	engine   string
 	class    typeClass
-	bits     int  // cInt: 16, 32, 64 (65: unsigned 64)
+	unsigned bool // cInt: MySQL's UNSIGNED
+	bits     int  // cInt: 8, 16, 24, 32, 64
 	p, s     int  // cDecimal
 	n        int  // cText: characters (0: unbounded)
 	fsp      int  // cTime, cTimeTZ: fractional digits of a second kept
@@ -74,6 +76,12 @@ var typeArgs = regexp.MustCompile(`\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)`)
 
 // classify reads a column type as engine kind declares it.
 func classify(kind, typ string) colType {
+	c := classifyType(kind, typ)
+	c.engine = kind
+	return c
+}
+
+func classifyType(kind, typ string) colType {
 	t := strings.ToLower(strings.TrimSpace(typ))
 	var a1, a2 int
 	has1 := false
@@ -123,26 +131,20 @@ func classify(kind, typ string) colType {
 	case database.MySQL:
 		switch base {
 		case "tinyint":
-			if has1 && a1 == 1 {
+			if has1 && a1 == 1 && !unsigned {
 				return colType{class: cBool}
 			}
-			return colType{class: cInt, bits: 8}
+			return colType{class: cInt, bits: 8, unsigned: unsigned}
 		case "bool", "boolean":
 			return colType{class: cBool}
 		case "smallint":
-			return colType{class: cInt, bits: 16}
+			return colType{class: cInt, bits: 16, unsigned: unsigned}
 		case "mediumint":
-			return colType{class: cInt, bits: 24}
+			return colType{class: cInt, bits: 24, unsigned: unsigned}
 		case "int", "integer":
-			if unsigned {
-				return colType{class: cInt, bits: 33}
-			}
-			return colType{class: cInt, bits: 32}
+			return colType{class: cInt, bits: 32, unsigned: unsigned}
 		case "bigint":
-			if unsigned {
-				return colType{class: cInt, bits: 65}
-			}
-			return colType{class: cInt, bits: 64}
+			return colType{class: cInt, bits: 64, unsigned: unsigned}
 		case "decimal", "numeric", "dec", "fixed":
 			if !has1 {
 				a1 = 10
@@ -180,10 +182,10 @@ func classify(kind, typ string) colType {
 			return colType{class: cBytes}
 		case strings.Contains(base, "real") || strings.Contains(base, "floa") || strings.Contains(base, "doub"):
 			return colType{class: cFloat}
-		case base == "date":
-			return colType{class: cDate, textForm: true}
-		case strings.Contains(base, "time"):
-			return colType{class: cText, textForm: true}
+		case strings.Contains(base, "datetime") || strings.Contains(base, "timestamp"):
+			// Times as text in SQLite's own form, which its date
+			// functions read.
+			return colType{class: cTimeTZ, fsp: 9, textForm: true}
 		case strings.Contains(base, "dec") || strings.Contains(base, "num"):
 			// NUMERIC affinity keeps 15 significant digits, as a float.
 			return colType{class: cFloat}
@@ -226,7 +228,7 @@ func convertColumn(from string, src Column, to string, dst Column) columnConv {
 	case s.class == cFloat && d.class == cFloat4:
 		cc.lossy = "a double into a single-precision float keeps about 7 significant digits"
 	case (s.class == cFloat || s.class == cFloat4) && d.class == cInt:
-		cc.lossy = "a float into an integer drops its fraction"
+		cc.lossy = "a float into an integer is rounded to the nearest integer"
 	}
 	cc.conv = converterTo(d, cc.lossy != "")
 	return cc
@@ -248,12 +250,12 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				return intValue(map[bool]int64{true: 1, false: 0}[v.t]), nil
 			case kInt, kText, kFloat:
 				if n, err := strconv.ParseInt(strings.TrimSpace(v.s), 10, 64); err == nil {
-					if d.bits < 64 && (n < -(1<<(d.bits-1)) || n >= 1<<(d.bits-1)) && !(d.bits == 33 && n >= 0 && n < 1<<32) {
-						return v, fmt.Errorf("%s does not fit a %d-bit integer: %w", v.s, d.bits, errValue)
+					if !fitsInt(n, d) {
+						return v, fmt.Errorf("%s does not fit a %s: %w", v.s, intName(d), errValue)
 					}
 					return intValue(n), nil
 				}
-				if d.bits == 65 {
+				if d.unsigned && d.bits == 64 {
 					if _, err := strconv.ParseUint(v.s, 10, 64); err == nil {
 						return value{kind: kText, s: v.s}, nil
 					}
@@ -302,6 +304,9 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				if err != nil {
 					return v, fmt.Errorf("%s is not a number: %w", show(v), errValue)
 				}
+				if (math.IsNaN(f) || math.IsInf(f, 0)) && d.engine != database.Postgres {
+					return v, fmt.Errorf("%s has no value in %s's floats: %w", show(v), d.engine, errValue)
+				}
 				if v.kind == kInt && math.Abs(f) > 1<<53 && !rounding {
 					return v, fmt.Errorf("%s is past a float's 53 bits: %w", v.s, errValue)
 				}
@@ -346,10 +351,19 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 		case cText:
 			return func(v value) (value, error) {
 				v, err := toText(v)
-				if err == nil && d.n > 0 && v.kind == kText && utf8.RuneCountInString(v.s) > d.n {
+				if err != nil || v.kind != kText {
+					return v, err
+				}
+				if d.n > 0 && utf8.RuneCountInString(v.s) > d.n {
 					return v, fmt.Errorf("%s is longer than %d characters: %w", show(v), d.n, errValue)
 				}
-				return v, err
+				if d.engine != database.SQLite && !utf8.ValidString(v.s) {
+					return v, fmt.Errorf("%s is not UTF-8 text, which %s's text takes only: %w", show(v), d.engine, errValue)
+				}
+				if d.engine == database.Postgres && strings.IndexByte(v.s, 0) >= 0 {
+					return v, fmt.Errorf("%s holds a NUL character, which PostgreSQL's text cannot: %w", show(v), errValue)
+				}
+				return v, nil
 			}
 		case cJSON:
 			return func(v value) (value, error) {
@@ -407,6 +421,21 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 	return nil
 }
 
+// fitsInt reports whether n fits an integer column of type d.
+func fitsInt(n int64, d colType) bool {
+	if d.unsigned {
+		return n >= 0 && (d.bits >= 64 || n < 1<<d.bits)
+	}
+	return d.bits >= 64 || (n >= -(1<<(d.bits-1)) && n < 1<<(d.bits-1))
+}
+
+func intName(d colType) string {
+	if d.unsigned {
+		return fmt.Sprintf("%d-bit unsigned integer", d.bits)
+	}
+	return fmt.Sprintf("%d-bit integer", d.bits)
+}
+
 func intValue(n int64) value { return value{kind: kInt, s: strconv.FormatInt(n, 10)} }
 
 // show quotes a value for an error, shortened.
@@ -423,10 +452,14 @@ func show(v value) string {
 }
 
 func truncate(s string) string {
-	if len(s) > 60 {
-		return s[:60] + "..."
+	if len(s) <= 60 {
+		return s
 	}
-	return s
+	i := 60
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "..."
 }
 
 // timeLayouts are the forms the three engines print times in.

@@ -48,7 +48,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		return nil, fmt.Errorf("copy from %s to itself (%s is the same database): give the new, empty database as the target", src.URL, dst.URL)
 	}
 	m := newManifest(ctx, start, src, smig, opts.FerryVersion)
-	rep := &ImportReport{ExportID: m.ID, Store: "(none: copied directly)", Source: src.URL.String(), Target: dst.URL.String(), Engine: dst.URL.Kind,
+	rep := &ImportReport{ExportID: m.ID, Store: "(none: copied directly)", Source: src.URL.String(), Target: dst.URL.String(), Engine: src.URL.Kind, TargetEngine: dst.URL.Kind,
 		Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
 	if err := checkSource(ctx, src, smig); err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -186,6 +188,41 @@ func TestCopyAcrossEngines(t *testing.T) {
 	}
 }
 
+// TestLoadDataWarnings: a value MySQL's LOAD DATA would clip (a TIMESTAMP
+// past 2038) fails the load, naming MySQL's first warning.
+func TestLoadDataWarnings(t *testing.T) {
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE ev (id INTEGER PRIMARY KEY, ts TIMESTAMP NULL);\n"}
+	ctx := tctx(t)
+	src := testdb.New(t, database.SQLite)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "001_t.sql"), []byte(files["001_t.sql"]), 0o600)
+	mig := func(db *database.DB) *migrate.Migrator {
+		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	smig := mig(src.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src.DB, "INSERT INTO ev VALUES (1, '2026-03-04 00:00:00'), (2, '2040-01-01 00:00:00')")
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, src.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.New(t, database.MySQL).DB
+	_, err = Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "warnings") || !strings.Contains(err.Error(), "ts") {
+		t.Fatalf("import of a TIMESTAMP past 2038 into MySQL: %v", err)
+	}
+}
+
 // TestImportAcrossEnginesRefusesValues: a value the target's type cannot
 // carry stops the load, naming table, column, row and value; nothing of
 // the table is loaded.
@@ -236,6 +273,14 @@ func TestConverters(t *testing.T) {
 		{database.Postgres, "text", value{kind: kBytes, b: []byte{0xff}}, "not UTF-8"},
 		{database.SQLite, "TEXT", value{kind: kBool, t: true}, "true"},
 		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "2026-03-04 05:06:07"}, "2026-03-04 05:06:07+00:00"},
+		{database.SQLite, "DATETIME", value{kind: kText, s: "2026-03-04 05:06:07.5+00"}, "2026-03-04 05:06:07.5+00:00"},
+		{database.MySQL, "tinyint(3) unsigned", value{kind: kInt, s: "200"}, "200"},
+		{database.MySQL, "int(10) unsigned", value{kind: kInt, s: "-1"}, "does not fit a 32-bit unsigned integer"},
+		{database.MySQL, "bigint(20) unsigned", value{kind: kText, s: "18446744073709551615"}, "18446744073709551615"},
+		{database.SQLite, "REAL", value{kind: kFloat, s: "NaN"}, "has no value in sqlite's floats"},
+		{database.Postgres, "double precision", value{kind: kFloat, s: "NaN"}, "NaN"},
+		{database.Postgres, "text", value{kind: kText, s: "a\x00b"}, "NUL character"},
+		{database.MySQL, "text", value{kind: kText, s: "a\xffb"}, "not UTF-8 text"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)

@@ -491,7 +491,7 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 
 // selectList returns the SELECT of t's columns in the forms the row
 // format carries exactly (see format.go), ordered by its key.
-func selectList(kind string, t *Table, where string) string {
+func selectList(kind string, t *Table, where, flag string) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, c := range t.Columns {
@@ -522,6 +522,10 @@ func selectList(kind string, t *Table, where string) string {
 				b.WriteString(q)
 			}
 		}
+	}
+	if flag != "" {
+		// A condition's value for each row, after its columns.
+		b.WriteString(", CASE WHEN " + flag + " THEN 1 ELSE 0 END")
 	}
 	if kind == database.Postgres {
 		// ONLY: an inheriting table's rows are its own table's.
@@ -569,15 +573,18 @@ type rowReader struct {
 	// turns it into a format value.
 	raw     []sql.RawBytes
 	rawConv []func([]byte) any
+	// flagged is the flag condition's value for the row (1 or 0).
+	flagged int64
 }
 
 func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
-	return readRowsWhere(ctx, q, kind, t, "")
+	return readRowsWhere(ctx, q, kind, t, "", "")
 }
 
-// readRowsWhere is readRows of the rows where holds ("" for all).
-func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where string) (*rowReader, error) {
-	rows, err := q.QueryContext(ctx, selectList(kind, t, where))
+// readRowsWhere is readRows of the rows where holds ("" for all); with a
+// flag condition, each row's r.flag says whether it holds.
+func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where, flag string) (*rowReader, error) {
+	rows, err := q.QueryContext(ctx, selectList(kind, t, where, flag))
 	if err != nil {
 		return nil, err
 	}
@@ -586,6 +593,9 @@ func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where 
 	r.dest, r.ptrs, r.row = make([]any, n), make([]any, n), make([]any, n)
 	for i := range r.dest {
 		r.ptrs[i] = &r.dest[i]
+	}
+	if flag != "" {
+		r.ptrs = append(r.ptrs, &r.flagged)
 	}
 	types, err := rows.ColumnTypes()
 	if err != nil {
@@ -789,7 +799,7 @@ func (ts *tableState) nextChunk(table string) string {
 // at most chunkBytes encoded bytes each, and adds them to t; the last
 // part to finish sets the table's checksum.
 func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, ts *tableState, rng *keyRange, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
-	r, err := readRange(ctx, s.q, kind, &t.Table, rng, ts.filter.where)
+	r, err := readRange(ctx, s.q, kind, &t.Table, rng, ts.filter.where, ts.filter.flag)
 	if err != nil {
 		return err
 	}
@@ -811,7 +821,7 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 		if !ok {
 			break
 		}
-		if keep != nil && !keep(r.row) {
+		if keep != nil && !keep(r.row, r.flagged == 1) {
 			continue
 		}
 		line = appendRow(line[:0], r.row)
@@ -918,7 +928,7 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 
 // readRange reads the rows of rng (nil: all) of t where where holds ("":
 // every row).
-func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, where string) (*rowReader, error) {
+func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, where, flag string) (*rowReader, error) {
 	if rng != nil {
 		r := fmt.Sprintf("%s >= %d AND %s < %d", quoteIdent(kind, rng.col), rng.lo, quoteIdent(kind, rng.col), rng.hi)
 		if where != "" {
@@ -926,7 +936,7 @@ func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRa
 		}
 		where = r
 	}
-	return readRowsWhere(ctx, q, kind, t, where)
+	return readRowsWhere(ctx, q, kind, t, where, flag)
 }
 
 // chunkWriter writes one chunk: rows, gzip, store.

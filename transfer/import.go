@@ -55,8 +55,10 @@ type ImportReport struct {
 	Source string `json:"source,omitempty"`
 	// Target is the database's URL without secrets.
 	Target string `json:"target"`
-	// Engine of the export and of the target.
-	Engine string `json:"engine"`
+	// Engine is the export's (the source's) engine, TargetEngine the
+	// target's.
+	Engine       string `json:"engine"`
+	TargetEngine string `json:"target_engine"`
 	// StartVersion is the target's schema version before, ExportVersion
 	// the export's, FinalVersion the target's after (its latest
 	// migration).
@@ -150,7 +152,7 @@ func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *mig
 	if err != nil {
 		return nil, err
 	}
-	rep := &ImportReport{ExportID: id, Store: st.String(), Target: db.URL.String(), Engine: db.URL.Kind,
+	rep := &ImportReport{ExportID: id, Store: st.String(), Target: db.URL.String(), Engine: m.Source.Engine, TargetEngine: db.URL.Kind,
 		ExportVersion: m.Source.SchemaVersion, Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
 	im := &importer{st: st, m: m, db: db, mig: mig, opts: opts, rep: rep, log: opts.logger(),
 		ledger: db.Dialect.Table(ledgerTable(mig.Table()))}
@@ -470,8 +472,14 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	if status.CurrentVersion < m.Source.SchemaVersion {
 		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
 	}
+	if w := m.Window; w != nil {
+		add("the export holds only recent rows: since %s in %d tables with a time column (--since), closed under foreign keys", w.Cutoff.Format(time.RFC3339), len(w.Columns))
+	}
 	if im.cross() {
 		add("convert every value from %s's types to the target's (%s): exact conversions as they are, checked ones value by value (a value that does not fit stops the load), lossy ones only where the mapping allows a cast", m.Source.Engine, im.db.URL.Kind)
+		if !im.mapped {
+			add("  (the target's types are known once it is migrated: a lossy column the mapping does not allow is refused then, before anything is loaded)")
+		}
 	}
 	if _, ok := im.done[stepVerified]; !ok {
 		switch _, ok := im.done[stepEmptied]; {
@@ -733,7 +741,16 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		// every lossy one the mapping does not allow.
 		maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
 		if len(problems) > 0 {
-			return fmt.Errorf("%w: from %s into %s at version %d: %s; write these into a mapping file (--mapping FILE) and run again (nothing was loaded)", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "))
+			next := fmt.Sprintf("write these into a mapping file and run the same import again with --mapping FILE: nothing was loaded, and it goes on from version %d", m.Source.SchemaVersion)
+			if im.direct != nil {
+				// A copy cannot go on (its source moves on): nothing of it
+				// is left in the ledger, and the target is to be made anew.
+				if _, err := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1), m.ID); err != nil {
+					return err
+				}
+				next = fmt.Sprintf("nothing was loaded, but the target was migrated to version %d: drop it, create it empty, and copy again with --mapping FILE", m.Source.SchemaVersion)
+			}
+			return fmt.Errorf("%w: from %s into %s at version %d: %s; %s", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "), next)
 		}
 		for i, te := range im.tables {
 			tm := maps[te.Name]
@@ -959,7 +976,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	var err error
 	if im.direct != nil {
 		err = im.direct.rows(ctx, src, func(line []byte) error {
-			return each(line, "table "+t.Name, func(err error) error { return err })
+			return each(line, "from the source", func(err error) error { return err })
 		})
 		t.Rows = src.Rows
 	} else {
@@ -1097,7 +1114,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, tick func(rows int64)) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
-	r, err := readRange(ctx, q, kind, t, rng, "")
+	r, err := readRange(ctx, q, kind, t, rng, "", "")
 	if err != nil {
 		return sum, 0, err
 	}

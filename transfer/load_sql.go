@@ -296,13 +296,21 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 	if err != nil {
 		return err
 	}
-	// LOCAL turns what would be errors (a duplicate key, a value that does
-	// not fit) into warnings and skipped rows: count them.
-	if n, _ := res.RowsAffected(); n != rows {
+	// LOCAL turns what would be errors into warnings: a duplicate key
+	// skips the row, a value that does not fit is clipped (an integer out
+	// of range, a TIMESTAMP before 1970, text that is not the column's
+	// character set). Either fails the load, naming the first warning
+	// (which says its row).
+	n, _ := res.RowsAffected()
+	var warnings int64
+	if err := tx.QueryRowContext(ctx, "SELECT @@warning_count").Scan(&warnings); err != nil {
+		return err
+	}
+	if n != rows || warnings > 0 {
 		var level, msg string
 		var code int
 		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg)
-		return fmt.Errorf("LOAD DATA stored %d of %d rows (first warning: %s %d: %s)", n, rows, level, code, msg)
+		return fmt.Errorf("LOAD DATA stored %d of %d rows with %d warnings; the first: %s %d: %s", n, rows, warnings, level, code, msg)
 	}
 	return nil
 }

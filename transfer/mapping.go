@@ -124,6 +124,7 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 					msg := fmt.Sprintf("column %s is %s in the export (%s) and %s in the target (%s): %s; if that is acceptable, allow the cast (casts: [%s])", key, c.Type, m.Source.Engine, tc.Type, kind, cc.lossy, key)
 					problems = append(problems, msg)
 					tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: "refused: " + msg})
+					used[to] = true // refused, not new
 					continue
 				}
 				if cc.note != "" {
@@ -137,6 +138,7 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 					msg := fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key)
 					problems = append(problems, msg)
 					tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: "refused: " + msg})
+					used[to] = true // refused, not new
 					continue
 				}
 				tm.casts = true

@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,8 @@ type Window struct {
 	// unless Cutoff is set.
 	Since  time.Duration
 	Cutoff time.Time
+	// Reach is how the window was asked for ("30d"), for the manifest.
+	Reach string
 	// Columns maps a table to its time column.
 	Columns map[string]string
 }
@@ -45,9 +48,10 @@ type WindowRecord struct {
 	Columns map[string]string `json:"columns"`
 }
 
-// ParseSince reads a window's reach: a duration with days or weeks
-// ("30d", "2w", "36h", "1d12h") or a date or time ("2026-10-01",
-// "2026-10-01T12:00:00Z"). It returns either the duration or the time.
+// ParseSince reads a window's reach: a duration with weeks, days, hours,
+// minutes (m) or seconds ("30d", "2w", "36h", "1d12h") or a date or time
+// ("2026-10-01", "2026-10-01T12:00:00Z"). It returns either the duration
+// or the time.
 func ParseSince(s string) (time.Duration, time.Time, error) {
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -63,6 +67,9 @@ func ParseSince(s string) (time.Duration, time.Time, error) {
 			n, err := strconv.Atoi(rest[:i])
 			if err != nil || n < 0 {
 				return 0, time.Time{}, fmt.Errorf("--since %q: use a duration such as 30d, 2w or 36h, or a date such as 2026-10-01", s)
+			}
+			if n > 100*366 {
+				return 0, time.Time{}, fmt.Errorf("--since %q: more than a hundred years; give a date instead", s)
 			}
 			total += time.Duration(n) * unit.d
 			rest = rest[i+1:]
@@ -81,11 +88,17 @@ func ParseSince(s string) (time.Duration, time.Time, error) {
 	return total, time.Time{}, nil
 }
 
+// ErrWindow is wrapped by the error of an export whose window names a
+// table or column that is not there, or not a time.
+var ErrWindow = errors.New("the window (--since) does not fit the tables")
+
 // rowFilter is how a windowed export selects a table's rows: a WHERE
 // condition, and a test of each row read.
 type rowFilter struct {
 	where string
-	keep  func(row []any) bool
+	// flag is a condition read with each row (the window's), for keep.
+	flag string
+	keep func(row []any, flagged bool) bool
 	// desc says in the manifest how the rows were selected.
 	desc string
 }
@@ -107,6 +120,9 @@ type windowClosure struct {
 	// refs lists, per filtered table, the column sets other filtered
 	// tables reference.
 	refs map[string][][]string
+	// fold compares text keys as MySQL's default collations do: case
+	// and trailing spaces aside.
+	fold bool
 }
 
 func refKey(table string, cols []string) string { return table + "\x00" + strings.Join(cols, ",") }
@@ -120,10 +136,10 @@ func resolveWindow(ctx context.Context, q querier, kind string, tables []TableEx
 	}
 	rec := &WindowRecord{Cutoff: cutoff.UTC(), Columns: w.Columns}
 	if w.Since > 0 && w.Cutoff.IsZero() {
-		rec.Since = w.Since.String()
+		rec.Since = cmp.Or(w.Reach, w.Since.String())
 	}
 	wc := &windowClosure{kind: kind, tables: map[string]*Table{}, cond: map[string]string{}, filtered: map[string]bool{},
-		kept: map[string]keySet{}, refs: map[string][][]string{}}
+		kept: map[string]keySet{}, refs: map[string][][]string{}, fold: kind == database.MySQL}
 	for i := range tables {
 		wc.tables[tables[i].Name] = &tables[i].Table
 	}
@@ -140,11 +156,22 @@ func resolveWindow(ctx context.Context, q querier, kind string, tables []TableEx
 			problems = append(problems, fmt.Sprintf("the window's time column %s.%s does not exist", name, col))
 			continue
 		}
+		switch classify(kind, c.Type).class {
+		case cTimeTZ, cTime, cDate:
+		case cText, cInt, cOther:
+			if kind == database.SQLite {
+				break // SQLite keeps times as text or Unix seconds
+			}
+			fallthrough
+		default:
+			problems = append(problems, fmt.Sprintf("the window's column %s.%s is %s, not a time", name, col, c.Type))
+			continue
+		}
 		wc.cond[name] = windowCondition(kind, c, cutoff)
 		wc.filtered[name] = true
 	}
 	if len(problems) > 0 {
-		return nil, nil, errors.New(strings.Join(problems, "; "))
+		return nil, nil, fmt.Errorf("%w: %s", ErrWindow, strings.Join(problems, "; "))
 	}
 	// Every table that references a filtered table is filtered too.
 	for grew := true; grew; {
@@ -244,13 +271,22 @@ func newKeyCols(t *Table, sets [][]string) *keyCols {
 }
 
 // key encodes the values at idx of row as a key; false when one is NULL.
-func key(buf []byte, row []any, idx []int) ([]byte, bool) {
+func (wc *windowClosure) key(buf []byte, row []any, idx []int) ([]byte, bool) {
 	buf = buf[:0]
 	for _, i := range idx {
-		if row[i] == nil {
+		v := row[i]
+		if v == nil {
 			return buf, false
 		}
-		buf = appendValue(buf, row[i])
+		if wc.fold {
+			switch x := v.(type) {
+			case rawText:
+				v = strings.ToLower(strings.TrimRight(string(x), " "))
+			case string:
+				v = strings.ToLower(strings.TrimRight(x, " "))
+			}
+		}
+		buf = appendValue(buf, v)
 		buf = append(buf, 0)
 	}
 	return buf, true
@@ -258,7 +294,7 @@ func key(buf []byte, row []any, idx []int) ([]byte, bool) {
 
 // each reads t's rows where holds and calls fn with the row.
 func (kc *keyCols) each(ctx context.Context, q querier, kind, where string, fn func(row []any) error) error {
-	r, err := readRowsWhere(ctx, q, kind, kc.read, where)
+	r, err := readRowsWhere(ctx, q, kind, kc.read, where, "")
 	if err != nil {
 		return err
 	}
@@ -302,7 +338,7 @@ func (wc *windowClosure) close(ctx context.Context, q querier) error {
 		grew := false
 		for i, idx := range s.kc.idx {
 			var ok bool
-			if buf, ok = key(buf, row, idx); !ok {
+			if buf, ok = wc.key(buf, row, idx); !ok {
 				continue
 			}
 			set := wc.kept[refKey(s.t.Name, s.kc.sets[i])]
@@ -359,7 +395,7 @@ func (wc *windowClosure) keptBySet(table string, sets [][]string, idx [][]int, r
 	var buf []byte
 	for i, set := range sets {
 		var ok bool
-		if buf, ok = key(buf, row, idx[i]); !ok {
+		if buf, ok = wc.key(buf, row, idx[i]); !ok {
 			continue
 		}
 		if _, ok := wc.kept[refKey(table, set)][string(buf)]; ok {
@@ -375,7 +411,7 @@ func (wc *windowClosure) parentsKept(fks []ForeignKey, idx [][]int, row []any) b
 	var buf []byte
 	for i, fk := range fks {
 		var ok bool
-		if buf, ok = key(buf, row, idx[i]); !ok {
+		if buf, ok = wc.key(buf, row, idx[i]); !ok {
 			continue // NULL: no parent
 		}
 		if _, ok := wc.kept[refKey(fk.RefTable, fk.RefColumns)][string(buf)]; !ok {
@@ -421,12 +457,26 @@ func (wc *windowClosure) filter(t *Table) rowFilter {
 	desc := "window: " + strings.Join(why, ", and ")
 	switch {
 	case len(refs) > 0:
-		// Its kept keys say it all: the window's rows, rows kept for their
-		// parents, and the parents of kept rows.
-		return rowFilter{desc: desc, keep: func(row []any) bool { return wc.keptBySet(t.Name, refs, refIdx, row) }}
+		// Rows other rows reference (their kept keys), and the table's
+		// own rule: the window, or kept parents. A row whose referenced
+		// key is NULL has no kept key but may be in.
+		f := rowFilter{desc: desc}
+		if windowed {
+			f.flag = cond
+		}
+		f.keep = func(row []any, in bool) bool {
+			if wc.keptBySet(t.Name, refs, refIdx, row) {
+				return true
+			}
+			if windowed {
+				return in
+			}
+			return wc.parentsKept(parents, parIdx, row)
+		}
+		return f
 	case windowed:
 		return rowFilter{desc: desc, where: cond}
 	default:
-		return rowFilter{desc: desc, keep: func(row []any) bool { return wc.parentsKept(parents, parIdx, row) }}
+		return rowFilter{desc: desc, keep: func(row []any, _ bool) bool { return wc.parentsKept(parents, parIdx, row) }}
 	}
 }

@@ -1,10 +1,14 @@
 package transfer
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
+	"github.com/ferrydb/ferry/migrate"
 )
 
 // TestWindowedExport exports the service's recent rows only and imports
@@ -77,4 +81,55 @@ func TestParseSince(t *testing.T) {
 			t.Errorf("ParseSince(%q): no error", bad)
 		}
 	}
+}
+
+// TestWindowEdges: what the review of the first version found: a row in
+// the window whose referenced key is NULL is kept; MySQL compares text
+// keys as its collation does; a column that is no time is refused.
+func TestWindowEdges(t *testing.T) {
+	files := map[string]string{"001_t.sql": `-- +ferry up
+CREATE TABLE runs (id INTEGER PRIMARY KEY, created_at TIMESTAMP NULL, ext VARCHAR(20) UNIQUE);
+CREATE TABLE run_links (id INTEGER PRIMARY KEY, ext VARCHAR(20) NOT NULL, at TIMESTAMP NULL,
+    CONSTRAINT run_links_ext_fk FOREIGN KEY (ext) REFERENCES runs (ext));
+`}
+	seedSQL := []string{
+		"INSERT INTO runs VALUES (1, '2026-03-02 00:00:00', 'A'), (2, '2026-03-03 00:00:00', NULL), (3, '2026-01-01 00:00:00', NULL), (4, '2026-01-01 00:00:00', 'D'), (5, '2026-01-01 00:00:00', 'E')",
+		"INSERT INTO run_links VALUES (1, 'A', '2026-03-05 00:00:00')",
+	}
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		seeds := seedSQL
+		want := map[string]int64{"runs": 2, "run_links": 1}
+		if tdb.URL.Kind == database.MySQL {
+			// A recent link to 'E' written 'e': the same key to MySQL.
+			seeds = append(slices.Clone(seeds), "INSERT INTO run_links VALUES (2, 'e', '2026-03-04 00:00:00')")
+			want = map[string]int64{"runs": 3, "run_links": 2}
+		}
+		w := &Window{Cutoff: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Columns: map[string]string{"runs": "created_at", "run_links": "at"}}
+		target, m, err := roundTrip(t, tdb, files, seeds, ExportOptions{Window: w})
+		if err != nil {
+			t.Fatalf("import: %v", err)
+		}
+		for table, n := range want {
+			if got := m.table(table).Rows; got != n {
+				t.Errorf("%s: %d rows exported, want %d", table, got, n)
+			}
+			var got int64
+			if err := target.QueryRowContext(tctx(t), "SELECT count(*) FROM "+table).Scan(&got); err != nil || got != n {
+				t.Errorf("%s: %d rows imported, want %d (%v)", table, got, n, err)
+			}
+		}
+		st, _ := OpenStore(tctx(t), t.TempDir())
+		smig, _ := migrate.New(tdb.DB.DB, tdb.DB.Dialect, migrate.WithDir(t.TempDir()))
+		bad := []map[string]string{{"runs": "nosuch"}, {"nosuch": "at"}}
+		if tdb.URL.Kind != database.SQLite {
+			// SQLite's text and integers may hold times.
+			bad = append(bad, map[string]string{"runs": "ext"}, map[string]string{"runs": "id"})
+		}
+		for _, cols := range bad {
+			_, err := Export(tctx(t), st, tdb.DB, smig, ExportOptions{Window: &Window{Since: time.Hour, Columns: cols}})
+			if !errors.Is(err, ErrWindow) {
+				t.Errorf("window %v: %v, want ErrWindow", cols, err)
+			}
+		}
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -310,7 +311,13 @@ docs/transfer.md.`,
 				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
 			}
 			if len(timeColumns) == 0 {
-				timeColumns = a.cfg.ExportTimeColumns
+				// ferry.yaml's, for the tables this export takes.
+				timeColumns = map[string]string{}
+				for table, col := range a.cfg.ExportTimeColumns {
+					if !slices.Contains(exclude, table) && (len(tables) == 0 || slices.Contains(tables, table)) {
+						timeColumns[table] = col
+					}
+				}
 			}
 			switch {
 			case since != "":
@@ -321,7 +328,7 @@ docs/transfer.md.`,
 				if len(timeColumns) == 0 {
 					return usageErrorf("--since needs the tables' time columns: --time-column TABLE=COLUMN (repeatable), or export_time_columns in ferry.yaml")
 				}
-				opts.Window = &transfer.Window{Since: d, Cutoff: at, Columns: timeColumns}
+				opts.Window = &transfer.Window{Since: d, Cutoff: at, Reach: since, Columns: timeColumns}
 			case cmd.Flags().Changed("time-column"):
 				return usageErrorf("--time-column needs --since")
 			}
@@ -345,6 +352,9 @@ docs/transfer.md.`,
 			}
 			defer db.Close()
 			m, err := transfer.Export(ctx, st, db, mig, opts)
+			if errors.Is(err, transfer.ErrWindow) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
