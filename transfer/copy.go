@@ -19,6 +19,9 @@ type CopyOptions struct {
 	Plan bool
 	// Mapping allows lossy conversions across engines (casts).
 	Mapping *Mapping
+	// Window, if set, copies only recent rows, closed under foreign keys
+	// (see Window).
+	Window *Window
 }
 
 // Copy copies the tables of src into dst, an empty database (of any
@@ -79,9 +82,18 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		for i, t := range tables {
 			m.Tables[i] = TableExport{Table: *t, Rows: -1}
 		}
+		filters := map[string]rowFilter{}
+		if opts.Window != nil {
+			if m.Window, filters, err = resolveWindow(ctx, snaps[0].q, src.URL.Kind, m.Tables, opts.Window, m.Snapshot.At); err != nil {
+				return err
+			}
+			for i := range m.Tables {
+				m.Tables[i].Filter = filters[m.Tables[i].Name].desc
+			}
+		}
 		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping}, rep: rep,
 			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())),
-			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind}}
+			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind, filters: filters}}
 		return im.run(ctx)
 	})
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
@@ -141,10 +153,13 @@ func sameDatabase(ctx context.Context, a, b *database.DB) (bool, error) {
 type directSource struct {
 	q    querier
 	kind string
+	// filters are a window's (see Window), by table.
+	filters map[string]rowFilter
 }
 
 func (d *directSource) rows(ctx context.Context, t *TableExport, fn func(line []byte) error) error {
-	r, err := readRows(ctx, d.q, d.kind, &t.Table)
+	f := d.filters[t.Name]
+	r, err := readRowsWhere(ctx, d.q, d.kind, &t.Table, f.where, f.flag)
 	if err != nil {
 		return fmt.Errorf("read table %s from the source: %w", t.Name, err)
 	}
@@ -159,6 +174,9 @@ func (d *directSource) rows(ctx context.Context, t *TableExport, fn func(line []
 		}
 		if !ok {
 			break
+		}
+		if f.keep != nil && !f.keep(r.row, r.flagged == 1) {
+			continue
 		}
 		line = appendRow(line[:0], r.row)
 		line = line[:len(line)-1]

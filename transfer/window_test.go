@@ -133,3 +133,27 @@ CREATE TABLE run_links (id INTEGER PRIMARY KEY, ext VARCHAR(20) NOT NULL, at TIM
 		}
 	})
 }
+
+// TestCopyWindow: ferry copy --since, into another engine: the same rows
+// as a windowed export.
+func TestCopyWindow(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.FixedZone("", 2*3600))
+	ctx := tctx(t)
+	src := testdb.New(t, database.Postgres).DB
+	smig := serviceAt2(t, src, true)
+	target := testdb.New(t, database.SQLite).DB
+	w := &Window{Cutoff: at.Add(90 * time.Minute), Columns: map[string]string{"runs": "created_at"}}
+	rep, err := Copy(ctx, src, smig, target, serviceMigrator(t, target), CopyOptions{Window: w, Mapping: &Mapping{Casts: []string{"runs.cost"}}})
+	if err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if !rep.Verified {
+		t.Fatalf("report %+v", rep)
+	}
+	for table, n := range map[string]int64{"runs": 1, "tasks": 0, "logs": 0, "artifacts": 2, "users": 3} {
+		var got int64
+		if err := target.QueryRowContext(ctx, "SELECT count(*) FROM "+table).Scan(&got); err != nil || got != n {
+			t.Errorf("%s: %d rows copied, want %d (%v)", table, got, n, err)
+		}
+	}
+}

@@ -310,28 +310,11 @@ docs/transfer.md.`,
 			} else if len(sensitive) > 0 || recipientsFile != "" || passphraseFile != "" {
 				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
 			}
-			if len(timeColumns) == 0 {
-				// ferry.yaml's, for the tables this export takes.
-				timeColumns = map[string]string{}
-				for table, col := range a.cfg.ExportTimeColumns {
-					if !slices.Contains(exclude, table) && (len(tables) == 0 || slices.Contains(tables, table)) {
-						timeColumns[table] = col
-					}
-				}
+			w, err := a.window(cmd, since, timeColumns, tables, exclude)
+			if err != nil {
+				return err
 			}
-			switch {
-			case since != "":
-				d, at, err := transfer.ParseSince(since)
-				if err != nil {
-					return usageError{err}
-				}
-				if len(timeColumns) == 0 {
-					return usageErrorf("--since needs the tables' time columns: --time-column TABLE=COLUMN (repeatable), or export_time_columns in ferry.yaml")
-				}
-				opts.Window = &transfer.Window{Since: d, Cutoff: at, Reach: since, Columns: timeColumns}
-			case cmd.Flags().Changed("time-column"):
-				return usageErrorf("--time-column needs --since")
-			}
+			opts.Window = w
 			if pauseSelect != "" || pause != "" || resume != "" {
 				if pauseSelect == "" || pause == "" || resume == "" {
 					return usageErrorf("quiescing needs all three of --pause-select, --pause and --resume")
@@ -835,6 +818,33 @@ func (a *app) printImport(r *transfer.ImportReport) {
 	}
 }
 
+// window is the --since window of an export or copy (nil without one):
+// --time-column's columns, else ferry.yaml's for the tables it takes.
+func (a *app) window(cmd *cobra.Command, since string, columns map[string]string, tables, exclude []string) (*transfer.Window, error) {
+	if since == "" {
+		if cmd.Flags().Changed("time-column") {
+			return nil, usageErrorf("--time-column needs --since")
+		}
+		return nil, nil
+	}
+	d, at, err := transfer.ParseSince(since)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if len(columns) == 0 {
+		columns = map[string]string{}
+		for table, col := range a.cfg.ExportTimeColumns {
+			if !slices.Contains(exclude, table) && (len(tables) == 0 || slices.Contains(tables, table)) {
+				columns[table] = col
+			}
+		}
+	}
+	if len(columns) == 0 {
+		return nil, usageErrorf("--since needs the tables' time columns: --time-column TABLE=COLUMN (repeatable), or export_time_columns in ferry.yaml")
+	}
+	return &transfer.Window{Since: d, Cutoff: at, Reach: since, Columns: columns}, nil
+}
+
 // readMapping reads --mapping FILE (nil for "").
 func readMapping(file string) (*transfer.Mapping, error) {
 	if file == "" {
@@ -853,7 +863,8 @@ func readMapping(file string) (*transfer.Mapping, error) {
 }
 
 func (a *app) copyCmd() *cobra.Command {
-	var from, to, mappingFile string
+	var from, to, mappingFile, since string
+	var timeColumns map[string]string
 	var tables, exclude []string
 	var plan bool
 	c := &cobra.Command{
@@ -907,8 +918,12 @@ and changes nothing.`,
 			if err != nil {
 				return err
 			}
+			window, err := a.window(cmd, since, timeColumns, tables, exclude)
+			if err != nil {
+				return err
+			}
 			rep, err := transfer.Copy(ctx, src, smig, dst, dmig, transfer.CopyOptions{
-				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan, Mapping: mapping,
+				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan, Mapping: mapping, Window: window,
 			})
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
@@ -916,12 +931,14 @@ and changes nothing.`,
 			if rep != nil {
 				a.printImport(rep)
 			}
-			if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
+			if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) || errors.Is(err, transfer.ErrWindow) {
 				return usageError{err}
 			}
 			return err
 		},
 	}
+	c.Flags().StringVar(&since, "since", "", "copy only the rows of the last 30d, 2w, 36h... (or since a date) in the tables with a time column, closed under foreign keys (as ferry export --since)")
+	c.Flags().StringToStringVar(&timeColumns, "time-column", nil, "TABLE=COLUMN: a table's time column, for --since (repeatable; ferry.yaml export_time_columns)")
 	c.Flags().StringVar(&from, "from", "", "the source database URL (the password may come from ${VAR} in ferry.yaml instead)")
 	c.Flags().StringVar(&to, "to", "", "the target database URL: an empty database, of any engine")
 	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file allowing lossy conversions across engines (casts: [table.column]); see docs/transfer.md")
