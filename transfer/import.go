@@ -41,6 +41,10 @@ type ImportOptions struct {
 	Jobs int
 	// splitRows: see ExportOptions.
 	splitRows int64
+	// bulkRows is the row count from which a PostgreSQL table loads
+	// without its secondary indexes and foreign keys (default bulkRows;
+	// tests lower it).
+	bulkRows int64
 	// KeepPaused leaves the workloads the export paused (Quiesce) paused
 	// in the target; by default they are resumed once the data is
 	// verified.
@@ -801,19 +805,23 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			return fmt.Errorf("empty the tables before loading: %w", err)
 		}
 	}
+	began := time.Now()
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
 		return err
 	}
+	im.log.Info("tables loaded", "export", m.ID, "tables", len(im.tables), "jobs", jobs, "duration", time.Since(began).Round(time.Millisecond))
 	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
 		return fmt.Errorf("set sequences: %w", err)
 	}
 	if err := ld.sequences(ctx, im.tableValues()); err != nil {
 		return fmt.Errorf("set sequences: %w", err)
 	}
+	began = time.Now()
 	problems, err := im.verify(ctx, ld)
 	if err != nil {
 		return err
 	}
+	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
 	im.rep.Problems = problems
 	if err := mismatch(problems); err != nil {
 		return err

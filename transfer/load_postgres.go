@@ -2,11 +2,13 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -18,7 +20,9 @@ import (
 // pgLoader loads with COPY, constraints on: parents before children, a
 // self-reference checked at the end of its table's one COPY, and a
 // circular group's foreign keys between its tables dropped and re-added
-// (validated) inside the group's transaction. No superuser is needed.
+// (validated) inside the group's transaction; a large table's secondary
+// indexes and foreign keys too (see bulkRows). No superuser is needed:
+// the importing user owns the tables its migrations created.
 type pgLoader struct {
 	conn *sql.Conn
 	im   *importer
@@ -74,24 +78,47 @@ func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 	})
 }
 
+// bulkRows is the size from which a table loads without its secondary
+// indexes and foreign keys, re-created (and validated) after its rows
+// are in, in the same transaction: an index built once from sorted rows
+// and one validating join cost less than an index entry and a trigger's
+// query per row.
+const bulkRows = 50000
+
 func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[string]*Table) error {
 	return l.withPgx(ctx, func(tx pgx.Tx) error {
 		in := map[string]bool{}
 		for _, t := range group {
 			in[t.Name] = true
 		}
-		type fk struct{ table, name, def string }
+		type fk struct{ table, name, ref, def string }
 		var dropped []fk
-		if len(group) > 1 {
-			for _, t := range group {
-				for _, f := range target[t.Name].ForeignKeys {
-					if in[f.RefTable] && f.RefTable != t.Name {
-						if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" DROP CONSTRAINT "+quoteDouble(f.Name)); err != nil {
-							return fmt.Errorf("table %s: drop foreign key %s for the circular load: %w", t.Name, f.Name, err)
-						}
-						dropped = append(dropped, fk{t.Name, f.Name, f.Definition})
-					}
+		var indexes []string // their definitions
+		for _, t := range group {
+			bulk := t.Rows >= cmp.Or(l.im.opts.bulkRows, bulkRows) && !t.Partitioned
+			for _, f := range target[t.Name].ForeignKeys {
+				// Between the tables of a circular group (their rows
+				// reference each other's), or of a large table.
+				if (len(group) > 1 && in[f.RefTable] && f.RefTable != t.Name) || (bulk && f.Definition != "") {
+					dropped = append(dropped, fk{t.Name, f.Name, f.RefTable, f.Definition})
 				}
+			}
+			if bulk {
+				defs, err := l.dropIndexes(ctx, tx, t.Name)
+				if err != nil {
+					return fmt.Errorf("table %s: %w", t.Name, err)
+				}
+				indexes = append(indexes, defs...)
+			}
+		}
+		// Foreign keys lock the tables they reference: always in one
+		// order, so that two groups loading at once cannot deadlock.
+		slices.SortFunc(dropped, func(a, b fk) int {
+			return cmp.Or(strings.Compare(a.ref, b.ref), strings.Compare(a.table, b.table), strings.Compare(a.name, b.name))
+		})
+		for _, f := range dropped {
+			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(f.table)+" DROP CONSTRAINT "+quoteDouble(f.name)); err != nil {
+				return fmt.Errorf("table %s: drop foreign key %s for the load: %w", f.table, f.name, err)
 			}
 		}
 		for _, t := range group {
@@ -125,13 +152,53 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				return err
 			}
 		}
+		for _, def := range indexes {
+			if _, err := tx.Exec(ctx, def); err != nil {
+				return fmt.Errorf("re-create an index after the load: %s: %w", def, err)
+			}
+		}
 		for _, f := range dropped {
 			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(f.table)+" ADD CONSTRAINT "+quoteDouble(f.name)+" "+f.def); err != nil {
-				return fmt.Errorf("table %s: re-create foreign key %s after the circular load: %w", f.table, f.name, err)
+				return fmt.Errorf("table %s: re-create foreign key %s after the load: %w", f.table, f.name, err)
 			}
+		}
+		if len(indexes)+len(dropped) > 0 {
+			l.im.log.Info("indexes and foreign keys re-created after the load", "tables", len(group), "table", group[0].Name, "indexes", len(indexes), "foreign_keys", len(dropped))
 		}
 		return nil
 	})
+}
+
+// dropIndexes drops the indexes of table that no constraint owns (not
+// the primary key, unique or exclusion constraints), in tx, and returns
+// their definitions.
+func (l *pgLoader) dropIndexes(ctx context.Context, tx pgx.Tx, table string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(i.relname), pg_get_indexdef(i.oid)
+		FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+		WHERE x.indrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass
+		  AND NOT x.indisprimary AND x.indisvalid
+		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+		ORDER BY i.relname`, table)
+	if err != nil {
+		return nil, err
+	}
+	type index struct{ name, def string }
+	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (index, error) {
+		var ix index
+		err := r.Scan(&ix.name, &ix.def)
+		return ix, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var defs []string
+	for _, ix := range found {
+		if _, err := tx.Exec(ctx, "DROP INDEX "+ix.name); err != nil {
+			return nil, fmt.Errorf("drop index %s for the load: %w", ix.name, err)
+		}
+		defs = append(defs, ix.def)
+	}
+	return defs, nil
 }
 
 // copy streams table t's rows into one COPY, in COPY's text format.

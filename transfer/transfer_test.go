@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -218,7 +219,9 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		if s, _ := tmig.Status(ctx); s.CurrentVersion != 0 {
 			t.Fatalf("--plan changed the target: version %d", s.CurrentVersion)
 		}
-		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 2, splitRows: 1})
+		// Every PostgreSQL table loads as a large one would: without its
+		// secondary indexes and foreign keys, re-created after.
+		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 2, splitRows: 1, bulkRows: 1})
 		if err != nil {
 			t.Fatalf("import: %v (%+v)", err, rep)
 		}
@@ -891,4 +894,67 @@ func TestMappingProblems(t *testing.T) {
 			t.Errorf("mapping error lacks %q: %v", want, err)
 		}
 	}
+}
+
+// TestBulkLoadPostgres: a large table loads without its secondary indexes
+// and foreign keys, which come back as they were (validated), in the
+// table's one transaction.
+func TestBulkLoadPostgres(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	files := map[string]string{"001_t.sql": `-- +ferry up
+CREATE TABLE accounts (id int PRIMARY KEY, email text UNIQUE);
+CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL REFERENCES accounts (id), parent_id bigint REFERENCES events (id),
+    kind text NOT NULL, at timestamptz NOT NULL, CONSTRAINT events_kind_at UNIQUE (kind, at));
+CREATE INDEX events_account_idx ON events (account_id, at);
+CREATE INDEX events_refunds_idx ON events (at) WHERE kind = 'refund';
+CREATE INDEX events_kind_lower_idx ON events (lower(kind));
+`}
+	seedSQL := []string{
+		"INSERT INTO accounts SELECT g, 'a' || g || '@example.com' FROM generate_series(1, 100) g",
+		"INSERT INTO events SELECT g, 1 + g % 100, CASE WHEN g > 1 THEN g - 1 END, CASE WHEN g % 3 = 0 THEN 'refund' ELSE 'sale' END, timestamptz '2026-01-01' + g * interval '1 minute' FROM generate_series(1, 2000) g",
+	}
+	ctx := tctx(t)
+	dir := t.TempDir()
+	for n, b := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
+	}
+	mig := func(db *database.DB) *migrate.Migrator {
+		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	smig := mig(tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range seedSQL {
+		exec(t, tdb.DB, q)
+	}
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	var log bytes.Buffer
+	opts := ImportOptions{Jobs: 2, bulkRows: 1, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if !strings.Contains(log.String(), "table=events indexes=3 foreign_keys=2") {
+		t.Errorf("events was not loaded without its indexes and foreign keys:\n%s", log.String())
+	}
+	const schema = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
+		SELECT indexdef AS d FROM pg_indexes WHERE schemaname = current_schema() AND tablename NOT LIKE 'ferry%'
+		UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) || ' validated=' || convalidated FROM pg_constraint
+		WHERE connamespace = current_schema()::regnamespace AND conrelid::regclass::text NOT LIKE 'ferry%') x`
+	if want, got := queryString(t, tdb.DB, schema), queryString(t, target, schema); got != want {
+		t.Errorf("indexes and constraints after the load:\n got %s\nwant %s", got, want)
+	}
+	sameData(t, tdb.DB, target, "the bulk load")
 }
