@@ -101,10 +101,11 @@ type ExportOptions struct {
 const defaultSplitRows = 200000
 
 // ownTables reports whether name is one of ferry's tables for history
-// table h: the history, its lock and the import ledger.
+// table h: the history, its lock, the import ledger and its keys table
+// (MySQL).
 func ownTables(h string) func(string) bool {
 	return func(name string) bool {
-		return name == h || name == h+"_lock" || name == ledgerTable(h)
+		return name == h || name == h+"_lock" || name == ledgerTable(h) || name == keysTable(h)
 	}
 }
 

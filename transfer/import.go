@@ -796,6 +796,12 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		loaders = append(loaders, newLoader(im.db.URL.Kind, conn, im))
 	}
 	ld := loaders[0]
+	if sl, ok := ld.(*sqlLoader); ok && sl.kind == database.MySQL {
+		// Keys a cut-short run dropped for its load come back first.
+		if err := sl.restorePending(ctx); err != nil {
+			return fmt.Errorf("re-create the keys an earlier run of this import dropped: %w", err)
+		}
+	}
 	if _, ok := im.done[stepEmptied]; !ok {
 		var names []string
 		for _, te := range im.tables {

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -70,7 +71,14 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 	if err := l.session(ctx); err != nil {
 		return err
 	}
-	return inTx(ctx, l.conn, func(tx *sql.Tx) error {
+	var bulk []keyDef
+	if l.kind == database.MySQL && len(group) == 1 && group[0].Rows >= cmp.Or(l.im.opts.bulkRows, bulkRows) {
+		var err error
+		if bulk, err = l.dropKeys(ctx, group[0].Name); err != nil {
+			return fmt.Errorf("table %s: %w", group[0].Name, err)
+		}
+	}
+	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {
 		for _, t := range group {
 			if l.kind == database.MySQL && !l.noLoadData {
 				err := loadDataMySQL(ctx, tx, t, l.im)
@@ -93,6 +101,159 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		}
 		return l.im.markTables(ctx, tx, group)
 	})
+	if err != nil || len(bulk) == 0 {
+		return err // a failed load's keys come back when the import runs again (restoreKeys)
+	}
+	return l.restoreKeys(ctx, group[0].Name, bulk)
+}
+
+// keyDef is a secondary index or foreign key of a MySQL table, as SHOW
+// CREATE TABLE prints it.
+type keyDef struct {
+	name, def string
+	fk        bool
+}
+
+func keysTable(history string) string { return ledgerTable(history) + "_keys" }
+
+// dropKeys drops the secondary indexes (plain KEYs) and foreign keys of
+// a large MySQL table before its load, and returns them. MySQL's DDL is
+// not transactional: they are first recorded in the ledger's keys table,
+// from which restoreKeys puts them back, after the load or when a cut
+// short import runs again.
+func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error) {
+	var name, create string
+	if err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err != nil {
+		return nil, err
+	}
+	var keys []keyDef
+	for _, line := range strings.Split(create, "\n") {
+		line = strings.TrimSuffix(strings.TrimSpace(line), ",")
+		switch {
+		case strings.HasPrefix(line, "KEY `"):
+			keys = append(keys, keyDef{name: backquoted(line[len("KEY "):]), def: line})
+		case strings.HasPrefix(line, "CONSTRAINT `") && strings.Contains(line, " FOREIGN KEY "):
+			keys = append(keys, keyDef{name: backquoted(line[len("CONSTRAINT "):]), def: line, fk: true})
+		}
+	}
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	kt := quoteMySQL(keysTable(l.im.mig.Table()))
+	if _, err := l.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+kt+` (
+		export_id VARCHAR(64) NOT NULL, table_name VARCHAR(64) NOT NULL, key_name VARCHAR(64) NOT NULL,
+		is_fk BOOLEAN NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (export_id, table_name, key_name))`); err != nil {
+		return nil, fmt.Errorf("create the import's keys table: %w", err)
+	}
+	var drops []string
+	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {
+		for _, k := range keys {
+			if _, err := tx.ExecContext(ctx, "REPLACE INTO "+kt+" VALUES (?, ?, ?, ?, ?)", l.im.m.ID, table, k.name, k.fk, k.def); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record the keys dropped for the load: %w", err)
+	}
+	// Foreign keys first: an index a foreign key uses cannot go before it.
+	for _, k := range keys {
+		if k.fk {
+			drops = append(drops, "DROP FOREIGN KEY "+quoteMySQL(k.name))
+		}
+	}
+	for _, k := range keys {
+		if !k.fk {
+			drops = append(drops, "DROP KEY "+quoteMySQL(k.name))
+		}
+	}
+	if _, err := l.conn.ExecContext(ctx, "ALTER TABLE "+quoteMySQL(table)+" "+strings.Join(drops, ", ")); err != nil {
+		return nil, fmt.Errorf("drop its secondary indexes and foreign keys for the load: %w", err)
+	}
+	return keys, nil
+}
+
+// restoreKeys adds back the keys dropKeys dropped from table (those it
+// does not have again already) and clears their ledger rows.
+func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef) error {
+	var name, create string
+	if err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err != nil {
+		return err
+	}
+	var adds []string
+	for _, k := range keys {
+		if !strings.Contains(create, k.def) {
+			adds = append(adds, "ADD "+k.def)
+		}
+	}
+	if len(adds) > 0 {
+		// foreign_key_checks is off in this session: the foreign keys are
+		// not validated here but by the verification's query.
+		if _, err := l.conn.ExecContext(ctx, "ALTER TABLE "+quoteMySQL(table)+" "+strings.Join(adds, ", ")); err != nil {
+			return fmt.Errorf("table %s: re-create its secondary indexes and foreign keys after the load: %w", table, err)
+		}
+		l.im.log.Info("indexes and foreign keys re-created after the load", "tables", 1, "table", table, "keys", len(adds))
+	}
+	_, err := l.conn.ExecContext(ctx, "DELETE FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? AND table_name = ?", l.im.m.ID, table)
+	return err
+}
+
+// restorePending puts back the keys a cut-short run of this import
+// dropped (see dropKeys).
+func (l *sqlLoader) restorePending(ctx context.Context) error {
+	exists, err := tableExists(ctx, l.im.db, keysTable(l.im.mig.Table()))
+	if err != nil || !exists {
+		return err
+	}
+	rows, err := l.conn.QueryContext(ctx, "SELECT table_name, key_name, is_fk, definition FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? ORDER BY table_name, key_name", l.im.m.ID)
+	if err != nil {
+		return err
+	}
+	byTable := map[string][]keyDef{}
+	var tables []string
+	for rows.Next() {
+		var table string
+		var k keyDef
+		if err := rows.Scan(&table, &k.name, &k.fk, &k.def); err != nil {
+			rows.Close()
+			return err
+		}
+		if byTable[table] == nil {
+			tables = append(tables, table)
+		}
+		byTable[table] = append(byTable[table], k)
+	}
+	if err := closeRows(rows); err != nil {
+		return err
+	}
+	if err := l.session(ctx); err != nil {
+		return err
+	}
+	for _, t := range tables {
+		if err := l.restoreKeys(ctx, t, byTable[t]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// backquoted returns the name at the start of s, `quoted`.
+func backquoted(s string) string {
+	s = strings.TrimPrefix(s, "`")
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '`' {
+			if i+1 < len(s) && s[i+1] == '`' {
+				b.WriteByte('`')
+				i++
+				continue
+			}
+			break
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
 }
 
 // schemaSequences: MySQL and SQLite have no sequences apart from columns.

@@ -958,3 +958,83 @@ CREATE INDEX events_kind_lower_idx ON events (lower(kind));
 	}
 	sameData(t, tdb.DB, target, "the bulk load")
 }
+
+// TestBulkLoadMySQL: a large MySQL table loads without its secondary
+// indexes and foreign keys, recorded first in the ledger's keys table; an
+// import cut short after dropping them puts them back when it runs again.
+func TestBulkLoadMySQL(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
+		"CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n" +
+		"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, kind VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL,\n" +
+		"  KEY events_account_idx (account_id, at), KEY events_kind_idx (kind(4)), UNIQUE KEY events_kind_at (kind, at),\n" +
+		"  CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE);\n"}
+	seedSQL := []string{
+		"INSERT INTO accounts SELECT seq, CONCAT('a', seq, '@example.com') FROM seq_1_to_100",
+		"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
+	}
+	ctx := tctx(t)
+	dir := t.TempDir()
+	for n, b := range files {
+		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
+	}
+	mig := func(db *database.DB) *migrate.Migrator {
+		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	smig := mig(tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range seedSQL {
+		exec(t, tdb.DB, q)
+	}
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(db *database.DB) string {
+		var name, def string
+		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	// Cut short once events' rows are fed: its keys are dropped, its load
+	// rolls back.
+	cut, cancel := context.WithCancel(ctx)
+	_, err = Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
+		if p.Op == "load" && p.Table == "events" && p.Done {
+			cancel()
+		}
+	}}})
+	cancel()
+	if err == nil {
+		t.Fatal("the cut import succeeded")
+	}
+	if def := create(target); strings.Contains(def, "events_account_idx") || strings.Contains(def, "events_account_fk") {
+		t.Fatalf("events kept its keys through the cut load:\n%s", def)
+	}
+	// Run again without the bulk path: only the ledger's keys table can
+	// put the keys back.
+	var log bytes.Buffer
+	opts := ImportOptions{bulkRows: 1 << 40, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatalf("the import run again: %v", err)
+	}
+	if want, got := create(tdb.DB), create(target); got != want {
+		t.Errorf("events after the import:\n got %s\nwant %s", got, want)
+	}
+	if !strings.Contains(log.String(), "table=events keys=3") {
+		t.Errorf("the keys were not put back by the second run:\n%s", log.String())
+	}
+	sameData(t, tdb.DB, target, "the bulk load")
+}
