@@ -41,10 +41,13 @@ type ImportOptions struct {
 	Jobs int
 	// splitRows: see ExportOptions.
 	splitRows int64
-	// bulkRows is the row count from which a PostgreSQL table loads
-	// without its secondary indexes and foreign keys (default bulkRows;
-	// tests lower it).
+	// bulkRows is the row count from which a table loads without its
+	// secondary indexes and foreign keys (default bulkRows; tests lower
+	// it).
 	bulkRows int64
+	// noLoadData loads MySQL with INSERTs, as when the server refuses
+	// LOAD DATA LOCAL INFILE (tests).
+	noLoadData bool
 	// KeepPaused leaves the workloads the export paused (Quiesce) paused
 	// in the target; by default they are resumed once the data is
 	// verified.
@@ -1188,7 +1191,7 @@ func newLoader(kind string, conn *sql.Conn, im *importer) loader {
 	case database.Postgres:
 		return &pgLoader{conn: conn, im: im}
 	}
-	return &sqlLoader{conn: conn, im: im, kind: kind}
+	return &sqlLoader{conn: conn, im: im, kind: kind, noLoadData: im.opts.noLoadData}
 }
 
 // inTx runs fn in a transaction on conn with a deferred rollback.

@@ -260,6 +260,30 @@ func TestExportImportThroughMigrations(t *testing.T) {
 	})
 }
 
+// TestImportMySQLInserts: where the server refuses LOAD DATA LOCAL
+// INFILE, the rows go in as multi-row INSERTs, with the same result.
+func TestImportMySQLInserts(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	ctx := tctx(t)
+	smig := serviceAt2(t, tdb.DB, true)
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	if _, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{noLoadData: true, bulkRows: 1}); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	sameData(t, tdb.DB, target, "an import through INSERTs")
+}
+
 // TestImportResumes cuts an import short after its first tables and
 // checks that the re-run goes on, loading nothing twice.
 func TestImportResumes(t *testing.T) {
