@@ -230,6 +230,14 @@ func convertColumn(from string, src Column, to string, dst Column) columnConv {
 	case (s.class == cFloat || s.class == cFloat4) && d.class == cInt:
 		cc.lossy = "a float into an integer is rounded to the nearest integer"
 	}
+	if to == database.SQLite && s.class == cTimeTZ && d.class == cText && !s.textForm {
+		// A time with a zone into SQLite's text: written in the form
+		// SQLite's date functions read (+00:00, not PostgreSQL's +00),
+		// and compared as a time.
+		tz := colType{engine: to, class: cTimeTZ, fsp: 9, textForm: true}
+		cc.conv, cc.canon = converterTo(tz, false), canonical(tz)
+		return cc
+	}
 	cc.conv = converterTo(d, cc.lossy != "")
 	return cc
 }
