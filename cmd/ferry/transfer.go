@@ -443,10 +443,14 @@ whose manifest cannot be read is reported on stderr.`,
 				return nil
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\n")
+			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\tWINDOW\n")
 			for _, m := range list {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
-					m.Source.SchemaVersion, len(m.Tables), m.Rows(), fmtSize(m.Size()))
+				window := "all rows"
+				if m.Window != nil {
+					window = "since " + m.Window.Cutoff.Format(time.DateTime)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
+					m.Source.SchemaVersion, len(m.Tables), m.Rows(), fmtSize(m.Size()), window)
 			}
 			return w.Flush()
 		},

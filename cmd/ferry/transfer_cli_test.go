@@ -114,4 +114,7 @@ func TestCLIExportSince(t *testing.T) {
 			t.Errorf("%s: %d rows exported, want %d", tb.Name, tb.Rows, want)
 		}
 	}
+	if r := mustRun(t, dir, db.URLString, "export", "list", "--store", store); !strings.Contains(r.stdout, "since ") {
+		t.Errorf("export list does not show the window:\n%s", r.stdout)
+	}
 }
