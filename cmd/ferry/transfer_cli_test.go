@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -116,5 +117,35 @@ func TestCLIExportSince(t *testing.T) {
 	}
 	if r := mustRun(t, dir, db.URLString, "export", "list", "--store", store); !strings.Contains(r.stdout, "since ") {
 		t.Errorf("export list does not show the window:\n%s", r.stdout)
+	}
+}
+
+// TestCLIExportDeleteQuiesced: an export killed after pausing workloads
+// holds the only list of them; delete refuses it until resumed, or with
+// --force.
+func TestCLIExportDeleteQuiesced(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
+	store := filepath.Join(t.TempDir(), "exports")
+	const id = "20261129T170000Z-ab12cd"
+	if err := os.MkdirAll(filepath.Join(store, id), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	q := `{"select": "SELECT 1", "pause": "SELECT 1", "resume": "SELECT 1", "paused": [[1]], "resumed_on_source": false, "source": "sqlite:x.db"}`
+	if err := os.WriteFile(filepath.Join(store, id, "quiesce.json"), []byte(q), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runFerry(t, dir, db.URLString, "export", "delete", store+"/"+id); r.code == 0 || !strings.Contains(r.stderr, "ferry export resume") {
+		t.Fatalf("delete of an export whose paused workloads were not resumed: exit %d: %s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(store, id, "quiesce.json")); err != nil {
+		t.Fatalf("the refused delete removed the list: %v", err)
+	}
+	r := mustRun(t, dir, db.URLString, "export", "delete", store+"/"+id, "--force", "--json")
+	if !strings.Contains(r.stdout, `"deleted"`) {
+		t.Errorf("delete --force --json: %s", r.stdout)
+	}
+	if _, err := os.Stat(filepath.Join(store, id, "quiesce.json")); !os.IsNotExist(err) {
+		t.Errorf("delete --force left the list: %v", err)
 	}
 }
