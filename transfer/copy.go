@@ -22,6 +22,8 @@ type CopyOptions struct {
 	// Window, if set, copies only recent rows, closed under foreign keys
 	// (see Window).
 	Window *Window
+	// bulkRows: see ImportOptions.
+	bulkRows int64
 }
 
 // Copy copies the tables of src into dst, an empty database (of any
@@ -91,9 +93,13 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 				m.Tables[i].Filter = filters[m.Tables[i].Name].desc
 			}
 		}
-		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping}, rep: rep,
+		estimates, err := rowEstimates(ctx, snaps[0].q, src.URL.Kind)
+		if err != nil {
+			return err
+		}
+		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping, bulkRows: opts.bulkRows}, rep: rep,
 			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())),
-			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind, filters: filters}}
+			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind, filters: filters, estimates: estimates}}
 		return im.run(ctx)
 	})
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
@@ -155,6 +161,39 @@ type directSource struct {
 	kind string
 	// filters are a window's (see Window), by table.
 	filters map[string]rowFilter
+	// estimates are the source's estimates of its tables' rows (the
+	// planner's statistics), by table.
+	estimates map[string]int64
+}
+
+// rowEstimates returns the statistics' row count of every table q sees
+// (PostgreSQL's reltuples, MySQL's TABLE_ROWS; nothing for SQLite).
+func rowEstimates(ctx context.Context, q querier, kind string) (map[string]int64, error) {
+	query := ""
+	switch kind {
+	case database.Postgres:
+		query = `SELECT c.relname, GREATEST(c.reltuples, 0)::bigint FROM pg_class c
+			WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')`
+	case database.MySQL:
+		query = `SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()`
+	default:
+		return map[string]int64{}, nil
+	}
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var n int64
+		if err := rows.Scan(&name, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out[name] = n
+	}
+	return out, closeRows(rows)
 }
 
 func (d *directSource) rows(ctx context.Context, t *TableExport, fn func(line []byte) error) error {

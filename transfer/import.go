@@ -305,6 +305,21 @@ func (im *importer) expectedSum(ctx context.Context, t *TableExport) (string, er
 	return sum.String(), err
 }
 
+// bulk reports whether table t is large enough to load without its
+// secondary indexes and foreign keys: by its row count, or for a copy
+// (which counts as it goes) by the source's estimate.
+func (im *importer) bulk(t *TableExport) bool {
+	rows := t.Rows
+	if rows < 0 && im.direct != nil {
+		src := t
+		if t.src != nil {
+			src = t.src
+		}
+		rows = im.direct.estimates[src.Name]
+	}
+	return rows >= cmp.Or(im.opts.bulkRows, bulkRows)
+}
+
 // convert converts a row (in t's columns) into the target's forms.
 func (t *TableExport) convert(row []value) error {
 	for i, f := range t.conv {

@@ -95,7 +95,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 		var dropped []fk
 		var indexes []string // their definitions
 		for _, t := range group {
-			bulk := t.Rows >= cmp.Or(l.im.opts.bulkRows, bulkRows) && !t.Partitioned
+			bulk := l.im.bulk(t) && !t.Partitioned
 			for _, f := range target[t.Name].ForeignKeys {
 				// Between the tables of a circular group (their rows
 				// reference each other's), or of a large table.

@@ -2,7 +2,6 @@ package transfer
 
 import (
 	"bufio"
-	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -72,7 +71,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		return err
 	}
 	var bulk []keyDef
-	if l.kind == database.MySQL && len(group) == 1 && group[0].Rows >= cmp.Or(l.im.opts.bulkRows, bulkRows) {
+	if l.kind == database.MySQL && len(group) == 1 && l.im.bulk(group[0]) {
 		var err error
 		if bulk, err = l.dropKeys(ctx, group[0].Name); err != nil {
 			return fmt.Errorf("table %s: %w", group[0].Name, err)

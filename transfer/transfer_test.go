@@ -576,9 +576,20 @@ func TestCopy(t *testing.T) {
 		}
 		target := openURL(t, testdb.Create(t, tdb))
 		tmig := serviceMigrator(t, target)
-		rep, err := Copy(ctx, src, smig, target, tmig, CopyOptions{})
+		var log bytes.Buffer
+		opts := CopyOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+		if src.URL.Kind == database.Postgres {
+			// A copy counts the rows as it goes: the statistics say which
+			// tables are large.
+			exec(t, src, "ANALYZE")
+			opts.bulkRows = 100
+		}
+		rep, err := Copy(ctx, src, smig, target, tmig, opts)
 		if err != nil {
 			t.Fatalf("copy: %v", err)
+		}
+		if src.URL.Kind == database.Postgres && !strings.Contains(log.String(), "table=logs indexes=0 foreign_keys=1") {
+			t.Errorf("logs (200 rows) did not load as a large table:\n%s", log.String())
 		}
 		if !rep.Verified || rep.FinalVersion != 6 || len(rep.Tables) != 9 {
 			t.Fatalf("report %+v", rep)
