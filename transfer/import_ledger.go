@@ -1,0 +1,147 @@
+package transfer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// ledger steps.
+const (
+	stepStarted  = "started"
+	stepEmptied  = "emptied"
+	stepVerified = "verified"
+	stepDone     = "done"
+	stepTable    = "table:"
+)
+
+func ledgerTable(history string) string { return history + "_import" }
+
+const stepMapped = "mapped"
+
+// readLedger returns this export's finished steps, and refuses when the
+// ledger shows another import that did not finish.
+func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
+	// Nothing is created before the checks pass: a refused import (or a
+	// plan) leaves the target as it was.
+	if exists, err := tableExists(ctx, im.db, ledgerTable(im.mig.Table())); err != nil {
+		return nil, err
+	} else if !exists {
+		return map[string]int64{}, nil
+	}
+	rows, err := im.db.QueryContext(ctx, `SELECT export_id, step, row_count FROM `+im.ledger)
+	if err != nil {
+		return nil, fmt.Errorf("read the import ledger: %w", err)
+	}
+	done := map[string]int64{}
+	others := map[string]bool{}
+	otherDone := map[string]bool{}
+	for rows.Next() {
+		var id, step string
+		var n int64
+		if err := rows.Scan(&id, &step, &n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if id == im.m.ID {
+			done[step] = n
+		} else {
+			others[id] = true
+			if step == stepDone {
+				otherDone[id] = true
+			}
+		}
+	}
+	if err := closeRows(rows); err != nil {
+		return nil, err
+	}
+	for id := range others {
+		if !otherDone[id] {
+			return nil, fmt.Errorf("an import of export %s into this database did not finish: run that import again to finish it (a copy cannot be finished: drop this database, create it empty, and copy again)", id)
+		}
+	}
+	if len(done) == 0 {
+		for id := range otherDone {
+			return nil, fmt.Errorf("%w: it holds the import of export %s already; import into a new, empty database", ErrNotEmpty, id)
+		}
+	}
+	return done, nil
+}
+
+func (im *importer) createLedger(ctx context.Context) error {
+	_, err := im.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+im.ledger+` (
+		export_id VARCHAR(64) NOT NULL,
+		step VARCHAR(300) NOT NULL,
+		row_count BIGINT NOT NULL,
+		done_at VARCHAR(40) NOT NULL,
+		PRIMARY KEY (export_id, step))`)
+	if err != nil {
+		return fmt.Errorf("create the import ledger %s: %w", im.ledger, err)
+	}
+	return nil
+}
+
+// markStart records the start, and for a mapped import that it is one,
+// together.
+func (im *importer) markStart(ctx context.Context) error {
+	tx, err := im.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := im.mark(ctx, tx, stepStarted, 0); err != nil {
+		return err
+	}
+	if im.mapped {
+		if err := im.mark(ctx, tx, stepMapped, 0); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// markSQL is the statement and arguments that record a finished step.
+func (im *importer) markSQL(step string, rows int64) (string, []any) {
+	// A step another run of the same import recorded first stays as it
+	// was recorded.
+	d := im.db.Dialect
+	insert, conflict := "INSERT INTO ", " ON CONFLICT (export_id, step) DO NOTHING"
+	if im.db.URL.Kind == database.MySQL {
+		insert, conflict = "INSERT IGNORE INTO ", ""
+	}
+	return insert + im.ledger + ` (export_id, step, row_count, done_at) VALUES (` +
+			d.Placeholder(1) + `, ` + d.Placeholder(2) + `, ` + d.Placeholder(3) + `, ` + d.Placeholder(4) + `)` + conflict,
+		[]any{im.m.ID, step, rows, time.Now().UTC().Format(time.RFC3339Nano)}
+}
+
+// mark records step in q (a transaction), or on its own when q is nil.
+func (im *importer) mark(ctx context.Context, q querier, step string, rows int64) error {
+	if _, ok := im.done[step]; ok {
+		return nil
+	}
+	if q == nil {
+		q = im.db
+	}
+	query, args := im.markSQL(step, rows)
+	if _, err := q.ExecContext(ctx, query, args...); err != nil {
+		return fmt.Errorf("record %q in the import ledger: %w", step, err)
+	}
+	return nil
+}
+
+func hasStep(done map[string]int64, step string) bool {
+	_, ok := done[step]
+	return ok
+}
+
+// markTables records the tables of a group as loaded, in q.
+func (im *importer) markTables(ctx context.Context, q querier, group []*TableExport) error {
+	for _, t := range group {
+		if err := im.mark(ctx, q, stepTable+t.Name, t.Rows); err != nil {
+			return err
+		}
+	}
+	return nil
+}

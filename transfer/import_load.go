@@ -1,0 +1,450 @@
+package transfer
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"filippo.io/age"
+
+	"github.com/ferrydb/ferry/database"
+)
+
+// bulk reports whether table t is large enough to load without its
+// secondary indexes and foreign keys: by its row count, or for a copy
+// (which counts as it goes) by the source's estimate.
+func (im *importer) bulk(t *TableExport) bool {
+	rows := t.Rows
+	if rows < 0 && im.direct != nil {
+		src := t
+		if t.src != nil {
+			src = t.src
+		}
+		rows = im.direct.estimates[src.Name]
+	}
+	return rows >= cmp.Or(im.opts.bulkRows, bulkRows)
+}
+
+// convert converts a row (in t's columns) into the target's forms.
+func (t *TableExport) convert(row []value) error {
+	for i, f := range t.conv {
+		if f == nil {
+			continue
+		}
+		v, err := f(row[i])
+		if err != nil {
+			return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
+		}
+		row[i] = v
+	}
+	return nil
+}
+
+// canonLine appends the row line of row in t's canonical forms.
+func (t *TableExport) canonLine(buf []byte, row []value) []byte {
+	vals := make([]any, len(row))
+	for i, v := range row {
+		vals[i] = t.canon[i](v.any())
+	}
+	return appendRow(buf, vals)
+}
+
+// load runs under the migration lock: empty, load, sequences, verify.
+func (im *importer) load(ctx context.Context, groups [][]*Table) error {
+	m := im.m
+	// Another run of this import may have held the lock first: what it
+	// did is in the ledger.
+	done, err := im.readLedger(ctx)
+	if err != nil {
+		return err
+	}
+	im.done = done
+	if _, ok := done[stepVerified]; ok {
+		im.log.Info("another run of this import loaded and verified it meanwhile", "export", m.ID)
+		return nil
+	}
+	status, err := im.mig.Status(ctx)
+	if err != nil {
+		return err
+	}
+	if !im.mapped && status.CurrentVersion != m.Source.SchemaVersion {
+		return fmt.Errorf("the target is at schema version %d, not the export's %d: something ran `ferry up` or `ferry down` on it meanwhile; drop the target database, create it empty, and import again", status.CurrentVersion, m.Source.SchemaVersion)
+	}
+	if im.mapped && status.CurrentVersion != im.rep.StartVersion {
+		return fmt.Errorf("the target moved from schema version %d to %d while the import waited: something ran `ferry up` or `ferry down` on it; run the import again to map onto its new schema", im.rep.StartVersion, status.CurrentVersion)
+	}
+	target, err := catalog(ctx, im.db, im.db.URL.Kind, ownTables(im.mig.Table()))
+	if err != nil {
+		return err
+	}
+	byName := map[string]*Table{}
+	for _, t := range target {
+		byName[t.Name] = t
+	}
+	if im.cross() && !im.mapped {
+		// Now that the target has the export's schema in its own types:
+		// how each column converts (see convert.go), refused at once for
+		// every lossy one the mapping does not allow.
+		maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
+		if len(problems) > 0 {
+			next := fmt.Sprintf("write these into a mapping file and run the same import again with --mapping FILE: nothing was loaded, and it goes on from version %d", m.Source.SchemaVersion)
+			if im.direct != nil {
+				// A copy cannot go on (its source moves on): nothing of it
+				// is left in the ledger, and the target is to be made anew.
+				if _, err := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1), m.ID); err != nil {
+					return err
+				}
+				next = fmt.Sprintf("nothing was loaded, but the target was migrated to version %d: drop it, create it empty, and copy again with --mapping FILE", m.Source.SchemaVersion)
+			}
+			return fmt.Errorf("%w: from %s into %s at version %d: %s; %s", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "), next)
+		}
+		for i, te := range im.tables {
+			tm := maps[te.Name]
+			if tm == nil || tm.target.Name != te.Name {
+				return fmt.Errorf("%w: the mapping renames or leaves out table %s, which an empty target at the export's version has: leave tables out with ferry export --exclude instead", ErrMapping, te.Name)
+			}
+			im.tables[i] = tm.mapped()
+			for ri := range im.rep.Tables {
+				if r := &im.rep.Tables[ri]; r.Name == te.Name {
+					r.Columns = tm.notes
+				}
+			}
+		}
+	}
+	for _, te := range im.tables {
+		tt := byName[te.Name]
+		if tt == nil {
+			return fmt.Errorf("the export has table %s, which the target does not have at version %d: the target's migrations are not the source's", te.Name, m.Source.SchemaVersion)
+		}
+		for _, c := range te.Columns {
+			if tt.column(c.Name) == nil {
+				return fmt.Errorf("table %s: the export has column %s, which the target does not have at version %d", te.Name, c.Name, m.Source.SchemaVersion)
+			}
+		}
+	}
+	// One loader per job, each on a connection of its own (SQLite has one
+	// writer: one loader).
+	jobs := max(im.opts.Jobs, 1)
+	if im.db.URL.Kind == database.SQLite || im.direct != nil {
+		jobs = 1 // a copy reads its source through one connection
+	}
+	var loaders []loader
+	for range jobs {
+		conn, err := im.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer discard(conn) // the loaders change its session's settings
+		loaders = append(loaders, newLoader(im.db.URL.Kind, conn, im))
+	}
+	ld := loaders[0]
+	if sl, ok := ld.(*sqlLoader); ok && sl.kind == database.MySQL {
+		// Keys a cut-short run dropped for its load come back first.
+		if err := sl.restorePending(ctx); err != nil {
+			return fmt.Errorf("re-create the keys an earlier run of this import dropped: %w", err)
+		}
+	}
+	if _, ok := im.done[stepEmptied]; !ok {
+		var names []string
+		for _, te := range im.tables {
+			names = append(names, te.Name)
+		}
+		if err := ld.empty(ctx, names); err != nil {
+			return fmt.Errorf("empty the tables before loading: %w", err)
+		}
+	}
+	began := time.Now()
+	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
+		return err
+	}
+	im.log.Info("tables loaded", "export", m.ID, "tables", len(im.tables), "jobs", jobs, "duration", time.Since(began).Round(time.Millisecond))
+	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
+	}
+	if err := ld.sequences(ctx, im.tableValues()); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
+	}
+	began = time.Now()
+	problems, err := im.verify(ctx, ld)
+	if err != nil {
+		return err
+	}
+	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
+	im.rep.Problems = problems
+	if err := mismatch(problems); err != nil {
+		return err
+	}
+	// The verified mark and the workloads' resumption commit together.
+	tx, err := im.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
+		if err := q.runIn(ctx, tx, q.Resume); err != nil {
+			return fmt.Errorf("resume the workloads the export paused: %w (import again with --keep-paused to leave them paused, and resume them by hand)", err)
+		}
+		im.rep.WorkloadsResumed = len(q.Paused)
+	}
+	if err := im.mark(ctx, tx, stepVerified, m.Rows()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// loadGroups loads the groups not loaded yet, each in one transaction,
+// as many at once as there are loaders: a group starts once every group
+// it references has committed (PostgreSQL checks each foreign key as the
+// rows go in). The first error stops the others (their transactions roll
+// back) and is returned.
+func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders []loader, target map[string]*Table) error {
+	groupOf := map[string]int{}
+	for gi, g := range groups {
+		for _, t := range g {
+			groupOf[t.Name] = gi
+		}
+	}
+	waits := make([]int, len(groups))        // groups a group still waits for
+	dependents := make([][]int, len(groups)) // groups waiting for a group
+	finished := make([]bool, len(groups))
+	for gi, g := range groups {
+		finished[gi] = hasStep(im.done, stepTable+g[0].Name)
+	}
+	for gi, g := range groups {
+		seen := map[int]bool{}
+		for _, t := range g {
+			for _, fk := range im.table(t.Name).ForeignKeys {
+				pg, ok := groupOf[fk.RefTable]
+				if !ok || pg == gi || seen[pg] || finished[pg] {
+					continue
+				}
+				seen[pg] = true
+				waits[gi]++
+				dependents[pg] = append(dependents[pg], gi)
+			}
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		gi  int
+		ld  loader
+		err error
+	}
+	results := make(chan result)
+	idle := slices.Clone(loaders)
+	var ready []int
+	left := 0
+	for gi := range groups {
+		if finished[gi] {
+			continue
+		}
+		left++
+		if waits[gi] == 0 {
+			ready = append(ready, gi)
+		}
+	}
+	running := 0
+	var firstErr error
+	for left > 0 || running > 0 {
+		for firstErr == nil && len(ready) > 0 && len(idle) > 0 {
+			gi, ld := ready[0], idle[len(idle)-1]
+			ready, idle = ready[1:], idle[:len(idle)-1]
+			var tables []*TableExport
+			for _, t := range groups[gi] {
+				tables = append(tables, im.table(t.Name))
+			}
+			running++
+			left--
+			go func() { results <- result{gi, ld, ld.load(ctx, tables, target)} }()
+		}
+		if running == 0 {
+			break // nothing runs and nothing can start: an error stopped it
+		}
+		r := <-results
+		running--
+		idle = append(idle, r.ld)
+		if r.err != nil {
+			if firstErr == nil {
+				firstErr = r.err
+				cancel() // the others roll back; a re-run goes on from the ledger
+			}
+			continue
+		}
+		for _, d := range dependents[r.gi] {
+			if waits[d]--; waits[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+		slices.Sort(ready) // in the load order, as far as the references allow
+	}
+	return firstErr
+}
+
+// feed calls fn with every row of table t: from the export's chunks,
+// checked against the manifest, or, for a copy, straight from the
+// source's snapshot.
+func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
+	src := t // the exported table whose rows t loads
+	var proj []value
+	if t.src != nil {
+		src, proj = t.src, make([]value, len(t.Columns))
+	}
+	var n, size int64
+	var canon []byte
+	t.fedSum, t.fed = rowSum{}, false
+	each := func(line []byte, where string, failed func(error) error) error {
+		row, err := decodeRow(line, len(src.Columns))
+		if err != nil {
+			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))
+		}
+		if proj != nil {
+			for i, k := range t.keep {
+				proj[i] = row[k]
+			}
+			row = proj
+		}
+		if t.conv != nil {
+			// The exported values, in the canonical forms of the target's
+			// types: the verification compares the loaded rows with them,
+			// so a conversion that changed a value is caught too.
+			canon = t.canonLine(canon[:0], row)
+			t.fedSum.add(canon[:len(canon)-1])
+			if err := t.convert(row); err != nil {
+				return failed(fmt.Errorf("%s: the table's row %d: %w", where, n+1, err))
+			}
+		}
+		if err := fn(row); err != nil {
+			return err
+		}
+		n++
+		size += int64(len(line)) + 1
+		if n%50000 == 0 {
+			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows})
+		}
+		return nil
+	}
+	var err error
+	if im.direct != nil {
+		err = im.direct.rows(ctx, src, func(line []byte) error {
+			return each(line, "from the source", func(err error) error { return err })
+		})
+		t.Rows = src.Rows
+	} else {
+		err = im.readLines(ctx, src, each)
+	}
+	if err != nil {
+		return err
+	}
+	t.fed = t.conv != nil
+	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
+	return nil
+}
+
+// readLines calls fn with every row line of exported table t's chunks,
+// checked against the manifest, decrypted when they are encrypted.
+func (im *importer) readLines(ctx context.Context, t *TableExport, fn func(line []byte, where string, failed func(error) error) error) error {
+	for _, c := range t.Chunks {
+		var key age.Identity
+		if im.m.Encryption.encrypts(t.Name) {
+			key = im.key
+		}
+		r, err := im.st.openChunk(ctx, im.m.ID, c, key)
+		if err != nil {
+			return err
+		}
+		for {
+			line, err := r.line()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err == nil {
+				err = fn(line, im.m.ID+"/"+c.Name, r.failed)
+			}
+			if err != nil {
+				r.close()
+				return err
+			}
+		}
+		r.close()
+	}
+	return nil
+}
+
+// readChunks calls fn with every decoded row of exported table t.
+func (im *importer) readChunks(ctx context.Context, t *TableExport, fn func([]value) error) error {
+	return im.readLines(ctx, t, func(line []byte, where string, failed func(error) error) error {
+		row, err := decodeRow(line, len(t.Columns))
+		if err != nil {
+			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))
+		}
+		return fn(row)
+	})
+}
+
+func (im *importer) progress(p Progress) {
+	if im.opts.Progress != nil {
+		im.progressMu.Lock()
+		defer im.progressMu.Unlock()
+		im.opts.Progress(p)
+	}
+}
+
+// columnList quotes t's columns for an INSERT or COPY.
+func columnList(kind string, t *TableExport) string {
+	q := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		q[i] = quoteIdent(kind, c.Name)
+	}
+	return "(" + strings.Join(q, ", ") + ")"
+}
+
+// loader is one engine's way of loading.
+type loader interface {
+	// empty deletes every row of tables, in one transaction with the
+	// ledger's "emptied" step.
+	empty(ctx context.Context, tables []string) error
+	// load loads a group of tables in one transaction with their ledger
+	// rows.
+	load(ctx context.Context, group []*TableExport, target map[string]*Table) error
+	// schemaSequences sets the schema's sequences (owned by a column or
+	// not) to the source's values.
+	schemaSequences(ctx context.Context, seqs []Sequence) error
+	// sequences sets every column's counter past the loaded rows.
+	sequences(ctx context.Context, tables []TableExport) error
+	// checkForeignKeys finds rows whose parent is missing, where the
+	// load did not have the database check them.
+	checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error)
+}
+
+func newLoader(kind string, conn *sql.Conn, im *importer) loader {
+	switch kind {
+	case database.Postgres:
+		return &pgLoader{conn: conn, im: im}
+	}
+	return &sqlLoader{conn: conn, im: im, kind: kind, noLoadData: im.opts.noLoadData}
+}
+
+// inTx runs fn in a transaction on conn with a deferred rollback.
+func inTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql.Tx) error) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// anyFK reports whether any table has foreign keys.
+func anyFK(tables []TableExport) bool {
+	return slices.ContainsFunc(tables, func(t TableExport) bool { return len(t.ForeignKeys) > 0 })
+}
