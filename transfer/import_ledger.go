@@ -71,6 +71,11 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 }
 
 func (im *importer) createLedger(ctx context.Context) error {
+	// The schema the migrations go into (PostgreSQL's ?schema=) may not
+	// be there yet: `ferry up` would create it first too.
+	if err := im.db.Dialect.Prepare(ctx, im.db); err != nil {
+		return err
+	}
 	_, err := im.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+im.ledger+` (
 		export_id VARCHAR(64) NOT NULL,
 		step VARCHAR(300) NOT NULL,

@@ -216,12 +216,30 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 	for gi, g := range groups {
 		finished[gi] = hasStep(im.done, stepTable+g[0].Name)
 	}
+	// A group whose load drops its foreign keys (a large table's) locks
+	// the tables they reference exclusively until it commits (PostgreSQL
+	// drops a foreign key's triggers on the referenced table too), while a
+	// group loading with its foreign keys on reads those tables' keys.
+	// So a group that drops foreign keys to P never runs beside another
+	// group referencing P: it would wait all of the other's load, or
+	// deadlock with it.
+	locks := &loadLocks{parents: make([][]string, len(groups)), drops: make([]bool, len(groups)),
+		exclusive: map[string]bool{}, shared: map[string]int{}}
+	parents, drops := locks.parents, locks.drops
 	for gi, g := range groups {
 		seen := map[int]bool{}
 		for _, t := range g {
-			for _, fk := range im.table(t.Name).ForeignKeys {
+			te := im.table(t.Name)
+			for _, fk := range te.ForeignKeys {
 				pg, ok := groupOf[fk.RefTable]
-				if !ok || pg == gi || seen[pg] || finished[pg] {
+				if ok && pg == gi {
+					continue
+				}
+				if !slices.Contains(parents[gi], fk.RefTable) {
+					parents[gi] = append(parents[gi], fk.RefTable)
+				}
+				drops[gi] = drops[gi] || im.bulk(te)
+				if !ok || seen[pg] || finished[pg] {
 					continue
 				}
 				seen[pg] = true
@@ -230,6 +248,7 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 			}
 		}
 	}
+	canStart, hold := locks.canStart, locks.hold
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -253,9 +272,14 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 	running := 0
 	var firstErr error
 	for left > 0 || running > 0 {
-		for firstErr == nil && len(ready) > 0 && len(idle) > 0 {
-			gi, ld := ready[0], idle[len(idle)-1]
-			ready, idle = ready[1:], idle[:len(idle)-1]
+		for firstErr == nil && len(idle) > 0 {
+			i := slices.IndexFunc(ready, canStart)
+			if i < 0 {
+				break // what is ready waits for a running group's parents
+			}
+			gi, ld := ready[i], idle[len(idle)-1]
+			ready, idle = slices.Delete(ready, i, i+1), idle[:len(idle)-1]
+			hold(gi, 1)
 			var tables []*TableExport
 			for _, t := range groups[gi] {
 				tables = append(tables, im.table(t.Name))
@@ -270,6 +294,7 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 		r := <-results
 		running--
 		idle = append(idle, r.ld)
+		hold(r.gi, -1)
 		if r.err != nil {
 			if firstErr == nil {
 				firstErr = r.err
@@ -447,4 +472,35 @@ func inTx(ctx context.Context, conn *sql.Conn, fn func(tx *sql.Tx) error) error 
 // anyFK reports whether any table has foreign keys.
 func anyFK(tables []TableExport) bool {
 	return slices.ContainsFunc(tables, func(t TableExport) bool { return len(t.ForeignKeys) > 0 })
+}
+
+// loadLocks is loadGroups' rule for the tables the groups reference.
+type loadLocks struct {
+	parents [][]string // per group, the tables outside it that it references
+	drops   []bool     // per group: its load drops its foreign keys
+	// exclusive: referenced by a running group that dropped its foreign
+	// keys; shared: by how many running groups with theirs on.
+	exclusive map[string]bool
+	shared    map[string]int
+}
+
+// canStart reports whether group gi may start beside the running ones.
+func (l *loadLocks) canStart(gi int) bool {
+	for _, p := range l.parents[gi] {
+		if l.exclusive[p] || (l.drops[gi] && l.shared[p] > 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// hold records group gi starting (n 1) or ending (n -1).
+func (l *loadLocks) hold(gi, n int) {
+	for _, p := range l.parents[gi] {
+		if l.drops[gi] {
+			l.exclusive[p] = n > 0
+		} else {
+			l.shared[p] += n
+		}
+	}
 }

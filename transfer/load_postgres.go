@@ -96,10 +96,26 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 		var indexes []string // their definitions
 		for _, t := range group {
 			bulk := l.im.bulk(t) && !t.Partitioned
+			commented := map[string]bool{}
+			if bulk {
+				// A comment on a foreign key would not come back with it.
+				rows, err := tx.Query(ctx, `SELECT conname FROM pg_constraint WHERE contype = 'f' AND obj_description(oid, 'pg_constraint') IS NOT NULL
+					AND conrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass`, t.Name)
+				if err != nil {
+					return err
+				}
+				names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if err != nil {
+					return err
+				}
+				for _, n := range names {
+					commented[n] = true
+				}
+			}
 			for _, f := range target[t.Name].ForeignKeys {
 				// Between the tables of a circular group (their rows
 				// reference each other's), or of a large table.
-				if (len(group) > 1 && in[f.RefTable] && f.RefTable != t.Name) || (bulk && f.Definition != "") {
+				if (len(group) > 1 && in[f.RefTable] && f.RefTable != t.Name) || (bulk && f.Definition != "" && !commented[f.Name]) {
 					dropped = append(dropped, fk{t.Name, f.Name, f.RefTable, f.Definition})
 				}
 			}
@@ -178,6 +194,12 @@ func (l *pgLoader) dropIndexes(ctx context.Context, tx pgx.Tx, table string) ([]
 		WHERE x.indrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass
 		  AND NOT x.indisprimary AND x.indisvalid
 		  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)
+		  -- Only what pg_get_indexdef says all of: not the replica
+		  -- identity or the CLUSTER index, no comment, no tablespace of its
+		  -- own, no statistics target.
+		  AND NOT x.indisreplident AND NOT x.indisclustered AND i.reltablespace = 0
+		  AND obj_description(i.oid, 'pg_class') IS NULL
+		  AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = i.oid AND a.attstattarget > 0)
 		ORDER BY i.relname`, table)
 	if err != nil {
 		return nil, err

@@ -139,15 +139,19 @@ func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error
 		return nil, nil
 	}
 	kt := quoteMySQL(keysTable(l.im.mig.Table()))
+	// Names compare as the server's table names do (case matters where
+	// lower_case_table_names is 0): binary.
 	if _, err := l.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+kt+` (
-		export_id VARCHAR(64) NOT NULL, table_name VARCHAR(64) NOT NULL, key_name VARCHAR(64) NOT NULL,
+		export_id VARCHAR(64) NOT NULL, table_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+		key_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, position INT NOT NULL,
 		is_fk BOOLEAN NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (export_id, table_name, key_name))`); err != nil {
 		return nil, fmt.Errorf("create the import's keys table: %w", err)
 	}
 	var drops []string
 	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {
-		for _, k := range keys {
-			if _, err := tx.ExecContext(ctx, "REPLACE INTO "+kt+" VALUES (?, ?, ?, ?, ?)", l.im.m.ID, table, k.name, k.fk, k.def); err != nil {
+		for i, k := range keys {
+			if _, err := tx.ExecContext(ctx, "REPLACE INTO "+kt+" (export_id, table_name, key_name, position, is_fk, definition) VALUES (?, ?, ?, ?, ?, ?)",
+				l.im.m.ID, table, k.name, i, k.fk, k.def); err != nil {
 				return err
 			}
 		}
@@ -190,12 +194,27 @@ func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef
 		// foreign_key_checks is off in this session: the foreign keys are
 		// not validated here but by the verification's query.
 		if _, err := l.conn.ExecContext(ctx, "ALTER TABLE "+quoteMySQL(table)+" "+strings.Join(adds, ", ")); err != nil {
-			return fmt.Errorf("table %s: re-create its secondary indexes and foreign keys after the load: %w", table, err)
+			// A killed run's ALTER goes on in the server after its client
+			// is gone, and this one waited for it: the keys may all be
+			// there now.
+			if err2 := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err2 != nil || !hasKeys(create, keys) {
+				return fmt.Errorf("table %s: re-create its secondary indexes and foreign keys after the load: %w", table, err)
+			}
 		}
 		l.im.log.Info("indexes and foreign keys re-created after the load", "tables", 1, "table", table, "keys", len(adds))
 	}
 	_, err := l.conn.ExecContext(ctx, "DELETE FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? AND table_name = ?", l.im.m.ID, table)
 	return err
+}
+
+// hasKeys reports whether a SHOW CREATE TABLE text has every key.
+func hasKeys(create string, keys []keyDef) bool {
+	for _, k := range keys {
+		if !strings.Contains(create, k.def) {
+			return false
+		}
+	}
+	return true
 }
 
 // restorePending puts back the keys a cut-short run of this import
@@ -205,7 +224,7 @@ func (l *sqlLoader) restorePending(ctx context.Context) error {
 	if err != nil || !exists {
 		return err
 	}
-	rows, err := l.conn.QueryContext(ctx, "SELECT table_name, key_name, is_fk, definition FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? ORDER BY table_name, key_name", l.im.m.ID)
+	rows, err := l.conn.QueryContext(ctx, "SELECT table_name, key_name, is_fk, definition FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? ORDER BY table_name, position", l.im.m.ID)
 	if err != nil {
 		return err
 	}

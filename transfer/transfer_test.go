@@ -943,6 +943,12 @@ CREATE TABLE events (id bigint PRIMARY KEY, account_id int NOT NULL REFERENCES a
 CREATE INDEX events_account_idx ON events (account_id, at);
 CREATE INDEX events_refunds_idx ON events (at) WHERE kind = 'refund';
 CREATE INDEX events_kind_lower_idx ON events (lower(kind));
+CREATE UNIQUE INDEX events_ident ON events (id, kind);
+-- What pg_get_indexdef does not say: these indexes stay through the load.
+ALTER TABLE events REPLICA IDENTITY USING INDEX events_ident;
+ALTER TABLE events CLUSTER ON events_account_idx;
+COMMENT ON INDEX events_kind_lower_idx IS 'lookups by kind';
+COMMENT ON CONSTRAINT events_parent_id_fkey ON events IS 'the event this one corrects';
 `}
 	seedSQL := []string{
 		"INSERT INTO accounts SELECT g, 'a' || g || '@example.com' FROM generate_series(1, 100) g",
@@ -981,12 +987,16 @@ CREATE INDEX events_kind_lower_idx ON events (lower(kind));
 	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
 		t.Fatalf("import: %v", err)
 	}
-	if !strings.Contains(log.String(), "table=events indexes=3 foreign_keys=2") {
+	if !strings.Contains(log.String(), "table=events indexes=1 foreign_keys=1") {
 		t.Errorf("events was not loaded without its indexes and foreign keys:\n%s", log.String())
 	}
 	const schema = `SELECT string_agg(d, E'\n' ORDER BY d) FROM (
-		SELECT indexdef AS d FROM pg_indexes WHERE schemaname = current_schema() AND tablename NOT LIKE 'ferry%'
-		UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) || ' validated=' || convalidated FROM pg_constraint
+		SELECT pg_get_indexdef(x.indexrelid) || ' replident=' || x.indisreplident || ' clustered=' || x.indisclustered ||
+			' comment=' || coalesce(obj_description(x.indexrelid, 'pg_class'), '') AS d
+		FROM pg_index x JOIN pg_class c ON c.oid = x.indrelid
+		WHERE c.relnamespace = current_schema()::regnamespace AND c.relname NOT LIKE 'ferry%'
+		UNION ALL SELECT conname || ' ' || pg_get_constraintdef(oid) || ' validated=' || convalidated ||
+			' comment=' || coalesce(obj_description(oid, 'pg_constraint'), '') FROM pg_constraint
 		WHERE connamespace = current_schema()::regnamespace AND conrelid::regclass::text NOT LIKE 'ferry%') x`
 	if want, got := queryString(t, tdb.DB, schema), queryString(t, target, schema); got != want {
 		t.Errorf("indexes and constraints after the load:\n got %s\nwant %s", got, want)
