@@ -464,7 +464,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 func TestSchemaIsolation(t *testing.T) {
 	db := testdb.New(t, database.Postgres)
 	dir := files(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
-	for _, schema := range []string{"tenant_one", "tenant_two"} {
+	// A schema name in mixed case is the name as given, not folded.
+	schemas := []string{"tenant_one", "tenant_two", "Tenant_Three"}
+	for _, schema := range schemas {
 		sdb, err := database.Open(ctx(t), db.URLString, database.Options{Schema: schema})
 		if err != nil {
 			t.Fatal(err)
@@ -478,8 +480,8 @@ func TestSchemaIsolation(t *testing.T) {
 			t.Fatalf("up in %s: %v", schema, err)
 		}
 	}
-	for _, schema := range []string{"tenant_one", "tenant_two"} {
-		if n := count(t, db, "SELECT COUNT(*) FROM "+schema+".ferry_migrations"); n != 1 {
+	for _, schema := range schemas {
+		if n := count(t, db, `SELECT COUNT(*) FROM "`+schema+`".ferry_migrations`); n != 1 {
 			t.Errorf("%s history rows = %d", schema, n)
 		}
 		if n := count(t, db, "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '"+schema+"' AND table_name = 'a'"); n != 1 {

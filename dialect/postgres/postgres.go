@@ -274,7 +274,9 @@ func Open(connString, schema string) (*sql.DB, error) {
 		return nil, err
 	}
 	if schema != "" {
-		cfg.RuntimeParams["search_path"] = schema
+		// Quoted: the server reads the setting as SQL, where an unquoted
+		// name is folded to lower case (Sales would be sales).
+		cfg.RuntimeParams["search_path"] = `"` + strings.ReplaceAll(schema, `"`, `""`) + `"`
 	}
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "ferry"
