@@ -171,7 +171,7 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 			(SELECT string_agg(a.attname, ',' ORDER BY k.n) FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n)
 				JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.attnum)
 		FROM pg_constraint c JOIN pg_class r ON r.oid = c.confrelid
-		WHERE c.conrelid = `+rel+` AND c.contype = 'f' ORDER BY c.conname`, t.Name)
+		WHERE c.conrelid = `+rel+` AND c.contype = 'f' AND c.conparentid = 0 ORDER BY c.conname`, t.Name)
 	if err != nil {
 		return err
 	}

@@ -730,6 +730,26 @@ CREATE TABLE events_2026 () INHERITS (events);
 		}
 
 	})
+	t.Run("postgres reference to a partitioned table", func(t *testing.T) {
+		tdb := testdb.New(t, database.Postgres)
+		files := map[string]string{"001_t.sql": `-- +ferry up
+CREATE TABLE ev (id int, region text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE ev_eu PARTITION OF ev FOR VALUES IN ('eu');
+CREATE TABLE ev_us PARTITION OF ev FOR VALUES IN ('us');
+CREATE TABLE evref (id int PRIMARY KEY, ev_id int, ev_region text, FOREIGN KEY (ev_id, ev_region) REFERENCES ev (id, region));
+`}
+		seedSQL := []string{"INSERT INTO ev VALUES (1, 'eu'), (2, 'us')", "INSERT INTO evref VALUES (10, 1, 'eu'), (11, 2, 'us')"}
+		target, m, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fks := m.table("evref").ForeignKeys; len(fks) != 1 || fks[0].RefTable != "ev" {
+			t.Errorf("evref's foreign keys: %+v, want the one to ev", fks)
+		}
+		if got := queryString(t, target, "SELECT count(*)::text FROM evref JOIN ev ON ev.id = evref.ev_id"); got != "2" {
+			t.Errorf("evref rows joined after import: %s", got)
+		}
+	})
 	t.Run("sqlite virtual and non-UTF-8 text", func(t *testing.T) {
 		tdb := testdb.New(t, database.SQLite)
 		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE notes (id INTEGER PRIMARY KEY, bio TEXT);\nCREATE VIRTUAL TABLE notes_fts USING fts5(bio);\n"}
