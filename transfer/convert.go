@@ -255,7 +255,7 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 			case kNull:
 				return v, nil
 			case kBool:
-				return intValue(map[bool]int64{true: 1, false: 0}[v.t]), nil
+				return intValue(boolInt(v.t)), nil
 			case kInt, kText, kFloat:
 				if n, err := strconv.ParseInt(strings.TrimSpace(v.s), 10, 64); err == nil {
 					if !fitsInt(n, d) {
@@ -280,7 +280,7 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 			case kNull:
 				return v, nil
 			case kBool:
-				return value{kind: kText, s: map[bool]string{true: "1", false: "0"}[v.t]}, nil
+				return value{kind: kText, s: strconv.FormatInt(boolInt(v.t), 10)}, nil
 			case kInt, kText, kFloat:
 				r, ok := new(big.Rat).SetString(strings.TrimSpace(v.s))
 				if !ok {
@@ -306,7 +306,7 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 			case kNull:
 				return v, nil
 			case kBool:
-				return value{kind: kFloat, s: map[bool]string{true: "1.0", false: "0.0"}[v.t]}, nil
+				return value{kind: kFloat, s: strconv.FormatInt(boolInt(v.t), 10) + ".0"}, nil
 			case kInt, kText, kFloat:
 				f, err := strconv.ParseFloat(strings.TrimSpace(v.s), 64)
 				if err != nil {
@@ -444,6 +444,13 @@ func intName(d colType) string {
 	return fmt.Sprintf("%d-bit integer", d.bits)
 }
 
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func intValue(n int64) value { return value{kind: kInt, s: strconv.FormatInt(n, 10)} }
 
 // show quotes a value for an error, shortened.
@@ -527,7 +534,7 @@ func canonicalOf(d colType) func(any) any {
 		return func(v any) any {
 			switch x := v.(type) {
 			case bool:
-				return map[bool]int64{true: 1, false: 0}[x]
+				return boolInt(x)
 			case float64:
 				if math.Abs(x) < 1<<63 {
 					return int64(math.Round(x))

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -206,30 +204,9 @@ func TestLoadDataWarnings(t *testing.T) {
 	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE ev (id INTEGER PRIMARY KEY, ts TIMESTAMP NULL);\n"}
 	ctx := tctx(t)
 	src := testdb.New(t, database.SQLite)
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "001_t.sql"), []byte(files["001_t.sql"]), 0o600)
-	mig := func(db *database.DB) *migrate.Migrator {
-		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	smig := mig(src.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src.DB, "INSERT INTO ev VALUES (1, '2026-03-04 00:00:00'), (2, '2040-01-01 00:00:00')")
-	st, err := OpenStore(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, src.DB, smig, ExportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO ev VALUES (1, '2026-03-04 00:00:00'), (2, '2040-01-01 00:00:00')"}, ExportOptions{})
 	target := testdb.New(t, database.MySQL).DB
-	_, err = Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+	_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
 	if err == nil || !strings.Contains(err.Error(), "warnings") || !strings.Contains(err.Error(), "ts") {
 		t.Fatalf("import of a TIMESTAMP past 2038 into MySQL: %v", err)
 	}

@@ -608,36 +608,43 @@ func TestCopy(t *testing.T) {
 // database of the same server, returning the target.
 func roundTrip(t *testing.T, tdb *testdb.DB, files map[string]string, seedSQL []string, eopts ExportOptions) (*database.DB, *Manifest, error) {
 	t.Helper()
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, eopts)
+	target := openURL(t, testdb.Create(t, tdb))
+	_, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{})
+	return target, m, err
+}
+
+// exportOf migrates src with the migrations files, runs seedSQL on it and
+// exports it; mig makes a migrator of the same files for a target.
+func exportOf(t *testing.T, src *database.DB, files map[string]string, seedSQL []string, eopts ExportOptions) (st *Store, m *Manifest, mig func(*database.DB) *migrate.Migrator) {
+	t.Helper()
 	ctx := tctx(t)
 	dir := t.TempDir()
 	for n, b := range files {
 		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
 	}
-	mig := func(db *database.DB) *migrate.Migrator {
+	mig = func(db *database.DB) *migrate.Migrator {
 		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
-	smig := mig(tdb.DB)
+	smig := mig(src)
 	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range seedSQL {
-		exec(t, tdb.DB, q)
+		exec(t, src, q)
 	}
 	st, err := OpenStore(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Export(ctx, st, tdb.DB, smig, eopts)
-	if err != nil {
+	if m, err = Export(ctx, st, src, smig, eopts); err != nil {
 		t.Fatal(err)
 	}
-	target := openURL(t, testdb.Create(t, tdb))
-	_, err = Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
-	return target, m, err
+	return st, m, mig
 }
 
 func queryString(t *testing.T, db *database.DB, q string) string {
@@ -729,6 +736,18 @@ CREATE TABLE events_2026 () INHERITS (events);
 			t.Errorf("export leaving out a referenced table: %v", err)
 		}
 
+	})
+	t.Run("postgres import into a schema not there yet", func(t *testing.T) {
+		tdb := testdb.New(t, database.Postgres)
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE a (id int PRIMARY KEY);\n"}
+		st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO a VALUES (1), (2)"}, ExportOptions{})
+		target := openURL(t, testdb.Create(t, tdb)+"?schema=Imported")
+		if _, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{}); err != nil {
+			t.Fatalf("import: %v", err)
+		}
+		if got := queryString(t, target, `SELECT count(*)::text FROM "Imported".a`); got != "2" {
+			t.Errorf("rows in the new schema: %s", got)
+		}
 	})
 	t.Run("postgres reference to a partitioned table", func(t *testing.T) {
 		tdb := testdb.New(t, database.Postgres)
@@ -975,32 +994,7 @@ COMMENT ON CONSTRAINT events_parent_id_fkey ON events IS 'the event this one cor
 		"INSERT INTO events SELECT g, 1 + g % 100, CASE WHEN g > 1 THEN g - 1 END, CASE WHEN g % 3 = 0 THEN 'refund' ELSE 'sale' END, timestamptz '2026-01-01' + g * interval '1 minute' FROM generate_series(1, 2000) g",
 	}
 	ctx := tctx(t)
-	dir := t.TempDir()
-	for n, b := range files {
-		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
-	}
-	mig := func(db *database.DB) *migrate.Migrator {
-		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	smig := mig(tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range seedSQL {
-		exec(t, tdb.DB, q)
-	}
-	st, err := OpenStore(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
 	target := openURL(t, testdb.Create(t, tdb))
 	var log bytes.Buffer
 	opts := ImportOptions{Jobs: 2, bulkRows: 1, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
@@ -1039,32 +1033,7 @@ func TestBulkLoadMySQL(t *testing.T) {
 		"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
 	}
 	ctx := tctx(t)
-	dir := t.TempDir()
-	for n, b := range files {
-		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
-	}
-	mig := func(db *database.DB) *migrate.Migrator {
-		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
-	smig := mig(tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	for _, q := range seedSQL {
-		exec(t, tdb.DB, q)
-	}
-	st, err := OpenStore(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
 	create := func(db *database.DB) string {
 		var name, def string
 		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
@@ -1076,7 +1045,7 @@ func TestBulkLoadMySQL(t *testing.T) {
 	// Cut short once events' rows are fed: its keys are dropped, its load
 	// rolls back.
 	cut, cancel := context.WithCancel(ctx)
-	_, err = Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
+	_, err := Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
 		if p.Op == "load" && p.Table == "events" && p.Done {
 			cancel()
 		}
