@@ -198,7 +198,7 @@ func rowEstimates(ctx context.Context, q querier, kind string) (map[string]int64
 
 func (d *directSource) rows(ctx context.Context, t *TableExport, fn func(line []byte) error) error {
 	f := d.filters[t.Name]
-	r, err := readRowsWhere(ctx, d.q, d.kind, &t.Table, f.where, f.flag)
+	r, err := readRowsWhere(ctx, d.q, d.kind, &t.Table, f.where, f.flag, nil)
 	if err != nil {
 		return fmt.Errorf("read table %s from the source: %w", t.Name, err)
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	// Progress, if set, is called as tables advance (from several
 	// goroutines when Jobs > 1, never at once).
 	Progress func(Progress)
+	// largeRow: a row whose text and binary values add up to more bytes
+	// is read in slices (default defaultLargeRow; tests lower it).
+	largeRow int64
 }
 
 // Progress is a table's progress.
@@ -332,7 +335,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		if m.Encryption.encrypts(t.Name) {
 			to = key.Recipient()
 		}
-		if err := exportPart(ctx, st, s, m.ID, db.URL.Kind, t, states[p.t], p.rng, chunkBytes, to, progress); err != nil {
+		if err := exportPart(ctx, st, s, m.ID, db.URL.Kind, t, states[p.t], p.rng, chunkBytes, opts.largeRow, to, progress); err != nil {
 			return fmt.Errorf("table %s: %w", t.Name, err)
 		}
 		return nil
@@ -492,41 +495,25 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 
 // selectList returns the SELECT of t's columns in the forms the row
 // format carries exactly (see format.go), ordered by its key.
-func selectList(kind string, t *Table, where, flag string) string {
+func selectList(kind string, t *Table, where, flag string, sl *slicer) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, c := range t.Columns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		q := quoteIdent(kind, c.Name)
-		switch kind {
-		case database.Postgres:
-			switch c.Type {
-			case "bytea", "boolean", "smallint", "integer", "bigint":
-				b.WriteString(q)
-			default:
-				b.WriteString(q + "::text")
-			}
-		case database.SQLite:
-			// An expression has no declared type, so the driver returns
-			// the stored value as it is, not converted by the column's
-			// declared type (DATETIME text parsed into a time, say).
-			b.WriteString("+" + q)
-		default:
-			// Dates and times as MySQL stores them, zero dates and all:
-			// the driver would parse them into times (parseTime) and
-			// change what it cannot represent.
-			if mysqlTemporal(c.Type) {
-				b.WriteString("CAST(" + q + " AS CHAR)")
-			} else {
-				b.WriteString(q)
-			}
+		e := columnExpr(kind, c)
+		if sl != nil && sl.sliced(i) {
+			e = sl.capped(i, e, sl.above) // read again, in slices
 		}
+		b.WriteString(e)
 	}
 	if flag != "" {
 		// A condition's value for each row, after its columns.
 		b.WriteString(", CASE WHEN " + flag + " THEN 1 ELSE 0 END")
+	}
+	if sl != nil {
+		b.WriteString(", " + sl.flag())
 	}
 	if kind == database.Postgres {
 		// ONLY: an inheriting table's rows are its own table's.
@@ -547,6 +534,31 @@ func selectList(kind string, t *Table, where, flag string) string {
 		}
 	}
 	return b.String()
+}
+
+// columnExpr is column c as the export reads it.
+func columnExpr(kind string, c Column) string {
+	q := quoteIdent(kind, c.Name)
+	switch kind {
+	case database.Postgres:
+		switch c.Type {
+		case "bytea", "boolean", "smallint", "integer", "bigint":
+			return q
+		}
+		return q + "::text"
+	case database.SQLite:
+		// An expression has no declared type, so the driver returns the
+		// stored value as it is, not converted by the column's declared
+		// type (DATETIME text parsed into a time, say).
+		return "+" + q
+	}
+	// Dates and times as MySQL stores them, zero dates and all: the
+	// driver would parse them into times (parseTime) and change what it
+	// cannot represent.
+	if mysqlTemporal(c.Type) {
+		return "CAST(" + q + " AS CHAR)"
+	}
+	return q
 }
 
 // mysqlTemporal reports whether a MySQL column type is a date or time.
@@ -576,32 +588,59 @@ type rowReader struct {
 	rawConv []func([]byte) any
 	// flagged is the flag condition's value for the row (1 or 0).
 	flagged int64
+	// large is the slicer's flag for the row (see slicer.flag): not
+	// valid for a row read whole.
+	large sql.NullString
+	// extra holds the values of the query's columns after the table's.
+	extra []any
 }
 
 func readRows(ctx context.Context, q querier, kind string, t *Table) (*rowReader, error) {
-	return readRowsWhere(ctx, q, kind, t, "", "")
+	return readRowsWhere(ctx, q, kind, t, "", "", nil)
 }
 
 // readRowsWhere is readRows of the rows where holds ("" for all); with a
-// flag condition, each row's r.flag says whether it holds.
-func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where, flag string) (*rowReader, error) {
-	rows, err := q.QueryContext(ctx, selectList(kind, t, where, flag))
-	if err != nil {
-		return nil, err
+// flag condition, each row's r.flag says whether it holds; with a slicer,
+// r.large says which rows have values to read in slices (read as NULL).
+func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where, flag string, sl *slicer) (*rowReader, error) {
+	var extra []any
+	r := &rowReader{}
+	if flag != "" {
+		extra = append(extra, &r.flagged)
 	}
-	r := &rowReader{rows: rows, table: t.Name}
+	if sl != nil {
+		extra = append(extra, &r.large)
+	}
+	return r, r.open(ctx, q, kind, t, selectList(kind, t, where, flag, sl), extra)
+}
+
+// newRowReader runs query, which selects t's columns and then n more,
+// read into r.extra.
+func newRowReader(ctx context.Context, q querier, kind string, t *Table, query string, n int) (*rowReader, error) {
+	r := &rowReader{extra: make([]any, n)}
+	extra := make([]any, n)
+	for i := range extra {
+		extra[i] = &r.extra[i]
+	}
+	return r, r.open(ctx, q, kind, t, query, extra)
+}
+
+func (r *rowReader) open(ctx context.Context, q querier, kind string, t *Table, query string, extra []any) error {
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	r.rows, r.table = rows, t.Name
 	n := len(t.Columns)
 	r.dest, r.ptrs, r.row = make([]any, n), make([]any, n), make([]any, n)
 	for i := range r.dest {
 		r.ptrs[i] = &r.dest[i]
 	}
-	if flag != "" {
-		r.ptrs = append(r.ptrs, &r.flagged)
-	}
+	r.ptrs = append(r.ptrs, extra...)
 	types, err := rows.ColumnTypes()
 	if err != nil {
 		rows.Close()
-		return nil, err
+		return err
 	}
 	r.conv = make([]func(any) (any, error), n)
 	r.raw, r.rawConv = make([]sql.RawBytes, n), make([]func([]byte) any, n)
@@ -616,7 +655,20 @@ func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where,
 			r.rawConv[i], r.ptrs[i] = mysqlRaw(types[i].DatabaseTypeName()), &r.raw[i]
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// asInt is an integer the driver returned (int32, int64, or MySQL's text).
+func asInt(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int32:
+		return int64(x), true
+	case []byte:
+		return parseInt(x)
+	}
+	return 0, false
 }
 
 // mysqlRaw returns the function that turns a MySQL column's text, as the
@@ -799,8 +851,9 @@ func (ts *tableState) nextChunk(table string) string {
 // exportPart writes table t's rows (those of rng, or all) into chunks of
 // at most chunkBytes encoded bytes each, and adds them to t; the last
 // part to finish sets the table's checksum.
-func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, ts *tableState, rng *keyRange, chunkBytes int64, to age.Recipient, progress func(Progress)) error {
-	r, err := readRange(ctx, s.q, kind, &t.Table, rng, ts.filter.where, ts.filter.flag)
+func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t *TableExport, ts *tableState, rng *keyRange, chunkBytes, largeRow int64, to age.Recipient, progress func(Progress)) error {
+	sl := newSlicer(kind, &t.Table, largeRow)
+	r, err := readRange(ctx, s.q, kind, &t.Table, rng, ts.filter.where, ts.filter.flag, sl)
 	if err != nil {
 		return err
 	}
@@ -811,6 +864,35 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 	var line []byte
 	var rows, bytesOut int64
 	var chunks []Chunk
+	// Rows with large values, read after the others (the connection is
+	// the query's until then).
+	var large []rowKey
+	// endRow counts a written row and starts the next chunk when this
+	// one is full.
+	endRow := func(n int) error {
+		rows++
+		bytesOut += int64(n)
+		if rows%50000 == 0 {
+			progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
+		}
+		if cw.raw < chunkBytes {
+			return nil
+		}
+		c, err := cw.finish()
+		if err != nil {
+			return err
+		}
+		chunks = append(chunks, c)
+		cw = nil
+		progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
+		return nil
+	}
+	newChunk := func() (err error) {
+		if cw == nil {
+			cw, err = st.newChunk(ctx, id, ts.nextChunk(t.Name), to)
+		}
+		return err
+	}
 	for {
 		ok, err := r.next()
 		if err != nil {
@@ -825,33 +907,53 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 		if keep != nil && !keep(r.row, r.flagged == 1) {
 			continue
 		}
+		if sl != nil && r.large.Valid {
+			large = append(large, sl.key(r.large.String, r.row))
+			continue
+		}
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
-		if cw == nil {
-			if cw, err = st.newChunk(ctx, id, ts.nextChunk(t.Name), to); err != nil {
-				return err
-			}
+		if err := newChunk(); err != nil {
+			return err
 		}
 		if err := cw.write(line); err != nil {
 			cw.abort()
 			return err
 		}
-		rows++
-		bytesOut += int64(len(line))
-		if rows%50000 == 0 {
-			progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
-		}
+		n := len(line)
 		if cap(line) > 4<<20 {
 			line = nil // after a large value: do not keep its buffer for the rest
 		}
-		if cw.raw >= chunkBytes {
-			c, err := cw.finish()
-			if err != nil {
-				return err
-			}
-			chunks = append(chunks, c)
-			cw = nil
-			progress(Progress{Op: "export", Table: t.Name, Rows: rows, Bytes: bytesOut, Total: -1})
+		if err := endRow(n); err != nil {
+			return err
+		}
+	}
+	if err := r.close(); err != nil {
+		if cw != nil {
+			cw.abort()
+		}
+		return err
+	}
+	for _, k := range large {
+		if err := newChunk(); err != nil {
+			return err
+		}
+		var n int
+		h, err := sl.writeRow(ctx, s.q, k, func(b []byte) error {
+			n += len(b)
+			return cw.writePiece(b)
+		})
+		if err == nil {
+			err = cw.writePiece([]byte{'\n'})
+		}
+		if err != nil {
+			cw.abort()
+			return err
+		}
+		cw.rows++
+		sum.addHash(h)
+		if err := endRow(n + 1); err != nil {
+			return err
 		}
 	}
 	if cw != nil {
@@ -929,7 +1031,7 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 
 // readRange reads the rows of rng (nil: all) of t where where holds ("":
 // every row).
-func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, where, flag string) (*rowReader, error) {
+func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, where, flag string, sl *slicer) (*rowReader, error) {
 	if rng != nil {
 		r := fmt.Sprintf("%s >= %d AND %s < %d", quoteIdent(kind, rng.col), rng.lo, quoteIdent(kind, rng.col), rng.hi)
 		if where != "" {
@@ -937,7 +1039,7 @@ func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRa
 		}
 		where = r
 	}
-	return readRowsWhere(ctx, q, kind, t, where, flag)
+	return readRowsWhere(ctx, q, kind, t, where, flag, sl)
 }
 
 // chunkWriter writes one chunk: rows, gzip, store.
@@ -989,9 +1091,15 @@ func (c *chunkWriter) start() {
 	}()
 }
 
+// write writes one row's line.
 func (c *chunkWriter) write(line []byte) error {
-	c.raw += int64(len(line))
 	c.rows++
+	return c.writePiece(line)
+}
+
+// writePiece writes part of a row (the caller counts the row).
+func (c *chunkWriter) writePiece(line []byte) error {
+	c.raw += int64(len(line))
 	if len(line) >= blockSize {
 		// A large row goes as it is, after the rows before it; the
 		// caller reuses line, so wait until it is compressed.

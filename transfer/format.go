@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"unicode/utf8"
@@ -55,6 +56,9 @@ type value struct {
 	s    string // text, and the exact digits of an int or float
 	b    []byte
 	t    bool
+	// r, in a row read as it streams (see streamRow), is a text or
+	// binary value's decoded bytes, in place of s or b.
+	r io.Reader
 }
 
 // appendValue appends v's encoding to buf. v is one of nil, string,
@@ -116,8 +120,15 @@ func appendBytes(buf, b []byte) []byte {
 type rawText []byte
 
 func appendString[S string | rawText](buf []byte, s S) []byte {
-	const hexd = "0123456789abcdef"
 	buf = append(buf, '"')
+	buf = appendStringBody(buf, s)
+	return append(buf, '"')
+}
+
+// appendStringBody is appendString without the quotes: the bodies of
+// the parts of a string, one after another, are the string's.
+func appendStringBody[S string | rawText](buf []byte, s S) []byte {
+	const hexd = "0123456789abcdef"
 	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -139,8 +150,7 @@ func appendString[S string | rawText](buf []byte, s S) []byte {
 		}
 		start = i + 1
 	}
-	buf = append(buf, s[start:]...)
-	return append(buf, '"')
+	return append(buf, s[start:]...)
 }
 
 // appendRow appends one row and its newline.
@@ -431,8 +441,10 @@ func (v value) any() any {
 // duplicated or changed row changes it.
 type rowSum struct{ hi, lo uint64 }
 
-func (s *rowSum) add(line []byte) {
-	h := sha256.Sum256(line)
+func (s *rowSum) add(line []byte) { s.addHash(sha256.Sum256(line)) }
+
+// addHash adds a row by its line's sha256 (taken in pieces).
+func (s *rowSum) addHash(h [sha256.Size]byte) {
 	hi, lo := binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16])
 	var carry uint64
 	s.lo, carry = addc(s.lo, lo)

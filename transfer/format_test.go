@@ -1,6 +1,11 @@
 package transfer
 
 import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -158,4 +163,92 @@ func TestParseInt(t *testing.T) {
 	if got, want := string(appendValue(nil, rawText{0xff})), string(appendValue(nil, string([]byte{0xff}))); got != want {
 		t.Errorf("non-UTF-8 rawText encodes as %s, a string as %s", got, want)
 	}
+}
+
+// TestStreamRow: a row decoded as it streams, through buffers of every
+// small size (so that escapes, base64 quads and surrogate pairs are cut
+// everywhere), gives what decodeRow gives; malformed rows fail as they do.
+func TestStreamRow(t *testing.T) {
+	good := []string{
+		string(appendRow(nil, []any{nil, "", "multi\nline\t\"q\" \\ ü 🚀 \x01", string([]byte{0xff, 'a'}), []byte{0, 1, 0xff},
+			int64(-9223372036854775808), 1.0, 0.1, 1e300, math.Inf(-1), math.NaN(), true, false, "12.340000", []byte(strings.Repeat("\xfe\x00z", 50))})),
+		// Well-formed JSON ferry does not write: other escapes, a pair
+		// and lone surrogates, spaces around nothing.
+		`["\/\b\f\u00e9\uD83D\uDE00","\uD83D","\uDE00x","\uD83Dz",{"s":"/w=="},{"b":""},-0.5e-3]` + "\n",
+	}
+	for _, line := range good {
+		ncol := len(mustDecode(t, line))
+		want := mustDecode(t, line)
+		for size := 16; size <= 48; size++ {
+			got, sum, err := streamDecode(line, ncol, size)
+			if err != nil {
+				t.Fatalf("buffer %d: %v", size, err)
+			}
+			if want := sha256.Sum256([]byte(strings.TrimSuffix(line, "\n"))); sum != want {
+				t.Fatalf("buffer %d: the streamed line's sha256 differs from the line's", size)
+			}
+			for i, w := range want {
+				g := got[i]
+				if g.kind != w.kind || g.s != w.s || string(g.b) != string(w.b) || g.t != w.t {
+					t.Fatalf("buffer %d value %d: got %+v, want %+v", size, i, g, w)
+				}
+			}
+		}
+	}
+	for _, bad := range []string{`[1,2`, `[1,2]`, `[1]x`, `["a\qb"]`, `["a` + "\x01" + `"]`, `[{"b":"!!!!"}]`, `[{"z":"1"}]`, `[{"f":"1"}]`, `["a"`, `[truex]`} {
+		for size := 16; size <= 20; size++ {
+			if _, _, err := streamDecode(bad+"\n", 1, size); err == nil || !errors.Is(err, ErrCorrupt) {
+				t.Errorf("%s through a %d-byte buffer: %v, want a corrupt row", bad, size, err)
+			}
+		}
+	}
+}
+
+func mustDecode(t *testing.T, line string) []value {
+	t.Helper()
+	var raw []json.RawMessage
+	if err := json.Unmarshal([]byte(line), &raw); err != nil {
+		t.Fatal(err)
+	}
+	v, err := decodeRow([]byte(strings.TrimSuffix(line, "\n")), len(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// streamDecode decodes line as a streamRow through a reader of size
+// bytes, the first of them already read, as a chunk reader hands it over.
+func streamDecode(line string, ncol, size int) ([]value, [sha256.Size]byte, error) {
+	br := bufio.NewReaderSize(strings.NewReader(line), size)
+	pre, _ := br.Peek(min(size, len(line)))
+	pre = append([]byte(nil), pre...)
+	br.Discard(len(pre))
+	sr := newStreamRow(pre, br, ncol, "test")
+	h := sha256.New()
+	sr.h = h
+	var out []value
+	var sum [sha256.Size]byte
+	for range ncol {
+		v, err := sr.next()
+		if err != nil {
+			return nil, sum, err
+		}
+		if v.r != nil {
+			b, err := io.ReadAll(v.r)
+			if err != nil {
+				return nil, sum, err
+			}
+			if v.kind == kBytes {
+				v.b = b
+			} else {
+				v.s = string(b)
+			}
+			v.r = nil
+		}
+		out = append(out, v)
+	}
+	err := sr.finish()
+	h.Sum(sum[:0])
+	return out, sum, err
 }

@@ -314,17 +314,43 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 
 // feed calls fn with every row of table t: from the export's chunks,
 // checked against the manifest, or, for a copy, straight from the
-// source's snapshot.
-func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error) error {
+// source's snapshot. A row too long to hold goes to stream instead, when
+// it is not nil and the row's values load as they are; stream reads
+// every value of the row (in order, each value's reader before the next).
+func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) error, stream func(*streamRow) error) error {
 	src := t // the exported table whose rows t loads
 	var proj []value
 	if t.src != nil {
 		src, proj = t.src, make([]value, len(t.Columns))
 	}
+	if proj != nil || t.conv != nil || im.direct != nil {
+		stream = nil
+	}
 	var n, size int64
 	var canon []byte
 	t.fedSum, t.fed = rowSum{}, false
-	each := func(line []byte, where string, failed func(error) error) error {
+	counted := func(bytes int64) {
+		n++
+		size += bytes
+		if n%50000 == 0 {
+			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows})
+		}
+	}
+	each := func(line []byte, sr *streamRow, where string, failed func(error) error) error {
+		if sr != nil {
+			err := stream(sr)
+			if err == nil {
+				err = sr.finish()
+			}
+			if se := (*errStream)(nil); errors.As(err, &se) {
+				return failed(se.err)
+			}
+			if err != nil {
+				return err
+			}
+			counted(sr.n)
+			return nil
+		}
 		row, err := decodeRow(line, len(src.Columns))
 		if err != nil {
 			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))
@@ -348,21 +374,17 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		if err := fn(row); err != nil {
 			return err
 		}
-		n++
-		size += int64(len(line)) + 1
-		if n%50000 == 0 {
-			im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows})
-		}
+		counted(int64(len(line)) + 1)
 		return nil
 	}
 	var err error
 	if im.direct != nil {
 		err = im.direct.rows(ctx, src, func(line []byte) error {
-			return each(line, "from the source", func(err error) error { return err })
+			return each(line, nil, "from the source", func(err error) error { return err })
 		})
 		t.Rows = src.Rows
 	} else {
-		err = im.readLines(ctx, src, each)
+		err = im.readLines(ctx, src, stream != nil, each)
 	}
 	if err != nil {
 		return err
@@ -373,8 +395,13 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 }
 
 // readLines calls fn with every row line of exported table t's chunks,
-// checked against the manifest, decrypted when they are encrypted.
-func (im *importer) readLines(ctx context.Context, t *TableExport, fn func(line []byte, where string, failed func(error) error) error) error {
+// checked against the manifest, decrypted when they are encrypted; with
+// stream, a row too long to hold comes as a streamRow instead of a line.
+func (im *importer) readLines(ctx context.Context, t *TableExport, stream bool, fn func(line []byte, sr *streamRow, where string, failed func(error) error) error) error {
+	ncol := 0
+	if stream {
+		ncol = len(t.Columns)
+	}
 	for _, c := range t.Chunks {
 		var key age.Identity
 		if im.m.Encryption.encrypts(t.Name) {
@@ -384,13 +411,16 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, fn func(line 
 		if err != nil {
 			return err
 		}
+		if im.opts.largeRow > 0 {
+			r.bufferSize(int(im.opts.largeRow)) // tests
+		}
 		for {
-			line, err := r.line()
+			line, sr, err := r.next(ncol)
 			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err == nil {
-				err = fn(line, im.m.ID+"/"+c.Name, r.failed)
+				err = fn(line, sr, im.m.ID+"/"+c.Name, r.failed)
 			}
 			if err != nil {
 				r.close()
@@ -404,7 +434,7 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, fn func(line 
 
 // readChunks calls fn with every decoded row of exported table t.
 func (im *importer) readChunks(ctx context.Context, t *TableExport, fn func([]value) error) error {
-	return im.readLines(ctx, t, func(line []byte, where string, failed func(error) error) error {
+	return im.readLines(ctx, t, false, func(line []byte, _ *streamRow, where string, failed func(error) error) error {
 		row, err := decodeRow(line, len(t.Columns))
 		if err != nil {
 			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))

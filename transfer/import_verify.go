@@ -94,7 +94,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		tick := func(n int64) {
 			im.progress(Progress{Op: "verify", Table: te.Name, Rows: seen[p.t].Add(n), Total: te.Rows})
 		}
-		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, tick)
+		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, im.opts.largeRow, tick)
 		if err != nil {
 			return fmt.Errorf("verify table %s: %w", te.Name, err)
 		}
@@ -129,15 +129,21 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 
 // sumRows reads the rows of rng (nil: all) of t and returns their row
 // checksum and count; canon, if set, puts each column's values in their
-// canonical form first.
-func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, tick func(rows int64)) (rowSum, int64, error) {
+// canonical form first. A row with large values is read in slices (see
+// slicer) when no column needs a canonical form (largeRow: see Options).
+func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, largeRow int64, tick func(rows int64)) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
-	r, err := readRange(ctx, q, kind, t, rng, "", "")
+	var sl *slicer
+	if canon == nil {
+		sl = newSlicer(kind, t, largeRow)
+	}
+	r, err := readRange(ctx, q, kind, t, rng, "", "", sl)
 	if err != nil {
 		return sum, 0, err
 	}
 	defer r.close()
+	var large []rowKey
 	var line []byte
 	for {
 		ok, err := r.next()
@@ -145,18 +151,33 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 			return sum, n, err
 		}
 		if !ok {
-			return sum, n, nil
+			break
+		}
+		if n++; n%50000 == 0 {
+			tick(50000)
+		}
+		if sl != nil && r.large.Valid {
+			large = append(large, sl.key(r.large.String, r.row))
+			continue
 		}
 		for i, c := range canon {
 			r.row[i] = c(r.row[i])
 		}
 		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
-		if n++; n%50000 == 0 {
-			tick(50000)
-		}
 		if cap(line) > 4<<20 {
 			line = nil // after a large value
 		}
 	}
+	if err := r.close(); err != nil {
+		return sum, n, err
+	}
+	for _, k := range large {
+		h, err := sl.writeRow(ctx, q, k, nil)
+		if err != nil {
+			return sum, n, err
+		}
+		sum.addHash(h)
+	}
+	return sum, n, nil
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -237,6 +238,9 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 				buf = nil // after a large value
 			}
 			return err
+		}, func(sr *streamRow) (err error) {
+			buf, err = writeStreamRow(bw, buf[:0], sr, appendCopyRow, `\\x`)
+			return err
 		})
 		if err == nil {
 			err = bw.Flush()
@@ -255,7 +259,7 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 // appendEscaped appends s with the backslash escapes COPY's text format
 // and LOAD DATA's default format share (a NUL, which PostgreSQL text
 // cannot hold, as \0 for LOAD DATA).
-func appendEscaped(buf []byte, s string) []byte {
+func appendEscaped[S string | []byte](buf []byte, s S) []byte {
 	for j := 0; j < len(s); j++ {
 		switch c := s[j]; c {
 		case '\\':
@@ -273,6 +277,55 @@ func appendEscaped(buf []byte, s string) []byte {
 		}
 	}
 	return buf
+}
+
+// writeStreamRow writes a row read as it streams to w, in the text format
+// of appendRow (COPY's or LOAD DATA's), with bytes after hexPrefix in hex:
+// a text or binary value in pieces, as it is read.
+func writeStreamRow(w io.Writer, buf []byte, sr *streamRow, appendRow func([]byte, []value, io.Writer) []byte, hexPrefix string) ([]byte, error) {
+	var piece []byte
+	one := make([]value, 1)
+	for i := 0; i < sr.ncol; i++ {
+		v, err := sr.next()
+		if err != nil {
+			return buf, err
+		}
+		if i > 0 {
+			buf = append(buf, '\t')
+		}
+		if v.r == nil {
+			one[0] = v
+			buf = appendRow(buf, one, nil)
+			buf = buf[:len(buf)-1] // its newline
+			continue
+		}
+		enc := appendEscaped[[]byte]
+		if v.kind == kBytes {
+			buf, enc = append(buf, hexPrefix...), hex.AppendEncode
+		}
+		if piece == nil {
+			piece = make([]byte, 64<<10)
+		}
+		for {
+			n, err := v.r.Read(piece)
+			if n > 0 {
+				buf = enc(buf, piece[:n])
+				if _, werr := w.Write(buf); werr != nil {
+					return buf[:0], werr
+				}
+				buf = buf[:0]
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return buf, err
+			}
+		}
+	}
+	buf = append(buf, '\n')
+	_, err := w.Write(buf)
+	return buf[:0], err
 }
 
 // appendCopyRow appends row in COPY's text format. A large bytes value

@@ -375,7 +375,7 @@ func insertRows(ctx context.Context, tx *sql.Tx, kind string, t *TableExport, im
 			return flush()
 		}
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -427,12 +427,16 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 			bw := bufio.NewWriterSize(pw, 256<<10)
 			var buf []byte
 			err := im.feed(ctx, t, func(row []value) error {
-				buf = appendLoadDataRow(buf[:0], row)
+				buf = appendLoadDataRow(buf[:0], row, nil)
 				rows++
 				_, err := bw.Write(buf)
 				if cap(buf) > 4<<20 {
 					buf = nil // after a large value
 				}
+				return err
+			}, func(sr *streamRow) (err error) {
+				rows++
+				buf, err = writeStreamRow(bw, buf[:0], sr, appendLoadDataRow, "")
 				return err
 			})
 			if err == nil {
@@ -505,7 +509,7 @@ func mysqlBinary(columnType string) bool {
 // appendLoadDataRow appends row in LOAD DATA's default text format: tab
 // between fields, \N for NULL, backslash escapes; bytes as hex (UNHEXed
 // by the statement).
-func appendLoadDataRow(buf []byte, row []value) []byte {
+func appendLoadDataRow(buf []byte, row []value, _ io.Writer) []byte {
 	for i, v := range row {
 		if i > 0 {
 			buf = append(buf, '\t')

@@ -302,10 +302,25 @@ func (s *Store) corrupt(id string, c Chunk, obj io.Reader, err error) error {
 	return fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, id, c.Name, err)
 }
 
+// bufferSize sets the size of the reader's buffer, past which a row is
+// long (see next), before anything is read.
+func (r *chunkReader) bufferSize(n int) { r.br = bufio.NewReaderSize(r.gz, n) }
+
 // line returns the next row's line without its newline, or io.EOF after
 // the last one, once the whole object has been read and checked.
 func (r *chunkReader) line() ([]byte, error) {
+	b, _, err := r.next(0)
+	return b, err
+}
+
+// next returns the next row's line as line does or, when the row is
+// longer than the reader's buffer and ncol > 0, as a streamRow of ncol
+// values to read to its end (finish) before the next row.
+func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	b, err := r.br.ReadSlice('\n')
+	if errors.Is(err, bufio.ErrBufferFull) && ncol > 0 {
+		return nil, newStreamRow(append([]byte(nil), b...), r.br, ncol, r.id+"/"+r.c.Name), nil
+	}
 	if errors.Is(err, bufio.ErrBufferFull) {
 		// A row longer than the buffer (a large value): collect it.
 		full := append([]byte(nil), b...)
@@ -316,27 +331,27 @@ func (r *chunkReader) line() ([]byte, error) {
 		b = full
 	}
 	if err == nil {
-		return b[:len(b)-1], nil
+		return b[:len(b)-1], nil, nil
 	}
 	if errors.Is(err, io.EOF) {
 		if len(b) > 0 {
-			return nil, fmt.Errorf("%w: %s/%s ends in the middle of a row", ErrCorrupt, r.id, r.c.Name)
+			return nil, nil, fmt.Errorf("%w: %s/%s ends in the middle of a row", ErrCorrupt, r.id, r.c.Name)
 		}
 		// Read the object to its end so that its checksum is checked.
 		if _, err := io.Copy(io.Discard, r.obj); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return nil, io.EOF
+		return nil, nil, io.EOF
 	}
 	if errors.Is(err, ErrCorrupt) {
-		return nil, err
+		return nil, nil, err
 	}
 	// A damaged gzip stream: the checksum says more.
 	_, cerr := io.Copy(io.Discard, r.obj)
 	if cerr != nil {
-		return nil, cerr
+		return nil, nil, cerr
 	}
-	return nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.id, r.c.Name, err)
+	return nil, nil, fmt.Errorf("%w: %s/%s: %v", ErrCorrupt, r.id, r.c.Name, err)
 }
 
 // failed returns err for a row that does not decode, unless the chunk's

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -103,7 +104,7 @@ func (s *Store) Check(ctx context.Context, id string, identities []age.Identity)
 		var sum rowSum
 		var rows int64
 		for _, c := range t.Chunks {
-			n, err := s.scanChunk(ctx, id, c, ck, len(t.Columns), func(line []byte) { sum.add(line) })
+			n, err := s.scanChunk(ctx, id, c, ck, len(t.Columns), sum.addHash)
 			rows += n
 			if err != nil {
 				if !errors.Is(err, ErrCorrupt) && !errors.Is(err, errFormat) {
@@ -137,9 +138,10 @@ func (s *Store) drainChunk(ctx context.Context, id string, c Chunk) error {
 	return err
 }
 
-// scanChunk calls fn with every row line of chunk c, after checking that
-// it decodes into ncol values, and returns the number of rows.
-func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, key age.Identity, ncol int, fn func([]byte)) (int64, error) {
+// scanChunk calls fn with the sha256 of every row line of chunk c, after
+// checking that it decodes into ncol values, and returns the number of
+// rows. A row too long to hold is decoded and summed as it is read.
+func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, key age.Identity, ncol int, fn func([sha256.Size]byte)) (int64, error) {
 	r, err := s.openChunk(ctx, id, c, key)
 	if err != nil {
 		return 0, err
@@ -150,17 +152,38 @@ func (s *Store) scanChunk(ctx context.Context, id string, c Chunk, key age.Ident
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		line, err := r.line()
+		line, sr, err := r.next(max(ncol, 1))
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}
 		if err != nil {
 			return n, err
 		}
+		if sr != nil {
+			h := sha256.New()
+			sr.h = h
+			if err := drainRow(sr); err != nil {
+				return n, r.failed(fmt.Errorf("%s/%s row %d: %w", id, c.Name, n+1, err))
+			}
+			var sum [sha256.Size]byte
+			fn([sha256.Size]byte(h.Sum(sum[:0])))
+			n++
+			continue
+		}
 		if _, err := decodeRow(line, ncol); err != nil {
 			return n, r.failed(fmt.Errorf("%s/%s row %d: %w", id, c.Name, n+1, err))
 		}
-		fn(line)
+		fn(sha256.Sum256(line))
 		n++
 	}
+}
+
+// drainRow reads a streamed row to its end.
+func drainRow(sr *streamRow) error {
+	for range sr.ncol {
+		if _, err := sr.next(); err != nil {
+			return err
+		}
+	}
+	return sr.finish()
 }

@@ -294,7 +294,7 @@ func (wc *windowClosure) key(buf []byte, row []any, idx []int) ([]byte, bool) {
 
 // each reads t's rows where holds and calls fn with the row.
 func (kc *keyCols) each(ctx context.Context, q querier, kind, where string, fn func(row []any) error) error {
-	r, err := readRowsWhere(ctx, q, kind, kc.read, where, "")
+	r, err := readRowsWhere(ctx, q, kind, kc.read, where, "", nil)
 	if err != nil {
 		return err
 	}
