@@ -132,10 +132,14 @@ func (s *slicer) sliced(i int) bool {
 // length is the SQL of column i's length in bytes.
 func (s *slicer) length(i int) string {
 	q := quoteIdent(s.kind, s.t.Columns[i].Name)
-	if s.kind == database.MySQL {
+	switch {
+	case s.kind == database.MySQL:
 		return "LENGTH(" + q + ")"
+	case s.binary(i):
+		return "octet_length(" + q + ")"
 	}
-	return "octet_length(" + q + ")"
+	// As text, as it is read: character(n) without its padding.
+	return "octet_length(" + q + "::text)"
 }
 
 // chars is the SQL of column i's length in characters (bytes for binary).
@@ -166,7 +170,9 @@ func (s *slicer) flag() string {
 	}
 	cond := fmt.Sprintf("%s > %d", strings.Join(sum, " + "), s.above)
 	if s.kind == database.Postgres {
-		return "CASE WHEN " + cond + " THEN ctid::text END"
+		// The table's oid too: a partitioned table's partitions each
+		// have their own ctids.
+		return "CASE WHEN " + cond + " THEN tableoid::oid::text || ' ' || ctid::text END"
 	}
 	return "CASE WHEN " + cond + " THEN '1' END"
 }
@@ -180,8 +186,8 @@ type rowKey struct {
 
 func (s *slicer) key(flag string, row []any) rowKey {
 	if s.kind == database.Postgres {
-		if strings.Trim(flag, "0123456789(),") != "" {
-			panic("transfer: ctid " + flag) // the server's, never anything else
+		if strings.Trim(flag, "0123456789(), ") != "" {
+			panic("transfer: row address " + flag) // the server's, never anything else
 		}
 		return rowKey{ctid: flag}
 	}
@@ -204,7 +210,9 @@ func (s *slicer) key(flag string, row []any) rowKey {
 // export's query is, so that a value reads the same either way).
 func (s *slicer) where(k rowKey) string {
 	if s.kind == database.Postgres {
-		return "ctid = '" + k.ctid + "'::tid" // "(block,offset)", from the server
+		// "oid (block,offset)", from the server
+		oid, ctid, _ := strings.Cut(k.ctid, " ")
+		return "tableoid = " + oid + " AND ctid = '" + ctid + "'::tid"
 	}
 	var c []string
 	for j, i := range s.pk {
@@ -216,6 +224,12 @@ func (s *slicer) where(k rowKey) string {
 		case []byte:
 			lit = "X'" + hex.EncodeToString(v) + "'"
 		case string:
+			if decimalText(v) {
+				// A decimal literal: compared exactly (a string would be
+				// compared with a DECIMAL column as a double).
+				lit = v
+				break
+			}
 			// The column's own collation compares: the key is unique under it.
 			lit = "_utf8mb4 X'" + hex.EncodeToString([]byte(v)) + "'"
 		default:
@@ -224,6 +238,14 @@ func (s *slicer) where(k rowKey) string {
 		c = append(c, quoteMySQL(col.Name)+" = "+lit)
 	}
 	return strings.Join(c, " AND ")
+}
+
+// decimalText reports whether v is a plain decimal number: -12.340.
+func decimalText(v string) bool {
+	v = strings.TrimPrefix(v, "-")
+	whole, frac, _ := strings.Cut(v, ".")
+	digits := func(s string) bool { return strings.Trim(s, "0123456789") == "" }
+	return whole != "" && digits(whole) && digits(frac)
 }
 
 func (s *slicer) from() string {
@@ -293,6 +315,14 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 		if ok && b > s.inline {
 			lengths[i] = length{b, max(c, 1)}
 		}
+	}
+	// One row, or the key found another too.
+	if more, err := r.next(); more || err != nil {
+		r.close()
+		if err == nil {
+			err = fmt.Errorf("table %s: more than one row found by %s", s.t.Name, s.where(k))
+		}
+		return sum, err
 	}
 	if err := r.close(); err != nil {
 		return sum, err
