@@ -214,10 +214,10 @@ func (d *directSource) rows(ctx context.Context, t *TableExport, fn func(line []
 		if !ok {
 			break
 		}
-		if f.keep != nil && !f.keep(r.row, r.flagged == 1) {
+		if f.keep != nil && !f.keep(r.values(), r.flagged == 1) {
 			continue
 		}
-		line = appendRow(line[:0], r.row)
+		line = r.appendRow(line[:0])
 		line = line[:len(line)-1]
 		sum.add(line)
 		n++

@@ -149,9 +149,9 @@ func canonRows(t *testing.T, ctx context.Context, db *database.DB, tb *Table, ca
 			break
 		}
 		for i, c := range canon {
-			r.row[i] = c(r.row[i])
+			r.values()[i] = c(r.values()[i])
 		}
-		out = append(out, string(bytes.TrimSpace(appendRow(nil, r.row))))
+		out = append(out, string(bytes.TrimSpace(appendRow(nil, r.values()))))
 	}
 	slices.Sort(out)
 	return out

@@ -582,10 +582,12 @@ type rowReader struct {
 	table string
 	// raw holds the columns read without a copy (PostgreSQL's bytea,
 	// every MySQL column), valid until the next row: a value is not copied
-	// by database/sql before it is encoded; rawConv (nil for the others)
-	// turns it into a format value.
+	// by database/sql before it is encoded; rawCols says how (conv nil
+	// for the other columns).
 	raw     []sql.RawBytes
-	rawConv []func([]byte) any
+	rawCols []rawCol
+	// boxed: row holds the raw columns' values too (see values).
+	boxed bool
 	// flagged is the flag condition's value for the row (1 or 0).
 	flagged int64
 	// large is the slicer's flag for the row (see slicer.flag): not
@@ -643,16 +645,16 @@ func (r *rowReader) open(ctx context.Context, q querier, kind string, t *Table, 
 		return err
 	}
 	r.conv = make([]func(any) (any, error), n)
-	r.raw, r.rawConv = make([]sql.RawBytes, n), make([]func([]byte) any, n)
+	r.raw, r.rawCols = make([]sql.RawBytes, n), make([]rawCol, n)
 	for i := range r.conv {
 		r.conv[i] = converter(kind, types[i].DatabaseTypeName())
 		switch {
 		case kind == database.Postgres && t.Columns[i].Type == "bytea":
-			r.rawConv[i], r.ptrs[i] = func(b []byte) any { return b }, &r.raw[i]
+			r.rawCols[i], r.ptrs[i] = rawBytes, &r.raw[i]
 		case kind == database.MySQL:
 			// go-sql-driver reads every value of a query without
 			// arguments as text: taken from its buffer, not copied.
-			r.rawConv[i], r.ptrs[i] = mysqlRaw(types[i].DatabaseTypeName()), &r.raw[i]
+			r.rawCols[i], r.ptrs[i] = mysqlRaw(types[i].DatabaseTypeName()), &r.raw[i]
 		}
 	}
 	return nil
@@ -671,21 +673,42 @@ func asInt(v any) (int64, bool) {
 	return 0, false
 }
 
-// mysqlRaw returns the function that turns a MySQL column's text, as the
-// driver's buffer holds it, into a format value (see converter).
-func mysqlRaw(dbType string) func([]byte) any {
+// rawCol reads a column from the driver's buffer: conv turns it into a
+// format value, enc appends its encoding without one (no value boxed in
+// an interface for every column of every row).
+type rawCol struct {
+	conv func([]byte) any
+	enc  func(buf, b []byte) []byte
+}
+
+var rawBytes = rawCol{
+	conv: func(b []byte) any { return b },
+	enc:  appendBytes,
+}
+
+// mysqlRaw returns how a MySQL column's text, as the driver's buffer
+// holds it, becomes a format value (see converter).
+func mysqlRaw(dbType string) rawCol {
 	switch strings.ToUpper(dbType) {
 	case "BINARY", "VARBINARY", "TINYBLOB", "BLOB", "MEDIUMBLOB", "LONGBLOB", "BIT", "GEOMETRY":
-		return func(b []byte) any { return b }
+		return rawBytes
 	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
-		return func(b []byte) any {
-			if n, ok := parseInt(b); ok {
-				return n
-			}
-			return rawText(b) // an unsigned BIGINT past int64
+		return rawCol{
+			conv: func(b []byte) any {
+				if n, ok := parseInt(b); ok {
+					return n
+				}
+				return rawText(b) // an unsigned BIGINT past int64
+			},
+			enc: func(buf, b []byte) []byte {
+				if n, ok := parseInt(b); ok {
+					return strconv.AppendInt(buf, n, 10)
+				}
+				return appendRawText(buf, b)
+			},
 		}
 	}
-	return func(b []byte) any { return rawText(b) }
+	return rawCol{conv: func(b []byte) any { return rawText(b) }, enc: appendRawText}
 }
 
 // parseInt parses a decimal int64 without a string.
@@ -800,7 +823,8 @@ func plain(v any) (any, error) {
 	return nil, fmt.Errorf("value of Go type %T, which the export format does not carry", v)
 }
 
-// next reads the next row into r.row; false at the end (check err).
+// next reads the next row; false at the end (check err). Its values are
+// values(), its line appendRow.
 func (r *rowReader) next() (bool, error) {
 	if !r.rows.Next() {
 		return false, r.rows.Err()
@@ -808,13 +832,9 @@ func (r *rowReader) next() (bool, error) {
 	if err := r.rows.Scan(r.ptrs...); err != nil {
 		return false, err
 	}
+	r.boxed = false
 	for i, v := range r.dest {
-		if r.rawConv[i] != nil {
-			if r.raw[i] == nil {
-				r.row[i] = nil
-			} else {
-				r.row[i] = r.rawConv[i](r.raw[i])
-			}
+		if r.rawCols[i].conv != nil {
 			continue
 		}
 		x, err := r.conv[i](v)
@@ -824,6 +844,42 @@ func (r *rowReader) next() (bool, error) {
 		r.row[i] = x
 	}
 	return true, nil
+}
+
+// values returns the row's values, valid until the next row.
+func (r *rowReader) values() []any {
+	if !r.boxed {
+		for i, c := range r.rawCols {
+			switch {
+			case c.conv == nil:
+			case r.raw[i] == nil:
+				r.row[i] = nil
+			default:
+				r.row[i] = c.conv(r.raw[i])
+			}
+		}
+		r.boxed = true
+	}
+	return r.row
+}
+
+// appendRow appends the row's line, as appendRow(buf, r.values()) would.
+func (r *rowReader) appendRow(buf []byte) []byte {
+	buf = append(buf, '[')
+	for i, c := range r.rawCols {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		switch {
+		case c.conv == nil:
+			buf = appendValue(buf, r.row[i])
+		case r.raw[i] == nil:
+			buf = append(buf, "null"...)
+		default:
+			buf = c.enc(buf, r.raw[i])
+		}
+	}
+	return append(buf, ']', '\n')
 }
 
 func (r *rowReader) close() error { return r.rows.Close() }
@@ -904,14 +960,14 @@ func exportPart(ctx context.Context, st *Store, s *snapshot, id, kind string, t 
 		if !ok {
 			break
 		}
-		if keep != nil && !keep(r.row, r.flagged == 1) {
+		if keep != nil && !keep(r.values(), r.flagged == 1) {
 			continue
 		}
 		if sl != nil && r.large.Valid {
-			large = append(large, sl.key(r.large.String, r.row))
+			large = append(large, sl.key(r.large.String, r.values()))
 			continue
 		}
-		line = appendRow(line[:0], r.row)
+		line = r.appendRow(line[:0])
 		sum.add(line[:len(line)-1])
 		if err := newChunk(); err != nil {
 			return err

@@ -68,12 +68,7 @@ func appendValue(buf []byte, v any) []byte {
 	case nil:
 		return append(buf, "null"...)
 	case rawText:
-		if !utf8.Valid(x) {
-			buf = append(buf, `{"s":"`...)
-			buf = base64.StdEncoding.AppendEncode(buf, x)
-			return append(buf, `"}`...)
-		}
-		return appendString(buf, x)
+		return appendRawText(buf, x)
 	case string:
 		if !utf8.ValidString(x) {
 			// Text that is not UTF-8 (SQLite stores what it is given):
@@ -106,6 +101,16 @@ func appendValue(buf []byte, v any) []byte {
 		return strconv.AppendBool(buf, x)
 	}
 	panic(fmt.Sprintf("transfer: value of type %T", v))
+}
+
+// appendRawText appends text as the driver's buffer holds it.
+func appendRawText(buf, b []byte) []byte {
+	if !utf8.Valid(b) {
+		buf = append(buf, `{"s":"`...)
+		buf = base64.StdEncoding.AppendEncode(buf, b)
+		return append(buf, `"}`...)
+	}
+	return appendString(buf, rawText(b))
 }
 
 func appendBytes(buf, b []byte) []byte {

@@ -157,13 +157,18 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 			tick(50000)
 		}
 		if sl != nil && r.large.Valid {
-			large = append(large, sl.key(r.large.String, r.row))
+			large = append(large, sl.key(r.large.String, r.values()))
 			continue
 		}
-		for i, c := range canon {
-			r.row[i] = c(r.row[i])
+		if canon != nil {
+			row := r.values()
+			for i, c := range canon {
+				row[i] = c(row[i])
+			}
+			line = appendRow(line[:0], row)
+		} else {
+			line = r.appendRow(line[:0])
 		}
-		line = appendRow(line[:0], r.row)
 		sum.add(line[:len(line)-1])
 		if cap(line) > 4<<20 {
 			line = nil // after a large value

@@ -297,7 +297,7 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 		r.close()
 		return sum, err
 	}
-	row := append([]any(nil), r.row...)
+	row := append([]any(nil), r.values()...)
 	for i, v := range row {
 		// Copied: the reader's buffers go with it.
 		switch x := v.(type) {

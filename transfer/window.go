@@ -304,7 +304,7 @@ func (kc *keyCols) each(ctx context.Context, q querier, kind, where string, fn f
 		if err != nil || !ok {
 			return err
 		}
-		if err := fn(r.row); err != nil {
+		if err := fn(r.values()); err != nil {
 			return err
 		}
 	}
