@@ -504,7 +504,7 @@ func selectList(kind string, t *Table, where, flag string, sl *slicer) string {
 		}
 		e := columnExpr(kind, c)
 		if sl != nil && sl.sliced(i) {
-			e = sl.capped(i, e, sl.above) // read again, in slices
+			e = sl.capped(i, e) // read again, in slices
 		}
 		b.WriteString(e)
 	}

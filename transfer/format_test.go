@@ -175,6 +175,8 @@ func TestStreamRow(t *testing.T) {
 		// Well-formed JSON ferry does not write: other escapes, a pair
 		// and lone surrogates, spaces around nothing.
 		`["\/\b\f\u00e9\uD83D\uDE00","\uD83D","\uDE00x","\uD83Dz",{"s":"/w=="},{"b":""},-0.5e-3]` + "\n",
+		// Whitespace between values, as JSON allows.
+		"[ \"a\" , 1 ,\t{\"b\":\"AAEC\"}, null ,true ]\n",
 	}
 	for _, line := range good {
 		ncol := len(mustDecode(t, line))

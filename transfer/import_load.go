@@ -343,7 +343,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 				err = sr.finish()
 			}
 			if se := (*errStream)(nil); errors.As(err, &se) {
-				return failed(se.err)
+				return failed(fmt.Errorf("%w (the table's row %d)", se.err, n+1))
 			}
 			if err != nil {
 				return err

@@ -17,14 +17,16 @@ import (
 
 // Large values. A row is read whole by the database driver, so a 100 MB
 // value would sit in memory once as the driver read it and again as its
-// encoded line. Instead, the export's query reads a value longer than
-// slicer.above as NULL and flags the row; the flagged rows are read
-// after the others, in the same snapshot, one at a time: the short values
-// as usual and each long one in slices (substring by ctid on PostgreSQL,
-// SUBSTRING by primary key on MySQL), encoded and written as they come,
-// with the row's sha256 taken as it goes. A row's line is the same
-// whether it was read whole or in slices. The import's verification
-// reads the loaded table the same way.
+// encoded line. Instead, the export's query reads a text or binary value
+// longer than 1 MiB as NULL and flags its row (and a row whose such values
+// add up to more than 4 MiB); the flagged rows are read again after the
+// others, in the same snapshot, one at a time: the short values as usual
+// and each long one in slices (substring by relation and ctid on
+// PostgreSQL, SUBSTRING by primary key on MySQL), encoded and written as
+// they come, with the row's sha256 taken as it goes. A row's line is the
+// same whether it was read whole or in slices (but for long text that is
+// not UTF-8, see writeRow). The import's verification reads the loaded
+// table the same way.
 //
 // SQLite reads a large value whole: the database is a file on the same
 // machine, and the driver copies what it returns anyway.
@@ -32,45 +34,56 @@ import (
 // Default sizes, in bytes.
 const (
 	// defaultLargeRow: a row whose text and binary values add up to more
-	// is read in slices.
+	// is read again, its long values in slices.
 	defaultLargeRow = 4 << 20
-	// sliceBytes: one slice of a binary value; a multiple of 3, so that
-	// the base64 of the slices, one after another, is the value's.
-	sliceBytes = 3 << 20
+	// inlineBytes: a value longer than this is always read in slices
+	// (and one up to it, in a row read again, with the row).
+	inlineBytes = 1 << 20
+	// pgSliceBytes: one slice on PostgreSQL, which reads a slice of an
+	// uncompressed value without reading the rest.
+	pgSliceBytes = 3 << 20
+	// mysqlSliceBytes: one slice on MySQL, where InnoDB reads the whole
+	// off-page value for every slice: fewer, larger slices.
+	mysqlSliceBytes = 16 << 20
 	// encodePart: the part of a slice encoded at a time; a multiple of 3.
 	encodePart = 255 << 10
-	// inlineBytes: within a sliced row, a value up to this long is read
-	// with the row.
-	inlineBytes = 1 << 20
 )
 
 // slicer reads the large values of one table.
 type slicer struct {
-	kind  string
-	t     *Table
-	cols  []int // the text and binary columns
-	pk    []int // MySQL: the primary key's columns, which find a row
-	above int64 // a row whose cols add up to more is sliced
-	// Slice size, and the size up to which a value of a sliced row is
-	// read with the row (tests make them small).
-	bytes, inline int64
+	kind   string
+	t      *Table
+	cols   []int // the text and binary columns
+	pk     []int // MySQL: the primary key's columns, which find a row
+	above  int64 // a row whose cols add up to more is read again
+	inline int64 // a value longer than this is read in slices
+	bytes  int64 // one slice (about, for text)
+
+	// rawText: the session's text is not UTF-8 (a PostgreSQL database and
+	// client encoding that are not): long text is written as {"s":...}.
+	rawText *bool
+	// rels names the relations of PostgreSQL row addresses' oids.
+	rels map[string]string
 }
 
 // newSlicer returns the slicer of table t, or nil when t has no column
 // that can hold a large value or its rows cannot be found again (a MySQL
-// table without a primary key; SQLite). above <= 0 takes the default.
+// table without a primary key, or with a floating-point one; SQLite).
+// above <= 0 takes the default.
 func newSlicer(kind string, t *Table, above int64) *slicer {
 	if kind == database.SQLite || (kind == database.MySQL && len(t.PrimaryKey) == 0) {
 		return nil
 	}
-	s := &slicer{kind: kind, t: t, above: above, bytes: sliceBytes, inline: inlineBytes}
+	s := &slicer{kind: kind, t: t, above: above, inline: inlineBytes, bytes: pgSliceBytes, rels: map[string]string{}}
+	if kind == database.MySQL {
+		s.bytes = mysqlSliceBytes
+	}
 	if s.above <= 0 {
 		s.above = defaultLargeRow
 	}
 	if s.above < s.inline {
 		// Tests: everything past the threshold is sliced, in small slices.
-		s.inline = s.above
-		s.bytes = max(3, s.above/3*3)
+		s.inline, s.bytes = s.above, s.above
 	}
 	for i, c := range t.Columns {
 		if largeType(kind, c.Type) {
@@ -79,9 +92,13 @@ func newSlicer(kind string, t *Table, above int64) *slicer {
 	}
 	for _, k := range t.PrimaryKey {
 		for i, c := range t.Columns {
-			if c.Name == k {
-				s.pk = append(s.pk, i)
+			if c.Name != k {
+				continue
 			}
+			if typ := strings.ToLower(c.Type); strings.HasPrefix(typ, "float") || strings.HasPrefix(typ, "double") || strings.HasPrefix(typ, "real") {
+				return nil // a key read as text may not find its row again
+			}
+			s.pk = append(s.pk, i)
 		}
 	}
 	if len(s.cols) == 0 || len(s.pk) != len(t.PrimaryKey) {
@@ -129,7 +146,8 @@ func (s *slicer) sliced(i int) bool {
 	return false
 }
 
-// length is the SQL of column i's length in bytes.
+// length is the SQL of column i's length in bytes (in the column's
+// character set, on MySQL).
 func (s *slicer) length(i int) string {
 	q := quoteIdent(s.kind, s.t.Columns[i].Name)
 	switch {
@@ -155,20 +173,21 @@ func (s *slicer) chars(i int) string {
 }
 
 // capped is column expression expr of column i, NULL when its value is
-// longer than n bytes.
-func (s *slicer) capped(i int, expr string, n int64) string {
-	return fmt.Sprintf("CASE WHEN %s > %d THEN NULL ELSE %s END", s.length(i), n, expr)
+// longer than inline bytes (the row is then flagged).
+func (s *slicer) capped(i int, expr string) string {
+	return fmt.Sprintf("CASE WHEN %s > %d THEN NULL ELSE %s END", s.length(i), s.inline, expr)
 }
 
-// flag is the SQL of the value that marks a row to slice: its ctid on
-// PostgreSQL, 1 on MySQL (whose rows are found by primary key); NULL for
-// the other rows.
+// flag is the SQL of the value that marks a row to read again: one with
+// a value longer than inline or values adding up to more than above. It
+// is the row's address on PostgreSQL (oid and ctid), 1 on MySQL (whose
+// rows are found by primary key); NULL for the other rows.
 func (s *slicer) flag() string {
-	var sum []string
+	lens := []string{"0"}
 	for _, i := range s.cols {
-		sum = append(sum, "COALESCE("+s.length(i)+", 0)")
+		lens = append(lens, "COALESCE("+s.length(i)+", 0)")
 	}
-	cond := fmt.Sprintf("%s > %d", strings.Join(sum, " + "), s.above)
+	cond := fmt.Sprintf("GREATEST(%s) > %d OR %s > %d", strings.Join(lens, ", "), s.inline, strings.Join(lens[1:], " + "), s.above)
 	if s.kind == database.Postgres {
 		// The table's oid too: a partitioned table's partitions each
 		// have their own ctids.
@@ -177,19 +196,21 @@ func (s *slicer) flag() string {
 	return "CASE WHEN " + cond + " THEN '1' END"
 }
 
-// rowKey is what finds a row to slice again: its ctid, or its primary
-// key's values (copied: the row's values are the driver's buffer).
+// rowKey is what finds a row to read again: its relation and ctid, or
+// its primary key's values (copied: the row's values are the driver's
+// buffer).
 type rowKey struct {
-	ctid string
-	pk   []any
+	oid, ctid string
+	pk        []any
 }
 
 func (s *slicer) key(flag string, row []any) rowKey {
 	if s.kind == database.Postgres {
-		if strings.Trim(flag, "0123456789(), ") != "" {
+		oid, ctid, _ := strings.Cut(flag, " ")
+		if strings.Trim(oid, "0123456789") != "" || strings.Trim(ctid, "0123456789(),") != "" {
 			panic("transfer: row address " + flag) // the server's, never anything else
 		}
-		return rowKey{ctid: flag}
+		return rowKey{oid: oid, ctid: ctid}
 	}
 	k := rowKey{pk: make([]any, len(s.pk))}
 	for j, i := range s.pk {
@@ -210,9 +231,7 @@ func (s *slicer) key(flag string, row []any) rowKey {
 // export's query is, so that a value reads the same either way).
 func (s *slicer) where(k rowKey) string {
 	if s.kind == database.Postgres {
-		// "oid (block,offset)", from the server
-		oid, ctid, _ := strings.Cut(k.ctid, " ")
-		return "tableoid = " + oid + " AND ctid = '" + ctid + "'::tid"
+		return "ctid = '" + k.ctid + "'::tid"
 	}
 	var c []string
 	for j, i := range s.pk {
@@ -248,16 +267,49 @@ func decimalText(v string) bool {
 	return whole != "" && digits(whole) && digits(frac)
 }
 
-func (s *slicer) from() string {
-	if s.kind == database.Postgres {
-		return pgFrom(s.t)
+// from is the relation that holds row k: on PostgreSQL the partition or
+// inheriting table itself, so that its ctid is looked up in it alone.
+func (s *slicer) from(ctx context.Context, q querier, k rowKey) (string, error) {
+	if s.kind != database.Postgres {
+		return quoteMySQL(s.t.Name), nil
 	}
-	return quoteMySQL(s.t.Name)
+	if rel, ok := s.rels[k.oid]; ok {
+		return rel, nil
+	}
+	var rel string
+	if err := q.QueryRowContext(ctx, "SELECT "+k.oid+"::oid::regclass::text").Scan(&rel); err != nil {
+		return "", err
+	}
+	rel = "ONLY " + rel // quoted and qualified as needed by regclass
+	s.rels[k.oid] = rel
+	return rel, nil
+}
+
+// textIsRaw reports whether the session's text may not be UTF-8: a
+// PostgreSQL client encoding other than UTF8 hands over the database's
+// own bytes.
+func (s *slicer) textIsRaw(ctx context.Context, q querier) (bool, error) {
+	if s.rawText == nil {
+		raw := false
+		if s.kind == database.Postgres {
+			var enc string
+			if err := q.QueryRowContext(ctx, "SHOW client_encoding").Scan(&enc); err != nil {
+				return false, err
+			}
+			raw = !strings.EqualFold(enc, "UTF8") && !strings.EqualFold(enc, "UTF-8")
+		}
+		s.rawText = &raw
+	}
+	return *s.rawText, nil
 }
 
 // writeRow writes row k's line, without its newline, to emit (nil: only
 // its checksum is wanted) in pieces, each valid only during the call, and
-// returns the line's sha256.
+// returns the line's sha256. Its values up to inline are read with the
+// row, longer ones in slices. Text that is not UTF-8 (a database in
+// another encoding) is written as {"s":...} when it is long, as a whole
+// read writes it when it is not valid UTF-8: the verification reads the
+// loaded rows the same way.
 func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]byte) error) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	h := sha256.New()
@@ -268,6 +320,14 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 		}
 		return emit(b)
 	}
+	raw, err := s.textIsRaw(ctx, q)
+	if err != nil {
+		return sum, err
+	}
+	from, err := s.from(ctx, q, k)
+	if err != nil {
+		return sum, fmt.Errorf("find the relation of a row with large values: %w", err)
+	}
 	// The row, its long values as NULL, and the length of each.
 	var sel strings.Builder
 	sel.WriteString("SELECT ")
@@ -277,21 +337,21 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 		}
 		e := columnExpr(s.kind, c)
 		if s.sliced(i) {
-			e = s.capped(i, e, s.inline)
+			e = s.capped(i, e)
 		}
 		sel.WriteString(e)
 	}
 	for _, i := range s.cols {
 		sel.WriteString(", " + s.length(i) + ", " + s.chars(i))
 	}
-	sel.WriteString(" FROM " + s.from() + " WHERE " + s.where(k))
+	sel.WriteString(" FROM " + from + " WHERE " + s.where(k))
 	r, err := newRowReader(ctx, q, s.kind, s.t, sel.String(), 2*len(s.cols))
 	if err != nil {
 		return sum, err
 	}
 	ok, err := r.next()
 	if err == nil && !ok {
-		err = fmt.Errorf("table %s: a row with a large value is gone from the snapshot", s.t.Name)
+		err = fmt.Errorf("a row with large values is not found again by %s", s.where(k))
 	}
 	if err != nil {
 		r.close()
@@ -313,14 +373,14 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 		b, ok := asInt(r.extra[2*j])
 		c, _ := asInt(r.extra[2*j+1])
 		if ok && b > s.inline {
-			lengths[i] = length{b, max(c, 1)}
+			lengths[i] = length{b, c}
 		}
 	}
 	// One row, or the key found another too.
 	if more, err := r.next(); more || err != nil {
 		r.close()
 		if err == nil {
-			err = fmt.Errorf("table %s: more than one row found by %s", s.t.Name, s.where(k))
+			err = fmt.Errorf("more than one row found by %s", s.where(k))
 		}
 		return sum, err
 	}
@@ -338,29 +398,37 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 			buf = appendValue(buf, v)
 			continue
 		}
-		if s.binary(i) {
+		b64 := s.binary(i) || raw
+		switch {
+		case s.binary(i):
 			buf = append(buf, `{"b":"`...)
-		} else {
+		case raw:
+			buf = append(buf, `{"s":"`...)
+		default:
 			buf = append(buf, '"')
 		}
 		if err := out(buf); err != nil {
 			return sum, err
 		}
-		buf = buf[:0]
-		if err := s.slices(ctx, q, k, i, n.bytes, n.chars, func(b []byte) error {
-			if !s.binary(i) && !utf8.Valid(b) {
-				return fmt.Errorf("table %s column %s: a large value is not valid UTF-8", s.t.Name, s.t.Columns[i].Name)
+		var enc base64Stream
+		put := func(p []byte) error {
+			buf = buf[:0]
+			if b64 {
+				buf = enc.append(buf, p)
+			} else {
+				buf = appendStringBody(buf, rawText(p))
+			}
+			return out(buf)
+		}
+		if err := s.slices(ctx, q, from, k, i, n.bytes, n.chars, func(b []byte) error {
+			if !b64 && !utf8.Valid(b) {
+				return errors.New("a slice of text is not valid UTF-8")
 			}
 			// Encoded a part at a time: the slice is not held twice.
 			for len(b) > 0 {
 				part := b[:min(len(b), encodePart)]
 				b = b[len(part):]
-				if s.binary(i) {
-					buf = base64.StdEncoding.AppendEncode(buf[:0], part)
-				} else {
-					buf = appendStringBody(buf[:0], rawText(part))
-				}
-				if err := out(buf); err != nil {
+				if err := put(part); err != nil {
 					return err
 				}
 			}
@@ -369,8 +437,8 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 			return sum, err
 		}
 		buf = buf[:0]
-		if s.binary(i) {
-			buf = append(buf, `"}`...)
+		if b64 {
+			buf = append(enc.end(buf), `"}`...)
 		} else {
 			buf = append(buf, '"')
 		}
@@ -383,44 +451,76 @@ func (s *slicer) writeRow(ctx context.Context, q querier, k rowKey, emit func([]
 	return sum, nil
 }
 
-// slices calls fn with column i of row k, n bytes and chars characters
-// long, slice by slice.
-func (s *slicer) slices(ctx context.Context, q querier, k rowKey, i int, n, chars int64, fn func([]byte) error) error {
-	col := quoteIdent(s.kind, s.t.Columns[i].Name)
-	step := s.bytes
+// base64Stream encodes bytes given in pieces as one base64 text.
+type base64Stream struct {
+	carry [2]byte
+	n     int
+}
+
+func (e *base64Stream) append(buf, p []byte) []byte {
+	if e.n > 0 {
+		need := 3 - e.n
+		if len(p) < need {
+			e.n += copy(e.carry[e.n:], p)
+			return buf
+		}
+		var three [3]byte
+		copy(three[:], e.carry[:e.n])
+		copy(three[e.n:], p[:need])
+		buf = base64.StdEncoding.AppendEncode(buf, three[:])
+		p, e.n = p[need:], 0
+	}
+	whole := len(p) / 3 * 3
+	buf = base64.StdEncoding.AppendEncode(buf, p[:whole])
+	e.n = copy(e.carry[:], p[whole:])
+	return buf
+}
+
+// end appends the rest, padded.
+func (e *base64Stream) end(buf []byte) []byte {
+	buf = base64.StdEncoding.AppendEncode(buf, e.carry[:e.n])
+	e.n = 0
+	return buf
+}
+
+// slices calls fn with column i of row k, n bytes (in the column's
+// character set) and chars characters long, slice by slice: bytes for
+// binary, characters for text.
+func (s *slicer) slices(ctx context.Context, q querier, from string, k rowKey, i int, n, chars int64, fn func([]byte) error) error {
+	name := s.t.Columns[i].Name
+	col := quoteIdent(s.kind, name)
+	step, total := s.bytes, n
 	if !s.binary(i) {
-		// Text is sliced by characters: about s.bytes at the value's
-		// mean bytes a character (a slice of four-byte characters in a
-		// value of one-byte ones is at most four times as long).
-		step = max(1, s.bytes*chars/n)
+		// About s.bytes at the value's mean bytes a character (a slice of
+		// four-byte characters in a value of one-byte ones is at most
+		// four times as long).
+		step, total = max(1, s.bytes*chars/max(n, 1)), chars
+		if s.kind == database.Postgres {
+			col += "::text"
+		}
 	}
-	if s.kind == database.Postgres && !s.binary(i) {
-		col += "::text"
-	}
-	var done int64 // bytes
-	for pos := int64(1); done < n; pos += step {
-		rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT substring(%s, %d, %d) FROM %s WHERE %s", col, pos, step, s.from(), s.where(k)))
+	for pos := int64(1); pos <= total; pos += step {
+		rows, err := q.QueryContext(ctx, fmt.Sprintf("SELECT substring(%s, %d, %d) FROM %s WHERE %s", col, pos, step, from, s.where(k)))
 		if err != nil {
-			return err
+			return fmt.Errorf("column %s: read a large value: %w", name, err)
 		}
 		var b sql.RawBytes
 		if rows.Next() {
 			err = rows.Scan(&b)
 		} else if err = rows.Err(); err == nil {
-			err = errors.New("the row is gone from the snapshot")
+			err = fmt.Errorf("the row is not found again by %s", s.where(k))
 		}
 		if err == nil && len(b) == 0 {
-			err = fmt.Errorf("the value ends at %d bytes, not %d", done, n)
+			err = fmt.Errorf("the value ends before position %d of %d", pos, total)
 		}
 		if err == nil {
-			done += int64(len(b))
 			err = fn(b)
 		}
 		if cerr := rows.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
-			return fmt.Errorf("table %s column %s: read a large value: %w", s.t.Name, s.t.Columns[i].Name, err)
+			return fmt.Errorf("column %s: read a large value: %w", name, err)
 		}
 	}
 	return nil

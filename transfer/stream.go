@@ -112,8 +112,21 @@ func (r *streamRow) slice(delim byte) (b []byte, more bool, err error) {
 	return b, false, nil
 }
 
+// nextByte is readByte after JSON's whitespace.
+func (r *streamRow) nextByte() (byte, error) {
+	for {
+		c, err := r.readByte()
+		if err != nil || !isSpace(c) {
+			return c, err
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
+
+// expect reads want, after whitespace.
 func (r *streamRow) expect(want byte) error {
-	c, err := r.readByte()
+	c, err := r.nextByte()
 	if err != nil {
 		return err
 	}
@@ -150,7 +163,7 @@ func (r *streamRow) next() (value, error) {
 		return value{}, err
 	}
 	r.col++
-	c, err := r.readByte()
+	c, err := r.nextByte()
 	if err != nil {
 		return value{}, err
 	}
@@ -197,7 +210,7 @@ func (r *streamRow) next() (value, error) {
 		if err != nil {
 			return value{}, err
 		}
-		if c == ',' || c == ']' {
+		if c == ',' || c == ']' || isSpace(c) {
 			r.back = int(c)
 			break
 		}
@@ -402,6 +415,10 @@ func (b *base64Body) fill() error {
 	}
 	n, err := base64.StdEncoding.Decode(b.buf[:cap(b.buf)], in[:whole])
 	if err != nil {
+		var at base64.CorruptInputError
+		if errors.As(err, &at) {
+			return b.r.fail("bad base64 at byte %d of the row", b.r.n-int64(len(s))-int64(len(b.carry))+int64(at))
+		}
 		return b.r.fail("base64: %v", err)
 	}
 	b.out = b.buf[:n]
