@@ -7,6 +7,9 @@ package dialect
 import (
 	"context"
 	"database/sql"
+	"fmt"
+	"strings"
+	"time"
 )
 
 // Querier is the part of *sql.DB, *sql.Conn and *sql.Tx that the engine and
@@ -176,4 +179,97 @@ type BusyChecker interface {
 // current database, for status output and backup manifests.
 type ServerInfo interface {
 	ServerVersion(ctx context.Context, q Querier) (string, error)
+}
+
+// LockWaiter is implemented by dialects that can bound how long a
+// statement waits for a lock on a table. A DDL statement that waits
+// behind one long transaction makes every later query on its table queue
+// behind it; bounded, it gives up instead, and the engine retries it.
+type LockWaiter interface {
+	// LockWaitSQL is the statement that makes the session's statements
+	// give up after waiting d for a lock (0: the session's default again).
+	LockWaitSQL(d time.Duration) string
+	// IsLockWait reports whether err is a statement that gave up waiting
+	// for a lock: nothing of the statement took effect.
+	IsLockWait(err error) bool
+	// OldTransactions returns the other sessions of the database whose
+	// transactions have been open for longer than age, oldest first, with
+	// the tables of the schema they hold locks on where the server says
+	// (PostgreSQL; MySQL does not say without optional instrumentation).
+	OldTransactions(ctx context.Context, q Querier, age time.Duration) ([]Session, error)
+	// OldTransactionsQuery is the query OldTransactions runs, for plans.
+	OldTransactionsQuery(age time.Duration) (string, []any)
+}
+
+// Session is another session of the database server, as a LockWaiter
+// describes it.
+type Session struct {
+	ID          int64         `json:"id"`
+	User        string        `json:"user,omitempty"`
+	Application string        `json:"application,omitempty"`
+	Client      string        `json:"client,omitempty"`
+	State       string        `json:"state,omitempty"`
+	TxAge       time.Duration `json:"transaction_age_ns"`
+	Query       string        `json:"query,omitempty"`
+	// Tables it holds locks on, where the server says.
+	Tables []string `json:"tables,omitempty"`
+}
+
+// String describes the session in one line, its query cut short.
+func (s Session) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "session %d", s.ID)
+	var parts []string
+	if s.User != "" {
+		parts = append(parts, "user "+s.User)
+	}
+	if s.Application != "" {
+		parts = append(parts, fmt.Sprintf("application %q", s.Application))
+	}
+	if s.Client != "" {
+		parts = append(parts, "from "+s.Client)
+	}
+	parts = append(parts, "transaction open "+s.TxAge.Round(time.Second).String())
+	if s.State != "" {
+		parts = append(parts, s.State)
+	}
+	if len(s.Tables) > 0 {
+		parts = append(parts, "locks on "+strings.Join(s.Tables, ", "))
+	}
+	fmt.Fprintf(&b, " (%s)", strings.Join(parts, ", "))
+	if q := strings.Join(strings.Fields(maskLiterals(s.Query)), " "); q != "" {
+		if len(q) > 120 {
+			q = q[:117] + "..."
+		}
+		fmt.Fprintf(&b, ", last query: %s", q)
+	}
+	return b.String()
+}
+
+// maskLiterals replaces the text of a query's quoted literals with "?":
+// another session's query may carry a password.
+func maskLiterals(q string) string {
+	var b strings.Builder
+	in := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		switch {
+		case !in && c == '\'':
+			in = true
+			b.WriteString("'?")
+		case in && c == '\'' && i+1 < len(q) && q[i+1] == '\'':
+			i++ // '' inside a literal
+		case in && c == '\\' && i+1 < len(q):
+			i++ // MySQL's backslash escapes
+		case in && c == '\'':
+			in = false
+			b.WriteByte(c)
+		case !in:
+			b.WriteByte(c)
+		}
+	}
+	if in {
+		b.WriteByte('\'')
+	}
+	return b.String()
 }

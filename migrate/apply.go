@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -84,6 +85,10 @@ func (s *Section) hasMulti() bool {
 // point when the run's context is cancelled: between migrations, or after
 // a chunk of grouped ones (which the server runs whole).
 func (r *run) applyAll(migs []*Migration, op Op) error {
+	defer r.unbound()
+	if err := r.preflightLocks(migs, op); err != nil {
+		return err
+	}
 	for i := 0; i < len(migs); {
 		if err := r.checkSoft(); err != nil {
 			return err
@@ -95,7 +100,7 @@ func (r *run) applyAll(migs []*Migration, op Op) error {
 			i++
 			continue
 		}
-		j := r.m.chunkEnd(migs, i, op)
+		j := r.m.chunkEnd(migs, i, op, r.lockWaits())
 		if err := r.applyChunk(migs[i:j], op); err != nil {
 			return err
 		}
@@ -203,6 +208,18 @@ func (a *attempt) fail(first, stmt int, err error) error {
 		} else {
 			r.hist.add(rec)
 		}
+		me.Statement, me.Line, me.RolledBack = stmt, a.line(stmt), true
+		return me
+	}
+	if first <= 1 && stmt <= 1 && errors.Is(err, ErrLockWait) {
+		// It gave up waiting for a lock at its first statement: nothing of
+		// it took effect, and nothing needs repairing.
+		if herr := m.updateRecord(r.exec, r.h.conn, a.id, StateRolledBack, time.Since(a.start), stmt, err.Error()); herr != nil {
+			m.log.Warn("could not record the failed attempt", "version", a.mig.Version, "error", herr)
+		}
+		rec := a.record(StateRolledBack)
+		rec.Statement, rec.Error = stmt, err.Error()
+		r.hist.add(rec)
 		me.Statement, me.Line, me.RolledBack = stmt, a.line(stmt), true
 		return me
 	}

@@ -19,7 +19,22 @@ func (a *attempt) applyBatched() error {
 	ins, args := m.insertSQL(&rec, b.ElapsedMillis())
 	batch = append(batch, dialect.BatchStatement{SQL: ins, Args: args})
 	m.log.Debug("sending the migration as one batch", "version", a.mig.Version, "statements", len(a.sec.Statements))
-	if failed, err := b.ExecBatch(r.exec, r.h.conn, batch); err != nil {
+	if lw := r.lockWaits(); lw != nil {
+		if err := r.bound(lw.timeoutFor(a.mig)); err != nil {
+			return a.fail(0, 0, err)
+		}
+	}
+	retry := r.lockRetry(a.mig)
+	for {
+		failed, err := b.ExecBatch(r.exec, r.h.conn, batch)
+		if err == nil {
+			break
+		}
+		// A lock wait that gave up rolled the whole batch back: try again.
+		again, err := retry.again(err)
+		if again {
+			continue
+		}
 		stmt := 0
 		if failed < len(a.sec.Statements) {
 			stmt = failed + 1

@@ -99,14 +99,17 @@ func isDML(st Statement) bool {
 // chunkEnd returns the end (exclusive) of the chunk that starts at
 // migs[i], a grouped migration: the grouped migrations that follow it, up
 // to the chunk limits. max caps the chunk's length.
-func (m *Migrator) chunkEnd(migs []*Migration, i int, op Op) int {
+// A chunk's migrations share one lock wait bound (lw, nil when there is
+// none): one with another bound starts the next chunk.
+func (m *Migrator) chunkEnd(migs []*Migration, i int, op Op, lw *lockWaits) int {
 	limit := chunkBytes
 	if l := int(m.scriptLimit.Load()); l > 0 {
 		limit = min(limit, l)
 	}
 	size := 0
 	j := i
-	for j < len(migs) && j-i < chunkMigrations && m.strategyFor(migs[j], op) == grouped {
+	for j < len(migs) && j-i < chunkMigrations && m.strategyFor(migs[j], op) == grouped &&
+		(lw == nil || lw.timeoutFor(migs[j]) == lw.timeoutFor(migs[i])) {
 		sec, _ := migs[j].parts(op)
 		n := scriptSize(sec)
 		if j > i && size+n > limit {
@@ -326,6 +329,11 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 		atts[i].sec, _ = mig.parts(op)
 		m.log.Info("migrating", "version", mig.Version, "name", mig.Name, "operation", op, "strategy", grouped.String())
 	}
+	if lw := r.lockWaits(); lw != nil {
+		if err := r.bound(lw.timeoutFor(migs[0])); err != nil {
+			return err
+		}
+	}
 	steps := m.chunkScript(atts)
 	sqls := make([]string, len(steps))
 	marks := make([]bool, len(steps))
@@ -411,6 +419,22 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 	var ms int64
 	if r.h.conn.QueryRowContext(r.exec, "SELECT "+sc.ScriptElapsedMillis()).Scan(&ms) == nil {
 		a.start = time.Now().Add(-time.Duration(ms) * time.Millisecond)
+	}
+	if f.tx == 0 && first == stmt && a.id != 0 && a.sec != nil {
+		// A DDL statement that gave up waiting for a lock took no effect:
+		// the migration goes on from it, statement by statement, after a
+		// pause, and then the rest of the chunk.
+		retry := r.lockRetry(a.mig)
+		again, rerr := retry.again(err)
+		if again {
+			cerr := a.continueTracked(first)
+			r.finished(a, time.Since(a.start), cerr, many)
+			if cerr != nil {
+				return cerr
+			}
+			return r.applyAll(migs[f.mig+1:], op)
+		}
+		err = rerr
 	}
 	ferr := a.fail(first, stmt, err)
 	r.finished(a, time.Since(a.start), ferr, many)

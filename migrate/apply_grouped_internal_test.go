@@ -32,7 +32,7 @@ func TestChunkLimits(t *testing.T) {
 			i++
 			continue
 		}
-		j := m.chunkEnd(migs, i, OpUp)
+		j := m.chunkEnd(migs, i, OpUp, nil)
 		size := 0
 		for _, mig := range migs[i:j] {
 			size += scriptSize(mig.Up)
@@ -48,7 +48,7 @@ func TestChunkLimits(t *testing.T) {
 	}
 	// Unknown limit: 1 MiB chunks, everything grouped.
 	m.scriptLimit.Store(0)
-	if m.strategyFor(migs[19], OpUp) != grouped || m.chunkEnd(migs, 0, OpUp) != 32 {
-		t.Fatalf("without a known limit: %v, %d", m.strategyFor(migs[19], OpUp), m.chunkEnd(migs, 0, OpUp))
+	if m.strategyFor(migs[19], OpUp) != grouped || m.chunkEnd(migs, 0, OpUp, nil) != 32 {
+		t.Fatalf("without a known limit: %v, %d", m.strategyFor(migs[19], OpUp), m.chunkEnd(migs, 0, OpUp, nil))
 	}
 }

@@ -13,6 +13,9 @@ func (a *attempt) applyTracked() error {
 	if a.sec != nil && len(a.sec.Statements) > 0 {
 		rec.Statement = 1
 	}
+	if err := r.boundFor(mig, a.firstSQL()); err != nil {
+		return err
+	}
 	if err := r.h.fence(r.exec, r.h.conn); err != nil {
 		return err
 	}
@@ -21,29 +24,64 @@ func (a *attempt) applyTracked() error {
 		return err
 	}
 	a.id = id
-	stmt := 0
 	if fn != nil {
 		if err := fn(r.exec, r.h.conn); err != nil {
+			return a.fail(0, 0, err)
+		}
+		return a.finishTracked(0)
+	}
+	return a.continueTracked(1)
+}
+
+// continueTracked runs the statements of a tracked attempt from the
+// from-th (1-based) on, its running row (a.id) recording the first one
+// without effect; a statement that gives up waiting for a lock (and so
+// took no effect) is tried again.
+func (a *attempt) continueTracked(from int) error {
+	r, m, mig := a.r, a.r.m, a.mig
+	stmt := 0
+	for i := from - 1; i < len(a.sec.Statements); i++ {
+		st := a.sec.Statements[i]
+		stmt = i + 1
+		if i > 0 {
+			if err := m.setProgress(r.exec, r.h.conn, a.id, stmt); err != nil {
+				return a.fail(stmt, stmt, err)
+			}
+		}
+		if err := r.boundFor(mig, st.SQL); err != nil {
 			return a.fail(stmt, stmt, err)
 		}
-	} else {
-		for i, st := range a.sec.Statements {
-			stmt = i + 1
-			if i > 0 {
-				if err := m.setProgress(r.exec, r.h.conn, id, stmt); err != nil {
-					return a.fail(stmt, stmt, err)
-				}
+		m.log.Debug("statement", "version", mig.Version, "statement", stmt, "line", st.Line)
+		retry := r.lockRetry(mig)
+		for {
+			_, err := r.h.conn.ExecContext(r.exec, st.SQL)
+			if err == nil {
+				break
 			}
-			m.log.Debug("statement", "version", mig.Version, "statement", stmt, "line", st.Line)
-			if _, err := r.h.conn.ExecContext(r.exec, st.SQL); err != nil {
+			again, err := retry.again(err)
+			if !again {
 				return a.fail(stmt, stmt, err)
 			}
 		}
 	}
+	return a.finishTracked(stmt)
+}
+
+// firstSQL is the attempt's first statement ("" for none, or a Go function).
+func (a *attempt) firstSQL() string {
+	if a.sec == nil || len(a.sec.Statements) == 0 {
+		return ""
+	}
+	return a.sec.Statements[0].SQL
+}
+
+// finishTracked records a tracked attempt whose statements all ran.
+func (a *attempt) finishTracked(stmt int) error {
+	r, m, mig := a.r, a.r.m, a.mig
 	if err := r.mirrored(r.h.conn, mig.Version, a.op == OpUp); err != nil {
 		return a.fail(stmt, stmt, err)
 	}
-	if err := m.updateRecord(r.exec, r.h.conn, id, doneState(a.op), time.Since(a.start), 0, ""); err != nil {
+	if err := m.updateRecord(r.exec, r.h.conn, a.id, doneState(a.op), time.Since(a.start), 0, ""); err != nil {
 		return a.fail(stmt, stmt, err)
 	}
 	a.succeeded()

@@ -26,7 +26,12 @@ func (a *attempt) applyInTransaction() error {
 	if _, ok := m.d.(dialect.Embedded); ok {
 		own = context.WithoutCancel(r.exec)
 	}
-	err := inTx(own, r.h.conn, func(tx *sql.Tx) error {
+	if lw := r.lockWaits(); lw != nil {
+		if err := r.bound(lw.timeoutFor(mig)); err != nil {
+			return a.fail(0, 0, err)
+		}
+	}
+	body := func(tx *sql.Tx) error {
 		if fn != nil {
 			if err := fn(r.exec, tx); err != nil {
 				return err
@@ -49,7 +54,21 @@ func (a *attempt) applyInTransaction() error {
 		}
 		rec := a.record(doneState(a.op))
 		return r.recordFenced(own, tx, &rec)
-	})
+	}
+	retry := r.lockRetry(mig)
+	var err error
+	for {
+		err = inTx(own, r.h.conn, body)
+		if err == nil || errors.Is(err, ErrInterrupted) {
+			break
+		}
+		// A lock wait that gave up rolled the transaction back: nothing
+		// of the migration took effect, so it is tried again.
+		var again bool
+		if again, err = retry.again(err); !again {
+			break
+		}
+	}
 	switch {
 	case errors.Is(err, ErrInterrupted):
 		return err

@@ -76,7 +76,9 @@ func (e *MigrationError) Error() string {
 		fmt.Fprintf(&b, " (%s)", e.File)
 	}
 	fmt.Fprintf(&b, ": %v", e.Err)
-	if e.RolledBack {
+	if e.RolledBack && errors.Is(e.Err, ErrLockWait) {
+		b.WriteString("; nothing of it was applied")
+	} else if e.RolledBack {
 		b.WriteString("; its transaction was rolled back, so nothing of it was applied")
 	} else {
 		fmt.Fprintf(&b, "; it ran without a transaction: %s", tookEffect(e.Statement, false))

@@ -3,6 +3,7 @@ package migrate
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/internal/redact"
@@ -79,6 +80,9 @@ type Migration struct {
 	NoTransaction bool
 	// Contract: older releases of the application break once it is applied.
 	Contract bool
+	// DDLLockTimeout, from a -- +ferry ddl-lock-timeout annotation,
+	// replaces the run's LockWait.Timeout for this migration (nil: none).
+	DDLLockTimeout *time.Duration
 	// Checksum is the hex sha256 of the normalised up SQL ("" for Go
 	// migrations): comments and whitespace changes do not alter it.
 	Checksum string

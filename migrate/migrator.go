@@ -69,6 +69,7 @@ type Migrator struct {
 	hooks           Hooks
 	preflights      []Preflight
 	mirror          HistoryMirror
+	lockWait        LockWait
 
 	fsys         fs.FS
 	display      string
@@ -355,6 +356,7 @@ func New(db *sql.DB, d dialect.Dialect, opts ...Option) (*Migrator, error) {
 		table: DefaultTable, lockTable: DefaultTable + "_lock",
 		log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		lockTimeout: DefaultLockTimeout,
+		lockWait:    DefaultLockWait,
 		leaseTTL:    30 * time.Second,
 		hostname:    host,
 		holder:      host + ":" + strconv.Itoa(os.Getpid()),

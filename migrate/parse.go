@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/ferrydb/ferry/dialect"
 	"github.com/ferrydb/ferry/internal/redact"
@@ -27,7 +28,10 @@ type parsedFile struct {
 	up, down       *Section
 	noTx, contract bool
 	allowEmpty     bool
-	checksum       string // of the up section, when the file has one
+	// lockWait is the -- +ferry ddl-lock-timeout annotation's value (nil
+	// without one).
+	lockWait *time.Duration
+	checksum string // of the up section, when the file has one
 	// secrets are values of secret-named environment variables that
 	// ENVSUB put into the statements.
 	secrets []string
@@ -39,7 +43,7 @@ type parsedFile struct {
 }
 
 // Annotation names, as written after "-- +ferry".
-var ferryAnnotations = []string{"up", "down", "no-transaction", "contract", "allow-empty", "statement-begin", "statement-end"}
+var ferryAnnotations = []string{"up", "down", "no-transaction", "contract", "ddl-lock-timeout DURATION", "allow-empty", "statement-begin", "statement-end"}
 
 // goose annotations, as written after "-- +goose" (compared case-insensitively).
 var gooseAnnotations = []string{"Up", "Down", "StatementBegin", "StatementEnd", "NO TRANSACTION", "ENVSUB ON", "ENVSUB OFF"}
@@ -317,11 +321,12 @@ func (p *parser) annotation(i int, pc piece) error {
 			p.out.format = FormatGoose
 		}
 	}
-	name := directive
+	name, arg := directive, ""
 	if tool == "+goose" {
 		name = canonicalGoose(directive)
 	} else {
-		name = strings.ToLower(directive)
+		name, arg, _ = strings.Cut(strings.ToLower(directive), " ")
+		arg = strings.TrimSpace(arg)
 	}
 	switch name {
 	case "up", "down":
@@ -351,6 +356,15 @@ func (p *parser) annotation(i int, pc piece) error {
 		p.out.noTx = true
 	case "contract":
 		p.out.contract = true
+	case "ddl-lock-timeout":
+		d, err := time.ParseDuration(arg)
+		if arg == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return p.errorf(pc.line, "-- +ferry ddl-lock-timeout takes a duration such as 30s or 2m (0: no limit), not %q", arg)
+		}
+		p.out.lockWait = &d
 	case "allow-empty":
 		p.out.allowEmpty = true
 	case "statement-begin":

@@ -200,6 +200,8 @@ func TestParseErrors(t *testing.T) {
 		{"mysql client DELIMITER", "-- +ferry up\nDELIMITER //\nCREATE PROCEDURE p() BEGIN SELECT 1; END //\nDELIMITER ;\n", 2, "DELIMITER is a command of the mysql client"},
 		{"empty up section", "-- +ferry up\n-- write it here\n-- +ferry down\nDROP TABLE t;\n", 1, "the up section is empty"},
 		{"envsub bad dollar", "-- +goose ENVSUB ON\n-- +goose Up\nSELECT $1;\n", 3, "ENVSUB"},
+		{"ddl-lock-timeout without a duration", "-- +ferry up\n-- +ferry ddl-lock-timeout\nSELECT 1;\n", 2, "takes a duration such as 30s"},
+		{"ddl-lock-timeout not a duration", "-- +ferry up\n-- +ferry ddl-lock-timeout soon\nSELECT 1;\n", 2, `not "soon"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -273,5 +275,25 @@ func TestLoadFormatsAndErrors(t *testing.T) {
 	}
 	if len(le.Errs) != 5 {
 		t.Errorf("got %d problems, want 5:\n%s", len(le.Errs), msg)
+	}
+}
+
+func TestParseDDLLockTimeout(t *testing.T) {
+	for src, want := range map[string]string{
+		"-- +ferry up\nSELECT 1;\n":                                "none",
+		"-- +ferry ddl-lock-timeout 2m\n-- +ferry up\nSELECT 1;\n": "2m0s",
+		"-- +ferry up\n-- +ferry DDL-Lock-Timeout 0\nSELECT 1;\n":  "0s",
+	} {
+		pf, err := parseFile("m/0001_x.sql", src, pgSyntax, annotated)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := "none"
+		if pf.lockWait != nil {
+			got = pf.lockWait.String()
+		}
+		if got != want {
+			t.Errorf("%q: lock wait %s, want %s", src, got, want)
+		}
 	}
 }

@@ -107,6 +107,7 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		verb = "revert"
 	}
 	migs := p.Migrations
+	r.planPreflight(&b)
 	for i := 0; i < len(migs); {
 		how := m.strategyFor(migs[i], p.Operation)
 		if how != grouped {
@@ -118,7 +119,7 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 			i++
 			continue
 		}
-		j := m.chunkEnd(migs, i, p.Operation)
+		j := m.chunkEnd(migs, i, p.Operation, r.lockWaits())
 		atts := make([]*attempt, j-i)
 		for k := range atts {
 			atts[k] = &attempt{r: r, mig: migs[i+k], op: p.Operation, start: now}
@@ -137,6 +138,7 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		// of its own (its clock and progress marks).
 		owner, next := 0, 0
 		fmt.Fprintf(&b, "-- %s %s: %s\n", verb, atts[0].mig, how.describe(d))
+		r.planTimeout(&b, atts[0].mig, "")
 		for _, q := range d.(dialect.Scripter).ScriptStatements(sqls, marks) {
 			if next >= len(steps) || q != strings.TrimRight(steps[next].sql, "; \t\r\n") {
 				writeStmt(&b, q)
@@ -157,6 +159,7 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		b.WriteString("\n")
 		i = j
 	}
+	r.planEnd(&b)
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -188,6 +191,12 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		for i := range a.sec.Statements {
 			user(i)
 		}
+	}
+	switch how {
+	case batched, inTransaction:
+		a.r.planTimeout(b, a.mig, "")
+	default:
+		a.r.planTimeout(b, a.mig, a.firstSQL())
 	}
 	switch how {
 	case batched:
@@ -222,10 +231,11 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		if fn != nil {
 			body()
 		} else {
-			for i := range a.sec.Statements {
+			for i, st := range a.sec.Statements {
 				if i > 0 {
 					writeStmt(b, m.render(m.progressSQL(), []any{i + 1, planVar("running_row_id")}))
 				}
+				a.r.planTimeout(b, a.mig, st.SQL)
 				user(i)
 			}
 		}

@@ -103,7 +103,7 @@ func planSegments(plan string) []segment {
 	var out []segment
 	var cur []string
 	for _, line := range strings.Split(plan, "\n") {
-		if strings.HasPrefix(line, "-- apply ") || strings.HasPrefix(line, "-- revert ") || strings.HasPrefix(line, "-- ferry first creates") {
+		if strings.HasPrefix(line, "-- apply ") || strings.HasPrefix(line, "-- revert ") || strings.HasPrefix(line, "-- ferry first creates") || strings.HasPrefix(line, "-- preflight") {
 			out = append(out, segment{title: line})
 			continue
 		}

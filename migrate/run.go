@@ -55,6 +55,8 @@ type run struct {
 	// lastID is the highest history row id the run has seen (set by the
 	// first chunk of grouped migrations).
 	lastID int64
+	// waits bounds lock waits (see LockWait), once the run asked.
+	waits *lockWaits
 }
 
 // mirrored records a change of version v in the history mirror, if any.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,15 +25,23 @@ import (
 // config is ferry's configuration after resolving, in order of precedence,
 // flags, FERRY_* environment variables, ferry.yaml and defaults.
 type config struct {
-	Database        string        `yaml:"database"`
-	Dir             string        `yaml:"dir"`
-	Table           string        `yaml:"table"`
-	Schema          string        `yaml:"schema"`
-	LockTimeout     time.Duration `yaml:"lock_timeout"`
-	LockMode        string        `yaml:"lock_mode"`
-	AllowOutOfOrder bool          `yaml:"allow_out_of_order"`
-	LogFormat       string        `yaml:"log_format"`
-	LogLevel        string        `yaml:"log_level"`
+	Database    string        `yaml:"database"`
+	Dir         string        `yaml:"dir"`
+	Table       string        `yaml:"table"`
+	Schema      string        `yaml:"schema"`
+	LockTimeout time.Duration `yaml:"lock_timeout"`
+	LockMode    string        `yaml:"lock_mode"`
+	// DDLLockTimeout bounds how long a migration's statement waits for a
+	// table lock; DDLRetries how often what gave up is tried again;
+	// Preflight what to do about old transactions holding such locks
+	// (see migrate.LockWait).
+	DDLLockTimeout   time.Duration `yaml:"ddl_lock_timeout"`
+	DDLRetries       int           `yaml:"ddl_retries"`
+	Preflight        string        `yaml:"preflight"`
+	PreflightTimeout time.Duration `yaml:"preflight_timeout"`
+	AllowOutOfOrder  bool          `yaml:"allow_out_of_order"`
+	LogFormat        string        `yaml:"log_format"`
+	LogLevel         string        `yaml:"log_level"`
 	// History mirrors ferry's history into another tool's version table:
 	// "ferry" (none), "goose" or "golang-migrate".
 	History string `yaml:"history"`
@@ -83,18 +92,31 @@ type config struct {
 
 func defaults() config {
 	return config{
-		Database:       database.DefaultURL,
-		databaseFrom:   "the default (no --database, FERRY_DATABASE_URL or ferry.yaml database)",
-		Dir:            "migrations",
-		Table:          migrate.DefaultTable,
-		LockTimeout:    migrate.DefaultLockTimeout,
-		ConnectTimeout: database.DefaultConnectTimeout,
-		LogFormat:      "text",
-		LogLevel:       "warn",
-		History:        "ferry",
-		Heartbeat:      release.DefaultHeartbeat,
-		InstanceTTL:    release.DefaultTTL,
+		Database:         database.DefaultURL,
+		databaseFrom:     "the default (no --database, FERRY_DATABASE_URL or ferry.yaml database)",
+		Dir:              "migrations",
+		Table:            migrate.DefaultTable,
+		LockTimeout:      migrate.DefaultLockTimeout,
+		ConnectTimeout:   database.DefaultConnectTimeout,
+		DDLLockTimeout:   migrate.DefaultLockWait.Timeout,
+		DDLRetries:       migrate.DefaultLockWait.Retries,
+		Preflight:        migrate.DefaultLockWait.Preflight,
+		PreflightTimeout: migrate.DefaultLockWait.PreflightTimeout,
+		LogFormat:        "text",
+		LogLevel:         "warn",
+		History:          "ferry",
+		Heartbeat:        release.DefaultHeartbeat,
+		InstanceTTL:      release.DefaultTTL,
 	}
+}
+
+var preflights = []string{migrate.PreflightWait, migrate.PreflightRefuse, migrate.PreflightOff}
+
+// lockWait is the configured migrate.LockWait.
+func (c *config) lockWait() migrate.LockWait {
+	w := migrate.DefaultLockWait
+	w.Timeout, w.Retries, w.Preflight, w.PreflightTimeout = c.DDLLockTimeout, c.DDLRetries, c.Preflight, c.PreflightTimeout
+	return w
 }
 
 // setting ties one configuration value to its flag and environment
@@ -160,17 +182,24 @@ func (c *config) checkFile() error {
 		v   time.Duration
 	}{
 		{"lock_timeout", c.LockTimeout}, {"connect_timeout", c.ConnectTimeout},
-		{"heartbeat", c.Heartbeat}, {"instance_ttl", c.InstanceTTL},
+		{"heartbeat", c.Heartbeat}, {"instance_ttl", c.InstanceTTL}, {"preflight_timeout", c.PreflightTimeout},
 	} {
 		if err := positive(d.key, d.v); err != nil {
 			return err
 		}
+	}
+	if c.DDLLockTimeout < 0 {
+		return fmt.Errorf("ddl_lock_timeout must be 0 (no limit) or positive, got %s", c.DDLLockTimeout)
+	}
+	if c.DDLRetries < 0 {
+		return fmt.Errorf("ddl_retries must be 0 or more, got %d", c.DDLRetries)
 	}
 	for _, e := range []struct {
 		key, v  string
 		allowed []string
 	}{
 		{"lock_mode", c.LockMode, lockModes},
+		{"preflight", c.Preflight, preflights},
 		{"history", c.History, histories},
 		{"log_format", c.LogFormat, logFormats},
 		{"log_level", c.LogLevel, logLevels},
@@ -233,6 +262,27 @@ func settings() []setting {
 		}},
 		{"releases", "FERRY_RELEASES", str(func(c *config) *string { return &c.ReleasesFile })},
 		{"lock-timeout", "FERRY_LOCK_TIMEOUT", duration("lock timeout", func(c *config) *time.Duration { return &c.LockTimeout })},
+		{"ddl-lock-timeout", "FERRY_DDL_LOCK_TIMEOUT", func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if v == "0" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 {
+				return fmt.Errorf("DDL lock timeout %q: use a duration such as 5s or 1m, or 0 for no limit", v)
+			}
+			c.DDLLockTimeout = d
+			return nil
+		}},
+		{"ddl-retries", "FERRY_DDL_RETRIES", func(c *config, v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return fmt.Errorf("DDL retries %q: want a whole number, 0 or more", v)
+			}
+			c.DDLRetries = n
+			return nil
+		}},
+		{"preflight", "FERRY_PREFLIGHT", oneOf(func(c *config) *string { return &c.Preflight }, preflights...)},
+		{"preflight-timeout", "FERRY_PREFLIGHT_TIMEOUT", duration("preflight timeout", func(c *config) *time.Duration { return &c.PreflightTimeout })},
 		{"heartbeat", "FERRY_HEARTBEAT", duration("heartbeat", func(c *config) *time.Duration { return &c.Heartbeat })},
 		{"instance-ttl", "FERRY_INSTANCE_TTL", duration("instance TTL", func(c *config) *time.Duration { return &c.InstanceTTL })},
 		{"allow-out-of-order", "FERRY_ALLOW_OUT_OF_ORDER", boolean(func(c *config) *bool { return &c.AllowOutOfOrder })},

@@ -31,6 +31,14 @@ history row. On MySQL, and for migrations marked no-transaction, statements
 run one by one and the history records progress; if one fails, later runs
 refuse to continue until "ferry repair".
 
+On PostgreSQL and MySQL a statement that waits more than --ddl-lock-timeout
+(5s) for a lock on a table gives up instead of making every query on that
+table queue behind it; what it was part of is rolled back and tried again
+after a pause, up to --ddl-retries times, then ferry exits 1 naming the
+sessions in the way. Before each migration, --preflight waits for (or
+refuses) transactions open longer than the timeout that hold locks on the
+tables it names.
+
 --dry-run prints the exact SQL that would run, in order, and changes nothing.
 
 A contract migration (-- +ferry contract) breaks releases built against an

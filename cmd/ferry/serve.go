@@ -181,6 +181,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 		migrate.WithLockTimeout(a.cfg.LockTimeout),
 		migrate.WithLockMode(migrate.LockMode(a.cfg.LockMode)),
 		migrate.WithAllowOutOfOrder(a.cfg.AllowOutOfOrder),
+		migrate.WithLockWait(a.cfg.lockWait()),
 	}
 	// The same pipeline as ferry up's: the contract gate, then the backup
 	// (none is taken for an upgrade the gate holds back entirely).

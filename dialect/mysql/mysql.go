@@ -149,6 +149,60 @@ func (d *Dialect) IsBusy(err error) bool {
 	return errors.As(err, &e) && (e.Number == 1213 || e.Number == 1205)
 }
 
+// LockWaitSQL implements dialect.LockWaiter with lock_wait_timeout, the
+// wait for metadata locks, in whole seconds (at least one).
+func (d *Dialect) LockWaitSQL(wait time.Duration) string {
+	if wait <= 0 {
+		return "SET SESSION lock_wait_timeout = DEFAULT"
+	}
+	return "SET SESSION lock_wait_timeout = " + strconv.FormatInt(max(int64((wait+time.Second-1)/time.Second), 1), 10)
+}
+
+// IsLockWait implements dialect.LockWaiter: ER_LOCK_WAIT_TIMEOUT.
+func (d *Dialect) IsLockWait(err error) bool {
+	var e *driver.MySQLError
+	return errors.As(err, &e) && e.Number == 1205
+}
+
+// OldTransactionsQuery implements dialect.LockWaiter.
+func (d *Dialect) OldTransactionsQuery(age time.Duration) (string, []any) {
+	return `SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), COALESCE(p.COMMAND, ''),
+	TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)), COALESCE(p.INFO, t.trx_query, '')
+FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
+WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()
+  AND t.trx_started < NOW(6) - INTERVAL ` + strconv.FormatInt(age.Microseconds(), 10) + ` MICROSECOND
+ORDER BY t.trx_started
+LIMIT 20`, nil
+}
+
+// OldTransactions implements dialect.LockWaiter: the transactions open
+// for longer than age of the sessions using this database. MySQL does not
+// say which tables a transaction holds metadata locks on (without
+// optional instrumentation); seeing other users' sessions takes the
+// PROCESS privilege.
+func (d *Dialect) OldTransactions(ctx context.Context, q dialect.Querier, age time.Duration) ([]dialect.Session, error) {
+	query, _ := d.OldTransactionsQuery(age)
+	rows, err := q.QueryContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []dialect.Session
+	for rows.Next() {
+		var s dialect.Session
+		var micros int64
+		if err := rows.Scan(&s.ID, &s.User, &s.Client, &s.State, &micros, &s.Query); err != nil {
+			return nil, err
+		}
+		if s.State == "Sleep" {
+			s.State = "idle in transaction"
+		}
+		s.TxAge = time.Duration(micros) * time.Microsecond
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // ServerVersion implements dialect.ServerInfo.
 func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string, error) {
 	var v string

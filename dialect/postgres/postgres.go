@@ -255,6 +255,62 @@ func (d *Dialect) IsBusy(err error) bool {
 	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001" || e.Code == "55P03")
 }
 
+// LockWaitSQL implements dialect.LockWaiter with lock_timeout.
+func (d *Dialect) LockWaitSQL(wait time.Duration) string {
+	if wait <= 0 {
+		return "RESET lock_timeout"
+	}
+	return fmt.Sprintf("SET lock_timeout = %d", max(wait.Milliseconds(), 1))
+}
+
+// IsLockWait implements dialect.LockWaiter: lock_not_available, which
+// lock_timeout raises.
+func (d *Dialect) IsLockWait(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "55P03"
+}
+
+// OldTransactionsQuery implements dialect.LockWaiter.
+func (d *Dialect) OldTransactionsQuery(age time.Duration) (string, []any) {
+	return `SELECT a.pid, coalesce(a.usename, ''), a.application_name, coalesce(host(a.client_addr), ''),
+	coalesce(a.state, ''), extract(epoch FROM now() - a.xact_start)::float8, coalesce(a.query, ''),
+	array_to_string(array_agg(DISTINCT c.relname ORDER BY c.relname), ' ')
+FROM pg_locks l
+JOIN pg_class c ON c.oid = l.relation
+JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.granted AND l.pid <> pg_backend_pid() AND a.datname = current_database()
+  AND n.nspname = coalesce(nullif($1, ''), current_schema()) AND c.relkind IN ('r', 'p', 'm', 'f')
+  AND a.xact_start < now() - make_interval(secs => $2)
+GROUP BY 1, 2, 3, 4, 5, 6, 7
+ORDER BY 6 DESC
+LIMIT 20`, []any{d.schema, age.Seconds()}
+}
+
+// OldTransactions implements dialect.LockWaiter: the sessions holding
+// locks on tables of the schema in transactions open for longer than age.
+func (d *Dialect) OldTransactions(ctx context.Context, q dialect.Querier, age time.Duration) ([]dialect.Session, error) {
+	query, args := d.OldTransactionsQuery(age)
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []dialect.Session
+	for rows.Next() {
+		var s dialect.Session
+		var secs float64
+		var tables string
+		if err := rows.Scan(&s.ID, &s.User, &s.Application, &s.Client, &s.State, &secs, &s.Query, &tables); err != nil {
+			return nil, err
+		}
+		s.TxAge = time.Duration(secs * float64(time.Second))
+		s.Tables = strings.Fields(tables)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
 // ServerVersion implements dialect.ServerInfo.
 func (d *Dialect) ServerVersion(ctx context.Context, q dialect.Querier) (string, error) {
 	var v string
