@@ -186,9 +186,13 @@ type ServerInfo interface {
 // behind one long transaction makes every later query on its table queue
 // behind it; bounded, it gives up instead, and the engine retries it.
 type LockWaiter interface {
-	// LockWaitSQL is the statement that makes the session's statements
-	// give up after waiting d for a lock (0: the session's default again).
-	LockWaitSQL(d time.Duration) string
+	// LockWaitSQL is the statement that makes statements give up after
+	// waiting d for a lock (0: no bound): for the session, or with local
+	// for the rest of the current transaction only.
+	LockWaitSQL(d time.Duration, local bool) string
+	// LockWaitBound is the bound the server applies for d (MySQL's are
+	// whole seconds).
+	LockWaitBound(d time.Duration) time.Duration
 	// IsLockWait reports whether err is a statement that gave up waiting
 	// for a lock: nothing of the statement took effect.
 	IsLockWait(err error) bool
@@ -213,6 +217,9 @@ type Session struct {
 	Query       string        `json:"query,omitempty"`
 	// Tables it holds locks on, where the server says.
 	Tables []string `json:"tables,omitempty"`
+	// Elsewhere: the session's default database is another one (MySQL,
+	// which does not say which tables a transaction holds).
+	Elsewhere bool `json:"elsewhere,omitempty"`
 }
 
 // String describes the session in one line, its query cut short.
@@ -246,30 +253,13 @@ func (s Session) String() string {
 	return b.String()
 }
 
-// maskLiterals replaces the text of a query's quoted literals with "?":
-// another session's query may carry a password.
+// maskLiterals cuts a query off at its first quote or dollar sign: what
+// follows may be a literal holding a password, and the quoting rules that
+// would say where it ends (backslashes, standard strings, MySQL's double
+// quotes, PostgreSQL's dollar quotes) differ by server and setting.
 func maskLiterals(q string) string {
-	var b strings.Builder
-	in := false
-	for i := 0; i < len(q); i++ {
-		c := q[i]
-		switch {
-		case !in && c == '\'':
-			in = true
-			b.WriteString("'?")
-		case in && c == '\'' && i+1 < len(q) && q[i+1] == '\'':
-			i++ // '' inside a literal
-		case in && c == '\\' && i+1 < len(q):
-			i++ // MySQL's backslash escapes
-		case in && c == '\'':
-			in = false
-			b.WriteByte(c)
-		case !in:
-			b.WriteByte(c)
-		}
+	if i := strings.IndexAny(q, "'\"$`"); i >= 0 {
+		return q[:i] + "..."
 	}
-	if in {
-		b.WriteByte('\'')
-	}
-	return b.String()
+	return q
 }

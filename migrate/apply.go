@@ -89,6 +89,12 @@ func (r *run) applyAll(migs []*Migration, op Op) error {
 	if err := r.preflightLocks(migs, op); err != nil {
 		return err
 	}
+	return r.applyFrom(migs, op)
+}
+
+// applyFrom is applyAll without the run's start and end: the rest of a
+// run, from migs on.
+func (r *run) applyFrom(migs []*Migration, op Op) error {
 	for i := 0; i < len(migs); {
 		if err := r.checkSoft(); err != nil {
 			return err

@@ -12,23 +12,26 @@ func (a *attempt) applyBatched() error {
 	b := m.d.(dialect.Batcher)
 	rec := a.record(doneState(a.op))
 	rec.Duration = 0
-	batch := make([]dialect.BatchStatement, 0, len(a.sec.Statements)+1)
+	batch := make([]dialect.BatchStatement, 0, len(a.sec.Statements)+2)
+	// The lock wait bound, for this transaction only (see LockWait).
+	local := r.lockWaits().localSQL(a.mig)
+	if local != "" {
+		batch = append(batch, dialect.BatchStatement{SQL: local})
+	}
 	for _, st := range a.sec.Statements {
 		batch = append(batch, dialect.BatchStatement{SQL: st.SQL})
 	}
 	ins, args := m.insertSQL(&rec, b.ElapsedMillis())
 	batch = append(batch, dialect.BatchStatement{SQL: ins, Args: args})
 	m.log.Debug("sending the migration as one batch", "version", a.mig.Version, "statements", len(a.sec.Statements))
-	if lw := r.lockWaits(); lw != nil {
-		if err := r.bound(lw.timeoutFor(a.mig)); err != nil {
-			return a.fail(0, 0, err)
-		}
-	}
-	retry := r.lockRetry(a.mig)
+	retry := r.lockRetry(a.mig, a.op)
 	for {
 		failed, err := b.ExecBatch(r.exec, r.h.conn, batch)
 		if err == nil {
 			break
+		}
+		if local != "" {
+			failed-- // the statements' own indexes
 		}
 		// A lock wait that gave up rolled the whole batch back: try again.
 		again, err := retry.again(err)
@@ -36,7 +39,7 @@ func (a *attempt) applyBatched() error {
 			continue
 		}
 		stmt := 0
-		if failed < len(a.sec.Statements) {
+		if failed >= 0 && failed < len(a.sec.Statements) {
 			stmt = failed + 1
 		}
 		return a.fail(stmt, stmt, err)

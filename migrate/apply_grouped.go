@@ -424,15 +424,15 @@ func (r *run) applyChunk(migs []*Migration, op Op) error {
 		// A DDL statement that gave up waiting for a lock took no effect:
 		// the migration goes on from it, statement by statement, after a
 		// pause, and then the rest of the chunk.
-		retry := r.lockRetry(a.mig)
+		retry := r.lockRetry(a.mig, op)
 		again, rerr := retry.again(err)
 		if again {
-			cerr := a.continueTracked(first)
+			cerr := a.continueTracked(first, retry)
 			r.finished(a, time.Since(a.start), cerr, many)
 			if cerr != nil {
 				return cerr
 			}
-			return r.applyAll(migs[f.mig+1:], op)
+			return r.applyFrom(migs[f.mig+1:], op)
 		}
 		err = rerr
 	}

@@ -13,9 +13,6 @@ func (a *attempt) applyTracked() error {
 	if a.sec != nil && len(a.sec.Statements) > 0 {
 		rec.Statement = 1
 	}
-	if err := r.boundFor(mig, a.firstSQL()); err != nil {
-		return err
-	}
 	if err := r.h.fence(r.exec, r.h.conn); err != nil {
 		return err
 	}
@@ -25,19 +22,25 @@ func (a *attempt) applyTracked() error {
 	}
 	a.id = id
 	if fn != nil {
+		if lw := r.lockWaits(); lw != nil {
+			if err := r.bound(lw.timeoutFor(mig)); err != nil {
+				return a.fail(0, 0, err)
+			}
+		}
 		if err := fn(r.exec, r.h.conn); err != nil {
 			return a.fail(0, 0, err)
 		}
 		return a.finishTracked(0)
 	}
-	return a.continueTracked(1)
+	return a.continueTracked(1, nil)
 }
 
 // continueTracked runs the statements of a tracked attempt from the
 // from-th (1-based) on, its running row (a.id) recording the first one
 // without effect; a statement that gives up waiting for a lock (and so
-// took no effect) is tried again.
-func (a *attempt) continueTracked(from int) error {
+// took no effect) is tried again. retry, if set, holds the tries the
+// from-th statement has had already.
+func (a *attempt) continueTracked(from int, retry *lockRetry) error {
 	r, m, mig := a.r, a.r.m, a.mig
 	stmt := 0
 	for i := from - 1; i < len(a.sec.Statements); i++ {
@@ -52,7 +55,9 @@ func (a *attempt) continueTracked(from int) error {
 			return a.fail(stmt, stmt, err)
 		}
 		m.log.Debug("statement", "version", mig.Version, "statement", stmt, "line", st.Line)
-		retry := r.lockRetry(mig)
+		if retry == nil || i > from-1 {
+			retry = r.lockRetry(mig, a.op)
+		}
 		for {
 			_, err := r.h.conn.ExecContext(r.exec, st.SQL)
 			if err == nil {

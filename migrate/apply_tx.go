@@ -26,12 +26,14 @@ func (a *attempt) applyInTransaction() error {
 	if _, ok := m.d.(dialect.Embedded); ok {
 		own = context.WithoutCancel(r.exec)
 	}
-	if lw := r.lockWaits(); lw != nil {
-		if err := r.bound(lw.timeoutFor(mig)); err != nil {
-			return a.fail(0, 0, err)
-		}
-	}
+	local := r.lockWaits().localSQL(mig)
 	body := func(tx *sql.Tx) error {
+		if local != "" {
+			// The lock wait bound, for this transaction only (see LockWait).
+			if _, err := tx.ExecContext(own, local); err != nil {
+				return err
+			}
+		}
 		if fn != nil {
 			if err := fn(r.exec, tx); err != nil {
 				return err
@@ -55,7 +57,7 @@ func (a *attempt) applyInTransaction() error {
 		rec := a.record(doneState(a.op))
 		return r.recordFenced(own, tx, &rec)
 	}
-	retry := r.lockRetry(mig)
+	retry := r.lockRetry(mig, a.op)
 	var err error
 	for {
 		err = inTx(own, r.h.conn, body)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,7 +96,11 @@ func (e *LockWaitError) Error() string {
 	if e.Tries == 0 {
 		fmt.Fprintf(&b, "not started: transactions open for longer than %s hold locks on tables the migrations change (the preflight check); nothing was applied", e.Timeout)
 	} else {
-		fmt.Fprintf(&b, "%v: gave up waiting %s for a lock, %d times in %s", ErrLockWait, e.Timeout, e.Tries, e.Waited.Round(100*time.Millisecond))
+		times := "times"
+		if e.Tries == 1 {
+			times = "time"
+		}
+		fmt.Fprintf(&b, "%v: gave up waiting %s for a lock, %d %s in %s", ErrLockWait, e.Timeout, e.Tries, times, e.Waited.Round(100*time.Millisecond))
 	}
 	if len(e.Sessions) == 0 {
 		b.WriteString("; no transaction open for that long was found holding locks (it may have ended, or the database user cannot see other sessions)")
@@ -115,11 +120,17 @@ func (e *LockWaitError) Error() string {
 func (e *LockWaitError) Unwrap() []error { return []error{ErrLockWait, e.Err} }
 
 // lockWaits is the run's view of LockWait: nil where the dialect cannot
-// bound lock waits or the bound is off.
+// bound lock waits.
 type lockWaits struct {
-	w   LockWait
-	lw  dialect.LockWaiter
-	set time.Duration // the session's bound now (-1: never set)
+	w  LockWait
+	lw dialect.LockWaiter
+	// session: the bound may be set for the session (not behind a
+	// connection pooler, where the lease lock is used: there a session
+	// setting would reach other clients' queries, and only a bound local
+	// to a migration's transaction is set).
+	session bool
+	// dirty: the session's bound was set, and is reset at the run's end.
+	dirty bool
 }
 
 func (r *run) lockWaits() *lockWaits {
@@ -130,7 +141,7 @@ func (r *run) lockWaits() *lockWaits {
 	if !ok {
 		return nil
 	}
-	r.waits = &lockWaits{w: r.m.lockWait, lw: lw, set: -1}
+	r.waits = &lockWaits{w: r.m.lockWait, lw: lw, session: r.m.lockMode() == LockSession}
 	return r.waits
 }
 
@@ -142,33 +153,51 @@ func (l *lockWaits) timeoutFor(mig *Migration) time.Duration {
 	return l.w.Timeout
 }
 
-// bound sets the session's lock wait bound to d, if it is not d already.
+// sessionSQL is the statement that sets the session's bound to d before
+// a statement or a script ("" when the bound is not set for sessions).
+// It is sent every time: a migration may have set lock_timeout itself.
+func (l *lockWaits) sessionSQL(d time.Duration) string {
+	if l == nil || !l.session || (d == 0 && !l.dirty) {
+		return ""
+	}
+	l.dirty = true
+	return l.lw.LockWaitSQL(d, false)
+}
+
+// localSQL is the statement that sets the bound for the rest of a
+// migration's transaction.
+func (l *lockWaits) localSQL(mig *Migration) string {
+	if l == nil {
+		return ""
+	}
+	return l.lw.LockWaitSQL(l.timeoutFor(mig), true)
+}
+
+// bound sets the session's bound to d (see sessionSQL).
 func (r *run) bound(d time.Duration) error {
-	l := r.lockWaits()
-	if l == nil || l.set == d || (l.set == -1 && d == 0) {
+	q := r.lockWaits().sessionSQL(d)
+	if q == "" {
 		return nil
 	}
-	if _, err := r.h.conn.ExecContext(r.exec, l.lw.LockWaitSQL(d)); err != nil {
+	if _, err := r.h.conn.ExecContext(r.exec, q); err != nil {
 		return fmt.Errorf("set the lock wait bound (%s): %w", d, err)
 	}
-	l.set = d
 	return nil
 }
 
-// unbound puts the session's lock wait back to its default, at the end
-// of a run.
+// unbound puts the session's bound back to its default, at the end of a
+// run.
 func (r *run) unbound() {
-	if l := r.waits; l != nil && l.set > 0 {
-		if _, err := r.h.conn.ExecContext(context.WithoutCancel(r.exec), l.lw.LockWaitSQL(0)); err != nil {
+	if l := r.waits; l != nil && l.dirty {
+		if _, err := r.h.conn.ExecContext(context.WithoutCancel(r.exec), l.lw.LockWaitSQL(0, false)); err != nil {
 			r.m.log.Warn("could not reset the lock wait bound", "error", err)
 		}
-		l.set = 0
+		l.dirty = false
 	}
 }
 
-// boundFor sets the bound for a statement of mig: none for one that
-// builds or rebuilds an index CONCURRENTLY (it waits for old transactions
-// without blocking anyone, and giving up would leave an invalid index).
+// boundFor sets the session's bound for a statement of mig that runs
+// on its own (see statementTimeout).
 func (r *run) boundFor(mig *Migration, sql string) error {
 	l := r.lockWaits()
 	if l == nil {
@@ -177,6 +206,10 @@ func (r *run) boundFor(mig *Migration, sql string) error {
 	return r.bound(l.statementTimeout(mig, sql))
 }
 
+// statementTimeout is the bound for a statement of mig: none for one that
+// builds, drops or rebuilds an index CONCURRENTLY (it waits for old
+// transactions without blocking anyone, and giving up half-way would leave
+// an invalid index).
 func (l *lockWaits) statementTimeout(mig *Migration, sql string) time.Duration {
 	if concurrently(sql) {
 		return 0
@@ -184,33 +217,74 @@ func (l *lockWaits) statementTimeout(mig *Migration, sql string) time.Duration {
 	return l.timeoutFor(mig)
 }
 
-// planBound writes to a plan what bound(d) would send, and notes it.
-func (r *run) planBound(b *strings.Builder, d time.Duration) {
-	l := r.lockWaits()
-	if l == nil || l.set == d || (l.set == -1 && d == 0) {
-		return
+// concurrently reports whether sql is CREATE [UNIQUE] INDEX CONCURRENTLY,
+// DROP INDEX CONCURRENTLY or REINDEX ... CONCURRENTLY: its leading words,
+// comments skipped, say so.
+func concurrently(sql string) bool {
+	words := leadingWords(sql, 8)
+	if len(words) == 0 || !slices.Contains(words, "CONCURRENTLY") {
+		return false
 	}
-	writeStmt(b, l.lw.LockWaitSQL(d))
-	l.set = d
+	switch words[0] {
+	case "CREATE", "DROP", "REINDEX":
+		return slices.Contains(words, "INDEX") || words[0] == "REINDEX"
+	}
+	return false
 }
 
-// concurrently reports whether sql holds the word CONCURRENTLY outside
-// comments and literals, roughly: the statement builds an index without
-// blocking writes.
-func concurrently(sql string) bool {
-	return strings.Contains(strings.ToUpper(sql), "CONCURRENTLY")
+// leadingWords returns up to n leading words of sql in upper case,
+// skipping comments and REINDEX's parenthesised options; it stops at the
+// first quote or other character that is not part of a word.
+func leadingWords(sql string, n int) []string {
+	var out []string
+	for i := 0; i < len(sql) && len(out) < n; {
+		c := sql[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.HasPrefix(sql[i:], "--"):
+			j := strings.IndexByte(sql[i:], '\n')
+			if j < 0 {
+				return out
+			}
+			i += j
+		case strings.HasPrefix(sql[i:], "/*"):
+			j := strings.Index(sql[i+2:], "*/")
+			if j < 0 {
+				return out
+			}
+			i += j + 4
+		case c == '(' && len(out) == 1 && out[0] == "REINDEX":
+			j := strings.IndexByte(sql[i:], ')')
+			if j < 0 {
+				return out
+			}
+			i += j + 1
+		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			j := i
+			for j < len(sql) && (sql[j] == '_' || sql[j] >= 'a' && sql[j] <= 'z' || sql[j] >= 'A' && sql[j] <= 'Z' || sql[j] >= '0' && sql[j] <= '9') {
+				j++
+			}
+			out = append(out, strings.ToUpper(sql[i:j]))
+			i = j
+		default:
+			return out
+		}
+	}
+	return out
 }
 
 // lockRetry is one migration's (or statement's) tries.
 type lockRetry struct {
 	r     *run
 	mig   *Migration
+	op    Op
 	tries int
 	start time.Time
 }
 
-func (r *run) lockRetry(mig *Migration) *lockRetry {
-	return &lockRetry{r: r, mig: mig, start: time.Now()}
+func (r *run) lockRetry(mig *Migration, op Op) *lockRetry {
+	return &lockRetry{r: r, mig: mig, op: op, start: time.Now()}
 }
 
 // again reports whether a try that failed with err is to be made again,
@@ -223,13 +297,17 @@ func (t *lockRetry) again(err error) (bool, error) {
 		return false, err
 	}
 	t.tries++
-	timeout := l.timeoutFor(t.mig)
-	sessions, serr := r.oldTransactions(timeout, t.sqlText())
+	timeout := l.lw.LockWaitBound(l.timeoutFor(t.mig))
+	sessions, serr := r.oldTransactions(timeout, t.sqlText(), false)
 	if serr != nil {
 		r.m.log.Debug("could not list the transactions holding locks", "error", serr)
 	}
-	if t.tries > l.w.Retries || r.soft.Err() != nil {
-		return false, &LockWaitError{Timeout: timeout, Tries: t.tries, Waited: time.Since(t.start), Sessions: sessions, Err: err}
+	lwe := &LockWaitError{Timeout: timeout, Tries: t.tries, Waited: time.Since(t.start), Sessions: sessions, Err: err}
+	if t.tries > l.w.Retries {
+		return false, lwe
+	}
+	if r.soft.Err() != nil {
+		return false, fmt.Errorf("%w: %w", ErrInterrupted, lwe)
 	}
 	pause := backoff(l.w, t.tries)
 	r.m.log.Warn("migration gave up waiting for a lock and was rolled back; trying again",
@@ -238,13 +316,13 @@ func (t *lockRetry) again(err error) (bool, error) {
 	select {
 	case <-time.After(pause):
 	case <-r.soft.Done():
-		return false, &LockWaitError{Timeout: timeout, Tries: t.tries, Waited: time.Since(t.start), Sessions: sessions, Err: err}
+		return false, fmt.Errorf("%w: %w", ErrInterrupted, lwe)
 	}
 	return true, nil
 }
 
 func (t *lockRetry) sqlText() string {
-	sec, _ := t.mig.parts(OpUp)
+	sec, _ := t.mig.parts(t.op)
 	return sectionSQL(sec)
 }
 
@@ -279,7 +357,7 @@ func backoff(w LockWait, n int) time.Duration {
 // oldTransactions returns the sessions with transactions open for longer
 // than age that hold locks on tables sql names (all of them where the
 // server does not say which tables they hold).
-func (r *run) oldTransactions(age time.Duration, sql string) ([]dialect.Session, error) {
+func (r *run) oldTransactions(age time.Duration, sql string, preflight bool) ([]dialect.Session, error) {
 	all, err := r.lockWaits().lw.OldTransactions(r.exec, r.h.conn, age)
 	if err != nil {
 		return nil, err
@@ -287,7 +365,13 @@ func (r *run) oldTransactions(age time.Duration, sql string) ([]dialect.Session,
 	var out []dialect.Session
 	for _, s := range all {
 		if s.Tables == nil {
-			out = append(out, s)
+			// A session whose default database is another one holds
+			// locks on this one's tables only if its queries name them:
+			// the preflight does not wait for it, a failure still names
+			// it (after the ones of this database).
+			if !s.Elsewhere || !preflight {
+				out = append(out, s)
+			}
 			continue
 		}
 		var named []string
@@ -350,7 +434,7 @@ func (r *run) preflightLocks(migs []*Migration, op Op) error {
 	deadline := time.Now().Add(l.w.PreflightTimeout)
 	logged := false
 	for {
-		sessions, err := r.oldTransactions(l.w.Timeout, text.String())
+		sessions, err := r.oldTransactions(l.lw.LockWaitBound(l.w.Timeout), text.String(), true)
 		if err != nil {
 			// A check that cannot run (privileges) does not stop the run:
 			// the lock wait bound still holds.
@@ -362,7 +446,7 @@ func (r *run) preflightLocks(migs []*Migration, op Op) error {
 		}
 		if l.w.Preflight == PreflightRefuse || time.Now().After(deadline) {
 			return fmt.Errorf("%d pending migration(s), from version %d: %w", len(migs), migs[0].Version,
-				&LockWaitError{Timeout: l.w.Timeout, Sessions: sessions, Err: errors.New("old transactions")})
+				&LockWaitError{Timeout: l.lw.LockWaitBound(l.w.Timeout), Sessions: sessions, Err: errors.New("old transactions")})
 		}
 		if !logged {
 			r.m.log.Warn("preflight: waiting for old transactions holding locks on tables the migrations change",
@@ -394,28 +478,18 @@ func (r *run) planPreflight(b *strings.Builder) {
 	writeStmt(b, r.m.render(q, args))
 }
 
-// planTimeout writes to a plan how long its statements wait for locks,
-// and the statement that says so when it changes.
-func (r *run) planTimeout(b *strings.Builder, mig *Migration, sql string) {
-	l := r.lockWaits()
-	if l == nil {
-		return
+// planSQL writes a lock wait statement to a plan, if there is one.
+func planSQL(b *strings.Builder, q string) {
+	if q != "" {
+		writeStmt(b, q)
 	}
-	d := l.statementTimeout(mig, sql)
-	if l.set == d || (l.set == -1 && d == 0) {
-		return
-	}
-	if d > 0 {
-		fmt.Fprintf(b, "-- a statement that waits more than %s for a lock gives up; what it was part of is rolled back and tried again, up to %d more times\n", d, l.w.Retries)
-	}
-	r.planBound(b, d)
 }
 
 // planEnd notes in a plan the statement that puts the session's lock
 // wait back at the end of a run (after the run's own reads).
 func (r *run) planEnd(b *strings.Builder) {
-	if l := r.waits; l != nil && l.set > 0 {
-		fmt.Fprintf(b, "-- at the end of the run the session's lock wait goes back to its default: %s\n", l.lw.LockWaitSQL(0))
-		l.set = 0
+	if l := r.waits; l != nil && l.dirty {
+		fmt.Fprintf(b, "-- at the end of the run the session's lock wait goes back to its default: %s\n", l.lw.LockWaitSQL(0, false))
+		l.dirty = false
 	}
 }

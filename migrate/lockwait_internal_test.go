@@ -27,3 +27,23 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("no backoff configured: %s", d)
 	}
 }
+
+func TestConcurrently(t *testing.T) {
+	for sql, want := range map[string]bool{
+		"CREATE INDEX CONCURRENTLY i ON t (a)":                            true,
+		"create unique index concurrently i on t (a)":                     true,
+		"-- build it\n/* quietly */ CREATE INDEX CONCURRENTLY i ON t (a)": true,
+		"DROP INDEX CONCURRENTLY IF EXISTS i":                             true,
+		"REINDEX (VERBOSE) TABLE CONCURRENTLY t":                          true,
+		"REINDEX INDEX CONCURRENTLY i":                                    true,
+		"ALTER TABLE t ADD COLUMN edited_concurrently bool":               false,
+		"ALTER TABLE t ADD COLUMN concurrently bool":                      false,
+		"CREATE INDEX i ON t (a) -- not CONCURRENTLY":                     false,
+		"COMMENT ON TABLE t IS 'CREATE INDEX CONCURRENTLY'":               false,
+		"CREATE TABLE concurrently (id int)":                              false,
+	} {
+		if got := concurrently(sql); got != want {
+			t.Errorf("concurrently(%q) = %v, want %v", sql, got, want)
+		}
+	}
+}

@@ -243,3 +243,46 @@ func TestLockWaitGivesUp(t *testing.T) {
 		})
 	}
 }
+
+// TestLockWaitOutlivesMigrationsSettings: a migration that sets the lock
+// timeout itself does not switch the bound off for the migrations after
+// it; behind a pooler (lease lock) the bound is set only inside each
+// migration's transaction, never for the session.
+func TestLockWaitOutlivesMigrationsSettings(t *testing.T) {
+	if !slices.Contains(testdb.Kinds(), database.Postgres) {
+		t.Skip("no PostgreSQL server (set FERRY_TEST_POSTGRES_URL)")
+	}
+	db := testdb.New(t, database.Postgres)
+	dir := files(t, map[string]string{
+		"001_busy.sql":  lockWaitFiles["001_busy.sql"],
+		"002_own.sql":   "-- +ferry up\nSET lock_timeout = 0;\nCREATE TABLE other (id int);\n",
+		"003_extra.sql": lockWaitFiles["002_extra.sql"],
+	})
+	if _, err := newMigrator(t, db, dir).Up(ctx(t), migrate.UpOptions{To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	blocker(t, db)
+	w := migrate.LockWait{Timeout: 200 * time.Millisecond, Retries: 1, Backoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	m := newMigrator(t, db, dir, migrate.WithLockWait(w))
+	_, err := m.Up(ctx(t), migrate.UpOptions{})
+	var me *migrate.MigrationError
+	if !errors.Is(err, migrate.ErrLockWait) || !errors.As(err, &me) || me.Version != 3 {
+		t.Fatalf("up: %v, want migration 3 to give up waiting for its lock", err)
+	}
+	if s := status(t, m); s.CurrentVersion != 2 {
+		t.Errorf("version %d, want 2", s.CurrentVersion)
+	}
+
+	lease := newMigrator(t, db, dir, migrate.WithLockWait(w), migrate.WithLockMode(migrate.LockLease))
+	plan, err := lease.PlanUp(ctx(t), migrate.UpOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := plan.WriteSQL(&b); err != nil {
+		t.Fatal(err)
+	}
+	if sql := b.String(); !strings.Contains(sql, "SET LOCAL lock_timeout = 200") || strings.Contains(sql, "\nSET lock_timeout") {
+		t.Errorf("with the lease lock the bound belongs in the transaction only:\n%s", sql)
+	}
+}

@@ -325,8 +325,11 @@ func (p *parser) annotation(i int, pc piece) error {
 	if tool == "+goose" {
 		name = canonicalGoose(directive)
 	} else {
-		name, arg, _ = strings.Cut(strings.ToLower(directive), " ")
-		arg = strings.TrimSpace(arg)
+		name = strings.ToLower(directive)
+		// Only ddl-lock-timeout takes an argument.
+		if first, rest, _ := strings.Cut(name, " "); first == "ddl-lock-timeout" {
+			name, arg = first, strings.TrimSpace(rest)
+		}
 	}
 	switch name {
 	case "up", "down":

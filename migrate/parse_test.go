@@ -201,6 +201,7 @@ func TestParseErrors(t *testing.T) {
 		{"empty up section", "-- +ferry up\n-- write it here\n-- +ferry down\nDROP TABLE t;\n", 1, "the up section is empty"},
 		{"envsub bad dollar", "-- +goose ENVSUB ON\n-- +goose Up\nSELECT $1;\n", 3, "ENVSUB"},
 		{"ddl-lock-timeout without a duration", "-- +ferry up\n-- +ferry ddl-lock-timeout\nSELECT 1;\n", 2, "takes a duration such as 30s"},
+		{"words after an annotation", "-- +ferry up\n-- +ferry contract maybe\nSELECT 1;\n", 2, `unknown annotation "-- +ferry contract maybe"`},
 		{"ddl-lock-timeout not a duration", "-- +ferry up\n-- +ferry ddl-lock-timeout soon\nSELECT 1;\n", 2, `not "soon"`},
 	}
 	for _, tt := range tests {

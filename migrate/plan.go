@@ -93,6 +93,9 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(&b, "-- %s, waiting up to %s for it\n", m.lockDescription(), m.lockTimeout)
+	if lw, ok := d.(dialect.LockWaiter); ok && m.lockWait.Timeout > 0 {
+		fmt.Fprintf(&b, "-- a statement that waits more than %s for a lock gives up; what it was part of is rolled back and tried again, up to %d more times\n", lw.LockWaitBound(m.lockWait.Timeout), m.lockWait.Retries)
+	}
 	if p.CreatesTables {
 		b.WriteString("-- ferry first creates its tables:\n")
 		for _, s := range append(d.HistoryDDL(m.table), d.LockTableDDL(m.lockTable)...) {
@@ -138,7 +141,9 @@ func (p *Plan) WriteSQL(w io.Writer) error {
 		// of its own (its clock and progress marks).
 		owner, next := 0, 0
 		fmt.Fprintf(&b, "-- %s %s: %s\n", verb, atts[0].mig, how.describe(d))
-		r.planTimeout(&b, atts[0].mig, "")
+		if l := r.lockWaits(); l != nil {
+			planSQL(&b, l.sessionSQL(l.timeoutFor(atts[0].mig)))
+		}
 		for _, q := range d.(dialect.Scripter).ScriptStatements(sqls, marks) {
 			if next >= len(steps) || q != strings.TrimRight(steps[next].sql, "; \t\r\n") {
 				writeStmt(&b, q)
@@ -192,22 +197,19 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 			user(i)
 		}
 	}
-	switch how {
-	case batched, inTransaction:
-		a.r.planTimeout(b, a.mig, "")
-	default:
-		a.r.planTimeout(b, a.mig, a.firstSQL())
-	}
+	l := a.r.lockWaits()
 	switch how {
 	case batched:
 		rec := a.record(doneState(a.op))
 		rec.Duration = 0
 		ins, args := m.insertSQL(&rec, m.d.(dialect.Batcher).ElapsedMillis())
 		b.WriteString("-- (no BEGIN or COMMIT is sent: the server runs the pipeline as one implicit transaction)\n")
+		planSQL(b, l.localSQL(a.mig))
 		body()
 		writeStmt(b, m.render(ins, args))
 	case inTransaction:
 		b.WriteString("BEGIN;\n")
+		planSQL(b, l.localSQL(a.mig))
 		body()
 		if m.mirror != nil {
 			fmt.Fprintf(b, "-- record version %d in the history mirror's table\n", a.mig.Version)
@@ -229,13 +231,18 @@ func (a *attempt) writePlan(b *strings.Builder, how strategy) {
 		ins, args := m.insertSQL(&rec, "")
 		writeStmt(b, m.render(m.d.InsertReturningIDSQL(ins), args))
 		if fn != nil {
+			if l != nil {
+				planSQL(b, l.sessionSQL(l.timeoutFor(a.mig)))
+			}
 			body()
 		} else {
 			for i, st := range a.sec.Statements {
 				if i > 0 {
 					writeStmt(b, m.render(m.progressSQL(), []any{i + 1, planVar("running_row_id")}))
 				}
-				a.r.planTimeout(b, a.mig, st.SQL)
+				if l != nil {
+					planSQL(b, l.sessionSQL(l.statementTimeout(a.mig, st.SQL)))
+				}
 				user(i)
 			}
 		}

@@ -237,7 +237,7 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
 	pf.Duration("lock-timeout", migrate.DefaultLockTimeout, "how long to wait for the migration lock (env FERRY_LOCK_TIMEOUT)")
 	pf.Duration("ddl-lock-timeout", migrate.DefaultLockWait.Timeout, "how long a migration's statement may wait for a lock on a table before it gives up, is rolled back and tried again (PostgreSQL lock_timeout; MySQL lock_wait_timeout, in whole seconds); 0: no limit (env FERRY_DDL_LOCK_TIMEOUT)")
 	pf.Int("ddl-retries", migrate.DefaultLockWait.Retries, "how many more times a migration that gave up waiting for a lock is tried, after pauses that double from 1s up to 30s (env FERRY_DDL_RETRIES)")
-	pf.String("preflight", migrate.DefaultLockWait.Preflight, "before a migration, transactions open longer than --ddl-lock-timeout holding locks on tables it names: wait for them, refuse at once naming them, or off (env FERRY_PREFLIGHT)")
+	pf.String("preflight", migrate.DefaultLockWait.Preflight, "once before the migrations run, transactions open longer than --ddl-lock-timeout holding locks on tables they name: wait for them, refuse at once naming them, or off (env FERRY_PREFLIGHT)")
 	pf.Duration("preflight-timeout", migrate.DefaultLockWait.PreflightTimeout, "how long --preflight wait waits before it refuses (env FERRY_PREFLIGHT_TIMEOUT)")
 	pf.Duration("connect-timeout", database.DefaultConnectTimeout, "how long each attempt to connect to the database may take, authentication included (env FERRY_CONNECT_TIMEOUT)")
 	pf.String("lock-mode", "", "migration lock: session (PostgreSQL, MySQL default) or lease (SQLite default; for connection poolers) (env FERRY_LOCK_MODE)")

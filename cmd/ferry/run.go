@@ -35,9 +35,9 @@ On PostgreSQL and MySQL a statement that waits more than --ddl-lock-timeout
 (5s) for a lock on a table gives up instead of making every query on that
 table queue behind it; what it was part of is rolled back and tried again
 after a pause, up to --ddl-retries times, then ferry exits 1 naming the
-sessions in the way. Before each migration, --preflight waits for (or
+sessions in the way. Once before the migrations, --preflight waits for (or
 refuses) transactions open longer than the timeout that hold locks on the
-tables it names.
+tables they name.
 
 --dry-run prints the exact SQL that would run, in order, and changes nothing.
 

@@ -151,11 +151,20 @@ func (d *Dialect) IsBusy(err error) bool {
 
 // LockWaitSQL implements dialect.LockWaiter with lock_wait_timeout, the
 // wait for metadata locks, in whole seconds (at least one).
-func (d *Dialect) LockWaitSQL(wait time.Duration) string {
+// MySQL has no bound local to a transaction: local is the session's.
+func (d *Dialect) LockWaitSQL(wait time.Duration, _ bool) string {
 	if wait <= 0 {
 		return "SET SESSION lock_wait_timeout = DEFAULT"
 	}
-	return "SET SESSION lock_wait_timeout = " + strconv.FormatInt(max(int64((wait+time.Second-1)/time.Second), 1), 10)
+	return "SET SESSION lock_wait_timeout = " + strconv.FormatInt(int64(d.LockWaitBound(wait)/time.Second), 10)
+}
+
+// LockWaitBound implements dialect.LockWaiter: whole seconds, at least one.
+func (d *Dialect) LockWaitBound(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return 0
+	}
+	return max((wait+time.Second-1)/time.Second, 1) * time.Second
 }
 
 // IsLockWait implements dialect.LockWaiter: ER_LOCK_WAIT_TIMEOUT.
@@ -167,19 +176,20 @@ func (d *Dialect) IsLockWait(err error) bool {
 // OldTransactionsQuery implements dialect.LockWaiter.
 func (d *Dialect) OldTransactionsQuery(age time.Duration) (string, []any) {
 	return `SELECT p.ID, COALESCE(p.USER, ''), COALESCE(p.HOST, ''), COALESCE(p.COMMAND, ''),
-	TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)), COALESCE(p.INFO, t.trx_query, '')
+	TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)), COALESCE(p.INFO, t.trx_query, ''),
+	COALESCE(p.DB <> DATABASE(), FALSE)
 FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id
-WHERE t.trx_mysql_thread_id <> CONNECTION_ID() AND p.DB = DATABASE()
+WHERE t.trx_mysql_thread_id <> CONNECTION_ID()
   AND t.trx_started < NOW(6) - INTERVAL ` + strconv.FormatInt(age.Microseconds(), 10) + ` MICROSECOND
 ORDER BY t.trx_started
 LIMIT 20`, nil
 }
 
 // OldTransactions implements dialect.LockWaiter: the transactions open
-// for longer than age of the sessions using this database. MySQL does not
-// say which tables a transaction holds metadata locks on (without
-// optional instrumentation); seeing other users' sessions takes the
-// PROCESS privilege.
+// for longer than age, those of sessions whose default database is another
+// one marked Elsewhere. MySQL does not say which tables a transaction
+// holds metadata locks on (without optional instrumentation); seeing other
+// users' sessions takes the PROCESS privilege.
 func (d *Dialect) OldTransactions(ctx context.Context, q dialect.Querier, age time.Duration) ([]dialect.Session, error) {
 	query, _ := d.OldTransactionsQuery(age)
 	rows, err := q.QueryContext(ctx, query)
@@ -191,7 +201,7 @@ func (d *Dialect) OldTransactions(ctx context.Context, q dialect.Querier, age ti
 	for rows.Next() {
 		var s dialect.Session
 		var micros int64
-		if err := rows.Scan(&s.ID, &s.User, &s.Client, &s.State, &micros, &s.Query); err != nil {
+		if err := rows.Scan(&s.ID, &s.User, &s.Client, &s.State, &micros, &s.Query, &s.Elsewhere); err != nil {
 			return nil, err
 		}
 		if s.State == "Sleep" {

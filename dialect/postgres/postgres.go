@@ -256,11 +256,22 @@ func (d *Dialect) IsBusy(err error) bool {
 }
 
 // LockWaitSQL implements dialect.LockWaiter with lock_timeout.
-func (d *Dialect) LockWaitSQL(wait time.Duration) string {
-	if wait <= 0 {
+func (d *Dialect) LockWaitSQL(wait time.Duration, local bool) string {
+	switch {
+	case local:
+		return fmt.Sprintf("SET LOCAL lock_timeout = %d", max(d.LockWaitBound(wait).Milliseconds(), 0))
+	case wait <= 0:
 		return "RESET lock_timeout"
 	}
-	return fmt.Sprintf("SET lock_timeout = %d", max(wait.Milliseconds(), 1))
+	return fmt.Sprintf("SET lock_timeout = %d", d.LockWaitBound(wait).Milliseconds())
+}
+
+// LockWaitBound implements dialect.LockWaiter: milliseconds.
+func (d *Dialect) LockWaitBound(wait time.Duration) time.Duration {
+	if wait <= 0 {
+		return 0
+	}
+	return max(wait.Round(time.Millisecond), time.Millisecond)
 }
 
 // IsLockWait implements dialect.LockWaiter: lock_not_available, which

@@ -53,6 +53,9 @@ func For(err error) string {
 	var wt *release.WaitTimeoutError
 	switch {
 	case errors.As(err, &me):
+		if me.RolledBack && errors.Is(err, migrate.ErrLockWait) {
+			return "" // its message says what to do: nothing of the migration is wrong
+		}
 		if me.RolledBack {
 			return "; fix the migration and run `ferry up` again"
 		}
