@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -41,6 +42,22 @@ func TestCLIDDLLockTimeout(t *testing.T) {
 	}
 	if !strings.Contains(r.stderr, "nothing of it was applied") || strings.Contains(r.stderr, "repair") {
 		t.Errorf("the message should say nothing was applied and nothing needs repair:\n%s", r.stderr)
+	}
+	// --json: the failure says what held it up, for automation.
+	r = runFerry(t, dir, db.URLString, "up", "--json", "--ddl-lock-timeout", "100ms", "--ddl-retries", "0", "--preflight", "off")
+	var doc struct {
+		OK       bool `json:"ok"`
+		LockWait struct {
+			Tries    int `json:"tries"`
+			Sessions []struct {
+				Application string   `json:"application"`
+				Tables      []string `json:"tables"`
+			} `json:"sessions"`
+		} `json:"lock_wait"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 1 || doc.OK || doc.LockWait.Tries != 1 ||
+		len(doc.LockWait.Sessions) != 1 || doc.LockWait.Sessions[0].Application != "nightly-report" || !slices.Equal(doc.LockWait.Sessions[0].Tables, []string{"busy"}) {
+		t.Fatalf("up --json behind a long transaction: exit %d, %v\n%s", r.code, err, r.stdout)
 	}
 	os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("ddl_lock_timeout: 100ms\npreflight: refuse\n"), 0o644)
 	r = runFerry(t, dir, db.URLString, "up")
