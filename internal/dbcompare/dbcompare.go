@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,6 +52,10 @@ func Schema(ctx context.Context, db *database.DB) (string, error) {
 		out, err := exec.CommandContext(ctx, "mysqldump", "--defaults-extra-file="+cnf, "--no-data", "--skip-dump-date", "--skip-comments",
 			"--routines", "--events", "--triggers", u.Database).Output()
 		if err != nil {
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return "", fmt.Errorf("mysqldump --no-data: %w: %s", err, bytes.TrimSpace(ee.Stderr))
+			}
 			return "", fmt.Errorf("mysqldump --no-data: %w", err)
 		}
 		return string(out), nil
