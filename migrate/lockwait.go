@@ -31,8 +31,9 @@ type LockWait struct {
 	// doubles, up to MaxBackoff. Each pause is drawn at random between
 	// half of it and all of it, so that waiters do not line up.
 	Backoff, MaxBackoff time.Duration
-	// Preflight says what to do when, before a migration, transactions
-	// open for longer than Timeout hold locks on tables it names:
+	// Preflight says what to do when, once before a run's migrations,
+	// transactions open for longer than Timeout hold locks on tables they
+	// name:
 	// PreflightWait (wait for them to end, at most PreflightTimeout),
 	// PreflightRefuse (stop at once, naming them), or PreflightOff.
 	Preflight        string
@@ -46,14 +47,17 @@ const (
 	PreflightOff    = "off"
 )
 
-// DefaultLockWait is the lock wait of a Migrator without WithLockWait.
-var DefaultLockWait = LockWait{
-	Timeout: 5 * time.Second, Retries: 5, Backoff: time.Second, MaxBackoff: 30 * time.Second,
-	Preflight: PreflightWait, PreflightTimeout: 2 * time.Minute,
+// DefaultLockWait returns the lock wait of a Migrator without
+// WithLockWait.
+func DefaultLockWait() LockWait {
+	return LockWait{
+		Timeout: 5 * time.Second, Retries: 5, Backoff: time.Second, MaxBackoff: 30 * time.Second,
+		Preflight: PreflightWait, PreflightTimeout: 2 * time.Minute,
+	}
 }
 
 // WithLockWait sets how long migrations wait for table locks and how
-// they are retried (see LockWait; default DefaultLockWait). It applies
+// they are retried (see LockWait; default DefaultLockWait()). It applies
 // where the dialect is a dialect.LockWaiter (PostgreSQL, MySQL).
 func WithLockWait(w LockWait) Option {
 	return func(m *Migrator) error {

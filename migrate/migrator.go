@@ -356,7 +356,7 @@ func New(db *sql.DB, d dialect.Dialect, opts ...Option) (*Migrator, error) {
 		table: DefaultTable, lockTable: DefaultTable + "_lock",
 		log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		lockTimeout: DefaultLockTimeout,
-		lockWait:    DefaultLockWait,
+		lockWait:    DefaultLockWait(),
 		leaseTTL:    30 * time.Second,
 		hostname:    host,
 		holder:      host + ":" + strconv.Itoa(os.Getpid()),

@@ -98,10 +98,10 @@ func defaults() config {
 		Table:            migrate.DefaultTable,
 		LockTimeout:      migrate.DefaultLockTimeout,
 		ConnectTimeout:   database.DefaultConnectTimeout,
-		DDLLockTimeout:   migrate.DefaultLockWait.Timeout,
-		DDLRetries:       migrate.DefaultLockWait.Retries,
-		Preflight:        migrate.DefaultLockWait.Preflight,
-		PreflightTimeout: migrate.DefaultLockWait.PreflightTimeout,
+		DDLLockTimeout:   migrate.DefaultLockWait().Timeout,
+		DDLRetries:       migrate.DefaultLockWait().Retries,
+		Preflight:        migrate.DefaultLockWait().Preflight,
+		PreflightTimeout: migrate.DefaultLockWait().PreflightTimeout,
 		LogFormat:        "text",
 		LogLevel:         "warn",
 		History:          "ferry",
@@ -114,7 +114,7 @@ var preflights = []string{migrate.PreflightWait, migrate.PreflightRefuse, migrat
 
 // lockWait is the configured migrate.LockWait.
 func (c *config) lockWait() migrate.LockWait {
-	w := migrate.DefaultLockWait
+	w := migrate.DefaultLockWait()
 	w.Timeout, w.Retries, w.Preflight, w.PreflightTimeout = c.DDLLockTimeout, c.DDLRetries, c.Preflight, c.PreflightTimeout
 	return w
 }
