@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -253,4 +254,43 @@ func streamDecode(line string, ncol, size int) ([]value, [sha256.Size]byte, erro
 	err := sr.finish()
 	h.Sum(sum[:0])
 	return out, sum, err
+}
+
+// FuzzStreamRow: the streaming decoder (rows too long to hold) accepts
+// only lines the line decoder accepts, and gives the same values and the
+// line's sha256, through any buffer size.
+func FuzzStreamRow(f *testing.F) {
+	f.Add([]byte(`[null,"a\"b\\c\n\u00e9\uD83D\uDE00",1,1.5,true,{"b":"AAE="},{"s":"/w=="},{"f":"NaN"}]`), 8, 16)
+	f.Add([]byte(`[ "a" , 1 ,{"b":""}]`), 3, 17)
+	f.Add([]byte(`["\uD83D",-0.5e-3]`), 2, 20)
+	f.Fuzz(func(t *testing.T, line []byte, n, size int) {
+		if n < 1 || n > 64 || bytes.IndexByte(line, '\n') >= 0 {
+			return
+		}
+		size = 16 + abs(size)%64
+		got, sum, err := streamDecode(string(line)+"\n", n, size)
+		if err != nil {
+			return
+		}
+		want, derr := decodeRow(line, n)
+		if derr != nil {
+			t.Fatalf("the stream decoder accepted %q, the line decoder says %v", line, derr)
+		}
+		for i := range want {
+			a, b := got[i], want[i]
+			if a.kind != b.kind || a.s != b.s || string(a.b) != string(b.b) || a.t != b.t {
+				t.Fatalf("%q value %d: stream %+v, line %+v", line, i, a, b)
+			}
+		}
+		if sum != sha256.Sum256(line) {
+			t.Fatalf("%q: the streamed sha256 differs", line)
+		}
+	})
+}
+
+func abs(n int) int {
+	if n < 0 {
+		return -n
+	}
+	return n
 }

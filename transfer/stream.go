@@ -218,11 +218,10 @@ func (r *streamRow) next() (value, error) {
 			return value{}, r.fail("a value too long for a number")
 		}
 	}
+	// A number or a literal, by JSON's grammar (jsonNumber), whole.
 	v, n, ok := fastValue(tok)
 	if !ok || n != len(tok) {
-		if v, err = decodeValue(tok); err != nil {
-			return value{}, r.fail("%v", err)
-		}
+		return value{}, r.fail("not a JSON value: %.40q", tok)
 	}
 	return v, nil
 }
@@ -250,6 +249,56 @@ type jsonText struct {
 	// An escape cut by the end of a slice.
 	esc  []byte // from the backslash
 	high rune   // a \u high surrogate waiting for its low half
+	// pend is the start of a character cut by the end of a slice.
+	pend []byte
+}
+
+// text appends a run of the string's own bytes, as encoding/json decodes
+// them: a byte that is not part of valid UTF-8 becomes U+FFFD. A
+// character cut at the run's end waits in pend for the next run.
+func (t *jsonText) text(out, run []byte) []byte {
+	data := run
+	if len(t.pend) > 0 {
+		data = append(t.pend, run...)
+	}
+	cut := len(data)
+	for k := 1; k <= 3 && k <= len(data); k++ {
+		c := data[len(data)-k]
+		if c < utf8.RuneSelf {
+			break
+		}
+		if utf8.RuneStart(c) {
+			if !utf8.FullRune(data[len(data)-k:]) {
+				cut = len(data) - k
+			}
+			break
+		}
+	}
+	body := data[:cut]
+	if utf8.Valid(body) {
+		out = append(out, body...)
+	} else {
+		for len(body) > 0 {
+			r, n := utf8.DecodeRune(body)
+			if r == utf8.RuneError && n == 1 {
+				out = utf8.AppendRune(out, utf8.RuneError)
+			} else {
+				out = append(out, body[:n]...)
+			}
+			body = body[n:]
+		}
+	}
+	t.pend = append(t.pend[:0], data[cut:]...)
+	return out
+}
+
+// flushText ends a run: a character still cut short is not one.
+func (t *jsonText) flushText(out []byte) []byte {
+	for range t.pend {
+		out = utf8.AppendRune(out, utf8.RuneError)
+	}
+	t.pend = t.pend[:0]
+	return out
 }
 
 func (t *jsonText) Read(p []byte) (int, error) {
@@ -294,10 +343,11 @@ func (t *jsonText) fill() error {
 		if t.high != 0 && j > i {
 			out, t.high = utf8.AppendRune(out, utf8.RuneError), 0
 		}
-		out = append(out, b[i:j]...)
+		out = t.text(out, b[i:j])
 		if j == len(b) {
 			break
 		}
+		out = t.flushText(out)
 		switch c := b[j]; {
 		case c == '"':
 			if j != len(b)-1 || more {
