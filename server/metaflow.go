@@ -126,7 +126,7 @@ func (s *Server) metaflowUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	after, aerr := s.schemaStatus(context.WithoutCancel(r.Context()))
 	doc := api.Upgrade[api.SchemaStatus]{InitStatus: before, UpgradeResult: result, FinalStatus: after, Applied: applied(res), DurationMS: time.Since(start).Milliseconds()}
-	doc.Error, doc.BackupID = errText(err, berr, aerr), notes.BackupID
+	doc.Error, doc.BackupID, doc.LockWait = errText(err, berr, aerr), notes.BackupID, api.FromLockWait(err)
 	writeJSON(w, code, doc)
 }
 

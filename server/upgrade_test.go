@@ -2,9 +2,12 @@ package server_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server"
@@ -47,4 +50,45 @@ func TestUpgradeTargets(t *testing.T) {
 			t.Fatalf("after upgrade to 2: at %s", st.CurrentVersion)
 		}
 	})
+}
+
+// TestUpgradeLockWait: an upgrade held up by another session's
+// transaction fails (500) saying who holds it up, so that automation can
+// try again once that session is gone; then it applies.
+func TestUpgradeLockWait(t *testing.T) {
+	if !slices.Contains(testdb.Kinds(), database.Postgres) {
+		t.Skip("no PostgreSQL server (set FERRY_TEST_POSTGRES_URL)")
+	}
+	db := testdb.New(t, database.Postgres)
+	dir := migrationsDir(t, map[string]string{
+		"001_busy.sql":  "-- +ferry up\nCREATE TABLE busy (id int PRIMARY KEY);\n",
+		"002_extra.sql": "-- +ferry up\nALTER TABLE busy ADD COLUMN extra int;\n",
+	})
+	w := migrate.LockWait{Timeout: 100 * time.Millisecond, Retries: 1, Backoff: 10 * time.Millisecond, MaxBackoff: 10 * time.Millisecond}
+	s := newService(t, db, server.Config{Tokens: []server.Token{{Name: "x", Secret: token}}}, migrate.WithDir(dir), migrate.WithLockWait(w))
+	if code, body := do(t, "POST", s.URL+"/v1/upgrade", strings.NewReader(`{"to": 1}`), bearer()); code != 200 {
+		t.Fatalf("upgrade to 1: %d %s", code, body)
+	}
+	conn, err := db.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, q := range []string{"SET application_name = 'nightly-report'", "BEGIN", "SELECT count(*) FROM busy"} {
+		if _, err := conn.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, body := do(t, "POST", s.URL+"/v1/upgrade", nil, bearer())
+	var up api.Upgrade[api.Status]
+	if err := json.Unmarshal([]byte(body), &up); err != nil || code != 500 || up.LockWait == nil || up.LockWait.Tries != 2 ||
+		len(up.LockWait.Sessions) != 1 || up.LockWait.Sessions[0].Application != "nightly-report" {
+		t.Fatalf("upgrade behind a long transaction: %d %v\n%s", code, err, body)
+	}
+	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := do(t, "POST", s.URL+"/v1/upgrade", nil, bearer()); code != 200 || strings.Contains(body, "lock_wait") {
+		t.Fatalf("upgrade once the transaction ended: %d %s", code, body)
+	}
 }

@@ -61,7 +61,7 @@ func (s *Server) v1Upgrade(w http.ResponseWriter, r *http.Request) {
 	s.audit(c, "POST /v1/upgrade", start, res, notes, err)
 	after, aerr := s.statusDoc(context.WithoutCancel(r.Context()))
 	doc := api.Upgrade[*api.Status]{InitStatus: before, FinalStatus: after, Applied: applied(res), DurationMS: time.Since(start).Milliseconds()}
-	doc.UpgradeResult, doc.Error, doc.BackupID = api.UpgradeSuccess, errText(err, berr, aerr), notes.BackupID
+	doc.UpgradeResult, doc.Error, doc.BackupID, doc.LockWait = api.UpgradeSuccess, errText(err, berr, aerr), notes.BackupID, api.FromLockWait(err)
 	code = http.StatusOK
 	if err != nil {
 		code, doc.UpgradeResult = http.StatusInternalServerError, api.UpgradeFailed

@@ -476,7 +476,7 @@ func (a *app) printOutcome(doc map[string]any, err error) error {
 	if err != nil {
 		doc["error"] = a.explain(err)
 	}
-	if lw := lockWaitDoc(err); lw != nil {
+	if lw := api.FromLockWait(err); lw != nil {
 		doc["lock_wait"] = lw
 	}
 	if perr := a.printJSON(doc); perr != nil {
@@ -493,25 +493,4 @@ func (a *app) printOutcome(doc map[string]any, err error) error {
 func exitErrorAfterPrint(a *app, err error) error {
 	fmt.Fprintf(a.stderr, "ferry: %s\n", a.explain(err))
 	return exitError{exitFailure}
-}
-
-// lockWaitDoc describes a migration that gave up waiting for a lock (or
-// that the preflight held back), for automation that retries later: nil
-// for any other error.
-func lockWaitDoc(err error) map[string]any {
-	var lwe *migrate.LockWaitError
-	if !errors.As(err, &lwe) {
-		return nil
-	}
-	sessions := []map[string]any{}
-	for _, s := range lwe.Sessions {
-		sessions = append(sessions, map[string]any{
-			"id": s.ID, "user": s.User, "application": s.Application, "client": s.Client, "state": s.State,
-			"transaction_seconds": s.TxAge.Seconds(), "tables": s.Tables, "summary": s.String(),
-		})
-	}
-	return map[string]any{
-		"timeout_seconds": lwe.Timeout.Seconds(), "tries": lwe.Tries, "waited_seconds": lwe.Waited.Seconds(),
-		"preflight": lwe.Tries == 0, "sessions": sessions,
-	}
 }

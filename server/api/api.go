@@ -3,6 +3,12 @@
 // its Go client and the CLI share them.
 package api
 
+import (
+	"errors"
+
+	"github.com/ferrydb/ferry/migrate"
+)
+
 // Upgrade results, as the Metaflow migration service writes them.
 const (
 	UpgradeSuccess = "upgrade success"
@@ -45,6 +51,48 @@ type Upgrade[S any] struct {
 	BackupID string `json:"backup-id,omitempty"`
 	// DurationMS is how long the upgrade took, lock wait included.
 	DurationMS int64 `json:"duration_ms"`
+	// LockWait, when the upgrade failed because a migration gave up
+	// waiting for a table lock (or the preflight found old transactions
+	// in the way), says what held it up: a transient failure, worth
+	// another try once those sessions are gone.
+	LockWait *LockWait `json:"lock_wait,omitempty"`
+}
+
+// LockWait describes a migration held up by other sessions' locks.
+type LockWait struct {
+	TimeoutSeconds float64 `json:"timeout_seconds"`
+	// Tries is how many times it was tried (0: the preflight held it back).
+	Tries         int           `json:"tries"`
+	WaitedSeconds float64       `json:"waited_seconds"`
+	Sessions      []LockSession `json:"sessions"`
+}
+
+// LockSession is another session whose transaction holds locks in the way.
+type LockSession struct {
+	ID                 int64    `json:"id"`
+	User               string   `json:"user,omitempty"`
+	Application        string   `json:"application,omitempty"`
+	Client             string   `json:"client,omitempty"`
+	State              string   `json:"state,omitempty"`
+	TransactionSeconds float64  `json:"transaction_seconds"`
+	Tables             []string `json:"tables,omitempty"`
+	// Summary is the session in one line, its query cut at its first quote.
+	Summary string `json:"summary"`
+}
+
+// FromLockWait describes err's lock wait, or returns nil when err is not
+// a migrate.LockWaitError.
+func FromLockWait(err error) *LockWait {
+	var lwe *migrate.LockWaitError
+	if !errors.As(err, &lwe) {
+		return nil
+	}
+	lw := &LockWait{TimeoutSeconds: lwe.Timeout.Seconds(), Tries: lwe.Tries, WaitedSeconds: lwe.Waited.Seconds(), Sessions: []LockSession{}}
+	for _, s := range lwe.Sessions {
+		lw.Sessions = append(lw.Sessions, LockSession{ID: s.ID, User: s.User, Application: s.Application, Client: s.Client, State: s.State,
+			TransactionSeconds: s.TxAge.Seconds(), Tables: s.Tables, Summary: s.String()})
+	}
+	return lw
 }
 
 // Error is the body of an error answer, as Metaflow's service writes it.
