@@ -72,14 +72,6 @@ func (a *attempt) continueTracked(from int, retry *lockRetry) error {
 	return a.finishTracked(stmt)
 }
 
-// firstSQL is the attempt's first statement ("" for none, or a Go function).
-func (a *attempt) firstSQL() string {
-	if a.sec == nil || len(a.sec.Statements) == 0 {
-		return ""
-	}
-	return a.sec.Statements[0].SQL
-}
-
 // finishTracked records a tracked attempt whose statements all ran.
 func (a *attempt) finishTracked(stmt int) error {
 	r, m, mig := a.r, a.r.m, a.mig

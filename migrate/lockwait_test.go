@@ -38,42 +38,10 @@ func lockWaitSetup(t *testing.T, db *testdb.DB, w migrate.LockWait) *migrate.Mig
 	return newMigrator(t, db, dir, migrate.WithLockWait(w))
 }
 
-// blocker opens a transaction that reads the busy table and keeps it
-// open: the long transaction an ALTER TABLE waits behind. It returns the
-// connection's session id; commit ends it.
+// blocker holds the busy table in a long transaction (see testdb.Hold).
 func blocker(t *testing.T, db *testdb.DB) (id int64, commit func()) {
 	t.Helper()
-	conn, err := db.Conn(ctx(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := "SELECT CONNECTION_ID()"
-	if db.Kind == database.Postgres {
-		if _, err := conn.ExecContext(ctx(t), "SET application_name = 'ferry-test-blocker'"); err != nil {
-			t.Fatal(err)
-		}
-		q = "SELECT pg_backend_pid()"
-	}
-	if err := conn.QueryRowContext(ctx(t), q).Scan(&id); err != nil {
-		t.Fatal(err)
-	}
-	tx, err := conn.BeginTx(ctx(t), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	if err := tx.QueryRowContext(ctx(t), "SELECT COUNT(*) FROM busy").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	commit = func() {
-		once.Do(func() {
-			tx.Commit()
-			conn.Close()
-		})
-	}
-	t.Cleanup(commit)
-	return id, commit
+	return testdb.Hold(t, db, "ferry-test-blocker", "SELECT COUNT(*) FROM busy")
 }
 
 // load reads and writes the busy table from 4 connections until stop is

@@ -69,25 +69,14 @@ func TestUpgradeLockWait(t *testing.T) {
 	if code, body := do(t, "POST", s.URL+"/v1/upgrade", strings.NewReader(`{"to": 1}`), bearer()); code != 200 {
 		t.Fatalf("upgrade to 1: %d %s", code, body)
 	}
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET application_name = 'nightly-report'", "BEGIN", "SELECT count(*) FROM busy"} {
-		if _, err := conn.ExecContext(t.Context(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, release := testdb.Hold(t, db, "nightly-report", "SELECT count(*) FROM busy")
 	code, body := do(t, "POST", s.URL+"/v1/upgrade", nil, bearer())
 	var up api.Upgrade[api.Status]
 	if err := json.Unmarshal([]byte(body), &up); err != nil || code != 500 || up.LockWait == nil || up.LockWait.Tries != 2 ||
 		len(up.LockWait.Sessions) != 1 || up.LockWait.Sessions[0].Application != "nightly-report" {
 		t.Fatalf("upgrade behind a long transaction: %d %v\n%s", code, err, body)
 	}
-	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	if code, body := do(t, "POST", s.URL+"/v1/upgrade", nil, bearer()); code != 200 || strings.Contains(body, "lock_wait") {
 		t.Fatalf("upgrade once the transaction ended: %d %s", code, body)
 	}

@@ -26,16 +26,7 @@ func TestCLIDDLLockTimeout(t *testing.T) {
 		"002_extra.sql": "-- +ferry up\nALTER TABLE busy ADD COLUMN extra int;\n",
 	})
 	mustRun(t, dir, db.URLString, "up", "--to", "1")
-	conn, err := db.Conn(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	for _, q := range []string{"SET application_name = 'nightly-report'", "BEGIN", "SELECT count(*) FROM busy"} {
-		if _, err := conn.ExecContext(t.Context(), q); err != nil {
-			t.Fatal(err)
-		}
-	}
+	_, release := testdb.Hold(t, db, "nightly-report", "SELECT count(*) FROM busy")
 	r := runFerry(t, dir, db.URLString, "up", "--ddl-lock-timeout", "100ms", "--ddl-retries", "1", "--preflight", "off")
 	if r.code != 1 || !strings.Contains(r.stderr, "gave up waiting 100ms for a lock, 2 times") || !strings.Contains(r.stderr, `application "nightly-report"`) {
 		t.Fatalf("up behind a long transaction: exit %d\n%s", r.code, r.stderr)
@@ -64,9 +55,7 @@ func TestCLIDDLLockTimeout(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "not started: transactions open for longer than 100ms") || !strings.Contains(r.stderr, "nightly-report") {
 		t.Fatalf("up with the preflight refusing: exit %d\n%s", r.code, r.stderr)
 	}
-	if _, err := conn.ExecContext(t.Context(), "COMMIT"); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	mustRun(t, dir, db.URLString, "up")
 	if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"current_version": 2`) {
 		t.Errorf("status after the transaction ended:\n%s", r.stdout)
