@@ -37,6 +37,8 @@ type GoMigration struct {
 type Statement struct {
 	SQL  string
 	Line int
+	// Column is the 1-based byte column of Line where the statement starts.
+	Column int
 
 	// multi: the statement holds several commands (a statement-begin
 	// block), so it cannot be sent where one command is expected.
@@ -54,6 +56,17 @@ func (s Statement) Display() string {
 		return s.shown
 	}
 	return s.SQL
+}
+
+// Directive is a comment of the form "-- ferry:NAME ARGS" in a migration
+// file: an instruction to a tool that reads the file, such as package
+// lint's "-- ferry:lint-ignore RULE reason". The engine itself ignores
+// directives; they do not change the checksum.
+type Directive struct {
+	// Line is the file's line the comment is on.
+	Line int
+	// Text is what follows "-- ferry:", e.g. "lint-ignore index-not-concurrent reason".
+	Text string
 }
 
 // Section is the up or the down part of a migration.
@@ -83,6 +96,8 @@ type Migration struct {
 	// DDLLockTimeout, from a -- +ferry ddl-lock-timeout annotation,
 	// replaces the run's LockWait.Timeout for this migration (nil: none).
 	DDLLockTimeout *time.Duration
+	// Directives are the "-- ferry:" comments of the up file, in order.
+	Directives []Directive
 	// Checksum is the hex sha256 of the normalised up SQL ("" for Go
 	// migrations): comments and whitespace changes do not alter it.
 	Checksum string

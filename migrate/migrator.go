@@ -234,11 +234,16 @@ type Preflight func(ctx context.Context, run *PreflightRun) error
 type PreflightRun struct {
 	// Migrations are the migrations about to be applied, in order.
 	Migrations []*Migration
+	m          *Migrator
 	// From is the current version; To the version after the run.
 	From, To int64
 	// Conn is the run's own connection (the one holding a session lock).
 	Conn Querier
 }
+
+// All returns all the migrations the migrator knows, applied or not, in
+// version order, parsed (the first call reads any file not read yet).
+func (p *PreflightRun) All() []*Migration { return p.m.Migrations() }
 
 // WithPreflight adds checks that run before anything is applied.
 func WithPreflight(p ...Preflight) Option {

@@ -35,6 +35,8 @@ type parsedFile struct {
 	// secrets are values of secret-named environment variables that
 	// ENVSUB put into the statements.
 	secrets []string
+	// directives are the file's -- ferry: comments.
+	directives []Directive
 	// downLine is the line of the down annotation (0 without one);
 	// downErr a substitution error in the down part, reported when the
 	// migration is reverted.
@@ -184,6 +186,9 @@ func parseSource(file, src string, syn dialect.Syntax, kind fileKind) (*parsedFi
 			if p.section != nil && p.section == p.out.up && strings.TrimSpace(src[pc.start:pc.end]) == TODOMarker {
 				p.upTODO = true
 			}
+			if d, ok := directive(src, pc); ok && (p.section == nil || p.section == p.out.up) {
+				p.out.directives = append(p.out.directives, d)
+			}
 			if pc.bol {
 				if err := p.annotation(i, pc); err != nil {
 					return nil, err
@@ -281,7 +286,8 @@ func (p *parser) flush() error {
 	for _, pc := range p.pieces[fi : li+1] {
 		multi = multi || pc.kind == pSemicolon
 	}
-	p.section.Statements = append(p.section.Statements, Statement{SQL: p.src[start:end], Line: line, multi: multi})
+	col := start - strings.LastIndexByte(p.src[:start], '\n')
+	p.section.Statements = append(p.section.Statements, Statement{SQL: p.src[start:end], Line: line, Column: col, multi: multi})
 	if p.section == p.out.up {
 		if p.upStmts > 0 {
 			p.sum.WriteByte(';')
@@ -290,6 +296,16 @@ func (p *parser) flush() error {
 		normalize(&p.sum, p.src, p.pieces[fi:li+1])
 	}
 	return nil
+}
+
+// directive returns a line comment of the form "-- ferry:NAME ..." as a
+// Directive.
+func directive(src string, pc piece) (Directive, bool) {
+	text := strings.TrimSpace(strings.TrimPrefix(src[pc.start:pc.end], "--"))
+	if !strings.HasPrefix(text, "ferry:") {
+		return Directive{}, false
+	}
+	return Directive{Line: pc.line, Text: strings.TrimPrefix(text, "ferry:")}, true
 }
 
 // isDelimiter reports whether a statement is the mysql client's DELIMITER

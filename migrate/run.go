@@ -270,7 +270,7 @@ func (m *Migrator) nearest(v int64) string {
 // preflightRun describes a plan to a Preflight, a Gate or a BackupFunc.
 func (r *run) preflightRun(plan []*Migration) *PreflightRun {
 	from := r.hist.maxApplied()
-	return &PreflightRun{Migrations: plan, From: from, To: max(from, plan[len(plan)-1].Version), Conn: r.h.conn}
+	return &PreflightRun{Migrations: plan, m: r.m, From: from, To: max(from, plan[len(plan)-1].Version), Conn: r.h.conn}
 }
 
 // preflight runs the Preflight checks for a plan.

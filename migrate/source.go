@@ -95,6 +95,7 @@ func (m *Migration) parseFiles(s *fileSource) error {
 	}
 	m.Format, m.Up, m.Down, m.NoTransaction, m.Contract, m.Checksum = pf.format, pf.up, pf.down, pf.noTx, pf.contract, pf.checksum
 	m.DDLLockTimeout = pf.lockWait
+	m.Directives = pf.directives
 	m.secrets, m.downErr = pf.secrets, pf.downErr
 	if s.down != "" {
 		df, err := read(s.down, migrateDown)

@@ -37,6 +37,9 @@ type BackupOutcome struct {
 
 // Pipeline is what an upgrade does besides applying migrations.
 type Pipeline struct {
+	// Check, when set, runs first and may refuse the whole plan (lint of
+	// the pending migrations, say) before the gate and the backup.
+	Check Preflight
 	// Gate, when set, may hold back part of the plan.
 	Gate Gate
 	// Backup, when set, runs before the first migration, when there is
@@ -76,6 +79,11 @@ func (e *UpgradeError) Unwrap() error { return e.Err }
 func (m *Migrator) Upgrade(ctx context.Context, opts UpOptions, p Pipeline) (*UpgradeOutcome, error) {
 	out := &UpgradeOutcome{}
 	res, err := m.up(ctx, opts, func(r *run, plan []*Migration) ([]*Migration, error) {
+		if p.Check != nil {
+			if err := p.Check(r.exec, r.preflightRun(plan)); err != nil {
+				return nil, err
+			}
+		}
 		if p.Gate != nil {
 			upTo, held := p.Gate(r.exec, r.preflightRun(plan))
 			if held != nil {
