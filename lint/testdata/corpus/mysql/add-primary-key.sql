@@ -1,0 +1,4 @@
+-- expect: mysql-table-rebuild
+-- source: https://dev.mysql.com/doc/refman/8.4/en/innodb-online-ddl-operations.html (Adding a primary key: In Place Yes, Rebuilds Table Yes, DML Yes); observed on MariaDB 10.11.19 here: INSTANT/NOCOPY refused, ALGORITHM=INPLACE, LOCK=NONE succeeds
+-- +ferry up
+ALTER TABLE events ADD PRIMARY KEY (id);

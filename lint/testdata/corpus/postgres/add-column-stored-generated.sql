@@ -1,0 +1,4 @@
+-- expect: add-column-rewrite
+-- source: observed on PostgreSQL 15 here: DEBUG rewriting table "users", relfilenode changed
+-- +ferry up
+ALTER TABLE users ADD COLUMN email_lower text GENERATED ALWAYS AS (lower(email)) STORED;

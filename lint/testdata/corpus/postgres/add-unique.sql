@@ -1,0 +1,4 @@
+-- expect: unique-without-index
+-- source: observed on PostgreSQL 15 here: builds users_email_key serially under AccessExclusiveLock on users
+-- +ferry up
+ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);

@@ -1,0 +1,6 @@
+-- The schema every PostgreSQL corpus case runs against: existing tables.
+-- +ferry up
+CREATE TABLE users (id bigserial PRIMARY KEY, email varchar(100) NOT NULL, name text, age int, score numeric(10,2), created_at timestamp);
+CREATE TABLE orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, status varchar(20), total numeric(10,2), note text, placed_at timestamptz);
+CREATE TYPE mood AS ENUM ('sad', 'ok');
+CREATE INDEX orders_user_idx ON orders (user_id);

@@ -1,0 +1,5 @@
+-- expect: drop-column,sqlite-table-rebuild
+-- source: still a drop; marked contract, so the finding stays at info severity
+-- +ferry up
+-- +ferry contract
+ALTER TABLE users DROP COLUMN age;

@@ -1,0 +1,135 @@
+package lint
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ferrydb/ferry/migrate"
+)
+
+// mysqlProbes are the ALGORITHM/LOCK clauses tried on each ALTER, cheapest
+// first. MySQL and MariaDB refuse a clause they cannot honour, without
+// changing anything, so the first accepted is the cheapest possible.
+var mysqlProbes = []string{"ALGORITHM=INSTANT", "ALGORITHM=INPLACE, LOCK=NONE", "ALGORITHM=INPLACE, LOCK=SHARED", "ALGORITHM=COPY"}
+
+func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation, error) {
+	var out []Observation
+	for _, st := range m.Up.Statements {
+		o := t.observation(m, st)
+		toks := tokenize(st.SQL, mysqlDialect)
+		cur := &cursor{toks: toks}
+		alter := cur.accept("alter", "table")
+		index := !alter && cur.accept("create") && (cur.accept("unique") || cur.accept("fulltext") || cur.accept("spatial") || true) && cur.accept("index")
+		probe := (alter || index) && !has(toks, "algorithm") && !has(toks, "lock") && !cur.done()
+		if alter {
+			// RENAME TO and partition maintenance take no ALGORITHM.
+			probe = probe && !has(toks, "partition")
+		}
+		if !probe {
+			if _, err := t.db.ExecContext(ctx, st.SQL); err != nil {
+				o.Err = err.Error()
+				out = append(out, o)
+				return out, fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, err)
+			}
+			out = append(out, o)
+			continue
+		}
+		sqlText := strings.TrimRight(strings.TrimSpace(st.SQL), ";")
+		var lastErr error
+		for _, p := range mysqlProbes {
+			clause := ", " + p
+			if index {
+				clause = " " + strings.ReplaceAll(p, ", ", " ")
+			}
+			if _, err := t.db.ExecContext(ctx, sqlText+clause); err != nil {
+				lastErr = err
+				continue
+			}
+			o.Algorithm, lastErr = strings.TrimPrefix(p, "ALGORITHM="), nil
+			break
+		}
+		if lastErr != nil {
+			o.Err = lastErr.Error()
+			out = append(out, o)
+			return out, fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, lastErr)
+		}
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+func (t *tracer) sqlite(ctx context.Context, m *migrate.Migration) ([]Observation, error) {
+	conn, err := t.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	tables := func() (map[string]int64, error) {
+		rows, err := conn.QueryContext(ctx, `SELECT name, rootpage FROM sqlite_master WHERE type = 'table'`)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		out := map[string]int64{}
+		for rows.Next() {
+			var n string
+			var p int64
+			if err := rows.Scan(&n, &p); err != nil {
+				return nil, err
+			}
+			out[strings.ToLower(n)] = p
+		}
+		return out, rows.Err()
+	}
+	before, err := tables()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN"); err != nil {
+		return nil, err
+	}
+	var out []Observation
+	for _, st := range m.Up.Statements {
+		o := t.observation(m, st)
+		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
+			o.Err = err.Error()
+			conn.ExecContext(ctx, "ROLLBACK")
+			return append(out, o), fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, err)
+		}
+		out = append(out, o)
+	}
+	after, err := tables()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return nil, err
+	}
+	// A rebuild spans statements (create, copy, drop, rename): it shows on
+	// the migration's last statement that touched the table.
+	for name, page := range before {
+		if p, ok := after[name]; ok && p != page {
+			i := len(out) - 1
+			for j := len(out) - 1; j >= 0; j-- {
+				if mentions(out[j].Statement, name) || strings.Contains(strings.ToLower(m.Up.Statements[j].SQL), name) {
+					i = j
+					break
+				}
+			}
+			out[i].Rewritten = append(out[i].Rewritten, name)
+			slices.Sort(out[i].Rewritten)
+		}
+	}
+	return out, nil
+}
+
+// mentions reports whether a statement's first line names a table.
+func mentions(s, name string) bool { return strings.Contains(strings.ToLower(s), name) }
+
+func sortObservation(o *Observation) {
+	slices.SortFunc(o.Locks, func(a, b TableLock) int { return strings.Compare(a.Table+a.Mode, b.Table+b.Mode) })
+	slices.Sort(o.Rewritten)
+	slices.Sort(o.Scanned)
+}
