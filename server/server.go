@@ -30,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/lint"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
 )
@@ -84,6 +85,10 @@ type Config struct {
 	// any other host is refused, so that a web page re-bound to 127.0.0.1
 	// (DNS rebinding) cannot read or drive the service.
 	AllowedHosts []string
+	// Lint, when set, lints the pending migrations for every status
+	// document (GET /v1/status "lint", and the upgrade answer's
+	// init-status). A zero Target is read from the server once.
+	Lint *lint.Config
 	// StatusTimeout bounds each status request's reads of the database.
 	// Default 30s.
 	StatusTimeout time.Duration
@@ -105,7 +110,11 @@ type Notes struct {
 // Server is the migration service. Create it with New, serve it with Serve
 // (or mount Handler), and stop it by cancelling Serve's context.
 type Server struct {
-	cfg      Config
+	cfg Config
+	// lintMu guards the last lint report of the pending migrations.
+	lintMu   sync.Mutex
+	lintKey  string
+	lintRep  *lint.Report
 	db       *database.DB
 	m        *migrate.Migrator
 	log      *slog.Logger
@@ -452,7 +461,45 @@ func (s *Server) statusDoc(ctx context.Context) (*api.Status, error) {
 			return nil, fmt.Errorf("read the fleet registry: %w", err)
 		}
 	}
-	return api.FromStatus(st, s.db.URL.String(), fleet), nil
+	doc := api.FromStatus(st, s.db.URL.String(), fleet)
+	if s.cfg.Lint != nil && len(st.Pending) > 0 {
+		rep, err := s.lintPending(ctx, st.Pending)
+		if err != nil {
+			return nil, err
+		}
+		doc.Lint = api.FromLintReport(rep)
+	}
+	return doc, nil
+}
+
+// lintPending lints the pending migrations. The report depends only on
+// which migrations are pending (the files do not change under a running
+// service), so the last one is kept.
+func (s *Server) lintPending(ctx context.Context, pending []int64) (*lint.Report, error) {
+	key := fmt.Sprint(pending)
+	s.lintMu.Lock()
+	defer s.lintMu.Unlock()
+	if s.lintKey == key {
+		return s.lintRep, nil
+	}
+	cfg := *s.cfg.Lint
+	if cfg.Target.Engine == "" {
+		t, err := lint.ServerTarget(ctx, s.db.DB, cfg.Dialect)
+		if err != nil {
+			return nil, err
+		}
+		s.cfg.Lint.Target, cfg.Target = t, t
+	}
+	cfg.Only = map[int64]bool{}
+	for _, v := range pending {
+		cfg.Only[v] = true
+	}
+	rep, err := lint.Check(s.m.Migrations(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.lintKey, s.lintRep = key, rep
+	return rep, nil
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {

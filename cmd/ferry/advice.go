@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/ferrydb/ferry/lint"
 
 	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/database"
@@ -29,6 +30,10 @@ func (a *app) advice(err error) string {
 		return fmt.Sprintf(" (check that the server is running and that the database URL, from %s, is right)", from)
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
+	}
+	var lf *lint.FindingsError
+	if errors.As(err, &lf) {
+		return "\nferry lint --pending shows each finding's safe alternative (docs/lint has a page per rule); rewrite the migration, suppress a finding you have checked with a comment \"-- ferry:lint-ignore RULE reason\" before the statement, or apply anyway with --lint warn"
 	}
 	return ""
 }

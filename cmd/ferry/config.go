@@ -18,6 +18,7 @@ import (
 
 	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/lint"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
 )
@@ -84,6 +85,12 @@ type config struct {
 	// --since` (table: column).
 	ExportTimeColumns map[string]string `yaml:"export_time_columns"`
 
+	// Lint configures ferry lint and the lint that up runs first.
+	Lint lintFile `yaml:"lint"`
+	// LintMode is what up and the service do with lint findings of the
+	// pending migrations: warn, error (refuse) or off.
+	LintMode string `yaml:"-"`
+
 	// file is the config file that was read, if any.
 	file string
 	// databaseFrom says where the database URL came from, for advice.
@@ -105,9 +112,59 @@ func defaults() config {
 		LogFormat:        "text",
 		LogLevel:         "warn",
 		History:          "ferry",
+		LintMode:         "warn",
 		Heartbeat:        release.DefaultHeartbeat,
 		InstanceTTL:      release.DefaultTTL,
 	}
+}
+
+// lintFile is the lint: section of ferry.yaml.
+type lintFile struct {
+	// Target is the server the rules assume, e.g. "postgres 15".
+	Target string `yaml:"target"`
+	// StartAfter: migrations at or below this version are not checked.
+	StartAfter int64 `yaml:"start_after"`
+	// FailOn is the severity at which ferry lint exits 1.
+	FailOn string `yaml:"fail_on"`
+	// Rules maps a rule id to off, info, warning or error.
+	Rules map[string]string `yaml:"rules"`
+	// Mode is what up does first: warn, error or off.
+	Mode string `yaml:"mode"`
+}
+
+// lintModes are the values of --lint.
+var lintModes = []string{"warn", "error", "off"}
+
+// lintConfig returns the lint configuration for a dialect; target, when
+// not empty, overrides the file's.
+func (c *config) lintConfig(dialect, target string) (lint.Config, error) {
+	cfg := lint.Config{Dialect: dialect, StartAfter: c.Lint.StartAfter, Rules: map[string]lint.Severity{}}
+	if target == "" {
+		target = c.Lint.Target
+	}
+	if target != "" {
+		t, err := lint.ParseTarget(target)
+		if err != nil {
+			return cfg, err
+		}
+		if t.Engine == "mariadb" && dialect == "mysql" || t.Engine == dialect {
+			cfg.Target = t
+		} else {
+			return cfg, fmt.Errorf("lint target %s does not match the database, which is %s", t, dialect)
+		}
+	}
+	for id, v := range c.Lint.Rules {
+		if v == "off" {
+			cfg.Rules[id] = lint.Off
+			continue
+		}
+		sev, err := lint.ParseSeverity(v)
+		if err != nil {
+			return cfg, fmt.Errorf("lint rule %s: %w (or off)", id, err)
+		}
+		cfg.Rules[id] = sev
+	}
+	return cfg, nil
 }
 
 var preflights = []string{migrate.PreflightWait, migrate.PreflightRefuse, migrate.PreflightOff}
@@ -177,6 +234,23 @@ func (c *config) checkFile() error {
 	if err := migrate.CheckTableName(c.Table); err != nil {
 		return fmt.Errorf("table: %w", err)
 	}
+	if c.Lint.Target != "" {
+		if _, err := lint.ParseTarget(c.Lint.Target); err != nil {
+			return fmt.Errorf("lint.target: %w", err)
+		}
+	}
+	known := map[string]bool{}
+	for _, r := range lint.Rules() {
+		known[r.ID] = true
+	}
+	for id, v := range c.Lint.Rules {
+		if !known[id] {
+			return fmt.Errorf("lint.rules: %q is not a rule (ferry lint --rules lists them)", id)
+		}
+		if _, err := lint.ParseSeverity(v); err != nil && v != "off" {
+			return fmt.Errorf("lint.rules.%s: %q: use off, info, warning or error", id, v)
+		}
+	}
 	for _, d := range []struct {
 		key string
 		v   time.Duration
@@ -204,6 +278,8 @@ func (c *config) checkFile() error {
 		{"log_format", c.LogFormat, logFormats},
 		{"log_level", c.LogLevel, logLevels},
 		{"compat", c.Compat, compats},
+		{"lint.mode", c.Lint.Mode, append([]string{""}, lintModes...)},
+		{"lint.fail_on", c.Lint.FailOn, []string{"", "info", "warning", "error"}},
 	} {
 		if err := checkOneOf(e.v, e.allowed...); err != nil {
 			return fmt.Errorf("%s: %w", e.key, err)
@@ -281,6 +357,7 @@ func settings() []setting {
 			c.DDLRetries = n
 			return nil
 		}},
+		{"lint", "FERRY_LINT", oneOf(func(c *config) *string { return &c.LintMode }, lintModes...)},
 		{"preflight", "FERRY_PREFLIGHT", oneOf(func(c *config) *string { return &c.Preflight }, preflights...)},
 		{"preflight-timeout", "FERRY_PREFLIGHT_TIMEOUT", duration("preflight timeout", func(c *config) *time.Duration { return &c.PreflightTimeout })},
 		{"heartbeat", "FERRY_HEARTBEAT", duration("heartbeat", func(c *config) *time.Duration { return &c.Heartbeat })},
@@ -420,6 +497,9 @@ func resolve(flags *pflag.FlagSet, getenv func(string) string) (config, error) {
 				return c, usageErrorf("config file %s: backup: %v", path, err)
 			}
 			c.Backup = string(m)
+		}
+		if c.Lint.Mode != "" {
+			c.LintMode = c.Lint.Mode
 		}
 		c.file = path
 		if c.Database != database.DefaultURL {

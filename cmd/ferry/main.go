@@ -248,7 +248,7 @@ Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
 	root.AddCommand(
 		a.initCmd(), a.newCmd(),
 		a.statusCmd(), a.upCmd(), a.downCmd(), a.redoCmd(),
-		a.validateCmd(), a.baselineCmd(), a.repairCmd(), a.historyCmd(),
+		a.validateCmd(), a.lintCmd(), a.baselineCmd(), a.repairCmd(), a.historyCmd(),
 		a.adoptCmd(), a.serveCmd(), a.remoteCmd(),
 		a.releaseCmd(), a.launchCmd(), a.waitCmd(),
 		a.backupCmd(), a.exportCmd(), a.importCmd(), a.copyCmd(),

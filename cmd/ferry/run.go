@@ -101,10 +101,18 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				return err
 			}
 			defer p.close()
+			lintRep, err := a.lintGate(&p.Pipeline, db)
+			if err != nil {
+				return err
+			}
 			out, err := m.Upgrade(ctx, opts, p.Pipeline)
 			err = targetError(err)
+			extra := map[string]any{}
+			if r := *lintRep; r != nil {
+				extra["lint"] = api.FromLintReport(r)
+			}
 			if p.store == nil {
-				return a.report(out.Result, err, "up")
+				return a.reportWith(out.Result, err, "up", extra)
 			}
 			info := map[string]any{"store": p.store.String()}
 			if b := out.Backup; b != nil {
@@ -115,13 +123,15 @@ one finishes) and releases the lock. A second signal exits at once.`,
 					info["error"] = b.Err.Error()
 				}
 			}
-			return a.reportWith(out.Result, err, "up", map[string]any{"backup": info})
+			extra["backup"] = info
+			return a.reportWith(out.Result, err, "up", extra)
 		},
 	}
 	int64Flag(c.Flags(), &to, "to", "", 0, "apply migrations up to and including this version")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
 	c.Flags().BoolVar(&allowOOO, "allow-out-of-order", false, "apply pending migrations older than the newest applied one (env FERRY_ALLOW_OUT_OF_ORDER)")
 	c.Flags().BoolVar(&force, "force", false, "apply contract migrations even while releases they break have live instances")
+	c.Flags().String("lint", "warn", "lint the pending migrations first: warn (show findings, go on), error (refuse, applying nothing, when a finding is an error) or off (env FERRY_LINT; ferry.yaml lint.mode)")
 	c.Flags().String("backup", "", "take a backup before applying: auto, required or off (env FERRY_BACKUP; default auto when a backup store is configured, off otherwise)")
 	c.Flags().String("store", "", storeHelp)
 	jsonFlag(c)

@@ -78,6 +78,7 @@ func serviceFlags(c *cobra.Command) {
 	f.StringSlice("allowed-host", nil, "without a token, also answer requests for this host name (besides localhost and the listen addresses), repeatable (env FERRY_ALLOWED_HOSTS, comma-separated)")
 	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
 	f.Duration("upgrade-timeout", time.Hour, "longest an upgrade may take, lock wait included")
+	f.String("lint", "warn", "lint the pending migrations: warn (report the findings in the status and upgrade answers), error (also refuse an upgrade whose migrations have an error-level finding) or off (env FERRY_LINT; ferry.yaml lint.mode)")
 }
 
 // service is a migration service ready to serve.
@@ -203,6 +204,18 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	cfg := server.Config{
 		DB: db, MigratorOptions: opts, Logger: a.log, Tokens: tokens, ReadOnly: a.cfg.ReadOnly,
 		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts, Pipeline: p.Pipeline,
+	}
+	if a.cfg.LintMode != "off" {
+		lc, err := a.cfg.lintConfig(db.URL.Kind, "")
+		if err != nil {
+			svc.close()
+			return nil, usageError{err}
+		}
+		cfg.Lint = &lc
+		if _, err := a.lintGate(&cfg.Pipeline, db); err != nil {
+			svc.close()
+			return nil, err
+		}
 	}
 	cfg.Fleet = func(ctx context.Context) (any, error) {
 		live, err := release.Live(ctx, db, db.Dialect)

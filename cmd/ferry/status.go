@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/ferrydb/ferry/lint"
 	"text/tabwriter"
 	"time"
 
@@ -60,11 +61,16 @@ is_up_to_date, pending (an array of versions) and applied.
 			if err != nil {
 				return err
 			}
+			lintRep, err := a.lintPending(cmd.Context(), db, m, s.Pending)
+			if err != nil {
+				return err
+			}
 			if a.json {
 				if fleet == nil {
 					fleet = []release.ReleaseInstances{}
 				}
 				doc := api.FromStatus(s, db.URL.String(), fleet)
+				doc.Lint = api.FromLintReport(lintRep)
 				for _, u := range imports {
 					doc.ImportsInProgress = append(doc.ImportsInProgress, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified})
 				}
@@ -73,6 +79,9 @@ is_up_to_date, pending (an array of versions) and applied.
 				}
 			} else {
 				a.printStatus(db.URL.String(), s)
+				if lintRep != nil && len(lintRep.Findings) > 0 {
+					a.printf("Lint:             %d errors, %d warnings in the pending migrations (ferry lint --pending shows them)\n", lintRep.Count(lint.Error), lintRep.Count(lint.Warning)-lintRep.Count(lint.Error))
+				}
 				a.printImports(imports)
 				a.printFleet(fleet)
 			}
