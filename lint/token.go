@@ -78,12 +78,13 @@ func tokenize(sql string, d dialectName) []token {
 			out = append(out, token{tIdent, s, i})
 			i += n
 		case c == '[' && d == sqliteDialect:
-			j := strings.IndexByte(sql[i:], ']')
+			j := strings.IndexByte(sql[i+1:], ']')
 			if j < 0 {
-				j = len(sql) - i - 1
+				out = append(out, token{tIdent, sql[i+1:], i})
+				return out
 			}
-			out = append(out, token{tIdent, sql[i+1 : i+j], i})
-			i += j + 1
+			out = append(out, token{tIdent, sql[i+1 : i+1+j], i})
+			i += j + 2
 		case c == '$' && d == postgresDialect:
 			if tag, ok := dollarTag(sql[i:]); ok {
 				end := strings.Index(sql[i+len(tag):], tag)
