@@ -26,7 +26,14 @@ func (c *checker) postgres(g *mig) bool {
 		cur.accept("trusted")
 		cur.accept("procedural")
 		switch strings.ToLower(cur.peek().text) {
-		case "view", "function", "procedure", "trigger", "sequence", "type", "schema", "extension",
+		case "view":
+			v := &cursor{toks: cur.toks, i: cur.i + 1}
+			v.accept("if", "not", "exists")
+			if name, ok := v.name(); ok {
+				g.created[name] = true
+			}
+			return true
+		case "function", "procedure", "trigger", "sequence", "type", "schema", "extension",
 			"domain", "policy", "rule", "aggregate", "operator", "collation", "cast", "publication",
 			"subscription", "role", "user", "group", "language", "statistics", "text", "conversion",
 			"event", "server", "foreign", "access", "transform", "tablespace", "default":
@@ -96,6 +103,10 @@ func (c *checker) postgres(g *mig) bool {
 			"REINDEX ... CONCURRENTLY (PostgreSQL 12+) in a migration marked -- +ferry no-transaction")
 		return true
 	case cur.accept("vacuum"):
+		if g.inTx {
+			c.add(g, RuleConcurrentInTx, "", "VACUUM cannot run inside a transaction block: this migration runs in one, so it fails",
+				"mark the migration -- +ferry no-transaction (goose: -- +goose NO TRANSACTION), with this statement alone in it")
+		}
 		opts, _ := cur.group()
 		if cur.accept("full") || has(opts, "full") {
 			name, _ := cur.name()
@@ -119,13 +130,23 @@ func (c *checker) postgres(g *mig) bool {
 		name, _ := cur.name()
 		c.backfill(g, name, "DELETE", cur.rest())
 		return true
+	case cur.accept("refresh", "materialized", "view"):
+		if cur.accept("concurrently") {
+			return true
+		}
+		name, _ := cur.name()
+		if g.existing(name) {
+			c.add(g, RuleTableRewrite, name, fmt.Sprintf("REFRESH MATERIALIZED VIEW %s rebuilds it under an ACCESS EXCLUSIVE lock: every read of %s waits until the refresh is done", name, name),
+				"REFRESH MATERIALIZED VIEW CONCURRENTLY (the view needs a unique index), which lets reads go on")
+		}
+		return true
 	case cur.accept("with"):
 		// A data-modifying CTE is DML; lint reads it as such.
 		return true
 	}
 	switch strings.ToLower(cur.peek().text) {
 	case "insert", "select", "comment", "grant", "revoke", "set", "reset", "analyze", "notify",
-		"truncate", "lock", "refresh", "values", "security", "import", "discard", "listen", "unlisten":
+		"truncate", "lock", "values", "security", "import", "discard", "listen", "unlisten":
 		return true
 	}
 	return false

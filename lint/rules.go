@@ -92,7 +92,7 @@ var (
 // rules is every rule, in the order the documentation lists them.
 var rules = []Rule{
 	{RuleIndexNotConcurrent, Error, pg, "CREATE INDEX or REINDEX without CONCURRENTLY blocks writes to an existing table while the index builds"},
-	{RuleConcurrentInTx, Error, pg, "CONCURRENTLY in a migration that runs in a transaction fails at apply time"},
+	{RuleConcurrentInTx, Error, pg, "CONCURRENTLY (or VACUUM) in a migration that runs in a transaction fails at apply time"},
 	{RuleDropIndexNotConcurrent, Warning, pg, "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's table"},
 	{RuleNotNullNoDefault, Error, all, "ADD COLUMN ... NOT NULL without a DEFAULT fails on a table with rows, or breaks the running release's inserts"},
 	{RuleAddColumnRewrite, Error, pg, "ADD COLUMN with a volatile default, serial, identity or stored generated column rewrites the table under an ACCESS EXCLUSIVE lock"},
@@ -107,7 +107,7 @@ var rules = []Rule{
 	{RuleDropTable, Error, all, "dropping a table breaks the running release, which may still use it"},
 	{RuleBackfillInTx, Warning, pg, "UPDATE or DELETE of a whole existing table in the same transaction as DDL holds the DDL's lock for the whole backfill"},
 	{RuleEnumValueInTx, Error, pg, "ALTER TYPE ... ADD VALUE inside a transaction fails before PostgreSQL 12"},
-	{RuleTableRewrite, Error, pg, "VACUUM FULL, CLUSTER, SET TABLESPACE or SET LOGGED/UNLOGGED rewrites a table under an ACCESS EXCLUSIVE lock"},
+	{RuleTableRewrite, Error, pg, "VACUUM FULL, CLUSTER, SET TABLESPACE, SET LOGGED/UNLOGGED or REFRESH MATERIALIZED VIEW rewrites a table under an ACCESS EXCLUSIVE lock"},
 	{RuleMySQLBlocksWrites, Error, my, "an ALTER that cannot run with LOCK=NONE on the target version (ALGORITHM=COPY or LOCK=SHARED) blocks writes for the whole copy"},
 	{RuleMySQLRebuild, Warning, my, "an ALTER that is not INSTANT on the target version rebuilds the table in place: writes go on, but it takes long and replicas lag"},
 	{RuleSQLiteRebuild, Warning, lite, "a table rebuild (create, copy, drop, rename) holds the database's write lock for the whole copy"},
