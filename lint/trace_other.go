@@ -15,6 +15,23 @@ import (
 var mysqlProbes = []string{"ALGORITHM=INSTANT", "ALGORITHM=INPLACE, LOCK=NONE", "ALGORITHM=INPLACE, LOCK=SHARED", "ALGORITHM=COPY"}
 
 func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation, error) {
+	existing := map[string]bool{}
+	rows, err := t.db.QueryContext(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		existing[strings.ToLower(n)] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	var out []Observation
 	for _, st := range m.Up.Statements {
 		o := t.observation(m, st)
@@ -22,6 +39,19 @@ func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation
 		cur := &cursor{toks: toks}
 		alter := cur.accept("alter", "table")
 		index := !alter && cur.accept("create") && (cur.accept("unique") || cur.accept("fulltext") || cur.accept("spatial") || true) && cur.accept("index")
+		tbl := ""
+		if alter {
+			tbl, _ = (&cursor{toks: toks, i: cur.i}).name()
+		} else if index {
+			c := &cursor{toks: toks, i: cur.i}
+			c.name()
+			if c.accept("using") {
+				c.next()
+			}
+			if c.accept("on") {
+				tbl, _ = c.name()
+			}
+		}
 		probe := (alter || index) && !has(toks, "algorithm") && !has(toks, "lock") && !cur.done()
 		if alter {
 			// RENAME TO and partition maintenance take no ALGORITHM.
@@ -49,6 +79,9 @@ func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation
 			}
 			o.Algorithm, lastErr = strings.TrimPrefix(p, "ALGORITHM="), nil
 			break
+		}
+		if tbl != "" && !existing[strings.ToLower(tbl)] {
+			o.Note = "on a table created in this migration: no rows, no running release"
 		}
 		if lastErr != nil {
 			o.Err = lastErr.Error()
@@ -111,12 +144,27 @@ func (t *tracer) sqlite(ctx context.Context, m *migrate.Migration) ([]Observatio
 	// the migration's last statement that touched the table.
 	for name, page := range before {
 		if p, ok := after[name]; ok && p != page {
-			i := len(out) - 1
-			for j := len(out) - 1; j >= 0; j-- {
-				if mentions(out[j].Statement, name) || strings.Contains(strings.ToLower(m.Up.Statements[j].SQL), name) {
-					i = j
-					break
+			// The statement that renames a table into the name completes a
+			// rebuild; failing that, the last one that names the table.
+			i := -1
+			for j, st := range m.Up.Statements {
+				c := &cursor{toks: tokenize(st.SQL, sqliteDialect)}
+				if c.accept("alter", "table") {
+					c.name()
+					if c.accept("rename", "to") {
+						if to, _ := c.name(); strings.EqualFold(to, name) {
+							i = j
+						}
+					}
 				}
+			}
+			for j := len(out) - 1; i < 0 && j >= 0; j-- {
+				if strings.Contains(strings.ToLower(m.Up.Statements[j].SQL), name) {
+					i = j
+				}
+			}
+			if i < 0 {
+				i = len(out) - 1
 			}
 			out[i].Rewritten = append(out[i].Rewritten, name)
 			slices.Sort(out[i].Rewritten)
@@ -124,9 +172,6 @@ func (t *tracer) sqlite(ctx context.Context, m *migrate.Migration) ([]Observatio
 	}
 	return out, nil
 }
-
-// mentions reports whether a statement's first line names a table.
-func mentions(s, name string) bool { return strings.Contains(strings.ToLower(s), name) }
 
 func sortObservation(o *Observation) {
 	slices.SortFunc(o.Locks, func(a, b TableLock) int { return strings.Compare(a.Table+a.Mode, b.Table+b.Mode) })
