@@ -10,6 +10,8 @@ import (
 // table is what lint knows of a table from the migrations before.
 type table struct {
 	cols map[string]*colDef
+	// partitioned: CREATE TABLE ... PARTITION BY (PostgreSQL).
+	partitioned bool
 	// notNullChecks are columns with a validated CHECK (col IS NOT NULL).
 	notNullChecks map[string]bool
 }
@@ -26,10 +28,14 @@ type checker struct {
 	// predicted are the rules each checked statement broke, suppressed
 	// or not, for comparing with a trace.
 	predicted map[stmtKey]map[string]bool
+	// runCreated are the tables that checked migrations created, when
+	// Config.Only names a run of pending migrations: the run creates them,
+	// so they are new for the rest of it too.
+	runCreated map[string]bool
 }
 
 func newChecker(cfg Config) *checker {
-	return &checker{cfg: cfg, d: dialectName(cfg.Dialect), tables: map[string]*table{}, indexes: map[string]string{}, pendingChecks: map[string][2]string{}, predicted: map[stmtKey]map[string]bool{}}
+	return &checker{cfg: cfg, d: dialectName(cfg.Dialect), tables: map[string]*table{}, indexes: map[string]string{}, pendingChecks: map[string][2]string{}, predicted: map[stmtKey]map[string]bool{}, runCreated: map[string]bool{}}
 }
 
 // mig is the state of checking one migration.
@@ -38,6 +44,7 @@ type mig struct {
 	inTx     bool
 	check    bool
 	created  map[string]bool // tables created by this migration
+	run      map[string]bool // tables created by earlier migrations of the checked run
 	dropped  map[string]int  // existing tables dropped: index of the drop-table finding
 	findings []Finding
 
@@ -53,17 +60,30 @@ type mig struct {
 	// notValid maps a constraint this migration added NOT VALID to its
 	// rule (check or foreign key).
 	notValid map[string]string
+	// renamedAway maps a name an existing table was renamed to (SQLite,
+	// for the rename-first rebuild) to its old name.
+	renamedAway map[string]string
 	// fkChecksOff: a SET foreign_key_checks = 0 ran earlier in this
 	// migration (MySQL runs a migration's statements on one session).
 	fkChecksOff bool
 }
 
-// existing reports whether a table was there before this migration.
-func (g *mig) existing(name string) bool { return !g.created[name] }
+// existing reports whether a table was there before this migration (and,
+// when lint checks a run of pending migrations, before the run).
+func (g *mig) existing(name string) bool { return !g.created[name] && !g.run[name] }
 
 // migration learns from m and, when check is set, returns its findings.
 func (c *checker) migration(m *migrate.Migration, check bool) []Finding {
-	g := &mig{m: m, check: check, created: map[string]bool{}, dropped: map[string]int{}, altered: map[string]bool{}, notValid: map[string]string{}}
+	g := &mig{m: m, check: check, created: map[string]bool{}, run: c.runCreated, dropped: map[string]int{}, altered: map[string]bool{}, notValid: map[string]string{}, renamedAway: map[string]string{}}
+	if c.cfg.Only != nil && check {
+		defer func() {
+			for t, ok := range g.created {
+				if ok {
+					c.runCreated[t] = true
+				}
+			}
+		}()
+	}
 	g.inTx = !m.NoTransaction && c.d != mysqlDialect
 	if m.Up == nil {
 		if check && m.UpFunc != nil {
@@ -132,6 +152,19 @@ func (c *checker) add(g *mig, rule, tbl, msg, fix string) {
 		return
 	}
 	g.findings = append(g.findings, c.finding(g, rule, tbl, msg, fix, g.stmt.Line))
+}
+
+// addSev is add with a severity below the rule's default, for a finding
+// lint is not sure of; a configured severity still wins.
+func (c *checker) addSev(g *mig, rule string, sev Severity, tbl, msg, fix string) {
+	if !g.check {
+		return
+	}
+	f := c.finding(g, rule, tbl, msg, fix, g.stmt.Line)
+	if _, set := c.cfg.Rules[rule]; !set && f.Severity > sev {
+		f.Severity = sev
+	}
+	g.findings = append(g.findings, f)
 }
 
 // finding builds a finding at line, applying configured severities, the
@@ -221,6 +254,10 @@ func (c *checker) rename(g *mig, from, to string) {
 	if g.created[from] {
 		g.created[to] = true
 		delete(g.created, from)
+	}
+	if g.run[from] {
+		g.run[to] = true
+		delete(g.run, from)
 	}
 }
 

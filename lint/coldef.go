@@ -264,6 +264,13 @@ func pgSafeTypeChange(old, new string) bool {
 		return os == ns && na[0] >= oa[0]
 	case on == "cidr" && nn == "inet":
 		return true
+	case on == nn && (on == "timestamp" || on == "timestamptz" || on == "time" || on == "timetz" || on == "interval"):
+		// A higher fractional-seconds precision, or none (6), keeps every
+		// stored value: observed without a rewrite on PostgreSQL 15.
+		if na == nil {
+			return true
+		}
+		return len(oa) == 1 && len(na) == 1 && oa[0] >= 0 && na[0] >= oa[0]
 	}
 	return false
 }

@@ -58,7 +58,7 @@ func TestCorpusTrace(t *testing.T) {
 				}
 				traced++
 				for _, f := range rep.Findings {
-					if f.Rule == lint.RuleTraceDiffers {
+					if f.Rule == lint.RuleTraceDiffers || f.Rule == lint.RuleTraceFailed {
 						t.Errorf("%s/%s:%d: %s", kind, cc.name, f.Line, f.Message)
 					}
 				}

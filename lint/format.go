@@ -42,6 +42,13 @@ func (o Observation) lines() []string {
 		}
 		out = append(out, "locks: "+strings.Join(ls, ", "))
 	}
+	if len(o.Held) > 0 {
+		var ls []string
+		for _, l := range o.Held {
+			ls = append(ls, l.Mode+" on "+l.Table)
+		}
+		out = append(out, "already held (taken by an earlier statement): "+strings.Join(ls, ", "))
+	}
 	if len(o.Rewritten) > 0 {
 		out = append(out, "rewrote: "+strings.Join(o.Rewritten, ", "))
 	}
@@ -80,7 +87,14 @@ func (r *Report) Summary() string {
 	if len(r.Findings) == 0 {
 		return fmt.Sprintf("lint: no findings in %d migrations (%d statements) for %s", r.Migrations, r.Statements, r.Target)
 	}
-	return fmt.Sprintf("lint: %d errors, %d warnings, %d info in %d migrations (%d statements) for %s", errs, warns, infos, r.Migrations, r.Statements, r.Target)
+	return fmt.Sprintf("lint: %s, %s, %d info in %d migrations (%d statements) for %s", plural(errs, "error"), plural(warns, "warning"), infos, r.Migrations, r.Statements, r.Target)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // WriteGitHub writes findings as GitHub Actions workflow commands, which

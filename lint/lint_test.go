@@ -232,7 +232,7 @@ func TestFormats(t *testing.T) {
 	if err := lint.WriteText(&b, rep); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"migrations/2_idx.sql:2:1: error index-not-concurrent:", "fix: CREATE INDEX CONCURRENTLY", "see: docs/lint/index-not-concurrent.md", "lint: 1 errors, 0 warnings"} {
+	for _, want := range []string{"migrations/2_idx.sql:2:1: error index-not-concurrent:", "fix: CREATE INDEX CONCURRENTLY", "see: docs/lint/index-not-concurrent.md", "lint: 1 error, 0 warnings"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("text output lacks %q:\n%s", want, b.String())
 		}

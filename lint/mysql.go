@@ -2,6 +2,7 @@ package lint
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -415,13 +416,30 @@ func myInplaceType(old, new string, t Target) bool {
 	if old == new {
 		return true
 	}
+	if ob, nb, ok := strings.Cut(old, "("); ok {
+		// ENUM and SET: members added at the end, within the same storage
+		// size (up to 255 ENUM members, 8 SET members), change metadata only.
+		if nn, nm, _ := strings.Cut(new, "("); nn == ob && (ob == "enum" || ob == "set") {
+			om := strings.Split(strings.TrimSuffix(nb, ")"), ",")
+			nmem := strings.Split(strings.TrimSuffix(nm, ")"), ",")
+			limit := 255
+			if ob == "set" {
+				limit = 8
+			}
+			return len(nmem) >= len(om) && slices.Equal(nmem[:len(om)], om) && (len(om) > limit) == (len(nmem) > limit)
+		}
+	}
 	on, oa := typeArgs(old)
 	nn, na := typeArgs(new)
 	if on != nn || on != "varchar" || len(oa) != 1 || len(na) != 1 || na[0] < oa[0] {
 		return false
 	}
+	oldBytes, newBytes := oa[0]*4, na[0]*4
 	if t.Engine == "mariadb" && t.atLeast(10, 4) {
-		return true
+		// Observed on MariaDB 10.11: instant when the old column took at
+		// most 127 bytes or already more than 255 (varchar(31) or (64)
+		// upwards); a copy in between (varchar(40) to (100)).
+		return oldBytes <= 127 || oldBytes > 255
 	}
-	return (oa[0]*4 <= 255) == (na[0]*4 <= 255)
+	return (oldBytes <= 255) == (newBytes <= 255)
 }

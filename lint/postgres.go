@@ -170,13 +170,16 @@ func (c *checker) pgCreateIndex(g *mig, cur *cursor, unique bool) bool {
 	if !cur.accept("on") {
 		return false
 	}
-	cur.accept("only")
+	only := cur.accept("only")
 	tbl, ok := cur.name()
 	if !ok {
 		return false
 	}
 	if name != "" {
 		c.indexes[name] = tbl
+	}
+	if t := c.tables[tbl]; only && t != nil && t.partitioned {
+		return true // ON ONLY a partitioned parent: catalog only, instant
 	}
 	if conc {
 		c.concurrentInTx(g, "CREATE INDEX CONCURRENTLY")
@@ -188,8 +191,11 @@ func (c *checker) pgCreateIndex(g *mig, cur *cursor, unique bool) bool {
 		if unique {
 			kind = "UNIQUE INDEX"
 		}
-		c.add(g, RuleIndexNotConcurrent, tbl, fmt.Sprintf("CREATE %s on existing table %s takes a SHARE lock: inserts, updates and deletes on %s wait until the whole index is built", kind, tbl, tbl),
-			"CREATE "+kind+" CONCURRENTLY in a migration marked -- +ferry no-transaction")
+		fix := "CREATE " + kind + " CONCURRENTLY in a migration marked -- +ferry no-transaction"
+		if t := c.tables[tbl]; t != nil && t.partitioned {
+			fix = "a partitioned table takes no CONCURRENTLY: CREATE " + kind + " ... ON ONLY " + tbl + " (instant, invalid), then CREATE " + kind + " CONCURRENTLY on each partition and ALTER INDEX ... ATTACH PARTITION each, in -- +ferry no-transaction migrations"
+		}
+		c.add(g, RuleIndexNotConcurrent, tbl, fmt.Sprintf("CREATE %s on existing table %s takes a SHARE lock: inserts, updates and deletes on %s wait until the whole index is built", kind, tbl, tbl), fix)
 	}
 	return true
 }
@@ -211,6 +217,7 @@ func (c *checker) pgCreateTable(g *mig, cur *cursor) bool {
 		return true
 	}
 	c.createTable(g, name, body)
+	c.tables[name].partitioned = cur.accept("partition", "by")
 	return true
 }
 
@@ -227,6 +234,7 @@ func (c *checker) dropTables(g *mig, cur *cursor) bool {
 		}
 		delete(c.tables, name)
 		delete(g.created, name)
+		delete(g.run, name)
 		if !cur.acceptPunct(",") {
 			break
 		}
@@ -382,7 +390,11 @@ func (c *checker) pgAddColumn(g *mig, tbl string, d colDef) {
 		return
 	}
 	if d.hasDefault {
-		if fn := volatileCall(d.defaultToks); fn != "" {
+		if fn, known := volatileCall(d.defaultToks); fn != "" && !known {
+			c.addSev(g, RuleAddColumnRewrite, Warning, tbl, fmt.Sprintf("adding %s.%s with the default %s(): lint does not know whether %s is volatile; if it is, PostgreSQL rewrites %s to give each row its own value, under an ACCESS EXCLUSIVE lock that blocks all queries on it", tbl, d.name, fn, fn, tbl),
+				"ferry lint --trace shows whether it rewrites; if it does, add the column without a default, set the default in a second statement, and backfill in batches")
+			return
+		} else if fn != "" {
 			c.add(g, RuleAddColumnRewrite, tbl, fmt.Sprintf("adding %s.%s with the volatile default %s() rewrites %s to give each row its own value, under an ACCESS EXCLUSIVE lock that blocks all queries on it", tbl, d.name, fn, tbl),
 				"add the column without a default (or with a constant one), set the default in a second statement, and backfill existing rows in batches")
 			return
@@ -498,7 +510,7 @@ func (c *checker) pgAlterColumn(g *mig, tbl, col string, existing bool, cur *cur
 			// USING col (or col::type) is the implicit cast; anything else
 			// computes every row anew.
 			u := cur.rest()
-			using = !(len(u) == 1 || len(u) == 3 && u[1].text == "::") || len(u) == 0 || !strings.EqualFold(u[0].text, col)
+			using = !(len(u) == 1 || len(u) > 2 && u[1].text == "::") || !strings.EqualFold(u[0].text, col)
 		}
 		if existing {
 			g.ddlOn(tbl)
@@ -563,11 +575,27 @@ var stableFuncs = map[string]bool{
 	"current_user": true, "current_setting": true, "length": true, "abs": true, "round": true,
 	"date_trunc": true, "timezone": true, "md5": true, "nullif": true, "greatest": true, "least": true,
 	"varchar": true, "numeric": true, "timestamp": true, "timestamptz": true, "char": true,
+	"extract": true, "date_part": true, "to_char": true, "to_date": true, "to_timestamp": true,
+	"make_date": true, "make_timestamp": true, "make_timestamptz": true, "age": true, "format": true,
+	"replace": true, "substring": true, "substr": true, "trim": true, "left": true, "right": true,
+	"array_length": true, "jsonb_build": true, "json_object": true, "jsonb_object": true, "pg_size_pretty": true,
+	"int4": true, "int8": true, "text": true, "bool": true, "date": true, "uuid": true, "jsonb": true, "json": true,
+}
+
+// volatileFuncs are functions that give each row its own value: a default
+// calling one makes PostgreSQL rewrite the table to fill it.
+var volatileFuncs = map[string]bool{
+	"random": true, "gen_random_uuid": true, "uuid_generate_v1": true, "uuid_generate_v1mc": true,
+	"uuid_generate_v4": true, "uuidv4": true, "uuidv7": true, "clock_timestamp": true, "timeofday": true,
+	"nextval": true, "setval": true, "random_normal": true, "gen_random_bytes": true, "txid_current": true,
+	"pg_current_xact_id": true, "currval": true, "lastval": true,
 }
 
 // volatileCall returns the name of a function that a default expression
-// calls and that is not known to be stable, or "".
-func volatileCall(toks []token) string {
+// calls and that is not known to be stable, or "", and whether it is
+// known to be volatile (rather than unknown to lint).
+func volatileCall(toks []token) (string, bool) {
+	unknown := ""
 	for i, t := range toks {
 		if t.kind != tWord || i+1 >= len(toks) || toks[i+1].text != "(" {
 			continue
@@ -575,9 +603,13 @@ func volatileCall(toks []token) string {
 		if i > 0 && toks[i-1].text == "::" {
 			continue
 		}
-		if !stableFuncs[strings.ToLower(t.text)] {
-			return strings.ToLower(t.text)
+		name := strings.ToLower(t.text)
+		switch {
+		case volatileFuncs[name]:
+			return name, true
+		case !stableFuncs[name] && unknown == "":
+			unknown = name
 		}
 	}
-	return ""
+	return unknown, false
 }

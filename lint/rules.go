@@ -80,6 +80,7 @@ const (
 	RuleNotAnalysed            = "not-analysed"
 	RuleUnusedIgnore           = "unused-lint-ignore"
 	RuleTraceDiffers           = "trace-differs"
+	RuleTraceFailed            = "trace-failed"
 )
 
 var (
@@ -114,6 +115,7 @@ var rules = []Rule{
 	{RuleSQLiteUnsupported, Error, lite, "an ALTER TABLE form SQLite does not support fails at apply time"},
 	{RuleNotAnalysed, Warning, all, "a statement lint cannot analyse: nobody checked it"},
 	{RuleUnusedIgnore, Warning, all, "a -- ferry:lint-ignore that suppresses nothing"},
+	{RuleTraceFailed, Error, all, "a statement failed when the trace ran it on a scratch copy of the schema: it will most likely fail on the database"},
 	{RuleTraceDiffers, Warning, all, "the trace observed locks or rewrites that the static rules did not predict, or the reverse"},
 }
 

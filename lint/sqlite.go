@@ -34,7 +34,24 @@ func (c *checker) sqlite(g *mig) bool {
 	case cur.accept("alter", "table"):
 		return c.liteAlterTable(g, cur)
 	case cur.accept("drop", "table"):
-		return c.dropTables(g, cur)
+		cur.accept("if", "exists")
+		name, _ := (&cursor{toks: cur.toks, i: cur.i}).name()
+		ok := c.dropTables(g, cur)
+		if old, renamed := g.renamedAway[name]; renamed && g.created[old] {
+			// rename old away, create a new old, copy, drop the renamed:
+			// a rebuild done rename-first.
+			var kept []Finding
+			for _, f := range g.findings {
+				if !(f.Rule == RuleDropTable && f.Table == name || f.Rule == RuleRenameTable && f.Table == old) {
+					kept = append(kept, f)
+				}
+			}
+			g.findings = kept
+			c.add(g, RuleSQLiteRebuild, old, fmt.Sprintf("table %s is rebuilt rename-first (renamed to %s, created anew, copied, %s dropped): the copy holds the database's write lock, and since SQLite 3.26 RENAME TO also points other tables' foreign keys and triggers at %s, which is then dropped, leaving them broken", old, name, name, name),
+				"rebuild the other way round: CREATE TABLE new_"+old+", copy, DROP TABLE "+old+", ALTER TABLE new_"+old+" RENAME TO "+old+" (https://www.sqlite.org/lang_altertable.html#otheralter)")
+			delete(g.created, old)
+		}
+		return ok
 	case cur.accept("drop"):
 		return true
 	}
@@ -73,6 +90,7 @@ func (c *checker) liteAlterTable(g *mig, cur *cursor) bool {
 		}
 		if existing {
 			c.add(g, RuleRenameTable, tbl, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", tbl, to, tbl), expandContract)
+			g.renamedAway[to] = tbl
 		}
 		c.rename(g, tbl, to)
 		return true

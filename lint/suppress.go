@@ -26,6 +26,9 @@ func (c *checker) suppress(g *mig) []Finding {
 	for _, d := range g.m.Directives {
 		name, args, _ := strings.Cut(d.Text, " ")
 		if name != "lint-ignore" && name != "lint-ignore-file" {
+			if strings.HasPrefix(name, "lint") {
+				out = append(out, c.finding(g, RuleUnusedIgnore, "", fmt.Sprintf("-- ferry:%s is not a lint directive, so it suppresses nothing", name), "write -- ferry:lint-ignore RULE reason, or -- ferry:lint-ignore-file RULE reason", d.Line))
+			}
 			continue
 		}
 		ruleList, reason, _ := strings.Cut(strings.TrimSpace(args), " ")

@@ -2,7 +2,6 @@ package lint
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -52,16 +51,22 @@ func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation
 				tbl, _ = c.name()
 			}
 		}
+		if t.outside(st.SQL) {
+			o.Note = outsideNote
+			out = append(out, o)
+			continue
+		}
 		probe := (alter || index) && !has(toks, "algorithm") && !has(toks, "lock") && !cur.done()
 		if alter {
 			// RENAME TO and partition maintenance take no ALGORITHM.
 			probe = probe && !has(toks, "partition")
 		}
 		if !probe {
+			o.Note = "run, not probed: only ALTER TABLE and CREATE INDEX without their own ALGORITHM or LOCK are"
 			if _, err := t.db.ExecContext(ctx, st.SQL); err != nil {
 				o.Err = err.Error()
 				out = append(out, o)
-				return out, fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, err)
+				return out, &stmtError{st.Line, err}
 			}
 			out = append(out, o)
 			continue
@@ -86,7 +91,7 @@ func (t *tracer) mysql(ctx context.Context, m *migrate.Migration) ([]Observation
 		if lastErr != nil {
 			o.Err = lastErr.Error()
 			out = append(out, o)
-			return out, fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, lastErr)
+			return out, &stmtError{st.Line, lastErr}
 		}
 		out = append(out, o)
 	}
@@ -126,10 +131,15 @@ func (t *tracer) sqlite(ctx context.Context, m *migrate.Migration) ([]Observatio
 	var out []Observation
 	for _, st := range m.Up.Statements {
 		o := t.observation(m, st)
+		if t.outside(st.SQL) {
+			o.Note = outsideNote
+			out = append(out, o)
+			continue
+		}
 		if _, err := conn.ExecContext(ctx, st.SQL); err != nil {
 			o.Err = err.Error()
 			conn.ExecContext(ctx, "ROLLBACK")
-			return append(out, o), fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, err)
+			return append(out, o), &stmtError{st.Line, err}
 		}
 		out = append(out, o)
 	}
@@ -174,7 +184,9 @@ func (t *tracer) sqlite(ctx context.Context, m *migrate.Migration) ([]Observatio
 }
 
 func sortObservation(o *Observation) {
-	slices.SortFunc(o.Locks, func(a, b TableLock) int { return strings.Compare(a.Table+a.Mode, b.Table+b.Mode) })
+	for _, ls := range [][]TableLock{o.Locks, o.Held} {
+		slices.SortFunc(ls, func(a, b TableLock) int { return strings.Compare(a.Table+a.Mode, b.Table+b.Mode) })
+	}
 	slices.Sort(o.Rewritten)
 	slices.Sort(o.Scanned)
 }

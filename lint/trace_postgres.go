@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/ferrydb/ferry/migrate"
 )
@@ -42,6 +43,11 @@ func (t *tracer) postgres(ctx context.Context, m *migrate.Migration) ([]Observat
 	var out []Observation
 	for _, st := range m.Up.Statements {
 		o := t.observation(m, st)
+		if t.outside(st.SQL) {
+			o.Note = outsideNote
+			out = append(out, o)
+			continue
+		}
 		locksBefore, err := pgLocks(ctx, q, rels)
 		if err != nil {
 			return nil, err
@@ -53,7 +59,7 @@ func (t *tracer) postgres(ctx context.Context, m *migrate.Migration) ([]Observat
 		if _, err := q.ExecContext(ctx, st.SQL); err != nil {
 			o.Err = err.Error()
 			out = append(out, o)
-			return out, fmt.Errorf("line %d failed on the scratch copy: %w", st.Line, err)
+			return out, &stmtError{st.Line, err}
 		}
 		if tx == nil {
 			o.Note = "ran outside a transaction (-- +ferry no-transaction): its locks and scans end with it, so only rewrites are seen"
@@ -63,8 +69,11 @@ func (t *tracer) postgres(ctx context.Context, m *migrate.Migration) ([]Observat
 				return nil, err
 			}
 			for l := range locks {
-				if !locksBefore[l] {
+				switch {
+				case !locksBefore[l]:
 					o.Locks = append(o.Locks, l)
+				case names(st.SQL, l.Table):
+					o.Held = append(o.Held, l)
 				}
 			}
 			scans, err := pgScans(ctx, q)
@@ -82,10 +91,15 @@ func (t *tracer) postgres(ctx context.Context, m *migrate.Migration) ([]Observat
 			return nil, err
 		}
 		for oid, r := range rels {
-			if a, ok := after[oid]; ok && a.filenode != r.filenode {
-				o.Rewritten = append(o.Rewritten, r.name)
-				rels[oid] = pgRel{name: a.name, filenode: a.filenode}
+			a, ok := after[oid]
+			if !ok {
+				continue
 			}
+			if a.filenode != r.filenode {
+				o.Rewritten = append(o.Rewritten, r.name)
+			}
+			// A rename shows under the new name from here on.
+			rels[oid] = a
 		}
 		sortObservation(&o)
 		out = append(out, o)
@@ -101,7 +115,7 @@ func (t *tracer) postgres(ctx context.Context, m *migrate.Migration) ([]Observat
 			return nil, err
 		}
 		defer tx.Rollback()
-		if err := execAll(ctx, tx, m.Up.Statements); err != nil {
+		if err := t.execAll(ctx, tx, m.Up.Statements); err != nil {
 			return nil, err
 		}
 		if err := tx.Commit(); err != nil {
@@ -171,4 +185,14 @@ func pgScans(ctx context.Context, q pgQuerier) (map[int64]int64, error) {
 		out[oid] = n
 	}
 	return out, rows.Err()
+}
+
+// names reports whether a statement names a table (a whole word of it).
+func names(sql, table string) bool {
+	for _, tk := range tokenize(sql, postgresDialect) {
+		if (tk.kind == tWord || tk.kind == tIdent) && strings.EqualFold(tk.text, table) {
+			return true
+		}
+	}
+	return false
 }

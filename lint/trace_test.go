@@ -160,3 +160,108 @@ func scratchDatabases(t *testing.T, db *testdb.DB) int {
 	}
 	return n
 }
+
+// TestTraceStaysInside: statements that reach outside the database (a
+// role, the real database's settings, a name qualified with the real
+// database) are not run on the scratch copy, which shares the server.
+func TestTraceStaysInside(t *testing.T) {
+	for _, kind := range []string{"postgres", "mysql"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			db := testdb.New(t, kind)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			role := testdb.UniqueName("ferry_t_role")
+			var pending, check string
+			switch kind {
+			case "postgres":
+				pending = "-- +ferry up\nCREATE ROLE " + role + " NOLOGIN;\nALTER DATABASE \"" + db.URL.Database + "\" SET statement_timeout = '5s';\nALTER TABLE items ADD COLUMN note text;\n"
+				check = `SELECT (SELECT count(*) FROM pg_roles WHERE rolname = '` + role + `') + (SELECT count(*) FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database())`
+			default:
+				pending = "-- +ferry up\nCREATE USER '" + role + "'@'localhost';\nALTER TABLE `" + db.URL.Database + "`.items ADD COLUMN leak int;\nALTER TABLE items ADD COLUMN note text;\n"
+				check = `SELECT (SELECT count(*) FROM mysql.user WHERE user = '` + role + `') + (SELECT count(*) FROM information_schema.columns WHERE table_schema = DATABASE() AND column_name IN ('leak', 'note'))`
+			}
+			fsys := fstest.MapFS{"1_setup.sql": {Data: []byte("-- +ferry up\nCREATE TABLE items (id int PRIMARY KEY);\n")}, "2_outside.sql": {Data: []byte(pending)}}
+			m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithFS(fsys, "migrations"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Up(ctx, migrate.UpOptions{To: 1}); err != nil {
+				t.Fatal(err)
+			}
+			target, err := lint.ServerTarget(ctx, db.DB, kind)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := lint.Config{Dialect: kind, Target: target, Only: map[int64]bool{2: true}}
+			rep, err := lint.Check(m.Migrations(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := lint.Trace(ctx, rep, lint.TraceSource{DB: db.DB, Migrations: m.Migrations(), Applied: map[int64]bool{1: true}}, cfg); err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := db.QueryRowContext(ctx, check).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("the trace changed the server outside its scratch copy (%d roles, settings or columns)", n)
+			}
+			notRun := 0
+			for _, o := range rep.Trace {
+				if strings.HasPrefix(o.Note, "not run on the scratch copy") {
+					notRun++
+				}
+			}
+			if notRun != 2 {
+				t.Errorf("%d statements reported as not run, want 2: %+v", notRun, rep.Trace)
+			}
+		})
+	}
+}
+
+// TestTraceFailure: a statement that fails on the copy is a finding, and
+// the report keeps what came before.
+func TestTraceFailure(t *testing.T) {
+	db := testdb.New(t, "sqlite")
+	ctx := context.Background()
+	fsys := fstest.MapFS{
+		"1_setup.sql": {Data: []byte("-- +ferry up\nCREATE TABLE items (id int PRIMARY KEY);\n")},
+		"2_bad.sql":   {Data: []byte("-- +ferry up\nALTER TABLE items ADD COLUMN a int;\nALTER TABLE items ADD COLUMN a int;\n")},
+		"3_next.sql":  {Data: []byte("-- +ferry up\nALTER TABLE items DROP COLUMN a;\n")},
+	}
+	m, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithFS(fsys, "migrations"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Up(ctx, migrate.UpOptions{To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := lint.Config{Dialect: "sqlite", Only: map[int64]bool{2: true, 3: true}}
+	rep, err := lint.Check(m.Migrations(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := len(rep.Findings)
+	if err := lint.Trace(ctx, rep, lint.TraceSource{DB: db.DB, Migrations: m.Migrations(), Applied: map[int64]bool{1: true}}, cfg); err != nil {
+		t.Fatalf("a failing statement must be a finding, not an error: %v", err)
+	}
+	var failed []lint.Finding
+	for _, f := range rep.Findings {
+		if f.Rule == lint.RuleTraceFailed {
+			failed = append(failed, f)
+		}
+	}
+	if len(failed) != 1 || failed[0].Line != 3 || failed[0].Version != 2 || !strings.Contains(failed[0].Message, "duplicate column") {
+		t.Fatalf("trace-failed findings %+v, want one at 2_bad.sql:3 naming the duplicate column", failed)
+	}
+	if len(rep.Findings) != static+1 {
+		t.Errorf("%d findings after the trace, want the %d static ones kept plus trace-failed", len(rep.Findings), static)
+	}
+	for _, o := range rep.Trace {
+		if o.Version == 3 {
+			t.Errorf("migration 3 was traced after migration 2 failed: %+v", o)
+		}
+	}
+}

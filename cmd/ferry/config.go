@@ -118,6 +118,11 @@ func defaults() config {
 	}
 }
 
+// databaseIsDefault reports whether no database was configured.
+func (c *config) databaseIsDefault() bool {
+	return c.Database == database.DefaultURL && strings.HasPrefix(c.databaseFrom, "the default")
+}
+
 // lintFile is the lint: section of ferry.yaml.
 type lintFile struct {
 	// Target is the server the rules assume, e.g. "postgres 15".

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -63,14 +65,18 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 		Example: "  ferry lint\n  ferry lint --target 'postgres 12' --format github\n  ferry lint --pending --database postgres://app@db/app\n  ferry lint --trace --database postgres://app@db/app\n  ferry lint --rules",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listRules {
-				return a.printRules()
-			}
 			if err := checkOneOf(format, lintFormats...); err != nil {
 				return usageErrorf("--format %v", err)
 			}
 			if a.json {
+				if cmd.Flags().Changed("format") && format != "json" {
+					return usageErrorf("--json and --format %s: choose one", format)
+				}
 				format = "json"
+			}
+			if listRules {
+				a.json = format == "json"
+				return a.printRules()
 			}
 			if !cmd.Flags().Changed("fail-on") && a.cfg.Lint.FailOn != "" {
 				failOn = a.cfg.Lint.FailOn
@@ -82,7 +88,22 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 			if err != nil {
 				return err
 			}
-			cfg, err := a.cfg.lintConfig(u.Kind, target)
+			kind := u.Kind
+			if a.cfg.databaseIsDefault() && (target != "" || a.cfg.Lint.Target != "") && !pending && !trace {
+				// No database configured: a static lint takes its dialect
+				// from the target (ferry lint --target 'postgres 12' in CI).
+				t := target
+				if t == "" {
+					t = a.cfg.Lint.Target
+				}
+				if pt, err := lint.ParseTarget(t); err == nil {
+					kind = pt.Engine
+					if kind == "mariadb" {
+						kind = database.MySQL
+					}
+				}
+			}
+			cfg, err := a.cfg.lintConfig(kind, target)
 			if err != nil {
 				return usageError{err}
 			}
@@ -97,6 +118,9 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 					return err
 				}
 				defer db.Close()
+				if err := m.Check(); err != nil {
+					return err // a file lint cannot read is never a pass
+				}
 				st, err := m.Status(ctx)
 				if err != nil {
 					return err
@@ -114,11 +138,18 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 					return err
 				}
 				if trace {
-					if err := lint.Trace(ctx, rep, lint.TraceSource{DB: db, Migrations: m.Migrations(), Applied: applied(st), Log: a.log}, cfg); err != nil {
+					if err := lint.Trace(ctx, rep, lint.TraceSource{DB: db, Migrations: m.Migrations(), Applied: applied(st), Schema: a.cfg.Schema, Log: a.log}, cfg); err != nil {
 						return err
 					}
 				}
 			} else {
+				if kind != u.Kind {
+					// The dialect comes from the target: only its syntax
+					// is needed, and no database is opened.
+					if u, err = database.Parse(map[string]string{database.Postgres: "postgres://lint@localhost/lint", database.MySQL: "mysql://lint@localhost/lint"}[kind]); err != nil {
+						return err
+					}
+				}
 				db, err := database.OpenURL(ctx, u, database.Options{Schema: a.cfg.Schema, NoPing: true, NoCreate: true, Logger: a.log})
 				if err != nil {
 					return err
@@ -128,9 +159,15 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 				if err != nil {
 					return err
 				}
+				if err := m.Check(); err != nil {
+					return err // a file lint cannot read is never a pass
+				}
 				if rep, err = lint.Check(m.Migrations(), cfg); err != nil {
 					return err
 				}
+			}
+			if format == "github" || format == "sarif" {
+				relativePaths(rep)
 			}
 			switch format {
 			case "json":
@@ -166,6 +203,23 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 	int64Flag(c.Flags(), &startAfter, "start-after", "", 0, "check only migrations after this version (ferry.yaml lint.start_after)")
 	jsonFlag(c)
 	return c
+}
+
+// relativePaths makes absolute file names relative to the working
+// directory, which CI annotations and code scanning need to attach
+// findings to the repository's files.
+func relativePaths(rep *lint.Report) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for i, f := range rep.Findings {
+		if filepath.IsAbs(f.File) {
+			if r, err := filepath.Rel(wd, f.File); err == nil && !strings.HasPrefix(r, "..") {
+				rep.Findings[i].File = r
+			}
+		}
+	}
 }
 
 // applied returns the applied versions of a status.
@@ -232,18 +286,24 @@ func (a *app) lintPending(ctx context.Context, db *database.DB, m *migrate.Migra
 	if len(pending) == 0 || a.cfg.LintMode == "off" {
 		return nil, nil
 	}
+	// Status must answer even when lint cannot: a lint problem is a
+	// warning here, not a failed status.
 	cfg, err := a.cfg.lintConfig(db.URL.Kind, "")
-	if err != nil {
-		return nil, usageError{err}
+	if err == nil && cfg.Target.Engine == "" {
+		cfg.Target, err = lint.ServerTarget(ctx, db.DB, db.URL.Kind)
 	}
-	if cfg.Target.Engine == "" {
-		if cfg.Target, err = lint.ServerTarget(ctx, db.DB, db.URL.Kind); err != nil {
-			return nil, err
-		}
+	if err != nil {
+		a.log.Warn("lint of the pending migrations skipped", "error", err)
+		return nil, nil
 	}
 	cfg.Only = map[int64]bool{}
 	for _, v := range pending {
 		cfg.Only[v] = true
 	}
-	return lint.Check(m.Migrations(), cfg)
+	rep, err := lint.Check(m.Migrations(), cfg)
+	if err != nil {
+		a.log.Warn("lint of the pending migrations skipped", "error", err)
+		return nil, nil
+	}
+	return rep, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -136,5 +137,59 @@ func TestCLILintTrace(t *testing.T) {
 	}
 	if strings.Contains(r.stdout, "trace-differs") {
 		t.Errorf("static rules and trace disagree:\n%s", r.stdout)
+	}
+}
+
+// TestCLILintEdges: a file lint cannot read fails it; a target picks the
+// dialect when no database is configured; tables an earlier pending
+// migration creates are new to the up gate; a trace works in a schema and
+// with start_after.
+func TestCLILintEdges(t *testing.T) {
+	bad := project(t, map[string]string{
+		"1_init.sql": "-- +ferry up\nCREATE TABLE users (id int PRIMARY KEY);\n",
+		"2_typo.sql": "-- +ferry up\n-- +ferry no-transactoin\nCREATE INDEX i ON users (id);\n",
+	})
+	if r := runFerry(t, bad, "", "lint"); r.code != 1 || !strings.Contains(r.stderr, "2_typo.sql") || !strings.Contains(r.stderr, "no-transactoin") {
+		t.Errorf("lint of an unreadable file: exit %d, want 1 naming it\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	dir := project(t, map[string]string{
+		"1_init.sql": "-- +ferry up\nCREATE TABLE users (id int PRIMARY KEY, name text);\n",
+		"2_idx.sql":  "-- +ferry up\nCREATE INDEX users_name ON users (name);\n",
+	})
+	if r := runFerry(t, dir, "", "lint", "--target", "postgres 12"); r.code != 1 || !strings.Contains(r.stdout, "index-not-concurrent") || !strings.Contains(r.stdout, "for postgres 12") {
+		t.Errorf("lint --target 'postgres 12' with no database: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := runFerry(t, dir, "", "lint", "--target", "mysql 8.0"); r.code != 0 || !strings.Contains(r.stdout, "for mysql 8.0") {
+		t.Errorf("lint --target 'mysql 8.0' with no database (an index is online on MySQL): exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	pg := testdb.New(t, "postgres")
+	run := project(t, map[string]string{
+		"1_init.sql":      "-- +ferry up\nCREATE TABLE users (id int PRIMARY KEY);\n",
+		"2_shipments.sql": "-- +ferry up\nCREATE TABLE shipments (id int PRIMARY KEY, ref text);\n",
+		"3_index.sql":     "-- +ferry up\nCREATE INDEX shipments_ref ON shipments (ref);\nALTER TABLE shipments ADD COLUMN tracking text NOT NULL;\n",
+	})
+	mustRun(t, run, pg.URLString, "up", "--to", "1")
+	if r := runFerry(t, run, pg.URLString, "up", "--lint", "error"); r.code != 0 {
+		t.Errorf("up --lint error refused a table an earlier migration of the same run creates: exit %d\n%s", r.code, r.stderr)
+	}
+
+	schemaDB := testdb.New(t, "postgres")
+	if _, err := schemaDB.ExecContext(context.Background(), "CREATE SCHEMA app"); err != nil {
+		t.Fatal(err)
+	}
+	sdir := project(t, map[string]string{
+		"1_init.sql": "-- +ferry up\nCREATE TABLE orders (id int PRIMARY KEY, total numeric(10,2));\n",
+		"2_more.sql": "-- +ferry up\nALTER TABLE orders ADD COLUMN note text;\n",
+		"3_type.sql": "-- +ferry up\nALTER TABLE orders ALTER COLUMN total TYPE bigint;\n",
+	})
+	if err := os.WriteFile(filepath.Join(sdir, "ferry.yaml"), []byte("schema: app\nlint:\n  start_after: 2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, sdir, schemaDB.URLString, "up", "--to", "1")
+	r := runFerry(t, sdir, schemaDB.URLString, "lint", "--trace")
+	if r.code != 1 || !strings.Contains(r.stdout, "rewrote: orders") || strings.Contains(r.stdout, "trace-failed") {
+		t.Errorf("lint --trace in schema app with start_after 2: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }

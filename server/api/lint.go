@@ -12,6 +12,7 @@ type LintReport struct {
 	Statements int           `json:"statements"`
 	Errors     int           `json:"errors"`
 	Warnings   int           `json:"warnings"`
+	Infos      int           `json:"infos"`
 	Findings   []LintFinding `json:"findings"`
 	// Trace is what ferry lint --trace saw each pending statement do.
 	Trace []LintObservation `json:"trace,omitempty"`
@@ -24,6 +25,7 @@ type LintObservation struct {
 	Line      int        `json:"line"`
 	Statement string     `json:"statement"`
 	Locks     []LintLock `json:"locks,omitempty"`
+	Held      []LintLock `json:"held,omitempty"`
 	Rewritten []string   `json:"rewritten,omitempty"`
 	Scanned   []string   `json:"scanned,omitempty"`
 	Algorithm string     `json:"algorithm,omitempty"`
@@ -65,6 +67,8 @@ func FromLintReport(r *lint.Report) *LintReport {
 			out.Errors++
 		case lint.Warning:
 			out.Warnings++
+		case lint.Info:
+			out.Infos++
 		}
 		out.Findings = append(out.Findings, LintFinding{
 			Rule: f.Rule, Severity: f.Severity.String(), File: f.File, Line: f.Line, Column: f.Column,
@@ -76,6 +80,9 @@ func FromLintReport(r *lint.Report) *LintReport {
 		lo := LintObservation{Version: o.Version, File: o.File, Line: o.Line, Statement: o.Statement, Rewritten: o.Rewritten, Scanned: o.Scanned, Algorithm: o.Algorithm, Note: o.Note, Error: o.Err}
 		for _, l := range o.Locks {
 			lo.Locks = append(lo.Locks, LintLock{Table: l.Table, Mode: l.Mode})
+		}
+		for _, l := range o.Held {
+			lo.Held = append(lo.Held, LintLock{Table: l.Table, Mode: l.Mode})
 		}
 		out.Trace = append(out.Trace, lo)
 	}

@@ -39,3 +39,4 @@ CREATE TABLE metrics (
   PRIMARY KEY (id, recorded_year)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4
 PARTITION BY RANGE (recorded_year) (PARTITION p2024 VALUES LESS THAN (2025), PARTITION p2025 VALUES LESS THAN (2026));
+CREATE TABLE tickets (id bigint PRIMARY KEY, code varchar(40), tag varchar(32), state enum('new','done')) DEFAULT CHARSET=utf8mb4;

@@ -6,3 +6,6 @@ CREATE TYPE mood AS ENUM ('sad', 'ok');
 CREATE INDEX orders_user_idx ON orders (user_id);
 CREATE MATERIALIZED VIEW order_totals AS SELECT id AS user_id, 0::numeric AS total FROM generate_series(1, 3) AS id;
 CREATE UNIQUE INDEX order_totals_user ON order_totals (user_id);
+CREATE TABLE audit (id int PRIMARY KEY, at timestamp(3), v varchar(20));
+CREATE TABLE events (id bigint, at date NOT NULL, kind text) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
