@@ -30,7 +30,7 @@ available version, whether the schema is up to date, the applied migrations
 file is missing, who holds the migration lock right now, and the live
 instances of each release in the fleet registry (see "ferry launch").
 With migrations pending, it also counts their lint findings (under "lint"
-in --json; "ferry lint --pending" shows them; --lint off, FERRY_LINT=off or
+in --json; "ferry lint --pending" shows them; FERRY_LINT=off or
 lint.mode: off leaves lint out).
 
 status changes nothing, not even creating the history table.
