@@ -307,3 +307,28 @@ func (a *app) lintPending(ctx context.Context, db *database.DB, m *migrate.Migra
 	}
 	return rep, nil
 }
+
+// lintPlan shows, after a dry run's plan, what the real run's lint would
+// say, and fails as --lint error would.
+func (a *app) lintPlan(ctx context.Context, db *database.DB, m *migrate.Migrator, plan *migrate.Plan) error {
+	if a.json || len(plan.Migrations) == 0 {
+		return nil
+	}
+	var versions []int64
+	for _, mig := range plan.Migrations {
+		versions = append(versions, mig.Version)
+	}
+	rep, err := a.lintPending(ctx, db, m, versions)
+	if err != nil || rep == nil || len(rep.Findings) == 0 {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "ferry: lint of these migrations (--lint %s):\n", a.cfg.LintMode)
+	if err := lint.WriteText(a.stderr, rep); err != nil {
+		return err
+	}
+	if a.cfg.LintMode == "error" && rep.Count(lint.Error) > 0 {
+		fmt.Fprintln(a.stderr, "ferry: with --lint error, ferry up would refuse these migrations and apply nothing")
+		return exitError{exitFailure}
+	}
+	return nil
+}

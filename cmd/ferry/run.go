@@ -87,7 +87,10 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				if err != nil {
 					return targetError(err)
 				}
-				return a.printPlan(plan)
+				if err := a.printPlan(plan); err != nil {
+					return err
+				}
+				return a.lintPlan(ctx, db, m, plan)
 			}
 			// An import loads its data at the export's schema version and
 			// migrates it itself: an up now would leave it unable to go on.
