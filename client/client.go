@@ -168,7 +168,9 @@ type request struct {
 
 func (c *Client) build(ctx context.Context, r request) (*http.Request, error) {
 	u := *c.base
-	u.Path = strings.TrimRight(u.Path, "/") + r.path
+	path, query, _ := strings.Cut(r.path, "?")
+	u.Path = strings.TrimRight(u.Path, "/") + path
+	u.RawQuery = query
 	var body io.Reader
 	if r.body != nil {
 		body = bytes.NewReader(r.body)
@@ -324,6 +326,18 @@ func (c *Client) Status(ctx context.Context) (*api.Status, error) {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// HistoryPage returns up to limit rows of the service's history with an
+// id above after (GET /v1/history?after=&limit=, ferry's service only).
+// The last row's ID is the next page's after; a page shorter than limit
+// is the last.
+func (c *Client) HistoryPage(ctx context.Context, after int64, limit int) ([]api.HistoryRow, error) {
+	var rows []api.HistoryRow
+	if err := c.getJSON(ctx, fmt.Sprintf("/v1/history?after=%d&limit=%d", after, limit), &rows); err != nil {
+		return nil, err
+	}
+	return rows, nil
 }
 
 // useV1 decides which routes to use, asking the service in auto mode.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -289,6 +290,37 @@ func (m *Migrator) History(ctx context.Context) ([]Record, error) {
 		out[i] = *r
 	}
 	return out, nil
+}
+
+// HistoryPage returns up to limit rows of the history table with an id
+// above after, in id order: the history a page at a time (after 0 is the
+// first page; the last row's ID is the next page's after).
+func (m *Migrator) HistoryPage(ctx context.Context, after int64, limit int) ([]Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("history page: limit %d: want 1 or more", limit)
+	}
+	ok, err := m.d.TableExists(ctx, m.db, m.table)
+	if err != nil {
+		return nil, fmt.Errorf("look for history table %s: %w", m.table, err)
+	}
+	if !ok {
+		return []Record{}, nil
+	}
+	rows, err := m.db.QueryContext(ctx, "SELECT "+historyColumns+" FROM "+m.d.Table(m.table)+
+		" WHERE id > "+strconv.FormatInt(after, 10)+" ORDER BY id LIMIT "+strconv.Itoa(limit))
+	if err != nil {
+		return nil, fmt.Errorf("read history table %s: %w", m.table, err)
+	}
+	defer rows.Close()
+	out := []Record{}
+	for rows.Next() {
+		r, err := scanRecord(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read history table %s: %w", m.table, err)
+		}
+		out = append(out, *r)
+	}
+	return out, rows.Err()
 }
 
 // Problem is one finding of Validate.

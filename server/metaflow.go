@@ -65,33 +65,34 @@ func SchemaStatus(st *migrate.Status, all []*migrate.Migration) api.SchemaStatus
 }
 
 func (s *Server) schemaStatus(ctx context.Context) (api.SchemaStatus, error) {
-	st, err := s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		// Lists stay lists (the contract's types), even when unknown.
 		return api.SchemaStatus{DBSchemaVersions: []string{}, UnappliedMigrations: []string{}}, err
 	}
-	return SchemaStatus(st, s.m.Migrations()), nil
+	return SchemaStatus(snap.st, s.m.Migrations()), nil
 }
 
 func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.statusContext(r)
 	defer cancel()
-	doc, err := s.schemaStatus(ctx)
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	serveDoc(w, r, snap.schema, snap.schemaTag)
 }
 
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.statusContext(r)
 	defer cancel()
-	st, err := s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		writeText(w, http.StatusInternalServerError, "cannot read the schema version: "+err.Error())
 		return
 	}
+	st := snap.st
 	if s.cfg.Version == nil {
 		writeText(w, http.StatusOK, strconv.FormatInt(st.CurrentVersion, 10))
 		return

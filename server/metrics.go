@@ -23,6 +23,7 @@ type metrics struct {
 	lockWait    prometheus.Histogram
 	lastUpgrade prometheus.Gauge
 	requests    *prometheus.CounterVec
+	statusReads prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -46,10 +47,13 @@ func newMetrics(s *Server) *metrics {
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ferry_http_requests_total", Help: "HTTP requests, by route and status code.",
 		}, []string{"route", "code"}),
+		statusReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ferry_status_reads_total", Help: "Reads of the schema status from the database; status requests between them are answered from memory.",
+		}),
 	}
 	m.upgrades.WithLabelValues("success")
 	m.upgrades.WithLabelValues("failure")
-	m.reg.MustRegister(m.upgrades, m.migrations, m.lockWait, m.lastUpgrade, m.requests, &schemaCollector{s: s},
+	m.reg.MustRegister(m.upgrades, m.migrations, m.lockWait, m.lastUpgrade, m.requests, m.statusReads, &schemaCollector{s: s},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -110,11 +114,12 @@ func (c *schemaCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *schemaCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	st, err := c.s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
+	snap, err := c.s.snaps.get(ctx)
 	if err != nil {
 		ch <- prometheus.MustNewConstMetric(descDBUp, prometheus.GaugeValue, 0)
 		return
 	}
+	st := snap.st
 	ch <- prometheus.MustNewConstMetric(descDBUp, prometheus.GaugeValue, 1)
 	ch <- prometheus.MustNewConstMetric(descCurrent, prometheus.GaugeValue, float64(st.CurrentVersion))
 	ch <- prometheus.MustNewConstMetric(descLatest, prometheus.GaugeValue, float64(st.LatestVersion))

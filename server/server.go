@@ -89,6 +89,11 @@ type Config struct {
 	// document (GET /v1/status "lint", and the upgrade answer's
 	// init-status). A zero Target is read from the server once.
 	Lint *lint.Config
+	// StatusMaxAge is how old a status may be when it is served: status
+	// documents come from memory, read again from the database at most
+	// this often under load, and at once after an upgrade this service
+	// ran. Default DefaultStatusMaxAge.
+	StatusMaxAge time.Duration
 	// StatusTimeout bounds each status request's reads of the database.
 	// Default 30s.
 	StatusTimeout time.Duration
@@ -110,7 +115,8 @@ type Notes struct {
 // Server is the migration service. Create it with New, serve it with Serve
 // (or mount Handler), and stop it by cancelling Serve's context.
 type Server struct {
-	cfg Config
+	cfg   Config
+	snaps *snapshots
 	// lintMu guards the last lint report of the pending migrations.
 	lintMu   sync.Mutex
 	lintKey  string
@@ -171,7 +177,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.StatusTimeout <= 0 {
 		cfg.StatusTimeout = 30 * time.Second
 	}
+	if cfg.StatusMaxAge <= 0 {
+		cfg.StatusMaxAge = DefaultStatusMaxAge
+	}
 	s := &Server{cfg: cfg, db: cfg.DB, log: cfg.Logger, flights: map[int64]*flight{}, hosts: newHostSet(cfg.AllowedHosts)}
+	s.snaps = newSnapshots(s, cfg.StatusMaxAge)
 	s.identity = cfg.Identity
 	if s.identity == "" {
 		s.identity = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -407,6 +417,8 @@ func (s *Server) upgrade(c caller, to int64) (*migrate.Result, Notes, error) {
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.UpgradeTimeout)
 	defer cancel()
 	out, err := s.m.Upgrade(ctx, migrate.UpOptions{To: to, AppliedBy: "ferry serve " + s.identity + " for " + c.String()}, s.cfg.Pipeline)
+	// Whatever it did, the next status is read anew.
+	s.snaps.invalidate()
 	f.res, f.err = out.Result, err
 	if b := out.Backup; b != nil {
 		f.notes.BackupID = b.ID
@@ -449,13 +461,19 @@ func (s *Server) audit(c caller, route string, start time.Time, res *migrate.Res
 	s.log.Info("upgrade", attrs...)
 }
 
-// statusDoc reads ferry's status document.
+// statusDoc returns ferry's status document, from the snapshot.
 func (s *Server) statusDoc(ctx context.Context) (*api.Status, error) {
-	st, err := s.m.Status(ctx)
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return snap.doc, nil
+}
+
+// statusDocFrom builds ferry's status document from a status.
+func (s *Server) statusDocFrom(ctx context.Context, st *migrate.Status) (*api.Status, error) {
 	var fleet any
+	var err error
 	if s.cfg.Fleet != nil {
 		if fleet, err = s.cfg.Fleet(ctx); err != nil {
 			return nil, fmt.Errorf("read the fleet registry: %w", err)
@@ -509,11 +527,12 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, api.Ready{Reason: err.Error()})
 		return
 	}
-	st, err := s.m.StatusWith(ctx, migrate.StatusOptions{Applied: -1})
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, api.Ready{Reason: "read schema status: " + err.Error()})
 		return
 	}
+	st := snap.st
 	doc := api.Ready{Ready: st.IsUpToDate, CurrentVersion: st.CurrentVersion, LatestVersion: st.LatestVersion}
 	if !st.IsUpToDate {
 		doc.Reason = fmt.Sprintf("schema at version %d, latest is %d: %d pending, %d failed", st.CurrentVersion, st.LatestVersion, len(st.Pending), len(st.Failed))

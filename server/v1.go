@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -22,12 +23,12 @@ import (
 func (s *Server) v1Status(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.statusContext(r)
 	defer cancel()
-	doc, err := s.statusDoc(ctx)
+	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, doc)
+	serveDoc(w, r, snap.v1, snap.v1Tag)
 }
 
 // statusContext bounds a status request's reads of the database, so that
@@ -36,9 +37,45 @@ func (s *Server) statusContext(r *http.Request) (context.Context, context.Cancel
 	return context.WithTimeout(r.Context(), s.cfg.StatusTimeout)
 }
 
+// History pages: GET /v1/history?after=ID&limit=N returns up to N rows
+// (default 100, at most 1000) with an id above ID, and a Link header to
+// the next page when the page is full. Without either parameter, every
+// row (the original answer, kept for older clients).
+const (
+	historyPageDefault = 100
+	historyPageMax     = 1000
+)
+
 func (s *Server) v1History(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.statusContext(r)
 	defer cancel()
+	q := r.URL.Query()
+	if q.Has("after") || q.Has("limit") {
+		after, limit := int64(0), historyPageDefault
+		var err error
+		if v := q.Get("after"); v != "" {
+			if after, err = strconv.ParseInt(v, 10, 64); err != nil || after < 0 {
+				writeJSON(w, http.StatusBadRequest, api.Error{Detail: fmt.Sprintf("after=%q: want the id of a history row (0 or more)", v)})
+				return
+			}
+		}
+		if v := q.Get("limit"); v != "" {
+			if limit, err = strconv.Atoi(v); err != nil || limit < 1 || limit > historyPageMax {
+				writeJSON(w, http.StatusBadRequest, api.Error{Detail: fmt.Sprintf("limit=%q: want 1 to %d", v, historyPageMax)})
+				return
+			}
+		}
+		recs, err := s.m.HistoryPage(ctx, after, limit)
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
+			return
+		}
+		if len(recs) == limit {
+			w.Header().Set("Link", fmt.Sprintf("</v1/history?after=%d&limit=%d>; rel=\"next\"", recs[len(recs)-1].ID, limit))
+		}
+		writeJSON(w, http.StatusOK, api.FromRecords(recs))
+		return
+	}
 	recs, err := s.m.History(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"time"
+
 	"errors"
 	"fmt"
+	"github.com/ferrydb/ferry/server/api"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -30,7 +33,7 @@ the process list: prefer the others).`,
 	pf.String("token-file", "", "file holding the token (env FERRY_TOKEN_FILE)")
 	pf.String("token", "", "the token (prefer FERRY_TOKEN or --token-file)")
 	pf.String("api", "auto", "which routes to use: auto, v1 (ferry) or metaflow")
-	c.AddCommand(a.remoteStatusCmd(), a.remoteUpgradeCmd())
+	c.AddCommand(a.remoteStatusCmd(), a.remoteUpgradeCmd(), a.remoteHistoryCmd())
 	return group(c)
 }
 
@@ -94,6 +97,70 @@ func (a *app) remoteStatusCmd() *cobra.Command {
 	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
 	jsonFlag(c)
 	return c
+}
+
+func (a *app) remoteHistoryCmd() *cobra.Command {
+	var after int64
+	var limit int
+	var all bool
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "Show the service's history table, a page at a time",
+		Long: `Show rows of the service's history table (ferry's service only), oldest
+first: up to --limit rows after the row with id --after. The last line says
+how to get the next page; --all pages through everything.`,
+		Example: "  ferry remote history --base-url http://ferry:8082\n  ferry remote history --after 1200 --limit 50\n  ferry remote history --all --json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > 1000 {
+				return usageErrorf("--limit %d: want 1 to 1000", limit)
+			}
+			cl, err := a.remoteClient(cmd)
+			if err != nil {
+				return err
+			}
+			var rows []api.HistoryRow
+			for {
+				page, err := cl.HistoryPage(cmd.Context(), after, limit)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, page...)
+				if len(page) > 0 {
+					after = page[len(page)-1].ID
+				}
+				if !all || len(page) < limit {
+					break
+				}
+			}
+			if a.json {
+				return a.printJSON(nonNilRows(rows))
+			}
+			for _, r := range rows {
+				line := fmt.Sprintf("%6d  %d %s  %s %s  %s  %dms  %s", r.ID, r.Version, r.Name, r.Operation, r.State, r.AppliedAt.Format(time.RFC3339), r.DurationMS, r.AppliedBy)
+				if r.Error != "" {
+					line += "  error: " + r.Error
+				}
+				a.printf("%s\n", line)
+			}
+			if !all && len(rows) == limit {
+				a.printf("(more: ferry remote history --after %d --limit %d)\n", after, limit)
+			}
+			return nil
+		},
+	}
+	int64Flag(c.Flags(), &after, "after", "", 0, "show rows after the one with this id")
+	c.Flags().IntVar(&limit, "limit", 100, "rows per page, 1 to 1000")
+	c.Flags().BoolVar(&all, "all", false, "page through the whole history")
+	jsonFlag(c)
+	return c
+}
+
+func nonNilRows(r []api.HistoryRow) []api.HistoryRow {
+	if r == nil {
+		return []api.HistoryRow{}
+	}
+	return r
 }
 
 func (a *app) printSummary(base string, s *client.Summary) {

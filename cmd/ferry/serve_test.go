@@ -299,6 +299,13 @@ func TestRemote(t *testing.T) {
 	if r := remote(nil, "status", "--base-url", base, "--exit-code", "--api", "metaflow"); r.code != 0 {
 		t.Fatalf("remote status after upgrade: %+v", r)
 	}
+	// The history, a page at a time.
+	if r := remote(nil, "history", "--base-url", base, "--limit", "1"); r.code != 0 || !strings.Contains(r.stdout, " 1 a  up applied") || strings.Contains(r.stdout, " 2 b ") || !strings.Contains(r.stdout, "(more: ferry remote history --after ") {
+		t.Fatalf("remote history --limit 1: %+v", r)
+	}
+	if r := remote(nil, "history", "--base-url", base, "--limit", "1", "--all"); r.code != 0 || !strings.Contains(r.stdout, " 1 a ") || !strings.Contains(r.stdout, " 2 b ") || strings.Contains(r.stdout, "more:") {
+		t.Fatalf("remote history --all: %+v", r)
+	}
 	s.stop(t)
 }
 
@@ -334,8 +341,18 @@ func TestServeVersionAndContractGate(t *testing.T) {
 			b, _ := io.ReadAll(resp.Body)
 			return resp.StatusCode, string(b)
 		}
-		// /v1/status is the ferry status --json document, fleet included.
-		_, v1 := httpGet(t, "http://"+s.addr+"/v1/status")
+		// /v1/status is the ferry status --json document, fleet included;
+		// the service reads status again at most every 250ms, so the new
+		// instance shows within a second.
+		var v1 string
+		deadline := time.Now().Add(time.Second)
+		for {
+			_, v1 = httpGet(t, "http://"+s.addr+"/v1/status")
+			if strings.Contains(v1, reg.Instance().ID) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond) // polling against the deadline
+		}
 		cli := mustRun(t, dir, db.URLString, "status", "--json").stdout
 		var v1Doc, cliDoc map[string]json.RawMessage
 		if err := json.Unmarshal([]byte(v1), &v1Doc); err != nil {

@@ -1,0 +1,182 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/server/api"
+)
+
+// DefaultStatusMaxAge is how old a served status may be by default: a
+// change another process makes shows within it.
+const DefaultStatusMaxAge = 250 * time.Millisecond
+
+// recentApplied is how many of the most recently applied migrations
+// GET /v1/status lists; /v1/history pages through the rest.
+const recentApplied = 20
+
+// snapshot is the status of the database at one moment, with the
+// documents the status routes answer, rendered once.
+type snapshot struct {
+	at  time.Time
+	gen uint64
+	st  *migrate.Status
+	doc *api.Status // GET /v1/status
+	// rendered answers and their ETags
+	schema, v1       []byte
+	schemaTag, v1Tag string
+}
+
+// snapshots serves status documents from memory. A snapshot is read again
+// when it is older than maxAge (so that a change made by another process,
+// a `ferry up` from a shell, shows within that), and at once after an
+// upgrade this service ran (invalidate). Requests that arrive while one
+// is read share it: a fleet polling the service costs the database one
+// status read per maxAge, whatever the request rate.
+type snapshots struct {
+	s      *Server
+	maxAge time.Duration
+
+	mu      sync.Mutex
+	cur     *snapshot
+	gen     uint64        // bumped by invalidate
+	reading chan struct{} // closed when the read in progress ends; nil when none
+	readErr error         // the outcome of the read that just ended
+	// changed is closed and replaced when a new snapshot's documents
+	// differ from the previous one's (server-sent events wait on it).
+	changed chan struct{}
+}
+
+func newSnapshots(s *Server, maxAge time.Duration) *snapshots {
+	return &snapshots{s: s, maxAge: maxAge, changed: make(chan struct{})}
+}
+
+// invalidate makes the next get read the database again, and wait for it.
+func (c *snapshots) invalidate() {
+	c.mu.Lock()
+	c.gen++
+	c.mu.Unlock()
+}
+
+// get returns a snapshot no older than maxAge and taken after the last
+// invalidate.
+func (c *snapshots) get(ctx context.Context) (*snapshot, error) {
+	for {
+		c.mu.Lock()
+		if cur := c.cur; cur != nil && c.fresh(cur) {
+			c.mu.Unlock()
+			return cur, nil
+		}
+		if c.reading != nil {
+			wait := c.reading
+			c.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			c.mu.Lock()
+			err := c.readErr
+			c.mu.Unlock()
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		done := make(chan struct{})
+		c.reading = done
+		gen := c.gen
+		c.mu.Unlock()
+
+		// The read is the service's, not the request's: a client that
+		// goes away does not fail it for the others waiting.
+		snap, err := c.read(context.WithoutCancel(ctx), gen)
+		c.mu.Lock()
+		c.reading, c.readErr = nil, err
+		if err == nil {
+			if c.cur == nil || c.cur.schemaTag != snap.schemaTag || c.cur.v1Tag != snap.v1Tag {
+				close(c.changed)
+				c.changed = make(chan struct{})
+			}
+			c.cur = snap
+		}
+		close(done)
+		c.mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		return snap, nil
+	}
+}
+
+// fresh reports whether a snapshot may still be served; c.mu is held.
+func (c *snapshots) fresh(s *snapshot) bool {
+	return s.gen == c.gen && time.Since(s.at) < c.maxAge
+}
+
+// read takes a new snapshot.
+func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.s.cfg.StatusTimeout)
+	defer cancel()
+	start := time.Now()
+	if c.s.metrics != nil {
+		c.s.metrics.statusReads.Inc()
+	}
+	st, err := c.s.m.StatusWith(ctx, migrate.StatusOptions{Applied: recentApplied})
+	if err != nil {
+		return nil, err
+	}
+	doc, err := c.s.statusDocFrom(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	snap := &snapshot{at: start, gen: gen, st: st, doc: doc}
+	if snap.schema, err = json.Marshal(SchemaStatus(st, c.s.m.Migrations())); err != nil {
+		return nil, err
+	}
+	if snap.v1, err = json.Marshal(doc); err != nil {
+		return nil, err
+	}
+	snap.schemaTag, snap.v1Tag = etag(snap.schema), etag(snap.v1)
+	return snap, nil
+}
+
+// etag is a strong entity tag for a document.
+func etag(b []byte) string {
+	h := sha256.Sum256(b)
+	return `"` + hex.EncodeToString(h[:12]) + `"`
+}
+
+// serveDoc writes a rendered JSON document with its ETag, or 304 Not
+// Modified when the client already has it.
+func serveDoc(w http.ResponseWriter, r *http.Request, body []byte, tag string) {
+	h := w.Header()
+	h.Set("ETag", tag)
+	h.Set("Cache-Control", "no-cache")
+	if match := r.Header.Get("If-None-Match"); match != "" && etagMatch(match, tag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+	w.Write([]byte{'\n'})
+}
+
+// etagMatch reports whether an If-None-Match header names tag.
+func etagMatch(header, tag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+			return true
+		}
+	}
+	return false
+}
