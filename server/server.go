@@ -214,6 +214,7 @@ func (s *Server) routes() {
 	s.metaflowRoutes(mux)
 	mux.HandleFunc("GET /v1/status", s.v1Status)
 	mux.HandleFunc("GET /v1/history", s.v1History)
+	mux.HandleFunc("GET /v1/events", s.v1Events)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())

@@ -52,6 +52,53 @@ type snapshots struct {
 	// changed is closed and replaced when a new snapshot's documents
 	// differ from the previous one's (server-sent events wait on it).
 	changed chan struct{}
+	// watchers counts event streams; while there is one, a poller reads
+	// the status every maxAge so that changes reach them.
+	watchers int
+	stopPoll func()
+}
+
+// changes returns a channel closed at the next change of the documents.
+func (c *snapshots) changes() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// watch keeps the status read every maxAge until the returned function is
+// called; any number of streams share one poller.
+func (c *snapshots) watch() (stop func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watchers++
+	if c.watchers == 1 {
+		ctx, cancel := context.WithCancel(c.s.base)
+		c.stopPoll = cancel
+		go func() {
+			t := time.NewTicker(c.maxAge)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					// An error reaches the streams through their own get.
+					_, _ = c.get(ctx)
+				}
+			}
+		}()
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.watchers--
+			if c.watchers == 0 {
+				c.stopPoll()
+			}
+		})
+	}
 }
 
 func newSnapshots(s *Server, maxAge time.Duration) *snapshots {

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -164,5 +165,64 @@ func TestHistoryPages(t *testing.T) {
 				t.Errorf("/v1/history%s: %d, want 400", bad, code)
 			}
 		}
+	})
+}
+
+// TestEvents: /v1/events sends the status at once, and again when another
+// process changes it.
+func TestEvents(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := migrationsDir(t, migrationFiles)
+		s := newService(t, db, server.Config{}, migrate.WithDir(dir))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", s.URL+"/v1/events", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+			t.Fatalf("Content-Type %q", ct)
+		}
+		events := make(chan api.Status)
+		go func() {
+			defer close(events)
+			sc := bufio.NewScanner(resp.Body)
+			sc.Buffer(make([]byte, 1<<20), 1<<20)
+			for sc.Scan() {
+				if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					var st api.Status
+					if err := json.Unmarshal([]byte(data), &st); err != nil {
+						t.Errorf("event data: %v", err)
+						return
+					}
+					events <- st
+				}
+			}
+		}()
+		if st := <-events; st.CurrentVersion != 0 || st.IsUpToDate {
+			t.Fatalf("first event: %+v", st)
+		}
+		other, err := migrate.New(db.DB.DB, db.Dialect, migrate.WithDir(dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Up(ctx, migrate.UpOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		applied := time.Now()
+		select {
+		case st, ok := <-events:
+			if !ok || !st.IsUpToDate {
+				t.Fatalf("event after another process applied everything: %+v (stream open: %v)", st, ok)
+			}
+			if d := time.Since(applied); d > time.Second {
+				t.Errorf("the change reached the stream after %s, want within a second", d)
+			}
+		case <-ctx.Done():
+			t.Fatal("no event after another process applied the migrations")
+		}
+		cancel()
 	})
 }
