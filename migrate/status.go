@@ -296,6 +296,23 @@ func (m *Migrator) History(ctx context.Context) ([]Record, error) {
 // above after, in id order: the history a page at a time (after 0 is the
 // first page; the last row's ID is the next page's after).
 func (m *Migrator) HistoryPage(ctx context.Context, after int64, limit int) ([]Record, error) {
+	return m.historyPage(ctx, "id > "+strconv.FormatInt(after, 10)+" ORDER BY id", limit)
+}
+
+// HistoryBefore returns up to limit rows of the history table with an id
+// below before (0: from the newest), newest first: the history as a
+// console shows it, a page at a time.
+func (m *Migrator) HistoryBefore(ctx context.Context, before int64, limit int) ([]Record, error) {
+	where := "1 = 1"
+	if before > 0 {
+		where = "id < " + strconv.FormatInt(before, 10)
+	}
+	return m.historyPage(ctx, where+" ORDER BY id DESC", limit)
+}
+
+// historyPage reads up to limit rows of the history table matching cond
+// (a WHERE condition with its ORDER BY).
+func (m *Migrator) historyPage(ctx context.Context, cond string, limit int) ([]Record, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("history page: limit %d: want 1 or more", limit)
 	}
@@ -307,7 +324,7 @@ func (m *Migrator) HistoryPage(ctx context.Context, after int64, limit int) ([]R
 		return []Record{}, nil
 	}
 	rows, err := m.db.QueryContext(ctx, "SELECT "+historyColumns+" FROM "+m.d.Table(m.table)+
-		" WHERE id > "+strconv.FormatInt(after, 10)+" ORDER BY id LIMIT "+strconv.Itoa(limit))
+		" WHERE "+cond+" LIMIT "+strconv.Itoa(limit))
 	if err != nil {
 		return nil, fmt.Errorf("read history table %s: %w", m.table, err)
 	}

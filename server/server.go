@@ -89,6 +89,8 @@ type Config struct {
 	// document (GET /v1/status "lint", and the upgrade answer's
 	// init-status). A zero Target is read from the server once.
 	Lint *lint.Config
+	// NoConsole turns the web console at / off.
+	NoConsole bool
 	// StatusMaxAge is how old a status may be when it is served: status
 	// documents come from memory, read again from the database at most
 	// this often under load, and at once after an upgrade this service
@@ -215,6 +217,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET /v1/status", s.v1Status)
 	mux.HandleFunc("GET /v1/history", s.v1History)
 	mux.HandleFunc("GET /v1/events", s.v1Events)
+	if !s.cfg.NoConsole {
+		s.consoleRoutes(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeText(w, http.StatusOK, "ok") })
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", s.metrics.handler())

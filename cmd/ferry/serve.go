@@ -78,6 +78,7 @@ func serviceFlags(c *cobra.Command) {
 	f.StringSlice("allowed-host", nil, "without a token, also answer requests for this host name (besides localhost and the listen addresses), repeatable (env FERRY_ALLOWED_HOSTS, comma-separated)")
 	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
 	f.Duration("upgrade-timeout", time.Hour, "longest an upgrade may take, lock wait included")
+	f.Bool("no-console", false, "do not serve the web console at /")
 	f.Duration("status-max-age", server.DefaultStatusMaxAge, "status answers come from memory, read again from the database at most this often under load (and at once after an upgrade this service runs): a change another process makes shows within it")
 	f.String("lint", "warn", "lint the pending migrations: warn (report the findings in the status and upgrade answers), error (also refuse an upgrade whose migrations have an error-level finding) or off (env FERRY_LINT; ferry.yaml lint.mode)")
 }
@@ -118,6 +119,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	grace, _ := cmd.Flags().GetDuration("shutdown-timeout")
 	upgradeTimeout, _ := cmd.Flags().GetDuration("upgrade-timeout")
 	statusMaxAge, _ := cmd.Flags().GetDuration("status-max-age")
+	noConsole, _ := cmd.Flags().GetBool("no-console")
 	if statusMaxAge <= 0 {
 		return nil, usageErrorf("--status-max-age %s: want a positive duration such as 250ms", statusMaxAge)
 	}
@@ -208,7 +210,7 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 	cfg := server.Config{
 		DB: db, MigratorOptions: opts, Logger: a.log, Tokens: tokens, ReadOnly: a.cfg.ReadOnly,
-		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts, Pipeline: p.Pipeline, StatusMaxAge: statusMaxAge,
+		UpgradeTimeout: upgradeTimeout, AllowedHosts: a.cfg.AllowedHosts, Pipeline: p.Pipeline, StatusMaxAge: statusMaxAge, NoConsole: noConsole,
 	}
 	if a.cfg.LintMode != "off" {
 		lc, err := a.cfg.lintConfig(db.URL.Kind, "")

@@ -1,0 +1,254 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ferrydb/ferry/internal/advice"
+	"github.com/ferrydb/ferry/server/api"
+)
+
+// The console: GET / renders the status as one HTML page (html/template,
+// everything embedded, nothing fetched from elsewhere), usable without
+// JavaScript; app.js follows /v1/events and redraws the page's main part
+// when the status changes, and sends the Upgrade form through
+// POST /v1/upgrade. Without JavaScript the form posts to
+// POST /console/upgrade, the same upgrade as POST /v1/upgrade.
+
+//go:embed console
+var consoleFS embed.FS
+
+// consoleCSP allows the page its own script and style and nothing else.
+const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// historyPageSize is how many history rows a console page shows.
+const historyPageSize = 50
+
+var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
+	"since": func(t time.Time) string {
+		if t.IsZero() {
+			return ""
+		}
+		return roughly(time.Since(t)) + " ago"
+	},
+	"ms":   func(ms int64) string { return roughly(time.Duration(ms) * time.Millisecond) },
+	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+}).ParseFS(consoleFS, "console/*.tmpl"))
+
+// roughly shows a duration to a sensible precision.
+func roughly(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	case d < time.Minute:
+		return d.Round(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Round(time.Second).String()
+	}
+	return d.Round(time.Minute).String()
+}
+
+// consoleView is what the page shows.
+type consoleView struct {
+	Status   *api.Status
+	ReadOnly bool
+	// TokenRequired: the Upgrade form asks for a token.
+	TokenRequired bool
+	Pending       []consolePending
+	Fleet         []consoleRelease
+	History       []api.HistoryRow
+	// Older is the ?before= of the next page of history, 0 without one.
+	Older int64
+	// Newer: this is not the newest page.
+	Newer bool
+	// Message and Error report an upgrade the page was sent back from.
+	Message, Error string
+}
+
+// consolePending is a pending migration with its flags and findings.
+type consolePending struct {
+	api.PendingMigration
+	NoTransaction, Contract bool
+	// HeldBy are live releases older than a contract migration (the fleet
+	// gate holds it while they run).
+	HeldBy   []string
+	Findings []api.LintFinding
+}
+
+// consoleRelease is a release's live instances, as the fleet reports them.
+type consoleRelease struct {
+	Release   string `json:"release"`
+	Schema    int64  `json:"schema"`
+	Instances []struct {
+		ID               string `json:"id"`
+		Host             string `json:"host"`
+		PID              int    `json:"pid"`
+		SinceHeartbeatMS int64  `json:"since_heartbeat_ms"`
+	} `json:"instances"`
+}
+
+func (s *Server) consoleRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{$}", s.console)
+	static := http.FileServerFS(consoleFS)
+	mux.HandleFunc("GET /console/{file}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.PathValue("file") {
+		case "app.js", "style.css":
+			w.Header().Set("Cache-Control", "no-cache")
+			static.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+	if !s.cfg.ReadOnly {
+		mux.HandleFunc("POST /console/upgrade", s.consoleUpgrade)
+	}
+}
+
+func (s *Server) console(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := s.statusContext(r)
+	defer cancel()
+	q := r.URL.Query()
+	v, err := s.consoleView(ctx, q)
+	if err != nil {
+		writeText(w, http.StatusInternalServerError, "cannot read the status: "+err.Error())
+		return
+	}
+	v.Message, v.Error = q.Get("message"), q.Get("error")
+	name := "page"
+	if q.Get("part") == "main" {
+		name = "main"
+	}
+	var b bytes.Buffer
+	if err := consoleTmpl.ExecuteTemplate(&b, name, v); err != nil {
+		writeText(w, http.StatusInternalServerError, "render the console: "+err.Error())
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", consoleCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(b.Bytes())
+}
+
+func (s *Server) consoleView(ctx context.Context, q url.Values) (*consoleView, error) {
+	snap, err := s.snaps.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	v := &consoleView{Status: snap.doc, ReadOnly: s.cfg.ReadOnly, TokenRequired: len(s.cfg.Tokens) > 0}
+	if snap.doc.Fleet != nil {
+		// The fleet is the producer's type; the console reads its JSON.
+		if b, err := json.Marshal(snap.doc.Fleet); err == nil {
+			_ = json.Unmarshal(b, &v.Fleet)
+		}
+	}
+	findings := map[int64][]api.LintFinding{}
+	if l := snap.doc.Lint; l != nil {
+		for _, f := range l.Findings {
+			findings[f.Version] = append(findings[f.Version], f)
+		}
+	}
+	all := s.m.Migrations()
+	for _, p := range snap.doc.PendingMigrations {
+		cp := consolePending{PendingMigration: p, Findings: findings[p.Version]}
+		for _, m := range all {
+			if m.Version == p.Version {
+				cp.NoTransaction, cp.Contract = m.NoTransaction, m.Contract
+			}
+		}
+		if cp.Contract {
+			for _, rel := range v.Fleet {
+				if rel.Schema < p.Version && len(rel.Instances) > 0 {
+					cp.HeldBy = append(cp.HeldBy, fmt.Sprintf("%s (%d live)", rel.Release, len(rel.Instances)))
+				}
+			}
+		}
+		v.Pending = append(v.Pending, cp)
+	}
+	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
+	recs, err := s.m.HistoryBefore(ctx, max(before, 0), historyPageSize+1)
+	if err != nil {
+		return nil, err
+	}
+	v.Newer = before > 0
+	if len(recs) > historyPageSize {
+		recs = recs[:historyPageSize]
+		v.Older = recs[len(recs)-1].ID
+	}
+	v.History = api.FromRecords(recs)
+	return v, nil
+}
+
+// consoleUpgrade is the Upgrade form without JavaScript: the token comes
+// in the form; the upgrade is POST /v1/upgrade's; the answer sends the
+// browser back to the page with the outcome.
+func (s *Server) consoleUpgrade(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 4096)
+	if err := r.ParseForm(); err != nil {
+		s.consoleBack(w, r, "", "the form could not be read: "+err.Error())
+		return
+	}
+	var to int64
+	if v := strings.TrimSpace(r.PostForm.Get("to")); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			s.consoleBack(w, r, "", fmt.Sprintf("up to version %q: give the version of a migration, or leave it empty for all", v))
+			return
+		}
+		if err := s.m.CheckTarget(n); err != nil {
+			s.consoleBack(w, r, "", err.Error())
+			return
+		}
+		to = n
+	}
+	if tok := r.PostForm.Get("token"); tok != "" {
+		r.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if len(s.cfg.Tokens) > 0 {
+		if _, ok := s.checkToken(r); !ok {
+			s.log.Warn("unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+			s.consoleBack(w, r, "", "wrong or missing token: nothing was applied")
+			return
+		}
+	}
+	s.authorized(func(w http.ResponseWriter, r *http.Request) {
+		s.extendWrite(w)
+		c := r.Context().Value(callerKey{}).(caller)
+		start := time.Now()
+		res, notes, err := s.upgrade(c, to)
+		s.audit(c, "POST /console/upgrade", start, res, notes, err)
+		if err != nil {
+			s.consoleBack(w, r, "", "upgrade failed: "+advice.Explain(err, nil))
+			return
+		}
+		msg := fmt.Sprintf("upgrade success: %d applied, now at version %d", len(res.Migrations), res.To)
+		if len(res.Migrations) == 0 {
+			msg = fmt.Sprintf("nothing to apply: at version %d", res.To)
+		}
+		s.consoleBack(w, r, msg, "")
+	})(w, r)
+}
+
+// consoleBack sends the browser back to the page with a message.
+func (s *Server) consoleBack(w http.ResponseWriter, r *http.Request, msg, errText string) {
+	q := url.Values{}
+	if msg != "" {
+		q.Set("message", msg)
+	}
+	if errText != "" {
+		q.Set("error", errText)
+	}
+	http.Redirect(w, r, "/?"+q.Encode(), http.StatusSeeOther)
+}
