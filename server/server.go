@@ -353,7 +353,12 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 			if !ok {
 				s.log.Warn("unauthorized request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
 				w.Header().Add("WWW-Authenticate", `Bearer realm="ferry"`)
-				w.Header().Add("WWW-Authenticate", `Basic realm="ferry"`)
+				// A Basic challenge makes a browser stop a page's fetch
+				// for a password dialog (the console asks for the token
+				// itself): only clients that are not a page's script get it.
+				if m := r.Header.Get("Sec-Fetch-Mode"); m == "" || m == "navigate" {
+					w.Header().Add("WWW-Authenticate", `Basic realm="ferry"`)
+				}
 				writeText(w, http.StatusUnauthorized, "unauthorized: send the token as 'Authorization: Bearer TOKEN', or as the password of HTTP basic auth (http://ferry:TOKEN@host:8082)")
 				return
 			}

@@ -87,7 +87,9 @@ func newService(t *testing.T, db *testdb.DB, cfg server.Config, opts ...migrate.
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(s.Handler())
-	t.Cleanup(func() { ts.Close(); s.Close() })
+	// The server first: that ends event streams, which the test server's
+	// Close would otherwise wait for.
+	t.Cleanup(func() { s.Close(); ts.Close() })
 	return &service{Server: s, URL: ts.URL, db: own}
 }
 

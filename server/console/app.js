@@ -26,7 +26,20 @@
       params.set("part", "main");
       const resp = await fetch("/?" + params.toString(), { headers: { Accept: "text/html" } });
       if (resp.ok) {
-        main.innerHTML = await resp.text();
+        const html = await resp.text();
+        // What was typed into the form survives the redraw.
+        const kept = {};
+        for (const id of ["token", "to"]) {
+          const el = document.getElementById(id);
+          if (el) kept[id] = el.value;
+        }
+        const focused = document.activeElement ? document.activeElement.id : "";
+        main.innerHTML = html;
+        for (const id in kept) {
+          const el = document.getElementById(id);
+          if (el) el.value = kept[id];
+        }
+        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
         wire();
       }
     } finally {
@@ -78,6 +91,7 @@
           const old = document.getElementById("message");
           if (old) old.remove();
           main.before(msg);
+          form.elements.to.value = "";
         }
       } catch (e) {
         showError("The service did not answer: " + e);
