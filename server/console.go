@@ -42,6 +42,17 @@ var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
 	},
 	"ms":   func(ms int64) string { return roughly(time.Duration(ms) * time.Millisecond) },
 	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+	"size": func(n int64) string {
+		switch {
+		case n >= 1<<30:
+			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+		case n >= 1<<20:
+			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+		case n >= 1<<10:
+			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+		}
+		return fmt.Sprintf("%d B", n)
+	},
 }).ParseFS(consoleFS, "console/*.tmpl"))
 
 // roughly shows a duration to a sensible precision.
@@ -65,7 +76,12 @@ type consoleView struct {
 	TokenRequired bool
 	Pending       []consolePending
 	Fleet         []consoleRelease
-	History       []api.HistoryRow
+	Releases      []api.ReleaseVerdict
+	Backups       []api.Backup
+	// SideErrors are parts of the page that could not be read (the
+	// manifest, the backup store); the rest still shows.
+	SideErrors []string
+	History    []api.HistoryRow
 	// Older is the ?before= of the next page of history, 0 without one.
 	Older int64
 	// Newer: this is not the newest page.
@@ -176,6 +192,20 @@ func (s *Server) consoleView(ctx context.Context, q url.Values) (*consoleView, e
 			}
 		}
 		v.Pending = append(v.Pending, cp)
+	}
+	if s.cfg.Releases != nil {
+		if v.Releases, err = s.cfg.Releases(ctx, snap.st, all); err != nil {
+			v.SideErrors = append(v.SideErrors, "releases: "+err.Error())
+		}
+	}
+	if s.cfg.Backups != nil {
+		if v.Backups, err = s.cfg.Backups(ctx); err != nil {
+			v.SideErrors = append(v.SideErrors, "backups: "+err.Error())
+		}
+		// Newest first, as people look for the last one.
+		for i, j := 0, len(v.Backups)-1; i < j; i, j = i+1, j-1 {
+			v.Backups[i], v.Backups[j] = v.Backups[j], v.Backups[i]
+		}
 	}
 	before, _ := strconv.ParseInt(q.Get("before"), 10, 64)
 	recs, err := s.m.HistoryBefore(ctx, max(before, 0), historyPageSize+1)

@@ -91,6 +91,12 @@ type Config struct {
 	Lint *lint.Config
 	// NoConsole turns the web console at / off.
 	NoConsole bool
+	// Releases, when set, gives the console the release manifest's
+	// verdicts for a status (ferry serve: release.Manifest.Evaluate).
+	Releases func(ctx context.Context, st *migrate.Status, migrations []*migrate.Migration) ([]api.ReleaseVerdict, error)
+	// Backups, when set, lists the backups for the console, oldest first
+	// (ferry serve: the backup store's).
+	Backups func(ctx context.Context) ([]api.Backup, error)
 	// StatusMaxAge is how old a status may be when it is served: status
 	// documents come from memory, read again from the database at most
 	// this often under load, and at once after an upgrade this service

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrydb/ferry/backup"
+	"github.com/ferrydb/ferry/server/api"
 	"net"
 	"strings"
 	"time"
@@ -232,6 +234,41 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 		cfg.Version = func(_ context.Context, st *migrate.Status, migs []*migrate.Migration) (string, error) {
 			r, err := man.NewestCompatible(release.DatabaseOf(st), migs)
 			return r.Name, err
+		}
+		cfg.Releases = func(ctx context.Context, st *migrate.Status, migs []*migrate.Migration) ([]api.ReleaseVerdict, error) {
+			live, err := release.Live(ctx, db, db.Dialect)
+			if err != nil {
+				return nil, err
+			}
+			counts := map[string]int{}
+			for _, l := range live {
+				counts[l.Release]++
+			}
+			newest, newestErr := man.NewestCompatible(release.DatabaseOf(st), migs)
+			var out []api.ReleaseVerdict
+			for _, v := range man.Evaluate(release.DatabaseOf(st), migs) {
+				out = append(out, api.ReleaseVerdict{Name: v.Release.Name, Schema: v.Release.Schema, Compatible: v.OK,
+					Newest: newestErr == nil && v.Release.Name == newest.Name, Reason: v.Reason, Live: counts[v.Release.Name]})
+			}
+			return out, nil
+		}
+	}
+	if store := p.store; store != nil {
+		cfg.Backups = func(ctx context.Context) ([]api.Backup, error) {
+			list, _, err := store.List(ctx)
+			if err != nil {
+				return nil, err
+			}
+			var out []api.Backup
+			for _, m := range list {
+				reason := m.Reason
+				if m.Upgrade != nil {
+					reason = fmt.Sprintf("%s %d->%d", m.Reason, m.Upgrade.From, m.Upgrade.To)
+				}
+				out = append(out, api.Backup{ID: m.ID, CreatedAt: m.CreatedAt, Reason: reason, SizeBytes: m.Size(), SchemaVersion: m.SchemaVersion,
+					Restore: backup.RestoreCommand(m.ID, store.String(), db.URL)})
+			}
+			return out, nil
 		}
 	}
 	srv, err := server.New(cfg)

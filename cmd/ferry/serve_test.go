@@ -325,6 +325,10 @@ func TestServeVersionAndContractGate(t *testing.T) {
 		if code, body := httpGet(t, "http://"+s.addr+"/version"); code != 200 || body != "v1" {
 			t.Fatalf("/version at schema 1: %d %q", code, body)
 		}
+		// The console shows the manifest's verdicts.
+		if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `id="releases"`) || !strings.Contains(body, "<td>v1</td><td>1</td>\n      <td>yes (newest)") || !strings.Contains(body, "<td>v3</td>") {
+			t.Fatalf("console at schema 1: %d\n%s", code, body)
+		}
 		// A v1 instance is live.
 		reg, err := release.Register(context.Background(), db.DB.DB, db.Dialect, release.Instance{Release: "v1", Schema: 1})
 		if err != nil {
@@ -457,6 +461,10 @@ func TestServeBackupBeforeUpgrade(t *testing.T) {
 	list := mustRun(t, dir, dbURL, "backup", "list", "--store", store, "--json").stdout
 	if !strings.Contains(list, up.BackupID) {
 		t.Fatalf("backup %s not in the store:\n%s", up.BackupID, list)
+	}
+	// The console lists it with the command that restores it.
+	if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `<section id="backups">`) || !strings.Contains(body, "<td>"+up.BackupID+"</td>") || !strings.Contains(body, "ferry backup restore "+up.BackupID) {
+		t.Fatalf("console with a backup store: %d\n%s", code, body)
 	}
 	// A failing migration: the answer says how to get back.
 	os.WriteFile(filepath.Join(dir, "migrations", "00003_bad.sql"), []byte("-- +ferry up\nINSERT INTO missing VALUES (1);\n"), 0o644)

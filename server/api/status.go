@@ -212,3 +212,24 @@ func nonNil(v []int64) []int64 {
 	}
 	return v
 }
+
+// ReleaseVerdict is one release of the manifest and whether it can run on
+// the database's schema (the console's fleet section).
+type ReleaseVerdict struct {
+	Name       string `json:"name"`
+	Schema     int64  `json:"schema"`
+	Compatible bool   `json:"compatible"`
+	Newest     bool   `json:"newest,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+	Live       int    `json:"live_instances"`
+}
+
+// Backup is one backup in the store (the console's backups section).
+type Backup struct {
+	ID            string    `json:"id"`
+	CreatedAt     time.Time `json:"created_at"`
+	Reason        string    `json:"reason"`
+	SizeBytes     int64     `json:"size_bytes"`
+	SchemaVersion int64     `json:"schema_version"`
+	Restore       string    `json:"restore_command"`
+}
