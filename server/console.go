@@ -138,7 +138,20 @@ func (s *Server) console(w http.ResponseWriter, r *http.Request) {
 		writeText(w, http.StatusInternalServerError, "cannot read the status: "+err.Error())
 		return
 	}
-	v.Message, v.Error = q.Get("message"), q.Get("error")
+	// The outcome of the form's upgrade comes in a one-time cookie, not in
+	// the URL: a link from elsewhere cannot put words on the page.
+	if c, err := r.Cookie(flashCookie); err == nil {
+		if kind, text, ok := strings.Cut(c.Value, ":"); ok {
+			if msg, err := url.QueryUnescape(text); err == nil {
+				if kind == "error" {
+					v.Error = msg
+				} else {
+					v.Message = msg
+				}
+			}
+		}
+		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	}
 	name := "page"
 	if q.Get("part") == "main" {
 		name = "main"
@@ -271,14 +284,18 @@ func (s *Server) consoleUpgrade(w http.ResponseWriter, r *http.Request) {
 	})(w, r)
 }
 
-// consoleBack sends the browser back to the page with a message.
+// flashCookie carries the outcome of the form's upgrade to the page.
+const flashCookie = "ferry_console_outcome"
+
+// consoleBack sends the browser back to the page with the outcome.
 func (s *Server) consoleBack(w http.ResponseWriter, r *http.Request, msg, errText string) {
-	q := url.Values{}
-	if msg != "" {
-		q.Set("message", msg)
-	}
+	v := "message:" + url.QueryEscape(msg)
 	if errText != "" {
-		q.Set("error", errText)
+		v = "error:" + url.QueryEscape(errText)
 	}
-	http.Redirect(w, r, "/?"+q.Encode(), http.StatusSeeOther)
+	if len(v) > 3000 {
+		v = v[:3000]
+	}
+	http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: v, Path: "/", MaxAge: 60, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

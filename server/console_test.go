@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,14 +59,36 @@ func TestConsole(t *testing.T) {
 		resp.Body.Close()
 		return resp
 	}
-	if r := form("wrong-token", ""); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "error=wrong+or+missing+token") {
-		t.Fatalf("wrong token: %d %s", r.StatusCode, r.Header.Get("Location"))
+	// The outcome reaches the page in a one-time cookie.
+	outcome := func(r *http.Response) string {
+		for _, c := range r.Cookies() {
+			if c.Name == "ferry_console_outcome" {
+				req, _ := http.NewRequest("GET", s.URL+"/", nil)
+				req.AddCookie(c)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body := readAll(t, resp)
+				if m := regexp.MustCompile(`id="(message|error)" role="\w+">([^<]*)<`).FindStringSubmatch(body); m != nil {
+					return m[1] + ": " + m[2]
+				}
+			}
+		}
+		return ""
+	}
+	if r := form("wrong-token", ""); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/" || outcome(r) != "error: wrong or missing token: nothing was applied" {
+		t.Fatalf("wrong token: %d %s %q", r.StatusCode, r.Header.Get("Location"), outcome(r))
+	}
+	// A link cannot put words on the page.
+	if _, body := do(t, "GET", s.URL+"/?error=call+us&message=hi", nil, nil); strings.Contains(body, "call us") || strings.Contains(body, `id="message"`) {
+		t.Error("the page shows text from its URL")
 	}
 	if st := schemaStatus(t, s.URL); st.CurrentVersion != "1" {
 		t.Fatalf("a wrong token applied something: %+v", st)
 	}
-	if r := form(token, "2"); r.StatusCode != http.StatusSeeOther || !strings.Contains(r.Header.Get("Location"), "message=upgrade+success") {
-		t.Fatalf("upgrade to 1: %d %s", r.StatusCode, r.Header.Get("Location"))
+	if r := form(token, "2"); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(outcome(r), "message: upgrade success: 1 applied, now at version 2") {
+		t.Fatalf("upgrade to 2: %d %q", r.StatusCode, outcome(r))
 	}
 	resp, err = http.Get(s.URL + "/")
 	if err != nil {

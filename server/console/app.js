@@ -21,8 +21,6 @@
     redrawing = true;
     try {
       const params = new URLSearchParams(location.search);
-      params.delete("message");
-      params.delete("error");
       params.set("part", "main");
       const resp = await fetch("/?" + params.toString(), { headers: { Accept: "text/html" } });
       if (resp.ok) {
