@@ -70,8 +70,15 @@ func roughly(d time.Duration) string {
 
 // consoleView is what the page shows.
 type consoleView struct {
-	Status   *api.Status
+	Status *api.Status
+	// Tag is the status document's ETag: the page's script compares it
+	// with the events' ids.
+	Tag      string
 	ReadOnly bool
+	// LintOn: the service lints pending migrations.
+	LintOn bool
+	// BackupsOn: a backup store is configured.
+	BackupsOn bool
 	// TokenRequired: the Upgrade form asks for a token.
 	TokenRequired bool
 	Pending       []consolePending
@@ -115,16 +122,16 @@ type consoleRelease struct {
 func (s *Server) consoleRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{$}", s.console)
 	static := http.FileServerFS(consoleFS)
-	mux.HandleFunc("GET /console/{file}", func(w http.ResponseWriter, r *http.Request) {
-		switch r.PathValue("file") {
-		case "app.js", "style.css":
+	for _, f := range []string{"app.js", "style.css"} {
+		mux.HandleFunc("GET /console/"+f, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Cache-Control", "no-cache")
+			w.Header().Set("X-Content-Type-Options", "nosniff")
 			static.ServeHTTP(w, r)
-		default:
-			http.NotFound(w, r)
-		}
-	})
-	if !s.cfg.ReadOnly {
+		})
+	}
+	if s.cfg.ReadOnly {
+		mux.HandleFunc("/console/upgrade", s.disabled)
+	} else {
 		mux.HandleFunc("POST /console/upgrade", s.consoleUpgrade)
 	}
 }
@@ -176,7 +183,8 @@ func (s *Server) consoleView(ctx context.Context, q url.Values) (*consoleView, e
 	if err != nil {
 		return nil, err
 	}
-	v := &consoleView{Status: snap.doc, ReadOnly: s.cfg.ReadOnly, TokenRequired: len(s.cfg.Tokens) > 0}
+	v := &consoleView{Status: snap.doc, Tag: snap.v1Tag, ReadOnly: s.cfg.ReadOnly, TokenRequired: len(s.cfg.Tokens) > 0,
+		LintOn: s.cfg.Lint != nil, BackupsOn: s.cfg.Backups != nil}
 	if snap.doc.Fleet != nil {
 		// The fleet is the producer's type; the console reads its JSON.
 		if b, err := json.Marshal(snap.doc.Fleet); err == nil {

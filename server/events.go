@@ -6,11 +6,12 @@ import (
 	"time"
 )
 
-// GET /v1/events is a server-sent-event stream: an "status" event with the
+// GET /v1/events is a server-sent-event stream: a "status" event with the
 // /v1/status document at once, and again whenever it changes (a lock taken
 // or released, a migration applied, a fleet instance come or gone), read
-// at most every StatusMaxAge. A comment every 15 seconds keeps proxies
-// from closing an idle stream.
+// at most every StatusMaxAge; a "status-error" event when the status cannot
+// be read. A comment every 15 seconds keeps proxies from closing an idle
+// stream.
 func (s *Server) v1Events(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	// The stream outlives the server's write timeout.
@@ -33,7 +34,10 @@ func (s *Server) v1Events(w http.ResponseWriter, r *http.Request) {
 		case err != nil && r.Context().Err() != nil:
 			return
 		case err != nil:
-			fmt.Fprintf(w, "event: error\ndata: %s\n\n", oneLine(err.Error()))
+			if msg := "error: " + err.Error(); msg != sent {
+				fmt.Fprintf(w, "event: status-error\ndata: %s\n\n", oneLine(err.Error()))
+				sent = msg
+			}
 		case snap.v1Tag != sent:
 			fmt.Fprintf(w, "event: status\nid: %s\ndata: %s\n\n", snap.v1Tag, snap.v1)
 			sent = snap.v1Tag

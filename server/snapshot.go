@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,10 @@ type snapshots struct {
 	gen     uint64        // bumped by invalidate
 	reading chan struct{} // closed when the read in progress ends; nil when none
 	readErr error         // the outcome of the read that just ended
+	// failed is the last read's error while the database cannot be read:
+	// it is served like a snapshot, for maxAge, so that a database that is
+	// down is not read again by every request.
+	failed *failedRead
 	// changed is closed and replaced when a new snapshot's documents
 	// differ from the previous one's (server-sent events wait on it).
 	changed chan struct{}
@@ -112,11 +117,22 @@ func (c *snapshots) invalidate() {
 	c.mu.Unlock()
 }
 
+// failedRead is a read of the status that failed.
+type failedRead struct {
+	err error
+	at  time.Time
+	gen uint64
+}
+
 // get returns a snapshot no older than maxAge and taken after the last
 // invalidate.
 func (c *snapshots) get(ctx context.Context) (*snapshot, error) {
 	for {
 		c.mu.Lock()
+		if f := c.failed; f != nil && f.gen == c.gen && time.Since(f.at) < c.maxAge {
+			c.mu.Unlock()
+			return nil, f.err
+		}
 		if cur := c.cur; cur != nil && c.fresh(cur) {
 			c.mu.Unlock()
 			return cur, nil
@@ -148,11 +164,17 @@ func (c *snapshots) get(ctx context.Context) (*snapshot, error) {
 		c.mu.Lock()
 		c.reading, c.readErr = nil, err
 		if err == nil {
-			if c.cur == nil || c.cur.schemaTag != snap.schemaTag || c.cur.v1Tag != snap.v1Tag {
+			if c.failed != nil || c.cur == nil || c.cur.schemaTag != snap.schemaTag || c.cur.v1Tag != snap.v1Tag {
 				close(c.changed)
 				c.changed = make(chan struct{})
 			}
-			c.cur = snap
+			c.cur, c.failed = snap, nil
+		} else {
+			if c.failed == nil || c.failed.err.Error() != err.Error() {
+				close(c.changed)
+				c.changed = make(chan struct{})
+			}
+			c.failed = &failedRead{err: err, at: time.Now(), gen: gen}
 		}
 		close(done)
 		c.mu.Unlock()
@@ -191,9 +213,17 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	if snap.v1, err = json.Marshal(doc); err != nil {
 		return nil, err
 	}
-	snap.schemaTag, snap.v1Tag = etag(snap.schema), etag(snap.v1)
+	// The v1 document says how long ago each heartbeat came and for how
+	// long the lock has been held: numbers that change at every read. Its
+	// tag leaves them out (a weak tag: the same status, not the same
+	// bytes), so that a client polling with If-None-Match, and the event
+	// streams, see a change only when the status changes.
+	snap.schemaTag, snap.v1Tag = etag(snap.schema), "W/"+etag(ages.ReplaceAll(snap.v1, nil))
 	return snap, nil
 }
+
+// ages matches the fields of the v1 document that grow with the clock.
+var ages = regexp.MustCompile(`"(since_heartbeat_ms|held_for_ms)":\d+,?`)
 
 // etag is a strong entity tag for a document.
 func etag(b []byte) string {
@@ -221,7 +251,7 @@ func serveDoc(w http.ResponseWriter, r *http.Request, body []byte, tag string) {
 func etagMatch(header, tag string) bool {
 	for _, t := range strings.Split(header, ",") {
 		t = strings.TrimSpace(t)
-		if t == "*" || strings.TrimPrefix(t, "W/") == tag {
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(tag, "W/") {
 			return true
 		}
 	}

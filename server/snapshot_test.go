@@ -71,7 +71,7 @@ func TestStatusFromMemory(t *testing.T) {
 			}
 			resp.Body.Close()
 			tag := resp.Header.Get("ETag")
-			if !strings.HasPrefix(tag, `"`) {
+			if !strings.HasPrefix(strings.TrimPrefix(tag, "W/"), `"`) {
 				t.Fatalf("%s: ETag %q", path, tag)
 			}
 			code, body := do(t, "GET", s.URL+path, nil, map[string]string{"If-None-Match": tag})
@@ -91,6 +91,45 @@ func TestStatusFromMemory(t *testing.T) {
 			t.Fatalf("after this service's upgrade: current version %s, want 1 at once", st.CurrentVersion)
 		}
 	})
+}
+
+// TestStatusTagIgnoresAges: the /v1/status tag changes with the status,
+// not with the heartbeat ages that grow at every read.
+func TestStatusTagIgnoresAges(t *testing.T) {
+	db := testdb.New(t, "sqlite")
+	dir := migrationsDir(t, migrationFiles)
+	var mu sync.Mutex
+	age, instances := 0, 1
+	fleet := func(context.Context) (any, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		age += 1000
+		var list []map[string]any
+		for i := 0; i < instances; i++ {
+			list = append(list, map[string]any{"id": fmt.Sprint(i), "since_heartbeat_ms": age})
+		}
+		return []map[string]any{{"release": "v1", "instances": list}}, nil
+	}
+	// Read the status at every request.
+	s := newService(t, db, server.Config{StatusMaxAge: time.Nanosecond, Fleet: fleet}, migrate.WithDir(dir))
+	tag := func() string {
+		resp, err := http.Get(s.URL + "/v1/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	first := tag()
+	if second := tag(); second != first {
+		t.Errorf("the tag changed with only a heartbeat age: %s, then %s", first, second)
+	}
+	mu.Lock()
+	instances = 2
+	mu.Unlock()
+	if third := tag(); third == first {
+		t.Errorf("the tag stayed %s when an instance came", first)
+	}
 }
 
 // TestStatusSeesOtherProcesses: with the default max age, a migration

@@ -87,6 +87,10 @@ type config struct {
 
 	// Lint configures ferry lint and the lint that up runs first.
 	Lint lintFile `yaml:"lint"`
+	// NoConsole and StatusMaxAge configure ferry serve's console and its
+	// status cache.
+	NoConsole    bool          `yaml:"no_console"`
+	StatusMaxAge time.Duration `yaml:"status_max_age"`
 	// LintMode is what up and the service do with lint findings of the
 	// pending migrations: warn, error (refuse) or off.
 	LintMode string `yaml:"-"`
@@ -362,6 +366,8 @@ func settings() []setting {
 			c.DDLRetries = n
 			return nil
 		}},
+		{"no-console", "FERRY_NO_CONSOLE", boolean(func(c *config) *bool { return &c.NoConsole })},
+		{"status-max-age", "FERRY_STATUS_MAX_AGE", duration("status max age", func(c *config) *time.Duration { return &c.StatusMaxAge })},
 		{"lint", "FERRY_LINT", oneOf(func(c *config) *string { return &c.LintMode }, lintModes...)},
 		{"preflight", "FERRY_PREFLIGHT", oneOf(func(c *config) *string { return &c.Preflight }, preflights...)},
 		{"preflight-timeout", "FERRY_PREFLIGHT_TIMEOUT", duration("preflight timeout", func(c *config) *time.Duration { return &c.PreflightTimeout })},

@@ -125,6 +125,11 @@ how to get the next page; --all pages through everything.`,
 				if err != nil {
 					return err
 				}
+				// A service older than paging answers every row whatever
+				// was asked: take what it sent, once.
+				if len(page) > limit || len(page) > 0 && page[len(page)-1].ID <= after {
+					return fmt.Errorf("%s does not page its history (it answered %d rows for --limit %d after id %d): it predates /v1/history?after=&limit=; upgrade it, or read GET /v1/history whole", cl.BaseURL(), len(page), limit, after)
+				}
 				rows = append(rows, page...)
 				if len(page) > 0 {
 					after = page[len(page)-1].ID
@@ -144,7 +149,7 @@ how to get the next page; --all pages through everything.`,
 				a.printf("%s\n", line)
 			}
 			if !all && len(rows) == limit {
-				a.printf("(more: ferry remote history --after %d --limit %d)\n", after, limit)
+				a.printf("(more: ferry remote history --base-url %s --after %d --limit %d)\n", cl.BaseURL(), after, limit)
 			}
 			return nil
 		},

@@ -26,8 +26,17 @@ func (a *app) serveCmd() *cobra.Command {
 		Long: `Serve the migration service: schema status, upgrades, health, readiness and
 Prometheus metrics over HTTP. It answers the Metaflow migration service's
 routes (GET /ping, /version, /db_schema_status, PATCH /upgrade) and ferry's
-own (/v1/status, POST /v1/upgrade, /v1/history, /healthz, /readyz,
-/metrics). See docs/service.md.
+own (/v1/status, POST /v1/upgrade, /v1/history?after=&limit=, /v1/events,
+/healthz, /readyz, /metrics). See docs/service.md.
+
+GET / is a web console (--no-console turns it off): status, the lock
+holder, pending migrations with their lint findings, the fleet, backups and
+the history, updated live over /v1/events, with an Upgrade button that asks
+for the token (POST /console/upgrade without JavaScript).
+
+Status answers come from memory, read again from the database at most every
+--status-max-age (250ms) under load and at once after this service's own
+upgrade, with ETags (If-None-Match gets 304).
 
 Security: upgrades need a token (--token-file, or FERRY_TOKEN), sent as
 "Authorization: Bearer TOKEN" or as the password of HTTP basic auth. Without
@@ -80,8 +89,8 @@ func serviceFlags(c *cobra.Command) {
 	f.StringSlice("allowed-host", nil, "without a token, also answer requests for this host name (besides localhost and the listen addresses), repeatable (env FERRY_ALLOWED_HOSTS, comma-separated)")
 	f.Duration("shutdown-timeout", time.Minute, "how long shutdown waits for requests in flight")
 	f.Duration("upgrade-timeout", time.Hour, "longest an upgrade may take, lock wait included")
-	f.Bool("no-console", false, "do not serve the web console at /")
-	f.Duration("status-max-age", server.DefaultStatusMaxAge, "status answers come from memory, read again from the database at most this often under load (and at once after an upgrade this service runs): a change another process makes shows within it")
+	f.Bool("no-console", false, "do not serve the web console at / (env FERRY_NO_CONSOLE)")
+	f.Duration("status-max-age", server.DefaultStatusMaxAge, "status answers come from memory, read again from the database at most this often under load (and at once after an upgrade this service runs): a change another process makes shows within it; 10ms to 1m (env FERRY_STATUS_MAX_AGE)")
 	f.String("lint", "warn", "lint the pending migrations: warn (report the findings in the status and upgrade answers), error (also refuse an upgrade whose migrations have an error-level finding) or off (env FERRY_LINT; ferry.yaml lint.mode)")
 }
 
@@ -120,10 +129,12 @@ func (a *app) prepareService(cmd *cobra.Command) (*service, error) {
 	}
 	grace, _ := cmd.Flags().GetDuration("shutdown-timeout")
 	upgradeTimeout, _ := cmd.Flags().GetDuration("upgrade-timeout")
-	statusMaxAge, _ := cmd.Flags().GetDuration("status-max-age")
-	noConsole, _ := cmd.Flags().GetBool("no-console")
-	if statusMaxAge <= 0 {
-		return nil, usageErrorf("--status-max-age %s: want a positive duration such as 250ms", statusMaxAge)
+	statusMaxAge, noConsole := a.cfg.StatusMaxAge, a.cfg.NoConsole
+	if statusMaxAge == 0 {
+		statusMaxAge = server.DefaultStatusMaxAge
+	}
+	if statusMaxAge < 10*time.Millisecond || statusMaxAge > time.Minute {
+		return nil, usageErrorf("--status-max-age %s: want 10ms to 1m (the default, 250ms, shows another process's change within a quarter second)", statusMaxAge)
 	}
 	switch a.cfg.Compat {
 	case "":

@@ -300,7 +300,7 @@ func TestRemote(t *testing.T) {
 		t.Fatalf("remote status after upgrade: %+v", r)
 	}
 	// The history, a page at a time.
-	if r := remote(nil, "history", "--base-url", base, "--limit", "1"); r.code != 0 || !strings.Contains(r.stdout, " 1 a  up applied") || strings.Contains(r.stdout, " 2 b ") || !strings.Contains(r.stdout, "(more: ferry remote history --after ") {
+	if r := remote(nil, "history", "--base-url", base, "--limit", "1"); r.code != 0 || !strings.Contains(r.stdout, " 1 a  up applied") || strings.Contains(r.stdout, " 2 b ") || !strings.Contains(r.stdout, "(more: ferry remote history --base-url "+base+" --after 1 --limit 1)") {
 		t.Fatalf("remote history --limit 1: %+v", r)
 	}
 	if r := remote(nil, "history", "--base-url", base, "--limit", "1", "--all"); r.code != 0 || !strings.Contains(r.stdout, " 1 a ") || !strings.Contains(r.stdout, " 2 b ") || strings.Contains(r.stdout, "more:") {

@@ -5,54 +5,101 @@
 (function () {
   const main = document.getElementById("main");
   const jsError = document.getElementById("js-error");
+  const stale = document.getElementById("stale");
 
-  function showError(text) {
-    jsError.textContent = text;
-    jsError.hidden = !text;
+  function show(el, text) {
+    el.textContent = text;
+    el.hidden = !text;
   }
 
-  // Redraw the main part of the page (rendered by the server) when the
-  // status changes. A form being filled in is left alone until it is sent.
+  // The ETag of the status the page shows.
+  function shownTag() {
+    const t = document.getElementById("status-tag");
+    return t ? t.dataset.tag : "";
+  }
+
+  // Redraw the main part of the page (rendered by the server). A form being
+  // filled in is left alone until it is sent (force: the form's own
+  // submit). A redraw asked for while one runs runs after it.
   let redrawing = false;
-  async function redraw() {
-    if (redrawing) return;
+  let again = false;
+  async function redraw(force) {
+    if (redrawing) {
+      again = true;
+      return;
+    }
     const active = document.activeElement;
-    if (active && active.form && active.form.id === "upgrade" && active.value) return;
+    if (!force && active && active.form && active.form.id === "upgrade" && active.value) {
+      active.addEventListener("blur", function () { redraw(false); }, { once: true });
+      return;
+    }
     redrawing = true;
     try {
       const params = new URLSearchParams(location.search);
       params.set("part", "main");
       const resp = await fetch("/?" + params.toString(), { headers: { Accept: "text/html" } });
-      if (resp.ok) {
-        const html = await resp.text();
-        // What was typed into the form survives the redraw.
-        const kept = {};
-        for (const id of ["token", "to"]) {
-          const el = document.getElementById(id);
-          if (el) kept[id] = el.value;
-        }
-        const focused = document.activeElement ? document.activeElement.id : "";
-        main.innerHTML = html;
-        for (const id in kept) {
-          const el = document.getElementById(id);
-          if (el) el.value = kept[id];
-        }
-        if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
-        wire();
+      if (!resp.ok) {
+        show(stale, "The status could not be read (" + resp.status + "): this page may be out of date.");
+        return;
       }
+      const html = await resp.text();
+      // What was typed into the form survives the redraw.
+      const kept = {};
+      for (const id of ["token", "to"]) {
+        const el = document.getElementById(id);
+        if (el) kept[id] = el.value;
+      }
+      const focused = document.activeElement ? document.activeElement.id : "";
+      main.innerHTML = html;
+      for (const id in kept) {
+        const el = document.getElementById(id);
+        if (el) el.value = kept[id];
+      }
+      if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+      wire();
+    } catch (e) {
+      show(stale, "The service did not answer: this page may be out of date.");
     } finally {
       redrawing = false;
+      if (again) {
+        again = false;
+        redraw(false);
+      }
     }
   }
 
-  if (window.EventSource) {
-    const events = new EventSource("/v1/events");
-    let first = true;
-    events.addEventListener("status", function () {
-      if (first) { first = false; return; } // the page already shows it
-      redraw();
+  // One event stream while the tab is visible: a browser has few
+  // connections to one host, and hidden tabs must not take them all.
+  let events = null;
+  function connect() {
+    if (!window.EventSource || events) return;
+    events = new EventSource("/v1/events");
+    events.addEventListener("status", function (ev) {
+      show(stale, "");
+      if (ev.lastEventId && ev.lastEventId === shownTag()) return; // shown already
+      redraw(false);
     });
+    events.addEventListener("status-error", function (ev) {
+      show(stale, "The service cannot read the status: " + ev.data + ". This page shows the last status it read.");
+    });
+    events.onerror = function () {
+      show(stale, "Lost the connection to the service; retrying. This page may be out of date.");
+    };
   }
+  function disconnect() {
+    if (events) {
+      events.close();
+      events = null;
+    }
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) {
+      disconnect();
+    } else {
+      connect();
+    }
+  });
+  if (!document.hidden) connect();
 
   function wire() {
     const form = document.getElementById("upgrade");
@@ -60,7 +107,7 @@
     form.dataset.wired = "1";
     form.addEventListener("submit", async function (ev) {
       ev.preventDefault();
-      showError("");
+      show(jsError, "");
       const button = document.getElementById("upgrade-button");
       button.disabled = true;
       button.textContent = "Upgrading…";
@@ -75,9 +122,9 @@
         let doc = null;
         try { doc = JSON.parse(text); } catch (e) { /* a text answer */ }
         if (resp.status === 401) {
-          showError("Wrong or missing token: nothing was applied.");
+          show(jsError, "Wrong or missing token: nothing was applied.");
         } else if (!resp.ok) {
-          showError("Upgrade failed: " + (doc && (doc.error || doc.detail) || text));
+          show(jsError, "Upgrade failed: " + (doc && (doc.error || doc.detail) || text));
         } else {
           const n = doc && doc.applied ? doc.applied.length : 0;
           const version = doc && doc["final-status"] ? doc["final-status"].current_version : "";
@@ -90,11 +137,15 @@
           if (old) old.remove();
           main.before(msg);
           form.elements.to.value = "";
+          if (form.elements.token) form.elements.token.value = "";
         }
       } catch (e) {
-        showError("The service did not answer: " + e);
+        show(jsError, "The service did not answer: " + e);
+      } finally {
+        button.disabled = false;
+        button.textContent = "Upgrade";
       }
-      await redraw();
+      await redraw(true);
     });
   }
   wire();
