@@ -205,6 +205,43 @@ func compatRule(rule string) bool {
 // expandContract is the advice for a rename or drop not marked contract.
 const expandContract = "expand/contract: ship a release that no longer uses it, then do this in a migration marked -- +ferry contract (the fleet gate holds it until the old release is gone)"
 
+// Fixes for the running-release rules, the same on every database.
+const (
+	renameTableFix  = "expand/contract: keep the old name (or a view of it) until the old release is gone, and rename in a migration marked -- +ferry contract"
+	renameColumnFix = "expand/contract: add the new column, write both, backfill, move reads, then drop the old one in a migration marked -- +ferry contract"
+)
+
+// renameTable reports renaming an existing table and learns the new name.
+func (c *checker) renameTable(g *mig, from, to string) {
+	if g.existing(from) {
+		c.add(g, RuleRenameTable, from, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", from, to, from), renameTableFix)
+	}
+	c.rename(g, from, to)
+}
+
+// renameColumn reports renaming a column of an existing table and learns
+// the new name.
+func (c *checker) renameColumn(g *mig, tbl, from, to string) {
+	if g.existing(tbl) {
+		c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("renaming column %s.%s to %s breaks the running release: its queries still name %s", tbl, from, to, from), renameColumnFix)
+	}
+	if t := c.tables[tbl]; t != nil && t.cols[from] != nil {
+		t.cols[to] = t.cols[from]
+		delete(t.cols, from)
+	}
+}
+
+// dropColumn reports dropping a column of an existing table and forgets
+// the column.
+func (c *checker) dropColumn(g *mig, tbl, col string) {
+	if t := c.tables[tbl]; t != nil {
+		delete(t.cols, col)
+	}
+	if g.existing(tbl) {
+		c.add(g, RuleDropColumn, tbl, fmt.Sprintf("dropping column %s.%s breaks the running release if it still reads or writes %s (a SELECT of it, or an INSERT naming it, fails)", tbl, col, col), expandContract)
+	}
+}
+
 // table returns what is known of a table, creating an empty entry.
 func (c *checker) table(name string) *table {
 	t := c.tables[name]

@@ -60,10 +60,7 @@ func (c *checker) mysql(g *mig) bool {
 				return false
 			}
 			to, _ := cur.name()
-			if g.existing(from) {
-				c.add(g, RuleRenameTable, from, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", from, to, from), "expand/contract: keep the old name (or a view of it) until the old release is gone, and rename in a migration marked -- +ferry contract")
-			}
-			c.rename(g, from, to)
+			c.renameTable(g, from, to)
 			if !cur.acceptPunct(",") {
 				return true
 			}
@@ -312,27 +309,16 @@ func (c *checker) myAction(g *mig, tbl string, existing, online bool, act []toke
 		if !ok {
 			return false
 		}
-		if t := c.tables[tbl]; t != nil {
-			delete(t.cols, col)
-		}
-		if existing {
-			c.add(g, RuleDropColumn, tbl, fmt.Sprintf("dropping column %s.%s breaks the running release if it still reads or writes %s", tbl, col, col), expandContract)
-			if !c.instantDrop() {
-				c.rebuild(g, tbl, "DROP COLUMN")
-			}
+		c.dropColumn(g, tbl, col)
+		if existing && !c.instantDrop() {
+			c.rebuild(g, tbl, "DROP COLUMN")
 		}
 		return true
 	case cur.accept("rename", "column"):
 		from, _ := cur.name()
 		cur.accept("to")
 		to, _ := cur.name()
-		if existing {
-			c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("renaming column %s.%s to %s breaks the running release: its queries still name %s", tbl, from, to, from), "expand/contract: add the new column, write both, backfill, move reads, then drop the old one in a migration marked -- +ferry contract")
-		}
-		if t := c.tables[tbl]; t != nil && t.cols[from] != nil {
-			t.cols[to] = t.cols[from]
-			delete(t.cols, from)
-		}
+		c.renameColumn(g, tbl, from, to)
 		return true
 	case cur.accept("rename"):
 		if !cur.accept("to") {
@@ -342,10 +328,7 @@ func (c *checker) myAction(g *mig, tbl string, existing, online bool, act []toke
 		if !ok {
 			return false
 		}
-		if existing {
-			c.add(g, RuleRenameTable, tbl, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", tbl, to, tbl), "expand/contract: keep the old name until the old release is gone, and rename in a migration marked -- +ferry contract")
-		}
-		c.rename(g, tbl, to)
+		c.renameTable(g, tbl, to)
 		return true
 	case cur.accept("modify"), cur.peek().is("change"):
 		from := ""
@@ -365,7 +348,7 @@ func (c *checker) myAction(g *mig, tbl string, existing, online bool, act []toke
 		old := c.column(tbl, from)
 		if existing {
 			if from != d.name {
-				c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("CHANGE renames column %s.%s to %s: the running release's queries still name %s", tbl, from, d.name, from), "expand/contract: add the new column, write both, backfill, move reads, then drop the old one in a migration marked -- +ferry contract")
+				c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("CHANGE renames column %s.%s to %s: the running release's queries still name %s", tbl, from, d.name, from), renameColumnFix)
 			}
 			switch {
 			case old == nil:

@@ -272,10 +272,7 @@ func (c *checker) pgAlterTable(g *mig, cur *cursor) bool {
 	switch {
 	case cur.accept("rename", "to"):
 		to, _ := cur.name()
-		if existing {
-			c.add(g, RuleRenameTable, tbl, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", tbl, to, tbl), "expand/contract: create a view named "+tbl+" over the new table (or keep the old name) until the old release is gone, and rename in a migration marked -- +ferry contract")
-		}
-		c.rename(g, tbl, to)
+		c.renameTable(g, tbl, to)
 		return true
 	case cur.accept("rename", "constraint"):
 		return true
@@ -285,13 +282,7 @@ func (c *checker) pgAlterTable(g *mig, cur *cursor) bool {
 		from, _ := cur.name()
 		cur.accept("to")
 		to, _ := cur.name()
-		if existing {
-			c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("renaming column %s.%s to %s breaks the running release: its queries still name %s", tbl, from, to, from), "expand/contract: add the new column, write both, backfill, move reads, then drop the old one in a migration marked -- +ferry contract")
-		}
-		if t := c.tables[tbl]; t != nil && t.cols[from] != nil {
-			t.cols[to] = t.cols[from]
-			delete(t.cols, from)
-		}
+		c.renameColumn(g, tbl, from, to)
 		return true
 	case cur.accept("set", "schema"), cur.accept("attach", "partition"), cur.accept("detach", "partition"):
 		return true
@@ -335,12 +326,7 @@ func (c *checker) pgAction(g *mig, tbl string, existing bool, act []token) bool 
 		if !ok {
 			return false
 		}
-		if t := c.tables[tbl]; t != nil {
-			delete(t.cols, col)
-		}
-		if existing {
-			c.add(g, RuleDropColumn, tbl, fmt.Sprintf("dropping column %s.%s breaks the running release if it still reads or writes %s (SELECT of it, or INSERT naming it, fail)", tbl, col, col), expandContract)
-		}
+		c.dropColumn(g, tbl, col)
 		return true
 	case cur.accept("alter"):
 		cur.accept("column")

@@ -89,19 +89,16 @@ func (c *checker) liteAlterTable(g *mig, cur *cursor) bool {
 			return true
 		}
 		if existing {
-			c.add(g, RuleRenameTable, tbl, fmt.Sprintf("renaming table %s to %s breaks the running release: its queries still name %s", tbl, to, tbl), expandContract)
 			g.renamedAway[to] = tbl
 		}
-		c.rename(g, tbl, to)
+		c.renameTable(g, tbl, to)
 		return true
 	case cur.accept("rename"):
 		cur.accept("column")
 		from, _ := cur.name()
 		cur.accept("to")
 		to, _ := cur.name()
-		if existing {
-			c.add(g, RuleRenameColumn, tbl, fmt.Sprintf("renaming column %s.%s to %s breaks the running release: its queries still name %s", tbl, from, to, from), "expand/contract: add the new column, write both, backfill, move reads, then drop the old one in a migration marked -- +ferry contract")
-		}
+		c.renameColumn(g, tbl, from, to)
 		return true
 	case cur.accept("add"):
 		switch strings.ToLower(cur.peek().text) {
@@ -135,15 +132,10 @@ func (c *checker) liteAlterTable(g *mig, cur *cursor) bool {
 		if !c.cfg.Target.atLeast(3, 35) {
 			c.add(g, RuleSQLiteUnsupported, tbl, fmt.Sprintf("DROP COLUMN needs SQLite 3.35 or later (target %s): the migration fails", c.cfg.Target), "rebuild the table without the column, or upgrade SQLite")
 		}
-		if existing {
-			c.add(g, RuleDropColumn, tbl, fmt.Sprintf("dropping column %s.%s breaks the running release if it still reads or writes %s", tbl, col, col), expandContract)
-			if c.cfg.Target.atLeast(3, 35) {
-				c.add(g, RuleSQLiteRebuild, tbl, fmt.Sprintf("SQLite drops %s.%s by rewriting every row of %s, holding the database's write lock until it is done", tbl, col, tbl),
-					"fine for small tables; otherwise leave the column unused")
-			}
-		}
-		if t := c.tables[tbl]; t != nil {
-			delete(t.cols, col)
+		c.dropColumn(g, tbl, col)
+		if existing && c.cfg.Target.atLeast(3, 35) {
+			c.add(g, RuleSQLiteRebuild, tbl, fmt.Sprintf("SQLite drops %s.%s by rewriting every row of %s, holding the database's write lock until it is done", tbl, col, tbl),
+				"fine for small tables; otherwise leave the column unused")
 		}
 		return true
 	}

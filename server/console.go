@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ferrydb/ferry/internal/advice"
+	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
 )
 
@@ -198,12 +199,14 @@ func (s *Server) consoleView(ctx context.Context, q url.Values) (*consoleView, e
 		}
 	}
 	all := s.m.Migrations()
+	byVersion := make(map[int64]*migrate.Migration, len(all))
+	for _, m := range all {
+		byVersion[m.Version] = m
+	}
 	for _, p := range snap.doc.PendingMigrations {
 		cp := consolePending{PendingMigration: p, Findings: findings[p.Version]}
-		for _, m := range all {
-			if m.Version == p.Version {
-				cp.NoTransaction, cp.Contract = m.NoTransaction, m.Contract
-			}
+		if m := byVersion[p.Version]; m != nil {
+			cp.NoTransaction, cp.Contract = m.NoTransaction, m.Contract
 		}
 		if cp.Contract {
 			for _, rel := range v.Fleet {
