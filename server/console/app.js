@@ -42,20 +42,16 @@
         show(stale, "The status could not be read (" + resp.status + "): this page may be out of date.");
         return;
       }
-      const html = await resp.text();
-      // What was typed into the form survives the redraw.
-      const kept = {};
-      for (const id of ["token", "to"]) {
-        const el = document.getElementById(id);
-        if (el) kept[id] = el.value;
-      }
-      const focused = document.activeElement ? document.activeElement.id : "";
-      main.innerHTML = html;
-      for (const id in kept) {
-        const el = document.getElementById(id);
-        if (el) el.value = kept[id];
-      }
-      if (focused && document.getElementById(focused)) document.getElementById(focused).focus();
+      const fresh = document.createElement("template");
+      fresh.innerHTML = await resp.text();
+      // The form on the page stays the same element, with what was typed
+      // into it and its focus: only what is around it is replaced.
+      const form = document.getElementById("upgrade");
+      const place = fresh.content.getElementById("upgrade");
+      const focused = document.activeElement;
+      if (form && place) place.replaceWith(form);
+      main.replaceChildren(fresh.content);
+      if (focused && focused !== document.activeElement && main.contains(focused)) focused.focus();
       wire();
     } catch (e) {
       show(stale, "The service did not answer: this page may be out of date.");
