@@ -24,7 +24,6 @@
 // their environment (PGPASSWORD) or a private 0600 option file (MySQL),
 // never their command line. Object-store credentials come from the
 // environment of the process (AWS_*, GOOGLE_APPLICATION_CREDENTIALS,
-// AZURE_*), as the gocloud drivers read them; import package
-// github.com/ferrydb/ferry/store/cloud to register the s3://, gs:// and
-// azblob:// drivers.
+// AZURE_*), as package store describes; s3:// is in every build, gs://
+// and azblob:// in builds with the tags gcs and azblob.
 package backup

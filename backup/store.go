@@ -17,7 +17,7 @@ import (
 const DefaultStore = "ferry-backups"
 
 // ErrDriverNotLinked is wrapped by OpenStore's error for an s3://, gs:// or
-// azblob:// store in a program built without package store/cloud.
+// azblob:// store in a program built without it (see package store).
 var ErrDriverNotLinked = store.ErrDriverNotLinked
 
 // ErrInvalidStore is wrapped by OpenStore's error for a location that
@@ -43,8 +43,7 @@ type Store struct {
 }
 
 // OpenStore opens the backup store at location: a directory, a file://
-// URL, or s3://, gs:// or azblob:// with package store/cloud imported (see
-// store.Open). An empty location means DefaultStore.
+// URL, or s3://, gs:// or azblob:// (see store.Open). An empty location means DefaultStore.
 func OpenStore(ctx context.Context, location string) (*Store, error) {
 	if strings.TrimSpace(location) == "" {
 		location = DefaultStore

@@ -80,10 +80,10 @@ func TestOpenStore(t *testing.T) {
 	}
 	for loc, want := range map[string]string{
 		"ftp://host/x":                  `unsupported scheme "ftp"`,
-		"s3://bucket/prefix":            "store/cloud",
+		"s3://bucket/prefix?regoin=x":   `no parameter "regoin"`,
 		"s3://key:SeCrEt@bucket/prefix": "credentials do not belong",
 		"file://otherhost/var/backups":  "absolute path",
-		"gs://bucket?token=SeCrEt&x=1":  "store/cloud",
+		"gs://bucket?token=SeCrEt&x=1":  "-tags gcs",
 		"file://user:SeCrEt@/var/b":     "absolute path",
 		"file://user:SeCrEt@host/var/b": "absolute path",
 	} {

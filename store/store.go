@@ -1,17 +1,20 @@
 // Package store is where ferry keeps what it writes outside the database:
 // backups (package backup) and exports (package transfer). A Store is a
 // local directory or a bucket of object storage (S3 and S3-compatible
-// stores, Google Cloud Storage, Azure Blob Storage), reached through
-// gocloud.dev/blob, holding objects named by slash-separated keys.
+// stores, Google Cloud Storage, Azure Blob Storage), holding objects named
+// by slash-separated keys.
 //
 // Objects are streamed in and out, never held whole in memory, and every
 // object written is counted and hashed (sha256) on the way, so that the
 // manifest a caller writes last can name each object's size and checksum,
 // and a reader can check them (OpenChecked).
 //
-// The s3://, gs:// and azblob:// drivers are registered by importing
-// package github.com/ferrydb/ferry/store/cloud; credentials come from the
-// environment as each SDK reads them, never from the location.
+// Which object stores a program has is chosen when it is built: s3:// is
+// in every build but one with the tag nocloud; gs:// needs the tag gcs
+// and azblob:// the tag azblob, because their SDKs are large (see
+// docs/backups.md). A store left out is an error wrapping
+// ErrDriverNotLinked that says how to build it in. Credentials come from
+// the environment as each SDK reads them, never from the location.
 package store
 
 import (
@@ -31,15 +34,12 @@ import (
 	"strings"
 	"time"
 
-	"gocloud.dev/blob"
-	"gocloud.dev/blob/fileblob"
-	"gocloud.dev/gcerrors"
-
 	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // ErrDriverNotLinked is wrapped by Open's error for an s3://, gs:// or
-// azblob:// store in a program built without package store/cloud.
+// azblob:// store in a program built without it (see the package
+// documentation).
 var ErrDriverNotLinked = errors.New("driver is not linked into this program")
 
 // ErrInvalidLocation is wrapped by Open's error for a location that
@@ -60,7 +60,7 @@ var ErrCorrupt = errors.New("object does not match its manifest")
 // Store is a directory or a bucket of objects. It is safe for concurrent
 // use.
 type Store struct {
-	bucket  *blob.Bucket
+	bucket  bucket
 	what    string // "backup store", "export store": for messages
 	display string
 	dir     string // the directory of a local store, "" for others
@@ -71,12 +71,14 @@ type Store struct {
 //	ferry-backups, /var/backups/ferry   a local directory (created if missing)
 //	file:///var/backups/ferry          the same, as a URL
 //	s3://bucket/prefix?region=eu-west-1
+//	s3://bucket/prefix?endpoint=https://minio.internal:9000
 //	gs://bucket/prefix
 //	azblob://container/prefix
 //
-// what names the store in messages ("backup store"). s3, gs and azblob
-// need package store/cloud imported. A directory that does not exist is
-// created; OpenExisting is Open for commands that only read.
+// what names the store in messages ("backup store"). gs and azblob need a
+// build with their tags (see the package documentation). A directory that
+// does not exist is created; OpenExisting is Open for commands that only
+// read.
 func Open(ctx context.Context, location, what string) (*Store, error) {
 	return open(ctx, location, what, true)
 }
@@ -118,20 +120,40 @@ func open(ctx context.Context, location, what string, create bool) (*Store, erro
 	if u.User != nil {
 		return nil, fmt.Errorf("%s %s: %w: credentials do not belong in the store URL; set them in the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_*), see docs/backups.md", what, redact.URL(location), ErrInvalidLocation)
 	}
-	if !blob.DefaultURLMux().ValidBucketScheme(scheme) {
-		switch scheme {
-		case "s3", "gs", "azblob":
-			return nil, fmt.Errorf("%s %s: the %s %w; import _ \"github.com/ferrydb/ferry/store/cloud\"", what, redact.URL(location), scheme, ErrDriverNotLinked)
-		}
+	var open func(context.Context, *url.URL) (bucket, error)
+	switch scheme {
+	case "s3":
+		open = openS3
+	case "gs":
+		open = openGCS
+	case "azblob":
+		open = openAzblob
+	default:
 		return nil, fmt.Errorf("%s %s: %w: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", what, redact.URL(location), ErrInvalidLocation, scheme)
 	}
-	b, err := blob.OpenBucket(ctx, location)
+	if u.Host == "" {
+		return nil, fmt.Errorf("%s %s: %w: no bucket named; write %s://BUCKET/PREFIX", what, redact.URL(location), ErrInvalidLocation, scheme)
+	}
+	b, err := open(ctx, u)
 	if err != nil {
 		// Opening makes no request: what fails is the location itself.
-		// The driver's message repeats the URL, secrets included.
-		return nil, fmt.Errorf("%s %s: %w: %w", what, redact.URL(location), ErrInvalidLocation, redact.Error(err, redact.URLSecrets(location)...))
+		// The driver's message may repeat the URL, secrets included.
+		if !errors.Is(err, ErrDriverNotLinked) {
+			err = fmt.Errorf("%w: %w", ErrInvalidLocation, err)
+		}
+		return nil, fmt.Errorf("%s %s: %w", what, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
 	}
 	return &Store{bucket: b, what: what, display: redact.URL(location)}, nil
+}
+
+// objectPrefix is the key prefix a store URL's path names ("/backups/app"
+// is "backups/app/"), "" for none.
+func objectPrefix(u *url.URL) string {
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return ""
+	}
+	return p + "/"
 }
 
 // openDir opens a local directory as a store, creating it if needed.
@@ -145,18 +167,10 @@ func openDir(dir, what string, create bool) (*Store, error) {
 			return nil, fmt.Errorf("%s %s %w: there is no such directory (check the path)", what, "file://"+filepath.ToSlash(abs), ErrNotExist)
 		}
 	}
-	b, err := fileblob.OpenBucket(abs, &fileblob.Options{
-		CreateDir:   true,
-		DirFileMode: 0o750,
-		// Write next to the final file, so that a store on another mount
-		// than the temporary directory works (a rename cannot cross).
-		NoTempDir: true,
-		Metadata:  fileblob.MetadataDontWrite,
-	})
-	if err != nil {
+	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("open %s %s: %w (check that the directory can be created and written)", what, abs, err)
 	}
-	return &Store{bucket: b, what: what, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
+	return &Store{bucket: &dirBucket{root: abs}, what: what, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
 }
 
 // String returns the store's location as a URL, without secrets. A local
@@ -165,17 +179,17 @@ func openDir(dir, what string, create bool) (*Store, error) {
 func (s *Store) String() string { return s.display }
 
 // Close releases the store.
-func (s *Store) Close() error { return s.bucket.Close() }
-
-func notFound(err error) bool { return gcerrors.Code(err) == gcerrors.NotFound }
+func (s *Store) Close() error { return s.bucket.close() }
 
 // ReadAll returns the whole object key, for small objects such as
 // manifests. A missing object is an error wrapping ErrNotExist.
 func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
-	data, err := s.bucket.ReadAll(ctx, key)
-	if notFound(err) {
-		return nil, fmt.Errorf("%s in %s: %w", key, s, ErrNotExist)
+	r, err := s.OpenReader(ctx, key)
+	if err != nil {
+		return nil, err
 	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", key, s, err)
 	}
@@ -185,15 +199,20 @@ func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
 // WriteAll stores data as object key, replacing any object of that key;
 // readers never see a partial object.
 func (s *Store) WriteAll(ctx context.Context, key string, data []byte, contentType string) error {
-	if err := s.bucket.WriteAll(ctx, key, data, &blob.WriterOptions{ContentType: contentType}); err != nil {
+	w, err := s.Create(ctx, key, contentType)
+	if err != nil {
+		return err
+	}
+	if _, err := w.Write(data); err != nil {
+		w.Abort()
 		return fmt.Errorf("write %s to %s: %w", key, s, err)
 	}
-	return nil
+	return w.Close()
 }
 
 // Exists says whether object key exists.
 func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
-	ok, err := s.bucket.Exists(ctx, key)
+	ok, err := s.bucket.exists(ctx, key)
 	if err != nil {
 		return false, fmt.Errorf("look for %s in %s: %w", key, s, err)
 	}
@@ -204,41 +223,35 @@ func (s *Store) Exists(ctx context.Context, key string) (bool, error) {
 // (which is "" or ends with "/"), without the prefix or the trailing
 // slash, in the store's order (lexical).
 func (s *Store) Dirs(ctx context.Context, prefix string) ([]string, error) {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: "/"})
+	entries, err := s.bucket.list(ctx, prefix, true)
+	if err != nil {
+		return nil, fmt.Errorf("list %s%s: %w", s, "/"+prefix, err)
+	}
 	var out []string
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s%s: %w", s, "/"+prefix, err)
-		}
-		if obj.IsDir {
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(obj.Key, prefix), "/"))
+	for _, e := range entries {
+		if e.isDir {
+			out = append(out, strings.TrimSuffix(strings.TrimPrefix(e.key, prefix), "/"))
 		}
 	}
+	return out, nil
 }
 
 // Keys returns the keys of every object under prefix, in lexical order.
 func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
-	it := s.bucket.List(&blob.ListOptions{Prefix: prefix})
-	var out []string
-	for {
-		obj, err := it.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list %s in %s: %w", prefix, s, err)
-		}
-		out = append(out, obj.Key)
+	entries, err := s.bucket.list(ctx, prefix, false)
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %s: %w", prefix, s, err)
 	}
+	out := make([]string, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, e.key)
+	}
+	return out, nil
 }
 
 // Delete removes object key; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
-	if err := s.bucket.Delete(ctx, key); err != nil && !notFound(err) {
+	if err := s.bucket.remove(ctx, key); err != nil {
 		return fmt.Errorf("delete %s from %s: %w", key, s, err)
 	}
 	return nil
@@ -286,22 +299,23 @@ func isNotEmpty(err error) bool {
 // bytes written. Close commits the object: until then it is not visible
 // (a crashed writer leaves nothing under its key). Abort discards it.
 type Writer struct {
-	w      *blob.Writer
+	w      objectWriter
 	cancel context.CancelFunc
 	h      hash.Hash
 	n      int64
 	key    string
+	where  string
 }
 
 // Create starts writing object key.
 func (s *Store) Create(ctx context.Context, key, contentType string) (*Writer, error) {
 	wctx, cancel := context.WithCancel(ctx)
-	w, err := s.bucket.NewWriter(wctx, key, &blob.WriterOptions{ContentType: contentType})
+	w, err := s.bucket.newWriter(wctx, key, contentType)
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("write %s to %s: %w", key, s, err)
 	}
-	return &Writer{w: w, cancel: cancel, h: sha256.New(), key: key}, nil
+	return &Writer{w: w, cancel: cancel, h: sha256.New(), key: key, where: s.display}, nil
 }
 
 func (o *Writer) Write(p []byte) (int, error) {
@@ -315,15 +329,15 @@ func (o *Writer) Write(p []byte) (int, error) {
 func (o *Writer) Close() error {
 	defer o.cancel()
 	if err := o.w.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", o.key, err)
+		return fmt.Errorf("write %s to %s: %w", o.key, o.where, err)
 	}
 	return nil
 }
 
 // Abort discards the object.
 func (o *Writer) Abort() {
+	o.w.abort()
 	o.cancel()
-	_ = o.w.Close()
 }
 
 // Size is the number of bytes written so far.
@@ -335,8 +349,8 @@ func (o *Writer) SHA256() string { return hex.EncodeToString(o.h.Sum(nil)) }
 // OpenReader opens object key for reading. A missing object is an error
 // wrapping ErrNotExist.
 func (s *Store) OpenReader(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := s.bucket.NewReader(ctx, key, nil)
-	if notFound(err) {
+	r, err := s.bucket.newReader(ctx, key)
+	if errors.Is(err, ErrNotExist) {
 		return nil, fmt.Errorf("%s in %s: %w", key, s, ErrNotExist)
 	}
 	if err != nil {
@@ -405,3 +419,9 @@ func NewID(t time.Time) string {
 
 // ValidID reports whether id has the shape of an id from NewID.
 func ValidID(id string) bool { return idPattern.MatchString(id) }
+
+// notLinked is the error for a store whose driver this build left out,
+// saying how to get a build with it.
+func notLinked(scheme, how string) error {
+	return fmt.Errorf("the %s:// store %w; %s", scheme, ErrDriverNotLinked, how)
+}

@@ -49,9 +49,6 @@ func (a *app) openStoreFor(ctx context.Context, id string) (*backup.Store, error
 // openStore opens the configured store (./ferry-backups when none is).
 func (a *app) openStore(ctx context.Context) (*backup.Store, error) {
 	st, err := backup.OpenStore(ctx, a.cfg.BackupStore)
-	if errors.Is(err, backup.ErrDriverNotLinked) && !cloudStores {
-		err = fmt.Errorf("%w (this ferry was built with -tags nocloud, which leaves out the s3://, gs:// and azblob:// stores: use a standard build, such as go install github.com/ferrydb/ferry/cmd/ferry@latest)", err)
-	}
 	if errors.Is(err, backup.ErrInvalidStore) {
 		err = usageError{err} // a bad --store, FERRY_BACKUP_STORE or backup_store
 	}

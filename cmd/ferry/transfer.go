@@ -36,9 +36,6 @@ func (a *app) openExportStore(ctx context.Context, loc string, open func(context
 		loc = a.getenv("FERRY_EXPORT_STORE")
 	}
 	st, err := open(ctx, loc)
-	if errors.Is(err, store.ErrDriverNotLinked) && !cloudStores {
-		err = fmt.Errorf("%w (this ferry was built with -tags nocloud, which leaves out the s3://, gs:// and azblob:// stores)", err)
-	}
 	if errors.Is(err, store.ErrInvalidLocation) {
 		err = usageError{err}
 	}

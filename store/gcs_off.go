@@ -1,0 +1,12 @@
+//go:build !gcs || nocloud
+
+package store
+
+import (
+	"context"
+	"net/url"
+)
+
+func openGCS(context.Context, *url.URL) (bucket, error) {
+	return nil, notLinked("gs", "Google Cloud Storage's SDK adds about 40 MB, so it is built in only with the tag gcs: go install -tags gcs github.com/ferrydb/ferry/cmd/ferry@latest")
+}
