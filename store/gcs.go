@@ -47,7 +47,7 @@ func gcsError(err error) error {
 }
 
 func (b *gcsBucket) newReader(ctx context.Context, key string) (io.ReadCloser, error) {
-	r, err := b.b.Object(b.prefix+key).NewReader(ctx)
+	r, err := b.b.Object(b.prefix + key).NewReader(ctx)
 	if err != nil {
 		return nil, gcsError(err)
 	}
