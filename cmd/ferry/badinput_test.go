@@ -240,7 +240,7 @@ func badInputs() []struct {
 		{name: "file store URL with a password", args: []string{"backup", "list", "--store", "file://user:St0reS3cret@/var/backups"}, code: 2,
 			stderr: []string{"a file URL needs an absolute path"}},
 		{name: "s3 store URL with a secret parameter", args: []string{"backup", "list", "--store", "s3://ferry-badinput/b?secret_key=S3cretK3yValue"}, code: 2,
-			stderr: []string{`unknown query parameter "secret_key"`}},
+			stderr: []string{`s3:// takes no parameter "secret_key"`}},
 		{name: "serve on all interfaces without a token", args: []string{"serve", "--listen", "0.0.0.0:0"}, code: 1,
 			stderr: []string{"refusing to serve upgrades on 0.0.0.0:0 without a token"}},
 		{name: "serve with a short token", root: map[string]string{"tokens": "shortTok9\n"}, args: []string{"serve", "--token-file", "tokens"}, code: 1,
