@@ -1,4 +1,4 @@
-//go:build azblob && !nocloud
+//go:build azblob
 
 package store
 
@@ -29,12 +29,7 @@ import (
 // default credential chain (AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret,
 // certificate or workload identity, managed identity, the az CLI).
 func openAzblob(_ context.Context, u *url.URL) (bucket, error) {
-	q := u.Query()
-	for k := range q {
-		if k != "endpoint" {
-			return nil, fmt.Errorf("azblob:// takes no parameter %q (it takes endpoint)", k)
-		}
-	}
+	q := u.Query() // checked by checkParams
 	var client *azblob.Client
 	var err error
 	if cs := os.Getenv("AZURE_STORAGE_CONNECTION_STRING"); cs != "" {

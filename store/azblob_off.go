@@ -1,4 +1,4 @@
-//go:build !azblob || nocloud
+//go:build !azblob
 
 package store
 

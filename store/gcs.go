@@ -1,4 +1,4 @@
-//go:build gcs && !nocloud
+//go:build gcs
 
 package store
 
@@ -19,9 +19,6 @@ import (
 // login, or the metadata server (GCE, GKE Workload Identity, Cloud Run).
 // STORAGE_EMULATOR_HOST points it at an emulator.
 func openGCS(ctx context.Context, u *url.URL) (bucket, error) {
-	if len(u.Query()) > 0 {
-		return nil, fmt.Errorf("gs:// takes no parameters")
-	}
 	// The client outlives ctx, which is only for opening the store.
 	client, err := storage.NewClient(context.WithoutCancel(ctx))
 	if err != nil {

@@ -1,4 +1,4 @@
-//go:build !gcs || nocloud
+//go:build !gcs
 
 package store
 

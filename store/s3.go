@@ -1,4 +1,4 @@
-//go:build !nocloud
+//go:build s3
 
 package store
 
@@ -21,10 +21,6 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
-// s3Params are the parameters an s3:// location may carry. Anything else
-// is refused, so that a misspelt one is not silently ignored.
-var s3Params = map[string]bool{"region": true, "endpoint": true, "use_path_style": true, "disable_https": true}
-
 // openS3 opens s3://bucket/prefix through minio-go, which speaks to Amazon
 // S3 and to the S3-compatible stores (MinIO, Cloudflare R2, Ceph RGW,
 // Backblaze B2, ...). Parameters:
@@ -42,12 +38,7 @@ var s3Params = map[string]bool{"region": true, "endpoint": true, "use_path_style
 // instance metadata, ECS task roles, EKS IRSA web identity and Pod
 // Identity). With none, requests go unsigned, for public buckets.
 func openS3(_ context.Context, u *url.URL) (bucket, error) {
-	q := u.Query()
-	for k := range q {
-		if !s3Params[k] {
-			return nil, fmt.Errorf("s3:// takes no parameter %q (it takes region, endpoint, use_path_style and disable_https)", k)
-		}
-	}
+	q := u.Query() // checked by checkParams
 	secure := true
 	if v := q.Get("disable_https"); v != "" {
 		off, err := strconv.ParseBool(v)

@@ -9,12 +9,13 @@
 // manifest a caller writes last can name each object's size and checksum,
 // and a reader can check them (OpenChecked).
 //
-// Which object stores a program has is chosen when it is built: s3:// is
-// in every build but one with the tag nocloud; gs:// needs the tag gcs
-// and azblob:// the tag azblob, because their SDKs are large (see
-// docs/backups.md). A store left out is an error wrapping
-// ErrDriverNotLinked that says how to build it in. Credentials come from
-// the environment as each SDK reads them, never from the location.
+// Which object stores a program has is chosen when it is built, because
+// their clients weigh more than the rest of ferry's start-up: s3:// needs
+// the build tag s3, gs:// the tag gcs and azblob:// the tag azblob (see
+// docs/backups.md); a plain build keeps its stores in directories. A
+// store left out is an error wrapping ErrDriverNotLinked that says how to
+// build it in. Credentials come from the environment as each SDK reads
+// them, never from the location.
 package store
 
 import (
@@ -31,6 +32,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -131,6 +133,9 @@ func open(ctx context.Context, location, what string, create bool) (*Store, erro
 	default:
 		return nil, fmt.Errorf("%s %s: %w: unsupported scheme %q; use a directory path, file://, s3://, gs:// or azblob://", what, redact.URL(location), ErrInvalidLocation, scheme)
 	}
+	if err := checkParams(scheme, u.Query()); err != nil {
+		return nil, fmt.Errorf("%s %s: %w: %w", what, redact.URL(location), ErrInvalidLocation, err)
+	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("%s %s: %w: no bucket named; write %s://BUCKET/PREFIX", what, redact.URL(location), ErrInvalidLocation, scheme)
 	}
@@ -144,6 +149,27 @@ func open(ctx context.Context, location, what string, create bool) (*Store, erro
 		return nil, fmt.Errorf("%s %s: %w", what, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
 	}
 	return &Store{bucket: b, what: what, display: redact.URL(location)}, nil
+}
+
+// storeParams are the parameters each object store's URL may carry, in
+// every build, so that a misspelt one is refused, not ignored, even by a
+// ferry without that store.
+var storeParams = map[string][]string{
+	"s3":     {"region", "endpoint", "use_path_style", "disable_https"},
+	"gs":     nil,
+	"azblob": {"endpoint"},
+}
+
+func checkParams(scheme string, q url.Values) error {
+	for k := range q {
+		if !slices.Contains(storeParams[scheme], k) {
+			if len(storeParams[scheme]) == 0 {
+				return fmt.Errorf("%s:// takes no parameter %q", scheme, k)
+			}
+			return fmt.Errorf("%s:// takes no parameter %q (it takes %s)", scheme, k, strings.Join(storeParams[scheme], ", "))
+		}
+	}
+	return nil
 }
 
 // objectPrefix is the key prefix a store URL's path names ("/backups/app"
