@@ -1,5 +1,5 @@
 // Package backup owns ferry's backups and restores: a store of backups
-// (a local directory or object storage through gocloud.dev/blob), one JSON
+// (a local directory or object storage, see package store), one JSON
 // manifest per backup, and per-database drivers that use the tools each
 // database's operators trust: pg_dump and pg_restore for PostgreSQL,
 // mysqldump (or mariadb-dump) and the mysql client for MySQL and MariaDB,

@@ -50,7 +50,7 @@ func findTool(dir string, names ...string) (string, string, error) {
 	return "", "", fmt.Errorf("%w: %s not found in %s", ErrTool, strings.Join(names, " or "), where)
 }
 
-var versionNumber = regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`)
+var versionNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(\d+)\.(\d+)(?:\.(\d+))?`) })
 
 // toolVersion runs `path --version` and returns its first line.
 func toolVersion(ctx context.Context, path string) (string, error) {
@@ -69,7 +69,7 @@ func parseMajorMinor(s, after string) (int, int, bool) {
 	if i := strings.Index(s, after); after != "" && i >= 0 {
 		s = s[i+len(after):]
 	}
-	m := versionNumber.FindStringSubmatch(s)
+	m := versionNumber().FindStringSubmatch(s)
 	if m == nil {
 		// PostgreSQL 10 and later may print a bare major ("pg_dump (PostgreSQL) 17devel").
 		if d := regexp.MustCompile(`\d+`).FindString(s); d != "" {

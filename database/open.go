@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	driver "github.com/go-sql-driver/mysql"
@@ -61,12 +62,12 @@ type Options struct {
 
 // schemaName is a PostgreSQL schema name ferry accepts: it becomes the
 // connection's search_path.
-var schemaName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}$`)
+var schemaName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$]{0,62}$`) })
 
 // CheckSchema says why name cannot be a schema for ferry's tables and
 // the migrations' search_path, or returns nil ("" is none).
 func CheckSchema(name string) error {
-	if name != "" && !schemaName.MatchString(name) {
+	if name != "" && !schemaName().MatchString(name) {
 		return fmt.Errorf("schema %q: use letters, digits, underscores and $, starting with a letter or underscore, at most 63 characters", name)
 	}
 	return nil

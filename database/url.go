@@ -22,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	driver "github.com/go-sql-driver/mysql"
 
@@ -352,10 +353,12 @@ var (
 	}
 	// plainSetting is a value that SET can take as it is: a number, an
 	// identifier, or a quoted string without quotes or backslashes in it.
-	plainSetting = regexp.MustCompile(`^(?:-?[0-9]+(?:\.[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z0-9_.:+, /-]*')$`)
+	plainSetting = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(?:-?[0-9]+(?:\.[0-9]+)?|[A-Za-z_][A-Za-z0-9_]*|'[A-Za-z0-9_.:+, /-]*')$`)
+	})
 	// charsetName is a character set or collation name (charset may list
 	// several): the driver sends it unquoted in SET NAMES.
-	charsetName = regexp.MustCompile(`^[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*$`)
+	charsetName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_]+(?:,[A-Za-z0-9_]+)*$`) })
 )
 
 // checkMySQLParams allows the driver's own parameters, ferry's, and a
@@ -369,7 +372,7 @@ func checkMySQLParams(q url.Values) error {
 		switch {
 		case k == "charset" || k == "collation":
 			for _, v := range vs {
-				if !charsetName.MatchString(v) {
+				if !charsetName().MatchString(v) {
 					return fmt.Errorf("mysql URL parameter %q: use a character set or collation name, such as utf8mb4 (letters, digits and underscores)", k)
 				}
 			}
@@ -383,7 +386,7 @@ func checkMySQLParams(q url.Values) error {
 		case slices.Contains(mysqlDriverParams, k), slices.Contains(ferryMySQLParams, k):
 		case slices.Contains(mysqlSessionVars, k):
 			for _, v := range vs {
-				if !plainSetting.MatchString(v) {
+				if !plainSetting().MatchString(v) {
 					return fmt.Errorf("mysql URL parameter %q: its value must be a number, a name, or a quoted string such as 'READ-COMMITTED' or 'STRICT_ALL_TABLES' (no quotes or backslashes inside)", k)
 				}
 			}

@@ -125,12 +125,12 @@ func WithGoMigrations(ms ...*GoMigration) Option {
 	}
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,58}$`)
+var tableName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,58}$`) })
 
 // CheckTableName says why name cannot be the history table's, or returns
 // nil.
 func CheckTableName(name string) error {
-	if !tableName.MatchString(name) {
+	if !tableName().MatchString(name) {
 		return fmt.Errorf("history table name %q: use letters, digits and underscores, starting with a letter, at most 59 characters", name)
 	}
 	return nil

@@ -80,12 +80,12 @@ type options struct {
 	force     bool
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+var tableName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`) })
 
 // WithTable names the registry table (default ferry_instances).
 func WithTable(name string) Option {
 	return func(o *options) error {
-		if !tableName.MatchString(name) {
+		if !tableName().MatchString(name) {
 			return fmt.Errorf("instances table name %q: use letters, digits and underscores, starting with a letter, at most 63 characters", name)
 		}
 		o.table = name

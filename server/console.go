@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferrydb/ferry/internal/advice"
@@ -34,27 +35,31 @@ const consoleCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img
 // historyPageSize is how many history rows a console page shows.
 const historyPageSize = 50
 
-var consoleTmpl = template.Must(template.New("console").Funcs(template.FuncMap{
-	"since": func(t time.Time) string {
-		if t.IsZero() {
-			return ""
-		}
-		return roughly(time.Since(t)) + " ago"
-	},
-	"ms":   func(ms int64) string { return roughly(time.Duration(ms) * time.Millisecond) },
-	"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
-	"size": func(n int64) string {
-		switch {
-		case n >= 1<<30:
-			return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-		case n >= 1<<20:
-			return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-		case n >= 1<<10:
-			return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-		}
-		return fmt.Sprintf("%d B", n)
-	},
-}).ParseFS(consoleFS, "console/*.tmpl"))
+// consoleTmpl is parsed on first use, not at start-up: every ferry
+// command links this package, few render the console.
+var consoleTmpl = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("console").Funcs(template.FuncMap{
+		"since": func(t time.Time) string {
+			if t.IsZero() {
+				return ""
+			}
+			return roughly(time.Since(t)) + " ago"
+		},
+		"ms":   func(ms int64) string { return roughly(time.Duration(ms) * time.Millisecond) },
+		"time": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
+		"size": func(n int64) string {
+			switch {
+			case n >= 1<<30:
+				return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+			case n >= 1<<20:
+				return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+			case n >= 1<<10:
+				return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+			}
+			return fmt.Sprintf("%d B", n)
+		},
+	}).ParseFS(consoleFS, "console/*.tmpl"))
+})
 
 // roughly shows a duration to a sensible precision.
 func roughly(d time.Duration) string {
@@ -165,7 +170,7 @@ func (s *Server) console(w http.ResponseWriter, r *http.Request) {
 		name = "main"
 	}
 	var b bytes.Buffer
-	if err := consoleTmpl.ExecuteTemplate(&b, name, v); err != nil {
+	if err := consoleTmpl().ExecuteTemplate(&b, name, v); err != nil {
 		writeText(w, http.StatusInternalServerError, "render the console: "+err.Error())
 		return
 	}

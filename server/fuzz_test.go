@@ -138,7 +138,7 @@ func tokenLines(in string) (lines []string, names map[string]bool) {
 	for sc.Scan() {
 		l := strings.TrimSpace(sc.Text())
 		lines = append(lines, l)
-		if name, secret, ok := strings.Cut(l, ":"); ok && tokenName.MatchString(name) && secret != "" {
+		if name, secret, ok := strings.Cut(l, ":"); ok && tokenName().MatchString(name) && secret != "" {
 			names[name] = true
 		}
 	}

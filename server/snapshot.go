@@ -218,12 +218,12 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	// tag leaves them out (a weak tag: the same status, not the same
 	// bytes), so that a client polling with If-None-Match, and the event
 	// streams, see a change only when the status changes.
-	snap.schemaTag, snap.v1Tag = etag(snap.schema), "W/"+etag(ages.ReplaceAll(snap.v1, nil))
+	snap.schemaTag, snap.v1Tag = etag(snap.schema), "W/"+etag(ages().ReplaceAll(snap.v1, nil))
 	return snap, nil
 }
 
 // ages matches the fields of the v1 document that grow with the clock.
-var ages = regexp.MustCompile(`"(since_heartbeat_ms|held_for_ms)":\d+,?`)
+var ages = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"(since_heartbeat_ms|held_for_ms)":\d+,?`) })
 
 // etag is a strong entity tag for a document.
 func etag(b []byte) string {

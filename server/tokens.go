@@ -7,9 +7,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 )
 
-var tokenName = regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`)
+var tokenName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_.@-]{1,64}$`) })
 
 // LoadTokens reads a token file: one token per line, as SECRET or
 // NAME:SECRET (the name is recorded in the audit log and the history);
@@ -40,7 +41,7 @@ func ParseTokens(r io.Reader) ([]Token, error) {
 			continue
 		}
 		t := Token{Name: fmt.Sprintf("token-%d", len(out)+1), Secret: line}
-		if name, secret, ok := strings.Cut(line, ":"); ok && tokenName.MatchString(name) && secret != "" {
+		if name, secret, ok := strings.Cut(line, ":"); ok && tokenName().MatchString(name) && secret != "" {
 			t = Token{Name: name, Secret: secret}
 		}
 		if len(t.Secret) < 16 {

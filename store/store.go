@@ -34,6 +34,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ferrydb/ferry/internal/redact"
@@ -432,7 +433,7 @@ func (c *checkedReader) Close() error { return c.r.Close() }
 
 // idPattern is the shape of an id of a backup or an export: a UTC
 // timestamp and a random suffix, so ids sort by time and never collide.
-var idPattern = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`)
+var idPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{6}$`) })
 
 // NewID returns a new id for time t, such as 20261121T193000Z-ab12cd:
 // readable, unique (24 random bits), and sorted by the second it was
@@ -444,7 +445,7 @@ func NewID(t time.Time) string {
 }
 
 // ValidID reports whether id has the shape of an id from NewID.
-func ValidID(id string) bool { return idPattern.MatchString(id) }
+func ValidID(id string) bool { return idPattern().MatchString(id) }
 
 // notLinked is the error for a store whose driver this build left out,
 // saying how to get a build with it.

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -72,7 +73,7 @@ type colType struct {
 	textForm bool // SQLite's time and JSON columns hold text whatever their name says
 }
 
-var typeArgs = regexp.MustCompile(`\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)`)
+var typeArgs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)`) })
 
 // classify reads a column type as engine kind declares it.
 func classify(kind, typ string) colType {
@@ -85,7 +86,7 @@ func classifyType(kind, typ string) colType {
 	t := strings.ToLower(strings.TrimSpace(typ))
 	var a1, a2 int
 	has1 := false
-	if m := typeArgs.FindStringSubmatch(t); m != nil {
+	if m := typeArgs().FindStringSubmatch(t); m != nil {
 		a1, _ = strconv.Atoi(m[1])
 		has1 = true
 		if m[2] != "" {

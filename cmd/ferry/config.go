@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -431,8 +432,8 @@ func parseBool(v string) (bool, error) {
 // ${VAR:-default} (unset or empty), ${VAR-default} (unset),
 // ${VAR:?message} and ${VAR?message} (an error); anyRef any ${...}.
 var (
-	envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`)
-	anyRef = regexp.MustCompile(`\$\{[^}]*\}?`)
+	envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}`) })
+	anyRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{[^}]*\}?`) })
 )
 
 // expandEnv expands the ${VAR} references of a config file, so that
@@ -444,8 +445,8 @@ func expandEnv(path, text string, lookup func(string) (string, bool)) (string, e
 	var errs []string
 	lines := strings.SplitAfter(text, "\n")
 	for i, line := range lines {
-		lines[i] = anyRef.ReplaceAllStringFunc(line, func(ref string) string {
-			m := envRef.FindStringSubmatch(ref)
+		lines[i] = anyRef().ReplaceAllStringFunc(line, func(ref string) string {
+			m := envRef().FindStringSubmatch(ref)
 			if m == nil || m[0] != ref {
 				errs = append(errs, fmt.Sprintf("%s:%d: %s: ferry.yaml expands ${VAR}, ${VAR:-default}, ${VAR-default} and ${VAR:?message}", path, i+1, ref))
 				return ref

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,7 +60,7 @@ migration. If the directory already holds migrations, init changes nothing.`,
 	}
 }
 
-var nameClean = regexp.MustCompile(`[^a-z0-9]+`)
+var nameClean = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^a-z0-9]+`) })
 
 func (a *app) newCmd() *cobra.Command {
 	var seq, timestamp bool
@@ -80,7 +81,7 @@ directory).`,
 			if seq && timestamp {
 				return usageErrorf("use --seq or --timestamp, not both")
 			}
-			name := strings.Trim(nameClean.ReplaceAllString(strings.ToLower(args[0]), "_"), "_")
+			name := strings.Trim(nameClean().ReplaceAllString(strings.ToLower(args[0]), "_"), "_")
 			if name == "" {
 				return usageErrorf("migration name %q has no letters or digits", args[0])
 			}
