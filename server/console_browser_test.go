@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -61,6 +62,9 @@ func waitJS(ctx context.Context, t *testing.T, what, cond string) {
 	}
 }
 
+// idle is true when the console is not redrawing its main part.
+const idle = `document.getElementById("main").getAttribute("aria-busy") !== "true"`
+
 // TestConsoleInBrowser drives the console in headless Chromium: the page
 // shows the version; an upgrade from another process appears live; the
 // Upgrade button with the token applies the pending migrations and a
@@ -98,7 +102,10 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	waitJS(ctx, t, "the page to show version 2 on its own", `document.getElementById("current-version").textContent === "2"`)
 
-	// A wrong token: an error, nothing applied.
+	// A wrong token: an error, nothing applied. The page is redrawn
+	// (aria-busy) on the status event that brought version 2; typing
+	// starts when it is done, as chromedp's nodes are those of one DOM.
+	waitJS(ctx, t, "the redraw to end", idle)
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS("#token"), "not-the-token"),
 		chromedp.Click(chromedp.CSS("#upgrade-button")),
@@ -110,13 +117,15 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatalf("after a wrong token the page shows version %q, want 2", v)
 	}
 
-	// The right token, up to version 3: applied, and a history row.
-	if err := chromedp.Do(ctx,
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("token").value = ""; undefined`),
-		chromedp.SendKeys(chromedp.CSS("#token"), token),
-		chromedp.SendKeys(chromedp.CSS("#to"), "3"),
-		chromedp.Click(chromedp.CSS("#upgrade-button")),
-	); err != nil {
+	// The right token, up to version 3: applied, and a history row. The
+	// refused upgrade redrew the page, moving the form (which chromedp
+	// sees as new nodes): the form is filled in and sent in one step of
+	// the page's own, once the redraw is done.
+	waitJS(ctx, t, "the redraw after the refusal to end", idle)
+	fill := fmt.Sprintf(`document.getElementById("token").value = %q;
+		document.getElementById("to").value = "3";
+		document.getElementById("upgrade-button").click(); undefined`, token)
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](fill)); err != nil {
 		t.Fatal(err)
 	}
 	waitJS(ctx, t, "version 3 after the Upgrade button", `document.getElementById("current-version").textContent === "3"`)

@@ -243,6 +243,7 @@ func (w *s3Writer) Close() error {
 		w.abort()
 		return s3Error(err)
 	}
+	w.uploadID = "" // complete: nothing left to abort
 	return nil
 }
 

@@ -34,6 +34,7 @@
       return;
     }
     redrawing = true;
+    main.setAttribute("aria-busy", "true");
     try {
       const params = new URLSearchParams(location.search);
       params.set("part", "main");
@@ -60,6 +61,8 @@
       if (again) {
         again = false;
         redraw(false);
+      } else {
+        main.removeAttribute("aria-busy");
       }
     }
   }
