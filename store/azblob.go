@@ -18,6 +18,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // openAzblob opens azblob://container/prefix with Azure's SDK. The
@@ -42,7 +44,7 @@ func openAzblob(_ context.Context, u *url.URL) (bucket, error) {
 		}
 		if endpoint == "" {
 			if account == "" {
-				return nil, fmt.Errorf("set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_CONNECTION_STRING) to name the storage account")
+				return nil, fmt.Errorf("set AZURE_STORAGE_ACCOUNT (or AZURE_STORAGE_CONNECTION_STRING, or the parameter endpoint) to name the storage account")
 			}
 			endpoint = "https://" + account + ".blob.core.windows.net/"
 		}
@@ -69,15 +71,46 @@ func openAzblob(_ context.Context, u *url.URL) (bucket, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &azBucket{c: client.ServiceClient().NewContainerClient(u.Host), prefix: objectPrefix(u)}, nil
+	return &azBucket{c: client.ServiceClient().NewContainerClient(u.Host), prefix: objectPrefix(u), secrets: azSecrets()}, nil
 }
 
 type azBucket struct {
-	c      *container.Client
-	prefix string
+	c       *container.Client
+	prefix  string
+	secrets []string // the SAS token and key, as they may appear in errors
 }
 
-func azError(err error) error {
+// azSecrets are the forms in which a SAS token or key may be quoted in
+// an error: whole, and each signature as sent and decoded.
+func azSecrets() []string {
+	var out []string
+	for _, name := range []string{"AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING"} {
+		v := os.Getenv(name)
+		if v == "" {
+			continue
+		}
+		out = append(out, v)
+		for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == '&' || r == ';' || r == '?' }) {
+			k, val, ok := strings.Cut(part, "=")
+			if !ok || (k != "sig" && k != "AccountKey" && k != "SharedAccessSignature") {
+				continue
+			}
+			out = append(out, val, url.QueryEscape(val))
+			if dec, err := url.QueryUnescape(val); err == nil {
+				out = append(out, dec, url.QueryEscape(dec))
+			}
+		}
+	}
+	return out
+}
+
+func (b *azBucket) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	// Transport and response errors quote the request's URL, whose query
+	// holds a SAS token's signature.
+	err = redact.Error(err, b.secrets...)
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
 		return fmt.Errorf("%w: %w", ErrNotExist, err)
 	}
@@ -90,7 +123,7 @@ func azError(err error) error {
 func (b *azBucket) newReader(ctx context.Context, key string) (io.ReadCloser, error) {
 	resp, err := b.c.NewBlockBlobClient(b.prefix+key).DownloadStream(ctx, nil)
 	if err != nil {
-		return nil, azError(err)
+		return nil, b.wrap(err)
 	}
 	return resp.Body, nil
 }
@@ -100,8 +133,10 @@ func (b *azBucket) newWriter(ctx context.Context, key, contentType string) (obje
 	// UploadStream commits the blob's block list only when the body
 	// ends: an upload cancelled before that leaves no blob.
 	return newPipeWriter(ctx, func(ctx context.Context, body io.Reader) error {
-		_, err := bb.UploadStream(ctx, body, &blockblob.UploadStreamOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &contentType}})
-		return azError(err)
+		// 8 MiB blocks: a blob holds 50,000, so up to 390 GiB (the
+		// default 1 MiB stops at 48 GiB); memory is one block.
+		_, err := bb.UploadStream(ctx, body, &blockblob.UploadStreamOptions{BlockSize: 8 << 20, Concurrency: 1, HTTPHeaders: &blob.HTTPHeaders{BlobContentType: &contentType}})
+		return b.wrap(err)
 	}), nil
 }
 
@@ -113,7 +148,7 @@ func (b *azBucket) list(ctx context.Context, prefix string, dirs bool) ([]entry,
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				return nil, azError(err)
+				return nil, b.wrap(err)
 			}
 			for _, p := range page.Segment.BlobPrefixes {
 				out = append(out, entry{key: strings.TrimPrefix(*p.Name, b.prefix), isDir: true})
@@ -127,7 +162,7 @@ func (b *azBucket) list(ctx context.Context, prefix string, dirs bool) ([]entry,
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
 			if err != nil {
-				return nil, azError(err)
+				return nil, b.wrap(err)
 			}
 			for _, it := range page.Segment.BlobItems {
 				out = append(out, entry{key: strings.TrimPrefix(*it.Name, b.prefix)})
@@ -146,7 +181,7 @@ func (b *azBucket) exists(ctx context.Context, key string) (bool, error) {
 	if errors.As(err, &re) && re.StatusCode == 404 {
 		return false, nil
 	}
-	return err == nil, azError(err)
+	return err == nil, b.wrap(err)
 }
 
 func (b *azBucket) remove(ctx context.Context, key string) error {
@@ -154,7 +189,7 @@ func (b *azBucket) remove(ctx context.Context, key string) error {
 	if bloberror.HasCode(err, bloberror.BlobNotFound) {
 		return nil
 	}
-	return azError(err)
+	return b.wrap(err)
 }
 
 func (b *azBucket) close() error { return nil }

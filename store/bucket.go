@@ -49,16 +49,21 @@ type entry struct {
 // from a pipe, Close waits for it, and abort cancels it, so that a store
 // that commits an object only when its upload completes never sees the
 // aborted one complete.
+//
+// Close and abort may be called in any order, and more than once (a
+// caller aborts what failed to close): each waits for the upload and
+// returns.
 type pipeWriter struct {
 	pw     *io.PipeWriter
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when the upload has returned
+	err    error         // the upload's result, set before done is closed
 }
 
 func newPipeWriter(ctx context.Context, upload func(ctx context.Context, body io.Reader) error) *pipeWriter {
 	ctx, cancel := context.WithCancel(ctx)
 	pr, pw := io.Pipe()
-	w := &pipeWriter{pw: pw, cancel: cancel, done: make(chan error, 1)}
+	w := &pipeWriter{pw: pw, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		err := upload(ctx, pr)
 		// Unblock a Write the upload did not read, whatever happened.
@@ -67,7 +72,8 @@ func newPipeWriter(ctx context.Context, upload func(ctx context.Context, body io
 		} else {
 			pr.Close()
 		}
-		w.done <- err
+		w.err = err
+		close(w.done)
 	}()
 	return w
 }
@@ -76,9 +82,9 @@ func (w *pipeWriter) Write(p []byte) (int, error) { return w.pw.Write(p) }
 
 func (w *pipeWriter) Close() error {
 	w.pw.Close()
-	err := <-w.done
+	<-w.done
 	w.cancel()
-	return err
+	return w.err
 }
 
 func (w *pipeWriter) abort() {

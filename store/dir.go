@@ -105,6 +105,12 @@ func (w *fileWriter) Close() error {
 		os.Remove(w.tmp)
 		return err
 	}
+	// And the folder synced after the rename, so that the new name
+	// survives a power cut too (where the system can sync a folder).
+	if d, err := os.Open(filepath.Dir(w.final)); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
 	return nil
 }
 

@@ -19,6 +19,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/ferrydb/ferry/internal/redact"
 )
 
 // openS3 opens s3://bucket/prefix through minio-go, which speaks to Amazon
@@ -43,7 +45,7 @@ func openS3(_ context.Context, u *url.URL) (bucket, error) {
 	if v := q.Get("disable_https"); v != "" {
 		off, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("disable_https=%q is not true or false", v)
+			return nil, fmt.Errorf("%w: disable_https=%q is not true or false", ErrInvalidLocation, v)
 		}
 		secure = !off
 	}
@@ -57,23 +59,26 @@ func openS3(_ context.Context, u *url.URL) (bucket, error) {
 		if scheme, rest, ok := strings.Cut(endpoint, "://"); ok {
 			switch strings.ToLower(scheme) {
 			case "https":
+				if !secure {
+					return nil, fmt.Errorf("%w: disable_https=true with an https endpoint: say one or the other", ErrInvalidLocation)
+				}
 			case "http":
 				secure = false
 			default:
-				return nil, fmt.Errorf("endpoint %q: the scheme must be http or https", endpoint)
+				return nil, fmt.Errorf("%w: endpoint %s: the scheme must be http or https", ErrInvalidLocation, redact.URL(endpoint))
 			}
 			host = rest
 		}
 		host = strings.TrimRight(host, "/")
 		if host == "" || strings.ContainsAny(host, "/?#@") {
-			return nil, fmt.Errorf("endpoint %q is not a host[:port] or an http(s) URL of one", endpoint)
+			return nil, fmt.Errorf("%w: endpoint %s is not a host[:port] or an http(s) URL of one", ErrInvalidLocation, redact.URL(endpoint))
 		}
 	}
 	lookup := minio.BucketLookupAuto
 	if v := q.Get("use_path_style"); v != "" {
 		on, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("use_path_style=%q is not true or false", v)
+			return nil, fmt.Errorf("%w: use_path_style=%q is not true or false", ErrInvalidLocation, v)
 		}
 		lookup = minio.BucketLookupDNS
 		if on {
@@ -101,9 +106,9 @@ func openS3(_ context.Context, u *url.URL) (bucket, error) {
 		Transport:    transport,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalidLocation, err)
 	}
-	return &s3Bucket{core: minio.Core{Client: client}, name: u.Host, prefix: objectPrefix(u)}, nil
+	return &s3Bucket{core: minio.Core{Client: client}, creds: creds, name: u.Host, prefix: objectPrefix(u)}, nil
 }
 
 func firstEnv(names ...string) string {
@@ -118,12 +123,13 @@ func firstEnv(names ...string) string {
 // s3Bucket is a bucket of S3, its keys under prefix.
 type s3Bucket struct {
 	core   minio.Core
+	creds  *credentials.Credentials
 	name   string
 	prefix string
 }
 
-// s3Error adds what to do to the errors an operator can act on.
-func s3Error(err error) error {
+// wrap adds what to do to the errors an operator can act on.
+func (b *s3Bucket) wrap(err error) error {
 	var resp minio.ErrorResponse
 	if !errors.As(err, &resp) {
 		return err
@@ -132,7 +138,12 @@ func s3Error(err error) error {
 	case "NoSuchKey":
 		return fmt.Errorf("%w: %w", ErrNotExist, err)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken":
-		return fmt.Errorf("%w (credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the machine's role: check them and the bucket's policy)", err)
+		if v, cerr := b.creds.GetWithContext(nil); cerr != nil || v.AccessKeyID == "" {
+			// minio-go's chain goes unsigned when no provider finds
+			// credentials, without saying why.
+			return fmt.Errorf("%w (no credentials were found, so the request went unsigned: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile of ~/.aws/credentials or ~/.aws/config, or give the machine, task or pod a role)", err)
+		}
+		return fmt.Errorf("%w (check the credentials, from AWS_ACCESS_KEY_ID, AWS_PROFILE or the machine's role, and the bucket's policy: ferry needs s3:ListBucket, s3:GetObject, s3:PutObject, s3:DeleteObject and s3:AbortMultipartUpload)", err)
 	case "NoSuchBucket":
 		return fmt.Errorf("%w (create the bucket first, or check its name and the region)", err)
 	}
@@ -142,7 +153,7 @@ func s3Error(err error) error {
 func (b *s3Bucket) newReader(ctx context.Context, key string) (io.ReadCloser, error) {
 	r, _, _, err := b.core.GetObject(ctx, b.name, b.prefix+key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, s3Error(err)
+		return nil, b.wrap(err)
 	}
 	return r, nil
 }
@@ -197,14 +208,14 @@ func (w *s3Writer) flushPart() error {
 	if w.uploadID == "" {
 		id, err := w.b.core.NewMultipartUpload(w.ctx, w.b.name, w.key, w.opts)
 		if err != nil {
-			return s3Error(err)
+			return w.b.wrap(err)
 		}
 		w.uploadID = id
 	}
 	n := len(w.parts) + 1
 	part, err := w.b.core.PutObjectPart(w.ctx, w.b.name, w.key, w.uploadID, n, bytes.NewReader(w.buf), int64(len(w.buf)), minio.PutObjectPartOptions{Sha256Hex: sha256Hex(w.buf), DisableContentSha256: true})
 	if err != nil {
-		return s3Error(err)
+		return w.b.wrap(err)
 	}
 	w.parts = append(w.parts, minio.CompletePart{PartNumber: n, ETag: part.ETag})
 	size := cap(w.buf)
@@ -231,7 +242,7 @@ func (w *s3Writer) Close() error {
 	}
 	if w.uploadID == "" {
 		_, err := w.b.core.PutObject(w.ctx, w.b.name, w.key, bytes.NewReader(w.buf), int64(len(w.buf)), "", sha256Hex(w.buf), w.opts)
-		return s3Error(err)
+		return w.b.wrap(err)
 	}
 	if len(w.buf) > 0 {
 		if err := w.flushPart(); err != nil {
@@ -241,7 +252,7 @@ func (w *s3Writer) Close() error {
 	}
 	if _, err := w.b.core.CompleteMultipartUpload(w.ctx, w.b.name, w.key, w.uploadID, w.parts, w.opts); err != nil {
 		w.abort()
-		return s3Error(err)
+		return w.b.wrap(err)
 	}
 	w.uploadID = "" // complete: nothing left to abort
 	return nil
@@ -268,7 +279,7 @@ func (b *s3Bucket) list(ctx context.Context, prefix string, dirs bool) ([]entry,
 	var out []entry
 	for obj := range b.core.Client.ListObjects(ctx, b.name, minio.ListObjectsOptions{Prefix: b.prefix + prefix, Recursive: !dirs}) {
 		if obj.Err != nil {
-			return nil, s3Error(obj.Err)
+			return nil, b.wrap(obj.Err)
 		}
 		key := strings.TrimPrefix(obj.Key, b.prefix)
 		out = append(out, entry{key: key, isDir: delimiter != "" && strings.HasSuffix(key, "/")})
@@ -281,7 +292,7 @@ func (b *s3Bucket) exists(ctx context.Context, key string) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	err = s3Error(err)
+	err = b.wrap(err)
 	if errors.Is(err, ErrNotExist) {
 		return false, nil
 	}
@@ -290,7 +301,7 @@ func (b *s3Bucket) exists(ctx context.Context, key string) (bool, error) {
 
 func (b *s3Bucket) remove(ctx context.Context, key string) error {
 	// S3 answers a DELETE of a missing key with success.
-	return s3Error(b.core.RemoveObject(ctx, b.name, b.prefix+key, minio.RemoveObjectOptions{}))
+	return b.wrap(b.core.RemoveObject(ctx, b.name, b.prefix+key, minio.RemoveObjectOptions{}))
 }
 
 func (b *s3Bucket) close() error { return nil }

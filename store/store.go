@@ -142,11 +142,9 @@ func open(ctx context.Context, location, what string, create bool) (*Store, erro
 	}
 	b, err := open(ctx, u)
 	if err != nil {
-		// Opening makes no request: what fails is the location itself.
-		// The driver's message may repeat the URL, secrets included.
-		if !errors.Is(err, ErrDriverNotLinked) {
-			err = fmt.Errorf("%w: %w", ErrInvalidLocation, err)
-		}
+		// A driver wraps ErrInvalidLocation into what is wrong with the
+		// location; other errors are of the environment (no credentials
+		// found yet). The message may repeat the URL, secrets included.
 		return nil, fmt.Errorf("%s %s: %w", what, redact.URL(location), redact.Error(err, redact.URLSecrets(location)...))
 	}
 	return &Store{bucket: b, what: what, display: redact.URL(location)}, nil
@@ -197,7 +195,13 @@ func openDir(dir, what string, create bool) (*Store, error) {
 	if err := os.MkdirAll(abs, 0o750); err != nil {
 		return nil, fmt.Errorf("open %s %s: %w (check that the directory can be created and written)", what, abs, err)
 	}
-	return &Store{bucket: &dirBucket{root: abs}, what: what, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
+	// Walk the real directory: a listing does not follow a root that is
+	// a symbolic link, and would find nothing in it.
+	root, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return nil, fmt.Errorf("open %s %s: %w", what, abs, err)
+	}
+	return &Store{bucket: &dirBucket{root: root}, what: what, display: "file://" + filepath.ToSlash(abs), dir: abs}, nil
 }
 
 // String returns the store's location as a URL, without secrets. A local

@@ -41,3 +41,29 @@ func TestIDs(t *testing.T) {
 		t.Fatalf("ids %s %s", a, b)
 	}
 }
+
+// TestSymlinkedDirectory: a store whose directory is a symbolic link
+// lists what it holds (a walk does not follow a root that is a link).
+func TestSymlinkedDirectory(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "real")
+	if err := os.Mkdir(target, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := Open(ctx, link, "backup store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.WriteAll(ctx, "20261130T000000Z-abcdef/manifest.json", []byte("{}"), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	if dirs, err := s.Dirs(ctx, ""); err != nil || len(dirs) != 1 {
+		t.Errorf("dirs of a store reached through a link: %v %v", dirs, err)
+	}
+}
