@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ferrydb/ferry/store"
 	"strings"
 
 	"github.com/ferrydb/ferry/database"
@@ -104,27 +105,13 @@ func RestoreInstructions(id, store string, target *database.URL) string {
 // RestoreCommand returns `ferry backup restore ID --store STORE
 // [--database URL [--schema S]] --yes`, quoted for a POSIX shell. The
 // database is named when target is not nil and its URL holds no secret.
-func RestoreCommand(id, store string, target *database.URL) string {
-	cmd := "ferry backup restore " + id + " --store " + shellQuote(store)
+func RestoreCommand(id, storeLoc string, target *database.URL) string {
+	cmd := "ferry backup restore " + id + " --store " + store.ShellQuote(storeLoc)
 	if target != nil && !target.HasSecrets() {
-		cmd += " --database " + shellQuote(target.String())
+		cmd += " --database " + store.ShellQuote(target.String())
 		if target.Schema != "" {
-			cmd += " --schema " + shellQuote(target.Schema)
+			cmd += " --schema " + store.ShellQuote(target.Schema)
 		}
 	}
 	return cmd + " --yes"
-}
-
-func shellQuote(s string) string {
-	safe := true
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-./:=,+@%", c)) {
-			safe = false
-			break
-		}
-	}
-	if safe && s != "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -117,7 +117,7 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 	}
 	data, err := s.s.ReadAll(ctx, objectKey(id, manifestName))
 	if errors.Is(err, store.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s in %s (`ferry backup list --store %s` shows the backups there)", ErrNotFound, id, s, s)
+		return nil, fmt.Errorf("%w: %s in %s (`ferry backup list --store %s` shows the backups there)", ErrNotFound, id, s, store.ShellQuote(s.String()))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read manifest of backup %s: %w", id, err)

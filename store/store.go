@@ -209,6 +209,33 @@ func openDir(dir, what string, create bool) (*Store, error) {
 // command naming it works from any directory.
 func (s *Store) String() string { return s.display }
 
+// At is "STORE/ID", the location of the backup or export id in this
+// store as a command takes it, quoted for a POSIX shell: the id goes
+// before the URL's parameters (s3://b/p/ID?endpoint=...).
+func (s *Store) At(id string) string {
+	loc, query, _ := strings.Cut(s.display, "?")
+	if query != "" {
+		query = "?" + query
+	}
+	return ShellQuote(strings.TrimSuffix(loc, "/") + "/" + id + query)
+}
+
+// ShellQuote quotes s for a POSIX shell when it needs quoting, so that a
+// printed command can be pasted as it is.
+func ShellQuote(s string) string {
+	safe := s != ""
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("_-./:=,+@%", c)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // Close releases the store.
 func (s *Store) Close() error { return s.bucket.close() }
 

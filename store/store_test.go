@@ -67,3 +67,18 @@ func TestSymlinkedDirectory(t *testing.T) {
 		t.Errorf("dirs of a store reached through a link: %v %v", dirs, err)
 	}
 }
+
+// TestAt: "STORE/ID" puts the id before the URL's parameters and is
+// quoted for a shell when it needs to be.
+func TestAt(t *testing.T) {
+	for display, want := range map[string]string{
+		"file:///var/backups/ferry":                             "file:///var/backups/ferry/20261130T000000Z-abcdef",
+		"file:///var/my backups":                                "'file:///var/my backups/20261130T000000Z-abcdef'",
+		"s3://b/exp?endpoint=http://h:9000&use_path_style=true": "'s3://b/exp/20261130T000000Z-abcdef?endpoint=http://h:9000&use_path_style=true'",
+		"s3://b?region=eu-west-1":                               "'s3://b/20261130T000000Z-abcdef?region=eu-west-1'",
+	} {
+		if got := (&Store{display: display}).At("20261130T000000Z-abcdef"); got != want {
+			t.Errorf("%s: %s, want %s", display, got, want)
+		}
+	}
+}

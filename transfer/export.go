@@ -157,7 +157,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			// The export failed: the source goes back to work.
 			if rerr := m.Quiesce.run(context.WithoutCancel(ctx), db, m.Quiesce.Resume); rerr != nil {
 				keep = true // quiesce.json is what ferry export resume reads
-				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s/%s", err, rerr, st, m.ID)
+				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s", err, rerr, st.At(m.ID))
 			}
 		}
 		if !keep {
@@ -171,7 +171,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	if err := st.writeManifest(ctx, m); err != nil {
 		if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
 			// Keep the list of paused workloads for ferry export resume.
-			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s/%s resumes them", err, st, m.ID)
+			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s resumes them", err, st.At(m.ID))
 		}
 		_ = st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/")
 		return nil, err

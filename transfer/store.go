@@ -93,6 +93,10 @@ func ValidID(id string) bool { return store.ValidID(id) }
 
 func newID(t time.Time) string { return store.NewID(t) }
 
+// At is "STORE/ID" for export id, quoted for a shell, as ferry import
+// --from and the export commands take it.
+func (s *Store) At(id string) string { return s.s.At(id) }
+
 // String is the store's location without secrets.
 func (s *Store) String() string { return s.s.String() }
 

@@ -360,7 +360,7 @@ docs/transfer.md.`,
 				}
 				a.printf("  %d workloads paused for the snapshot, %s\n", len(q.Paused), state)
 			}
-			a.printf("import it with: ferry import --from %s/%s --database URL\n", st, m.ID)
+			a.printf("import it with: ferry import --from %s --database URL\n", st.At(m.ID))
 			return nil
 		},
 	}
@@ -429,9 +429,9 @@ whose manifest cannot be read is reported on stderr.`,
 				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
 			}
 			for _, id := range incomplete {
-				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s/%s` removes it", id, st, id)
+				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
-					msg += fmt.Sprintf(", after `ferry export resume %s/%s` resumes the %d workloads it paused on %s", st, id, len(q.Paused), q.Source)
+					msg += fmt.Sprintf(", after `ferry export resume %s` resumes the %d workloads it paused on %s", st.At(id), len(q.Paused), q.Source)
 				}
 				fmt.Fprintln(a.stderr, msg)
 			}
@@ -536,7 +536,7 @@ written.`,
 				return err
 			} else if q != nil && !q.ResumedOnSource && !force {
 				if _, merr := st.Manifest(ctx, id); merr != nil {
-					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s/%s first (or delete with --force)", id, len(q.Paused), q.Source, st, id)
+					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s first (or delete with --force)", id, len(q.Paused), q.Source, st.At(id))
 				}
 			}
 			if err := st.Delete(ctx, id); err != nil {
