@@ -28,6 +28,8 @@ func (a *app) advice(err error) string {
 			return fmt.Sprintf(" (check the file's path in the database URL, from %s)", from)
 		}
 		return fmt.Sprintf(" (check that the server is running and that the database URL, from %s, is right)", from)
+	case errors.Is(err, backup.ErrBackupFailed) && (errors.Is(err, backup.ErrInvalidStore) || errors.Is(err, backup.ErrDriverNotLinked)):
+		return "; fix the backup store (--store, FERRY_BACKUP_STORE or backup_store), or upgrade without a backup with --backup=off"
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
 	}

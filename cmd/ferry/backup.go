@@ -402,12 +402,17 @@ func (a *app) preUpgrade(ctx context.Context) (*backup.PreUpgrade, *backup.Store
 	}
 	store, err := a.openStore(ctx)
 	if err != nil {
-		// A location that cannot name a store is a mistake in the
-		// configuration: never a reason to upgrade without a backup.
-		if mode == backup.ModeAuto && !errors.Is(err, backup.ErrInvalidStore) {
+		// A location that cannot name a store, or names one this build
+		// does not have, is a mistake in the configuration: never a
+		// reason to upgrade without a backup.
+		misconfigured := errors.Is(err, backup.ErrInvalidStore) || errors.Is(err, backup.ErrDriverNotLinked)
+		if mode == backup.ModeAuto && !misconfigured {
 			// As for a backup that fails later: warn and upgrade without.
 			a.log.Warn("cannot open the backup store; upgrading without a backup (--backup=auto; use --backup=required to stop instead)", "error", err)
 			return nil, nil, nil
+		}
+		if mode == backup.ModeAuto {
+			return nil, nil, fmt.Errorf("%w, so nothing was applied: %w", backup.ErrBackupFailed, err)
 		}
 		return nil, nil, fmt.Errorf("%w, so nothing was applied (--backup=required): %w", backup.ErrBackupFailed, err)
 	}

@@ -252,3 +252,20 @@ func TestCLIBackupStoreUnusable(t *testing.T) {
 		t.Fatalf("auto: version %d, want 1", s.CurrentVersion)
 	}
 }
+
+// TestCLIBackupStoreNotInBuild: a configured object store this build does
+// not have is a mistake in the configuration, not a passing failure:
+// even --backup=auto stops with nothing applied, and says how to get a
+// build with the store or how to go on without a backup.
+func TestCLIBackupStoreNotInBuild(t *testing.T) {
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n"})
+	for _, loc := range []string{"gs://acme-backups/ferry", "azblob://backups/ferry"} {
+		r := runFerry(t, dir, "", "up", "--store", loc)
+		if r.code != 1 || !strings.Contains(r.stderr, "nothing was applied") || !strings.Contains(r.stderr, "go install -tags") || !strings.Contains(r.stderr, "--backup=off") {
+			t.Fatalf("%s: exit %d\n%s", loc, r.code, r.stderr)
+		}
+		if s := statusOf(t, dir, ""); s.CurrentVersion != 0 {
+			t.Fatalf("%s: version %d after a store not in the build", loc, s.CurrentVersion)
+		}
+	}
+}
