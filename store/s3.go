@@ -167,7 +167,7 @@ const (
 )
 
 func (b *s3Bucket) newWriter(ctx context.Context, key, contentType string) (objectWriter, error) {
-	return &s3Writer{ctx: ctx, b: b, key: b.prefix + key, opts: minio.PutObjectOptions{ContentType: contentType, DisableContentSha256: true}, buf: make([]byte, 0, s3PartSize)}, nil
+	return &s3Writer{ctx: ctx, b: b, key: b.prefix + key, opts: minio.PutObjectOptions{ContentType: contentType, DisableContentSha256: true}, partSize: s3PartSize}, nil
 }
 
 // s3Writer uploads an object of unknown size: one PUT if it fits in the
@@ -179,6 +179,7 @@ type s3Writer struct {
 	key      string
 	opts     minio.PutObjectOptions
 	buf      []byte
+	partSize int
 	uploadID string
 	parts    []minio.CompletePart
 	err      error
@@ -190,11 +191,13 @@ func (w *s3Writer) Write(p []byte) (int, error) {
 	}
 	n := 0
 	for len(p) > 0 {
-		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
-		w.buf = w.buf[:len(w.buf)+k]
+		// The buffer grows as written (a manifest of a few KiB takes a
+		// few KiB), up to the part size, and is reused part after part.
+		k := min(len(p), w.partSize-len(w.buf))
+		w.buf = append(w.buf, p[:k]...)
 		p = p[k:]
 		n += k
-		if len(w.buf) == cap(w.buf) {
+		if len(w.buf) == w.partSize {
 			if err := w.flushPart(); err != nil {
 				w.err = err
 				return n, err
@@ -218,11 +221,10 @@ func (w *s3Writer) flushPart() error {
 		return w.b.wrap(err)
 	}
 	w.parts = append(w.parts, minio.CompletePart{PartNumber: n, ETag: part.ETag})
-	size := cap(w.buf)
 	if len(w.parts)%s3PartsPerSize == 0 {
-		size *= 2
+		w.partSize *= 2
 	}
-	w.buf = make([]byte, 0, size)
+	w.buf = w.buf[:0]
 	return nil
 }
 
