@@ -602,10 +602,19 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 			rec.code = http.StatusOK
 		}
 		s.metrics.request(r.Method, routeOf(r), rec.code)
-		s.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", rec.code, "bytes", rec.bytes,
+		level := slog.LevelInfo
+		if quietRoutes[routeOf(r)] && rec.code < 400 {
+			// Probes and scrapes come every few seconds from every
+			// kubelet and Prometheus: at info they would bury the rest.
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.code, "bytes", rec.bytes,
 			"duration_ms", time.Since(start).Milliseconds(), "remote", r.RemoteAddr, "request_id", id, "user_agent", r.UserAgent())
 	})
 }
+
+// quietRoutes are the routes logged at debug level when they succeed.
+var quietRoutes = map[string]bool{"GET /ping": true, "GET /healthz": true, "GET /readyz": true, "GET /metrics": true}
 
 // routeOf is the route pattern a request matched, for metric labels.
 func routeOf(r *http.Request) string {
