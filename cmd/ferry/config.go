@@ -42,6 +42,7 @@ type config struct {
 	Preflight        string        `yaml:"preflight"`
 	PreflightTimeout time.Duration `yaml:"preflight_timeout"`
 	AllowOutOfOrder  bool          `yaml:"allow_out_of_order"`
+	ContractWait     time.Duration `yaml:"-"` // up --contract-wait, FERRY_CONTRACT_WAIT
 	LogFormat        string        `yaml:"log_format"`
 	LogLevel         string        `yaml:"log_level"`
 	// History mirrors ferry's history into another tool's version table:
@@ -375,6 +376,17 @@ func settings() []setting {
 		{"heartbeat", "FERRY_HEARTBEAT", duration("heartbeat", func(c *config) *time.Duration { return &c.Heartbeat })},
 		{"instance-ttl", "FERRY_INSTANCE_TTL", duration("instance TTL", func(c *config) *time.Duration { return &c.InstanceTTL })},
 		{"allow-out-of-order", "FERRY_ALLOW_OUT_OF_ORDER", boolean(func(c *config) *bool { return &c.AllowOutOfOrder })},
+		{"contract-wait", "FERRY_CONTRACT_WAIT", func(c *config, v string) error {
+			d, err := time.ParseDuration(v)
+			if v == "0" {
+				d, err = 0, nil
+			}
+			if err != nil || d < 0 {
+				return fmt.Errorf("contract wait %q: use a duration such as 30m, or 0 to refuse at once", v)
+			}
+			c.ContractWait = d
+			return nil
+		}},
 		{"history", "FERRY_HISTORY", oneOf(func(c *config) *string { return &c.History }, histories...)},
 		{"token-file", "FERRY_TOKEN_FILE", str(func(c *config) *string { return &c.TokenFile })},
 		{"read-only", "FERRY_READ_ONLY", boolean(func(c *config) *bool { return &c.ReadOnly })},

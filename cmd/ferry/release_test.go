@@ -342,3 +342,45 @@ func TestCLIReleaseList(t *testing.T) {
 		t.Errorf("release without a subcommand: exit %d", r.code)
 	}
 }
+
+// TestCLIContractWait: up --contract-wait applies the expand migrations,
+// waits while a release the contract migration breaks has live
+// instances, without holding the migration lock, and applies it once
+// they have left; a wait that runs out is the gate's refusal, saying how
+// long it waited.
+func TestCLIContractWait(t *testing.T) {
+	manifest := `releases:
+  - name: old
+    schema: 1
+    command: [sh, -c, 'trap "exit 0" TERM; echo ready; while :; do sleep 1 & wait $!; done']
+`
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := releaseProject(t, manifest)
+		mustRun(t, dir, db.URLString, "up", "--to", "1")
+		old := startFerry(t, dir, db.URLString, "ready", "launched release old", "launch", "--release", "old", "--instance-id", "web-1", "--heartbeat", "100ms", "--instance-ttl", "1m")
+
+		r := runFerry(t, dir, db.URLString, "up", "--contract-wait", "1s")
+		if r.code != 1 || !strings.Contains(r.stderr, "refusing to apply contract migration 3") || !strings.Contains(r.stderr, "Waited 1s (--contract-wait)") {
+			t.Fatalf("up --contract-wait 1s while old runs: exit %d %s", r.code, r.stderr)
+		}
+		if s := statusOf(t, dir, db.URLString); s.CurrentVersion != 2 {
+			t.Fatalf("after the wait ran out: version %d, want 2 (the expand migration)", s.CurrentVersion)
+		}
+
+		up := startFerry(t, dir, db.URLString, "", "waiting for the instances it breaks to leave", "up", "--contract-wait", "2m")
+		// While it waits, the migration lock is free: another up runs.
+		if r := runFerry(t, dir, db.URLString, "up", "--to", "2", "--lock-timeout", "20s"); r.code != 0 {
+			t.Fatalf("up while another waits for the fleet: exit %d %s", r.code, r.stderr)
+		}
+		if !strings.Contains(up.err.String(), "id web-1") {
+			t.Errorf("the wait does not name the instance: %s", up.err)
+		}
+		if code := old.stop(t, syscall.SIGTERM); code != 0 {
+			t.Fatalf("old exited %d", code)
+		}
+		<-up.done
+		if up.code != 0 || !strings.Contains(up.out.String(), "now at version 4") {
+			t.Fatalf("up --contract-wait after old left: exit %d\nstdout: %s\nstderr: %s", up.code, up.out, up.err)
+		}
+	})
+}

@@ -46,8 +46,10 @@ older schema. While such a release has live instances in the fleet registry
 (see "ferry status" and "ferry launch"), "ferry up" applies the migrations
 below the contract migration, refuses the contract migration naming the
 release and its instances, and exits 1. Stop or upgrade those instances and
-run it again, or pass --force to apply it anyway. Expand migrations never
-wait.
+run it again, or pass --force to apply it anyway. With --contract-wait D it
+waits up to D for those instances to leave the registry, checking again
+every few seconds without holding the migration lock, then applies it (for a
+deploy pipeline's contract step). Expand migrations never wait.
 
 Backups: when a backup store is configured (--store, FERRY_BACKUP_STORE or
 backup_store in ferry.yaml), up takes a backup of the database first, under
@@ -108,7 +110,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			if err != nil {
 				return err
 			}
-			out, err := m.Upgrade(ctx, opts, p.Pipeline)
+			out, err := a.upgradeWaiting(ctx, m, opts, p.Pipeline, a.cfg.ContractWait)
 			err = targetError(err)
 			extra := map[string]any{}
 			if r := *lintRep; r != nil {
@@ -134,6 +136,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "print the SQL that would run and change nothing")
 	c.Flags().BoolVar(&allowOOO, "allow-out-of-order", false, "apply pending migrations older than the newest applied one (env FERRY_ALLOW_OUT_OF_ORDER)")
 	c.Flags().BoolVar(&force, "force", false, "apply contract migrations even while releases they break have live instances")
+	c.Flags().Duration("contract-wait", 0, "when a contract migration is held by live instances of a release it breaks, wait up to this long for them to leave, then apply it (0: refuse at once; env FERRY_CONTRACT_WAIT)")
 	c.Flags().String("lint", "warn", "lint the pending migrations first: warn (show findings, go on), error (refuse, applying nothing, when a finding is an error) or off (env FERRY_LINT; ferry.yaml lint.mode)")
 	c.Flags().String("backup", "", "take a backup before applying: auto, required or off (env FERRY_BACKUP; default auto when a backup store is configured, off otherwise)")
 	c.Flags().String("store", "", storeHelp)

@@ -2,6 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/database"
@@ -44,4 +49,59 @@ func (a *app) pipeline(ctx context.Context, db *database.DB, force bool) (*upgra
 		p.Backup = pre.Backup
 	}
 	return p, nil
+}
+
+// upgradeWaiting is m.Upgrade that, when the contract gate holds a
+// contract migration back and wait is not 0, tries again (a new upgrade,
+// holding the migration lock only while it runs) after pauses from 1s up
+// to 10s, the last one at the deadline, until the instances it breaks
+// have left the registry or wait has passed. The outcome counts every
+// migration applied on the way.
+func (a *app) upgradeWaiting(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions, p migrate.Pipeline, wait time.Duration) (*migrate.UpgradeOutcome, error) {
+	out, err := m.Upgrade(ctx, opts, p)
+	if wait <= 0 || !errors.Is(err, release.ErrContractBlocked) {
+		return out, err
+	}
+	deadline := time.Now().Add(wait)
+	pause := time.Second
+	said := ""
+	for errors.Is(err, release.ErrContractBlocked) {
+		var blocked *release.ContractBlockedError
+		if errors.As(err, &blocked) {
+			if who := blockedBy(blocked); who != said {
+				a.log.Warn("contract migration held: waiting for the instances it breaks to leave the fleet registry", "held_by", who, "wait_left", time.Until(deadline).Round(time.Second).String())
+				said = who
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return out, fmt.Errorf("%w\nWaited %s (--contract-wait) for them to leave.", err, wait)
+		}
+		select {
+		case <-ctx.Done():
+			return out, fmt.Errorf("%w\nStopped waiting for them to leave: %w", err, context.Cause(ctx))
+		case <-time.After(min(pause, left)):
+		}
+		pause = min(2*pause, 10*time.Second)
+		next, nerr := m.Upgrade(ctx, opts, p)
+		if next != nil && out != nil && out.Result != nil && next.Result != nil {
+			next.Migrations = append(out.Migrations, next.Migrations...)
+			next.From = out.From
+		}
+		out, err = next, nerr
+	}
+	return out, err
+}
+
+// blockedBy names the instances that hold contract migrations back, for
+// the log.
+func blockedBy(e *release.ContractBlockedError) string {
+	var parts []string
+	for _, b := range e.Blocked {
+		for _, l := range b.Instances {
+			parts = append(parts, l.String())
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(slices.Compact(parts), "; ")
 }
