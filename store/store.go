@@ -78,7 +78,7 @@ type Store struct {
 //	gs://bucket/prefix
 //	azblob://container/prefix
 //
-// what names the store in messages ("backup store"). gs and azblob need a
+// what names the store in messages ("backup store"). s3, gs and azblob need a
 // build with their tags (see the package documentation). A directory that
 // does not exist is created; OpenExisting is Open for commands that only
 // read.
