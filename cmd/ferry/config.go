@@ -378,9 +378,6 @@ func settings() []setting {
 		{"allow-out-of-order", "FERRY_ALLOW_OUT_OF_ORDER", boolean(func(c *config) *bool { return &c.AllowOutOfOrder })},
 		{"contract-wait", "FERRY_CONTRACT_WAIT", func(c *config, v string) error {
 			d, err := time.ParseDuration(v)
-			if v == "0" {
-				d, err = 0, nil
-			}
 			if err != nil || d < 0 {
 				return fmt.Errorf("contract wait %q: use a duration such as 30m, or 0 to refuse at once", v)
 			}

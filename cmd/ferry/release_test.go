@@ -345,9 +345,9 @@ func TestCLIReleaseList(t *testing.T) {
 
 // TestCLIContractWait: up --contract-wait applies the expand migrations,
 // waits while a release the contract migration breaks has live
-// instances, without holding the migration lock, and applies it once
-// they have left; a wait that runs out is the gate's refusal, saying how
-// long it waited.
+// instances, without holding the migration lock, applies it once they
+// have left, and reports every migration it applied; a wait that runs
+// out is the gate's refusal, saying how long it waited.
 func TestCLIContractWait(t *testing.T) {
 	manifest := `releases:
   - name: old
@@ -359,28 +359,51 @@ func TestCLIContractWait(t *testing.T) {
 		mustRun(t, dir, db.URLString, "up", "--to", "1")
 		old := startFerry(t, dir, db.URLString, "ready", "launched release old", "launch", "--release", "old", "--instance-id", "web-1", "--heartbeat", "100ms", "--instance-ttl", "1m")
 
-		r := runFerry(t, dir, db.URLString, "up", "--contract-wait", "1s")
-		if r.code != 1 || !strings.Contains(r.stderr, "refusing to apply contract migration 3") || !strings.Contains(r.stderr, "Waited 1s (--contract-wait)") {
-			t.Fatalf("up --contract-wait 1s while old runs: exit %d %s", r.code, r.stderr)
-		}
-		if s := statusOf(t, dir, db.URLString); s.CurrentVersion != 2 {
-			t.Fatalf("after the wait ran out: version %d, want 2 (the expand migration)", s.CurrentVersion)
-		}
-
-		up := startFerry(t, dir, db.URLString, "", "waiting for the instances it breaks to leave", "up", "--contract-wait", "2m")
-		// While it waits, the migration lock is free: another up runs.
-		if r := runFerry(t, dir, db.URLString, "up", "--to", "2", "--lock-timeout", "20s"); r.code != 0 {
-			t.Fatalf("up while another waits for the fleet: exit %d %s", r.code, r.stderr)
-		}
+		up := startFerry(t, dir, db.URLString, "", "waiting for the instances it breaks to leave", "up", "--contract-wait", "2m", "--json")
 		if !strings.Contains(up.err.String(), "id web-1") {
 			t.Errorf("the wait does not name the instance: %s", up.err)
+		}
+		// While it waits, the expand migration is in and the migration
+		// lock is free.
+		r := runFerry(t, dir, db.URLString, "status", "--json")
+		var st struct {
+			CurrentVersion int64 `json:"current_version"`
+			InProgress     bool  `json:"migration_in_progress"`
+		}
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.CurrentVersion != 2 || st.InProgress {
+			t.Fatalf("while up waits: %+v %v\n%s", st, err, r.stdout)
 		}
 		if code := old.stop(t, syscall.SIGTERM); code != 0 {
 			t.Fatalf("old exited %d", code)
 		}
 		<-up.done
-		if up.code != 0 || !strings.Contains(up.out.String(), "now at version 4") {
-			t.Fatalf("up --contract-wait after old left: exit %d\nstdout: %s\nstderr: %s", up.code, up.out, up.err)
+		var res struct {
+			Result struct {
+				Migrations []struct {
+					Version int64 `json:"version"`
+				} `json:"migrations"`
+				From int64 `json:"from_version"`
+			} `json:"result"`
 		}
+		err := json.Unmarshal([]byte(up.out.String()), &res)
+		if applied := res.Result.Migrations; up.code != 0 || err != nil || res.Result.From != 1 || len(applied) != 3 || applied[0].Version != 2 || applied[2].Version != 4 {
+			t.Fatalf("up --contract-wait after old left: exit %d %v\nstdout: %s\nstderr: %s", up.code, err, up.out, up.err)
+		}
+		if n := strings.Count(up.err.String(), "waiting for the instances"); n != 1 {
+			t.Errorf("the wait was logged %d times for one unchanged instance:\n%s", n, up.err)
+		}
+
+		// A wait that runs out, on another database of the project.
+		other := "sqlite:" + filepath.Join(dir, "other.db")
+		mustRun(t, dir, other, "up", "--to", "1")
+		old2 := startFerry(t, dir, other, "ready", "launched release old", "launch", "--release", "old", "--heartbeat", "100ms", "--instance-ttl", "1m")
+		r = runFerry(t, dir, other, "up", "--contract-wait", "1s")
+		if r.code != 1 || !strings.Contains(r.stderr, "refusing to apply contract migration 3") || !strings.Contains(r.stderr, "Waited 1s (--contract-wait)") {
+			t.Fatalf("up --contract-wait 1s while old runs: exit %d %s", r.code, r.stderr)
+		}
+		if s := statusOf(t, dir, other); s.CurrentVersion != 2 {
+			t.Fatalf("after the wait ran out: version %d, want 2 (the expand migration)", s.CurrentVersion)
+		}
+		old2.stop(t, syscall.SIGTERM)
 	})
 }

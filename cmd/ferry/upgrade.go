@@ -55,22 +55,25 @@ func (a *app) pipeline(ctx context.Context, db *database.DB, force bool) (*upgra
 // contract migration back and wait is not 0, tries again (a new upgrade,
 // holding the migration lock only while it runs) after pauses from 1s up
 // to 10s, the last one at the deadline, until the instances it breaks
-// have left the registry or wait has passed. The outcome counts every
-// migration applied on the way.
+// have left the registry or wait has passed since it started. The
+// outcome counts every migration applied on the way, and names the last
+// backup taken. The lint check runs on the first try only: it covered
+// every pending migration.
 func (a *app) upgradeWaiting(ctx context.Context, m *migrate.Migrator, opts migrate.UpOptions, p migrate.Pipeline, wait time.Duration) (*migrate.UpgradeOutcome, error) {
+	deadline := time.Now().Add(wait)
 	out, err := m.Upgrade(ctx, opts, p)
 	if wait <= 0 || !errors.Is(err, release.ErrContractBlocked) {
 		return out, err
 	}
-	deadline := time.Now().Add(wait)
+	p.Check = nil
 	pause := time.Second
 	said := ""
 	for errors.Is(err, release.ErrContractBlocked) {
 		var blocked *release.ContractBlockedError
 		if errors.As(err, &blocked) {
-			if who := blockedBy(blocked); who != said {
+			if ids, who := blockedBy(blocked); ids != said {
 				a.log.Warn("contract migration held: waiting for the instances it breaks to leave the fleet registry", "held_by", who, "wait_left", time.Until(deadline).Round(time.Second).String())
-				said = who
+				said = ids
 			}
 		}
 		left := time.Until(deadline)
@@ -84,24 +87,52 @@ func (a *app) upgradeWaiting(ctx context.Context, m *migrate.Migrator, opts migr
 		}
 		pause = min(2*pause, 10*time.Second)
 		next, nerr := m.Upgrade(ctx, opts, p)
-		if next != nil && out != nil && out.Result != nil && next.Result != nil {
-			next.Migrations = append(out.Migrations, next.Migrations...)
-			next.From = out.From
-		}
-		out, err = next, nerr
+		out, err = mergeOutcomes(out, next), nerr
 	}
 	return out, err
 }
 
-// blockedBy names the instances that hold contract migrations back, for
-// the log.
-func blockedBy(e *release.ContractBlockedError) string {
-	var parts []string
+// mergeOutcomes is the outcome of two upgrades run one after the other:
+// the migrations of both, from the first's version, the lock waits
+// summed, and the later backup if it took one, else the earlier.
+func mergeOutcomes(first, next *migrate.UpgradeOutcome) *migrate.UpgradeOutcome {
+	if next == nil {
+		return first
+	}
+	if first == nil {
+		return next
+	}
+	if first.Result != nil {
+		if next.Result == nil {
+			// The later try failed before it ran anything (the lock,
+			// the connection): what the first applied stands.
+			next.Result = first.Result
+		} else {
+			r := *next.Result
+			r.Migrations = append(append([]migrate.Applied(nil), first.Migrations...), next.Migrations...)
+			r.From = first.From
+			r.LockWaited += first.LockWaited
+			next.Result = &r
+		}
+	}
+	if next.Backup == nil || next.Backup.ID == "" {
+		next.Backup = first.Backup
+	}
+	return next
+}
+
+// blockedBy names the instances that hold contract migrations back: their
+// ids, sorted (what changes when one leaves), and their descriptions,
+// for the log.
+func blockedBy(e *release.ContractBlockedError) (ids, who string) {
+	var idList, parts []string
 	for _, b := range e.Blocked {
 		for _, l := range b.Instances {
+			idList = append(idList, l.ID)
 			parts = append(parts, l.String())
 		}
 	}
+	slices.Sort(idList)
 	slices.Sort(parts)
-	return strings.Join(slices.Compact(parts), "; ")
+	return strings.Join(slices.Compact(idList), ","), strings.Join(slices.Compact(parts), "; ")
 }
