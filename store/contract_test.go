@@ -43,6 +43,7 @@ func testContract(t *testing.T, location string) {
 	if data, err := s.ReadAll(ctx, "b/manifest.json"); err != nil || string(data) != "{}" {
 		t.Fatalf("read back %q %v", data, err)
 	}
+	// "a-b/" sorts before "a/": '-' is before '/', as S3 orders keys.
 	if dirs, err := s.Dirs(ctx, ""); err != nil || strings.Join(dirs, ",") != "a-b,a,b" {
 		t.Errorf("dirs of the store: %v %v", dirs, err)
 	}
@@ -78,8 +79,6 @@ func testContract(t *testing.T, location string) {
 	if _, err := s.OpenChecked(ctx, "nope", 1, sum); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "is missing") {
 		t.Errorf("missing object in a manifest: %v", err)
 	}
-
-	// "a-b/" sorts before "a/": '-' is before '/', as S3 orders keys.
 
 	// Abort, and a writer whose context ends, leave no object and keep
 	// the one that was there.

@@ -14,7 +14,7 @@ import (
 	"github.com/ferrydb/ferry/migrate"
 )
 
-const storeHelp = "backup store: a directory, or a file://, s3://, gs:// or azblob:// URL (env FERRY_BACKUP_STORE, ferry.yaml backup_store; default ./ferry-backups). Credentials come from the environment, never from here"
+const storeHelp = "backup store: a directory, or a file://, s3://, gs:// or azblob:// URL (env FERRY_BACKUP_STORE, ferry.yaml backup_store; default ./ferry-backups). Object stores need a ferry built with their tag (docs/backups.md); credentials come from the environment, never from here"
 
 func (a *app) backupCmd() *cobra.Command {
 	c := &cobra.Command{

@@ -313,6 +313,20 @@ func duration(what string, dst func(*config) *time.Duration) func(*config, strin
 	}
 }
 
+// durationOrZero is duration for a setting where 0 means something (no
+// limit, no wait): it refuses only a negative duration or a malformed
+// one, advising "use a duration such as <advice>".
+func durationOrZero(what, advice string, dst func(*config) *time.Duration) func(*config, string) error {
+	return func(c *config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%s %q: use a duration such as %s", what, v, advice)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
 // positive refuses a duration of 0 or less.
 func positive(what string, d time.Duration) error {
 	if d <= 0 {
@@ -349,17 +363,7 @@ func settings() []setting {
 		}},
 		{"releases", "FERRY_RELEASES", str(func(c *config) *string { return &c.ReleasesFile })},
 		{"lock-timeout", "FERRY_LOCK_TIMEOUT", duration("lock timeout", func(c *config) *time.Duration { return &c.LockTimeout })},
-		{"ddl-lock-timeout", "FERRY_DDL_LOCK_TIMEOUT", func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if v == "0" {
-				d, err = 0, nil
-			}
-			if err != nil || d < 0 {
-				return fmt.Errorf("DDL lock timeout %q: use a duration such as 5s or 1m, or 0 for no limit", v)
-			}
-			c.DDLLockTimeout = d
-			return nil
-		}},
+		{"ddl-lock-timeout", "FERRY_DDL_LOCK_TIMEOUT", durationOrZero("DDL lock timeout", "5s or 1m, or 0 for no limit", func(c *config) *time.Duration { return &c.DDLLockTimeout })},
 		{"ddl-retries", "FERRY_DDL_RETRIES", func(c *config, v string) error {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 {
@@ -376,14 +380,7 @@ func settings() []setting {
 		{"heartbeat", "FERRY_HEARTBEAT", duration("heartbeat", func(c *config) *time.Duration { return &c.Heartbeat })},
 		{"instance-ttl", "FERRY_INSTANCE_TTL", duration("instance TTL", func(c *config) *time.Duration { return &c.InstanceTTL })},
 		{"allow-out-of-order", "FERRY_ALLOW_OUT_OF_ORDER", boolean(func(c *config) *bool { return &c.AllowOutOfOrder })},
-		{"contract-wait", "FERRY_CONTRACT_WAIT", func(c *config, v string) error {
-			d, err := time.ParseDuration(v)
-			if err != nil || d < 0 {
-				return fmt.Errorf("contract wait %q: use a duration such as 30m, or 0 to refuse at once", v)
-			}
-			c.ContractWait = d
-			return nil
-		}},
+		{"contract-wait", "FERRY_CONTRACT_WAIT", durationOrZero("contract wait", "30m, or 0 to refuse at once", func(c *config) *time.Duration { return &c.ContractWait })},
 		{"history", "FERRY_HISTORY", oneOf(func(c *config) *string { return &c.History }, histories...)},
 		{"token-file", "FERRY_TOKEN_FILE", str(func(c *config) *string { return &c.TokenFile })},
 		{"read-only", "FERRY_READ_ONLY", boolean(func(c *config) *bool { return &c.ReadOnly })},

@@ -17,7 +17,7 @@ import (
 	"github.com/ferrydb/ferry/transfer"
 )
 
-const exportStoreHelp = "export store: a directory, or a file://, s3://, gs:// or azblob:// URL (env FERRY_EXPORT_STORE; default ./ferry-exports). Credentials come from the environment, never from here"
+const exportStoreHelp = "export store: a directory, or a file://, s3://, gs:// or azblob:// URL (env FERRY_EXPORT_STORE; default ./ferry-exports). Object stores need a ferry built with their tag (docs/backups.md); credentials come from the environment, never from here"
 
 // exportStore opens the export store at loc, or FERRY_EXPORT_STORE, or
 // the default.
