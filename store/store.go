@@ -19,6 +19,7 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -358,6 +359,7 @@ func isNotEmpty(err error) bool {
 // (a crashed writer leaves nothing under its key). Abort discards it.
 type Writer struct {
 	w      objectWriter
+	buf    *bufio.Writer // over w: compressors write a few hundred bytes at a time
 	cancel context.CancelFunc
 	h      hash.Hash
 	n      int64
@@ -373,11 +375,16 @@ func (s *Store) Create(ctx context.Context, key, contentType string) (*Writer, e
 		cancel()
 		return nil, fmt.Errorf("write %s to %s: %w", key, s, err)
 	}
-	return &Writer{w: w, cancel: cancel, h: sha256.New(), key: key, where: s.display}, nil
+	return &Writer{w: w, buf: bufio.NewWriterSize(w, writeBuffer), cancel: cancel, h: sha256.New(), key: key, where: s.display}, nil
 }
 
+// writeBuffer is what a Writer gathers before it hands bytes to the
+// bucket: gzip writes about 250 bytes at a time, which unbuffered was a
+// system call each (an eighth of an export's CPU).
+const writeBuffer = 64 << 10
+
 func (o *Writer) Write(p []byte) (int, error) {
-	n, err := o.w.Write(p)
+	n, err := o.buf.Write(p)
 	o.h.Write(p[:n])
 	o.n += int64(n)
 	return n, err
@@ -386,6 +393,10 @@ func (o *Writer) Write(p []byte) (int, error) {
 // Close commits the object.
 func (o *Writer) Close() error {
 	defer o.cancel()
+	if err := o.buf.Flush(); err != nil {
+		o.w.abort()
+		return fmt.Errorf("write %s to %s: %w", o.key, o.where, err)
+	}
 	if err := o.w.Close(); err != nil {
 		return fmt.Errorf("write %s to %s: %w", o.key, o.where, err)
 	}
