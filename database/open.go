@@ -35,6 +35,24 @@ type DB struct {
 	// Absent says the SQLite file does not exist and the DB is an empty
 	// in-memory stand-in (Options.NoCreate).
 	Absent bool
+	opts   Options
+}
+
+// TextTimes opens a second pool to db's MySQL database, with db's
+// options, in which date and time values are the server's text
+// (Options.TextTimes). The caller closes it. Other databases have no such
+// pool: it returns nil.
+func (db *DB) TextTimes(ctx context.Context) (*sql.DB, error) {
+	if db.URL.Kind != MySQL {
+		return nil, nil
+	}
+	opts := db.opts
+	opts.TextTimes, opts.NoPing = true, true
+	out, err := OpenURL(ctx, db.URL, opts)
+	if err != nil {
+		return nil, err
+	}
+	return out.DB, nil
 }
 
 // Options adjust Open.
@@ -58,6 +76,11 @@ type Options struct {
 	// returned DB is an empty in-memory database standing in for it, and
 	// DB.Absent is set. A mistyped path leaves no empty file behind.
 	NoCreate bool
+	// TextTimes, on MySQL, leaves DATE, DATETIME, TIMESTAMP and TIME
+	// values as the server's text instead of parsing them into times:
+	// for readers that copy values as they are (zero dates included),
+	// without a CAST per value in every row.
+	TextTimes bool
 }
 
 // schemaName is a PostgreSQL schema name ferry accepts: it becomes the
@@ -125,7 +148,7 @@ func OpenURL(ctx context.Context, u *URL, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, u.Redact(fmt.Errorf("open %s: %w", u, err))
 	}
-	out := &DB{DB: db, Dialect: d, URL: u, Absent: absent}
+	out := &DB{DB: db, Dialect: d, URL: u, Absent: absent, opts: opts}
 	if opts.NoPing {
 		return out, nil
 	}
@@ -186,7 +209,7 @@ func open(u *URL, opts Options) (*sql.DB, dialect.Dialect, error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		db, err := mysql.Open(cfg, opts.Logger)
+		db, err := mysql.Open(cfg, opts.Logger, !opts.TextTimes)
 		return db, mysql.New(), err
 	}
 	return nil, nil, fmt.Errorf("%w %q", ErrUnsupportedScheme, u.Kind)

@@ -63,7 +63,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 			return err
 		}
 		rep.ExportVersion = m.Source.SchemaVersion
-		snaps, err := openSnapshots(ctx, src, 1, &m.Snapshot)
+		snaps, _, err := openSnapshots(ctx, src, 1, false, &m.Snapshot)
 		if err != nil {
 			return err
 		}

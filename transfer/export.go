@@ -2,12 +2,12 @@ package transfer
 
 import (
 	"cmp"
-	"compress/gzip"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"log/slog"
 	"math"
@@ -247,15 +247,18 @@ func readSource(ctx context.Context, mig *migrate.Migrator, m *Manifest) error {
 // every selected table.
 func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, opts ExportOptions) error {
 	jobs := max(opts.Jobs, 1)
-	if db.URL.Kind != database.Postgres && jobs > 1 {
-		// Only PostgreSQL shares one snapshot between connections.
-		opts.logger().Warn("--jobs applies to PostgreSQL only; this export reads through one connection, in one snapshot", "database", db.URL.Kind, "jobs", jobs)
+	if db.URL.Kind == database.SQLite && jobs > 1 {
+		opts.logger().Warn("--jobs does not apply to SQLite; this export reads through one connection, in one snapshot", "jobs", jobs)
 		jobs = 1
 	}
-	snaps, err := openSnapshots(ctx, db, jobs, &m.Snapshot)
+	snaps, why, err := openSnapshots(ctx, db, jobs, true, &m.Snapshot)
 	if err != nil {
 		return err
 	}
+	if why != nil {
+		opts.logger().Warn("this export reads through one connection, in one snapshot: only MariaDB 10.4.1 or later can line up the snapshots of several, with BACKUP STAGE, for a user with the RELOAD privilege", "jobs", jobs, "error", why)
+	}
+	jobs = len(snaps)
 	defer func() {
 		for _, s := range snaps {
 			s.close()
@@ -386,6 +389,7 @@ func mapKeys(m map[string]bool) func(func(string) bool) {
 
 // snapshot is one connection reading in the export's snapshot.
 type snapshot struct {
+	pool  *sql.DB // MySQL: the connection's own pool (see textTimesConn)
 	conn  *sql.Conn
 	tx    *sql.Tx
 	q     querier // tx, or conn inside a transaction begun by hand
@@ -407,6 +411,20 @@ func (s *snapshot) close() {
 			_ = s.conn.Close()
 		}
 	}
+	if s.pool != nil {
+		_ = s.pool.Close()
+	}
+}
+
+// textTimesConn is a MySQL connection whose dates and times are the
+// server's text (database.Options.TextTimes): its queries select them as
+// they are. Other connections parse them, so the export's queries CAST
+// them to text there, zero dates and all.
+type textTimesConn struct{ *sql.Conn }
+
+func hasTextTimes(q querier) bool {
+	_, ok := q.(textTimesConn)
+	return ok
 }
 
 // discard closes conn without giving it back to the pool, so that the
@@ -417,15 +435,22 @@ func discard(conn *sql.Conn) {
 	_ = conn.Close()
 }
 
-// openSnapshots opens n connections reading one snapshot (n > 1 only on
-// PostgreSQL) and describes it in snap.
-func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) ([]*snapshot, error) {
+// openSnapshots opens n connections reading one snapshot and describes
+// it in snap. On MySQL the n connections share one snapshot only when
+// aligned is set and the server can align them (see openMySQLSnapshots);
+// otherwise it opens one, and why tells why. Unaligned (a verification,
+// on a target that nothing else writes), each of n MySQL connections
+// has a snapshot of its own.
+func openSnapshots(ctx context.Context, db *database.DB, n int, aligned bool, snap *Snapshot) (_ []*snapshot, why error, _ error) {
+	if db.URL.Kind == database.MySQL {
+		return openMySQLSnapshots(ctx, db, n, aligned, snap, nil)
+	}
 	var out []*snapshot
-	fail := func(err error) ([]*snapshot, error) {
+	fail := func(err error) ([]*snapshot, error, error) {
 		for _, s := range out {
 			s.close()
 		}
-		return nil, fmt.Errorf("open a snapshot: %w", err)
+		return nil, nil, fmt.Errorf("open a snapshot: %w", err)
 	}
 	for i := 0; i < n; i++ {
 		conn, err := db.Conn(ctx)
@@ -434,11 +459,11 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 		}
 		s := &snapshot{conn: conn}
 		out = append(out, s)
-		switch db.URL.Kind {
-		case database.Postgres:
+		if db.URL.Kind == database.Postgres {
 			if s.tx, err = conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}); err != nil {
 				return fail(err)
 			}
+			s.q = s.tx
 			if i == 0 {
 				var at time.Time
 				if err := s.tx.QueryRowContext(ctx, `SELECT pg_export_snapshot(), now()`).Scan(&snap.ID, &at); err != nil {
@@ -452,57 +477,142 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, snap *Snapshot) 
 			if _, err := s.tx.ExecContext(ctx, `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1`); err != nil {
 				return fail(err)
 			}
-		case database.MySQL:
-			s.mysql = true
-			if _, err := conn.ExecContext(ctx, `SET SESSION time_zone = '+00:00'`); err != nil {
-				return fail(err)
-			}
-			if _, err := conn.ExecContext(ctx, `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`); err != nil {
-				return fail(err)
-			}
-			// By hand: database/sql's BeginTx cannot ask for the snapshot
-			// to be taken now rather than at the first read.
-			if _, err := conn.ExecContext(ctx, `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`); err != nil {
-				return fail(err)
-			}
-			s.raw, s.q = true, conn
-			var at string
-			if err := conn.QueryRowContext(ctx, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')`).Scan(&at); err != nil {
-				return fail(err)
-			}
-			snap.Method = "consistent-snapshot"
-			snap.At, _ = time.Parse(time.RFC3339Nano, at)
-		default:
-			// BEGIN by hand: ferry's SQLite transactions begin IMMEDIATE,
-			// which would hold off every writer for the whole export. A
-			// deferred one only reads (writers go on in WAL mode).
-			if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
-				return fail(err)
-			}
-			s.raw, s.q = true, conn
-			var n int
-			if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil {
-				return fail(err)
-			}
-			snap.Method, snap.At = "read-transaction", time.Now().UTC()
+			continue
 		}
-		if s.tx != nil {
-			s.q = s.tx
+		// SQLite. BEGIN by hand: ferry's SQLite transactions begin
+		// IMMEDIATE, which would hold off every writer for the whole
+		// export. A deferred one only reads (writers go on in WAL mode).
+		if _, err := conn.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+			return fail(err)
+		}
+		s.raw, s.q = true, conn
+		var tables int
+		if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema`).Scan(&tables); err != nil {
+			return fail(err)
+		}
+		snap.Method, snap.At = "read-transaction", time.Now().UTC()
+	}
+	return out, nil, nil
+}
+
+// alignWait bounds how long the export waits for MariaDB to hold
+// commits (BACKUP STAGE waits for running DDL and commits to finish, and
+// commits queue behind it meanwhile); past it, the export reads through
+// one connection.
+const alignWait = 2 * time.Second
+
+// openMySQLSnapshots opens n connections, each in a consistent-snapshot
+// transaction. MySQL has no snapshot that sessions share, so with
+// aligned set the n snapshots are made one by beginning them while
+// MariaDB holds every commit (BACKUP STAGE BLOCK_COMMIT, MariaDB 10.4.1
+// and later, RELOAD privilege): writers pause for the milliseconds that
+// takes, and no commit falls between two snapshots. Where the server
+// cannot (MySQL, no privilege, a long DDL running), it opens one
+// connection and returns why. between, if not nil, runs after each
+// snapshot but the last has begun (tests).
+func openMySQLSnapshots(ctx context.Context, db *database.DB, n int, aligned bool, snap *Snapshot, between func(context.Context) error) (_ []*snapshot, why error, _ error) {
+	var out []*snapshot
+	closeAll := func() {
+		for _, s := range out {
+			s.close()
+		}
+		out = nil
+	}
+	fail := func(err error) ([]*snapshot, error, error) {
+		closeAll()
+		return nil, nil, fmt.Errorf("open a snapshot: %w", err)
+	}
+	// Each connection in a pool of its own, whose times are text: the
+	// rows are read without a CAST of every date and time (a sixth of
+	// the server's work on a table with one).
+	for range n {
+		pool, err := db.TextTimes(ctx)
+		if err != nil {
+			return fail(err)
+		}
+		s := &snapshot{pool: pool, mysql: true}
+		out = append(out, s)
+		if s.conn, err = pool.Conn(ctx); err != nil {
+			return fail(err)
+		}
+		for _, set := range []string{`SET SESSION time_zone = '+00:00'`, `SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ`} {
+			if _, err := s.conn.ExecContext(ctx, set); err != nil {
+				return fail(err)
+			}
 		}
 	}
-	return out, nil
+	method, release := "consistent-snapshot", func() {}
+	if n > 1 && aligned {
+		r, err := holdCommits(ctx, db)
+		if err != nil {
+			why = err
+			for _, s := range out[1:] {
+				s.close()
+			}
+			out = out[:1]
+		} else {
+			method, release = "aligned-consistent-snapshots", sync.OnceFunc(r)
+			defer release()
+		}
+	}
+	for i, s := range out {
+		// By hand: database/sql's BeginTx cannot ask for the snapshot
+		// to be taken now rather than at the first read.
+		if _, err := s.conn.ExecContext(ctx, `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`); err != nil {
+			return fail(err)
+		}
+		s.raw, s.q = true, textTimesConn{s.conn}
+		if between != nil && i < len(out)-1 {
+			if err := between(ctx); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	release()
+	var at string
+	if err := out[0].conn.QueryRowContext(ctx, `SELECT DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%dT%H:%i:%s.%fZ')`).Scan(&at); err != nil {
+		return fail(err)
+	}
+	snap.Method = method
+	snap.At, _ = time.Parse(time.RFC3339Nano, at)
+	return out, why, nil
+}
+
+// holdCommits holds every commit of the MariaDB server until release is
+// called (which never fails: the server ends the hold when the
+// connection goes).
+func holdCommits(ctx context.Context, db *database.DB) (release func(), _ error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	end := func() {
+		_, _ = conn.ExecContext(context.WithoutCancel(ctx), `BACKUP STAGE END`)
+		discard(conn) // its lock_wait_timeout dies with it
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`SET SESSION lock_wait_timeout = %d`, int(alignWait.Seconds()))); err != nil {
+		discard(conn)
+		return nil, err
+	}
+	for _, stage := range []string{`BACKUP STAGE START`, `BACKUP STAGE BLOCK_COMMIT`} {
+		if _, err := conn.ExecContext(ctx, stage); err != nil {
+			end()
+			return nil, fmt.Errorf("%s: %w", stage, err)
+		}
+	}
+	return end, nil
 }
 
 // selectList returns the SELECT of t's columns in the forms the row
 // format carries exactly (see format.go), ordered by its key.
-func selectList(kind string, t *Table, where, flag string, sl *slicer) string {
+func selectList(kind string, t *Table, where, flag string, sl *slicer, textTimes bool) string {
 	var b strings.Builder
 	b.WriteString("SELECT ")
 	for i, c := range t.Columns {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		e := columnExpr(kind, c)
+		e := columnExpr(kind, c, textTimes)
 		if sl != nil && sl.sliced(i) {
 			e = sl.capped(i, e) // read again, in slices
 		}
@@ -537,7 +647,7 @@ func selectList(kind string, t *Table, where, flag string, sl *slicer) string {
 }
 
 // columnExpr is column c as the export reads it.
-func columnExpr(kind string, c Column) string {
+func columnExpr(kind string, c Column, textTimes bool) string {
 	q := quoteIdent(kind, c.Name)
 	switch kind {
 	case database.Postgres:
@@ -552,10 +662,10 @@ func columnExpr(kind string, c Column) string {
 		// type (DATETIME text parsed into a time, say).
 		return "+" + q
 	}
-	// Dates and times as MySQL stores them, zero dates and all: the
-	// driver would parse them into times (parseTime) and change what it
+	// Dates and times as MySQL stores them, zero dates and all: a
+	// connection that parses them (parseTime) would change what a time
 	// cannot represent.
-	if mysqlTemporal(c.Type) {
+	if !textTimes && mysqlTemporal(c.Type) {
 		return "CAST(" + q + " AS CHAR)"
 	}
 	return q
@@ -613,7 +723,7 @@ func readRowsWhere(ctx context.Context, q querier, kind string, t *Table, where,
 	if sl != nil {
 		extra = append(extra, &r.large)
 	}
-	return r, r.open(ctx, q, kind, t, selectList(kind, t, where, flag, sl), extra)
+	return r, r.open(ctx, q, kind, t, selectList(kind, t, where, flag, sl, hasTextTimes(q)), extra)
 }
 
 // newRowReader runs query, which selects t's columns and then n more,
@@ -1046,15 +1156,21 @@ type keyRange struct {
 // else the planner's estimate: pass -1) with a single integer primary key
 // into n key ranges of equal width, or returns none.
 func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int64, n int, minRows int64) ([]keyRange, error) {
-	if n < 2 || len(t.PrimaryKey) != 1 || kind != database.Postgres {
+	if n < 2 || len(t.PrimaryKey) != 1 || kind == database.SQLite {
 		return nil, nil
 	}
 	col := t.column(t.PrimaryKey[0])
-	if col == nil || (col.Type != "integer" && col.Type != "bigint" && col.Type != "smallint") {
+	if col == nil || !integerKey(kind, col.Type) {
 		return nil, nil
 	}
 	est := float64(rows)
-	if rows < 0 {
+	if rows < 0 && kind == database.MySQL {
+		// InnoDB's estimate.
+		if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(table_rows), 0) FROM information_schema.tables
+			WHERE table_schema = DATABASE() AND table_name = ?`, t.Name).Scan(&est); err != nil {
+			return nil, err
+		}
+	} else if rows < 0 {
 		// The planner's estimate; a table never analyzed has none (-1):
 		// then its size, at a guess of 100 bytes a row.
 		if err := q.QueryRowContext(ctx, `SELECT CASE WHEN reltuples >= 0 THEN reltuples ELSE pg_relation_size(oid) / 100.0 END
@@ -1066,8 +1182,12 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 		return nil, nil
 	}
 	var lo, hi sql.NullInt64
-	k := quoteDouble(col.Name)
-	if err := q.QueryRowContext(ctx, `SELECT min(`+k+`)::bigint, max(`+k+`)::bigint FROM `+pgFrom(t)).Scan(&lo, &hi); err != nil {
+	k := quoteIdent(kind, col.Name)
+	bounds := `SELECT min(` + k + `)::bigint, max(` + k + `)::bigint FROM ` + pgFrom(t)
+	if kind == database.MySQL {
+		bounds = `SELECT MIN(` + k + `), MAX(` + k + `) FROM ` + quoteIdent(kind, t.Name)
+	}
+	if err := q.QueryRowContext(ctx, bounds).Scan(&lo, &hi); err != nil {
 		return nil, err
 	}
 	if !lo.Valid || hi.Int64-lo.Int64 < int64(n) || hi.Int64 == math.MaxInt64 {
@@ -1083,6 +1203,26 @@ func splitTable(ctx context.Context, q querier, kind string, t *Table, rows int6
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// integerKey reports whether a key column of this type splits into
+// ranges of int64 bounds.
+func integerKey(kind, typ string) bool {
+	t := strings.ToLower(typ)
+	if kind == database.Postgres {
+		return t == "integer" || t == "bigint" || t == "smallint"
+	}
+	if i := strings.IndexByte(t, '('); i >= 0 {
+		if j := strings.IndexByte(t[i:], ')'); j > 0 {
+			t = t[:i] + t[i+j+1:]
+		}
+	}
+	switch strings.TrimSpace(t) {
+	case "tinyint", "smallint", "mediumint", "int", "bigint",
+		"tinyint unsigned", "smallint unsigned", "mediumint unsigned", "int unsigned":
+		return true
+	}
+	return false // bigint unsigned passes int64
 }
 
 // readRange reads the rows of rng (nil: all) of t where where holds ("":

@@ -61,8 +61,10 @@ type AppliedMigration struct {
 type Snapshot struct {
 	// Method: "exported-snapshot" (PostgreSQL: every worker reads the one
 	// snapshot pg_export_snapshot named), "consistent-snapshot" (MySQL:
-	// one START TRANSACTION WITH CONSISTENT SNAPSHOT) or "read-transaction"
-	// (SQLite: one read transaction).
+	// one START TRANSACTION WITH CONSISTENT SNAPSHOT),
+	// "aligned-consistent-snapshots" (MariaDB: one per worker, all begun
+	// while BACKUP STAGE BLOCK_COMMIT held every commit) or
+	// "read-transaction" (SQLite: one read transaction).
 	Method string `json:"method"`
 	// ID is PostgreSQL's snapshot id.
 	ID string `json:"id,omitempty"`

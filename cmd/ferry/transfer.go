@@ -241,8 +241,10 @@ func (a *app) exportCmd() *cobra.Command {
 
 All tables are read in one snapshot, so the export is consistent while the
 service keeps writing: PostgreSQL workers (--jobs) share one exported
-snapshot; MySQL/MariaDB read in one consistent-snapshot transaction; SQLite in
-one read transaction (writers go on in WAL mode). ferry's migration lock is
+snapshot; MySQL/MariaDB read in one consistent-snapshot transaction (MariaDB
+workers in several, begun while BACKUP STAGE BLOCK_COMMIT holds commits for a
+few milliseconds; that needs the RELOAD privilege); SQLite in one read
+transaction (writers go on in WAL mode). ferry's migration lock is
 held throughout, so no upgrade changes the schema meanwhile.
 
 Each table goes into gzip-compressed JSON Lines chunks; manifest.json, written
@@ -367,7 +369,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&to, "to", "", exportStoreHelp)
 	c.Flags().StringSliceVar(&tables, "tables", nil, "export only these tables (comma-separated)")
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
-	c.Flags().IntVar(&jobs, "jobs", 1, "connections reading at once, in one snapshot: tables in parallel, and a large table with an integer key in key ranges (PostgreSQL; MySQL and SQLite read through one connection)")
+	c.Flags().IntVar(&jobs, "jobs", 1, "connections reading at once, in one snapshot: tables in parallel, and a large table with an integer key in key ranges (PostgreSQL, and MariaDB with the RELOAD privilege; MySQL and SQLite read through one connection)")
 	c.Flags().StringVar(&since, "since", "", "export only the rows of the last 30d, 2w, 36h... (or since a date) in the tables with a time column, closed under foreign keys")
 	c.Flags().StringToStringVar(&timeColumns, "time-column", nil, "TABLE=COLUMN: a table's time column, for --since (repeatable; ferry.yaml export_time_columns)")
 	c.Flags().StringVar(&pauseSelect, "pause-select", "", "SQL selecting the workloads to pause, one row each")

@@ -315,8 +315,9 @@ func (d *Dialect) Literal(v any) string {
 }
 
 // Open returns a connection pool for cfg. Open does not connect; the caller
-// pings. It forces the settings ferry relies on: time values parsed, and
-// multi-statement calls allowed. ferry splits migration files itself, but a
+// pings. It forces the settings ferry relies on: time values parsed (unless
+// parseTime is false: they are then the server's text), and multi-statement
+// calls allowed. ferry splits migration files itself, but a
 // goose StatementBegin/StatementEnd block may hold several statements, and
 // goose users run those with multiStatements on; this pool only ever runs
 // the migrations' own SQL.
@@ -325,9 +326,9 @@ func (d *Dialect) Literal(v any) string {
 // and the authentication included: the driver applies it to the TCP
 // connect alone, and a server that accepts and then never answers would
 // otherwise hold a caller without a deadline for ever.
-func Open(cfg *driver.Config, logger *slog.Logger) (*sql.DB, error) {
+func Open(cfg *driver.Config, logger *slog.Logger, parseTime bool) (*sql.DB, error) {
 	cfg = cfg.Clone()
-	cfg.ParseTime = true
+	cfg.ParseTime = parseTime
 	cfg.MultiStatements = true
 	if logger != nil {
 		cfg.Logger = slogLogger{logger}
