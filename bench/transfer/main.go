@@ -4,7 +4,8 @@
 //   - PostgreSQL: pg_dump -Fd -j N --data-only and pg_restore -j N
 //     --data-only, against ferry export --jobs N and ferry import;
 //   - MariaDB: mysqldump --single-transaction --no-create-info and
-//     mysql < dump.sql, against ferry export and ferry import;
+//     mysql < dump.sql, against ferry export --jobs N and ferry import,
+//     taking turns -runs times (default 3), each result the median;
 //   - ferry export --encrypt all against plain ferry export (the cost of
 //     encryption);
 //   - the peak memory (maximum resident set) of every ferry process, with
@@ -31,6 +32,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -47,6 +49,7 @@ func main() {
 	pgSize := flag.Float64("pg-size-gb", 1, "fill the PostgreSQL source to this many GiB")
 	mySize := flag.Float64("mysql-size-gb", 0.3, "fill the MariaDB source to this many GiB")
 	jobs := flag.Int("jobs", 2, "parallel jobs for pg_dump/pg_restore and ferry export")
+	runs := flag.Int("runs", 3, "MariaDB: runs of each tool, taking turns; each result is the median")
 	ferryBin := flag.String("ferry", "", "ferry binary to measure (default: built from this checkout)")
 	jsonOut := flag.String("json", "", "also write the results here as JSON")
 	work := flag.String("dir", os.TempDir(), "directory for dumps and stores")
@@ -64,7 +67,7 @@ func main() {
 			log.Fatalf("build ferry: %v\n%s", err, out)
 		}
 	}
-	b := &bench{ferry: bin, dir: dir, jobs: *jobs}
+	b := &bench{ferry: bin, dir: dir, jobs: *jobs, runs: max(*runs, 1)}
 	var results []result
 	if *pgURL != "" {
 		r, err := b.postgres(ctx, *pgURL, int64(*pgSize*(1<<30)))
@@ -112,6 +115,7 @@ type bench struct {
 	ferry string
 	dir   string
 	jobs  int
+	runs  int
 	n     int
 }
 
@@ -333,6 +337,10 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 		created = append(created, n)
 		return database.OpenURL(ctx, admin.URL.WithDatabase(n), database.Options{})
 	}
+	drop := func(db *database.DB) {
+		db.Close()
+		admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS `"+db.URL.Database+"`")
+	}
 	migs, err := b.migrations(database.MySQL)
 	if err != nil {
 		return nil, err
@@ -374,44 +382,68 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 	for _, t := range []string{"ferry_migrations", "ferry_migrations_lock"} {
 		ignore += " --ignore-table=" + src.URL.Database + "." + t
 	}
-	d, _, err := run(env, "", "sh", "-c", fmt.Sprintf("%s %s --single-transaction --no-create-info --skip-triggers%s %s > %s",
-		dump, strings.Join(clientArgs, " "), ignore, src.URL.Database, dumpFile))
-	if err != nil {
-		return nil, err
-	}
-	add("export", "mysqldump --single-transaction --no-create-info", d, 0)
+	// A MariaDB run lasts seconds, in which a small machine's noise
+	// counts: the tools take turns, b.runs times, and each is its median.
+	j := fmt.Sprint(b.jobs)
 	store := filepath.Join(b.dir, "store-my")
-	d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", store)
-	if err != nil {
-		return nil, err
+	var dumps, exports, restores, imports []time.Duration
+	var exportRSS, importRSS int64
+	for range b.runs {
+		d, _, err := run(env, "", "sh", "-c", fmt.Sprintf("%s %s --single-transaction --no-create-info --skip-triggers%s %s > %s",
+			dump, strings.Join(clientArgs, " "), ignore, src.URL.Database, dumpFile))
+		if err != nil {
+			return nil, err
+		}
+		dumps = append(dumps, d)
+		os.RemoveAll(store)
+		d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", store, "--jobs", j)
+		if err != nil {
+			return nil, err
+		}
+		exports, exportRSS = append(exports, d), max(exportRSS, rss)
 	}
-	add("export", "ferry export", d, rss)
-	restoreTarget, err := create()
-	if err != nil {
-		return nil, err
-	}
-	if err := migrateUp(ctx, restoreTarget, migs); err != nil {
-		return nil, err
-	}
-	restoreTarget.Close()
-	d, _, err = run(env, dumpFile, client, append(clientArgs, created[len(created)-1])...)
-	if err != nil {
-		return nil, err
-	}
-	add("import", "mysql < dump.sql", d, 0)
-	os.Remove(dumpFile)
-	target, err := create()
-	if err != nil {
-		return nil, err
-	}
-	defer target.Close()
+	add("export", "mysqldump --single-transaction --no-create-info", median(dumps), 0)
+	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), median(exports), exportRSS)
 	ids, _ := os.ReadDir(store)
-	d, rss, err = run(ferryEnv(target), "", b.ferry, "import", "--from", filepath.Join(store, ids[0].Name()))
-	if err != nil {
-		return nil, err
+	for range b.runs {
+		restoreTarget, err := create()
+		if err != nil {
+			return nil, err
+		}
+		if err := migrateUp(ctx, restoreTarget, migs); err != nil {
+			return nil, err
+		}
+		d, _, err := run(env, dumpFile, client, append(clientArgs, restoreTarget.URL.Database)...)
+		if err != nil {
+			return nil, err
+		}
+		restores = append(restores, d)
+		drop(restoreTarget)
+		target, err := create()
+		if err != nil {
+			return nil, err
+		}
+		d, rss, err := run(ferryEnv(target), "", b.ferry, "import", "--from", filepath.Join(store, ids[0].Name()))
+		if err != nil {
+			return nil, err
+		}
+		imports, importRSS = append(imports, d), max(importRSS, rss)
+		drop(target)
 	}
-	add("import", "ferry import (verified)", d, rss)
+	os.Remove(dumpFile)
+	add("import", "mysql < dump.sql", median(restores), 0)
+	add("import", "ferry import (verified)", median(imports), importRSS)
 	return out, nil
+}
+
+// median is the middle of ds (the mean of the middle two when even).
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
 }
 
 func lookTool(names ...string) (string, error) {
