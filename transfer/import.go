@@ -178,6 +178,9 @@ type importer struct {
 	mapped bool
 	// progressMu keeps Progress calls apart (tables load in parallel).
 	progressMu sync.Mutex
+	// restores re-create the keys of large MySQL tables after their load,
+	// while the other tables load and the verification reads.
+	restores restorer
 }
 
 // mapOntoTarget maps the export onto a target that already has a schema

@@ -160,6 +160,8 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		}
 	}
 	began := time.Now()
+	im.restores.ctx = ctx
+	defer im.restores.wait() // nothing of the load outlives it
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
 		return err
 	}
@@ -178,6 +180,9 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
 	im.rep.Problems = problems
 	if err := mismatch(problems); err != nil {
+		return err
+	}
+	if err := im.restores.wait(); err != nil {
 		return err
 	}
 	// The verified mark and the workloads' resumption commit together.

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -103,7 +104,59 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 	if err != nil || len(bulk) == 0 {
 		return err // a failed load's keys come back when the import runs again (restoreKeys)
 	}
-	return l.restoreKeys(ctx, group[0].Name, bulk)
+	// The keys come back on a connection of their own, while this one
+	// loads the next table and the verification reads this one (an index
+	// build only reads the rows): the import waits for it before it
+	// calls the data verified.
+	table := group[0].Name
+	l.im.restores.run(ctx, func(ctx context.Context) error {
+		conn, err := l.im.db.Conn(ctx)
+		if err != nil {
+			return err
+		}
+		defer discard(conn)
+		// The ALTER waits for the verification's reads of the table to
+		// end, however long the table: no lock_wait_timeout of the URL's.
+		if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 31536000"); err != nil {
+			return err
+		}
+		r := &sqlLoader{conn: conn, im: l.im, kind: l.kind}
+		if err := r.session(ctx); err != nil {
+			return err
+		}
+		return r.restoreKeys(ctx, table, bulk)
+	})
+	return nil
+}
+
+// restorer runs key re-creations in the background, in the import's
+// context (not a table load's, which ends first), and keeps the first
+// error.
+type restorer struct {
+	ctx context.Context
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (r *restorer) run(_ context.Context, fn func(context.Context) error) {
+	r.wg.Go(func() {
+		if err := fn(r.ctx); err != nil {
+			r.mu.Lock()
+			if r.err == nil {
+				r.err = err
+			}
+			r.mu.Unlock()
+		}
+	})
+}
+
+// wait waits for every re-creation and returns the first error.
+func (r *restorer) wait() error {
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
 }
 
 // keyDef is a secondary index or foreign key of a MySQL table, as SHOW
