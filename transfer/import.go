@@ -126,9 +126,9 @@ var ErrNotEmpty = errors.New("target database is not empty")
 //  2. holding the migration lock, every table is emptied of what the
 //     migrations may have seeded and loaded, parents before children, each
 //     table (or circular group of tables) in one transaction with its
-//     ledger row, sequences are set past the loaded maximum, and every
-//     table's row count, row checksum and foreign keys are verified
-//     against the manifest;
+//     ledger row, every table's row count, row checksum and foreign keys
+//     are verified against the manifest, and sequences are set past the
+//     loaded maximum;
 //  3. the target is migrated to its latest version, so that the data goes
 //     through the real migrations.
 //
@@ -435,7 +435,7 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			}
 			add("%d. %s %s%s%s", i+1, what, strings.Join(names, ", "), count, cyc)
 		}
-		add("set sequences past the loaded maximum; verify row counts, row checksums and foreign keys")
+		add("verify row counts, row checksums and foreign keys; set sequences past the loaded maximum")
 	}
 	if at := max(status.CurrentVersion, m.Source.SchemaVersion); status.LatestVersion > at {
 		add("migrate the target from version %d to the latest, %d", at, status.LatestVersion)

@@ -166,12 +166,6 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		return err
 	}
 	im.log.Info("tables loaded", "export", m.ID, "tables", len(im.tables), "jobs", jobs, "duration", time.Since(began).Round(time.Millisecond))
-	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
-		return fmt.Errorf("set sequences: %w", err)
-	}
-	if err := ld.sequences(ctx, im.tableValues()); err != nil {
-		return fmt.Errorf("set sequences: %w", err)
-	}
 	began = time.Now()
 	problems, err := im.verify(ctx, ld)
 	if err != nil {
@@ -184,6 +178,14 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	}
 	if err := im.restores.wait(); err != nil {
 		return err
+	}
+	// After the keys are back: MySQL's ALTER TABLE ... AUTO_INCREMENT
+	// would wait for their ALTER, and the verification with it.
+	if err := ld.schemaSequences(ctx, m.Sequences); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
+	}
+	if err := ld.sequences(ctx, im.tableValues()); err != nil {
+		return fmt.Errorf("set sequences: %w", err)
 	}
 	// The verified mark and the workloads' resumption commit together.
 	tx, err := im.db.BeginTx(ctx, nil)
