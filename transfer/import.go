@@ -128,7 +128,7 @@ var ErrNotEmpty = errors.New("target database is not empty")
 //     table (or circular group of tables) in one transaction with its
 //     ledger row, every table's row count, row checksum and foreign keys
 //     are verified against the manifest, and sequences are set past the
-//     loaded maximum;
+//     loaded maximum and checked;
 //  3. the target is migrated to its latest version, so that the data goes
 //     through the real migrations.
 //
@@ -435,7 +435,7 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			}
 			add("%d. %s %s%s%s", i+1, what, strings.Join(names, ", "), count, cyc)
 		}
-		add("verify row counts, row checksums and foreign keys; set sequences past the loaded maximum")
+		add("verify row counts, row checksums and foreign keys; set sequences past the loaded maximum and check them")
 	}
 	if at := max(status.CurrentVersion, m.Source.SchemaVersion); status.LatestVersion > at {
 		add("migrate the target from version %d to the latest, %d", at, status.LatestVersion)

@@ -187,6 +187,14 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if err := ld.sequences(ctx, im.tableValues()); err != nil {
 		return fmt.Errorf("set sequences: %w", err)
 	}
+	behind, err := checkSequences(ctx, im.db, im.tableValues(), m.Sequences, ownTables(im.mig.Table()))
+	if err != nil {
+		return fmt.Errorf("verify sequences: %w", err)
+	}
+	im.rep.Problems = append(im.rep.Problems, behind...)
+	if err := mismatch(behind); err != nil {
+		return err
+	}
 	// The verified mark and the workloads' resumption commit together.
 	tx, err := im.db.BeginTx(ctx, nil)
 	if err != nil {

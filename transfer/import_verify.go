@@ -3,7 +3,11 @@ package transfer
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -202,4 +206,125 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 		sum.addHash(h)
 	}
 	return sum, n, nil
+}
+
+// checkSequences finds counters that would hand out an id already taken:
+// every serial or identity column's sequence (PostgreSQL), AUTO_INCREMENT
+// (MySQL) and sqlite_sequence row (SQLite) must be past the largest
+// loaded value and the source's counter, and every other sequence of the
+// schema at the source's value or past it.
+func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, schemaSeqs []Sequence, own func(string) bool) ([]Problem, error) {
+	var problems []Problem
+	behind := func(table, detail string, next, want int64) {
+		if next < want {
+			problems = append(problems, Problem{Table: table, What: "sequence", Want: fmt.Sprintf(">= %d", want), Got: fmt.Sprint(next), Detail: detail})
+		}
+	}
+	sourceNext := func(t TableExport, col string) int64 {
+		for _, s := range t.Sequences {
+			if s.Column == col {
+				return s.Next
+			}
+		}
+		return 1
+	}
+	switch db.URL.Kind {
+	case database.Postgres:
+		for _, t := range tables {
+			for _, c := range t.Columns {
+				var seq sql.NullString
+				if err := db.QueryRowContext(ctx, `SELECT pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident($1), $2)`, t.Name, c.Name).Scan(&seq); err != nil {
+					return nil, err
+				}
+				if !seq.Valid {
+					continue
+				}
+				var next, top int64
+				// seq is the catalog's name for it, quoted as it must be.
+				if err := db.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+seq.String).Scan(&next); err != nil {
+					return nil, fmt.Errorf("sequence %s: %w", seq.String, err)
+				}
+				if err := db.QueryRowContext(ctx, `SELECT COALESCE(max(`+quoteDouble(c.Name)+`)::bigint, 0) FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
+					return nil, err
+				}
+				behind(t.Name, fmt.Sprintf("sequence %s of column %s", seq.String, c.Name), next, max(top+1, sourceNext(t, c.Name)))
+			}
+		}
+		for _, s := range schemaSeqs {
+			if own(strings.TrimSuffix(s.Name, "_id_seq")) {
+				continue
+			}
+			var next sql.NullInt64
+			err := db.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteDouble(s.Name)).Scan(&next)
+			if err != nil {
+				var exists bool
+				if e := db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL`, s.Name).Scan(&exists); e == nil && !exists {
+					continue // not at this version (see schemaSequences)
+				}
+				return nil, fmt.Errorf("sequence %s: %w", s.Name, err)
+			}
+			behind("", "sequence "+s.Name, next.Int64, s.Next)
+		}
+	case database.MySQL:
+		conn, err := db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer discard(conn)
+		// MySQL 8 caches AUTO_INCREMENT in information_schema for a day;
+		// MariaDB has no such cache (nor the variable).
+		_, _ = conn.ExecContext(ctx, `SET SESSION information_schema_stats_expiry = 0`)
+		for _, t := range tables {
+			// As text: an unsigned BIGINT's counter and values pass int64.
+			var col string
+			var next, top sql.NullString
+			err := conn.QueryRowContext(ctx, `SELECT c.column_name, t.auto_increment FROM information_schema.columns c
+				JOIN information_schema.tables t ON t.table_schema = c.table_schema AND t.table_name = c.table_name
+				WHERE c.table_schema = DATABASE() AND c.table_name = ? AND c.extra LIKE '%auto_increment%'`, t.Name).Scan(&col, &next)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if err := conn.QueryRowContext(ctx, `SELECT COALESCE(MAX(`+quoteMySQL(col)+`), 0) FROM `+quoteMySQL(t.Name)).Scan(&top); err != nil {
+				return nil, err
+			}
+			n, ok1 := new(big.Int).SetString(next.String, 10)
+			want, ok2 := new(big.Int).SetString(top.String, 10)
+			if !ok1 || !ok2 {
+				return nil, fmt.Errorf("AUTO_INCREMENT of %s.%s: %q past %q is not a number", t.Name, col, next.String, top.String)
+			}
+			want.Add(want, big.NewInt(1))
+			if src := big.NewInt(sourceNext(t, col)); src.Cmp(want) > 0 {
+				want = src
+			}
+			// MySQL's counter stops at the type's largest value: a table
+			// that holds it hands out no more ids, whatever the counter.
+			if n.Cmp(want) < 0 && n.String() != top.String {
+				problems = append(problems, Problem{Table: t.Name, What: "sequence", Want: ">= " + want.String(), Got: n.String(), Detail: "AUTO_INCREMENT of column " + col})
+			}
+		}
+	default:
+		for _, t := range tables {
+			var seq sql.NullInt64
+			err := db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = ?`, t.Name).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")) {
+				continue // not an AUTOINCREMENT table
+			}
+			if err != nil {
+				return nil, err
+			}
+			var top int64
+			if err := db.QueryRowContext(ctx, `SELECT COALESCE(max(rowid), 0) FROM `+quoteIdent(database.SQLite, t.Name)).Scan(&top); err != nil {
+				return nil, err
+			}
+			want := top + 1
+			for _, s := range t.Sequences {
+				want = max(want, s.Next)
+			}
+			behind(t.Name, "sqlite_sequence", seq.Int64+1, want)
+		}
+	}
+	return problems, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -231,4 +232,52 @@ func TestAlignedSnapshots(t *testing.T) {
 		return
 	}
 	t.Fatalf("BACKUP STAGE did not hold commits in three tries: %v", why)
+}
+
+// TestSequencesVerified: after an import every counter is past the
+// loaded rows and the source's counter, and the verification says so;
+// a counter behind what the manifest asks is a "sequence" problem.
+func TestSequencesVerified(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		ddl := map[string]string{
+			database.Postgres: "CREATE TABLE items (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL);",
+			database.MySQL:    "CREATE TABLE items (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(20) NOT NULL);",
+			database.SQLite:   "CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL);",
+		}[tdb.Kind]
+		files := map[string]string{"001_items.sql": "-- +ferry up\n" + ddl + "\n"}
+		seed := []string{
+			"INSERT INTO items (name) VALUES ('a')", "INSERT INTO items (name) VALUES ('b')",
+			"INSERT INTO items (name) VALUES ('c')", "DELETE FROM items WHERE name = 'c'",
+		}
+		target, m, err := roundTrip(t, tdb, files, seed, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := tctx(t)
+		own := ownTables(m.Source.HistoryTable)
+		problems, err := checkSequences(ctx, target, m.Tables, m.Sequences, own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(problems) > 0 {
+			t.Fatalf("after the import: %v", problems)
+		}
+		if next := m.table("items").Sequences; len(next) != 1 || next[0].Next != 4 {
+			t.Fatalf("the source's counter: %+v, want next 4 (3 handed out, one row deleted)", next)
+		}
+		// The manifest asks for more than the target's counter gives.
+		ahead := slices.Clone(m.Tables)
+		for i := range ahead {
+			if ahead[i].Name == "items" {
+				ahead[i].Sequences = []Sequence{{Column: "id", Name: ahead[i].Sequences[0].Name, Next: 1000}}
+			}
+		}
+		problems, err = checkSequences(ctx, target, ahead, m.Sequences, own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(problems) != 1 || problems[0].Table != "items" || problems[0].What != "sequence" || problems[0].Want != ">= 1000" || problems[0].Got != "4" {
+			t.Fatalf("a counter behind the manifest: %+v", problems)
+		}
+	})
 }
