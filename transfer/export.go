@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"
@@ -256,7 +257,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		return err
 	}
 	if why != nil {
-		opts.logger().Warn("this export reads through one connection, in one snapshot: only MariaDB 10.4.1 or later can line up the snapshots of several, with BACKUP STAGE, for a user with the RELOAD privilege", "jobs", jobs, "error", why)
+		opts.logger().Warn("this export reads through one connection, in one snapshot: "+unaligned(why), "jobs", jobs, "error", why)
 	}
 	jobs = len(snaps)
 	defer func() {
@@ -576,6 +577,22 @@ func openMySQLSnapshots(ctx context.Context, db *database.DB, n int, aligned boo
 	snap.Method = method
 	snap.At, _ = time.Parse(time.RFC3339Nano, at)
 	return out, why, nil
+}
+
+// unaligned says in words why MySQL snapshots could not be lined up.
+func unaligned(err error) string {
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		switch me.Number {
+		case 1227: // ER_SPECIFIC_ACCESS_DENIED_ERROR
+			return "lining up the snapshots of several connections (BACKUP STAGE) needs the RELOAD privilege"
+		case 1064: // ER_PARSE_ERROR
+			return "this server has no BACKUP STAGE to line up the snapshots of several connections (MySQL, or MariaDB before 10.4.1)"
+		case 1205: // ER_LOCK_WAIT_TIMEOUT
+			return fmt.Sprintf("BACKUP STAGE, which lines up the snapshots of several connections, waited more than %s for another session (a DDL statement or LOCK TABLES that is running)", alignWait)
+		}
+	}
+	return "the snapshots of several connections could not be lined up with BACKUP STAGE"
 }
 
 // holdCommits holds every commit of the MariaDB server until release is

@@ -80,6 +80,16 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 			s.close()
 		}
 	}()
+	if im.db.URL.Kind == database.MySQL {
+		// A part's read may queue behind the ALTER re-creating its
+		// table's keys (restorer), which waits for the part being read
+		// on another connection: no lock_wait_timeout of the URL's.
+		for _, s := range snaps {
+			if _, err := s.conn.ExecContext(ctx, keysLockWait); err != nil {
+				return nil, err
+			}
+		}
+	}
 	// Whole tables, and a large table with an integer key in key ranges
 	// read in parallel (in one snapshot on PostgreSQL; in a snapshot per
 	// connection on MySQL, on a target the import's lock keeps to itself);

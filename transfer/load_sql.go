@@ -117,7 +117,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		defer discard(conn)
 		// The ALTER waits for the verification's reads of the table to
 		// end, however long the table: no lock_wait_timeout of the URL's.
-		if _, err := conn.ExecContext(ctx, "SET SESSION lock_wait_timeout = 31536000"); err != nil {
+		if _, err := conn.ExecContext(ctx, keysLockWait); err != nil {
 			return err
 		}
 		r := &sqlLoader{conn: conn, im: l.im, kind: l.kind}
@@ -128,6 +128,10 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 	})
 	return nil
 }
+
+// keysLockWait lifts the URL's lock_wait_timeout off a session that may
+// wait for (or behind) the ALTER re-creating a large table's keys.
+const keysLockWait = "SET SESSION lock_wait_timeout = 31536000"
 
 // restorer runs key re-creations in the background, in the import's
 // context (not a table load's, which ends first), and keeps the first
@@ -197,8 +201,21 @@ func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error
 	if _, err := l.conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+kt+` (
 		export_id VARCHAR(64) NOT NULL, table_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
 		key_name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, position INT NOT NULL,
-		is_fk BOOLEAN NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (export_id, table_name, key_name))`); err != nil {
+		is_fk BOOLEAN NOT NULL, definition TEXT NOT NULL, PRIMARY KEY (export_id, table_name, is_fk, key_name))`); err != nil {
 		return nil, fmt.Errorf("create the import's keys table: %w", err)
+	}
+	// An index and a foreign key may share a name (MySQL names the index
+	// it makes for a foreign key after it): the key has is_fk. A table an
+	// older ferry made has not.
+	var keyCols int
+	if err := l.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.key_column_usage
+		WHERE table_schema = DATABASE() AND table_name = ? AND constraint_name = 'PRIMARY'`, keysTable(l.im.mig.Table())).Scan(&keyCols); err != nil {
+		return nil, err
+	}
+	if keyCols == 3 {
+		if _, err := l.conn.ExecContext(ctx, "ALTER TABLE "+kt+" DROP PRIMARY KEY, ADD PRIMARY KEY (export_id, table_name, is_fk, key_name)"); err != nil {
+			return nil, fmt.Errorf("the import's keys table: %w", err)
+		}
 	}
 	var drops []string
 	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {
@@ -299,6 +316,11 @@ func (l *sqlLoader) restorePending(ctx context.Context) error {
 		return err
 	}
 	if err := l.session(ctx); err != nil {
+		return err
+	}
+	// A killed run's ALTER goes on in the server: wait for it, however
+	// long, rather than fail on the URL's lock_wait_timeout.
+	if _, err := l.conn.ExecContext(ctx, keysLockWait); err != nil {
 		return err
 	}
 	for _, t := range tables {
@@ -503,11 +525,18 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 	defer mysql.DeregisterReaderHandler(name)
 	var cols, set []string
 	for i, c := range t.Columns {
-		if mysqlBinary(c.Type) {
+		switch typ := strings.ToLower(c.Type); {
+		case mysqlBinary(c.Type):
 			v := fmt.Sprintf("@v%d", i+1)
 			cols = append(cols, v)
 			set = append(set, quoteMySQL(c.Name)+" = UNHEX("+v+")")
-		} else {
+		case typ == "year" || strings.HasPrefix(typ, "year("):
+			// As a number: LOAD DATA's text '0' is the year 2000, the
+			// number 0 is 0000 (and 2024 is 2024 either way).
+			v := fmt.Sprintf("@v%d", i+1)
+			cols = append(cols, v)
+			set = append(set, quoteMySQL(c.Name)+" = "+v+" + 0")
+		default:
 			cols = append(cols, quoteMySQL(c.Name))
 		}
 	}

@@ -3,12 +3,15 @@ package transfer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
@@ -280,4 +283,22 @@ func TestSequencesVerified(t *testing.T) {
 			t.Fatalf("a counter behind the manifest: %+v", problems)
 		}
 	})
+}
+
+// TestUnalignedSays: the warning of an export that reads through one
+// connection names the cause the server gave.
+func TestUnalignedSays(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("BACKUP STAGE START: %w", &mysql.MySQLError{Number: 1227}), "RELOAD privilege"},
+		{fmt.Errorf("BACKUP STAGE START: %w", &mysql.MySQLError{Number: 1064}), "no BACKUP STAGE"},
+		{fmt.Errorf("BACKUP STAGE BLOCK_COMMIT: %w", &mysql.MySQLError{Number: 1205}), "waited more than 2s"},
+		{errors.New("connection refused"), "could not be lined up"},
+	} {
+		if got := unaligned(c.err); !strings.Contains(got, c.want) {
+			t.Errorf("%v: %q, want it to say %q", c.err, got, c.want)
+		}
+	}
 }

@@ -357,6 +357,12 @@ func (wc *windowClosure) close(ctx context.Context, q querier) error {
 	for _, name := range names {
 		if cond, ok := wc.cond[name]; ok {
 			s := scans[name]
+			if len(s.kc.sets) == 0 {
+				// Nothing references its rows and it references no
+				// filtered table: its condition alone decides, as it is
+				// exported (and a query of no columns is not SQL).
+				continue
+			}
 			if err := s.kc.each(ctx, q, wc.kind, cond, func(row []any) error { keepRow(s, row); return nil }); err != nil {
 				return fmt.Errorf("table %s: %w", name, err)
 			}

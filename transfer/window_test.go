@@ -157,3 +157,34 @@ func TestCopyWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestWindowOnALeafTable: the window's only table references a table the
+// window leaves whole, and nothing references it. Its condition alone
+// decides which rows go (this read no columns and failed on MySQL and
+// SQLite, which have no SELECT of nothing).
+func TestWindowOnALeafTable(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, tdb *testdb.DB) {
+		at := map[string]string{database.Postgres: "TIMESTAMPTZ", database.MySQL: "DATETIME(6)", database.SQLite: "TEXT"}[tdb.Kind]
+		files := map[string]string{"001_t.sql": "-- +ferry up\n" +
+			"CREATE TABLE accounts (id INTEGER PRIMARY KEY, name VARCHAR(20) NOT NULL);\n" +
+			"CREATE TABLE transfers (id INTEGER PRIMARY KEY, account_id INTEGER NOT NULL REFERENCES accounts (id), at " + at + " NOT NULL);\n"}
+		seed := []string{
+			"INSERT INTO accounts (id, name) VALUES (1, 'a'), (2, 'b')",
+			"INSERT INTO transfers (id, account_id, at) VALUES (1, 1, '2026-01-01 00:00:00'), (2, 2, '2026-07-01 00:00:00')",
+		}
+		w := &Window{Cutoff: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), Columns: map[string]string{"transfers": "at"}}
+		target, _, err := roundTrip(t, tdb, files, seed, ExportOptions{Window: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := queryString(t, target, "SELECT CAST(COUNT(*) AS CHAR) FROM transfers WHERE id = 2"); got != "1" {
+			t.Errorf("the recent transfer: %s rows", got)
+		}
+		if got := queryString(t, target, "SELECT CAST(COUNT(*) AS CHAR) FROM transfers"); got != "1" {
+			t.Errorf("transfers: %s rows, want the recent one only", got)
+		}
+		if got := queryString(t, target, "SELECT CAST(COUNT(*) AS CHAR) FROM accounts"); got != "2" {
+			t.Errorf("accounts: %s rows, want both (the window leaves the table whole)", got)
+		}
+	})
+}

@@ -666,9 +666,9 @@ what to do (--plan shows the mapping).
    same engine).
 2. Holding the migration lock: load every table, parents before children,
    each table (or circular group of tables) in one transaction with a row in
-   the ledger table ferry_migrations_import; set sequences past the loaded
-   rows; verify every table's row count and row checksum, and the foreign
-   keys, against the manifest.
+   the ledger table ferry_migrations_import; verify every table's row count
+   and row checksum, and the foreign keys, against the manifest; set
+   sequences past the loaded rows and check them.
 3. Migrate the target to the latest version, so the data passes through the
    real migrations (renames, backfills, new NOT NULL columns).
 
@@ -736,7 +736,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
 	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts); see docs/transfer.md")
-	c.Flags().IntVar(&jobs, "jobs", 2, "connections loading and verifying at once: tables in parallel, each once the tables it references are in (SQLite loads through one); a large PostgreSQL table verified in key ranges")
+	c.Flags().IntVar(&jobs, "jobs", 2, "connections loading and verifying at once: tables in parallel, each once the tables it references are in (SQLite loads through one); a large table with an integer key verified in key ranges")
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
