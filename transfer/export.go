@@ -7,7 +7,6 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 	"log/slog"
 	"math"
@@ -20,6 +19,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/go-sql-driver/mysql"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"

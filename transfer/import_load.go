@@ -160,8 +160,14 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		}
 	}
 	began := time.Now()
-	im.restores.ctx = ctx
-	defer im.restores.wait() // nothing of the load outlives it
+	// Nothing of the load outlives it: a load that fails stops the key
+	// re-creations still running (a re-run puts the keys back).
+	rctx, stopRestores := context.WithCancel(ctx)
+	im.restores.ctx = rctx
+	defer func() {
+		stopRestores()
+		_ = im.restores.wait()
+	}()
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
 		return err
 	}
@@ -173,10 +179,12 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	}
 	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
 	im.rep.Problems = problems
-	if err := mismatch(problems); err != nil {
+	// The keys are back before anything is said of the data, so that a
+	// target left for a look after a mismatch has them.
+	if err := im.restores.wait(); err != nil {
 		return err
 	}
-	if err := im.restores.wait(); err != nil {
+	if err := mismatch(problems); err != nil {
 		return err
 	}
 	// After the keys are back: MySQL's ALTER TABLE ... AUTO_INCREMENT

@@ -109,7 +109,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 	// build only reads the rows): the import waits for it before it
 	// calls the data verified.
 	table := group[0].Name
-	l.im.restores.run(ctx, func(ctx context.Context) error {
+	l.im.restores.run(func(ctx context.Context) error {
 		conn, err := l.im.db.Conn(ctx)
 		if err != nil {
 			return err
@@ -133,9 +133,9 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 // wait for (or behind) the ALTER re-creating a large table's keys.
 const keysLockWait = "SET SESSION lock_wait_timeout = 31536000"
 
-// restorer runs key re-creations in the background, in the import's
-// context (not a table load's, which ends first), and keeps the first
-// error.
+// restorer runs key re-creations in the background and keeps the first
+// error. Their context is the import's load (see importer.load), not a
+// table's, which ends before them.
 type restorer struct {
 	ctx context.Context
 	wg  sync.WaitGroup
@@ -143,7 +143,7 @@ type restorer struct {
 	err error
 }
 
-func (r *restorer) run(_ context.Context, fn func(context.Context) error) {
+func (r *restorer) run(fn func(context.Context) error) {
 	r.wg.Go(func() {
 		if err := fn(r.ctx); err != nil {
 			r.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/klauspost/compress/gzip"
 	"io"
 	"path"
 	"sort"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/ferrydb/ferry/store"
 )
