@@ -26,6 +26,9 @@ type Problem struct {
 
 func (p Problem) String() string {
 	s := "table " + p.Table
+	if p.Table == "" {
+		s = "the schema" // a sequence no column owns
+	}
 	if p.Chunk != "" {
 		s += ", " + p.Chunk
 	}
