@@ -316,10 +316,15 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 			}
 		}
 	default:
+		// SQLite makes sqlite_sequence with the first AUTOINCREMENT table.
+		var counters int
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name = 'sqlite_sequence'`).Scan(&counters); err != nil || counters == 0 {
+			return problems, err
+		}
 		for _, t := range tables {
 			var seq sql.NullInt64
 			err := db.QueryRowContext(ctx, `SELECT seq FROM sqlite_sequence WHERE name = ?`, t.Name).Scan(&seq)
-			if errors.Is(err, sql.ErrNoRows) || (err != nil && strings.Contains(err.Error(), "no such table")) {
+			if errors.Is(err, sql.ErrNoRows) {
 				continue // not an AUTOINCREMENT table
 			}
 			if err != nil {

@@ -158,10 +158,12 @@ func maxBytes(kind, typ string) int64 {
 	t := strings.ToLower(strings.TrimSpace(typ))
 	n := int64(-1)
 	if i := strings.IndexByte(t, '('); i >= 0 {
-		if j := strings.IndexByte(t[i:], ')'); j > 0 {
-			if v, err := strconv.ParseInt(strings.TrimSpace(t[i+1:i+j]), 10, 64); err == nil && v >= 0 {
-				n = v
-			}
+		j := strings.IndexByte(t[i:], ')')
+		if j < 0 || strings.TrimSpace(t[i+j+1:]) != "" {
+			return -1 // an array of them (varchar(20)[]), or a type ferry does not know
+		}
+		if v, err := strconv.ParseInt(strings.TrimSpace(t[i+1:i+j]), 10, 64); err == nil && v >= 0 {
+			n = v
 		}
 		t = strings.TrimSpace(t[:i])
 	}

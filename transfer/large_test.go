@@ -242,3 +242,29 @@ func roundTripLarge(t *testing.T, tdb *testdb.DB, files map[string]string, seed 
 	}
 	sameData(t, tdb.DB, target, "the round trip")
 }
+
+// TestMaxBytes: only a type that bounds every value to a length skips the
+// export's length test; an array of such values is as long as it likes.
+func TestMaxBytes(t *testing.T) {
+	for _, c := range []struct {
+		kind, typ string
+		want      int64
+	}{
+		{database.Postgres, "character varying(20)", 80},
+		{database.Postgres, "character(3)", 12},
+		{database.Postgres, "character varying(20)[]", -1},
+		{database.Postgres, "character varying", -1},
+		{database.Postgres, "text", -1},
+		{database.Postgres, "bytea", -1},
+		{database.MySQL, "varchar(20)", 80},
+		{database.MySQL, "varbinary(255)", 255},
+		{database.MySQL, "text", 65535},
+		{database.MySQL, "tinyblob", 255},
+		{database.MySQL, "mediumtext", -1},
+		{database.MySQL, "longblob", -1},
+	} {
+		if got := maxBytes(c.kind, c.typ); got != c.want {
+			t.Errorf("%s %s: %d, want %d", c.kind, c.typ, got, c.want)
+		}
+	}
+}
