@@ -26,6 +26,8 @@ func FuzzDecodeManifest(f *testing.F) {
 		`{"format":1,"format":3}`,
 		`{"format":1,"created_at":"0000-01-01T00:00:00Z","id":"\ud800"}`,
 		`{"format":1,"created_at":"9999-12-31T23:59:59.999999999-23:59"}`,
+		`{"format":1,"created_at":"2026-11-21T20:30:00.123456789+00:00"}`,
+		`{"format":1,"created_at":"2026-11-21T20:30:00-00:00"}`,
 		`null`,
 		`[]`,
 		``,

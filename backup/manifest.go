@@ -146,5 +146,11 @@ func decodeManifest(data []byte) (*Manifest, error) {
 	if m.Format < 1 || m.Format > ManifestFormat {
 		return nil, fmt.Errorf("manifest format %d is not supported by this ferry (it reads format %d); use a newer ferry", m.Format, ManifestFormat)
 	}
+	// A zero offset written as "+00:00" parses to a nameless fixed zone,
+	// which encodes as "Z" and decodes to UTC: read it as UTC at once, so
+	// a manifest means one thing however it spells midnight's offset.
+	if _, off := m.CreatedAt.Zone(); off == 0 {
+		m.CreatedAt = m.CreatedAt.UTC()
+	}
 	return &m, nil
 }
