@@ -43,6 +43,10 @@ type ImportOptions struct {
 	// noLoadData loads MySQL with INSERTs, as when the server refuses
 	// LOAD DATA LOCAL INFILE (tests).
 	noLoadData bool
+	// partsListed, if set, is called once the verification has listed
+	// the parts it reads; keysAlter before a re-creation of keys runs its
+	// ALTER (tests).
+	partsListed, keysAlter func()
 	// KeepPaused leaves the workloads the export paused (Quiesce) paused
 	// in the target; by default they are resumed once the data is
 	// verified.

@@ -102,6 +102,9 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	if err != nil {
 		return nil, err
 	}
+	if im.opts.partsListed != nil {
+		im.opts.partsListed()
+	}
 	sums := make([]rowSum, len(im.tables))
 	counts := make([]int64, len(im.tables))
 	seen := make([]atomic.Int64, len(im.tables)) // for progress, as the parts go
@@ -112,6 +115,15 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 			im.progress(Progress{Op: "verify", Table: te.Name, Rows: seen[p.t].Add(n), Total: te.Rows})
 		}
 		if im.db.URL.Kind == database.MySQL {
+			// The re-creation of the table's keys goes first, if one runs;
+			// this connection waits for it holding no table (its first
+			// snapshot read the tables' key bounds).
+			if _, err := s.conn.ExecContext(ctx, `COMMIT`); err != nil {
+				return err
+			}
+			if err := im.restores.ready(ctx, te.Name); err != nil {
+				return err
+			}
 			// A snapshot per part, ended with it: a connection that waits
 			// for work holds no table, so the re-creation of a table's
 			// keys (see restorer), which waits for its readers, never

@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -109,7 +110,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 	// build only reads the rows): the import waits for it before it
 	// calls the data verified.
 	table := group[0].Name
-	l.im.restores.run(func(ctx context.Context) error {
+	l.im.restores.run(table, func(ctx context.Context, begin func()) error {
 		conn, err := l.im.db.Conn(ctx)
 		if err != nil {
 			return err
@@ -124,7 +125,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		if err := r.session(ctx); err != nil {
 			return err
 		}
-		return r.restoreKeys(ctx, table, bulk)
+		return r.restoreKeys(ctx, table, bulk, begin)
 	})
 	return nil
 }
@@ -141,11 +142,25 @@ type restorer struct {
 	wg  sync.WaitGroup
 	mu  sync.Mutex
 	err error
+	// begun holds, per table being re-keyed, a channel closed once its
+	// ALTER is building (or has ended): see ready.
+	begun map[string]chan struct{}
 }
 
-func (r *restorer) run(fn func(context.Context) error) {
+// run re-creates table's keys in the background with fn, which calls
+// begin once its ALTER is building.
+func (r *restorer) run(table string, fn func(ctx context.Context, begin func()) error) {
+	ch := make(chan struct{})
+	begin := sync.OnceFunc(func() { close(ch) })
+	r.mu.Lock()
+	if r.begun == nil {
+		r.begun = make(map[string]chan struct{})
+	}
+	r.begun[table] = ch
+	r.mu.Unlock()
 	r.wg.Go(func() {
-		if err := fn(r.ctx); err != nil {
+		defer begin()
+		if err := fn(r.ctx, begin); err != nil {
 			r.mu.Lock()
 			if r.err == nil {
 				r.err = err
@@ -161,6 +176,62 @@ func (r *restorer) wait() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.err
+}
+
+// ready waits until the re-creation of table's keys, if one runs, is
+// building. An ALTER takes its table's metadata lock exclusively for a
+// moment as it begins and as it ends, after the table's readers: a
+// reader that came first would hold its start back for as long as it
+// reads, and the index build, the longest step of the import's end,
+// with it. Once it is building, readers and the build go side by side.
+func (r *restorer) ready(ctx context.Context, table string) error {
+	r.mu.Lock()
+	ch := r.begun[table]
+	r.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// watched returns run, which runs a statement on the MySQL connection
+// id, watched meanwhile through db: begin is called once its state is
+// "altering table" (in MySQL and MariaDB alike: past the ALTER's first
+// exclusive lock), or when it ends. A state that cannot be read calls
+// begin: at worst, the readers go first.
+func watched(ctx context.Context, db *database.DB, id int64, begin func(), run func() error) func() error {
+	return func() error {
+		done := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			defer begin()
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				var state string
+				err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(STATE), '') FROM information_schema.PROCESSLIST WHERE ID = ?`, id).Scan(&state)
+				if err != nil || strings.EqualFold(state, "altering table") {
+					return
+				}
+				select {
+				case <-done:
+					return
+				case <-ctx.Done():
+					return
+				case <-tick.C:
+				}
+			}
+		})
+		err := run()
+		close(done)
+		wg.Wait()
+		return err
+	}
 }
 
 // keyDef is a secondary index or foreign key of a MySQL table, as SHOW
@@ -248,8 +319,9 @@ func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error
 }
 
 // restoreKeys adds back the keys dropKeys dropped from table (those it
-// does not have again already) and clears their ledger rows.
-func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef) error {
+// does not have again already) and clears their ledger rows. begin, if
+// not nil, is called once the ALTER is building (see restorer.ready).
+func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef, begin func()) error {
 	var name, create string
 	if err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err != nil {
 		return err
@@ -261,9 +333,23 @@ func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef
 		}
 	}
 	if len(adds) > 0 {
+		if l.im.opts.keysAlter != nil {
+			l.im.opts.keysAlter()
+		}
+		alter := func() error {
+			_, err := l.conn.ExecContext(ctx, "ALTER TABLE "+quoteMySQL(table)+" "+strings.Join(adds, ", "))
+			return err
+		}
+		if begin != nil {
+			var id int64
+			if err := l.conn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
+				return err
+			}
+			alter = watched(ctx, l.im.db, id, begin, alter)
+		}
 		// foreign_key_checks is off in this session: the foreign keys are
 		// not validated here but by the verification's query.
-		if _, err := l.conn.ExecContext(ctx, "ALTER TABLE "+quoteMySQL(table)+" "+strings.Join(adds, ", ")); err != nil {
+		if err := alter(); err != nil {
 			// A killed run's ALTER goes on in the server after its client
 			// is gone, and this one waited for it: the keys may all be
 			// there now.
@@ -324,7 +410,7 @@ func (l *sqlLoader) restorePending(ctx context.Context) error {
 		return err
 	}
 	for _, t := range tables {
-		if err := l.restoreKeys(ctx, t, byTable[t]); err != nil {
+		if err := l.restoreKeys(ctx, t, byTable[t], nil); err != nil {
 			return err
 		}
 	}
