@@ -16,11 +16,11 @@ import (
 // ALTER goes on.
 func TestKeysBuildBeforeReaders(t *testing.T) {
 	tdb := testdb.New(t, database.MySQL)
-	ctx := tctx(t)
+	ctx, cancel := context.WithCancel(tctx(t))
 	db := tdb.DB
 	for _, s := range []string{
-		"CREATE TABLE t (id INT PRIMARY KEY, a INT NOT NULL)",
-		"INSERT INTO t SELECT seq, seq % 97 FROM seq_1_to_20000",
+		"CREATE TABLE t (id INT PRIMARY KEY, a INT NOT NULL, b CHAR(32) NOT NULL)",
+		"INSERT INTO t SELECT seq, seq % 97, MD5(seq) FROM seq_1_to_300000",
 	} {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			t.Fatal(err)
@@ -44,6 +44,10 @@ func TestKeysBuildBeforeReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer alterConn.Close()
+	// On a failure, the reader's lock goes before the connections close
+	// (the ALTER would wait for it for as long as ctx lasts).
+	defer cancel()
+	defer reader.ExecContext(context.Background(), "ROLLBACK")
 	var id int64
 	if err := alterConn.QueryRowContext(ctx, "SELECT CONNECTION_ID()").Scan(&id); err != nil {
 		t.Fatal(err)
@@ -51,7 +55,7 @@ func TestKeysBuildBeforeReaders(t *testing.T) {
 	r := restorer{ctx: ctx}
 	r.run("t", func(ctx context.Context, begin func()) error {
 		return watched(ctx, db, id, begin, func() error {
-			_, err := alterConn.ExecContext(ctx, "ALTER TABLE t ADD KEY t_a (a)")
+			_, err := alterConn.ExecContext(ctx, "ALTER TABLE t ADD KEY t_a (a), ADD KEY t_b (b)")
 			return err
 		})()
 	})
@@ -77,6 +81,14 @@ func TestKeysBuildBeforeReaders(t *testing.T) {
 	}
 	if err := <-ready; err != nil {
 		t.Fatalf("ready: %v", err)
+	}
+	// ...as the ALTER builds, not once it has ended.
+	var running int
+	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ? AND INFO LIKE 'ALTER%'", id).Scan(&running); err != nil {
+		t.Fatal(err)
+	}
+	if running == 0 {
+		t.Fatal("ready returned only once the ALTER had ended")
 	}
 	if err := r.wait(); err != nil {
 		t.Fatalf("the ALTER: %v", err)

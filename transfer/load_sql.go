@@ -215,7 +215,7 @@ func watched(ctx context.Context, db *database.DB, id int64, begin func(), run f
 			for {
 				var state string
 				err := db.QueryRowContext(ctx, `SELECT COALESCE(MAX(STATE), '') FROM information_schema.PROCESSLIST WHERE ID = ?`, id).Scan(&state)
-				if err != nil || strings.EqualFold(state, "altering table") {
+				if err != nil || building(state) {
 					return
 				}
 				select {
@@ -232,6 +232,20 @@ func watched(ctx context.Context, db *database.DB, id int64, begin func(), run f
 		wg.Wait()
 		return err
 	}
+}
+
+// building reports whether an ALTER's processlist state is past its
+// first exclusive metadata lock: an in-place build ("altering table"),
+// or a copy (ALGORITHM=COPY: a table not InnoDB's, alter_algorithm or
+// old_alter_table set), which takes no exclusive lock as it starts.
+func building(state string) bool {
+	switch strings.ToLower(state) {
+	case "altering table", "committing alter table to storage engine",
+		"copy to tmp table", "repair by sorting", "repair with keycache",
+		"enabling keys", "manage keys", "rename result table":
+		return true
+	}
+	return false
 }
 
 // keyDef is a secondary index or foreign key of a MySQL table, as SHOW
