@@ -103,12 +103,14 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		return nil, err
 	}
 	if im.db.URL.Kind == database.MySQL {
-		// The first snapshot read the split tables' key bounds: end it
-		// now, not at its worker's first part (which may never come),
-		// so that no connection holds a table an ALTER waits for while
-		// another waits for that ALTER (see restorer.ready).
-		if _, err := snaps[0].conn.ExecContext(ctx, `COMMIT`); err != nil {
-			return nil, err
+		// The first snapshot read the split tables' key bounds: the
+		// snapshots end now, and each part has one of its own, so that
+		// no connection holds a table an ALTER waits for while it waits
+		// for that ALTER (see restorer.ready).
+		for _, s := range snaps {
+			if _, err := s.conn.ExecContext(ctx, `COMMIT`); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if im.opts.partsListed != nil {
@@ -125,11 +127,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		}
 		if im.db.URL.Kind == database.MySQL {
 			// The re-creation of the table's keys goes first, if one runs;
-			// this connection waits for it holding no table (its first
-			// snapshot read the tables' key bounds).
-			if _, err := s.conn.ExecContext(ctx, `COMMIT`); err != nil {
-				return err
-			}
+			// this connection waits for it outside any transaction.
 			if err := im.restores.ready(ctx, te.Name); err != nil {
 				return err
 			}
