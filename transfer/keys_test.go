@@ -61,12 +61,18 @@ func TestKeysBuildBeforeReaders(t *testing.T) {
 	})
 	ready := make(chan error, 1)
 	go func() { ready <- r.ready(ctx, "t") }()
-	// The ALTER waits for the reader's lock (seen, not slept on)...
+	// The ALTER waits for the reader's lock (seen, not slept on: polled
+	// as watched polls it, not in a busy loop that would load a server
+	// other tests share)...
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
 	for state := ""; state != "Waiting for table metadata lock"; {
 		if err := db.QueryRowContext(ctx, "SELECT COALESCE(MAX(STATE), '') FROM information_schema.PROCESSLIST WHERE ID = ?", id).Scan(&state); err != nil {
 			t.Fatal(err)
 		}
-		if ctx.Err() != nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
 			t.Fatalf("the ALTER never waited for the reader (state %q)", state)
 		}
 	}
