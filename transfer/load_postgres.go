@@ -260,23 +260,29 @@ func (l *pgLoader) copy(ctx context.Context, tx pgx.Tx, t *TableExport) error {
 // and LOAD DATA's default format share (a NUL, which PostgreSQL text
 // cannot hold, as \0 for LOAD DATA).
 func appendEscaped[S string | []byte](buf []byte, s S) []byte {
+	// The runs between escapes are copied whole: most values have none.
+	start := 0
 	for j := 0; j < len(s); j++ {
-		switch c := s[j]; c {
+		var esc byte
+		switch s[j] {
 		case '\\':
-			buf = append(buf, '\\', '\\')
+			esc = '\\'
 		case '\n':
-			buf = append(buf, '\\', 'n')
+			esc = 'n'
 		case '\r':
-			buf = append(buf, '\\', 'r')
+			esc = 'r'
 		case '\t':
-			buf = append(buf, '\\', 't')
+			esc = 't'
 		case 0:
-			buf = append(buf, '\\', '0')
+			esc = '0'
 		default:
-			buf = append(buf, c)
+			continue
 		}
+		buf = append(buf, s[start:j]...)
+		buf = append(buf, '\\', esc)
+		start = j + 1
 	}
-	return buf
+	return append(buf, s[start:]...)
 }
 
 // writeStreamRow writes a row read as it streams to w, in the text format
