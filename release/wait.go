@@ -49,6 +49,9 @@ type WaitTimeoutError struct {
 	// LastErr is the error of the last poll, if it failed (for example
 	// because the database could not be reached).
 	LastErr error
+	// Blocked is why a database at the right version was not ready yet
+	// (WaitOptions.Blocked), at the last poll.
+	Blocked string
 }
 
 func (e *WaitTimeoutError) Error() string {
@@ -56,6 +59,10 @@ func (e *WaitTimeoutError) Error() string {
 	fmt.Fprintf(&b, "timed out after %s waiting for %s: ", e.Timeout, e.Target)
 	if e.LastErr != nil {
 		fmt.Fprintf(&b, "the last check failed: %v", e.LastErr)
+		return b.String()
+	}
+	if e.Blocked != "" {
+		fmt.Fprintf(&b, "the database is at version %d, but %s", e.Current, e.Blocked)
 		return b.String()
 	}
 	fmt.Fprintf(&b, "the database is at version %d and %d or later is needed", e.Current, e.Need)
@@ -93,6 +100,10 @@ type WaitOptions struct {
 	// be reached, say) after the last one did not, with the error; the
 	// wait goes on until the timeout.
 	Retrying func(err error)
+	// Blocked, if set, is asked once the schema is ready: a non-empty
+	// reason (an import whose data is not all loaded yet) keeps the wait
+	// going.
+	Blocked func(ctx context.Context) (string, error)
 }
 
 // WaitResult is the outcome of a successful wait.
@@ -153,9 +164,10 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 	delay := opts.MinDelay
 	var last *migrate.Status
 	var lastErr error
+	var blocked string
 	checks := 0
 	timedOut := func() error {
-		te := &WaitTimeoutError{Timeout: opts.Timeout, Waited: time.Since(start), Target: target, Need: need, LastErr: lastErr}
+		te := &WaitTimeoutError{Timeout: opts.Timeout, Waited: time.Since(start), Target: target, Need: need, LastErr: lastErr, Blocked: blocked}
 		if last != nil {
 			te.Current, te.Latest, te.Pending, te.Failed = last.CurrentVersion, last.LatestVersion, last.PendingMigrations, last.Failed
 		}
@@ -166,6 +178,20 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 		// check does not use up the whole wait.
 		cctx, cancel := context.WithTimeout(wctx, max(opts.MaxDelay, 5*time.Second))
 		s, err := m.StatusWith(cctx, migrate.StatusOptions{Applied: -1})
+		var ok bool
+		if err == nil {
+			if ok, err = ready(s); err != nil {
+				cancel()
+				return nil, err
+			}
+			blocked = ""
+			if ok && opts.Blocked != nil {
+				var b string
+				if b, err = opts.Blocked(cctx); err == nil && b != "" {
+					ok, blocked = false, b
+				}
+			}
+		}
 		cancel()
 		checks++
 		switch {
@@ -173,10 +199,6 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 			return nil, ctx.Err()
 		case err == nil:
 			last, lastErr = s, nil
-			ok, err := ready(s)
-			if err != nil {
-				return nil, err
-			}
 			if ok {
 				return &WaitResult{Version: s.CurrentVersion, Waited: time.Since(start), Checks: checks}, nil
 			}

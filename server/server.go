@@ -33,6 +33,7 @@ import (
 	"github.com/ferrydb/ferry/lint"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // DefaultAddr is where the service listens by default: loopback only.
@@ -433,6 +434,13 @@ func (s *Server) upgrade(c caller, to int64) (*migrate.Result, Notes, error) {
 	}()
 	ctx, cancel := context.WithTimeout(s.base, s.cfg.UpgradeTimeout)
 	defer cancel()
+	// An import loads its data at the export's schema version and
+	// migrates it itself: an upgrade now would leave it unable to go on
+	// (as ferry up refuses).
+	if err := s.importUnfinished(ctx); err != nil {
+		f.err = err
+		return nil, f.notes, err
+	}
 	out, err := s.m.Upgrade(ctx, migrate.UpOptions{To: to, AppliedBy: "ferry serve " + s.identity + " for " + c.String()}, s.cfg.Pipeline)
 	// Whatever it did, the next status is read anew.
 	s.snaps.invalidate()
@@ -556,7 +564,26 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, doc)
 		return
 	}
+	if err := s.importUnfinished(ctx); err != nil {
+		doc.Ready, doc.Reason = false, err.Error()
+		writeJSON(w, http.StatusServiceUnavailable, doc)
+		return
+	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// importUnfinished returns an error naming an import into the database
+// that has not finished (its data is incomplete), or one reading its
+// ledger.
+func (s *Server) importUnfinished(ctx context.Context) error {
+	imports, err := transfer.UnfinishedImports(ctx, s.db, s.m.Table())
+	if err != nil {
+		return fmt.Errorf("read the import ledger: %w", err)
+	}
+	if len(imports) > 0 {
+		return fmt.Errorf("an import of export %s into the database has not finished: its data is incomplete; run the import again to finish it (it migrates the database to the latest version itself)", imports[0].ExportID)
+	}
+	return nil
 }
 
 // statusRecorder captures the status code and size of a response.

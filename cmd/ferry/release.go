@@ -315,6 +315,21 @@ broke it, or a version is unknown); 2 for a usage error.`,
 			}, Retrying: func(err error) {
 				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database cannot be read yet, retrying (%s): %v\n", target, limit, err)
 			}}
+			// The schema of an import that has not finished is there, its
+			// data is not (yet): not ready, as ferry launch refuses it.
+			said := false
+			opts.Blocked = func(ctx context.Context) (string, error) {
+				imports, err := transfer.UnfinishedImports(ctx, db, m.Table())
+				if err != nil || len(imports) == 0 {
+					return "", err
+				}
+				why := fmt.Sprintf("the import of export %s into it has not finished, so its data is incomplete (ferry status shows it; run the import again if it was cut short)", imports[0].ExportID)
+				if !said {
+					said = true
+					fmt.Fprintf(a.stderr, "ferry: waiting for %s: %s (%s)\n", target, why, limit)
+				}
+				return why, nil
+			}
 			var res *release.WaitResult
 			if byRelease {
 				res, err = release.WaitForRelease(cmd.Context(), m, r, opts)

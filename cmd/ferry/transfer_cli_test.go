@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,4 +150,60 @@ func TestCLIExportDeleteQuiesced(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(store, id, "quiesce.json")); !os.IsNotExist(err) {
 		t.Errorf("delete --force left the list: %v", err)
 	}
+}
+
+// TestUnfinishedImportNotReady: a database whose import has not finished
+// has its schema but not all of its data. Nothing takes it for ready:
+// wait times out on it naming the import, serve's /readyz says 503, and
+// serve refuses to upgrade it, as up does.
+func TestUnfinishedImportNotReady(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := project(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+		})
+		mustRun(t, dir, db.URLString, "up")
+		// An import cut short, as its ledger records it.
+		for _, q := range []string{
+			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
+			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-abcdef', 'started', 0, '2026-11-30T00:00:00Z')",
+		} {
+			if _, err := db.DB.ExecContext(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "2s"); r.code != 1 ||
+			!strings.Contains(r.stderr, "import of export 20261130T000000Z-abcdef") || !strings.Contains(r.stderr, "has not finished") {
+			t.Errorf("wait during an import: exit %d: %s", r.code, r.stderr)
+		}
+		s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
+		if code, body := httpGet(t, "http://"+s.addr+"/readyz"); code != 503 || !strings.Contains(body, "has not finished") {
+			t.Errorf("/readyz during an import: %d %s", code, body)
+		}
+		s.stop(t)
+
+		// A release with a newer migration: serve does not apply it.
+		if err := os.WriteFile(filepath.Join(dir, "migrations", "00002_b.sql"), []byte("-- +ferry up\nCREATE TABLE b (id INTEGER PRIMARY KEY);\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s = startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
+		req, _ := http.NewRequest("POST", "http://"+s.addr+"/v1/upgrade", nil)
+		req.Header.Set("Authorization", "Bearer "+serveToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || !strings.Contains(string(body), "has not finished") {
+			t.Errorf("upgrade during an import: %d %s", resp.StatusCode, body)
+		}
+		s.stop(t)
+		var st struct {
+			Current int64 `json:"current_version"`
+		}
+		r := mustRun(t, dir, db.URLString, "status", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || st.Current != 1 {
+			t.Errorf("status after the refused upgrade: %v %s", err, r.stdout)
+		}
+	})
 }

@@ -83,6 +83,8 @@ func For(err error) string {
 		switch {
 		case len(wt.Failed) > 0:
 			return "; `ferry status` shows how to repair it"
+		case wt.Blocked != "":
+			return ""
 		case wt.LastErr == nil && wt.Latest >= wt.Need:
 			return fmt.Sprintf("; apply them with `ferry up --to %d` (or find out why the deploy step that runs `ferry up` has not)", wt.Need)
 		}
