@@ -71,6 +71,10 @@ type colType struct {
 	n        int  // cText: characters (0: unbounded)
 	fsp      int  // cTime, cTimeTZ: fractional digits of a second kept
 	textForm bool // SQLite's time and JSON columns hold text whatever their name says
+	// form, for cOther: "clock" (a time of day or MySQL's TIME, whose
+	// engines print trailing fractional zeros differently) or "uuid"
+	// (PostgreSQL prints it in lower case), for the canonical form.
+	form string
 }
 
 var typeArgs = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)`) })
@@ -128,6 +132,10 @@ func classifyType(kind, typ string) colType {
 			return colType{class: cTime, fsp: fspOr(has1, a1)}
 		case "date":
 			return colType{class: cDate}
+		case "time without time zone", "time":
+			return colType{class: cOther, form: "clock"}
+		case "uuid":
+			return colType{class: cOther, form: "uuid"}
 		}
 	case database.MySQL:
 		switch base {
@@ -167,6 +175,8 @@ func classifyType(kind, typ string) colType {
 			return colType{class: cTime, fsp: a1}
 		case "date":
 			return colType{class: cDate}
+		case "time":
+			return colType{class: cOther, form: "clock"}
 		}
 	case database.SQLite:
 		// SQLite's type affinity (https://sqlite.org/datatype3.html).
@@ -627,10 +637,21 @@ func canonicalOf(d colType) func(any) any {
 		}
 	}
 	return func(v any) any {
-		if s, ok := str(v); ok {
-			return s
+		s, ok := str(v)
+		if !ok {
+			return v
 		}
-		return v
+		switch d.form {
+		case "clock":
+			// 12:34:56.780 (MySQL TIME(3)) and 12:34:56.78 (PostgreSQL)
+			// are one time.
+			if i := strings.IndexByte(s, '.'); i >= 0 {
+				s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+			}
+		case "uuid":
+			s = strings.ToLower(s)
+		}
+		return s
 	}
 }
 

@@ -296,3 +296,23 @@ func TestConverters(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalTimesAndUUIDs: the verification across engines compares
+// a time of day and a UUID as values, not as each engine prints them
+// (MySQL's TIME(3) keeps trailing zeros PostgreSQL drops; PostgreSQL
+// prints a uuid in lower case).
+func TestCanonicalTimesAndUUIDs(t *testing.T) {
+	for _, c := range []struct{ kind, typ, in, want string }{
+		{database.Postgres, "time(3) without time zone", "00:00:00", "00:00:00"},
+		{database.Postgres, "time(3) without time zone", "12:34:56.78", "12:34:56.78"},
+		{database.MySQL, "time(3)", "00:00:00.000", "00:00:00"},
+		{database.MySQL, "time(3)", "12:34:56.780", "12:34:56.78"},
+		{database.MySQL, "time", "100:00:00", "100:00:00"},
+		{database.Postgres, "uuid", "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
+		{database.Postgres, "text", "ABC 0.500", "ABC 0.500"}, // other text as it is
+	} {
+		if got := canonicalOf(classify(c.kind, c.typ))(c.in); got != c.want {
+			t.Errorf("%s %s: canonical %q = %v, want %q", c.kind, c.typ, c.in, got, c.want)
+		}
+	}
+}
