@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/ferrydb/ferry/database"
@@ -158,7 +159,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				}
 			}
 			if err := l.copy(ctx, tx, t); err != nil {
-				return fmt.Errorf("load table %s: %w", t.Name, err)
+				return fmt.Errorf("load table %s: %w", t.Name, pgDetail(err))
 			}
 			for _, tg := range triggers {
 				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" ENABLE TRIGGER "+quoteDouble(tg)); err != nil {
@@ -176,7 +177,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 		}
 		for _, f := range dropped {
 			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(f.table)+" ADD CONSTRAINT "+quoteDouble(f.name)+" "+f.def); err != nil {
-				return fmt.Errorf("table %s: re-create foreign key %s after the load: %w", f.table, f.name, err)
+				return fmt.Errorf("table %s: re-create foreign key %s after the load: %w", f.table, f.name, pgDetail(err))
 			}
 		}
 		if len(indexes)+len(dropped) > 0 {
@@ -222,6 +223,27 @@ func (l *pgLoader) dropIndexes(ctx context.Context, tx pgx.Tx, table string) ([]
 		defs = append(defs, ix.def)
 	}
 	return defs, nil
+}
+
+// pgDetail adds what PostgreSQL says about the row an error is about
+// (its DETAIL, "Key (user_id)=(99) is not present in table users", and
+// its CONTEXT, "COPY runs, line 2") to the error, which prints neither.
+func pgDetail(err error) error {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return err
+	}
+	var more []string
+	if e.Detail != "" {
+		more = append(more, e.Detail)
+	}
+	if e.Where != "" {
+		more = append(more, "at "+e.Where)
+	}
+	if len(more) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %s", err, strings.Join(more, "; "))
 }
 
 // copy streams table t's rows into one COPY, in COPY's text format.

@@ -1,8 +1,12 @@
 package transfer
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 func TestAppendEscaped(t *testing.T) {
@@ -38,5 +42,19 @@ func BenchmarkAppendEscaped(b *testing.B) {
 				buf = appendEscaped(buf[:0], c.s)
 			}
 		})
+	}
+}
+
+// TestPGDetail: a load error carries what PostgreSQL says of the row.
+func TestPGDetail(t *testing.T) {
+	pe := &pgconn.PgError{Message: `insert or update on table "runs" violates foreign key constraint "runs_user_id_fkey"`, Code: "23503",
+		Detail: `Key (user_id)=(99) is not present in table "users".`, Where: "COPY runs, line 2"}
+	err := pgDetail(fmt.Errorf("copy: %w", pe))
+	if !errors.Is(err, pe) || !strings.HasSuffix(err.Error(), `: Key (user_id)=(99) is not present in table "users".; at COPY runs, line 2`) {
+		t.Errorf("pgDetail: %v", err)
+	}
+	plain := errors.New("no detail")
+	if pgDetail(plain) != plain {
+		t.Errorf("pgDetail changed an error that is not PostgreSQL's")
 	}
 }
