@@ -331,13 +331,19 @@ func (s *Store) DeletePrefix(ctx context.Context, prefix string) error {
 	if s.dir == "" {
 		return nil // object stores have no folders
 	}
-	// Remove the folders left empty, deepest first. A folder that is
-	// not empty (a file the store does not list) stays.
+	// Remove the files a killed writer left half written (they are not
+	// listed: without this they would stay for ever, unseen), then the
+	// folders left empty, deepest first. A folder that is not empty (a
+	// file the store does not write) stays.
 	root := filepath.Join(s.dir, filepath.FromSlash(strings.TrimSuffix(prefix, "/")))
 	var dirs []string
 	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
+		switch {
+		case err != nil:
+		case d.IsDir():
 			dirs = append(dirs, p)
+		case strings.Contains(d.Name(), tmpMark):
+			_ = os.Remove(p) // one that cannot go keeps its folder, as below
 		}
 		return nil
 	})

@@ -21,6 +21,34 @@ func TestDirectoryStore(t *testing.T) {
 	}
 }
 
+// TestDeletePrefixPartial: deleting a prefix removes the files a killed
+// writer left half written under it, which no listing shows, and so its
+// folders.
+func TestDeletePrefixPartial(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, "export store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAll(ctx, "e1/manifest.json", []byte("{}"), "application/json"); err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(dir, "e1", "tables", "runs", ".part-00001.jsonl.gz"+tmpMark+"123")
+	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(partial, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeletePrefix(ctx, "e1/"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "e1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("e1 is still there after DeletePrefix: %v", err)
+	}
+}
+
 func TestOpenRefuses(t *testing.T) {
 	for loc, want := range map[string]string{
 		"ftp://host/x":                  `unsupported scheme "ftp"`,
