@@ -581,7 +581,7 @@ func (s *Server) importUnfinished(ctx context.Context) error {
 		return fmt.Errorf("read the import ledger: %w", err)
 	}
 	if len(imports) > 0 {
-		return fmt.Errorf("an import of export %s into the database has not finished: its data is incomplete; run the import again to finish it (it migrates the database to the latest version itself)", imports[0].ExportID)
+		return fmt.Errorf("%s into the database has not finished: its data is incomplete; if it was cut short, %s", imports[0].What(), imports[0].Finish())
 	}
 	return nil
 }

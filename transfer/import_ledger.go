@@ -15,6 +15,9 @@ const (
 	stepVerified = "verified"
 	stepDone     = "done"
 	stepTable    = "table:"
+	// stepCopy marks the run of a ferry copy, which cannot be run again
+	// (its source has moved on): what to do about one cut short differs.
+	stepCopy = "copy"
 )
 
 func ledgerTable(history string) string { return history + "_import" }
@@ -38,6 +41,7 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 	done := map[string]int64{}
 	others := map[string]bool{}
 	otherDone := map[string]bool{}
+	otherCopy := map[string]bool{}
 	for rows.Next() {
 		var id, step string
 		var n int64
@@ -49,8 +53,11 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 			done[step] = n
 		} else {
 			others[id] = true
-			if step == stepDone {
+			switch step {
+			case stepDone:
 				otherDone[id] = true
+			case stepCopy:
+				otherCopy[id] = true
 			}
 		}
 	}
@@ -58,8 +65,12 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	for id := range others {
-		if !otherDone[id] {
-			return nil, fmt.Errorf("an import of export %s into this database did not finish: run that import again to finish it (a copy cannot be finished: drop this database, create it empty, and copy again)", id)
+		switch {
+		case otherDone[id]:
+		case otherCopy[id]:
+			return nil, fmt.Errorf("a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", id)
+		default:
+			return nil, fmt.Errorf("an import of export %s into this database did not finish: run that import again to finish it", id)
 		}
 	}
 	if len(done) == 0 {
@@ -98,6 +109,11 @@ func (im *importer) markStart(ctx context.Context) error {
 	defer tx.Rollback()
 	if err := im.mark(ctx, tx, stepStarted, 0); err != nil {
 		return err
+	}
+	if im.direct != nil {
+		if err := im.mark(ctx, tx, stepCopy, 0); err != nil {
+			return err
+		}
 	}
 	if im.mapped {
 		if err := im.mark(ctx, tx, stepMapped, 0); err != nil {

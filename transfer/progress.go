@@ -16,6 +16,25 @@ type Unfinished struct {
 	// Verified says the load was verified and only the final migrations
 	// are left.
 	Verified bool `json:"verified"`
+	// Copy says it is a ferry copy, which cannot be run again: its
+	// target is to be dropped and copied anew.
+	Copy bool `json:"copy,omitempty"`
+}
+
+// What names it: the import of an export, or a ferry copy.
+func (u Unfinished) What() string {
+	if u.Copy {
+		return "a ferry copy (" + u.ExportID + ")"
+	}
+	return "the import of export " + u.ExportID
+}
+
+// Finish says how to finish it once it was cut short.
+func (u Unfinished) Finish() string {
+	if u.Copy {
+		return "a copy cannot be finished: drop the database, create it empty, and copy again"
+	}
+	return "run the same import again to finish it (it migrates the database to the latest version itself)"
 }
 
 // Unfinished returns the imports into db (whose history table is
@@ -48,6 +67,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			done[id] = true
 		case step == stepVerified:
 			u.Verified = true
+		case step == stepCopy:
+			u.Copy = true
 		case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
 			u.Tables = append(u.Tables, step[len(stepTable):])
 		}

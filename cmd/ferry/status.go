@@ -75,7 +75,7 @@ is_up_to_date, pending (an array of versions) and applied.
 				doc := api.FromStatus(s, db.URL.String(), fleet)
 				doc.Lint = api.FromLintReport(lintRep)
 				for _, u := range imports {
-					doc.ImportsInProgress = append(doc.ImportsInProgress, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified})
+					doc.ImportsInProgress = append(doc.ImportsInProgress, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy})
 				}
 				if err := a.printJSON(doc); err != nil {
 					return err
@@ -106,6 +106,10 @@ func (a *app) printImports(imports []transfer.Unfinished) {
 		state := fmt.Sprintf("%d tables loaded", len(u.Tables))
 		if u.Verified {
 			state = "loaded and verified; the final migrations are left"
+		}
+		if u.Copy {
+			a.printf("Copy in progress:    %s (%s): the data is incomplete until it finishes; if no copy is running, it was cut short and cannot be finished: drop this database, create it empty, and run the copy again\n", u.ExportID, state)
+			continue
 		}
 		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run the same `ferry import --from STORE/%s` again\n", u.ExportID, state, u.ExportID)
 	}

@@ -207,3 +207,32 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		}
 	})
 }
+
+// TestUnfinishedCopy: a ferry copy cut short cannot be run again (its
+// source has moved on): status and up say to copy anew into an empty
+// database, not to run an import that has no store.
+func TestUnfinishedCopy(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := project(t, map[string]string{
+			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+		})
+		for _, q := range []string{
+			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
+			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-c0ffee', 'started', 0, '2026-11-30T00:00:00Z')",
+			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-c0ffee', 'copy', 0, '2026-11-30T00:00:00Z')",
+		} {
+			if _, err := db.DB.ExecContext(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if r := mustRun(t, dir, db.URLString, "status"); !strings.Contains(r.stdout, "Copy in progress") || !strings.Contains(r.stdout, "run the copy again") || strings.Contains(r.stdout, "ferry import") {
+			t.Errorf("status: %s", r.stdout)
+		}
+		if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"copy": true`) {
+			t.Errorf("status --json: %s", r.stdout)
+		}
+		if r := runFerry(t, dir, db.URLString, "up"); r.code != 1 || !strings.Contains(r.stderr, "a ferry copy (20261130T000000Z-c0ffee)") || !strings.Contains(r.stderr, "copy again") {
+			t.Errorf("up: exit %d: %s", r.code, r.stderr)
+		}
+	})
+}

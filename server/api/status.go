@@ -47,6 +47,7 @@ type ImportInProgress struct {
 	ExportID     string   `json:"export_id"`
 	TablesLoaded []string `json:"tables_loaded"`
 	Verified     bool     `json:"verified"`
+	Copy         bool     `json:"copy,omitempty"`
 }
 
 // AppliedMigration is an applied migration in a Status.
