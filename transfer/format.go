@@ -28,6 +28,8 @@ import (
 //	12                an integer (64-bit, written exactly)
 //	1.5, 1e+300       a floating-point number, shortest exact form; it
 //	                  always has a "." or an exponent, so 1.0 stays a float
+//	                  (SQLite's; PostgreSQL and MySQL floats come as their
+//	                  server's text, "1.5", "1e+300", "NaN")
 //	true, false       a boolean
 //	{"b":"AAEC"}      bytes (base64): bytea, BLOB, VARBINARY
 //	{"s":"/wA="}      text that is not valid UTF-8 (SQLite keeps what it is
