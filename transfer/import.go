@@ -475,7 +475,8 @@ func (im *importer) checkMigrations() error {
 // checkEmpty refuses a target with a schema or tables.
 func (im *importer) checkEmpty(ctx context.Context, status *migrate.Status) error {
 	if status.AppliedCount > 0 || status.CurrentVersion > 0 {
-		return fmt.Errorf("%w: it is at schema version %d; imports load into an empty database (loading into one that has a schema and data of its own is not supported yet): create an empty database and import into it", ErrNotEmpty, status.CurrentVersion)
+		// Only a target older than the export comes here (see Import).
+		return fmt.Errorf("%w: it is at schema version %d, older than the export's %d; an import loads into an empty database, or one at the export's version or newer whose tables are empty: migrate it first (ferry up --to %d, or to the latest), or import into an empty database", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, im.m.Source.SchemaVersion)
 	}
 	tables, err := strsOwn(ctx, im.db, im.mig.Table())
 	if err != nil {

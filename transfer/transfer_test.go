@@ -457,6 +457,14 @@ func TestImportRefuses(t *testing.T) {
 	if _, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{}); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "mine") {
 		t.Errorf("non-empty target: %v", err)
 	}
+	// A target at an older version: migrate it first.
+	older := openURL(t, testdb.Create(t, tdb))
+	if _, err := serviceMigrator(t, older).Up(ctx, migrate.UpOptions{To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, st, m.ID, older, serviceMigrator(t, older), ImportOptions{}); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "older than the export's 2") || !strings.Contains(err.Error(), "ferry up --to 2") {
+		t.Errorf("a target at an older version: %v", err)
+	}
 	other := openURL(t, testdb.Create(t, tdb))
 	dir := t.TempDir()
 	for _, f := range []string{"001_initial.sql", "002_seed_settings.sql"} {
