@@ -272,6 +272,11 @@ func (im *importer) run(ctx context.Context) error {
 	if err := im.checkMigrations(); err != nil {
 		return err
 	}
+	// The export's --resume is SQL of the source's engine, placeholders
+	// and all: it is not run on another engine at the end of a load.
+	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.cross() {
+		return fmt.Errorf("the export paused %d workloads, and its --resume statement is %s SQL, which a %s target is not given: import with --keep-paused, then resume them in the target by hand (the export's statement: %s); nothing was changed", len(q.Paused), m.Source.Engine, im.db.URL.Kind, q.Resume)
+	}
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.
 	if im.st != nil {

@@ -839,6 +839,17 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "2" {
 			t.Fatalf("the source has %s paused runs, want 2", got)
 		}
+		if src.URL.Kind != database.SQLite {
+			// Another engine is not given the source's --resume SQL: the
+			// import refuses before it changes anything.
+			other := testdb.New(t, database.SQLite).DB
+			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "--keep-paused") || !strings.Contains(err.Error(), "nothing was changed") {
+				t.Errorf("an import of a paused export into another engine: %v", err)
+			}
+			if s, err := serviceMigrator(t, other).Status(ctx); err != nil || s.CurrentVersion != 0 {
+				t.Errorf("the refused import changed the target: %v %v", s, err)
+			}
+		}
 		target := openURL(t, testdb.Create(t, tdb))
 		rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
 		if err != nil || rep.WorkloadsResumed != 2 {
