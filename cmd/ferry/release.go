@@ -268,8 +268,10 @@ newer but still compatible schema is ready at once.
 
 ferry checks with exponential backoff and jitter (100ms up to 2s) until
 --timeout (default 10m; 0 waits for ever). A database that cannot be reached
-yet is waited for too, saying why. The timeout is a hard bound: it cuts a
-check in flight, a connection attempt included.
+yet is waited for too, saying why, and so is one whose import (ferry import,
+ferry copy) has not finished: its schema is there, its data is not. The
+timeout is a hard bound: it cuts a check in flight, a connection attempt
+included.
 
 Exit codes: 0 ready; 1 on timeout, with the current version, the version
 needed and the migrations not applied yet; 1 at once, without waiting, when

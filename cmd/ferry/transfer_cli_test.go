@@ -47,14 +47,7 @@ func TestCLITransfer(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer target.Close()
-		for _, q := range []string{
-			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
-			"INSERT INTO ferry_migrations_import VALUES ('" + id + "', 'started', 0, '2026-11-29T00:00:00Z')",
-		} {
-			if _, err := target.ExecContext(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		cutShort(t, target, id, "started")
 		var st struct {
 			Imports []struct {
 				ExportID string `json:"export_id"`
@@ -162,15 +155,7 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n",
 		})
 		mustRun(t, dir, db.URLString, "up")
-		// An import cut short, as its ledger records it.
-		for _, q := range []string{
-			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
-			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-abcdef', 'started', 0, '2026-11-30T00:00:00Z')",
-		} {
-			if _, err := db.DB.ExecContext(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		cutShort(t, db.DB, "20261130T000000Z-abcdef", "started")
 		if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "2s"); r.code != 1 ||
 			!strings.Contains(r.stderr, "import of export 20261130T000000Z-abcdef") || !strings.Contains(r.stderr, "has not finished") {
 			t.Errorf("wait during an import: exit %d: %s", r.code, r.stderr)
@@ -216,15 +201,7 @@ func TestUnfinishedCopy(t *testing.T) {
 		dir := project(t, map[string]string{
 			"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n",
 		})
-		for _, q := range []string{
-			"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))",
-			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-c0ffee', 'started', 0, '2026-11-30T00:00:00Z')",
-			"INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-c0ffee', 'copy', 0, '2026-11-30T00:00:00Z')",
-		} {
-			if _, err := db.DB.ExecContext(context.Background(), q); err != nil {
-				t.Fatal(err)
-			}
-		}
+		cutShort(t, db.DB, "20261130T000000Z-c0ffee", "started", "copy")
 		if r := mustRun(t, dir, db.URLString, "status"); !strings.Contains(r.stdout, "Copy in progress") || !strings.Contains(r.stdout, "run the copy again") || strings.Contains(r.stdout, "ferry import") {
 			t.Errorf("status: %s", r.stdout)
 		}
@@ -235,4 +212,19 @@ func TestUnfinishedCopy(t *testing.T) {
 			t.Errorf("up: exit %d: %s", r.code, r.stderr)
 		}
 	})
+}
+
+// cutShort writes an import ledger that says export id's import (or
+// copy) got as far as steps, as one cut short leaves it.
+func cutShort(t *testing.T, db *database.DB, id string, steps ...string) {
+	t.Helper()
+	qs := []string{"CREATE TABLE ferry_migrations_import (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))"}
+	for _, step := range steps {
+		qs = append(qs, "INSERT INTO ferry_migrations_import VALUES ('"+id+"', '"+step+"', 0, '2026-11-30T00:00:00Z')")
+	}
+	for _, q := range qs {
+		if _, err := db.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
