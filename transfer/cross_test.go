@@ -212,6 +212,28 @@ func TestLoadDataWarnings(t *testing.T) {
 	}
 }
 
+// TestLoadDataDuplicateKey: keys distinct in SQLite that MySQL's
+// case-insensitive collation finds equal fail the load, whether the table
+// loads as a small one or as a large one (with unique_checks off where
+// the server sorts its keys: see sortsKeys), and leave it empty.
+func TestLoadDataDuplicateKey(t *testing.T) {
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE ev (id VARCHAR(10) PRIMARY KEY, n INTEGER NOT NULL);\nCREATE INDEX ev_n ON ev (n);\n"}
+	ctx := tctx(t)
+	src := testdb.New(t, database.SQLite)
+	st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO ev VALUES ('a', 1), ('b', 2), ('A', 3)"}, ExportOptions{})
+	for _, bulk := range []int64{0, 1} {
+		target := testdb.New(t, database.MySQL).DB
+		_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{bulkRows: bulk})
+		if err == nil || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "table ev") {
+			t.Fatalf("import (bulkRows %d) of keys MySQL finds equal: %v", bulk, err)
+		}
+		var n int
+		if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM ev").Scan(&n); err != nil || n != 0 {
+			t.Fatalf("ev after the failed load (bulkRows %d): %d rows (%v)", bulk, n, err)
+		}
+	}
+}
+
 // TestImportAcrossEnginesRefusesValues: a value the target's type cannot
 // carry stops the load, naming table, column, row and value; nothing of
 // the table is loaded.

@@ -43,6 +43,9 @@ type ImportOptions struct {
 	// noLoadData loads MySQL with INSERTs, as when the server refuses
 	// LOAD DATA LOCAL INFILE (tests).
 	noLoadData bool
+	// dropKeys loads a large MySQL table without its keys even where the
+	// server would build them in one sorted pass (see sortsKeys; tests).
+	dropKeys bool
 	// partsListed, if set, is called once the verification has listed
 	// the parts it reads; keysAlter before a re-creation of keys runs its
 	// ALTER (tests).

@@ -129,7 +129,7 @@ func TestVerifyWaitsHoldingNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(tctx(t), time.Minute)
 	defer cancel()
 	listed := make(chan struct{})
-	opts := ImportOptions{Jobs: 2, splitRows: 1, bulkRows: 1000,
+	opts := ImportOptions{Jobs: 2, splitRows: 1, bulkRows: 1000, dropKeys: true,
 		partsListed: func() { close(listed) },
 		keysAlter: func() {
 			select {

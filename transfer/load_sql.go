@@ -34,6 +34,9 @@ type sqlLoader struct {
 	// noLoadData: the server refused LOAD DATA LOCAL INFILE once; the
 	// rest goes through INSERTs.
 	noLoadData bool
+	// sortsKeys: the server builds the keys of a table filled from empty
+	// in one sorted pass (see sortsKeys).
+	sortsKeys bool
 }
 
 // session sets the loading connection up, once.
@@ -50,8 +53,47 @@ func (l *sqlLoader) session(ctx context.Context) error {
 			return err
 		}
 	}
+	if l.kind == database.MySQL {
+		var v string
+		if err := l.conn.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&v); err != nil {
+			return err
+		}
+		l.sortsKeys = sortsKeys(v)
+	}
 	l.set = true
 	return nil
+}
+
+// sortsKeys reports whether a server of this version (SELECT VERSION())
+// loads a table that one transaction fills from empty, with unique_checks
+// and foreign_key_checks off, as mysqldump's scripts do, in bulk: no undo
+// record per row, and each secondary index built at the end in one sorted
+// pass (MariaDB's MDEV-24621 and MDEV-24818), which costs the server less
+// than a load without them and an ALTER that adds them back. It is the
+// MariaDB releases that also load LOAD DATA that way without aborting
+// when the temporary directory fills (MDEV-34703: 10.11.11, 11.4.5,
+// 11.7.2, 11.8 on). A table the server finds not empty (rows deleted but not yet
+// purged) loads row by row, keys and all: slower, not wrong.
+func sortsKeys(version string) bool {
+	num, rest, ok := strings.Cut(version, "-")
+	if !ok || !strings.HasPrefix(rest, "MariaDB") {
+		return false
+	}
+	var major, minor, patch int
+	if _, err := fmt.Sscanf(num, "%d.%d.%d", &major, &minor, &patch); err != nil {
+		return false
+	}
+	switch {
+	case major == 10 && minor == 11:
+		return patch >= 11
+	case major == 11 && minor == 4:
+		return patch >= 5
+	case major == 11 && minor == 7:
+		return patch >= 2
+	case major == 11:
+		return minor >= 8
+	}
+	return major >= 12
 }
 
 func (l *sqlLoader) empty(ctx context.Context, tables []string) error {
@@ -73,10 +115,24 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		return err
 	}
 	var bulk []keyDef
+	sorted := false
 	if l.kind == database.MySQL && len(group) == 1 && l.im.bulk(group[0]) {
-		var err error
-		if bulk, err = l.dropKeys(ctx, group[0].Name); err != nil {
-			return fmt.Errorf("table %s: %w", group[0].Name, err)
+		table := group[0].Name
+		create, err := l.showCreate(ctx, table)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", table, err)
+		}
+		// With unique_checks off, a UNIQUE secondary key is checked only
+		// where the server loads in bulk: a table with one has its plain
+		// keys dropped instead. The primary key is checked either way,
+		// and a duplicate fails the load (loadDataMySQL).
+		if sorted = l.sortsKeys && !l.noLoadData && !l.im.opts.dropKeys && !hasUnique(create); sorted {
+			if _, err := l.conn.ExecContext(ctx, `SET SESSION unique_checks = 0`); err != nil {
+				return err
+			}
+			l.im.log.Info("loading with its keys, which the server builds in one sorted pass", "table", table)
+		} else if bulk, err = l.dropKeys(ctx, table, create); err != nil {
+			return fmt.Errorf("table %s: %w", table, err)
 		}
 	}
 	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {
@@ -102,6 +158,12 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		}
 		return l.im.markTables(ctx, tx, group)
 	})
+	if sorted {
+		// The next table this connection loads may have a UNIQUE key.
+		if _, rerr := l.conn.ExecContext(context.WithoutCancel(ctx), `SET SESSION unique_checks = 1`); rerr != nil {
+			return errors.Join(err, fmt.Errorf("turn unique_checks back on: %w", rerr))
+		}
+	}
 	if err != nil || len(bulk) == 0 {
 		return err // a failed load's keys come back when the import runs again (restoreKeys)
 	}
@@ -262,11 +324,7 @@ func keysTable(history string) string { return ledgerTable(history) + "_keys" }
 // not transactional: they are first recorded in the ledger's keys table,
 // from which restoreKeys puts them back, after the load or when a cut
 // short import runs again.
-func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error) {
-	var name, create string
-	if err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err != nil {
-		return nil, err
-	}
+func (l *sqlLoader) dropKeys(ctx context.Context, table, create string) ([]keyDef, error) {
 	var keys []keyDef
 	for _, line := range strings.Split(create, "\n") {
 		line = strings.TrimSuffix(strings.TrimSpace(line), ",")
@@ -336,8 +394,8 @@ func (l *sqlLoader) dropKeys(ctx context.Context, table string) ([]keyDef, error
 // does not have again already) and clears their ledger rows. begin, if
 // not nil, is called once the ALTER is building (see restorer.ready).
 func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef, begin func()) error {
-	var name, create string
-	if err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err != nil {
+	create, err := l.showCreate(ctx, table)
+	if err != nil {
 		return err
 	}
 	var adds []string
@@ -367,14 +425,32 @@ func (l *sqlLoader) restoreKeys(ctx context.Context, table string, keys []keyDef
 			// A killed run's ALTER goes on in the server after its client
 			// is gone, and this one waited for it: the keys may all be
 			// there now.
-			if err2 := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create); err2 != nil || !hasKeys(create, keys) {
+			if create, err2 := l.showCreate(ctx, table); err2 != nil || !hasKeys(create, keys) {
 				return fmt.Errorf("table %s: re-create its secondary indexes and foreign keys after the load: %w", table, err)
 			}
 		}
 		l.im.log.Info("indexes and foreign keys re-created after the load", "tables", 1, "table", table, "keys", len(adds))
 	}
-	_, err := l.conn.ExecContext(ctx, "DELETE FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? AND table_name = ?", l.im.m.ID, table)
+	_, err = l.conn.ExecContext(ctx, "DELETE FROM "+quoteMySQL(keysTable(l.im.mig.Table()))+" WHERE export_id = ? AND table_name = ?", l.im.m.ID, table)
 	return err
+}
+
+// showCreate returns SHOW CREATE TABLE's text for table.
+func (l *sqlLoader) showCreate(ctx context.Context, table string) (string, error) {
+	var name, create string
+	err := l.conn.QueryRowContext(ctx, "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &create)
+	return create, err
+}
+
+// hasUnique reports whether a SHOW CREATE TABLE text has a UNIQUE
+// secondary key.
+func hasUnique(create string) bool {
+	for _, line := range strings.Split(create, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "UNIQUE KEY ") {
+			return true
+		}
+	}
+	return false
 }
 
 // hasKeys reports whether a SHOW CREATE TABLE text has every key.

@@ -1038,6 +1038,92 @@ COMMENT ON CONSTRAINT events_parent_id_fkey ON events IS 'the event this one cor
 	sameData(t, tdb.DB, target, "the bulk load")
 }
 
+// TestSortedKeysMySQL: on a MariaDB that builds the keys of a table
+// filled from empty in one sorted pass (sortsKeys), a large table without
+// a UNIQUE secondary key loads with its keys and foreign keys where they
+// are: a cut-short load leaves the table empty with its keys, and the
+// import run again loads it whole. Elsewhere it loads as TestBulkLoadMySQL
+// says.
+func TestSortedKeysMySQL(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
+		"CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n" +
+		"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, kind VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL,\n" +
+		"  KEY events_account_fk (account_id, at), KEY events_kind_idx (kind(4)),\n" +
+		"  CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE);\n"}
+	seedSQL := []string{
+		"INSERT INTO accounts SELECT seq, CONCAT('a', seq, '@example.com') FROM seq_1_to_100",
+		"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
+	}
+	ctx := tctx(t)
+	var version string
+	if err := tdb.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	sorted := sortsKeys(version)
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
+	create := func(db *database.DB) string {
+		var name, def string
+		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
+			t.Fatal(err)
+		}
+		return def
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	cut, cancel := context.WithCancel(ctx)
+	_, err := Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
+		if p.Op == "load" && p.Table == "events" && p.Done {
+			cancel()
+		}
+	}}})
+	cancel()
+	if err == nil {
+		t.Fatal("the cut import succeeded")
+	}
+	var n int
+	if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("events after the cut load: %d rows (%v)", n, err)
+	}
+	if want, got := create(tdb.DB), create(target); sorted && got != want {
+		t.Fatalf("events after the cut load:\n got %s\nwant %s", got, want)
+	}
+	var log bytes.Buffer
+	opts := ImportOptions{bulkRows: 1000, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatalf("the import run again: %v", err)
+	}
+	if got := strings.Contains(log.String(), `msg="loading with its keys, which the server builds in one sorted pass" table=events`); got != sorted {
+		t.Errorf("server %s: loaded events with its keys %v, want %v:\n%s", version, got, sorted, log.String())
+	}
+	if want, got := create(tdb.DB), create(target); got != want {
+		t.Errorf("events after the import:\n got %s\nwant %s", got, want)
+	}
+	sameData(t, tdb.DB, target, "the load with the keys")
+}
+
+// TestSortsKeys: the MariaDB releases that load a table filled from
+// empty in bulk, LOAD DATA included, and no MySQL.
+func TestSortsKeys(t *testing.T) {
+	for v, want := range map[string]bool{
+		"10.11.19-MariaDB-0+deb12u1": true,
+		"10.11.11-MariaDB":           true,
+		"10.11.10-MariaDB-log":       false,
+		"10.6.21-MariaDB":            false,
+		"11.4.5-MariaDB":             true,
+		"11.4.4-MariaDB":             false,
+		"11.7.2-MariaDB":             true,
+		"11.8.0-MariaDB":             true,
+		"12.1.2-MariaDB":             true,
+		"8.4.3":                      false,
+		"9.1.0-commercial":           false,
+		"":                           false,
+	} {
+		if got := sortsKeys(v); got != want {
+			t.Errorf("sortsKeys(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
 // TestBulkLoadMySQL: a large MySQL table loads without its secondary
 // indexes and foreign keys, recorded first in the ledger's keys table; an
 // import cut short after dropping them puts them back when it runs again.
