@@ -123,10 +123,19 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 			return fmt.Errorf("table %s: %w", table, err)
 		}
 		// With unique_checks off, a UNIQUE secondary key is checked only
-		// where the server loads in bulk: a table with one has its plain
+		// where the server loads in bulk: a table with one, or with a
+		// trigger (which may write into a table with one), has its plain
 		// keys dropped instead. The primary key is checked either way,
 		// and a duplicate fails the load (loadDataMySQL).
 		if sorted = l.sortsKeys && !l.noLoadData && !l.im.opts.dropKeys && !hasUnique(create); sorted {
+			var triggers int
+			if err := l.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.triggers
+				WHERE event_object_schema = DATABASE() AND event_object_table = ?`, table).Scan(&triggers); err != nil {
+				return fmt.Errorf("table %s: %w", table, err)
+			}
+			sorted = triggers == 0
+		}
+		if sorted {
 			if _, err := l.conn.ExecContext(ctx, `SET SESSION unique_checks = 0`); err != nil {
 				return err
 			}

@@ -1101,6 +1101,33 @@ func TestSortedKeysMySQL(t *testing.T) {
 	sameData(t, tdb.DB, target, "the load with the keys")
 }
 
+// TestSortedKeysNotWithTriggers: a large table with a trigger (which may
+// write into a table with a UNIQUE key, unchecked with unique_checks off)
+// loads without its keys, re-created after.
+func TestSortedKeysNotWithTriggers(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
+		"CREATE TABLE audit (event_id BIGINT NOT NULL, note VARCHAR(20) NOT NULL, UNIQUE KEY audit_event (event_id));\n" +
+		"CREATE TABLE events (id BIGINT PRIMARY KEY, kind VARCHAR(20) NOT NULL, KEY events_kind_idx (kind));\n" +
+		"CREATE TRIGGER events_audit AFTER INSERT ON events FOR EACH ROW INSERT INTO audit VALUES (NEW.id, 'loaded');\n"}
+	seedSQL := []string{"INSERT INTO events SELECT seq, IF(seq % 3 = 0, 'refund', 'sale') FROM seq_1_to_2000"}
+	ctx := tctx(t)
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{Tables: []string{"events"}})
+	target := openURL(t, testdb.Create(t, tdb))
+	var log bytes.Buffer
+	opts := ImportOptions{bulkRows: 1000, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if strings.Contains(log.String(), "sorted pass") || !strings.Contains(log.String(), "table=events keys=1") {
+		t.Errorf("events (with a trigger) did not load without its keys:\n%s", log.String())
+	}
+	var n int
+	if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit").Scan(&n); err != nil || n != 2000 {
+		t.Errorf("audit rows the trigger wrote: %d (%v)", n, err)
+	}
+}
+
 // TestSortsKeys: the MariaDB releases that load a table filled from
 // empty in bulk, LOAD DATA included, and no MySQL.
 func TestSortsKeys(t *testing.T) {
