@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -50,6 +51,9 @@ type ImportOptions struct {
 	// the parts it reads; keysAlter before a re-creation of keys runs its
 	// ALTER (tests).
 	partsListed, keysAlter func()
+	// loaded, if set, is called with a MySQL or SQLite loader's
+	// connection after each of its loads (tests).
+	loaded func(ctx context.Context, conn *sql.Conn)
 	// KeepPaused leaves the workloads the export paused (Quiesce) paused
 	// in the target; by default they are resumed once the data is
 	// verified.

@@ -127,7 +127,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		// trigger (which may write into a table with one), has its plain
 		// keys dropped instead. The primary key is checked either way,
 		// and a duplicate fails the load (loadDataMySQL).
-		if sorted = l.sortsKeys && !l.noLoadData && !l.im.opts.dropKeys && !hasUnique(create); sorted {
+		if sorted = l.sortsKeys && !l.noLoadData && !l.im.opts.dropKeys && bulkLoads(create); sorted {
 			var triggers int
 			if err := l.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.triggers
 				WHERE event_object_schema = DATABASE() AND event_object_table = ?`, table).Scan(&triggers); err != nil {
@@ -168,10 +168,16 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		return l.im.markTables(ctx, tx, group)
 	})
 	if sorted {
-		// The next table this connection loads may have a UNIQUE key.
-		if _, rerr := l.conn.ExecContext(context.WithoutCancel(ctx), `SET SESSION unique_checks = 1`); rerr != nil {
-			return errors.Join(err, fmt.Errorf("turn unique_checks back on: %w", rerr))
+		// The next table this connection loads may have a UNIQUE key. A
+		// failed load stops the import, and its connection is discarded
+		// (loadGroups starts nothing after an error): its reset may fail
+		// (a cancelled load's connection is closed) and says nothing.
+		if _, rerr := l.conn.ExecContext(context.WithoutCancel(ctx), `SET SESSION unique_checks = 1`); rerr != nil && err == nil {
+			return fmt.Errorf("table %s: turn unique_checks back on: %w", group[0].Name, rerr)
 		}
+	}
+	if err == nil && l.im.opts.loaded != nil {
+		l.im.opts.loaded(ctx, l.conn)
 	}
 	if err != nil || len(bulk) == 0 {
 		return err // a failed load's keys come back when the import runs again (restoreKeys)
@@ -451,15 +457,25 @@ func (l *sqlLoader) showCreate(ctx context.Context, table string) (string, error
 	return create, err
 }
 
-// hasUnique reports whether a SHOW CREATE TABLE text has a UNIQUE
-// secondary key.
-func hasUnique(create string) bool {
+// bulkLoads reports whether a table of this SHOW CREATE TABLE text loads
+// with its keys (see sortsKeys): an InnoDB table without a UNIQUE
+// secondary key (unchecked with unique_checks off where InnoDB does not
+// load in bulk), and one InnoDB loads in bulk at all: not partitioned,
+// system-versioned or with a SPATIAL index, which InnoDB loads row by
+// row, maintaining every secondary index as it goes (slower than the
+// drop-and-ALTER path). A false positive only keeps the older path.
+func bulkLoads(create string) bool {
+	if !strings.Contains(create, "ENGINE=InnoDB") || strings.Contains(create, "WITH SYSTEM VERSIONING") ||
+		strings.Contains(create, "PARTITION BY ") {
+		return false
+	}
 	for _, line := range strings.Split(create, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "UNIQUE KEY ") {
-			return true
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "UNIQUE KEY ") || strings.HasPrefix(line, "SPATIAL KEY ") {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // hasKeys reports whether a SHOW CREATE TABLE text has every key.

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -219,8 +220,10 @@ func TestExportImportThroughMigrations(t *testing.T) {
 		if s, _ := tmig.Status(ctx); s.CurrentVersion != 0 {
 			t.Fatalf("--plan changed the target: version %d", s.CurrentVersion)
 		}
-		// Every PostgreSQL table loads as a large one would: without its
-		// secondary indexes and foreign keys, re-created after.
+		// Every table loads as a large one would: on PostgreSQL (and MySQL
+		// where the server does not sort the keys, or the table has a
+		// UNIQUE one: see sortsKeys) without its secondary indexes and
+		// foreign keys, re-created after.
 		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 2, splitRows: 1, bulkRows: 1})
 		if err != nil {
 			t.Fatalf("import: %v (%+v)", err, rep)
@@ -1088,9 +1091,22 @@ func TestSortedKeysMySQL(t *testing.T) {
 		t.Fatalf("events after the cut load:\n got %s\nwant %s", got, want)
 	}
 	var log bytes.Buffer
-	opts := ImportOptions{bulkRows: 1000, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	// The run again loads events only (accounts is in): after it, the
+	// loader's session checks UNIQUE keys again, for its next table.
+	var checks []string
+	opts := ImportOptions{Jobs: 1, bulkRows: 1000, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))},
+		loaded: func(ctx context.Context, conn *sql.Conn) {
+			var on string
+			if err := conn.QueryRowContext(ctx, "SELECT @@unique_checks").Scan(&on); err != nil {
+				t.Error(err)
+			}
+			checks = append(checks, on)
+		}}
 	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
 		t.Fatalf("the import run again: %v", err)
+	}
+	if got := strings.Join(checks, " "); got != "1" {
+		t.Errorf("unique_checks after the load of events: %q, want 1", got)
 	}
 	if got := strings.Contains(log.String(), `msg="loading with its keys, which the server builds in one sorted pass" table=events`); got != sorted {
 		t.Errorf("server %s: loaded events with its keys %v, want %v:\n%s", version, got, sorted, log.String())
@@ -1125,6 +1141,24 @@ func TestSortedKeysNotWithTriggers(t *testing.T) {
 	var n int
 	if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM audit").Scan(&n); err != nil || n != 2000 {
 		t.Errorf("audit rows the trigger wrote: %d (%v)", n, err)
+	}
+}
+
+// TestBulkLoads: the tables InnoDB loads in bulk with their keys; the
+// rest keep the drop-and-ALTER path.
+func TestBulkLoads(t *testing.T) {
+	const head = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `n` int(11) DEFAULT NULL,\n  PRIMARY KEY (`id`),\n"
+	for create, want := range map[string]bool{
+		head + "  KEY `n` (`n`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4":                                          true,
+		head + "  UNIQUE KEY `n` (`n`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4":                                   false,
+		head + "  SPATIAL KEY `g` (`g`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4":                                  false,
+		head + "  KEY `n` (`n`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 WITH SYSTEM VERSIONING":                   false,
+		head + "  KEY `n` (`n`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4\n PARTITION BY HASH (`id`)\nPARTITIONS 4": false,
+		head + "  KEY `n` (`n`)\n) ENGINE=Aria DEFAULT CHARSET=utf8mb4":                                            false,
+	} {
+		if got := bulkLoads(create); got != want {
+			t.Errorf("bulkLoads(%q) = %v, want %v", create, got, want)
+		}
 	}
 }
 
