@@ -72,8 +72,8 @@ func (l *sqlLoader) session(ctx context.Context) error {
 // than a load without them and an ALTER that adds them back. It is the
 // MariaDB releases that also load LOAD DATA that way without aborting
 // when the temporary directory fills (MDEV-34703: 10.11.11, 11.4.5,
-// 11.7.2, 11.8 on). A table the server finds not empty (rows deleted but not yet
-// purged) loads row by row, keys and all: slower, not wrong.
+// 11.7.2, 11.8 on). A table the server finds not empty (rows deleted but
+// not yet purged) loads row by row, keys and all: slower, not wrong.
 func sortsKeys(version string) bool {
 	num, rest, ok := strings.Cut(version, "-")
 	if !ok || !strings.HasPrefix(rest, "MariaDB") {
@@ -123,10 +123,11 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 			return fmt.Errorf("table %s: %w", table, err)
 		}
 		// With unique_checks off, a UNIQUE secondary key is checked only
-		// where the server loads in bulk: a table with one, or with a
-		// trigger (which may write into a table with one), has its plain
-		// keys dropped instead. The primary key is checked either way,
-		// and a duplicate fails the load (loadDataMySQL).
+		// where the server loads in bulk: a table with one (see
+		// bulkLoads), or with a trigger (which may write into a table with
+		// one), has its plain keys dropped instead. The primary key is
+		// checked either way, and a duplicate fails the load
+		// (loadDataMySQL).
 		if sorted = l.sortsKeys && !l.noLoadData && !l.im.opts.dropKeys && bulkLoads(create); sorted {
 			var triggers int
 			if err := l.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.triggers
@@ -137,7 +138,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 		}
 		if sorted {
 			if _, err := l.conn.ExecContext(ctx, `SET SESSION unique_checks = 0`); err != nil {
-				return err
+				return fmt.Errorf("table %s: %w", table, err)
 			}
 			l.im.log.Info("loading with its keys, which the server builds in one sorted pass", "table", table)
 		} else if bulk, err = l.dropKeys(ctx, table, create); err != nil {
