@@ -141,11 +141,7 @@ func TestVerifyWaitsHoldingNothing(t *testing.T) {
 		t.Fatalf("import: %v", err)
 	}
 	for _, db := range []*database.DB{tdb.DB, target} {
-		var name, def string
-		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
-			t.Fatal(err)
-		}
-		if !strings.Contains(def, "KEY `events_account_idx`") {
+		if def := showCreate(t, db, "events"); !strings.Contains(def, "KEY `events_account_idx`") {
 			t.Fatalf("events lacks its keys:\n%s", def)
 		}
 	}

@@ -1041,6 +1041,33 @@ COMMENT ON CONSTRAINT events_parent_id_fkey ON events IS 'the event this one cor
 	sameData(t, tdb.DB, target, "the bulk load")
 }
 
+// showCreate returns MySQL's SHOW CREATE TABLE text for table.
+func showCreate(t *testing.T, db *database.DB, table string) string {
+	t.Helper()
+	var name, def string
+	if err := db.QueryRowContext(tctx(t), "SHOW CREATE TABLE "+quoteMySQL(table)).Scan(&name, &def); err != nil {
+		t.Fatal(err)
+	}
+	return def
+}
+
+// importCutAfterFeed runs an import of export id into target, with opts,
+// cut short once table's rows are fed (before its load commits); the
+// import must fail.
+func importCutAfterFeed(t *testing.T, st *Store, id string, target *database.DB, mig *migrate.Migrator, table string, opts ImportOptions) {
+	t.Helper()
+	cut, cancel := context.WithCancel(tctx(t))
+	defer cancel()
+	opts.Progress = func(p Progress) {
+		if p.Op == "load" && p.Table == table && p.Done {
+			cancel()
+		}
+	}
+	if _, err := Import(cut, st, id, target, mig, opts); err == nil {
+		t.Fatal("the cut import succeeded")
+	}
+}
+
 // TestSortedKeysMySQL: on a MariaDB that builds the keys of a table
 // filled from empty in one sorted pass (sortsKeys), a large table without
 // a UNIQUE secondary key loads with its keys and foreign keys where they
@@ -1065,24 +1092,9 @@ func TestSortedKeysMySQL(t *testing.T) {
 	}
 	sorted := sortsKeys(version)
 	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
-	create := func(db *database.DB) string {
-		var name, def string
-		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
-			t.Fatal(err)
-		}
-		return def
-	}
+	create := func(db *database.DB) string { return showCreate(t, db, "events") }
 	target := openURL(t, testdb.Create(t, tdb))
-	cut, cancel := context.WithCancel(ctx)
-	_, err := Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
-		if p.Op == "load" && p.Table == "events" && p.Done {
-			cancel()
-		}
-	}}})
-	cancel()
-	if err == nil {
-		t.Fatal("the cut import succeeded")
-	}
+	importCutAfterFeed(t, st, m.ID, target, mig(target), "events", ImportOptions{bulkRows: 1000})
 	var n int
 	if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&n); err != nil || n != 0 {
 		t.Fatalf("events after the cut load: %d rows (%v)", n, err)
@@ -1202,26 +1214,11 @@ func TestBulkLoadMySQL(t *testing.T) {
 	}
 	ctx := tctx(t)
 	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
-	create := func(db *database.DB) string {
-		var name, def string
-		if err := db.QueryRowContext(ctx, "SHOW CREATE TABLE events").Scan(&name, &def); err != nil {
-			t.Fatal(err)
-		}
-		return def
-	}
+	create := func(db *database.DB) string { return showCreate(t, db, "events") }
 	target := openURL(t, testdb.Create(t, tdb))
 	// Cut short once events' rows are fed: its keys are dropped, its load
 	// rolls back.
-	cut, cancel := context.WithCancel(ctx)
-	_, err := Import(cut, st, m.ID, target, mig(target), ImportOptions{bulkRows: 1000, Options: Options{Progress: func(p Progress) {
-		if p.Op == "load" && p.Table == "events" && p.Done {
-			cancel()
-		}
-	}}})
-	cancel()
-	if err == nil {
-		t.Fatal("the cut import succeeded")
-	}
+	importCutAfterFeed(t, st, m.ID, target, mig(target), "events", ImportOptions{bulkRows: 1000})
 	if def := create(target); strings.Contains(def, "events_account_fk") || strings.Contains(def, "events_kind_idx") {
 		t.Fatalf("events kept its keys through the cut load:\n%s", def)
 	}
