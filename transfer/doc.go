@@ -7,8 +7,8 @@
 // An export is a directory named by its id:
 //
 //	20261129T170000Z-ab12cd/
-//	  tables/runs/part-00001.jsonl.gz    rows, gzip-compressed JSON Lines
-//	  tables/runs/part-00002.jsonl.gz
+//	  tables/runs/part-00001.jsonl.s2    rows, S2-compressed JSON Lines (.gz: gzip)
+//	  tables/runs/part-00002.jsonl.s2
 //	  ...
 //	  manifest.json                      written last: the commit marker
 //

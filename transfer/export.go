@@ -19,7 +19,6 @@ import (
 
 	"filippo.io/age"
 	"github.com/go-sql-driver/mysql"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"
@@ -97,6 +96,9 @@ type ExportOptions struct {
 	// Window, if set, exports only recent rows, closed under foreign keys
 	// (see Window).
 	Window *Window
+	// Compression is how chunks are compressed: CompressS2 (the default,
+	// for "") or CompressGzip.
+	Compression string
 	// splitRows is the estimated size from which a table is read in key
 	// ranges (default 200,000; tests lower it).
 	splitRows int64
@@ -124,6 +126,14 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 		return nil, err
 	}
 	m := newManifest(ctx, start, db, mig, opts.FerryVersion)
+	switch opts.Compression {
+	case "", CompressS2:
+		m.Compression = CompressS2
+	case CompressGzip:
+		m.Format = 1 // as older ferry wrote it, and reads it
+	default:
+		return nil, fmt.Errorf("compression %q: ferry compresses exports with %s or %s", opts.Compression, CompressS2, CompressGzip)
+	}
 	log := opts.logger()
 	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
 		if err := readSource(ctx, mig, m); err != nil {
@@ -323,7 +333,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	}
 	states := make([]*tableState, len(m.Tables))
 	for i := range states {
-		states[i] = &tableState{parts: counts[i], filter: filters[m.Tables[i].Name]}
+		states[i] = &tableState{parts: counts[i], filter: filters[m.Tables[i].Name], compression: m.compression()}
 	}
 	var progressMu sync.Mutex
 	progress := func(p Progress) {
@@ -1021,6 +1031,8 @@ type tableState struct {
 	chunks int // chunk numbers handed out
 	bytes  int64
 	filter rowFilter // a window's; zero for every row
+
+	compression string
 }
 
 // nextChunk names the table's next chunk.
@@ -1028,7 +1040,7 @@ func (ts *tableState) nextChunk(table string) string {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	ts.chunks++
-	return chunkName(table, ts.chunks)
+	return chunkName(table, ts.chunks, ts.compression)
 }
 
 // exportPart writes table t's rows (those of rng, or all) into chunks of
@@ -1255,18 +1267,18 @@ func readRange(ctx context.Context, q querier, kind string, t *Table, rng *keyRa
 	return readRowsWhere(ctx, q, kind, t, where, flag, sl)
 }
 
-// chunkWriter writes one chunk: rows, gzip, store.
+// chunkWriter writes one chunk: rows, compression, store.
 type chunkWriter struct {
 	obj  *objectWriter
-	enc  io.WriteCloser // age, between gzip and the object; nil when not encrypted
-	gz   *gzip.Writer
+	enc  io.WriteCloser // age, between compression and the object; nil when not encrypted
+	comp io.WriteCloser // S2 or gzip
 	raw  int64
 	rows int64
 	name string
 
 	// Compression runs in its own goroutine, on blocks of rows, so that
 	// reading the next rows and compressing the last ones use two cores:
-	// gzip is about half of an export's CPU.
+	// compression is a large part of an export's CPU.
 	block  []byte
 	blocks chan block  // to the compressor
 	free   chan []byte // back from it
@@ -1292,7 +1304,7 @@ func (c *chunkWriter) start() {
 		var err error
 		for b := range c.blocks {
 			if err == nil {
-				_, err = c.gz.Write(b.b)
+				_, err = c.comp.Write(b.b)
 			}
 			if b.ack != nil {
 				close(b.ack)
@@ -1353,7 +1365,7 @@ func (c *chunkWriter) finish() (Chunk, error) {
 		c.obj.Abort()
 		return Chunk{}, err
 	}
-	if err := c.gz.Close(); err != nil {
+	if err := c.comp.Close(); err != nil {
 		c.obj.Abort()
 		return Chunk{}, err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/ferrydb/ferry/store"
 )
@@ -31,7 +32,8 @@ var ErrNotFound = errors.New("export not found")
 var ErrCorrupt = store.ErrCorrupt
 
 // Store is where exports live: each export is a "directory" named by its
-// id holding manifest.json and tables/<table>/part-NNNNN.jsonl.gz.
+// id holding manifest.json and tables/<table>/part-NNNNN.jsonl.s2 (.gz
+// with gzip).
 type Store struct {
 	s *store.Store
 }
@@ -105,8 +107,9 @@ func (s *Store) Close() error { return s.s.Close() }
 
 type objectWriter = store.Writer
 
-// newChunk starts chunk name of export id: rows, gzip, age encryption to
-// `to` (when not nil), the store.
+// newChunk starts chunk name of export id: rows, compression (S2 or
+// gzip, as the name ends), age encryption to `to` (when not nil), the
+// store.
 func (s *Store) newChunk(ctx context.Context, id, name string, to age.Recipient) (*chunkWriter, error) {
 	obj, err := s.s.Create(ctx, id+"/"+name, "application/octet-stream")
 	if err != nil {
@@ -121,9 +124,14 @@ func (s *Store) newChunk(ctx context.Context, id, name string, to age.Recipient)
 		}
 		under = cw.enc
 	}
-	// The fastest level: rows stream at disk speed and text still shrinks
-	// several times.
-	cw.gz, _ = gzip.NewWriterLevel(under, gzip.BestSpeed)
+	if chunkCompression(name) == CompressGzip {
+		// The fastest level: text still shrinks several times.
+		cw.comp, _ = gzip.NewWriterLevel(under, gzip.BestSpeed)
+	} else {
+		// One goroutine: the chunk writer compresses in its own already,
+		// and --jobs sets how many there are.
+		cw.comp = s2.NewWriter(under, s2.WriterConcurrency(1))
+	}
 	cw.start()
 	return cw, nil
 }
@@ -264,11 +272,20 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return s.s.DeletePrefix(ctx, id+"/")
 }
 
+// chunkCompression is how chunk name is compressed, as its name ends
+// (decodeManifest checks that the names agree with the manifest).
+func chunkCompression(name string) string {
+	if strings.HasSuffix(name, ".gz") {
+		return CompressGzip
+	}
+	return CompressS2
+}
+
 // chunkReader reads the rows of one chunk, checking the stored bytes
 // against the manifest as they are read.
 type chunkReader struct {
 	obj io.ReadCloser
-	gz  *gzip.Reader
+	dec io.Reader // the decompressor
 	br  *bufio.Reader
 	c   Chunk
 	id  string
@@ -289,16 +306,24 @@ func (s *Store) openChunk(ctx context.Context, id string, c Chunk, key age.Ident
 			return nil, err
 		}
 	}
-	gz, err := gzip.NewReader(under)
-	if err != nil {
-		err = s.corrupt(id, c, obj, err)
-		obj.Close()
-		return nil, err
+	var dec io.Reader
+	if chunkCompression(c.Name) == CompressGzip {
+		if dec, err = gzip.NewReader(under); err != nil {
+			err = s.corrupt(id, c, obj, err)
+			obj.Close()
+			return nil, err
+		}
+	} else {
+		// S2 has no trailer: a chunk cut between two of its blocks
+		// decompresses, shorter; the size and checksum OpenChecked
+		// compares at the end are what tell.
+		dec = s2.NewReader(under)
 	}
-	return &chunkReader{obj: obj, gz: gz, br: bufio.NewReaderSize(gz, 1<<20), c: c, id: id}, nil
+	return &chunkReader{obj: obj, dec: dec, br: bufio.NewReaderSize(dec, 1<<20), c: c, id: id}, nil
 }
 
-// corrupt prefers the checksum's verdict on a damaged chunk to gzip's.
+// corrupt prefers the checksum's verdict on a damaged chunk to the
+// decompressor's.
 func (s *Store) corrupt(id string, c Chunk, obj io.Reader, err error) error {
 	if _, cerr := io.Copy(io.Discard, obj); cerr != nil && errors.Is(cerr, ErrCorrupt) {
 		return cerr
@@ -308,7 +333,7 @@ func (s *Store) corrupt(id string, c Chunk, obj io.Reader, err error) error {
 
 // bufferSize sets the size of the reader's buffer, past which a row is
 // long (see next), before anything is read.
-func (r *chunkReader) bufferSize(n int) { r.br = bufio.NewReaderSize(r.gz, n) }
+func (r *chunkReader) bufferSize(n int) { r.br = bufio.NewReaderSize(r.dec, n) }
 
 // line returns the next row's line without its newline, or io.EOF after
 // the last one, once the whole object has been read and checked.
@@ -350,7 +375,7 @@ func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	if errors.Is(err, ErrCorrupt) {
 		return nil, nil, err
 	}
-	// A damaged gzip stream: the checksum says more.
+	// A damaged compressed stream: the checksum says more.
 	_, cerr := io.Copy(io.Discard, r.obj)
 	if cerr != nil {
 		return nil, nil, cerr
@@ -360,7 +385,8 @@ func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 
 // failed returns err for a row that does not decode, unless the chunk's
 // bytes do not match the manifest: then the checksum's verdict, which
-// says more (a flipped byte garbles what gzip gives before its own check).
+// says more (a flipped byte garbles what the decompressor gives before
+// its own check).
 func (r *chunkReader) failed(err error) error {
 	if _, cerr := io.Copy(io.Discard, r.obj); cerr != nil && errors.Is(cerr, ErrCorrupt) {
 		return cerr
@@ -369,6 +395,8 @@ func (r *chunkReader) failed(err error) error {
 }
 
 func (r *chunkReader) close() {
-	r.gz.Close()
+	if c, ok := r.dec.(io.Closer); ok {
+		c.Close()
+	}
 	r.obj.Close()
 }

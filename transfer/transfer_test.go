@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"github.com/klauspost/compress/s2"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/dbcompare"
@@ -362,6 +363,12 @@ func testImportResumes(t *testing.T, jobs int) {
 // and a manifest edited by hand each fail with a message naming what is
 // wrong, and load nothing.
 func TestDamagedExport(t *testing.T) {
+	for _, comp := range []string{CompressS2, CompressGzip} {
+		t.Run(comp, func(t *testing.T) { testDamagedExport(t, comp) })
+	}
+}
+
+func testDamagedExport(t *testing.T, comp string) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
 	smig := serviceAt2(t, tdb.DB, true)
@@ -370,10 +377,11 @@ func TestDamagedExport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{ChunkBytes: 2048})
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{ChunkBytes: 2048, Compression: comp})
 	if err != nil {
 		t.Fatal(err)
 	}
+	name := "logs/part-00002" + chunkExt(comp)
 	chunk := filepath.Join(dir, m.ID, filepath.FromSlash(m.table("logs").Chunks[1].Name))
 	orig, err := os.ReadFile(chunk)
 	if err != nil {
@@ -392,8 +400,8 @@ func TestDamagedExport(t *testing.T) {
 		want   string
 		is     error
 	}{
-		{"flipped byte", func() { os.WriteFile(chunk, flipped, 0o600) }, "logs/part-00002.jsonl.gz has sha256", ErrCorrupt},
-		{"missing chunk", func() { os.Remove(chunk) }, "logs/part-00002.jsonl.gz is missing", ErrCorrupt},
+		{"flipped byte", func() { os.WriteFile(chunk, flipped, 0o600) }, name + " has sha256", ErrCorrupt},
+		{"missing chunk", func() { os.Remove(chunk) }, name + " is missing", ErrCorrupt},
 	} {
 		c.damage()
 		res, err := st.Check(ctx, m.ID, nil)
@@ -442,6 +450,96 @@ func TestDamagedExport(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, m.ID)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("deleted export left %v", err)
+	}
+}
+
+// TestCompression: an export is S2-compressed by default (manifest
+// format 2, which names it) or gzip-compressed on request (format 1, as
+// ferry wrote every export before S2, so that older ferry reads it); each
+// checks and imports with the same rows, and a manifest whose format,
+// compression and chunk names disagree is refused.
+func TestCompression(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceAt2(t, tdb.DB, true)
+	var imports []func()
+	for _, c := range []struct {
+		opt, comp, ext, manifest string
+		format                   int
+	}{
+		{"", CompressS2, ".jsonl.s2", `"compression": "s2"`, 2},
+		{CompressGzip, CompressGzip, ".jsonl.gz", "", 1},
+	} {
+		dir := t.TempDir()
+		st, err := OpenStore(ctx, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Compression: c.opt, ChunkBytes: 2048})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(filepath.Join(dir, m.ID, manifestName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Format != c.format || !bytes.Contains(data, []byte(fmt.Sprintf(`"format": %d,`, c.format))) ||
+			(c.manifest != "") != bytes.Contains(data, []byte(`"compression"`)) || !bytes.Contains(data, []byte(c.manifest)) {
+			t.Errorf("%s: manifest format %d, want %d, and compression %q:\n%.300s", c.comp, m.Format, c.format, c.manifest, data)
+		}
+		logs := m.table("logs")
+		head, err := os.ReadFile(filepath.Join(dir, m.ID, filepath.FromSlash(logs.Chunks[0].Name)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		magic := map[string]string{CompressS2: "\xff\x06\x00\x00S2sTwO", CompressGzip: "\x1f\x8b"}[c.comp]
+		if len(logs.Chunks) < 2 || !strings.HasSuffix(logs.Chunks[0].Name, c.ext) || !bytes.HasPrefix(head, []byte(magic)) {
+			t.Errorf("%s: chunks %+v, starting %q", c.comp, logs.Chunks, head[:min(len(head), 10)])
+		}
+		if res, err := st.Check(ctx, m.ID, nil); err != nil || len(res.Problems) > 0 || len(res.RowsUnchecked) > 0 {
+			t.Errorf("%s: check: %+v %v", c.comp, res, err)
+		}
+		imports = append(imports, func() {
+			target := openURL(t, testdb.Create(t, tdb))
+			if rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{}); err != nil || !rep.Verified {
+				t.Fatalf("%s: import: %+v %v", c.comp, rep, err)
+			}
+			sameData(t, tdb.DB, target, c.comp+" import")
+		})
+	}
+	// Each import ends at the latest version, as the source does now.
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, imp := range imports {
+		imp()
+	}
+	if _, err := Export(ctx, nil, tdb.DB, smig, ExportOptions{Compression: "zstd"}); err == nil || !strings.Contains(err.Error(), `compression "zstd": ferry compresses exports with s2 or gzip`) {
+		t.Errorf("unknown compression: %v", err)
+	}
+
+	manifest := func(format int, comp, chunk string) []byte {
+		return []byte(fmt.Sprintf(`{"format": %d, "id": "x", "compression": %q, "tables": [{"name": "runs", "columns": [{"name": "id", "type": "integer"}],
+			"rows": 1, "row_checksum": %q, "chunks": [{"name": %q, "rows": 1}]}]}`, format, comp, new(rowSum).String(), chunk))
+	}
+	for _, c := range []struct {
+		data []byte
+		want string
+	}{
+		{manifest(2, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
+		{manifest(2, "gzip", "tables/runs/part-00001.jsonl.gz"), ""},
+		{manifest(1, "", "tables/runs/part-00001.jsonl.gz"), ""},
+		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), "manifest format 3: this ferry reads formats 1 to 2; use a newer ferry"},
+		{manifest(2, "zstd", "tables/runs/part-00001.jsonl.zst"), `chunks compressed with "zstd": this ferry reads s2 and gzip; use a newer ferry`},
+		{manifest(2, "", "tables/runs/part-00001.jsonl.gz"), `chunks compressed with "": this ferry reads s2 and gzip`},
+		{manifest(1, "s2", "tables/runs/part-00001.jsonl.s2"), `manifest format 1 names a compression ("s2"); only format 2 does`},
+		{manifest(2, "s2", "tables/runs/part-00001.jsonl.gz"), `chunk name "tables/runs/part-00001.jsonl.gz" is not tables/runs/part-NNNNN.jsonl.s2`},
+		{manifest(1, "", "tables/runs/part-00001.jsonl.s2"), `chunk name "tables/runs/part-00001.jsonl.s2" is not tables/runs/part-NNNNN.jsonl.gz`},
+	} {
+		_, err := decodeManifest(c.data)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("decode %.60s...: %v, want %q", c.data, err, c.want)
+		}
 	}
 }
 
@@ -556,7 +654,7 @@ func TestEncryptedExport(t *testing.T) {
 }
 
 // archiveBytes returns every file of dir, and the decompressed bytes of
-// those that gunzip.
+// those that gunzip or decompress as S2.
 func archiveBytes(t *testing.T, dir string) []byte {
 	var all []byte
 	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
@@ -569,6 +667,9 @@ func archiveBytes(t *testing.T, dir string) []byte {
 			if plain, err := io.ReadAll(zr); err == nil {
 				all = append(all, plain...)
 			}
+		}
+		if plain, err := io.ReadAll(s2.NewReader(bytes.NewReader(b))); err == nil {
+			all = append(all, plain...)
 		}
 		return nil
 	})
