@@ -7,7 +7,9 @@
 //     mysql < dump.sql, against ferry export --jobs N and ferry import,
 //     taking turns -runs times (default 3), each result the median;
 //   - ferry export --encrypt all against plain ferry export (the cost of
-//     encryption);
+//     encryption), and ferry export --compress gzip against the default
+//     S2 (time, and the stored size of every export; -gzip=false for a
+//     ferry without the flag);
 //   - the peak memory (maximum resident set) of every ferry process, with
 //     a table holding one 100 MB value in the PostgreSQL data.
 //
@@ -53,6 +55,7 @@ func main() {
 	ferryBin := flag.String("ferry", "", "ferry binary to measure (default: built from this checkout)")
 	jsonOut := flag.String("json", "", "also write the results here as JSON")
 	work := flag.String("dir", os.TempDir(), "directory for dumps and stores")
+	gzipToo := flag.Bool("gzip", true, "also time ferry export --compress gzip (false for a ferry without the flag)")
 	flag.Parse()
 	ctx := context.Background()
 	dir, err := os.MkdirTemp(*work, "ferry-tbench-")
@@ -67,7 +70,7 @@ func main() {
 			log.Fatalf("build ferry: %v\n%s", err, out)
 		}
 	}
-	b := &bench{ferry: bin, dir: dir, jobs: *jobs, runs: max(*runs, 1)}
+	b := &bench{ferry: bin, dir: dir, jobs: *jobs, runs: max(*runs, 1), gzip: *gzipToo}
 	var results []result
 	if *pgURL != "" {
 		r, err := b.postgres(ctx, *pgURL, int64(*pgSize*(1<<30)))
@@ -109,6 +112,8 @@ type result struct {
 	SourceMiB int64   `json:"source_mib"`
 	// PeakRSSMiB is the process's maximum resident set (ferry only).
 	PeakRSSMiB int64 `json:"peak_rss_mib,omitempty"`
+	// StoredMiB is the size of what an export wrote (dump or store).
+	StoredMiB float64 `json:"stored_mib,omitempty"`
 }
 
 type bench struct {
@@ -117,6 +122,7 @@ type bench struct {
 	jobs  int
 	runs  int
 	n     int
+	gzip  bool // also time ferry export --compress gzip
 }
 
 // run times one process and returns its wall time and peak RSS.
@@ -228,8 +234,8 @@ func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]re
 		return append(os.Environ(), "FERRY_DATABASE_URL="+db.URL.WithPassword(), "FERRY_DIR="+migs)
 	}
 	var out []result
-	add := func(op, tool string, d time.Duration, rss int64) {
-		out = append(out, result{Engine: "PostgreSQL", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss})
+	add := func(op, tool string, d time.Duration, rss int64, stored string) {
+		out = append(out, result{Engine: "PostgreSQL", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss, StoredMiB: sizeMiB(stored)})
 		log.Printf("%s %s: %.1f s", op, tool, d.Seconds())
 	}
 	j := fmt.Sprint(b.jobs)
@@ -238,13 +244,22 @@ func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]re
 	if err != nil {
 		return nil, err
 	}
-	add("export", fmt.Sprintf("pg_dump -Fd -j %d --data-only", b.jobs), d, 0)
+	add("export", fmt.Sprintf("pg_dump -Fd -j %d --data-only", b.jobs), d, 0, dump)
 	store := filepath.Join(b.dir, "store-pg")
 	d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", store, "--jobs", j)
 	if err != nil {
 		return nil, err
 	}
-	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), d, rss)
+	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), d, rss, store)
+	if b.gzip {
+		gz := filepath.Join(b.dir, "store-pg-gzip")
+		d, rss, err = run(ferryEnv(src), "", b.ferry, "export", "--to", gz, "--jobs", j, "--compress", "gzip")
+		if err != nil {
+			return nil, err
+		}
+		add("export", fmt.Sprintf("ferry export --jobs %d --compress gzip", b.jobs), d, rss, gz)
+		os.RemoveAll(gz)
+	}
 	key, _ := age.GenerateX25519Identity()
 	rcpt := filepath.Join(b.dir, "recipients")
 	os.WriteFile(rcpt, []byte(key.Recipient().String()+"\n"), 0o600)
@@ -252,7 +267,7 @@ func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]re
 	if err != nil {
 		return nil, err
 	}
-	add("export", fmt.Sprintf("ferry export --jobs %d --encrypt all", b.jobs), d, rss)
+	add("export", fmt.Sprintf("ferry export --jobs %d --encrypt all", b.jobs), d, rss, "")
 	os.RemoveAll(filepath.Join(b.dir, "store-pg-enc"))
 
 	restoreTarget, err := create()
@@ -267,7 +282,7 @@ func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]re
 	if err != nil {
 		return nil, err
 	}
-	add("import", fmt.Sprintf("pg_restore -j %d --data-only", b.jobs), d, 0)
+	add("import", fmt.Sprintf("pg_restore -j %d --data-only", b.jobs), d, 0, "")
 	os.RemoveAll(dump)
 	target, err := create()
 	if err != nil {
@@ -279,8 +294,25 @@ func (b *bench) postgres(ctx context.Context, adminURL string, size int64) ([]re
 	if err != nil {
 		return nil, err
 	}
-	add("import", "ferry import (verified)", d, rss)
+	add("import", "ferry import (verified)", d, rss, "")
 	return out, nil
+}
+
+// sizeMiB is the size of the file or directory tree at p ("": 0).
+func sizeMiB(p string) float64 {
+	if p == "" {
+		return 0
+	}
+	var n int64
+	filepath.WalkDir(p, func(_ string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return float64(n) / (1 << 20)
 }
 
 func fillPostgres(ctx context.Context, db *database.DB, size int64) error {
@@ -360,8 +392,8 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 	dbSize := mysqlSize(ctx, src)
 	mib := dbSize >> 20
 	var out []result
-	add := func(op, tool string, d time.Duration, rss int64) {
-		out = append(out, result{Engine: "MariaDB", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss})
+	add := func(op, tool string, d time.Duration, rss int64, stored float64) {
+		out = append(out, result{Engine: "MariaDB", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss, StoredMiB: stored})
 		log.Printf("%s %s: %.1f s", op, tool, d.Seconds())
 	}
 	ferryEnv := func(db *database.DB) []string {
@@ -385,9 +417,9 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 	// A MariaDB run lasts seconds, in which a small machine's noise
 	// counts: the tools take turns, b.runs times, and each is its median.
 	j := fmt.Sprint(b.jobs)
-	store := filepath.Join(b.dir, "store-my")
-	var dumps, exports, restores, imports []time.Duration
-	var exportRSS, importRSS int64
+	store, gzStore := filepath.Join(b.dir, "store-my"), filepath.Join(b.dir, "store-my-gzip")
+	var dumps, exports, gzExports, restores, imports []time.Duration
+	var exportRSS, gzRSS, importRSS int64
 	for range b.runs {
 		d, _, err := run(env, "", "sh", "-c", fmt.Sprintf("%s %s --single-transaction --no-create-info --skip-triggers%s %s > %s",
 			dump, strings.Join(clientArgs, " "), ignore, src.URL.Database, dumpFile))
@@ -401,9 +433,21 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 			return nil, err
 		}
 		exports, exportRSS = append(exports, d), max(exportRSS, rss)
+		if b.gzip {
+			os.RemoveAll(gzStore)
+			d, rss, err := run(ferryEnv(src), "", b.ferry, "export", "--to", gzStore, "--jobs", j, "--compress", "gzip")
+			if err != nil {
+				return nil, err
+			}
+			gzExports, gzRSS = append(gzExports, d), max(gzRSS, rss)
+		}
 	}
-	add("export", "mysqldump --single-transaction --no-create-info", median(dumps), 0)
-	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), median(exports), exportRSS)
+	add("export", "mysqldump --single-transaction --no-create-info", median(dumps), 0, sizeMiB(dumpFile))
+	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), median(exports), exportRSS, sizeMiB(store))
+	if b.gzip {
+		add("export", fmt.Sprintf("ferry export --jobs %d --compress gzip", b.jobs), median(gzExports), gzRSS, sizeMiB(gzStore))
+		os.RemoveAll(gzStore)
+	}
 	ids, _ := os.ReadDir(store)
 	for range b.runs {
 		restoreTarget, err := create()
@@ -431,8 +475,8 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 		drop(target)
 	}
 	os.Remove(dumpFile)
-	add("import", "mysql < dump.sql", median(restores), 0)
-	add("import", "ferry import (verified)", median(imports), importRSS)
+	add("import", "mysql < dump.sql", median(restores), 0, 0)
+	add("import", "ferry import (verified)", median(imports), importRSS, 0)
 	return out, nil
 }
 
@@ -488,20 +532,23 @@ func report(rs []result, jobs int) {
 	host, _ := os.Hostname()
 	fmt.Printf("## ferry export/import vs pg_dump/pg_restore and mysqldump/mysql\n\n")
 	fmt.Printf("Machine: %s, %d CPUs, %s/%s; jobs: %d. Throughput = source size / wall time.\n\n", host, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, jobs)
-	fmt.Printf("| engine | operation | tool | source MiB | seconds | MB/s | ferry peak RSS MiB |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	fmt.Printf("| engine | operation | tool | source MiB | seconds | MB/s | stored MiB | ferry peak RSS MiB |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs {
-		rss := "-"
+		rss, stored := "-", "-"
 		if r.PeakRSSMiB > 0 {
 			rss = fmt.Sprint(r.PeakRSSMiB)
 		}
-		fmt.Printf("| %s | %s | %s | %d | %.1f | %.1f | %s |\n", r.Engine, r.Operation, r.Tool, r.SourceMiB, r.Seconds, r.MBps, rss)
+		if r.StoredMiB > 0 {
+			stored = fmt.Sprintf("%.0f", r.StoredMiB)
+		}
+		fmt.Printf("| %s | %s | %s | %d | %.1f | %.1f | %s | %s |\n", r.Engine, r.Operation, r.Tool, r.SourceMiB, r.Seconds, r.MBps, stored, rss)
 	}
 	fmt.Println()
 	ratio := func(engine, op, a, b string) {
 		var ta, tb float64
 		for _, r := range rs {
 			if r.Engine == engine && r.Operation == op {
-				if strings.HasPrefix(r.Tool, a) && !strings.Contains(r.Tool, "--encrypt") {
+				if strings.HasPrefix(r.Tool, a) && (strings.Contains(a, "--") || !strings.Contains(r.Tool, "--encrypt") && !strings.Contains(r.Tool, "--compress")) {
 					ta = r.Seconds
 				}
 				if strings.HasPrefix(r.Tool, b) {
@@ -517,9 +564,11 @@ func report(rs []result, jobs int) {
 	ratio("PostgreSQL", "import", "ferry import", "pg_restore")
 	ratio("MariaDB", "export", "ferry export", "mysqldump")
 	ratio("MariaDB", "import", "ferry import", "mysql <")
+	ratio("PostgreSQL", "export", fmt.Sprintf("ferry export --jobs %d --compress gzip", jobs), "pg_dump")
+	ratio("MariaDB", "export", fmt.Sprintf("ferry export --jobs %d --compress gzip", jobs), "mysqldump")
 	var plain, enc float64
 	for _, r := range rs {
-		if r.Engine == "PostgreSQL" && r.Operation == "export" && strings.HasPrefix(r.Tool, "ferry export") {
+		if r.Engine == "PostgreSQL" && r.Operation == "export" && strings.HasPrefix(r.Tool, "ferry export") && !strings.Contains(r.Tool, "--compress") {
 			if strings.Contains(r.Tool, "--encrypt") {
 				enc = r.Seconds
 			} else {
