@@ -15,8 +15,9 @@ import (
 	"unicode/utf8"
 )
 
-// The row format. A chunk is gzip-compressed JSON Lines: one JSON array
-// per row, one element per column of the manifest's table, in its order.
+// The row format. A chunk is compressed JSON Lines (S2, or gzip: see
+// Manifest.Compression): one JSON array per row, one element per column
+// of the manifest's table, in its order.
 // Each value says what it is, so that nothing depends on guessing:
 //
 //	null              SQL NULL (never confused with "", which is "")
@@ -38,9 +39,9 @@ import (
 //
 // Why this format: it keeps NULL and "" apart (CSV does not), carries
 // binary and invalid UTF-8 without loss, never rounds a decimal or a
-// float, and stays readable with zcat and jq; each engine writes its
-// values' exact text, and each loader gives the text back to the same
-// kind of column, where the database parses it as it printed it.
+// float, and stays readable with s2d -c (or zcat) and jq; each engine
+// writes its values' exact text, and each loader gives the text back to
+// the same kind of column, where the database parses it as it printed it.
 
 // Value kinds of the format, as decoded.
 const (

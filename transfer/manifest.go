@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -25,6 +26,11 @@ const (
 )
 
 const manifestName = "manifest.json"
+
+// ErrNewerFormat is returned for an export written by a newer ferry, in a
+// manifest format or with a compression this ferry does not read: the
+// export is not damaged.
+var ErrNewerFormat = errors.New("the export needs a newer ferry")
 
 // Manifest describes one export. It is written last: an export without a
 // manifest is incomplete (still running, or failed) and is never
@@ -162,13 +168,15 @@ func decodeManifest(data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("not an export manifest: %w", err)
 	}
 	if m.Format < 1 || m.Format > ManifestFormat {
-		return nil, fmt.Errorf("manifest format %d: this ferry reads formats 1 to %d; use a newer ferry", m.Format, ManifestFormat)
+		return nil, fmt.Errorf("%w: manifest format %d: this ferry reads formats 1 to %d", ErrNewerFormat, m.Format, ManifestFormat)
 	}
 	switch {
 	case m.Format == 1 && m.Compression != "":
 		return nil, fmt.Errorf("manifest format 1 names a compression (%q); only format 2 does", m.Compression)
+	case m.Format > 1 && m.Compression == "":
+		return nil, fmt.Errorf("manifest format %d names no compression", m.Format)
 	case m.Format > 1 && m.Compression != CompressS2 && m.Compression != CompressGzip:
-		return nil, fmt.Errorf("chunks compressed with %q: this ferry reads %s and %s; use a newer ferry", m.Compression, CompressS2, CompressGzip)
+		return nil, fmt.Errorf("%w: chunks compressed with %q: this ferry reads %s and %s", ErrNewerFormat, m.Compression, CompressS2, CompressGzip)
 	}
 	for _, t := range m.Tables {
 		if t.Name == "" || len(t.Columns) == 0 {

@@ -165,6 +165,9 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 		return nil, err
 	}
 	m, err := decodeManifest(data)
+	if errors.Is(err, ErrNewerFormat) {
+		return nil, fmt.Errorf("export %s in %s: %w", id, s, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: manifest of export %s in %s: %v", ErrCorrupt, id, s, err)
 	}

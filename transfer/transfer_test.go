@@ -401,6 +401,9 @@ func testDamagedExport(t *testing.T, comp string) {
 		is     error
 	}{
 		{"flipped byte", func() { os.WriteFile(chunk, flipped, 0o600) }, name + " has sha256", ErrCorrupt},
+		// An S2 stream has no trailer: cut after its stream identifier (a
+		// block boundary), it decompresses to no rows without an error.
+		{"cut at a block boundary", func() { os.WriteFile(chunk, orig[:10], 0o600) }, name + " has 10 bytes", ErrCorrupt},
 		{"missing chunk", func() { os.Remove(chunk) }, name + " is missing", ErrCorrupt},
 	} {
 		c.damage()
@@ -529,9 +532,9 @@ func TestCompression(t *testing.T) {
 		{manifest(2, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
 		{manifest(2, "gzip", "tables/runs/part-00001.jsonl.gz"), ""},
 		{manifest(1, "", "tables/runs/part-00001.jsonl.gz"), ""},
-		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), "manifest format 3: this ferry reads formats 1 to 2; use a newer ferry"},
-		{manifest(2, "zstd", "tables/runs/part-00001.jsonl.zst"), `chunks compressed with "zstd": this ferry reads s2 and gzip; use a newer ferry`},
-		{manifest(2, "", "tables/runs/part-00001.jsonl.gz"), `chunks compressed with "": this ferry reads s2 and gzip`},
+		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), "the export needs a newer ferry: manifest format 3: this ferry reads formats 1 to 2"},
+		{manifest(2, "zstd", "tables/runs/part-00001.jsonl.zst"), `the export needs a newer ferry: chunks compressed with "zstd": this ferry reads s2 and gzip`},
+		{manifest(2, "", "tables/runs/part-00001.jsonl.gz"), `manifest format 2 names no compression`},
 		{manifest(1, "s2", "tables/runs/part-00001.jsonl.s2"), `manifest format 1 names a compression ("s2"); only format 2 does`},
 		{manifest(2, "s2", "tables/runs/part-00001.jsonl.gz"), `chunk name "tables/runs/part-00001.jsonl.gz" is not tables/runs/part-NNNNN.jsonl.s2`},
 		{manifest(1, "", "tables/runs/part-00001.jsonl.s2"), `chunk name "tables/runs/part-00001.jsonl.s2" is not tables/runs/part-NNNNN.jsonl.gz`},
@@ -540,6 +543,22 @@ func TestCompression(t *testing.T) {
 		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("decode %.60s...: %v, want %q", c.data, err, c.want)
 		}
+	}
+
+	// An export of a newer ferry is not a damaged one.
+	dir := t.TempDir()
+	st, err := OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "20261130T120000Z-abcdef"
+	os.MkdirAll(filepath.Join(dir, id), 0o755)
+	os.WriteFile(filepath.Join(dir, id, manifestName), bytes.Replace(manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), []byte(`"x"`), []byte(`"`+id+`"`), 1), 0o644)
+	if _, err := st.Manifest(ctx, id); !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("manifest of a newer ferry: %v", err)
+	}
+	if _, broken, err := st.List(ctx); err != nil || len(broken) != 1 || !errors.Is(broken[0].Err, ErrNewerFormat) {
+		t.Errorf("list: %v %v", broken, err)
 	}
 }
 

@@ -248,8 +248,9 @@ transaction (writers go on in WAL mode). ferry's migration lock is
 held throughout, so no upgrade changes the schema meanwhile.
 
 Each table goes into compressed JSON Lines chunks: S2 by default, the
-fastest; --compress gzip for an archive about two fifths smaller, for more
-CPU, that ferry releases before S2 read too. manifest.json, written last,
+fastest. --compress gzip writes an archive about two fifths smaller, for
+more CPU, in the format (manifest format 1) that ferry releases from before
+S2 can also import; they refuse an S2 export. manifest.json, written last,
 records the source's schema version and the checksums of its applied
 migrations, every table's columns, keys, foreign keys, sequence values, row
 count and row checksum, and every chunk's size and sha256. ferry's own tables
@@ -382,7 +383,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")
 	c.Flags().BoolVar(&resumeSource, "resume-source", false, "resume the paused workloads on the source too, once the export is taken")
 	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
-	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (smaller, more CPU; readable by ferry before S2)")
+	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (about two fifths smaller, more CPU; also imported by ferry releases before S2)")
 	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
@@ -434,6 +435,10 @@ whose manifest cannot be read is reported on stderr.`,
 				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "exports": list, "broken": b, "incomplete": incomplete})
 			}
 			for _, x := range broken {
+				if errors.Is(x.Err, transfer.ErrNewerFormat) {
+					fmt.Fprintf(a.stderr, "ferry: export %s cannot be read by this ferry: %v\n", x.ID, x.Err)
+					continue
+				}
 				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
 			}
 			for _, id := range incomplete {
