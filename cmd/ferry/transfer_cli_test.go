@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -72,6 +75,71 @@ func TestCLITransfer(t *testing.T) {
 		}
 		mustRun(t, dir, targetURL, "up")
 	})
+}
+
+// TestCLIExportCompress: --compress, or FERRY_EXPORT_COMPRESS when the
+// flag is not given, picks the chunks' compression; anything else is a
+// usage error that writes nothing.
+func TestCLIExportCompress(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO a VALUES (1, 'one');\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	export := func(env string, args ...string) (string, int, string) {
+		t.Helper()
+		cmd := ferryCmd(dir, db.URLString, append([]string{"export", "--json"}, args...)...)
+		if env != "" {
+			cmd.Env = append(cmd.Env, env)
+		}
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", ee.ExitCode(), errb.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		var created struct {
+			Export struct {
+				Format      int    `json:"format"`
+				Compression string `json:"compression"`
+				Tables      []struct {
+					Chunks []struct {
+						Name string `json:"name"`
+					} `json:"chunks"`
+				} `json:"tables"`
+			} `json:"export"`
+		}
+		if err := json.Unmarshal([]byte(out.String()), &created); err != nil || len(created.Export.Tables) != 1 || len(created.Export.Tables[0].Chunks) != 1 {
+			t.Fatalf("export --json: %v\n%s", err, out.String())
+		}
+		e := created.Export
+		return fmt.Sprintf("%d %s %s", e.Format, e.Compression, filepath.Ext(e.Tables[0].Chunks[0].Name)), 0, errb.String()
+	}
+	for _, c := range []struct {
+		env  string
+		args []string
+		want string
+	}{
+		{"", nil, "2 s2 .s2"},
+		{"", []string{"--compress", "gzip"}, "1  .gz"},
+		{"FERRY_EXPORT_COMPRESS=gzip", nil, "1  .gz"},
+		{"FERRY_EXPORT_COMPRESS=gzip", []string{"--compress", "s2"}, "2 s2 .s2"},
+	} {
+		if got, code, stderr := export(c.env, append([]string{"--to", store}, c.args...)...); got != c.want {
+			t.Errorf("%s ferry export %v: %q (exit %d: %s), want %q", c.env, c.args, got, code, stderr, c.want)
+		}
+	}
+	empty := filepath.Join(t.TempDir(), "none")
+	if _, code, stderr := export("FERRY_EXPORT_COMPRESS=zstd", "--to", empty); code != 2 || !strings.Contains(stderr, `--compress "zstd" (or FERRY_EXPORT_COMPRESS): use s2 or gzip`) {
+		t.Errorf("FERRY_EXPORT_COMPRESS=zstd: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Errorf("a usage error made the store: %v", err)
+	}
 }
 
 // TestCLIExportSince: --since with --time-column keeps the recent rows
