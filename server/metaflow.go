@@ -70,7 +70,7 @@ func (s *Server) schemaStatus(ctx context.Context) (api.SchemaStatus, error) {
 		// Lists stay lists (the contract's types), even when unknown.
 		return api.SchemaStatus{DBSchemaVersions: []string{}, UnappliedMigrations: []string{}}, err
 	}
-	return SchemaStatus(snap.st, s.m.Migrations()), nil
+	return snap.schemaStatus(s.m.Migrations()), nil
 }
 
 func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {

@@ -564,7 +564,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, doc)
 		return
 	}
-	if err := s.importUnfinished(ctx); err != nil {
+	if err := unfinished(snap.imports); err != nil {
 		doc.Ready, doc.Reason = false, err.Error()
 		writeJSON(w, http.StatusServiceUnavailable, doc)
 		return
@@ -580,6 +580,11 @@ func (s *Server) importUnfinished(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read the import ledger: %w", err)
 	}
+	return unfinished(imports)
+}
+
+// unfinished returns an error naming the first of imports, if any.
+func unfinished(imports []transfer.Unfinished) error {
 	if len(imports) > 0 {
 		return fmt.Errorf("%s into the database has not finished: its data is incomplete; if it was cut short, %s", imports[0].What(), imports[0].Finish())
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // DefaultStatusMaxAge is how old a served status may be by default: a
@@ -29,7 +31,10 @@ type snapshot struct {
 	at  time.Time
 	gen uint64
 	st  *migrate.Status
-	doc *api.Status // GET /v1/status
+	// imports are the imports into the database that have not finished:
+	// its data is incomplete until they do.
+	imports []transfer.Unfinished
+	doc     *api.Status // GET /v1/status
 	// rendered answers and their ETags
 	schema, v1       []byte
 	schemaTag, v1Tag string
@@ -202,12 +207,17 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	imports, err := transfer.UnfinishedImports(ctx, c.s.db, c.s.m.Table())
+	if err != nil {
+		return nil, fmt.Errorf("read the import ledger: %w", err)
+	}
 	doc, err := c.s.statusDocFrom(ctx, st)
 	if err != nil {
 		return nil, err
 	}
-	snap := &snapshot{at: start, gen: gen, st: st, doc: doc}
-	if snap.schema, err = json.Marshal(SchemaStatus(st, c.s.m.Migrations())); err != nil {
+	doc.ImportsInProgress = ImportsInProgress(imports)
+	snap := &snapshot{at: start, gen: gen, st: st, imports: imports, doc: doc}
+	if snap.schema, err = json.Marshal(snap.schemaStatus(c.s.m.Migrations())); err != nil {
 		return nil, err
 	}
 	if snap.v1, err = json.Marshal(doc); err != nil {
@@ -220,6 +230,27 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	// streams, see a change only when the status changes.
 	snap.schemaTag, snap.v1Tag = etag(snap.schema), "W/"+etag(ages().ReplaceAll(snap.v1, nil))
 	return snap, nil
+}
+
+// schemaStatus is Metaflow's document of the snapshot. It has no field
+// for an import, so while one has not finished the schema is not up to
+// date: a Metaflow service that checks is_up_to_date before it starts
+// does not start on half of the data.
+func (snap *snapshot) schemaStatus(all []*migrate.Migration) api.SchemaStatus {
+	doc := SchemaStatus(snap.st, all)
+	if len(snap.imports) > 0 {
+		doc.IsUpToDate = false
+	}
+	return doc
+}
+
+// ImportsInProgress is the status documents' list of unfinished imports.
+func ImportsInProgress(imports []transfer.Unfinished) []api.ImportInProgress {
+	var out []api.ImportInProgress
+	for _, u := range imports {
+		out = append(out, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy})
+	}
+	return out
 }
 
 // ages matches the fields of the v1 document that grow with the clock.

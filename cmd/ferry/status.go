@@ -11,6 +11,7 @@ import (
 	"github.com/ferrydb/ferry/internal/advice"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/server"
 	"github.com/ferrydb/ferry/server/api"
 	"github.com/ferrydb/ferry/transfer"
 )
@@ -74,9 +75,7 @@ is_up_to_date, pending (an array of versions) and applied.
 				}
 				doc := api.FromStatus(s, db.URL.String(), fleet)
 				doc.Lint = api.FromLintReport(lintRep)
-				for _, u := range imports {
-					doc.ImportsInProgress = append(doc.ImportsInProgress, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy})
-				}
+				doc.ImportsInProgress = server.ImportsInProgress(imports)
 				if err := a.printJSON(doc); err != nil {
 					return err
 				}

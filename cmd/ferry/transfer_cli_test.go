@@ -215,8 +215,9 @@ func TestCLIExportDeleteQuiesced(t *testing.T) {
 
 // TestUnfinishedImportNotReady: a database whose import has not finished
 // has its schema but not all of its data. Nothing takes it for ready:
-// wait times out on it naming the import, serve's /readyz says 503, and
-// serve refuses to upgrade it, as up does.
+// wait times out on it naming the import, serve's /readyz says 503, its
+// /db_schema_status says the schema is not up to date, and serve refuses
+// to upgrade it, as up does.
 func TestUnfinishedImportNotReady(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		dir := project(t, map[string]string{
@@ -231,6 +232,14 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
 		if code, body := httpGet(t, "http://"+s.addr+"/readyz"); code != 503 || !strings.Contains(body, "has not finished") {
 			t.Errorf("/readyz during an import: %d %s", code, body)
+		}
+		// Metaflow's document has no field for it: the schema is not up to
+		// date until the import finishes. ferry's own says which import.
+		if code, body := httpGet(t, "http://"+s.addr+"/db_schema_status"); code != 200 || !strings.Contains(body, `"is_up_to_date":false`) || !strings.Contains(body, `"current_version":"1"`) {
+			t.Errorf("/db_schema_status during an import: %d %s", code, body)
+		}
+		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) {
+			t.Errorf("/v1/status during an import: %d %s", code, body)
 		}
 		s.stop(t)
 
