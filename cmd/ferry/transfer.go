@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"filippo.io/age"
 	"github.com/spf13/cobra"
 
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/store"
 	"github.com/ferrydb/ferry/transfer"
 )
@@ -722,16 +725,13 @@ the report with "problems").`,
 				return err
 			}
 			defer st.Close()
-			connect := a.migrator
-			if plan {
-				connect = a.readMigrator // a plan creates no SQLite file
-			}
-			db, mig, err := connect(ctx)
+			db, mig, unmake, err := a.targetMigrator(ctx, plan)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
 			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs, Mapping: mapping})
+			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
 			}
@@ -756,6 +756,44 @@ the report with "problems").`,
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	return c
+}
+
+// targetMigrator is migrator for the target of an import or a copy, or
+// readMigrator for a plan (which creates no SQLite file). When the target
+// is a SQLite file that does not exist yet, unmake, given the command's
+// outcome, removes the file it made if the command failed before writing
+// anything into it: a mistyped path, a wrong key or a refused export
+// leaves no empty database behind. A file with anything in it stays, for
+// the same command to go on from.
+func (a *app) targetMigrator(ctx context.Context, plan bool) (db *database.DB, mig *migrate.Migrator, unmake func(error), err error) {
+	if plan {
+		db, mig, err = a.readMigrator(ctx)
+		return db, mig, func(error) {}, err
+	}
+	var made string
+	if u, err := a.databaseURL(); err == nil && u.Kind == database.SQLite && u.Database != ":memory:" {
+		if _, err := os.Stat(u.Database); errors.Is(err, fs.ErrNotExist) {
+			made = u.Database
+		}
+	}
+	db, mig, err = a.migrator(ctx)
+	if err != nil || made == "" {
+		return db, mig, func(error) {}, err
+	}
+	return db, mig, func(failed error) {
+		if failed == nil {
+			return
+		}
+		var n int
+		// Also after Ctrl-C, which cancelled ctx.
+		if err := db.QueryRowContext(context.WithoutCancel(ctx), `SELECT count(*) FROM sqlite_schema`).Scan(&n); err != nil || n > 0 {
+			return
+		}
+		db.Close()
+		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+			os.Remove(made + suffix)
+		}
+	}, nil
 }
 
 // transferOutcome prints an import's or copy's report as JSON and
@@ -922,16 +960,6 @@ and changes nothing.`,
 				return err
 			}
 			defer src.Close()
-			a.cfg.Database, a.cfg.databaseFrom = to, "--to"
-			connect := a.migrator
-			if plan {
-				connect = a.readMigrator
-			}
-			dst, dmig, err := connect(ctx)
-			if err != nil {
-				return err
-			}
-			defer dst.Close()
 			mapping, err := readMapping(mappingFile)
 			if err != nil {
 				return err
@@ -940,9 +968,16 @@ and changes nothing.`,
 			if err != nil {
 				return err
 			}
+			a.cfg.Database, a.cfg.databaseFrom = to, "--to"
+			dst, dmig, unmake, err := a.targetMigrator(ctx, plan)
+			if err != nil {
+				return err
+			}
+			defer dst.Close()
 			rep, err := transfer.Copy(ctx, src, smig, dst, dmig, transfer.CopyOptions{
 				Options: a.transferOptions(), Tables: tables, Exclude: exclude, Plan: plan, Mapping: mapping, Window: window,
 			})
+			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
 			}

@@ -142,6 +142,63 @@ func TestCLIExportCompress(t *testing.T) {
 	}
 }
 
+// TestImportLeavesNoEmptyFile: an import or copy into a SQLite file that
+// did not exist, failing before it writes anything, removes the file it
+// made; a file that was there, or that holds a migrated database, stays.
+func TestImportLeavesNoEmptyFile(t *testing.T) {
+	src := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO a VALUES (1, 'one');\n",
+	})
+	mustRun(t, dir, src.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	pass := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
+	r := mustRun(t, dir, src.URLString, "export", "--to", store, "--encrypt", "all", "--passphrase-file", pass, "--json")
+	var created struct {
+		Export struct {
+			ID string `json:"id"`
+		} `json:"export"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil {
+		t.Fatal(err)
+	}
+	files := t.TempDir()
+	target := func(name string) (string, string) {
+		p := filepath.Join(files, name)
+		return p, "sqlite:" + p
+	}
+	exists := func(p string) bool {
+		_, err := os.Stat(p)
+		return err == nil
+	}
+
+	p, u := target("missing-export.db")
+	if r := runFerry(t, dir, u, "import", "--from", store+"/20261130T000000Z-abcdef"); r.code != 1 || !strings.Contains(r.stderr, "not found") || exists(p) {
+		t.Errorf("an export that is not there: exit %d, file left %v: %s", r.code, exists(p), r.stderr)
+	}
+	p, u = target("no-key.db")
+	if r := runFerry(t, dir, u, "import", "--from", store+"/"+created.Export.ID); r.code != 1 || exists(p) {
+		t.Errorf("no key: exit %d, file left %v: %s", r.code, exists(p), r.stderr)
+	}
+	p, u = target("copy-unmanaged.db")
+	empty := filepath.Join(files, "empty-source.db")
+	os.WriteFile(empty, nil, 0o644)
+	if r := runFerry(t, dir, "", "copy", "--from", "sqlite:"+empty, "--to", u); r.code == 0 || exists(p) {
+		t.Errorf("copy of a database ferry does not manage: exit %d, file left %v: %s", r.code, exists(p), r.stderr)
+	}
+	// A file that was there stays, empty or not.
+	p, u = target("was-there.db")
+	os.WriteFile(p, nil, 0o644)
+	if r := runFerry(t, dir, u, "import", "--from", store+"/"+created.Export.ID); r.code != 1 || !exists(p) {
+		t.Errorf("a file that was there: exit %d, file left %v: %s", r.code, exists(p), r.stderr)
+	}
+	p, u = target("imported.db")
+	if r := runFerry(t, dir, u, "import", "--from", store+"/"+created.Export.ID, "--passphrase-file", pass); r.code != 0 || !exists(p) {
+		t.Errorf("import: exit %d, file there %v: %s", r.code, exists(p), r.stderr)
+	}
+}
+
 // TestCLIExportSince: --since with --time-column keeps the recent rows
 // and their children; without a time column it is a usage error.
 func TestCLIExportSince(t *testing.T) {
