@@ -394,7 +394,10 @@ func summarize(s *api.Status) *Summary {
 	if s == nil {
 		return nil
 	}
-	out := &Summary{IsUpToDate: s.IsUpToDate, CurrentVersion: strconv.FormatInt(s.CurrentVersion, 10), MigrationInProgress: s.MigrationInProgress, Unapplied: []string{}}
+	// As /db_schema_status: the schema is not up to date for a release
+	// while an import into the database has not finished.
+	up := s.IsUpToDate && len(s.ImportsInProgress) == 0 && s.ImportsError == ""
+	out := &Summary{IsUpToDate: up, CurrentVersion: strconv.FormatInt(s.CurrentVersion, 10), MigrationInProgress: s.MigrationInProgress, Unapplied: []string{}}
 	for _, v := range s.Pending {
 		out.Unapplied = append(out.Unapplied, strconv.FormatInt(v, 10))
 	}

@@ -70,7 +70,8 @@ func (s *Server) schemaStatus(ctx context.Context) (api.SchemaStatus, error) {
 		// Lists stay lists (the contract's types), even when unknown.
 		return api.SchemaStatus{DBSchemaVersions: []string{}, UnappliedMigrations: []string{}}, err
 	}
-	return snap.schemaStatus(s.m.Migrations()), nil
+	doc := snap.schemaStatus(s.m.Migrations())
+	return doc, snap.importsErr
 }
 
 func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +80,12 @@ func (s *Server) dbSchemaStatus(w http.ResponseWriter, r *http.Request) {
 	snap, err := s.snaps.get(ctx)
 	if err != nil {
 		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: err.Error()})
+		return
+	}
+	if snap.importsErr != nil {
+		// Whether the data is complete is unknown: not up to date, and
+		// not a document that could be taken for it.
+		writeJSON(w, http.StatusInternalServerError, api.Error{Detail: snap.importsErr.Error()})
 		return
 	}
 	serveDoc(w, r, snap.schema, snap.schemaTag)

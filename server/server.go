@@ -564,6 +564,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, doc)
 		return
 	}
+	if snap.importsErr != nil {
+		doc.Ready, doc.Reason = false, snap.importsErr.Error()
+		writeJSON(w, http.StatusServiceUnavailable, doc)
+		return
+	}
 	if err := unfinished(snap.imports); err != nil {
 		doc.Ready, doc.Reason = false, err.Error()
 		writeJSON(w, http.StatusServiceUnavailable, doc)

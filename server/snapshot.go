@@ -34,7 +34,11 @@ type snapshot struct {
 	// imports are the imports into the database that have not finished:
 	// its data is incomplete until they do.
 	imports []transfer.Unfinished
-	doc     *api.Status // GET /v1/status
+	// importsErr is the failure to read the import ledger: the status
+	// is known, whether the data is complete is not. It fails only what
+	// depends on it (/db_schema_status, /readyz), not every status route.
+	importsErr error
+	doc        *api.Status // GET /v1/status
 	// rendered answers and their ETags
 	schema, v1       []byte
 	schemaTag, v1Tag string
@@ -207,18 +211,25 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	imports, err := transfer.UnfinishedImports(ctx, c.s.db, c.s.m.Table())
-	if err != nil {
-		return nil, fmt.Errorf("read the import ledger: %w", err)
+	imports, ierr := transfer.UnfinishedImports(ctx, c.s.db, c.s.m.Table())
+	if ierr != nil {
+		ierr = fmt.Errorf("read the import ledger: %w", ierr)
 	}
 	doc, err := c.s.statusDocFrom(ctx, st)
 	if err != nil {
 		return nil, err
 	}
 	doc.ImportsInProgress = ImportsInProgress(imports)
-	snap := &snapshot{at: start, gen: gen, st: st, imports: imports, doc: doc}
-	if snap.schema, err = json.Marshal(snap.schemaStatus(c.s.m.Migrations())); err != nil {
-		return nil, err
+	if ierr != nil {
+		doc.ImportsError = ierr.Error()
+	}
+	snap := &snapshot{at: start, gen: gen, st: st, imports: imports, importsErr: ierr, doc: doc}
+	// Metaflow's document cannot say "unknown": without the ledger it is
+	// not served (dbSchemaStatus answers the error).
+	if ierr == nil {
+		if snap.schema, err = json.Marshal(snap.schemaStatus(c.s.m.Migrations())); err != nil {
+			return nil, err
+		}
 	}
 	if snap.v1, err = json.Marshal(doc); err != nil {
 		return nil, err
@@ -238,7 +249,7 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 // does not start on half of the data.
 func (snap *snapshot) schemaStatus(all []*migrate.Migration) api.SchemaStatus {
 	doc := SchemaStatus(snap.st, all)
-	if len(snap.imports) > 0 {
+	if len(snap.imports) > 0 || snap.importsErr != nil {
 		doc.IsUpToDate = false
 	}
 	return doc

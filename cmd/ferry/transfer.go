@@ -296,12 +296,13 @@ docs/transfer.md.`,
 			if chunkSize < 1024 {
 				return usageErrorf("--chunk-size must be at least 1024 bytes, got %d", chunkSize)
 			}
+			compressFrom := "--compress"
 			if !cmd.Flags().Changed("compress") && a.getenv("FERRY_EXPORT_COMPRESS") != "" {
 				// A fleet whose importers are older than S2 sets gzip once.
-				compress = a.getenv("FERRY_EXPORT_COMPRESS")
+				compress, compressFrom = a.getenv("FERRY_EXPORT_COMPRESS"), "FERRY_EXPORT_COMPRESS"
 			}
 			if compress != transfer.CompressS2 && compress != transfer.CompressGzip {
-				return usageErrorf("--compress %q (or FERRY_EXPORT_COMPRESS): use s2 or gzip", compress)
+				return usageErrorf("%s %q: use s2 or gzip", compressFrom, compress)
 			}
 			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs, ChunkBytes: chunkSize, Compression: compress}
 			if encrypt != "" {
@@ -390,7 +391,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")
 	c.Flags().BoolVar(&resumeSource, "resume-source", false, "resume the paused workloads on the source too, once the export is taken")
 	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
-	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (about two fifths smaller, more CPU; also imported by ferry releases before S2) (env FERRY_EXPORT_COMPRESS)")
+	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (about two fifths smaller, more CPU; also imported by ferry releases before S2); env FERRY_EXPORT_COMPRESS")
 	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")

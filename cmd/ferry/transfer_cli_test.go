@@ -134,7 +134,7 @@ func TestCLIExportCompress(t *testing.T) {
 		}
 	}
 	empty := filepath.Join(t.TempDir(), "none")
-	if _, code, stderr := export("FERRY_EXPORT_COMPRESS=zstd", "--to", empty); code != 2 || !strings.Contains(stderr, `--compress "zstd" (or FERRY_EXPORT_COMPRESS): use s2 or gzip`) {
+	if _, code, stderr := export("FERRY_EXPORT_COMPRESS=zstd", "--to", empty); code != 2 || !strings.Contains(stderr, `FERRY_EXPORT_COMPRESS "zstd": use s2 or gzip`) {
 		t.Errorf("FERRY_EXPORT_COMPRESS=zstd: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(empty); !os.IsNotExist(err) {
@@ -298,6 +298,9 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) {
 			t.Errorf("/v1/status during an import: %d %s", code, body)
 		}
+		if r := runFerry(t, dir, "", "remote", "status", "--base-url", "http://"+s.addr, "--exit-code"); r.code != 3 {
+			t.Errorf("remote status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
 		s.stop(t)
 
 		// A release with a newer migration: serve does not apply it.
@@ -325,6 +328,38 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			t.Errorf("status after the refused upgrade: %v %s", err, r.stdout)
 		}
 	})
+}
+
+// TestImportLedgerUnreadable: when serve cannot read the import ledger
+// (here a table of that name that is not one; on PostgreSQL, one its role
+// may not read), whether an import is unfinished is unknown. What depends
+// on it fails closed (/db_schema_status, /readyz); the rest of the status
+// still answers, and says why.
+func TestImportLedgerUnreadable(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	if _, err := db.DB.ExecContext(context.Background(), "CREATE TABLE ferry_migrations_import (x INTEGER)"); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
+	defer s.stop(t)
+	for _, c := range []struct {
+		path string
+		code int
+		want string
+	}{
+		{"/db_schema_status", 500, `"detail":"read the import ledger: `},
+		{"/readyz", 503, `"reason":"read the import ledger: `},
+		{"/v1/status", 200, `"imports_error":"read the import ledger: `},
+		{"/version", 200, "1"},
+	} {
+		if code, body := httpGet(t, "http://"+s.addr+c.path); code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want %d with %s", c.path, code, body, c.code, c.want)
+		}
+	}
 }
 
 // TestUnfinishedCopy: a ferry copy cut short cannot be run again (its

@@ -37,6 +37,9 @@ type Status struct {
 	// database that started and did not finish: until they do, its data
 	// is incomplete.
 	ImportsInProgress []ImportInProgress `json:"imports_in_progress,omitempty"`
+	// ImportsError says the import ledger could not be read: whether an
+	// import is unfinished is unknown (absent when it was read).
+	ImportsError string `json:"imports_error,omitempty"`
 	// Lint is the lint of the pending migrations (absent when none is
 	// pending, or the producer does not lint).
 	Lint *LintReport `json:"lint,omitempty"`
