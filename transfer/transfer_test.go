@@ -1188,6 +1188,21 @@ func importCutAfterFeed(t *testing.T, st *Store, id string, target *database.DB,
 	}
 }
 
+// mysqlEvents is the migration and seed of the MySQL load tests: 100
+// accounts and 2,000 events whose plain index shares its foreign key's
+// name (as MySQL's own would); keys is appended to the events' keys.
+func mysqlEvents(keys string) (map[string]string, []string) {
+	return map[string]string{"001_t.sql": "-- +ferry up\n" +
+			"CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n" +
+			"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, kind VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL,\n" +
+			"  KEY events_account_fk (account_id, at), KEY events_kind_idx (kind(4))" + keys + ",\n" +
+			"  CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE);\n"},
+		[]string{
+			"INSERT INTO accounts SELECT seq, CONCAT('a', seq, '@example.com') FROM seq_1_to_100",
+			"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
+		}
+}
+
 // TestSortedKeysMySQL: on a MariaDB that builds the keys of a table
 // filled from empty in one sorted pass (sortsKeys), a large table without
 // a UNIQUE secondary key loads with its keys and foreign keys where they
@@ -1196,15 +1211,7 @@ func importCutAfterFeed(t *testing.T, st *Store, id string, target *database.DB,
 // says.
 func TestSortedKeysMySQL(t *testing.T) {
 	tdb := testdb.New(t, database.MySQL)
-	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
-		"CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n" +
-		"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, kind VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL,\n" +
-		"  KEY events_account_fk (account_id, at), KEY events_kind_idx (kind(4)),\n" +
-		"  CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE);\n"}
-	seedSQL := []string{
-		"INSERT INTO accounts SELECT seq, CONCAT('a', seq, '@example.com') FROM seq_1_to_100",
-		"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
-	}
+	files, seedSQL := mysqlEvents("")
 	ctx := tctx(t)
 	var version string
 	if err := tdb.QueryRowContext(ctx, "SELECT VERSION()").Scan(&version); err != nil {
@@ -1322,16 +1329,7 @@ func TestSortsKeys(t *testing.T) {
 // import cut short after dropping them puts them back when it runs again.
 func TestBulkLoadMySQL(t *testing.T) {
 	tdb := testdb.New(t, database.MySQL)
-	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
-		"CREATE TABLE accounts (id INT PRIMARY KEY, email VARCHAR(100) UNIQUE);\n" +
-		"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL, kind VARCHAR(20) NOT NULL, at DATETIME(6) NOT NULL,\n" +
-		// The index shares the foreign key's name, as MySQL's own would.
-		"  KEY events_account_fk (account_id, at), KEY events_kind_idx (kind(4)), UNIQUE KEY events_kind_at (kind, at),\n" +
-		"  CONSTRAINT events_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) ON DELETE CASCADE);\n"}
-	seedSQL := []string{
-		"INSERT INTO accounts SELECT seq, CONCAT('a', seq, '@example.com') FROM seq_1_to_100",
-		"INSERT INTO events SELECT seq, 1 + seq % 100, IF(seq % 3 = 0, 'refund', 'sale'), TIMESTAMP '2026-01-01 00:00:00' + INTERVAL seq MINUTE FROM seq_1_to_2000",
-	}
+	files, seedSQL := mysqlEvents(", UNIQUE KEY events_kind_at (kind, at)")
 	ctx := tctx(t)
 	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
 	create := func(db *database.DB) string { return showCreate(t, db, "events") }
