@@ -797,17 +797,37 @@ func (r *rowReader) open(ctx context.Context, q querier, kind string, t *Table, 
 	return nil
 }
 
-// asInt is an integer the driver returned (int32, int64, or MySQL's text).
+// asInt is an integer the driver returned (int32, int64, uint64, or
+// MySQL's text).
 func asInt(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int64:
 		return x, true
 	case int32:
 		return int64(x), true
+	case uint64:
+		return int64(x), x <= math.MaxInt64
 	case []byte:
 		return parseInt(x)
 	}
 	return 0, false
+}
+
+// intAt returns column i of the row as an integer: null if it is NULL,
+// ok false if it is not an integer.
+func (r *rowReader) intAt(i int) (n int64, null, ok bool) {
+	if r.rawCols[i].conv != nil {
+		if r.raw[i] == nil {
+			return 0, true, true
+		}
+		n, ok = parseInt(r.raw[i])
+		return n, false, ok
+	}
+	if r.row[i] == nil {
+		return 0, true, true
+	}
+	n, ok = asInt(r.row[i])
+	return n, false, ok
 }
 
 // rawCol reads a column from the driver's buffer: conv turns it into a

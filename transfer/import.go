@@ -44,6 +44,9 @@ type ImportOptions struct {
 	// noLoadData loads MySQL with INSERTs, as when the server refuses
 	// LOAD DATA LOCAL INFILE (tests).
 	noLoadData bool
+	// memoryKeys bounds the parent keys the verification holds to check
+	// foreign keys in memory (default maxMemoryKeys; tests lower it).
+	memoryKeys int64
 	// dropKeys loads a large MySQL table without its keys even where the
 	// server would build them in one sorted pass (see sortsKeys; tests).
 	dropKeys bool

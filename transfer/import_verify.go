@@ -116,6 +116,15 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	if im.opts.partsListed != nil {
 		im.opts.partsListed()
 	}
+	// Foreign keys to small parents are checked as the rows go by.
+	fks := im.memoryFKs()
+	if err := im.readParentKeys(ctx, snaps[0], fks); err != nil {
+		return nil, err
+	}
+	tableFKs := make([][]*memFK, len(im.tables))
+	for _, f := range fks {
+		tableFKs[f.table] = append(tableFKs[f.table], f)
+	}
 	sums := make([]rowSum, len(im.tables))
 	counts := make([]int64, len(im.tables))
 	seen := make([]atomic.Int64, len(im.tables)) // for progress, as the parts go
@@ -139,7 +148,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 				return err
 			}
 		}
-		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, im.opts.largeRow, tick)
+		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, im.opts.largeRow, tableFKs[p.t], tick)
 		if err != nil {
 			return fmt.Errorf("verify table %s: %w", te.Name, err)
 		}
@@ -170,10 +179,17 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		}
 		im.progress(Progress{Op: "verify", Table: te.Name, Rows: counts[i], Total: te.Rows, Done: true})
 	}
-	fk, err := ld.checkForeignKeys(ctx, im.tableValues())
+	inMemory, rest := memoryProblems(im.tableValues(), fks)
+	for _, f := range fks {
+		if !f.undecided.Load() {
+			im.log.Info("foreign key checked as the rows were read", "table", im.tables[f.table].Name, "foreign_key", f.fk.Name, "parent_keys", len(f.keys))
+		}
+	}
+	fk, err := ld.checkForeignKeys(ctx, rest)
 	if err != nil {
 		return nil, fmt.Errorf("check foreign keys: %w", err)
 	}
+	problems = append(problems, inMemory...)
 	return append(problems, fk...), nil
 }
 
@@ -181,7 +197,8 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 // checksum and count; canon, if set, puts each column's values in their
 // canonical form first. A row with large values is read in slices (see
 // slicer) when no column needs a canonical form (largeRow: see Options).
-func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, largeRow int64, tick func(rows int64)) (rowSum, int64, error) {
+// Each row's value of each of fks (this table's) is checked on the way.
+func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, largeRow int64, fks []*memFK, tick func(rows int64)) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
 	var sl *slicer
@@ -205,6 +222,9 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 		}
 		if n++; n%50000 == 0 {
 			tick(50000)
+		}
+		for _, f := range fks {
+			f.check(r.intAt(f.col))
 		}
 		if sl != nil && r.large.Valid {
 			large = append(large, sl.key(r.large.String, r.values()))

@@ -677,12 +677,17 @@ func orphans(ctx context.Context, q querier, kind string, tables []TableExport) 
 				return nil, fmt.Errorf("table %s, foreign key %s: %w", t.Name, fk.Name, err)
 			}
 			if n > 0 {
-				problems = append(problems, Problem{Table: t.Name, What: "foreign_key", Want: "0", Got: fmt.Sprint(n),
-					Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name)})
+				problems = append(problems, orphanProblem(t.Name, fk, n))
 			}
 		}
 	}
 	return problems, nil
+}
+
+// orphanProblem reports n rows of table whose parent under fk is missing.
+func orphanProblem(table string, fk ForeignKey, n int64) Problem {
+	return Problem{Table: table, What: "foreign_key", Want: "0", Got: fmt.Sprint(n),
+		Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name)}
 }
 
 // loadDataMySQL streams t's rows into one LOAD DATA LOCAL INFILE, the
