@@ -101,11 +101,12 @@ var (
 	descUpToDate   = prometheus.NewDesc("ferry_schema_up_to_date", "1 when no migration is pending or failed.", nil, nil)
 	descInProgress = prometheus.NewDesc("ferry_migration_in_progress", "1 while a process holds the migration lock.", nil, nil)
 	descDBUp       = prometheus.NewDesc("ferry_database_up", "1 when the database answered the last scrape.", nil, nil)
+	descImports    = prometheus.NewDesc("ferry_imports_in_progress", "Imports (ferry import or copy) into the database that have not finished; absent when the import ledger cannot be read.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (c *schemaCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descCurrent, descLatest, descPending, descFailed, descUpToDate, descInProgress, descDBUp} {
+	for _, d := range []*prometheus.Desc{descCurrent, descLatest, descPending, descFailed, descUpToDate, descInProgress, descDBUp, descImports} {
 		ch <- d
 	}
 }
@@ -125,8 +126,14 @@ func (c *schemaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descLatest, prometheus.GaugeValue, float64(st.LatestVersion))
 	ch <- prometheus.MustNewConstMetric(descPending, prometheus.GaugeValue, float64(len(st.Pending)))
 	ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, float64(len(st.Failed)))
-	ch <- prometheus.MustNewConstMetric(descUpToDate, prometheus.GaugeValue, b2f(st.IsUpToDate))
+	// Not up to date during an unfinished import, nor when whether one
+	// is unknown: as /db_schema_status says (see schemaStatus).
+	upToDate := st.IsUpToDate && len(snap.imports) == 0 && snap.importsErr == nil
+	ch <- prometheus.MustNewConstMetric(descUpToDate, prometheus.GaugeValue, b2f(upToDate))
 	ch <- prometheus.MustNewConstMetric(descInProgress, prometheus.GaugeValue, b2f(st.MigrationInProgress))
+	if snap.importsErr == nil {
+		ch <- prometheus.MustNewConstMetric(descImports, prometheus.GaugeValue, float64(len(snap.imports)))
+	}
 }
 
 func b2f(b bool) float64 {

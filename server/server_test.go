@@ -235,6 +235,12 @@ func TestStatusUpgradeReadinessMetrics(t *testing.T) {
 		if v := metric(t, s.URL, `ferry_upgrades_total{outcome="success"}`); v != 2 {
 			t.Fatalf("upgrades metric %v", v)
 		}
+		if v := metric(t, s.URL, "ferry_schema_up_to_date"); v != 1 {
+			t.Errorf("up to date metric after the upgrade = %v", v)
+		}
+		if v := metric(t, s.URL, "ferry_imports_in_progress"); v != 0 {
+			t.Errorf("imports in progress metric = %v", v)
+		}
 		if v := metric(t, s.URL, "ferry_schema_current_version"); v != 3 {
 			t.Fatalf("current version metric %v", v)
 		}

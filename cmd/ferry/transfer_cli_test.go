@@ -298,6 +298,9 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) {
 			t.Errorf("/v1/status during an import: %d %s", code, body)
 		}
+		if code, body := httpGet(t, "http://"+s.addr+"/metrics"); code != 200 || !strings.Contains(body, "\nferry_imports_in_progress 1\n") || !strings.Contains(body, "\nferry_schema_up_to_date 0\n") {
+			t.Errorf("/metrics during an import: %d %s", code, body)
+		}
 		if r := runFerry(t, dir, "", "remote", "status", "--base-url", "http://"+s.addr, "--exit-code"); r.code != 3 {
 			t.Errorf("remote status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
@@ -355,10 +358,14 @@ func TestImportLedgerUnreadable(t *testing.T) {
 		{"/readyz", 503, `"reason":"read the import ledger: `},
 		{"/v1/status", 200, `"imports_error":"read the import ledger: `},
 		{"/version", 200, "1"},
+		{"/metrics", 200, "\nferry_schema_up_to_date 0\n"},
 	} {
 		if code, body := httpGet(t, "http://"+s.addr+c.path); code != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("%s: %d %s, want %d with %s", c.path, code, body, c.code, c.want)
 		}
+	}
+	if _, body := httpGet(t, "http://"+s.addr+"/metrics"); strings.Contains(body, "ferry_imports_in_progress") {
+		t.Errorf("/metrics without the ledger has ferry_imports_in_progress:\n%s", body)
 	}
 }
 
