@@ -826,6 +826,11 @@ func (r *rowReader) intAt(i int) (n int64, null, ok bool) {
 	if r.row[i] == nil {
 		return 0, true, true
 	}
+	if _, blob := r.row[i].([]byte); blob {
+		// A SQLite BLOB (MySQL's text is raw, above): never equal to an
+		// integer, whatever its bytes spell.
+		return 0, false, false
+	}
 	n, ok = asInt(r.row[i])
 	return n, false, ok
 }

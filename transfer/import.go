@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"time"
@@ -179,7 +180,7 @@ type importer struct {
 	mig    *migrate.Migrator
 	opts   ImportOptions
 	rep    *ImportReport
-	log    interface{ Info(string, ...any) }
+	log    *slog.Logger
 	ledger string // quoted table name
 	done   map[string]int64
 	key    age.Identity // the export's key, when it is encrypted

@@ -18,26 +18,40 @@ const maxMemoryKeys = 1 << 20
 // memFK is a foreign key that the verification checks as it reads its
 // table's rows, against its parent's keys held sorted in memory, instead
 // of with a query afterwards (an anti-join that reads the whole table
-// again, or its index). It is a key of one integer column whose parent
-// is a table of this import small enough (maxMemoryKeys). A value that
-// is not an integer after all leaves it undecided: the query decides.
+// again, or its index). It is a key of one column, of an integer type
+// on both sides, whose parent is a table of this import small enough
+// (maxMemoryKeys in all). A value that is not an integer after all (a
+// SQLite BLOB, text SQLite let in, a BIGINT UNSIGNED past int64) leaves
+// it undecided: the query decides.
 type memFK struct {
 	table, col int // the child's index in im.tables, the column's in its columns
 	fki        int // the key's index in the child's foreign keys
 	fk         ForeignKey
+	parent     *parentKeys
+	// skip: the parent's keys are undecided; set before the rows are
+	// read, read-only after.
+	skip      bool
+	orphans   atomic.Int64
+	undecided atomic.Bool
+}
+
+// parentKeys are the values of a parent's column that foreign keys
+// reference, sorted; read once however many keys reference them.
+type parentKeys struct {
+	table, col string
+	rows       int64 // the manifest's count
 	keys       []int64
-	orphans    atomic.Int64
-	undecided  atomic.Bool
+	undecided  bool
 }
 
 // check counts the row's value v of the key's column.
 func (f *memFK) check(v int64, null, ok bool) {
 	switch {
-	case null: // not checked, as the databases do
+	case null || f.skip: // NULL is not checked, as the databases do
 	case !ok:
 		f.undecided.Store(true)
 	default:
-		if _, found := slices.BinarySearch(f.keys, v); !found {
+		if _, found := slices.BinarySearch(f.parent.keys, v); !found {
 			f.orphans.Add(1)
 		}
 	}
@@ -54,23 +68,32 @@ func (im *importer) memoryFKs() []*memFK {
 		index[t.Name] = i
 	}
 	var out []*memFK
+	parents := map[[2]string]*parentKeys{}
 	var keys int64
 	limit := cmp.Or(im.opts.memoryKeys, maxMemoryKeys)
 	for ti, t := range im.tables {
 		for fki, fk := range t.ForeignKeys {
 			pi, ok := index[fk.RefTable]
-			if len(fk.Columns) != 1 || !ok {
+			if len(fk.Columns) != 1 || len(fk.RefColumns) != 1 || !ok || t.Rows == 0 {
 				continue
 			}
 			parent := im.tables[pi]
 			ci := slices.IndexFunc(t.Columns, func(c Column) bool { return c.Name == fk.Columns[0] })
 			pc := slices.IndexFunc(parent.Columns, func(c Column) bool { return c.Name == fk.RefColumns[0] })
-			if ci < 0 || pc < 0 || !integerType(t.Columns[ci].Type) || !integerType(parent.Columns[pc].Type) ||
-				keys+parent.Rows > limit {
+			if ci < 0 || pc < 0 || !integerType(t.Columns[ci].Type) || !integerType(parent.Columns[pc].Type) {
 				continue
 			}
-			keys += parent.Rows
-			out = append(out, &memFK{table: ti, col: ci, fki: fki, fk: fk})
+			at := [2]string{parent.Name, fk.RefColumns[0]}
+			p := parents[at]
+			if p == nil {
+				if keys+parent.Rows > limit {
+					continue
+				}
+				keys += parent.Rows
+				p = &parentKeys{table: parent.Name, col: fk.RefColumns[0], rows: parent.Rows}
+				parents[at] = p
+			}
+			out = append(out, &memFK{table: ti, col: ci, fki: fki, fk: fk, parent: p})
 		}
 	}
 	return out
@@ -89,26 +112,31 @@ func integerType(t string) bool {
 	return false
 }
 
-// readParentKeys reads each key's parent values, sorted, through s (on
+// readParentKeys reads the keys' parent values, sorted, through s (on
 // MySQL outside any transaction: each read takes a snapshot of its own,
-// once the parent's keys are re-created; see verify). A value that is
-// not an integer, or more values than the manifest said, leave the key
-// undecided.
+// once the parent's keys are re-created; see verify), before any row of
+// a child is read. A value that is not an integer, or more values than
+// the manifest said, leave the parent's keys undecided.
 func (im *importer) readParentKeys(ctx context.Context, s *snapshot, fks []*memFK) error {
+	kind := im.db.URL.Kind
 	for _, f := range fks {
-		table, col := f.fk.RefTable, f.fk.RefColumns[0]
-		mysql := im.db.URL.Kind == database.MySQL
-		if mysql {
-			if err := im.restores.ready(ctx, table); err != nil {
+		p := f.parent
+		if p.keys != nil || p.undecided {
+			f.skip = p.undecided
+			continue // read for another key
+		}
+		if kind == database.MySQL {
+			if err := im.restores.ready(ctx, p.table); err != nil {
 				return err
 			}
 			if _, err := s.conn.ExecContext(ctx, `START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY`); err != nil {
 				return err
 			}
 		}
+		p.keys = make([]int64, 0, p.rows)
 		err := func() error {
-			rows, err := s.q.QueryContext(ctx, "SELECT "+quoteIdent(im.db.URL.Kind, col)+" FROM "+quoteIdent(im.db.URL.Kind, table)+
-				" WHERE "+quoteIdent(im.db.URL.Kind, col)+" IS NOT NULL")
+			col := quoteIdent(kind, p.col)
+			rows, err := s.q.QueryContext(ctx, "SELECT "+col+" FROM "+quoteIdent(kind, p.table)+" WHERE "+col+" IS NOT NULL")
 			if err != nil {
 				return err
 			}
@@ -119,51 +147,61 @@ func (im *importer) readParentKeys(ctx context.Context, s *snapshot, fks []*memF
 					return err
 				}
 				n, ok := asInt(v)
-				if !ok || len(f.keys) == maxMemoryKeys {
-					f.undecided.Store(true)
+				if _, blob := v.([]byte); blob && kind != database.MySQL {
+					ok = false // a SQLite BLOB is no integer to its foreign key
+				}
+				if !ok || int64(len(p.keys)) == p.rows {
+					p.undecided = true
 					break
 				}
-				f.keys = append(f.keys, n)
+				p.keys = append(p.keys, n)
 			}
 			return rows.Err()
 		}()
-		if mysql {
+		if kind == database.MySQL {
 			if _, cerr := s.conn.ExecContext(ctx, `COMMIT`); err == nil {
 				err = cerr
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("verify table %s, foreign key %s: read %s (%s): %w", im.tables[f.table].Name, f.fk.Name, table, col, err)
+			return fmt.Errorf("verify table %s, foreign key %s: read %s (%s): %w", im.tables[f.table].Name, f.fk.Name, p.table, p.col, err)
 		}
-		slices.Sort(f.keys)
+		if p.undecided {
+			p.keys = nil
+		}
+		slices.Sort(p.keys)
+		f.skip = p.undecided
 	}
 	return nil
 }
 
-// memoryProblems reports the decided keys' missing parents, as orphans
-// does, and returns tables without those keys, for the query to check
-// the rest.
-func memoryProblems(tables []TableExport, fks []*memFK) ([]Problem, []TableExport) {
-	var problems []Problem
-	decided := map[[2]int]bool{}
+// keyProblems reports the rows whose parent is missing, per foreign key
+// in the order of the tables and of their keys: a key checked in memory
+// (fks) as counted, every other through ld's query.
+func keyProblems(ctx context.Context, ld loader, tables []TableExport, fks []*memFK) ([]Problem, error) {
+	counted := map[[2]int]int64{}
 	for _, f := range fks {
-		if f.undecided.Load() {
-			continue
-		}
-		decided[[2]int{f.table, f.fki}] = true
-		if n := f.orphans.Load(); n > 0 {
-			problems = append(problems, orphanProblem(tables[f.table].Name, f.fk, n))
+		if !f.skip && !f.undecided.Load() {
+			counted[[2]int{f.table, f.fki}] = f.orphans.Load()
 		}
 	}
-	rest := slices.Clone(tables)
-	for i, t := range rest {
-		var left []ForeignKey
+	var problems []Problem
+	for ti, t := range tables {
 		for fki, fk := range t.ForeignKeys {
-			if !decided[[2]int{i, fki}] {
-				left = append(left, fk)
+			if n, ok := counted[[2]int{ti, fki}]; ok {
+				if n > 0 {
+					problems = append(problems, orphanProblem(t.Name, fk, n))
+				}
+				continue
 			}
+			one := t
+			one.ForeignKeys = []ForeignKey{fk}
+			ps, err := ld.checkForeignKeys(ctx, []TableExport{one})
+			if err != nil {
+				return nil, err
+			}
+			problems = append(problems, ps...)
 		}
-		rest[i].ForeignKeys = left
 	}
-	return problems, rest
+	return problems, nil
 }

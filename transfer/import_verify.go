@@ -179,17 +179,15 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		}
 		im.progress(Progress{Op: "verify", Table: te.Name, Rows: counts[i], Total: te.Rows, Done: true})
 	}
-	inMemory, rest := memoryProblems(im.tableValues(), fks)
 	for _, f := range fks {
-		if !f.undecided.Load() {
-			im.log.Info("foreign key checked as the rows were read", "table", im.tables[f.table].Name, "foreign_key", f.fk.Name, "parent_keys", len(f.keys))
+		if !f.skip && !f.undecided.Load() {
+			im.log.Info("foreign key checked as the rows were read", "table", im.tables[f.table].Name, "foreign_key", f.fk.Name, "parent_keys", len(f.parent.keys))
 		}
 	}
-	fk, err := ld.checkForeignKeys(ctx, rest)
+	fk, err := keyProblems(ctx, ld, im.tableValues(), fks)
 	if err != nil {
 		return nil, fmt.Errorf("check foreign keys: %w", err)
 	}
-	problems = append(problems, inMemory...)
 	return append(problems, fk...), nil
 }
 

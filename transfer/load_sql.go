@@ -597,7 +597,23 @@ func (l *sqlLoader) sequence(ctx context.Context, table string, s Sequence) erro
 }
 
 func (l *sqlLoader) checkForeignKeys(ctx context.Context, tables []TableExport) ([]Problem, error) {
-	return orphans(ctx, l.conn, l.kind, tables)
+	checked := make([]TableExport, len(tables))
+	for i, t := range tables {
+		checked[i] = t
+		checked[i].ForeignKeys = nil
+		for _, fk := range t.ForeignKeys {
+			if len(fk.RefColumns) != len(fk.Columns) {
+				// SQLite's REFERENCES parent without columns, to a parent
+				// without a primary key, which SQLite itself cannot enforce
+				// ("foreign key mismatch" once foreign_keys is on).
+				l.im.log.Warn("foreign key not checked: it names no parent columns, and its parent has no primary key",
+					"table", t.Name, "foreign_key", fk.Name, "columns", strings.Join(fk.Columns, ", "), "parent", fk.RefTable)
+				continue
+			}
+			checked[i].ForeignKeys = append(checked[i].ForeignKeys, fk)
+		}
+	}
+	return orphans(ctx, l.conn, l.kind, checked)
 }
 
 // insertRows inserts t's rows in batches: maxBytes > 0 sends several rows
