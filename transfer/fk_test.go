@@ -175,3 +175,27 @@ CREATE TABLE c (id INTEGER PRIMARY KEY, a INTEGER REFERENCES p (id), b INTEGER R
 		t.Errorf("problems %+v, want one orphan per key", rep.Problems)
 	}
 }
+
+// TestOtherDatabaseKey: a MySQL foreign key to a table of another
+// database is not in the manifest: its parent is not exported, and a
+// table of the same name here is not its parent.
+func TestOtherDatabaseKey(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	other := openURL(t, testdb.Create(t, tdb))
+	exec(t, other, "CREATE TABLE p (id INT PRIMARY KEY)")
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE p (id INT PRIMARY KEY);\n" +
+		"CREATE TABLE c (id INT PRIMARY KEY, local_p INT REFERENCES p (id), other_p INT, FOREIGN KEY (other_p) REFERENCES `" + other.URL.Database + "`.p (id));\n"}
+	// The other database goes first at the end: c, which references it, first.
+	t.Cleanup(func() { exec(t, tdb.DB, "DROP TABLE IF EXISTS c") })
+	_, m, _ := exportOf(t, tdb.DB, files, nil, ExportOptions{})
+	for _, tb := range m.Tables {
+		if tb.Name != "c" {
+			continue
+		}
+		if len(tb.ForeignKeys) != 1 || tb.ForeignKeys[0].Columns[0] != "local_p" {
+			t.Errorf("c's foreign keys in the manifest: %+v, want local_p's only", tb.ForeignKeys)
+		}
+		return
+	}
+	t.Fatal("no table c in the manifest")
+}

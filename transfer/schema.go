@@ -237,9 +237,12 @@ func describeMySQL(ctx context.Context, q querier, t *Table) error {
 	if err != nil {
 		return err
 	}
+	// A key to another database's table is not the export's to follow
+	// (its rows are not exported) nor the import's to check.
 	rows, err = q.QueryContext(ctx, `SELECT constraint_name, referenced_table_name, column_name, referenced_column_name
 		FROM information_schema.key_column_usage
 		WHERE table_schema = DATABASE() AND table_name = ? AND referenced_table_name IS NOT NULL
+			AND referenced_table_schema = DATABASE()
 		ORDER BY constraint_name, ordinal_position`, t.Name)
 	if err != nil {
 		return err
