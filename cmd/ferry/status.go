@@ -38,7 +38,8 @@ status changes nothing, not even creating the history table.
 
 --json prints a document with at least current_version, latest_version,
 is_up_to_date, pending (an array of versions) and applied.
---exit-code exits 3 when migrations are pending or failed, for scripts.`,
+--exit-code exits 3 when migrations are pending or failed, or an import
+into the database has not finished (its data is incomplete), for scripts.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			db, m, err := a.readMigrator(cmd.Context())
@@ -80,21 +81,23 @@ is_up_to_date, pending (an array of versions) and applied.
 					return err
 				}
 			} else {
-				a.printStatus(db.URL.String(), s)
+				a.printStatus(db.URL.String(), s, len(imports) > 0)
 				if lintRep != nil && len(lintRep.Findings) > 0 {
 					a.printf("Lint:             %d errors, %d warnings in the pending migrations (ferry lint --pending shows them)\n", lintRep.Count(lint.Error), lintRep.Count(lint.Warning)-lintRep.Count(lint.Error))
 				}
 				a.printImports(imports)
 				a.printFleet(fleet)
 			}
-			if exitCode && !s.IsUpToDate {
+			// As /db_schema_status and remote status: not up to date
+			// while an import has not finished.
+			if exitCode && (!s.IsUpToDate || len(imports) > 0) {
 				return exitError{exitPending}
 			}
 			return nil
 		},
 	}
 	jsonFlag(c)
-	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date or an import has not finished")
 	c.Flags().BoolVar(&all, "all", false, fmt.Sprintf("list every applied migration, not only the %d most recent (--json always lists all)", recentApplied))
 	return c
 }
@@ -114,7 +117,9 @@ func (a *app) printImports(imports []transfer.Unfinished) {
 	}
 }
 
-func (a *app) printStatus(dbURL string, s *migrate.Status) {
+// printStatus prints s; importing: an import into the database has not
+// finished (printImports says which).
+func (a *app) printStatus(dbURL string, s *migrate.Status, importing bool) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Database:\t%s (%s)\n", dbURL, s.Dialect)
 	fmt.Fprintf(w, "History table:\t%s\n", s.HistoryTable)
@@ -138,6 +143,8 @@ func (a *app) printStatus(dbURL string, s *migrate.Status) {
 		upToDate = fmt.Sprintf("no (migrating now: %d running, %d pending)", len(running), len(s.Pending))
 	case len(s.Pending) > 0:
 		upToDate = fmt.Sprintf("no (%d pending)", len(s.Pending))
+	case importing:
+		upToDate = "no (an import has not finished)"
 	}
 	fmt.Fprintf(w, "Up to date:\t%s\n", upToDate)
 	fmt.Fprintf(w, "Migration lock:\t%s\n", s.Lock)

@@ -286,6 +286,9 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			!strings.Contains(r.stderr, "import of export 20261130T000000Z-abcdef") || !strings.Contains(r.stderr, "has not finished") {
 			t.Errorf("wait during an import: exit %d: %s", r.code, r.stderr)
 		}
+		if r := runFerry(t, dir, db.URLString, "status", "--exit-code"); r.code != 3 || !strings.Contains(r.stdout, "no (an import has not finished)") {
+			t.Errorf("status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
 		s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
 		if code, body := httpGet(t, "http://"+s.addr+"/readyz"); code != 503 || !strings.Contains(body, "has not finished") {
 			t.Errorf("/readyz during an import: %d %s", code, body)
