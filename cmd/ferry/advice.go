@@ -3,11 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/ferrydb/ferry/lint"
 
 	"github.com/ferrydb/ferry/backup"
 	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/dialect/sqlite"
 	"github.com/ferrydb/ferry/internal/advice"
+	"github.com/ferrydb/ferry/lint"
 )
 
 // explain is err's message with the advice that goes with it.
@@ -32,6 +33,12 @@ func (a *app) advice(err error) string {
 		return "; fix the backup store (--store, FERRY_BACKUP_STORE or backup_store), or upgrade without a backup with --backup=off"
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
+	}
+	if u, perr := database.Parse(a.cfg.Database); perr == nil && u.Kind == database.SQLite && sqlite.New().IsBusy(err) {
+		// SQLite has one writer; a write transaction as long as an
+		// import's table or a long migration keeps readers out too once
+		// it spills to the file (outside WAL mode).
+		return "; another process has been writing to the SQLite file for longer than the busy timeout (10 s unless the URL sets one): an import, a copy or a long migration, most likely; run this again once it ends, or wait longer with ?_pragma=busy_timeout(60000) in the database URL"
 	}
 	var lf *lint.FindingsError
 	if errors.As(err, &lf) {

@@ -407,3 +407,27 @@ func cutShort(t *testing.T, db *database.DB, id string, steps ...string) {
 		}
 	}
 }
+
+// TestSQLiteBusyAdvice: a SQLite file another process writes to for
+// longer than the busy timeout (as during an import's load of a large
+// table) gets an answer that says so and what to do, not only
+// SQLITE_BUSY.
+func TestSQLiteBusyAdvice(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
+	mustRun(t, dir, db.URLString, "up")
+	ctx := context.Background()
+	conn, err := db.DB.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	r := runFerry(t, dir, db.URLString+"?_pragma=busy_timeout(100)", "status")
+	if r.code != 1 || !strings.Contains(r.stderr, "SQLITE_BUSY") || !strings.Contains(r.stderr, "another process has been writing to the SQLite file") || !strings.Contains(r.stderr, "busy_timeout(60000)") {
+		t.Errorf("status of a locked SQLite file: exit %d: %s", r.code, r.stderr)
+	}
+}
