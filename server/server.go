@@ -559,18 +559,17 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	st := snap.st
 	doc := api.Ready{Ready: st.IsUpToDate, CurrentVersion: st.CurrentVersion, LatestVersion: st.LatestVersion}
-	if !st.IsUpToDate {
-		doc.Reason = fmt.Sprintf("schema at version %d, latest is %d: %d pending, %d failed", st.CurrentVersion, st.LatestVersion, len(st.Pending), len(st.Failed))
-		writeJSON(w, http.StatusServiceUnavailable, doc)
-		return
-	}
-	if snap.importsErr != nil {
+	// An unfinished import first: the migrations it has yet to run are
+	// pending because of it, and running them is not what fixes it.
+	switch err := unfinished(snap.imports); {
+	case snap.importsErr != nil:
 		doc.Ready, doc.Reason = false, snap.importsErr.Error()
-		writeJSON(w, http.StatusServiceUnavailable, doc)
-		return
-	}
-	if err := unfinished(snap.imports); err != nil {
+	case err != nil:
 		doc.Ready, doc.Reason = false, err.Error()
+	case !st.IsUpToDate:
+		doc.Reason = fmt.Sprintf("schema at version %d, latest is %d: %d pending, %d failed", st.CurrentVersion, st.LatestVersion, len(st.Pending), len(st.Failed))
+	}
+	if !doc.Ready {
 		writeJSON(w, http.StatusServiceUnavailable, doc)
 		return
 	}

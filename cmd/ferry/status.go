@@ -141,10 +141,13 @@ func (a *app) printStatus(dbURL string, s *migrate.Status, importing bool) {
 		upToDate = fmt.Sprintf("no (%d failed, %d pending)", len(broken), len(s.Pending))
 	case len(running) > 0:
 		upToDate = fmt.Sprintf("no (migrating now: %d running, %d pending)", len(running), len(s.Pending))
+	case importing: // its last migrations may be pending: the import runs them
+		upToDate = fmt.Sprintf("no (an import has not finished; %d pending)", len(s.Pending))
+		if len(s.Pending) == 0 {
+			upToDate = "no (an import has not finished)"
+		}
 	case len(s.Pending) > 0:
 		upToDate = fmt.Sprintf("no (%d pending)", len(s.Pending))
-	case importing:
-		upToDate = "no (an import has not finished)"
 	}
 	fmt.Fprintf(w, "Up to date:\t%s\n", upToDate)
 	fmt.Fprintf(w, "Migration lock:\t%s\n", s.Lock)

@@ -314,6 +314,10 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			t.Fatal(err)
 		}
 		s = startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
+		// Pending because of the import: the import is the reason given.
+		if code, body := httpGet(t, "http://"+s.addr+"/readyz"); code != 503 || !strings.Contains(body, "has not finished") {
+			t.Errorf("/readyz during an import with a migration pending: %d %s", code, body)
+		}
 		req, _ := http.NewRequest("POST", "http://"+s.addr+"/v1/upgrade", nil)
 		req.Header.Set("Authorization", "Bearer "+serveToken)
 		resp, err := http.DefaultClient.Do(req)
