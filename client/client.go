@@ -368,6 +368,11 @@ type Summary struct {
 	CurrentVersion      string   `json:"current_version"`
 	MigrationInProgress bool     `json:"migration_in_progress"`
 	Unapplied           []string `json:"unapplied_migrations"`
+	// ImportsInProgress and ImportsError are why a schema with nothing
+	// unapplied is not up to date (ferry's service only: Metaflow's
+	// document has no field for them).
+	ImportsInProgress []api.ImportInProgress `json:"imports_in_progress,omitempty"`
+	ImportsError      string                 `json:"imports_error,omitempty"`
 }
 
 // Summary returns the status through whichever API the service speaks.
@@ -396,8 +401,10 @@ func summarize(s *api.Status) *Summary {
 	}
 	// As /db_schema_status: the schema is not up to date for a release
 	// while an import into the database has not finished.
+	// (Computed, not read from Ready: a ferry before that field.)
 	up := s.IsUpToDate && len(s.ImportsInProgress) == 0 && s.ImportsError == ""
-	out := &Summary{IsUpToDate: up, CurrentVersion: strconv.FormatInt(s.CurrentVersion, 10), MigrationInProgress: s.MigrationInProgress, Unapplied: []string{}}
+	out := &Summary{IsUpToDate: up, CurrentVersion: strconv.FormatInt(s.CurrentVersion, 10), MigrationInProgress: s.MigrationInProgress, Unapplied: []string{},
+		ImportsInProgress: s.ImportsInProgress, ImportsError: s.ImportsError}
 	for _, v := range s.Pending {
 		out.Unapplied = append(out.Unapplied, strconv.FormatInt(v, 10))
 	}

@@ -98,7 +98,7 @@ var (
 	descLatest     = prometheus.NewDesc("ferry_schema_latest_version", "Highest available migration version.", nil, nil)
 	descPending    = prometheus.NewDesc("ferry_schema_pending_migrations", "Migrations not applied yet.", nil, nil)
 	descFailed     = prometheus.NewDesc("ferry_schema_failed_migrations", "Migrations that failed without a transaction and need repair.", nil, nil)
-	descUpToDate   = prometheus.NewDesc("ferry_schema_up_to_date", "1 when no migration is pending or failed.", nil, nil)
+	descUpToDate   = prometheus.NewDesc("ferry_schema_up_to_date", "1 when no migration is pending or failed and no import into the database is unfinished (or unknown).", nil, nil)
 	descInProgress = prometheus.NewDesc("ferry_migration_in_progress", "1 while a process holds the migration lock.", nil, nil)
 	descDBUp       = prometheus.NewDesc("ferry_database_up", "1 when the database answered the last scrape.", nil, nil)
 	descImports    = prometheus.NewDesc("ferry_imports_in_progress", "Imports (ferry import or copy) into the database that have not finished; absent when the import ledger cannot be read.", nil, nil)

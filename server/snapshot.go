@@ -219,10 +219,7 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc.ImportsInProgress = ImportsInProgress(imports)
-	if ierr != nil {
-		doc.ImportsError = ierr.Error()
-	}
+	doc.SetImports(ImportsInProgress(imports), ierr)
 	snap := &snapshot{at: start, gen: gen, st: st, imports: imports, importsErr: ierr, doc: doc}
 	// Metaflow's document cannot say "unknown": without the ledger it is
 	// not served (dbSchemaStatus answers the error).

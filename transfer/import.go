@@ -133,6 +133,18 @@ var ErrMapping = errors.New("the export does not map onto the target")
 // schema or tables of its own.
 var ErrNotEmpty = errors.New("target database is not empty")
 
+// ErrFinalMigrations is wrapped when the data was loaded and verified and
+// migrating it to the latest version failed: the import is finished by
+// running it again (ferry up refuses while it is unfinished).
+var ErrFinalMigrations = errors.New("the import's final migrations failed")
+
+// finalMigrationsError is a failure of the final migrations: its message
+// is the migration's, and it is both ErrFinalMigrations and the cause.
+type finalMigrationsError struct{ err error }
+
+func (e finalMigrationsError) Error() string   { return e.err.Error() }
+func (e finalMigrationsError) Unwrap() []error { return []error{ErrFinalMigrations, e.err} }
+
 // Import loads export id of st into db, whose migrations mig knows:
 //
 //  1. the target, which must be empty, is migrated to the export's schema
@@ -394,7 +406,12 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	res, err := im.mig.Up(ctx, migrate.UpOptions{})
 	if err != nil {
-		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, err)
+		// The report says the version it is really at, not the latest.
+		im.rep.FinalVersion = max(status.CurrentVersion, m.Source.SchemaVersion)
+		if st, serr := im.mig.Status(context.WithoutCancel(ctx)); serr == nil {
+			im.rep.FinalVersion = st.CurrentVersion
+		}
+		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, finalMigrationsError{err})
 	}
 	if res != nil && res.To > 0 {
 		im.rep.FinalVersion = res.To

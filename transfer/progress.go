@@ -2,7 +2,11 @@ package transfer
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sort"
+
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/ferrydb/ferry/database"
 )
@@ -42,8 +46,22 @@ func (u Unfinished) Finish() string {
 // database that never had an import has none. Until they finish, the
 // database's data is incomplete: no release should start on it.
 func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]Unfinished, error) {
-	if exists, err := tableExists(ctx, db, ledgerTable(history)); err != nil || !exists {
+	exists, err := tableExists(ctx, db, ledgerTable(history))
+	if err != nil {
 		return nil, err
+	}
+	if !exists {
+		// MySQL's information_schema leaves out the tables the role has
+		// no privilege on: a role granted SELECT table by table would
+		// never see the ledger, and would take an unfinished import for
+		// none. Ask the table itself: "no such table" is none; "denied"
+		// is unknown, and unknown is not ready.
+		if db.URL.Kind != database.MySQL {
+			return nil, nil
+		}
+		if exists, err = ledgerVisible(ctx, db, ledgerTable(history)); err != nil || !exists {
+			return nil, err
+		}
 	}
 	rows, err := db.QueryContext(ctx, `SELECT export_id, step FROM `+db.Dialect.Table(ledgerTable(history)))
 	if err != nil {
@@ -85,6 +103,24 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ExportID < out[j].ExportID })
 	return out, nil
+}
+
+// ledgerVisible tells, on MySQL, a ledger that does not exist (false)
+// from one that does (true, created since information_schema was asked)
+// and from one the role may not see: an error naming the missing grant.
+func ledgerVisible(ctx context.Context, db *database.DB, name string) (bool, error) {
+	rows, err := db.QueryContext(ctx, "SELECT 1 FROM "+db.Dialect.Table(name)+" LIMIT 0")
+	var me *mysql.MySQLError
+	switch {
+	case err == nil:
+		return true, closeRows(rows)
+	case errors.As(err, &me) && me.Number == 1146: // ER_NO_SUCH_TABLE
+		return false, nil
+	case errors.As(err, &me) && me.Number == 1142: // ER_TABLEACCESS_DENIED_ERROR
+		return false, fmt.Errorf("cannot tell whether an import into the database has not finished: the role has no privilege on the import ledger %s, and MySQL does not say whether a table it may not read exists; grant the role SELECT on the database (or on that table, if it exists): %w", name, err)
+	default:
+		return false, err
+	}
 }
 
 // tableExists reports whether db has table name (in its current schema),

@@ -9,6 +9,8 @@ import (
 	"github.com/ferrydb/ferry/dialect/sqlite"
 	"github.com/ferrydb/ferry/internal/advice"
 	"github.com/ferrydb/ferry/lint"
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // explain is err's message with the advice that goes with it.
@@ -33,6 +35,16 @@ func (a *app) advice(err error) string {
 		return "; fix the backup store (--store, FERRY_BACKUP_STORE or backup_store), or upgrade without a backup with --backup=off"
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
+	}
+	if errors.Is(err, transfer.ErrFinalMigrations) {
+		// ferry up refuses while the import is unfinished: running the
+		// import again is what runs the migrations left and finishes it.
+		again := "run the same `ferry import` again: it goes on from the verified data and runs the migrations left (`ferry up` refuses while the import is unfinished; a `ferry copy` cannot be finished: drop the target, create it empty and copy again)"
+		var me *migrate.MigrationError
+		if errors.As(err, &me) && !me.RolledBack {
+			return "; " + advice.Repair(migrate.Failure{Version: me.Version, Operation: me.Operation, State: migrate.StateFailed}) + ", then " + again
+		}
+		return "; fix the migration and " + again
 	}
 	if u, perr := database.Parse(a.cfg.Database); perr == nil && u.Kind == database.SQLite && sqlite.New().IsBusy(err) {
 		// SQLite has one writer; a write transaction as long as an

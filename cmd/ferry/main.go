@@ -4,8 +4,8 @@
 // With no flags it uses the migrations in ./migrations and the embedded
 // SQLite database ./ferry.db. See `ferry --help` and docs/.
 //
-// Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
-// (status --exit-code).
+// Exit codes: 0 success, 1 failure, 2 usage error, 3 migrations pending or
+// an import unfinished (status --exit-code).
 package main
 
 import (
@@ -218,8 +218,9 @@ Database URLs:
   mysql://user:pass@host:3306/db?sslmode=require
   sqlite:path/to/file.db
 
-Exit codes: 0 success, 1 failure, 2 usage error, 3 pending migrations
-(status --exit-code); ferry launch exits with its child's code.`,
+Exit codes: 0 success, 1 failure, 2 usage error, 3 migrations pending or
+an import unfinished (status --exit-code); ferry launch exits with its
+child's code.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		Version:           version,

@@ -94,7 +94,7 @@ func (a *app) remoteStatusCmd() *cobra.Command {
 			return nil
 		},
 	}
-	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date")
+	c.Flags().BoolVar(&exitCode, "exit-code", false, "exit 3 when the schema is not up to date or an import into the database has not finished")
 	jsonFlag(c)
 	return c
 }
@@ -171,12 +171,35 @@ func nonNilRows(r []api.HistoryRow) []api.HistoryRow {
 func (a *app) printSummary(base string, s *client.Summary) {
 	a.printf("Service:          %s\n", base)
 	a.printf("Current version:  %s\n", s.CurrentVersion)
+	var why []string
+	if len(s.ImportsInProgress) > 0 {
+		why = append(why, "an import has not finished")
+	}
+	if s.ImportsError != "" {
+		why = append(why, "whether an import has not finished is unknown")
+	}
+	if len(s.Unapplied) > 0 {
+		why = append(why, "unapplied: "+strings.Join(s.Unapplied, ", "))
+	}
 	up := "yes"
 	if !s.IsUpToDate {
-		up = fmt.Sprintf("no (unapplied: %s)", strings.Join(s.Unapplied, ", "))
+		up = "no"
+		if len(why) > 0 {
+			up += " (" + strings.Join(why, "; ") + ")"
+		}
 	}
 	a.printf("Up to date:       %s\n", up)
 	a.printf("In progress:      %v\n", s.MigrationInProgress)
+	for _, u := range s.ImportsInProgress {
+		what, finish := "Import in progress:", fmt.Sprintf("if no import is running, run the same `ferry import --from STORE/%s` again", u.ExportID)
+		if u.Copy {
+			what, finish = "Copy in progress:  ", "if no copy is running, it was cut short and cannot be finished: drop the database, create it empty, and run the copy again"
+		}
+		a.printf("%s %s (%d tables loaded%s): the data is incomplete until it finishes; %s\n", what, u.ExportID, len(u.TablesLoaded), map[bool]string{true: ", verified", false: ""}[u.Verified], finish)
+	}
+	if s.ImportsError != "" {
+		a.printf("Imports:          unknown: %s\n", s.ImportsError)
+	}
 }
 
 func (a *app) remoteUpgradeCmd() *cobra.Command {

@@ -76,7 +76,7 @@ into the database has not finished (its data is incomplete), for scripts.`,
 				}
 				doc := api.FromStatus(s, db.URL.String(), fleet)
 				doc.Lint = api.FromLintReport(lintRep)
-				doc.ImportsInProgress = server.ImportsInProgress(imports)
+				doc.SetImports(server.ImportsInProgress(imports), nil)
 				if err := a.printJSON(doc); err != nil {
 					return err
 				}

@@ -289,6 +289,9 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		if r := runFerry(t, dir, db.URLString, "status", "--exit-code"); r.code != 3 || !strings.Contains(r.stdout, "no (an import has not finished)") {
 			t.Errorf("status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
+		if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"is_up_to_date": true,`) || !strings.Contains(r.stdout, `"ready": false,`) {
+			t.Errorf("status --json during an import: %s", r.stdout)
+		}
 		s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
 		if code, body := httpGet(t, "http://"+s.addr+"/readyz"); code != 503 || !strings.Contains(body, "has not finished") {
 			t.Errorf("/readyz during an import: %d %s", code, body)
@@ -298,14 +301,19 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		if code, body := httpGet(t, "http://"+s.addr+"/db_schema_status"); code != 200 || !strings.Contains(body, `"is_up_to_date":false`) || !strings.Contains(body, `"current_version":"1"`) {
 			t.Errorf("/db_schema_status during an import: %d %s", code, body)
 		}
-		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) {
+		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) ||
+			!strings.Contains(body, `"is_up_to_date":true,"ready":false`) {
 			t.Errorf("/v1/status during an import: %d %s", code, body)
 		}
 		if code, body := httpGet(t, "http://"+s.addr+"/metrics"); code != 200 || !strings.Contains(body, "\nferry_imports_in_progress 1\n") || !strings.Contains(body, "\nferry_schema_up_to_date 0\n") {
 			t.Errorf("/metrics during an import: %d %s", code, body)
 		}
-		if r := runFerry(t, dir, "", "remote", "status", "--base-url", "http://"+s.addr, "--exit-code"); r.code != 3 {
+		if r := runFerry(t, dir, "", "remote", "status", "--base-url", "http://"+s.addr, "--exit-code"); r.code != 3 ||
+			!strings.Contains(r.stdout, "no (an import has not finished)") || !strings.Contains(r.stdout, "Import in progress: 20261130T000000Z-abcdef") {
 			t.Errorf("remote status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
+		}
+		if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `id="badge">import unfinished<`) {
+			t.Errorf("console during an import: %d %s", code, body)
 		}
 		s.stop(t)
 
@@ -433,5 +441,82 @@ func TestSQLiteBusyAdvice(t *testing.T) {
 	r := runFerry(t, dir, db.URLString+"?_pragma=busy_timeout(100)", "status")
 	if r.code != 1 || !strings.Contains(r.stderr, "SQLITE_BUSY") || !strings.Contains(r.stderr, "another process has been writing to the SQLite file") || !strings.Contains(r.stderr, "busy_timeout(60000)") {
 		t.Errorf("status of a locked SQLite file: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// TestImportFinalMigrationFails: the data is loaded and verified, and a
+// migration after the export's version fails. The import is unfinished
+// (ferry up refuses), so the advice is to fix the migration and run the
+// same import again, which finishes it; the report's version is the one
+// the database is at.
+func TestImportFinalMigrationFails(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
+	mustRun(t, dir, db.URLString, "up")
+	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO a VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	mustRun(t, dir, db.URLString, "export", "--to", store)
+	ids, err := os.ReadDir(store)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("store: %v %v", ids, err)
+	}
+	bad := filepath.Join(dir, "migrations", "00002_b.sql")
+	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (1);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.Create(t, db)
+	from := filepath.Join(store, ids[0].Name())
+	r := runFerry(t, dir, target, "import", "--from", from, "--json")
+	if r.code != 1 || !strings.Contains(r.stderr, "run the same `ferry import` again") || strings.Contains(r.stderr, "run `ferry up` again") {
+		t.Fatalf("import with a failing final migration: exit %d: %s", r.code, r.stderr)
+	}
+	var out struct {
+		Report struct {
+			FinalVersion int64 `json:"final_version"`
+			Verified     bool  `json:"verified"`
+		} `json:"report"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Report.FinalVersion != 1 || !out.Report.Verified {
+		t.Errorf("report: final_version %d, verified %v (%v), want 1, true: %s", out.Report.FinalVersion, out.Report.Verified, err, r.stdout)
+	}
+	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (3);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, target, "import", "--from", from)
+	if r := runFerry(t, dir, target, "status", "--exit-code", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"ready": true,`) {
+		t.Errorf("status after the import finished: exit %d: %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestLedgerHiddenFromRole: MySQL shows a table only to a role with a
+// privilege on it. A role granted SELECT table by table, not on the
+// import ledger, cannot tell an unfinished import from none, and is told
+// so (and what to grant) rather than told that the schema is ready.
+func TestLedgerHiddenFromRole(t *testing.T) {
+	db := testdb.New(t, database.MySQL)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
+	mustRun(t, dir, db.URLString, "up")
+	cutShort(t, db.DB, "20261130T000000Z-abcdef", "started")
+	user := testdb.UniqueName("ro")
+	for _, q := range []string{"CREATE USER '" + user + "'@'%' IDENTIFIED BY 'pw'"} {
+		if _, err := db.DB.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { db.DB.ExecContext(context.Background(), "DROP USER IF EXISTS '"+user+"'@'%'") })
+	for _, tb := range []string{"ferry_migrations", "ferry_migrations_lock", "a"} {
+		if _, err := db.DB.ExecContext(context.Background(), "GRANT SELECT ON `"+db.URL.Database+"`.`"+tb+"` TO '"+user+"'@'%'"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	u := strings.Replace(db.URLString, "mysql://root@", "mysql://"+user+":pw@", 1)
+	if u == db.URLString {
+		t.Fatalf("cannot make the role's URL from %s", db.URLString)
+	}
+	r := runFerry(t, dir, u, "status", "--exit-code")
+	if r.code == 0 || !strings.Contains(r.stderr, "cannot tell whether an import into the database has not finished") || !strings.Contains(r.stderr, "grant the role SELECT on the database") {
+		t.Errorf("status as a role that cannot see the ledger: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
 }

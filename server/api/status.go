@@ -12,13 +12,19 @@ import (
 // renamed engine field never changes the API.
 type Status struct {
 	// Database is the database URL without its password.
-	Database       string  `json:"database"`
-	Dialect        string  `json:"dialect"`
-	HistoryTable   string  `json:"history_table"`
-	CurrentVersion int64   `json:"current_version"`
-	LatestVersion  int64   `json:"latest_version"`
-	IsUpToDate     bool    `json:"is_up_to_date"`
-	Pending        []int64 `json:"pending"`
+	Database       string `json:"database"`
+	Dialect        string `json:"dialect"`
+	HistoryTable   string `json:"history_table"`
+	CurrentVersion int64  `json:"current_version"`
+	LatestVersion  int64  `json:"latest_version"`
+	// IsUpToDate: no migration is pending or failed. It says nothing of
+	// an unfinished import (ImportsInProgress); Ready does.
+	IsUpToDate bool `json:"is_up_to_date"`
+	// Ready: up to date, and no import into the database unfinished or
+	// unknown (see SetImports): what a release about to start checks,
+	// as Metaflow's is_up_to_date and ferry status --exit-code do.
+	Ready   bool    `json:"ready"`
+	Pending []int64 `json:"pending"`
 	// PendingMigrations details Pending.
 	PendingMigrations []PendingMigration `json:"pending_migrations"`
 	// Applied lists the applied migrations (all of them, unless the
@@ -138,12 +144,22 @@ type HistoryRow struct {
 	Error      string    `json:"error,omitempty"`
 }
 
+// SetImports records the unfinished imports into the database, or the
+// failure to read them (err), and what they mean for Ready.
+func (s *Status) SetImports(imports []ImportInProgress, err error) {
+	s.ImportsInProgress, s.ImportsError = imports, ""
+	if err != nil {
+		s.ImportsError = err.Error()
+	}
+	s.Ready = s.IsUpToDate && len(imports) == 0 && err == nil
+}
+
 // FromStatus converts the engine's status. database is the URL to show
 // (without its password), fleet what goes under "fleet" (nil: nothing).
 func FromStatus(s *migrate.Status, database string, fleet any) *Status {
 	out := &Status{
 		Database: database, Dialect: s.Dialect, HistoryTable: s.HistoryTable,
-		CurrentVersion: s.CurrentVersion, LatestVersion: s.LatestVersion, IsUpToDate: s.IsUpToDate,
+		CurrentVersion: s.CurrentVersion, LatestVersion: s.LatestVersion, IsUpToDate: s.IsUpToDate, Ready: s.IsUpToDate,
 		Pending: nonNil(s.Pending), PendingMigrations: make([]PendingMigration, len(s.PendingMigrations)),
 		Applied: appliedList(s.Applied), AppliedCount: s.AppliedCount,
 		Failed: make([]Failure, len(s.Failed)), Missing: appliedList(s.Missing),
