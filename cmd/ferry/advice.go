@@ -50,7 +50,7 @@ func (a *app) advice(err error) string {
 		// SQLite has one writer; a write transaction as long as an
 		// import's table or a long migration keeps readers out too once
 		// it spills to the file (outside WAL mode).
-		return "; another process has been writing to the SQLite file for longer than the busy timeout (10 s unless the URL sets one): an import, a copy or a long migration, most likely; run this again once it ends, or wait longer with ?_pragma=busy_timeout(60000) in the database URL"
+		return "; another process has been writing to the SQLite file for longer than the busy timeout (10 s unless the URL sets one): an import, a copy or a long migration, most likely; run this again once it ends, or wait longer with the database URL parameter _pragma=busy_timeout(60000) (milliseconds)"
 	}
 	var lf *lint.FindingsError
 	if errors.As(err, &lf) {

@@ -190,13 +190,7 @@ func (a *app) printSummary(base string, s *client.Summary) {
 	}
 	a.printf("Up to date:       %s\n", up)
 	a.printf("In progress:      %v\n", s.MigrationInProgress)
-	for _, u := range s.ImportsInProgress {
-		what, finish := "Import in progress:", fmt.Sprintf("if no import is running, run the same `ferry import --from STORE/%s` again", u.ExportID)
-		if u.Copy {
-			what, finish = "Copy in progress:  ", "if no copy is running, it was cut short and cannot be finished: drop the database, create it empty, and run the copy again"
-		}
-		a.printf("%s %s (%d tables loaded%s): the data is incomplete until it finishes; %s\n", what, u.ExportID, len(u.TablesLoaded), map[bool]string{true: ", verified", false: ""}[u.Verified], finish)
-	}
+	a.printImports(s.ImportsInProgress)
 	if s.ImportsError != "" {
 		a.printf("Imports:          unknown: %s\n", s.ImportsError)
 	}

@@ -85,7 +85,7 @@ into the database has not finished (its data is incomplete), for scripts.`,
 				if lintRep != nil && len(lintRep.Findings) > 0 {
 					a.printf("Lint:             %d errors, %d warnings in the pending migrations (ferry lint --pending shows them)\n", lintRep.Count(lint.Error), lintRep.Count(lint.Warning)-lintRep.Count(lint.Error))
 				}
-				a.printImports(imports)
+				a.printImports(server.ImportsInProgress(imports))
 				a.printFleet(fleet)
 			}
 			// As /db_schema_status and remote status: not up to date
@@ -102,10 +102,14 @@ into the database has not finished (its data is incomplete), for scripts.`,
 	return c
 }
 
-// printImports says which imports into the database did not finish.
-func (a *app) printImports(imports []transfer.Unfinished) {
+// printImports says which imports into the database did not finish
+// (ferry status; ferry remote status, from the service's document).
+func (a *app) printImports(imports []api.ImportInProgress) {
 	for _, u := range imports {
-		state := fmt.Sprintf("%d tables loaded", len(u.Tables))
+		state := fmt.Sprintf("%d tables loaded", len(u.TablesLoaded))
+		if len(u.TablesLoaded) == 1 {
+			state = "1 table loaded"
+		}
 		if u.Verified {
 			state = "loaded and verified; the final migrations are left"
 		}
@@ -117,8 +121,6 @@ func (a *app) printImports(imports []transfer.Unfinished) {
 	}
 }
 
-// printStatus prints s; importing: an import into the database has not
-// finished (printImports says which).
 func (a *app) printStatus(dbURL string, s *migrate.Status, importing bool) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Database:\t%s (%s)\n", dbURL, s.Dialect)

@@ -309,7 +309,7 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			t.Errorf("/metrics during an import: %d %s", code, body)
 		}
 		if r := runFerry(t, dir, "", "remote", "status", "--base-url", "http://"+s.addr, "--exit-code"); r.code != 3 ||
-			!strings.Contains(r.stdout, "no (an import has not finished)") || !strings.Contains(r.stdout, "Import in progress: 20261130T000000Z-abcdef") {
+			!strings.Contains(r.stdout, "no (an import has not finished)") || !strings.Contains(r.stdout, "Import in progress:  export 20261130T000000Z-abcdef (0 tables loaded)") {
 			t.Errorf("remote status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
 		if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `id="badge">import unfinished<`) {
