@@ -374,6 +374,7 @@ func TestImportLedgerUnreadable(t *testing.T) {
 		{"/v1/status", 200, `"imports_error":"read the import ledger: `},
 		{"/version", 200, "1"},
 		{"/metrics", 200, "\nferry_schema_up_to_date 0\n"},
+		{"/", 200, `id="badge">imports unknown<`},
 	} {
 		if code, body := httpGet(t, "http://"+s.addr+c.path); code != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("%s: %d %s, want %d with %s", c.path, code, body, c.code, c.want)
