@@ -312,14 +312,16 @@ broke it, or a version is unknown); 2 for a usage error.`,
 			if timeout > 0 {
 				limit = "timeout " + timeout.String()
 			}
+			said := false // the import that blocks it was named
 			opts := release.WaitOptions{Timeout: timeout, Waiting: func(s *migrate.Status) {
-				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database is at version %d (%s)\n", target, s.CurrentVersion, limit)
+				if !said {
+					fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database is at version %d (%s)\n", target, s.CurrentVersion, limit)
+				}
 			}, Retrying: func(err error) {
 				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database cannot be read yet, retrying (%s): %v\n", target, limit, err)
 			}}
 			// The schema of an import that has not finished is there, its
 			// data is not (yet): not ready, as ferry launch refuses it.
-			said := false
 			opts.Blocked = func(ctx context.Context) (string, error) {
 				imports, err := transfer.UnfinishedImports(ctx, db, m.Table())
 				if err != nil || len(imports) == 0 {

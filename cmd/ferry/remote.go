@@ -173,7 +173,7 @@ func (a *app) printSummary(base string, s *client.Summary) {
 	a.printf("Current version:  %s\n", s.CurrentVersion)
 	var why []string
 	if len(s.ImportsInProgress) > 0 {
-		why = append(why, "an import has not finished")
+		why = append(why, unfinishedWhat(s.ImportsInProgress)+" has not finished")
 	}
 	if s.ImportsError != "" {
 		why = append(why, "whether an import has not finished is unknown")

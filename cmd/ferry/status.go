@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"github.com/ferrydb/ferry/lint"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -81,7 +82,7 @@ into the database has not finished (its data is incomplete), for scripts.`,
 					return err
 				}
 			} else {
-				a.printStatus(db.URL.String(), s, len(imports) > 0)
+				a.printStatus(db.URL.String(), s, unfinishedWhat(server.ImportsInProgress(imports)))
 				if lintRep != nil && len(lintRep.Findings) > 0 {
 					a.printf("Lint:             %d errors, %d warnings in the pending migrations (ferry lint --pending shows them)\n", lintRep.Count(lint.Error), lintRep.Count(lint.Warning)-lintRep.Count(lint.Error))
 				}
@@ -121,7 +122,21 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 	}
 }
 
-func (a *app) printStatus(dbURL string, s *migrate.Status, importing bool) {
+// unfinishedWhat names the unfinished imports' kind for the up-to-date
+// line: "an import", "a copy", or "" when there is none.
+func unfinishedWhat(imports []api.ImportInProgress) string {
+	switch {
+	case len(imports) == 0:
+		return ""
+	case !slices.ContainsFunc(imports, func(u api.ImportInProgress) bool { return !u.Copy }):
+		return "a copy"
+	}
+	return "an import"
+}
+
+// printStatus prints s; importing is unfinishedWhat of the imports into
+// the database (printImports says which).
+func (a *app) printStatus(dbURL string, s *migrate.Status, importing string) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Database:\t%s (%s)\n", dbURL, s.Dialect)
 	fmt.Fprintf(w, "History table:\t%s\n", s.HistoryTable)
@@ -143,10 +158,10 @@ func (a *app) printStatus(dbURL string, s *migrate.Status, importing bool) {
 		upToDate = fmt.Sprintf("no (%d failed, %d pending)", len(broken), len(s.Pending))
 	case len(running) > 0:
 		upToDate = fmt.Sprintf("no (migrating now: %d running, %d pending)", len(running), len(s.Pending))
-	case importing: // its last migrations may be pending: the import runs them
-		upToDate = fmt.Sprintf("no (an import has not finished; %d pending)", len(s.Pending))
+	case importing != "": // its last migrations may be pending: the import runs them
+		upToDate = fmt.Sprintf("no (%s has not finished; %d pending)", importing, len(s.Pending))
 		if len(s.Pending) == 0 {
-			upToDate = "no (an import has not finished)"
+			upToDate = fmt.Sprintf("no (%s has not finished)", importing)
 		}
 	case len(s.Pending) > 0:
 		upToDate = fmt.Sprintf("no (%d pending)", len(s.Pending))
