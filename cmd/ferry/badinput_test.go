@@ -251,6 +251,8 @@ func badInputs() []struct {
 			stderr: []string{"refusing to serve upgrades on 0.0.0.0:0 without a token"}},
 		{name: "serve with a short token", root: map[string]string{"tokens": "shortTok9\n"}, args: []string{"serve", "--token-file", "tokens"}, code: 1,
 			stderr: []string{"token file tokens: line 1", "too short"}, secrets: []string{"shortTok9"}},
+		{name: "serve with a short FERRY_TOKEN", env: []string{"FERRY_TOKEN=shortTok9"}, args: []string{"serve"}, code: 1,
+			stderr: []string{"FERRY_TOKEN is too short (9 characters)"}, secrets: []string{"shortTok9"}},
 		{name: "serve with a missing token file", args: []string{"serve", "--token-file", "no-tokens"}, code: 1,
 			stderr: []string{"token file: open no-tokens: no such file or directory"}},
 		{name: "serve --listen without a port", args: []string{"serve", "--listen", "127.0.0.1"}, code: 2,

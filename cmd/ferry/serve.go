@@ -361,6 +361,10 @@ func (a *app) tokens() ([]server.Token, error) {
 		out = append(out, t...)
 	}
 	if s := a.getenv("FERRY_TOKEN"); s != "" {
+		if len(s) < 16 {
+			// ParseTokens would name the token "env", its label here.
+			return nil, fmt.Errorf("FERRY_TOKEN is too short (%d characters): use at least 16 random characters (for example `openssl rand -hex 32`)", len(s))
+		}
 		t, err := server.ParseTokens(strings.NewReader("env:" + s))
 		if err != nil {
 			return nil, fmt.Errorf("FERRY_TOKEN: %w", err)
