@@ -256,7 +256,7 @@ func (snap *snapshot) schemaStatus(all []*migrate.Migration) api.SchemaStatus {
 func ImportsInProgress(imports []transfer.Unfinished) []api.ImportInProgress {
 	var out []api.ImportInProgress
 	for _, u := range imports {
-		out = append(out, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy})
+		out = append(out, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy, From: u.From})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ferrydb/ferry/database"
@@ -15,6 +16,9 @@ const (
 	stepVerified = "verified"
 	stepDone     = "done"
 	stepTable    = "table:"
+	// stepFrom + where the export is (--from): ferry before it ignores
+	// the row.
+	stepFrom = "from:"
 	// stepCopy marks the run of a ferry copy, which cannot be run again
 	// (its source has moved on): what to do about one cut short differs.
 	stepCopy = "copy"
@@ -109,6 +113,18 @@ func (im *importer) markStart(ctx context.Context) error {
 	defer tx.Rollback()
 	if err := im.mark(ctx, tx, stepStarted, 0); err != nil {
 		return err
+	}
+	// Where the export is, for status to say the command that finishes
+	// an import cut short (once; the step column holds 300 characters).
+	from := stepFrom + im.rep.Store + "/" + im.m.ID
+	recorded := false
+	for step := range im.done {
+		recorded = recorded || strings.HasPrefix(step, stepFrom)
+	}
+	if im.direct == nil && !recorded && len(from) <= 300 {
+		if err := im.mark(ctx, tx, from, 0); err != nil {
+			return err
+		}
 	}
 	if im.direct != nil {
 		if err := im.mark(ctx, tx, stepCopy, 0); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -23,6 +24,9 @@ type Unfinished struct {
 	// Copy says it is a ferry copy, which cannot be run again: its
 	// target is to be dropped and copied anew.
 	Copy bool `json:"copy,omitempty"`
+	// From is where the export is, as ferry import --from takes it (""
+	// when the ledger does not say: an import by an older ferry).
+	From string `json:"from,omitempty"`
 }
 
 // What names it: the import of an export, or a ferry copy.
@@ -37,6 +41,9 @@ func (u Unfinished) What() string {
 func (u Unfinished) Finish() string {
 	if u.Copy {
 		return "a copy cannot be finished: drop the database, create it empty, and copy again"
+	}
+	if u.From != "" {
+		return "run `ferry import --from " + u.From + "` again to finish it (it migrates the database to the latest version itself)"
 	}
 	return "run the same import again to finish it (it migrates the database to the latest version itself)"
 }
@@ -87,6 +94,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.Verified = true
 		case step == stepCopy:
 			u.Copy = true
+		case strings.HasPrefix(step, stepFrom):
+			u.From = step[len(stepFrom):]
 		case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
 			u.Tables = append(u.Tables, step[len(stepTable):])
 		}

@@ -484,6 +484,11 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || out.Report.FinalVersion != 1 || !out.Report.Verified {
 		t.Errorf("report: final_version %d, verified %v (%v), want 1, true: %s", out.Report.FinalVersion, out.Report.Verified, err, r.stdout)
 	}
+	// Status says the command that finishes it, with where the export is.
+	if r := runFerry(t, dir, target, "status"); !strings.Contains(r.stdout, "loaded and verified; the final migrations are left") ||
+		!strings.Contains(r.stdout, "run `ferry import --from file://"+from+"` again") {
+		t.Errorf("status after the failed final migration: %s%s", r.stdout, r.stderr)
+	}
 	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (3);\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,8 @@ type ImportInProgress struct {
 	TablesLoaded []string `json:"tables_loaded"`
 	Verified     bool     `json:"verified"`
 	Copy         bool     `json:"copy,omitempty"`
+	// From is where the export is (ferry import --from), when known.
+	From string `json:"from,omitempty"`
 }
 
 // AppliedMigration is an applied migration in a Status.
