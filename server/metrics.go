@@ -128,8 +128,7 @@ func (c *schemaCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, float64(len(st.Failed)))
 	// Not up to date during an unfinished import, nor when whether one
 	// is unknown: as /db_schema_status says (see schemaStatus).
-	upToDate := st.IsUpToDate && len(snap.imports) == 0 && snap.importsErr == nil
-	ch <- prometheus.MustNewConstMetric(descUpToDate, prometheus.GaugeValue, b2f(upToDate))
+	ch <- prometheus.MustNewConstMetric(descUpToDate, prometheus.GaugeValue, b2f(snap.doc.Ready))
 	ch <- prometheus.MustNewConstMetric(descInProgress, prometheus.GaugeValue, b2f(st.MigrationInProgress))
 	if snap.importsErr == nil {
 		ch <- prometheus.MustNewConstMetric(descImports, prometheus.GaugeValue, float64(len(snap.imports)))

@@ -246,9 +246,7 @@ func (c *snapshots) read(ctx context.Context, gen uint64) (*snapshot, error) {
 // does not start on half of the data.
 func (snap *snapshot) schemaStatus(all []*migrate.Migration) api.SchemaStatus {
 	doc := SchemaStatus(snap.st, all)
-	if len(snap.imports) > 0 || snap.importsErr != nil {
-		doc.IsUpToDate = false
-	}
+	doc.IsUpToDate = snap.doc.Ready // up to date, and no import unfinished or unknown
 	return doc
 }
 
