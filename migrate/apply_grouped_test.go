@@ -163,14 +163,15 @@ func TestChunkConnectionLost(t *testing.T) {
 	m := newMigrator(t, db, dir)
 	errc := make(chan error, 1)
 	go func() { _, err := m.Up(ctx(t), migrate.UpOptions{}); errc <- err }()
-	// The processlist shows the whole script from its first statement:
-	// wait until b's first statement is done, so the kill lands in the
-	// SLEEP (statement 2).
+	// The processlist shows the whole script from its first statement,
+	// and its state says which statement runs: wait until the server is
+	// in the SLEEP (statement 2), so the kill lands there and not in
+	// ferry's update of the history row just before it.
 	var id int64
 	for id == 0 {
 		db.QueryRowContext(ctx(t), `SELECT p.id FROM information_schema.processlist p
 			WHERE p.info LIKE '%SLEEP(30)%' AND p.info NOT LIKE '%processlist%'
-			AND EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = 'b')`).Scan(&id)
+			AND p.state = 'User sleep'`).Scan(&id)
 	}
 	if _, err := db.ExecContext(ctx(t), fmt.Sprintf("KILL %d", id)); err != nil {
 		t.Fatal(err)
