@@ -301,6 +301,8 @@ docs/transfer.md.`,
 				// A fleet whose importers are older than S2 sets gzip once.
 				compress, compressFrom = a.getenv("FERRY_EXPORT_COMPRESS"), "FERRY_EXPORT_COMPRESS"
 			}
+			// Names are case-insensitive, as an operator types them (GZIP).
+			compress = strings.ToLower(strings.TrimSpace(compress))
 			if compress != transfer.CompressS2 && compress != transfer.CompressGzip {
 				return usageErrorf("%s %q: use s2 or gzip", compressFrom, compress)
 			}

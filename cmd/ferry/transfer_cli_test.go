@@ -78,8 +78,8 @@ func TestCLITransfer(t *testing.T) {
 }
 
 // TestCLIExportCompress: --compress, or FERRY_EXPORT_COMPRESS when the
-// flag is not given, picks the chunks' compression; anything else is a
-// usage error that writes nothing.
+// flag is not given, picks the chunks' compression, whatever its case;
+// anything else is a usage error that writes nothing.
 func TestCLIExportCompress(t *testing.T) {
 	db := testdb.New(t, database.SQLite)
 	dir := project(t, map[string]string{
@@ -127,6 +127,8 @@ func TestCLIExportCompress(t *testing.T) {
 		{"", nil, "2 s2 .s2"},
 		{"", []string{"--compress", "gzip"}, "1  .gz"},
 		{"FERRY_EXPORT_COMPRESS=gzip", nil, "1  .gz"},
+		{"FERRY_EXPORT_COMPRESS= GZip", nil, "1  .gz"},
+		{"", []string{"--compress", "S2"}, "2 s2 .s2"},
 		{"FERRY_EXPORT_COMPRESS=gzip", []string{"--compress", "s2"}, "2 s2 .s2"},
 	} {
 		if got, code, stderr := export(c.env, append([]string{"--to", store}, c.args...)...); got != c.want {
