@@ -301,10 +301,12 @@ docs/transfer.md.`,
 				// A fleet whose importers are older than S2 sets gzip once.
 				compress, compressFrom = a.getenv("FERRY_EXPORT_COMPRESS"), "FERRY_EXPORT_COMPRESS"
 			}
-			// Names are case-insensitive, as an operator types them (GZIP).
+			// Names are case-insensitive, as an operator types them (GZIP);
+			// an unknown one is quoted as it was given.
+			given := compress
 			compress = strings.ToLower(strings.TrimSpace(compress))
 			if compress != transfer.CompressS2 && compress != transfer.CompressGzip {
-				return usageErrorf("%s %q: use s2 or gzip", compressFrom, compress)
+				return usageErrorf("%s %q: use s2 or gzip", compressFrom, given)
 			}
 			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs, ChunkBytes: chunkSize, Compression: compress}
 			if encrypt != "" {

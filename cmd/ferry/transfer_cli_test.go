@@ -136,8 +136,8 @@ func TestCLIExportCompress(t *testing.T) {
 		}
 	}
 	empty := filepath.Join(t.TempDir(), "none")
-	if _, code, stderr := export("FERRY_EXPORT_COMPRESS=zstd", "--to", empty); code != 2 || !strings.Contains(stderr, `FERRY_EXPORT_COMPRESS "zstd": use s2 or gzip`) {
-		t.Errorf("FERRY_EXPORT_COMPRESS=zstd: exit %d: %s", code, stderr)
+	if _, code, stderr := export("FERRY_EXPORT_COMPRESS=ZStd", "--to", empty); code != 2 || !strings.Contains(stderr, `FERRY_EXPORT_COMPRESS "ZStd": use s2 or gzip`) {
+		t.Errorf("FERRY_EXPORT_COMPRESS=ZStd: exit %d: %s", code, stderr)
 	}
 	if _, err := os.Stat(empty); !os.IsNotExist(err) {
 		t.Errorf("a usage error made the store: %v", err)
