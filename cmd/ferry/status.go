@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"github.com/ferrydb/ferry/lint"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferrydb/ferry/internal/advice"
+	"github.com/ferrydb/ferry/lint"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
 	"github.com/ferrydb/ferry/server"
@@ -63,10 +63,11 @@ into the database has not finished (its data is incomplete), for scripts.`,
 				return err
 			}
 			fleet := release.ByRelease(live)
-			imports, err := transfer.UnfinishedImports(cmd.Context(), db, m.Table())
+			unfinished, err := transfer.UnfinishedImports(cmd.Context(), db, m.Table())
 			if err != nil {
 				return err
 			}
+			imports := server.ImportsInProgress(unfinished)
 			lintRep, err := a.lintPending(cmd.Context(), db, m, s.Pending)
 			if err != nil {
 				return err
@@ -77,16 +78,16 @@ into the database has not finished (its data is incomplete), for scripts.`,
 				}
 				doc := api.FromStatus(s, db.URL.String(), fleet)
 				doc.Lint = api.FromLintReport(lintRep)
-				doc.SetImports(server.ImportsInProgress(imports), nil)
+				doc.SetImports(imports, nil)
 				if err := a.printJSON(doc); err != nil {
 					return err
 				}
 			} else {
-				a.printStatus(db.URL.String(), s, unfinishedWhat(server.ImportsInProgress(imports)))
+				a.printStatus(db.URL.String(), s, unfinishedWhat(imports))
 				if lintRep != nil && len(lintRep.Findings) > 0 {
 					a.printf("Lint:             %d errors, %d warnings in the pending migrations (ferry lint --pending shows them)\n", lintRep.Count(lint.Error), lintRep.Count(lint.Warning)-lintRep.Count(lint.Error))
 				}
-				a.printImports(server.ImportsInProgress(imports))
+				a.printImports(imports)
 				a.printFleet(fleet)
 			}
 			// As /db_schema_status and remote status: not up to date
