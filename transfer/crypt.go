@@ -126,12 +126,9 @@ func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Ide
 	if len(identities) == 0 {
 		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give the identity file with --identity or FERRY_IMPORT_IDENTITY (or the passphrase with --passphrase-file or FERRY_IMPORT_PASSPHRASE)", ErrKey, m.ID, m.Encryption.Mode)
 	}
-	data, err := s.s.ReadAll(ctx, m.ID+"/"+m.Encryption.Key)
+	data, err := s.readKey(ctx, m)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
-	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.Encryption.KeySHA256 {
-		return nil, fmt.Errorf("%w: %s/%s has sha256 %x, the manifest says %s", ErrCorrupt, m.ID, m.Encryption.Key, sum, m.Encryption.KeySHA256)
+		return nil, err
 	}
 	r, err := age.Decrypt(bytes.NewReader(data), identities...)
 	if err != nil {
@@ -150,6 +147,19 @@ func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Ide
 		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
 	}
 	return key, nil
+}
+
+// readKey reads the export's key, still encrypted, and checks it against
+// the manifest's sha256: without it, no identity can open the export.
+func (s *Store) readKey(ctx context.Context, m *Manifest) ([]byte, error) {
+	data, err := s.s.ReadAll(ctx, m.ID+"/"+m.Encryption.Key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
+	}
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.Encryption.KeySHA256 {
+		return nil, fmt.Errorf("%w: %s/%s has sha256 %x, the manifest says %s", ErrCorrupt, m.ID, m.Encryption.Key, sum, m.Encryption.KeySHA256)
+	}
+	return data, nil
 }
 
 // ParseRecipients reads age recipients (age1..., one per line, # comments)

@@ -669,6 +669,23 @@ func TestEncryptedExport(t *testing.T) {
 		if err := target.QueryRowContext(ctx, `SELECT value FROM variables WHERE name = 'db_password'`).Scan(&v); err != nil || v != "hunter2" {
 			t.Errorf("%s: imported secret %q %v", c.mode, v, err)
 		}
+		// A check without the identity still finds a key that no one
+		// could open: changed, then gone.
+		keyPath := filepath.Join(dir, m.ID, keyName)
+		b, err := os.ReadFile(keyPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 1
+		os.WriteFile(keyPath, b, 0o600)
+		for _, damage := range []string{"has sha256", "does not exist"} {
+			res, err := st.Check(ctx, m.ID, nil)
+			if !errors.Is(err, ErrMismatch) || res == nil || len(res.Problems) != 1 || res.Problems[0].What != "key" ||
+				!strings.Contains(err.Error(), "the export: key: ") || !strings.Contains(err.Error(), damage) {
+				t.Errorf("%s: check of a key that %s: %+v %v", c.mode, damage, res, err)
+			}
+			os.Remove(keyPath)
+		}
 	}
 }
 

@@ -16,7 +16,8 @@ type Problem struct {
 	Table string `json:"table"`
 	// Chunk is the chunk's name when the problem is in one.
 	Chunk string `json:"chunk,omitempty"`
-	// What: "rows", "row_checksum", "chunk", "foreign_key", "sequence".
+	// What: "rows", "row_checksum", "chunk", "foreign_key", "sequence",
+	// "key" (an encrypted export's key).
 	What string `json:"what"`
 	Want string `json:"want,omitempty"`
 	Got  string `json:"got,omitempty"`
@@ -26,7 +27,11 @@ type Problem struct {
 
 func (p Problem) String() string {
 	s := "table " + p.Table
-	if p.Table == "" {
+	switch {
+	case p.Table != "":
+	case p.What == "key":
+		s = "the export"
+	default:
 		s = "the schema" // a sequence no column owns
 	}
 	if p.Chunk != "" {
@@ -81,9 +86,19 @@ func (s *Store) Check(ctx context.Context, id string, identities []age.Identity)
 	}
 	res := &CheckResult{Manifest: m, Problems: []Problem{}}
 	var key age.Identity
-	if m.Encryption != nil && len(identities) > 0 {
+	switch {
+	case m.Encryption != nil && len(identities) > 0:
 		if key, err = s.exportKey(ctx, m, identities); err != nil {
 			return res, err
+		}
+	case m.Encryption != nil:
+		// Without an identity the key cannot be opened, but it must be
+		// there, as exported: without it, no one can.
+		if _, err := s.readKey(ctx, m); err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				return res, err
+			}
+			res.Problems = append(res.Problems, Problem{What: "key", Detail: err.Error() + "; the export cannot be decrypted without it"})
 		}
 	}
 	for _, t := range m.Tables {
