@@ -292,7 +292,7 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 		if r := runFerry(t, dir, db.URLString, "status", "--exit-code"); r.code != 3 || !strings.Contains(r.stdout, "no (an import has not finished)") {
 			t.Errorf("status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
-		if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"is_up_to_date": true,`) || !strings.Contains(r.stdout, `"ready": false,`) {
+		if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"is_up_to_date": false,`) || !strings.Contains(r.stdout, `"ready": false,`) {
 			t.Errorf("status --json during an import: %s", r.stdout)
 		}
 		s := startServe(t, dir, db.URLString, []string{"FERRY_TOKEN=" + serveToken})
@@ -305,7 +305,7 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			t.Errorf("/db_schema_status during an import: %d %s", code, body)
 		}
 		if code, body := httpGet(t, "http://"+s.addr+"/v1/status"); code != 200 || !strings.Contains(body, `"imports_in_progress":[{"export_id":"20261130T000000Z-abcdef"`) ||
-			!strings.Contains(body, `"is_up_to_date":true,"ready":false`) {
+			!strings.Contains(body, `"is_up_to_date":false,"ready":false`) {
 			t.Errorf("/v1/status during an import: %d %s", code, body)
 		}
 		if code, body := httpGet(t, "http://"+s.addr+"/metrics"); code != 200 || !strings.Contains(body, "\nferry_imports_in_progress 1\n") || !strings.Contains(body, "\nferry_schema_up_to_date 0\n") {

@@ -17,12 +17,13 @@ type Status struct {
 	HistoryTable   string `json:"history_table"`
 	CurrentVersion int64  `json:"current_version"`
 	LatestVersion  int64  `json:"latest_version"`
-	// IsUpToDate: no migration is pending or failed. It says nothing of
-	// an unfinished import (ImportsInProgress); Ready does.
+	// IsUpToDate: no migration is pending or failed, and no import into
+	// the database has not finished (ImportsInProgress), as Metaflow's
+	// is_up_to_date, ferry_schema_up_to_date and ferry status say.
 	IsUpToDate bool `json:"is_up_to_date"`
-	// Ready: up to date, and no import into the database unfinished or
-	// unknown (see SetImports): what a release about to start checks,
-	// as Metaflow's is_up_to_date and ferry status --exit-code do.
+	// Ready: up to date, and whether an import has not finished is known
+	// (see SetImports): what a release about to start checks, as ferry
+	// status --exit-code does.
 	Ready   bool    `json:"ready"`
 	Pending []int64 `json:"pending"`
 	// PendingMigrations details Pending.
@@ -153,7 +154,12 @@ func (s *Status) SetImports(imports []ImportInProgress, err error) {
 	if err != nil {
 		s.ImportsError = err.Error()
 	}
-	s.Ready = s.IsUpToDate && len(imports) == 0 && err == nil
+	if len(imports) > 0 {
+		// The data is incomplete whatever the schema's version: a script
+		// that reads is_up_to_date must not take it for ready.
+		s.IsUpToDate = false
+	}
+	s.Ready = s.IsUpToDate && err == nil
 }
 
 // FromStatus converts the engine's status. database is the URL to show
