@@ -59,7 +59,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		return nil, err
 	}
 	err = smig.WithLock(ctx, func(context.Context, migrate.Querier) error {
-		if err := readSource(ctx, smig, m); err != nil {
+		if err := readSource(ctx, src, smig, m, opts.logger()); err != nil {
 			return err
 		}
 		rep.ExportVersion = m.Source.SchemaVersion

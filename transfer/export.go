@@ -136,7 +136,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	}
 	log := opts.logger()
 	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
-		if err := readSource(ctx, mig, m); err != nil {
+		if err := readSource(ctx, db, mig, m, log); err != nil {
 			return err
 		}
 		log.Info("export started", "id", m.ID, "database", db.URL.String(), "store", st.String(), "schema_version", m.Source.SchemaVersion)
@@ -234,10 +234,15 @@ func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator) er
 	return nil
 }
 
+// ErrIncompleteSource is wrapped by the error for a source into which
+// an import (or a copy) started and did not finish.
+var ErrIncompleteSource = errors.New("the source's data is incomplete")
+
 // readSource records the source's schema version and applied migrations;
-// it refuses a source with an unrepaired failed migration. The caller
-// holds the migration lock, so they stay as read.
-func readSource(ctx context.Context, mig *migrate.Migrator, m *Manifest) error {
+// it refuses a source with an unrepaired failed migration, or with an
+// import into it that has not finished. The caller holds the migration
+// lock, so they stay as read.
+func readSource(ctx context.Context, db *database.DB, mig *migrate.Migrator, m *Manifest, log *slog.Logger) error {
 	status, err := mig.StatusWith(ctx, migrate.StatusOptions{})
 	if err != nil {
 		return err
@@ -245,6 +250,16 @@ func readSource(ctx context.Context, mig *migrate.Migrator, m *Manifest) error {
 	if len(status.Failed) > 0 {
 		f := status.Failed[0]
 		return fmt.Errorf("migration %d failed and is not repaired; an export of a half-applied schema could not be imported: repair it first (ferry status)", f.Version)
+	}
+	// An export of a half-imported database would carry the gap into the
+	// next one, which would then say it is whole.
+	unfinished, err := UnfinishedImports(ctx, db, mig.Table())
+	switch {
+	case err != nil:
+		log.Warn("cannot tell whether an import into the source has not finished; if one has not, this export's data is incomplete", "error", err)
+	case len(unfinished) > 0:
+		u := unfinished[0]
+		return fmt.Errorf("%w: %s into it has not finished (ferry status shows it), and an export of it would pass the missing rows on as if none were missing: %s, then export", ErrIncompleteSource, u.What(), u.Finish())
 	}
 	m.Source.SchemaVersion = status.CurrentVersion
 	m.Source.Migrations = []AppliedMigration{}

@@ -333,6 +333,15 @@ func testImportResumes(t *testing.T, jobs int) {
 		if u, err := UnfinishedImports(ctx, target, "ferry_migrations"); err != nil || len(u) != 1 || u[0].ExportID != m.ID || len(u[0].Tables) < least || u[0].Verified {
 			t.Fatalf("unfinished imports after the cut: %+v %v", u, err)
 		}
+		// Its data is incomplete: neither exported nor copied on, as if
+		// it were whole.
+		if _, err := Export(ctx, st, target, tmig, ExportOptions{}); !errors.Is(err, ErrIncompleteSource) || !strings.Contains(err.Error(), "the import of export "+m.ID+" into it has not finished") {
+			t.Errorf("export of a half-imported database: %v", err)
+		}
+		other := openURL(t, testdb.Create(t, tdb))
+		if _, err := Copy(ctx, target, tmig, other, serviceMigrator(t, other), CopyOptions{}); !errors.Is(err, ErrIncompleteSource) {
+			t.Errorf("copy of a half-imported database: %v", err)
+		}
 		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: jobs})
 		if err != nil {
 			t.Fatalf("resumed import: %v", err)
