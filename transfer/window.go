@@ -3,6 +3,7 @@ package transfer
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"maps"
@@ -167,6 +168,11 @@ func resolveWindow(ctx context.Context, q querier, kind string, tables []TableEx
 			problems = append(problems, fmt.Sprintf("the window's column %s.%s is %s, not a time", name, col, c.Type))
 			continue
 		}
+		if kind == database.SQLite {
+			if err := notTimes(ctx, q, t, col); err != nil {
+				return nil, nil, err
+			}
+		}
 		wc.cond[name] = windowCondition(kind, c, cutoff)
 		wc.filtered[name] = true
 	}
@@ -224,12 +230,31 @@ func windowCondition(kind string, c *Column, cutoff time.Time) string {
 		// The snapshot's session is in UTC.
 		return q + " >= '" + cutoff.Format("2006-01-02 15:04:05.999999") + "'"
 	}
-	t := strings.ToUpper(c.Type)
-	if strings.Contains(t, "INT") {
-		return q + " >= " + strconv.FormatInt(cutoff.Unix(), 10) // Unix seconds
+	// By value, whatever the column's declared type: text in any of
+	// SQLite's time forms (offsets included), or a number ('auto': Unix
+	// seconds, or a Julian day number below 5373484.5).
+	return sqliteTime(q) + " >= julianday('" + cutoff.Format("2006-01-02 15:04:05.999") + "')"
+}
+
+// sqliteTime is the Julian day of SQLite column q's value, NULL when it
+// is not a time (see notTimes).
+func sqliteTime(q string) string { return "julianday(" + q + ", 'auto')" }
+
+// notTimes refuses a SQLite time column that holds values that are not
+// times: the window would leave their rows out without a word.
+func notTimes(ctx context.Context, q querier, t *Table, col string) error {
+	c := quoteIdent(database.SQLite, col)
+	var n int64
+	var sample sql.NullString
+	err := q.QueryRowContext(ctx, "SELECT count(*), CAST(min("+c+") AS TEXT) FROM "+quoteIdent(database.SQLite, t.Name)+
+		" WHERE "+c+" IS NOT NULL AND "+sqliteTime(c)+" IS NULL").Scan(&n, &sample)
+	if err != nil {
+		return err
 	}
-	// Text in any of SQLite's time forms, offsets included.
-	return "julianday(" + q + ") >= julianday('" + cutoff.Format("2006-01-02 15:04:05.999") + "')"
+	if n > 0 {
+		return fmt.Errorf("%w: the window's column %s.%s holds %d values that are not times (%q among them), which the window would leave out with their rows: make them times (or NULL, which is outside the window), or window the table by another column", ErrWindow, t.Name, col, n, sample.String)
+	}
+	return nil
 }
 
 // parentFKs are t's foreign keys into filtered tables (a self-reference

@@ -3,6 +3,7 @@ package transfer
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -187,4 +188,39 @@ func TestWindowOnALeafTable(t *testing.T) {
 			t.Errorf("accounts: %s rows, want both (the window leaves the table whole)", got)
 		}
 	})
+}
+
+// TestWindowSQLiteTimes: a SQLite time column holds text in SQLite's time
+// forms, Unix seconds or Julian day numbers, whatever its declared type,
+// and each is windowed by its time; a value that is no time is refused,
+// not left out without a word.
+func TestWindowSQLiteTimes(t *testing.T) {
+	var tdb *testdb.DB
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE events (id INTEGER PRIMARY KEY, at DATETIME, n INTEGER);\n"}
+	cutoff := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	seed := []string{"INSERT INTO events VALUES " +
+		"(1, 1795000000, 1795000000), " + // 2026-11-18 in Unix seconds: kept
+		"(2, 1700000000, 1700000000), " + // 2023: left out
+		"(3, '2026-11-18T11:06:40.5+00:00', '2026-11-18 11:06:40'), " + // kept
+		"(4, '2023-11-14 22:13:20', '2023-11-14 22:13:20'), " +
+		"(5, 2461362.5, 2461362.5), " + // 2026-11-18 as a Julian day: kept
+		"(6, NULL, NULL)"}
+	for _, col := range []string{"at", "n"} {
+		tdb = testdb.New(t, database.SQLite)
+		w := &Window{Cutoff: cutoff, Columns: map[string]string{"events": col}}
+		target, m, err := roundTrip(t, tdb, files, seed, ExportOptions{Window: w})
+		if err != nil {
+			t.Fatalf("window on %s: %v", col, err)
+		}
+		if got := queryString(t, target, "SELECT group_concat(id) FROM (SELECT id FROM events ORDER BY id)"); got != "1,3,5" || m.table("events").Rows != 3 {
+			t.Errorf("window on %s kept rows %s (%d exported), want 1,3,5", col, got, m.table("events").Rows)
+		}
+	}
+	exec(t, tdb.DB, "INSERT INTO events VALUES (7, 'yesterday', 'yesterday')")
+	st, _ := OpenStore(tctx(t), t.TempDir())
+	smig, _ := migrate.New(tdb.DB.DB, tdb.DB.Dialect, migrate.WithDir(t.TempDir()))
+	_, err := Export(tctx(t), st, tdb.DB, smig, ExportOptions{Window: &Window{Cutoff: cutoff, Columns: map[string]string{"events": "at"}}})
+	if !errors.Is(err, ErrWindow) || !strings.Contains(err.Error(), `events.at holds 1 values that are not times ("yesterday" among them)`) {
+		t.Errorf("a value that is no time: %v", err)
+	}
 }
