@@ -159,13 +159,21 @@ func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient
 		}
 		return transfer.PassphraseRecipient(pass)
 	case a.getenv("FERRY_EXPORT_RECIPIENTS") != "":
-		rs, err := transfer.ParseRecipients(strings.NewReader(a.getenv("FERRY_EXPORT_RECIPIENTS")))
+		v, err := envSecret("FERRY_EXPORT_RECIPIENTS", a.getenv("FERRY_EXPORT_RECIPIENTS"), "--recipients-file")
 		if err != nil {
-			return nil, usageError{fmt.Errorf("FERRY_EXPORT_RECIPIENTS: %w", err)}
+			return nil, err
+		}
+		rs, err := transfer.ParseRecipients(strings.NewReader(v))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("FERRY_EXPORT_RECIPIENTS (the recipients themselves, not a file's path): %w", err)}
 		}
 		return rs, nil
 	case a.getenv("FERRY_EXPORT_PASSPHRASE") != "":
-		return transfer.PassphraseRecipient(a.getenv("FERRY_EXPORT_PASSPHRASE"))
+		pass, err := envSecret("FERRY_EXPORT_PASSPHRASE", a.getenv("FERRY_EXPORT_PASSPHRASE"), "--passphrase-file")
+		if err != nil {
+			return nil, err
+		}
+		return transfer.PassphraseRecipient(pass)
 	}
 	return nil, usageErrorf("--encrypt needs --recipients-file FILE (age public keys), --passphrase-file FILE, FERRY_EXPORT_RECIPIENTS or FERRY_EXPORT_PASSPHRASE")
 }
@@ -194,15 +202,34 @@ func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, e
 		}
 		return transfer.PassphraseIdentity(pass)
 	case a.getenv("FERRY_IMPORT_IDENTITY") != "":
-		ids, err := transfer.ParseIdentities(strings.NewReader(a.getenv("FERRY_IMPORT_IDENTITY")))
+		v, err := envSecret("FERRY_IMPORT_IDENTITY", a.getenv("FERRY_IMPORT_IDENTITY"), "--identity")
 		if err != nil {
-			return nil, usageError{fmt.Errorf("FERRY_IMPORT_IDENTITY: %w", err)}
+			return nil, err
+		}
+		ids, err := transfer.ParseIdentities(strings.NewReader(v))
+		if err != nil {
+			return nil, usageError{fmt.Errorf("FERRY_IMPORT_IDENTITY (the identity itself, AGE-SECRET-KEY-1..., not a file's path): %w", err)}
 		}
 		return ids, nil
 	case a.getenv("FERRY_IMPORT_PASSPHRASE") != "":
-		return transfer.PassphraseIdentity(a.getenv("FERRY_IMPORT_PASSPHRASE"))
+		pass, err := envSecret("FERRY_IMPORT_PASSPHRASE", a.getenv("FERRY_IMPORT_PASSPHRASE"), "--passphrase-file")
+		if err != nil {
+			return nil, err
+		}
+		return transfer.PassphraseIdentity(pass)
 	}
 	return nil, nil
+}
+
+// envSecret returns the value of environment variable name, which holds a
+// secret itself. A value that is the path of a file is refused: the
+// operator meant the file (flag reads it), and the path would otherwise
+// silently become the secret.
+func envSecret(name, value, flag string) (string, error) {
+	if st, err := os.Stat(value); err == nil && !st.IsDir() {
+		return "", usageErrorf("%s holds the secret itself, not a file's path, and its value is the path of a file: to read the secret from that file, give %s FILE instead", name, flag)
+	}
+	return value, nil
 }
 
 // readSecretFile reads a one-line secret (its trailing newline dropped).
@@ -399,7 +426,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
-	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE)")
+	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE holds the passphrase itself instead)")
 	jsonFlag(c)
 	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd())
 	return c
@@ -536,7 +563,7 @@ every problem (--json: {"ok": false, "problems": [...]}).`,
 
 func identityFlags(c *cobra.Command, identityFile, passphraseFile *string) {
 	c.Flags().StringVar(identityFile, "identity", "", "age identity file (AGE-SECRET-KEY-1...) that opens an encrypted export (env FERRY_IMPORT_IDENTITY holds it instead)")
-	c.Flags().StringVar(passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted export (env FERRY_IMPORT_PASSPHRASE)")
+	c.Flags().StringVar(passphraseFile, "passphrase-file", "", "file holding the passphrase of an encrypted export (env FERRY_IMPORT_PASSPHRASE holds the passphrase itself instead)")
 }
 
 func (a *app) exportDeleteCmd() *cobra.Command {

@@ -530,3 +530,41 @@ func TestLedgerHiddenFromRole(t *testing.T) {
 		t.Errorf("status as a role that cannot see the ledger: exit %d: %s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestSecretFromEnv: FERRY_*_PASSPHRASE and FERRY_IMPORT_IDENTITY hold the
+// secret itself; a value that is a file's path is refused (it would
+// silently become the passphrase), and an identity that does not parse
+// says what the variable holds.
+func TestSecretFromEnv(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(file, []byte("correct horse battery staple\n"), 0o600)
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, name := range []string{"FERRY_EXPORT_PASSPHRASE", "FERRY_IMPORT_PASSPHRASE", "FERRY_IMPORT_IDENTITY", "FERRY_EXPORT_RECIPIENTS"} {
+		a := &app{getenv: env(name, file)}
+		var err error
+		if strings.HasPrefix(name, "FERRY_EXPORT") {
+			_, err = a.recipients("", "")
+		} else {
+			_, err = a.identities("", "")
+		}
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), name+" holds the secret itself, not a file's path") {
+			t.Errorf("%s=%s: %v", name, file, err)
+		}
+	}
+	if _, err := (&app{getenv: env("FERRY_EXPORT_PASSPHRASE", "correct horse battery staple")}).recipients("", ""); err != nil {
+		t.Errorf("a passphrase: %v", err)
+	}
+	if _, err := (&app{getenv: env("FERRY_IMPORT_IDENTITY", "not a key")}).identities("", ""); err == nil || !strings.Contains(err.Error(), "the identity itself, AGE-SECRET-KEY-1..., not a file's path") {
+		t.Errorf("an identity that does not parse: %v", err)
+	}
+}
