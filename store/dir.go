@@ -152,9 +152,12 @@ func (d *dirBucket) list(ctx context.Context, prefix string, dirs bool) ([]entry
 				return fs.SkipDir
 			}
 			if dirs && strings.HasPrefix(key+"/", prefix) && len(key)+1 > len(prefix) {
-				// A folder holding no object (one an aborted write made)
-				// is no "directory", as in an object store.
-				if holdsObject(p) {
+				// A folder holding no file is no "directory", as in an
+				// object store. One that holds only what a killed writer
+				// left half written is: it is a leftover to delete
+				// (DeletePrefix removes such files), which an object
+				// store would not keep.
+				if holdsFile(p) {
 					out = append(out, entry{key: key + "/", isDir: true})
 				}
 				return fs.SkipDir
@@ -176,11 +179,12 @@ func (d *dirBucket) list(ctx context.Context, prefix string, dirs bool) ([]entry
 	return out, nil
 }
 
-// holdsObject says whether there is an object anywhere under folder dir.
-func holdsObject(dir string) bool {
+// holdsFile says whether there is a file anywhere under folder dir: an
+// object, or one a writer left half written.
+func holdsFile(dir string) bool {
 	found := errors.New("found")
 	err := filepath.WalkDir(dir, func(_ string, de fs.DirEntry, err error) error {
-		if err == nil && !de.IsDir() && !strings.Contains(de.Name(), tmpMark) {
+		if err == nil && !de.IsDir() {
 			return found
 		}
 		return nil

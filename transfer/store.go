@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -156,8 +157,8 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 	data, err := s.s.ReadAll(ctx, id+"/"+manifestName)
 	if errors.Is(err, store.ErrNotExist) {
 		hint := "`ferry export list --store " + s.String() + "` shows the exports there"
-		if keys, _ := s.s.Keys(ctx, id+"/"); len(keys) > 0 {
-			hint = "its chunks are there but its manifest is not: the export did not finish (it failed, was killed, or is still running); take a new one"
+		if inc, _ := s.Incomplete(ctx); slices.Contains(inc, id) {
+			hint = "its chunks are there but its manifest is not: the export did not finish (it failed, was killed, or is still running); take a new one, and once it is not running, `ferry export delete " + s.At(id) + "` removes what it left"
 		}
 		return nil, fmt.Errorf("%w: %s in %s (%s)", ErrNotFound, id, s, hint)
 	}

@@ -442,8 +442,25 @@ func testDamagedExport(t *testing.T, comp string) {
 	if inc, err := st.Incomplete(ctx); err != nil || len(inc) != 1 || inc[0] != m.ID {
 		t.Errorf("incomplete exports: %v %v", inc, err)
 	}
+	// Killed in its first chunk, an export leaves a folder holding only
+	// that chunk's partial file: incomplete too, and deleted with it.
+	if err := os.RemoveAll(filepath.Join(dir, m.ID)); err != nil {
+		t.Fatal(err)
+	}
+	partial := filepath.Join(dir, m.ID, "tables", "logs", ".part-00001.jsonl.sz.ferry-partial-0123abcd")
+	os.MkdirAll(filepath.Dir(partial), 0o755)
+	os.WriteFile(partial, []byte("half a chunk"), 0o600)
+	if inc, err := st.Incomplete(ctx); err != nil || len(inc) != 1 || inc[0] != m.ID {
+		t.Errorf("incomplete exports with a partial chunk alone: %v %v", inc, err)
+	}
+	if err := importInto(); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "did not finish") || !strings.Contains(err.Error(), "`ferry export delete "+st.At(m.ID)+"`") {
+		t.Errorf("an export with a partial chunk alone: %v", err)
+	}
 	if err := st.Delete(ctx, m.ID); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, m.ID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("deleted, the export's folder is still there: %v", err)
 	}
 	// Prune keeps the newest.
 	var ids []string
