@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,6 +39,10 @@ type CopyOptions struct {
 //
 // A copy that stops half way cannot be resumed (the source has moved on):
 // drop dst, create it empty, and copy again.
+// ErrSameDatabase is wrapped by the error for a copy whose target is its
+// source.
+var ErrSameDatabase = errors.New("a copy to itself")
+
 func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *database.DB, dmig *migrate.Migrator, opts CopyOptions) (*ImportReport, error) {
 	start := opts.now()
 	for _, db := range []*database.DB{src, dst} {
@@ -50,7 +55,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		return nil, err
 	}
 	if same {
-		return nil, fmt.Errorf("copy from %s to itself (%s is the same database): give the new, empty database as the target", src.URL, dst.URL)
+		return nil, fmt.Errorf("%w: %s is the database %s: give the new, empty database as the target", ErrSameDatabase, dst.URL, src.URL)
 	}
 	m := newManifest(ctx, start, src, smig, opts.FerryVersion)
 	rep := &ImportReport{ExportID: m.ID, Store: "(none: copied directly)", Source: src.URL.String(), Target: dst.URL.String(), Engine: src.URL.Kind, TargetEngine: dst.URL.Kind,

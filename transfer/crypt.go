@@ -68,7 +68,7 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]s
 		for _, s := range sensitive {
 			table, col, hasCol := strings.Cut(s, ".")
 			if !names[table] {
-				return nil, fmt.Errorf("sensitive %q: the export has no table %q", s, table)
+				return nil, fmt.Errorf("%w: sensitive %q: the export has no table %q", ErrSelection, s, table)
 			}
 			if hasCol {
 				found := false
@@ -78,7 +78,7 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]s
 					}
 				}
 				if !found {
-					return nil, fmt.Errorf("sensitive %q: table %s has no column %q", s, table, col)
+					return nil, fmt.Errorf("%w: sensitive %q: table %s has no column %q", ErrSelection, s, table, col)
 				}
 			}
 			if !slices.Contains(out, table) {

@@ -373,6 +373,10 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 
 // selectTables applies --tables and --exclude; a name that is not a table
 // is an error, not silence.
+// ErrSelection is wrapped by the error for --tables, --exclude or
+// --sensitive naming what is not there, or leaving nothing to export.
+var ErrSelection = errors.New("the tables selected do not fit the database")
+
 func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
 	names := map[string]bool{}
 	for _, t := range all {
@@ -380,7 +384,7 @@ func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
 	}
 	for _, n := range append(slices.Clone(only), exclude...) {
 		if !names[n] {
-			return nil, fmt.Errorf("no table %q to export (tables: %s)", n, strings.Join(slices.Sorted(mapKeys(names)), ", "))
+			return nil, fmt.Errorf("%w: no table %q to export (tables: %s)", ErrSelection, n, strings.Join(slices.Sorted(mapKeys(names)), ", "))
 		}
 	}
 	var out []*Table
@@ -396,9 +400,12 @@ func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
 	for _, t := range out {
 		for _, fk := range t.ForeignKeys {
 			if !kept[fk.RefTable] {
-				return nil, fmt.Errorf("table %s references %s (foreign key %s), which --tables/--exclude leave out: its rows could not be imported with the constraint on; export %s too", t.Name, fk.RefTable, fk.Name, fk.RefTable)
+				return nil, fmt.Errorf("%w: table %s references %s (foreign key %s), which --tables/--exclude leave out: its rows could not be imported with the constraint on; export %s too", ErrSelection, t.Name, fk.RefTable, fk.Name, fk.RefTable)
 			}
 		}
+	}
+	if len(out) == 0 && len(all) > 0 {
+		return nil, fmt.Errorf("%w: --tables and --exclude leave no table to export", ErrSelection)
 	}
 	return out, nil
 }

@@ -379,7 +379,7 @@ docs/transfer.md.`,
 			}
 			defer db.Close()
 			m, err := transfer.Export(ctx, st, db, mig, opts)
-			if errors.Is(err, transfer.ErrWindow) {
+			if transferUsage(err) {
 				return usageError{err}
 			}
 			if err != nil {
@@ -771,7 +771,7 @@ the report with "problems").`,
 				a.printImport(rep)
 			}
 			if err != nil {
-				if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
+				if transferUsage(err) {
 					return usageError{err} // the target or the mapping to change: exit 2
 				}
 				return err
@@ -833,10 +833,22 @@ func (a *app) targetMigrator(ctx context.Context, plan bool) (db *database.DB, m
 // --json.
 func (a *app) transferOutcome(rep *transfer.ImportReport, err error) error {
 	perr := a.printOutcome(map[string]any{"ok": err == nil, "report": rep}, err)
-	if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) {
+	if transferUsage(err) {
 		return exitError{exitUsage}
 	}
 	return perr
+}
+
+// transferUsage says whether err is for what the operator asked (exit 2):
+// a target that is not empty, a mapping, a window or a table selection
+// that does not fit, a copy onto its own source.
+func transferUsage(err error) bool {
+	for _, e := range []error{transfer.ErrNotEmpty, transfer.ErrMapping, transfer.ErrWindow, transfer.ErrSelection, transfer.ErrSameDatabase} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *app) printImport(r *transfer.ImportReport) {
@@ -1016,7 +1028,7 @@ and changes nothing.`,
 			if rep != nil {
 				a.printImport(rep)
 			}
-			if errors.Is(err, transfer.ErrNotEmpty) || errors.Is(err, transfer.ErrMapping) || errors.Is(err, transfer.ErrWindow) {
+			if transferUsage(err) {
 				return usageError{err}
 			}
 			return err

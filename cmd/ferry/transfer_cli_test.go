@@ -242,6 +242,41 @@ func TestCLIExportSince(t *testing.T) {
 	}
 }
 
+// TestCLITransferSelection: --tables, --exclude and --sensitive that do
+// not fit the database, and a copy onto its source, are usage errors
+// (exit 2), and an export that would hold no table is refused.
+func TestCLITransferSelection(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE runs (id INTEGER PRIMARY KEY);\nCREATE TABLE logs (id INTEGER PRIMARY KEY, run_id INTEGER REFERENCES runs (id));\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	pass := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pass, []byte("correct horse battery staple\n"), 0o600)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"export", "--to", store, "--tables", "nope"}, `no table "nope" to export`},
+		{[]string{"export", "--to", store, "--exclude", "nope"}, `no table "nope" to export`},
+		{[]string{"export", "--to", store, "--tables", "runs", "--exclude", "runs"}, "leave no table to export"},
+		{[]string{"export", "--to", store, "--tables", "logs"}, "which --tables/--exclude leave out"},
+		{[]string{"export", "--to", store, "--encrypt", "sensitive", "--sensitive", "nope", "--passphrase-file", pass}, `the export has no table "nope"`},
+		{[]string{"export", "--to", store, "--encrypt", "sensitive", "--sensitive", "runs.nope", "--passphrase-file", pass}, `table runs has no column "nope"`},
+		{[]string{"copy", "--from", db.URLString, "--to", db.URLString}, "a copy to itself"},
+		{[]string{"copy", "--from", db.URLString, "--to", db.URLString, "--json"}, "a copy to itself"},
+	} {
+		r := runFerry(t, dir, db.URLString, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
+			t.Errorf("%v: exit %d, want 2 and %q: %s%s", c.args, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(store); len(entries) != 0 {
+		t.Errorf("refused exports left %d entries in the store", len(entries))
+	}
+}
+
 // TestCLIExportDeleteQuiesced: an export killed after pausing workloads
 // holds the only list of them; delete refuses it until resumed, or with
 // --force.
