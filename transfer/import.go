@@ -435,7 +435,7 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	if im.cross() {
 		add("convert every value from %s's types to the target's (%s): exact conversions as they are, checked ones value by value (a value that does not fit stops the load), lossy ones only where the mapping allows a cast", m.Source.Engine, im.db.URL.Kind)
 		if !im.mapped {
-			add("  (the target's types are known once it is migrated: a lossy column the mapping does not allow is refused then, before anything is loaded)")
+			add("check every column's conversion once the target is migrated to version %d: this plan cannot see the target's types before its migrations make them, and a lossy conversion the mapping does not allow (a decimal into SQLite's REAL) stops the import there, before any row is loaded", m.Source.SchemaVersion)
 		}
 	}
 	if _, ok := im.done[stepVerified]; !ok {

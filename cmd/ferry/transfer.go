@@ -982,8 +982,9 @@ conversion that may round (a decimal into SQLite's float) is refused unless
 --mapping allows it (casts: [table.column]). See docs/transfer.md.
 
 Before anything is written, ferry checks that both databases are reachable
-and different, that --to is empty (or --plan is given), and that the
-migrations in --dir include, unchanged, every migration --from applied. Then
+and different, that --to is empty (--plan checks it too, and changes
+nothing), and that the migrations in --dir include, unchanged, every
+migration --from applied. Then
 it reads --from in one snapshot holding its migration lock, migrates --to to
 --from's schema version, loads and verifies every table under --to's lock
 (as "ferry import" does), and migrates --to to the latest version.
