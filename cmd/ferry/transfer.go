@@ -407,7 +407,14 @@ docs/transfer.md.`,
 				}
 				a.printf("  %d workloads paused for the snapshot, %s\n", len(q.Paused), state)
 			}
-			a.printf("import it with: ferry import --from %s --database URL\n", st.At(m.ID))
+			key := ""
+			if m.Encryption != nil {
+				key = " --identity FILE" // the identity of a recipient
+				if passphraseFile != "" || (recipientsFile == "" && a.getenv("FERRY_EXPORT_RECIPIENTS") == "") {
+					key = " --passphrase-file FILE"
+				}
+			}
+			a.printf("import it with: ferry import --from %s --database URL%s\n", st.At(m.ID), key)
 			return nil
 		},
 	}

@@ -165,6 +165,9 @@ func TestImportLeavesNoEmptyFile(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &created); err != nil {
 		t.Fatal(err)
 	}
+	if r := mustRun(t, dir, src.URLString, "export", "--to", store, "--encrypt", "all", "--passphrase-file", pass); !strings.Contains(r.stdout, "--database URL --passphrase-file FILE\n") {
+		t.Errorf("the hint after an encrypted export does not name the key:\n%s", r.stdout)
+	}
 	files := t.TempDir()
 	target := func(name string) (string, string) {
 		p := filepath.Join(files, name)
