@@ -189,7 +189,11 @@ func openDir(dir, what string, create bool) (*Store, error) {
 		return nil, fmt.Errorf("%s %s: %w", what, dir, err)
 	}
 	if !create {
-		if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		st, err := os.Stat(abs)
+		if err == nil && !st.IsDir() {
+			return nil, fmt.Errorf("%s %s %w: it is a file, not a directory (check the path)", what, "file://"+filepath.ToSlash(abs), ErrNotExist)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("%s %s %w: there is no such directory (check the path)", what, "file://"+filepath.ToSlash(abs), ErrNotExist)
 		}
 	}

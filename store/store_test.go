@@ -110,3 +110,17 @@ func TestAt(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenExistingNotADirectory: a store path that is missing, or a file,
+// says which.
+func TestOpenExistingNotADirectory(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exports")
+	os.WriteFile(file, []byte("x"), 0o600)
+	for path, want := range map[string]string{file: "it is a file, not a directory", filepath.Join(dir, "missing"): "there is no such directory"} {
+		_, err := OpenExisting(context.Background(), path, "export store")
+		if !errors.Is(err, ErrNotExist) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", path, err, want)
+		}
+	}
+}

@@ -404,7 +404,7 @@ func (a *app) newMigrator(ctx context.Context, mode connectMode, extra ...migrat
 		return nil, nil, err
 	}
 	if db.Absent {
-		a.log.Warn("the SQLite database file does not exist yet; reading it as empty (ferry up creates it)", "file", u.Database)
+		a.log.Warn("the SQLite database file does not exist yet; reading it as empty (the first command that writes to it creates it)", "file", u.Database)
 	}
 	return db, m, nil
 }
