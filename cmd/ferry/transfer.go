@@ -379,6 +379,14 @@ docs/transfer.md.`,
 			}
 			defer db.Close()
 			m, err := transfer.Export(ctx, st, db, mig, opts)
+			if err != nil && a.json {
+				// As import and copy: the outcome on stdout, failed.
+				perr := a.printOutcome(map[string]any{"ok": false, "store": st.String()}, err)
+				if transferUsage(err) {
+					return exitError{exitUsage}
+				}
+				return perr
+			}
 			if transferUsage(err) {
 				return usageError{err}
 			}

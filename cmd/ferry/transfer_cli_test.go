@@ -269,6 +269,7 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"export", "--to", store, "--encrypt", "sensitive", "--sensitive", "runs.nope", "--passphrase-file", pass}, `table runs has no column "nope"`},
 		{[]string{"copy", "--from", db.URLString, "--to", db.URLString}, "a copy to itself"},
 		{[]string{"copy", "--from", db.URLString, "--to", db.URLString, "--json"}, "a copy to itself"},
+		{[]string{"export", "--to", store, "--tables", "nope", "--json"}, `"ok": false,`},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
