@@ -444,3 +444,30 @@ func TestStatusNeverShowsFreeLockWithMissingMigration(t *testing.T) {
 		}
 	})
 }
+
+// TestScratch: a scratch migrator runs the same files, with the same
+// history table, on another database, and leaves the first alone; one
+// with Go migrations is refused.
+func TestScratch(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := files(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER);\n", "00002_b.sql": "-- +ferry up\nCREATE TABLE b (id INTEGER);\n"})
+	m := newMigrator(t, db, dir, migrate.WithTable("app_migrations"))
+	other := testdb.New(t, database.SQLite)
+	s, err := m.Scratch(other.DB.DB, other.Dialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Up(ctx(t), migrate.UpOptions{To: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, s); st.CurrentVersion != 1 || st.HistoryTable != "app_migrations" {
+		t.Errorf("scratch: version %d, history table %s", st.CurrentVersion, st.HistoryTable)
+	}
+	if st := status(t, m); st.CurrentVersion != 0 {
+		t.Errorf("the first database moved to version %d", st.CurrentVersion)
+	}
+	g := newMigrator(t, db, dir, migrate.WithGoMigrations(&migrate.GoMigration{Version: 3, Name: "go", Up: func(context.Context, migrate.Querier) error { return nil }}))
+	if _, err := g.Scratch(other.DB.DB, other.Dialect); !errors.Is(err, migrate.ErrScratchGo) {
+		t.Errorf("scratch of Go migrations: %v", err)
+	}
+}

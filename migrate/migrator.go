@@ -390,6 +390,29 @@ func New(db *sql.DB, d dialect.Dialect, opts ...Option) (*Migrator, error) {
 	return m, nil
 }
 
+// ErrScratchGo is returned by Scratch for a migrator with migrations
+// written in Go, which may do more than change the database they are
+// given.
+var ErrScratchGo = errors.New("migrations written in Go are not run on a scratch database")
+
+// Scratch returns a migrator of m's migrations (files, environment and
+// history table) onto db, a throw-away database of the same engine as m's
+// (d, its dialect), for learning what the migrations make there: without
+// m's hooks, preflights, history mirror or logger.
+func (m *Migrator) Scratch(db *sql.DB, d dialect.Dialect) (*Migrator, error) {
+	if len(m.goMigrations) > 0 {
+		return nil, ErrScratchGo
+	}
+	opts := []Option{WithTable(m.table)}
+	if m.fsys != nil {
+		opts = append(opts, WithFS(m.fsys, m.display))
+	}
+	if m.env != nil {
+		opts = append(opts, WithEnv(m.env))
+	}
+	return New(db, d, opts...)
+}
+
 // Migrations returns the migrations in version order, parsed. A migration
 // whose file does not parse keeps only its Version, Name and Source: call
 // Check to learn about such problems.

@@ -47,14 +47,22 @@ func TestImportAcrossEngines(t *testing.T) {
 				var mp *Mapping
 				if to == database.SQLite && from != database.SQLite {
 					// A decimal into SQLite's DECIMAL (a float) may round:
-					// refused until the mapping allows it, nothing loaded.
-					_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
-					if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "casts: [runs.cost]") {
+					// refused until the mapping allows it, found by the
+					// plan too (on a scratch database the target's
+					// migrations make), and the target left untouched.
+					plan, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Plan: true})
+					if !errors.Is(err, ErrMapping) || plan == nil || len(plan.Problems) != 1 || !strings.Contains(plan.Problems[0].Detail, "casts: [runs.cost]") {
+						t.Fatalf("plan of a decimal into SQLite without a cast: %v %+v", err, plan)
+					}
+					_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+					if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "casts: [runs.cost]") || !strings.Contains(err.Error(), "nothing was changed") {
 						t.Fatalf("import of a decimal into SQLite without a cast: %v", err)
 					}
-					var n int64
-					if err := target.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {
-						t.Fatalf("the refused import loaded %d runs (%v)", n, err)
+					if s, err := tmig.Status(ctx); err != nil || s.CurrentVersion != 0 {
+						t.Fatalf("the refused import migrated the target to version %d (%v)", s.CurrentVersion, err)
+					}
+					if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "nothing was changed") {
+						t.Fatalf("copy of a decimal into SQLite without a cast: %v", err)
 					}
 					mp = &Mapping{Casts: []string{"runs.cost"}}
 				}

@@ -203,6 +203,9 @@ type importer struct {
 	// at a newer version (mapped), the target's tables they map onto.
 	tables []*TableExport
 	mapped bool
+	// castsChecked: the conversions into an empty SQLite target were
+	// checked before it was migrated (see scratchCasts).
+	castsChecked bool
 	// progressMu keeps Progress calls apart (tables load in parallel).
 	progressMu sync.Mutex
 	// restores re-create the keys of large MySQL tables after their load,
@@ -349,6 +352,22 @@ func (im *importer) run(ctx context.Context) error {
 			im.tables = append(im.tables, &m.Tables[i])
 		}
 	}
+	if im.cross() && !im.mapped && !im.rep.Resumed && status.CurrentVersion < m.Source.SchemaVersion {
+		problems, ok, err := im.scratchCasts(ctx)
+		if err != nil {
+			return err
+		}
+		im.castsChecked = ok
+		if len(problems) > 0 {
+			mappingErr = fmt.Errorf("%w: from %s into %s at version %d: %s; write these into a mapping file and run again with --mapping FILE: nothing was changed", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "))
+			if !im.opts.Plan {
+				return mappingErr
+			}
+			for _, p := range problems {
+				im.rep.Problems = append(im.rep.Problems, Problem{What: "mapping", Detail: p})
+			}
+		}
+	}
 	loaded := make([]*Table, len(im.tables))
 	for i, t := range im.tables {
 		loaded[i] = &t.Table
@@ -422,6 +441,42 @@ func (im *importer) run(ctx context.Context) error {
 	return im.mark(ctx, nil, stepDone, m.Rows())
 }
 
+// scratchCasts learns how each column of the export converts into an
+// empty SQLite target before the target is touched: it runs the target's
+// migrations up to the export's version on a scratch in-memory database
+// and maps the export onto what they make, returning the lossy
+// conversions the mapping does not allow. ok is false when it could not
+// tell: another engine (no scratch database of it is to be had), Go
+// migrations (which may do more than change their database), or a
+// migration that fails there (the import reports it on the target).
+func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok bool, err error) {
+	if im.db.URL.Kind != database.SQLite {
+		return nil, false, nil
+	}
+	scratch, err := database.Open(ctx, "sqlite::memory:", database.Options{})
+	if err != nil {
+		return nil, false, err
+	}
+	defer scratch.Close()
+	smig, err := im.mig.Scratch(scratch.DB, scratch.Dialect)
+	if errors.Is(err, migrate.ErrScratchGo) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := smig.Up(ctx, migrate.UpOptions{To: im.m.Source.SchemaVersion}); err != nil {
+		im.log.Info("the target's migrations failed on a scratch database; conversions are checked once the target is migrated", "error", err)
+		return nil, false, nil
+	}
+	target, err := catalog(ctx, scratch, database.SQLite, ownTables(smig.Table()))
+	if err != nil {
+		return nil, false, err
+	}
+	_, problems = mapTables(im.m, target, database.SQLite, im.opts.Mapping)
+	return problems, true, nil
+}
+
 // plan describes the steps in words.
 func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	m := im.m
@@ -434,7 +489,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	}
 	if im.cross() {
 		add("convert every value from %s's types to the target's (%s): exact conversions as they are, checked ones value by value (a value that does not fit stops the load), lossy ones only where the mapping allows a cast", m.Source.Engine, im.db.URL.Kind)
-		if !im.mapped {
+		switch {
+		case im.mapped:
+		case im.castsChecked:
+			add("  (the conversions were checked against the types the target's migrations make at version %d, run on a scratch in-memory database)", m.Source.SchemaVersion)
+		default:
 			add("check every column's conversion once the target is migrated to version %d: this plan cannot see the target's types before its migrations make them, and a lossy conversion the mapping does not allow (a decimal into SQLite's REAL) stops the import there, before any row is loaded", m.Source.SchemaVersion)
 		}
 	}
