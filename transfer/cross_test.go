@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -344,5 +346,59 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 		if got := canonicalOf(classify(c.kind, c.typ))(c.in); got != c.want {
 			t.Errorf("%s %s: canonical %q = %v, want %q", c.kind, c.typ, c.in, got, c.want)
 		}
+	}
+}
+
+// TestScratchSkipsFileWriters: a SQLite target migration that writes a
+// file (VACUUM INTO) is not run on the scratch database that finds lossy
+// casts first, so neither --plan nor the import runs it twice.
+func TestScratchSkipsFileWriters(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.Postgres).DB
+	dirs := map[string]string{}
+	side := filepath.Join(t.TempDir(), "before_v2.db")
+	for kind, files := range map[string]map[string]string{
+		database.Postgres: {"001_t.sql": "-- +ferry up\nCREATE TABLE t (id INTEGER PRIMARY KEY, amount NUMERIC(10,2));\n", "002_side.sql": "-- +ferry up\nSELECT 1;\n"},
+		database.SQLite:   {"001_t.sql": "-- +ferry up\nCREATE TABLE t (id INTEGER PRIMARY KEY, amount NUMERIC(10,2));\n", "002_side.sql": "-- +ferry up\n-- +ferry no-transaction\nVACUUM INTO '" + side + "';\n"},
+	} {
+		dirs[kind] = t.TempDir()
+		for n, b := range files {
+			os.WriteFile(filepath.Join(dirs[kind], n), []byte(b), 0o600)
+		}
+	}
+	mig := func(db *database.DB) *migrate.Migrator {
+		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dirs[db.URL.Kind]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	smig := mig(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO t VALUES (1, 12.5)")
+	st, _ := OpenStore(ctx, t.TempDir())
+	m, err := Export(ctx, st, src, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.New(t, database.SQLite).DB
+	tmig := mig(target)
+	if _, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Plan: true}); err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if _, err := os.Stat(side); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the plan ran the migration that writes a file: %v", err)
+	}
+	// Checked once migrated, as into PostgreSQL or MySQL.
+	if _, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{}); !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "casts: [t.amount]") {
+		t.Fatalf("import without the cast: %v", err)
+	}
+	if rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: &Mapping{Casts: []string{"t.amount"}}}); err != nil || !rep.Verified {
+		t.Fatalf("import: %v", err)
+	}
+	if _, err := os.Stat(side); err != nil {
+		t.Errorf("the migration's file: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -441,14 +442,18 @@ func (im *importer) run(ctx context.Context) error {
 	return im.mark(ctx, nil, stepDone, m.Rows())
 }
 
+// reachesOut matches SQLite statements that touch files outside their
+// database.
+var reachesOut = regexp.MustCompile(`(?i)\b(attach|vacuum|load_extension)\b`)
+
 // scratchCasts learns how each column of the export converts into an
 // empty SQLite target before the target is touched: it runs the target's
 // migrations up to the export's version on a scratch in-memory database
 // and maps the export onto what they make, returning the lossy
 // conversions the mapping does not allow. ok is false when it could not
 // tell: another engine (no scratch database of it is to be had), Go
-// migrations (which may do more than change their database), or a
-// migration that fails there (the import reports it on the target).
+// migrations (which may do more than change their database), SQL that
+// writes files (ATTACH, VACUUM INTO), or a migration that fails there (the import reports it on the target).
 func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok bool, err error) {
 	if im.db.URL.Kind != database.SQLite {
 		return nil, false, nil
@@ -464,6 +469,19 @@ func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok boo
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	for _, mg := range smig.Migrations() {
+		if mg.Version > im.m.Source.SchemaVersion || mg.Up == nil {
+			continue
+		}
+		for _, st := range mg.Up.Statements {
+			if reachesOut.MatchString(st.SQL) {
+				// Run twice, it would write its files twice (VACUUM INTO
+				// refuses a file that is there).
+				im.log.Info("a migration writes outside its database; it is not run on a scratch database, and conversions are checked once the target is migrated", "version", mg.Version, "file", mg.Source)
+				return nil, false, nil
+			}
+		}
 	}
 	if _, err := smig.Up(ctx, migrate.UpOptions{To: im.m.Source.SchemaVersion}); err != nil {
 		im.log.Info("the target's migrations failed on a scratch database; conversions are checked once the target is migrated", "error", err)
