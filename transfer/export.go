@@ -259,7 +259,7 @@ func readSource(ctx context.Context, db *database.DB, mig *migrate.Migrator, m *
 		log.Warn("cannot tell whether an import into the source has not finished; if one has not, this export's data is incomplete", "error", err)
 	case len(unfinished) > 0:
 		u := unfinished[0]
-		return fmt.Errorf("%w: %s into it has not finished (ferry status shows it), and an export of it would pass the missing rows on as if none were missing: %s, then export", ErrIncompleteSource, u.What(), u.Finish())
+		return fmt.Errorf("%w: %s into it has not finished (ferry status shows it), and an export of it would pass the missing rows on as if none were missing: %s, then try again", ErrIncompleteSource, u.What(), u.Finish())
 	}
 	m.Source.SchemaVersion = status.CurrentVersion
 	m.Source.Migrations = []AppliedMigration{}

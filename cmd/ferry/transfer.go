@@ -222,12 +222,17 @@ func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, e
 }
 
 // envSecret returns the value of environment variable name, which holds a
-// secret itself. A value that is the path of a file is refused: the
-// operator meant the file (flag reads it), and the path would otherwise
-// silently become the secret.
+// secret itself. A value that is, or looks like, a path is refused: the
+// operator meant a file (flag reads it), perhaps one not mounted yet, and
+// the path would otherwise silently become the secret.
 func envSecret(name, value, flag string) (string, error) {
-	if st, err := os.Stat(value); err == nil && !st.IsDir() {
-		return "", usageErrorf("%s holds the secret itself, not a file's path, and its value is the path of a file: to read the secret from that file, give %s FILE instead", name, flag)
+	_, err := os.Stat(value)
+	pathLike := err == nil || strings.HasPrefix(value, "file:")
+	for _, p := range []string{"/", "./", "../", "~/"} {
+		pathLike = pathLike || strings.HasPrefix(value, p)
+	}
+	if pathLike && !strings.ContainsAny(value, "\n") {
+		return "", usageErrorf("%s holds the secret itself, not a file's path, and its value is (or looks like) a path: to read the secret from a file, give %s FILE instead", name, flag)
 	}
 	return value, nil
 }
@@ -379,14 +384,6 @@ docs/transfer.md.`,
 			}
 			defer db.Close()
 			m, err := transfer.Export(ctx, st, db, mig, opts)
-			if err != nil && a.json {
-				// As import and copy: the outcome on stdout, failed.
-				perr := a.printOutcome(map[string]any{"ok": false, "store": st.String()}, err)
-				if transferUsage(err) {
-					return exitError{exitUsage}
-				}
-				return perr
-			}
 			if transferUsage(err) {
 				return usageError{err}
 			}
@@ -443,6 +440,7 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE holds the passphrase itself instead)")
 	jsonFlag(c)
+	c.RunE = a.jsonFailures(c.RunE)
 	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd())
 	return c
 }
@@ -802,6 +800,7 @@ the report with "problems").`,
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
+	c.RunE = a.jsonFailures(c.RunE)
 	return c
 }
 
@@ -852,6 +851,24 @@ func (a *app) transferOutcome(rep *transfer.ImportReport, err error) error {
 		return exitError{exitUsage}
 	}
 	return perr
+}
+
+// jsonFailures makes a command that prints an outcome with --json print
+// one when it fails before it has one too: {"ok": false, "error": ...}.
+func (a *app) jsonFailures(run func(*cobra.Command, []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		err := run(cmd, args)
+		var printed exitError // printOutcome's: the outcome is out
+		if err == nil || !a.json || errors.As(err, &printed) {
+			return err
+		}
+		perr := a.printOutcome(map[string]any{"ok": false}, err)
+		var usage usageError
+		if errors.As(err, &usage) {
+			return exitError{exitUsage}
+		}
+		return perr
+	}
 }
 
 // transferUsage says whether err is for what the operator asked (exit 2):
@@ -1059,5 +1076,6 @@ and changes nothing.`,
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().BoolVar(&plan, "plan", false, "print what the copy would do, and change nothing")
 	jsonFlag(c)
+	c.RunE = a.jsonFailures(c.RunE)
 	return c
 }

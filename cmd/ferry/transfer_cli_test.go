@@ -269,7 +269,9 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"export", "--to", store, "--encrypt", "sensitive", "--sensitive", "runs.nope", "--passphrase-file", pass}, `table runs has no column "nope"`},
 		{[]string{"copy", "--from", db.URLString, "--to", db.URLString}, "a copy to itself"},
 		{[]string{"copy", "--from", db.URLString, "--to", db.URLString, "--json"}, "a copy to itself"},
-		{[]string{"export", "--to", store, "--tables", "nope", "--json"}, `"ok": false,`},
+		{[]string{"export", "--to", store, "--tables", "nope", "--json"}, `"ok": false`},
+		{[]string{"copy", "--from", db.URLString, "--to", db.URLString, "--json"}, `"ok": false`},
+		{[]string{"import", "--from", store + "/nope", "--json"}, `"ok": false`},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
@@ -587,8 +589,14 @@ func TestSecretFromEnv(t *testing.T) {
 			return ""
 		}
 	}
-	for _, name := range []string{"FERRY_EXPORT_PASSPHRASE", "FERRY_IMPORT_PASSPHRASE", "FERRY_IMPORT_IDENTITY", "FERRY_EXPORT_RECIPIENTS"} {
-		a := &app{getenv: env(name, file)}
+	for _, c := range []struct{ name, value string }{
+		{"FERRY_EXPORT_PASSPHRASE", file}, {"FERRY_IMPORT_PASSPHRASE", file}, {"FERRY_IMPORT_IDENTITY", file}, {"FERRY_EXPORT_RECIPIENTS", file},
+		// A secret not mounted yet, a folder, a path for the shell.
+		{"FERRY_EXPORT_PASSPHRASE", "/run/secrets/ferry-pass"}, {"FERRY_EXPORT_PASSPHRASE", filepath.Dir(file)}, {"FERRY_IMPORT_PASSPHRASE", "~/pass.txt"},
+		{"FERRY_EXPORT_PASSPHRASE", "file:///run/secrets/ferry-pass"}, {"FERRY_IMPORT_PASSPHRASE", "./pass"},
+	} {
+		name := c.name
+		a := &app{getenv: env(name, c.value)}
 		var err error
 		if strings.HasPrefix(name, "FERRY_EXPORT") {
 			_, err = a.recipients("", "")
@@ -597,7 +605,7 @@ func TestSecretFromEnv(t *testing.T) {
 		}
 		var usage usageError
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), name+" holds the secret itself, not a file's path") {
-			t.Errorf("%s=%s: %v", name, file, err)
+			t.Errorf("%s=%s: %v", name, c.value, err)
 		}
 	}
 	if _, err := (&app{getenv: env("FERRY_EXPORT_PASSPHRASE", "correct horse battery staple")}).recipients("", ""); err != nil {
