@@ -371,12 +371,12 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	})
 }
 
-// selectTables applies --tables and --exclude; a name that is not a table
-// is an error, not silence.
 // ErrSelection is wrapped by the error for --tables, --exclude or
 // --sensitive naming what is not there, or leaving nothing to export.
 var ErrSelection = errors.New("the tables selected do not fit the database")
 
+// selectTables applies --tables and --exclude; a name that is not a table
+// is an error, not silence.
 func selectTables(all []*Table, only, exclude []string) ([]*Table, error) {
 	names := map[string]bool{}
 	for _, t := range all {

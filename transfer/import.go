@@ -453,7 +453,8 @@ var reachesOut = regexp.MustCompile(`(?i)\b(attach|vacuum|load_extension)\b`)
 // conversions the mapping does not allow. ok is false when it could not
 // tell: another engine (no scratch database of it is to be had), Go
 // migrations (which may do more than change their database), SQL that
-// writes files (ATTACH, VACUUM INTO), or a migration that fails there (the import reports it on the target).
+// writes files (ATTACH, VACUUM INTO), or a migration that fails there
+// (the import reports it on the target).
 func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok bool, err error) {
 	if im.db.URL.Kind != database.SQLite {
 		return nil, false, nil

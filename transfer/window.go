@@ -252,7 +252,7 @@ func notTimes(ctx context.Context, q querier, t *Table, col string) error {
 		return err
 	}
 	if n > 0 {
-		return fmt.Errorf("%w: the window's column %s.%s holds %d values that are not times (%q among them), which the window would leave out with their rows: make them times (or NULL, which is outside the window), or window the table by another column", ErrWindow, t.Name, col, n, sample.String)
+		return fmt.Errorf("%w: the window's column %s.%s holds values that are not times (%d of them, %q among them), which the window would leave out with their rows: make them times (or NULL, which is outside the window), or window the table by another column", ErrWindow, t.Name, col, n, sample.String)
 	}
 	return nil
 }
