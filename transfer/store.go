@@ -185,7 +185,8 @@ type Broken struct {
 }
 
 // List returns the complete exports in the store, oldest first, and the
-// broken ones. Exports without a manifest (failed or running) are in
+// broken ones: a manifest that cannot be read, or an encrypted export
+// without its key. Exports without a manifest (failed or running) are in
 // neither list.
 func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
 	ids, err := s.s.Dirs(ctx, "")
@@ -207,6 +208,18 @@ func (s *Store) List(ctx context.Context) ([]*Manifest, []Broken, error) {
 		case err != nil:
 			broken = append(broken, Broken{ID: id, Err: err})
 			continue
+		}
+		if m.Encryption != nil {
+			// Without its key, no one can decrypt it (verify also checks
+			// the key's checksum).
+			ok, err := s.s.Exists(ctx, id+"/"+m.Encryption.Key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if !ok {
+				broken = append(broken, Broken{ID: id, Err: fmt.Errorf("%w: %s/%s is missing: the export cannot be decrypted", ErrCorrupt, id, m.Encryption.Key)})
+				continue
+			}
 		}
 		out = append(out, m)
 	}

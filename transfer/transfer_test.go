@@ -713,6 +713,9 @@ func TestEncryptedExport(t *testing.T) {
 			}
 			os.Remove(keyPath)
 		}
+		if list, broken, err := st.List(ctx); err != nil || len(list) != 0 || len(broken) != 1 || !strings.Contains(broken[0].Err.Error(), keyName+" is missing") {
+			t.Errorf("%s: list of an export without its key: %v %v %v", c.mode, list, broken, err)
+		}
 	}
 }
 
