@@ -355,24 +355,13 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 func TestScratchSkipsFileWriters(t *testing.T) {
 	ctx := tctx(t)
 	src := testdb.New(t, database.Postgres).DB
-	dirs := map[string]string{}
 	side := filepath.Join(t.TempDir(), "before_v2.db")
-	for kind, files := range map[string]map[string]string{
-		database.Postgres: {"001_t.sql": "-- +ferry up\nCREATE TABLE t (id INTEGER PRIMARY KEY, amount NUMERIC(10,2));\n", "002_side.sql": "-- +ferry up\nSELECT 1;\n"},
-		database.SQLite:   {"001_t.sql": "-- +ferry up\nCREATE TABLE t (id INTEGER PRIMARY KEY, amount NUMERIC(10,2));\n", "002_side.sql": "-- +ferry up\n-- +ferry no-transaction\nVACUUM INTO '" + side + "';\n"},
-	} {
-		dirs[kind] = t.TempDir()
-		for n, b := range files {
-			os.WriteFile(filepath.Join(dirs[kind], n), []byte(b), 0o600)
-		}
+	table := "-- +ferry up\nCREATE TABLE t (id INTEGER PRIMARY KEY, amount NUMERIC(10,2));\n"
+	migs := map[string]func(*database.DB) *migrate.Migrator{
+		database.Postgres: migratorOf(t, map[string]string{"001_t.sql": table, "002_side.sql": "-- +ferry up\nSELECT 1;\n"}),
+		database.SQLite:   migratorOf(t, map[string]string{"001_t.sql": table, "002_side.sql": "-- +ferry up\n-- +ferry no-transaction\nVACUUM INTO '" + side + "';\n"}),
 	}
-	mig := func(db *database.DB) *migrate.Migrator {
-		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dirs[db.URL.Kind]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	mig := func(db *database.DB) *migrate.Migrator { return migs[db.URL.Kind](db) }
 	smig := mig(src)
 	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 		t.Fatal(err)

@@ -792,22 +792,29 @@ func roundTrip(t *testing.T, tdb *testdb.DB, files map[string]string, seedSQL []
 	return target, m, err
 }
 
-// exportOf migrates src with the migrations files, runs seedSQL on it and
-// exports it; mig makes a migrator of the same files for a target.
-func exportOf(t *testing.T, src *database.DB, files map[string]string, seedSQL []string, eopts ExportOptions) (st *Store, m *Manifest, mig func(*database.DB) *migrate.Migrator) {
+// migratorOf writes the migrations files into a directory and returns
+// what makes a migrator of them for a database.
+func migratorOf(t *testing.T, files map[string]string) func(*database.DB) *migrate.Migrator {
 	t.Helper()
-	ctx := tctx(t)
 	dir := t.TempDir()
 	for n, b := range files {
 		os.WriteFile(filepath.Join(dir, n), []byte(b), 0o600)
 	}
-	mig = func(db *database.DB) *migrate.Migrator {
+	return func(db *database.DB) *migrate.Migrator {
 		m, err := migrate.New(db.DB, db.Dialect, migrate.WithDir(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
 		return m
 	}
+}
+
+// exportOf migrates src with the migrations files, runs seedSQL on it and
+// exports it; mig makes a migrator of the same files for a target.
+func exportOf(t *testing.T, src *database.DB, files map[string]string, seedSQL []string, eopts ExportOptions) (st *Store, m *Manifest, mig func(*database.DB) *migrate.Migrator) {
+	t.Helper()
+	ctx := tctx(t)
+	mig = migratorOf(t, files)
 	smig := mig(src)
 	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 		t.Fatal(err)
