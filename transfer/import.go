@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -352,6 +354,13 @@ func (im *importer) run(ctx context.Context) error {
 		for i := range m.Tables {
 			im.tables = append(im.tables, &m.Tables[i])
 		}
+		if err := im.unusedMapping(); err != nil {
+			if !im.opts.Plan {
+				return err
+			}
+			mappingErr = err
+			im.rep.Problems = append(im.rep.Problems, Problem{What: "mapping", Detail: err.Error()})
+		}
 	}
 	if im.cross() && !im.mapped && !im.rep.Resumed && status.CurrentVersion < m.Source.SchemaVersion {
 		problems, ok, err := im.scratchCasts(ctx)
@@ -360,7 +369,7 @@ func (im *importer) run(ctx context.Context) error {
 		}
 		im.castsChecked = ok
 		if len(problems) > 0 {
-			mappingErr = fmt.Errorf("%w: from %s into %s at version %d: %s; write these into a mapping file and run again with --mapping FILE: nothing was changed", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; "))
+			mappingErr = errors.Join(mappingErr, fmt.Errorf("%w: from %s into %s at version %d: %s; write these into a mapping file and run again with --mapping FILE: nothing was changed", ErrMapping, m.Source.Engine, im.db.URL.Kind, m.Source.SchemaVersion, strings.Join(problems, "; ")))
 			if !im.opts.Plan {
 				return mappingErr
 			}
@@ -440,6 +449,31 @@ func (im *importer) run(ctx context.Context) error {
 		im.done = done // another run may have finished it meanwhile
 	}
 	return im.mark(ctx, nil, stepDone, m.Rows())
+}
+
+// unusedMapping refuses a mapping that an import into an empty target
+// would not follow: the target gets the export's schema from its
+// migrations, so no table or column is renamed or left out, and a cast is
+// needed only across engines.
+func (im *importer) unusedMapping() error {
+	mp := im.opts.Mapping
+	if mp == nil {
+		return nil
+	}
+	var unused []string
+	for _, k := range slices.Sorted(maps.Keys(mp.Tables)) {
+		unused = append(unused, fmt.Sprintf("tables: {%s: %s}", k, mp.Tables[k]))
+	}
+	for _, k := range slices.Sorted(maps.Keys(mp.Columns)) {
+		unused = append(unused, fmt.Sprintf("columns: {%s: %s}", k, mp.Columns[k]))
+	}
+	if !im.cross() && len(mp.Casts) > 0 {
+		unused = append(unused, fmt.Sprintf("casts: [%s]", strings.Join(mp.Casts, ", ")))
+	}
+	if len(unused) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the mapping says %s, which an import into an empty database does not do: the target's migrations give it the export's schema (version %d) and every table and column of the export is loaded as it is; a mapping's tables and columns apply to a target already at a newer version, and its casts to one of another engine. Leave tables out with ferry export --exclude, drop columns in a migration, or run without --mapping: nothing was changed", ErrMapping, strings.Join(unused, ", "), im.m.Source.SchemaVersion)
 }
 
 // reachesOut matches SQLite statements that touch files outside their

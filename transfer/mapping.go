@@ -51,7 +51,6 @@ type tableMap struct {
 	target *Table
 	keep   []int        // source column indexes loaded, in the mapped table's column order
 	convs  []columnConv // their conversions (across engines), in the same order
-	casts  bool         // a column's type differs: the row checksum cannot be compared
 	notes  []ColumnMapping
 }
 
@@ -69,6 +68,7 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 	}
 	out := map[string]*tableMap{}
 	var problems []string
+	into := map[string]string{} // target table: the exported table loaded into it
 	for i := range m.Tables {
 		src := &m.Tables[i]
 		name := src.Name
@@ -83,8 +83,23 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 			problems = append(problems, fmt.Sprintf("table %s is not in the target: if it was renamed, map it (tables: {%s: NEW_NAME}); to leave its rows out, tables: {%s: \"-\"}", name, src.Name, src.Name))
 			continue
 		}
+		if other, ok := into[tt.Name]; ok {
+			// One table's load would take the other's place in the ledger,
+			// and its rows would never be loaded.
+			moved := src.Name // the one the mapping sends there, to suggest leaving out
+			if _, ok := mp.Tables[other]; ok {
+				if _, ok := mp.Tables[src.Name]; !ok {
+					moved = other
+				}
+			}
+			problems = append(problems, fmt.Sprintf("exported tables %s and %s both go to the target's table %s: only one can be loaded there; leave the other out (tables: {%s: \"-\"}) or map it to another table", other, src.Name, tt.Name, moved))
+			continue
+		}
+		into[tt.Name] = src.Name
 		tm := &tableMap{src: src, target: tt}
 		used := map[string]bool{}
+		var types []Column // the target's columns of tm.keep
+		cast := false
 		for ci, c := range src.Columns {
 			key := src.Name + "." + c.Name
 			to, mapped := mp.Columns[key]
@@ -141,10 +156,17 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 					used[to] = true // refused, not new
 					continue
 				}
-				tm.casts = true
-				note = strings.TrimSpace(note + " cast " + c.Type + " -> " + tc.Type + " (mapping)")
+				// Converted here, not by the database, which may cast
+				// silently (PostgreSQL's COPY rounds a numeric and drops a
+				// time's time of day): a value the target's type cannot
+				// carry exactly stops the load, and the verification
+				// compares every value in the target type's canonical form.
+				cc = convertColumn(kind, c, kind, *tc)
+				cast = true
+				note = strings.TrimSpace(note + " cast " + c.Type + " -> " + tc.Type + " (mapping; each value checked)")
 			}
 			used[to] = true
+			types = append(types, *tc)
 			tm.keep = append(tm.keep, ci)
 			tm.convs = append(tm.convs, cc)
 			tm.notes = append(tm.notes, ColumnMapping{From: c.Name, To: to, Note: note})
@@ -164,6 +186,15 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 				how = "new in the target: NULL"
 			}
 			tm.notes = append(tm.notes, ColumnMapping{To: tc.Name, Note: how})
+		}
+		if cast {
+			// The row checksum is compared in canonical forms: the other
+			// columns' too.
+			for i := range tm.convs {
+				if tm.convs[i].canon == nil {
+					tm.convs[i].canon = canonical(classify(kind, types[i].Type))
+				}
+			}
 		}
 		out[src.Name] = tm
 	}

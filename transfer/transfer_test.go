@@ -1113,6 +1113,57 @@ func TestImportIntoNewerTarget(t *testing.T) {
 	})
 }
 
+// TestMappedCasts: onto a newer target, a cast the mapping allows is made
+// by ferry, value by value, not by the database (PostgreSQL's COPY would
+// round a numeric silently): a value the new type cannot carry stops the
+// table's load, and a lossless cast is verified value by value.
+func TestMappedCasts(t *testing.T) {
+	for _, kind := range []string{database.Postgres, database.MySQL} {
+		t.Run(kind, func(t *testing.T) {
+			tdb := testdb.New(t, kind)
+			alter := "ALTER TABLE runs ALTER COLUMN n TYPE bigint, ALTER COLUMN cost TYPE numeric(14, 4), ALTER COLUMN price TYPE numeric(12, 1);"
+			if kind == database.MySQL {
+				alter = "ALTER TABLE runs MODIFY n bigint NOT NULL, MODIFY cost decimal(14, 4) NOT NULL, MODIFY price decimal(12, 1);"
+			}
+			files := map[string]string{"001_runs.sql": "-- +ferry up\nCREATE TABLE runs (id int PRIMARY KEY, n int NOT NULL, cost decimal(12, 2) NOT NULL, price decimal(12, 2));\n"}
+			ctx := tctx(t)
+			st, lossy, _ := exportOf(t, tdb.DB, files, []string{"INSERT INTO runs VALUES (1, 7, 1.50, 2.50), (2, 2147483647, 0.00, NULL), (3, -3, 99.99, 1.25)"}, ExportOptions{})
+			exec(t, tdb.DB, "UPDATE runs SET price = 1.20 WHERE id = 3")
+			lossless, err := Export(ctx, st, tdb.DB, migratorOf(t, files)(tdb.DB), ExportOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files["002_widen.sql"] = "-- +ferry up\n" + alter + "\n"
+			mig := migratorOf(t, files)
+			mp, _ := ParseMapping(strings.NewReader("casts: [runs.n, runs.cost, runs.price]\n"))
+			newer := func() (*database.DB, *migrate.Migrator) {
+				target := openURL(t, testdb.Create(t, tdb))
+				tmig := mig(target)
+				if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				return target, tmig
+			}
+			target, tmig := newer()
+			_, err = Import(ctx, st, lossy.ID, target, tmig, ImportOptions{Mapping: mp})
+			if err == nil || !strings.Contains(err.Error(), "column price: 1.25 has more than 1 digits after the point") {
+				t.Fatalf("a cast that rounds 1.25: %v", err)
+			}
+			if got := queryString(t, target, "SELECT count(*) FROM runs"); got != "0" {
+				t.Errorf("rows left by the refused load: %s", got)
+			}
+			target, tmig = newer()
+			rep, err := Import(ctx, st, lossless.ID, target, tmig, ImportOptions{Mapping: mp})
+			if err != nil || !rep.Verified {
+				t.Fatalf("lossless casts: %v", err)
+			}
+			if got := queryString(t, target, "SELECT CONCAT(n, ' ', cost, ' ', price) FROM runs WHERE id = 3"); got != "-3 99.9900 1.2" {
+				t.Errorf("row 3 after the casts: %s", got)
+			}
+		})
+	}
+}
+
 // historyCounterAhead checks that the target's own history counter was
 // left past its rows (an import must not set it from the source's).
 func historyCounterAhead(t *testing.T, db *database.DB) {
@@ -1164,6 +1215,28 @@ func TestMappingProblems(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("mapping error lacks %q: %v", want, err)
 		}
+	}
+	// Two exported tables into one: the second's load would be taken for
+	// the first's, and its rows never loaded.
+	mp, _ = ParseMapping(strings.NewReader("tables:\n  settings: variables\n"))
+	_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
+	if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "both go to the target's table variables") || !strings.Contains(err.Error(), `tables: {settings: "-"}`) {
+		t.Errorf("two tables into one: %v", err)
+	}
+	// A mapping is not followed into an empty target: refused, not ignored.
+	empty := openURL(t, testdb.Create(t, tdb))
+	mp, _ = ParseMapping(strings.NewReader("columns:\n  users.email: \"-\"\ncasts: [runs.name]\n"))
+	for _, plan := range []bool{true, false} {
+		rep, err := Import(ctx, st, m.ID, empty, serviceMigrator(t, empty), ImportOptions{Mapping: mp, Plan: plan})
+		if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), `columns: {users.email: -}, casts: [runs.name], which an import into an empty database does not do`) {
+			t.Errorf("mapping into an empty target (plan %v): %v", plan, err)
+		}
+		if plan && (rep == nil || len(rep.Problems) != 1) {
+			t.Errorf("plan's problems: %+v", rep)
+		}
+	}
+	if got := queryString(t, empty, "SELECT count(*) FROM sqlite_master WHERE name NOT LIKE 'sqlite%'"); got != "0" {
+		t.Errorf("tables in the target after the refusal: %s", got)
 	}
 }
 

@@ -795,7 +795,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&from, "from", "", "the export: STORE/ID (a directory or URL, then the id), or an id with --store")
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
-	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts); see docs/transfer.md")
+	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts), or, into another engine, which lossy conversions it allows (casts); see docs/transfer.md")
 	c.Flags().IntVar(&jobs, "jobs", 2, "connections loading and verifying at once: tables in parallel, each once the tables it references are in (SQLite loads through one); a large table with an integer key verified in key ranges")
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
 	identityFlags(c, &identityFile, &passphraseFile)
