@@ -717,6 +717,12 @@ func columnExpr(kind string, c Column, textTimes bool) string {
 	if !textTimes && mysqlTemporal(c.Type) {
 		return "CAST(" + q + " AS CHAR)"
 	}
+	// MySQL prints a FLOAT with six significant digits (0.1234567 as
+	// 0.123457): as a double, every digit of its value, and the sign of a
+	// zero (which adding 0 would lose).
+	if t, _, _ := strings.Cut(strings.ToLower(c.Type), "("); strings.TrimSuffix(t, " unsigned") == "float" {
+		return "(" + q + " * 1e0)"
+	}
 	return q
 }
 

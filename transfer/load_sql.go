@@ -806,9 +806,15 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 var errLoadDataRefused = errors.New("the server refuses LOAD DATA LOCAL INFILE")
 
 // mysqlBinary reports whether a MySQL column type holds bytes.
+// Only the type's name counts: ENUM('blob', 'binary') holds text.
 func mysqlBinary(columnType string) bool {
-	t := strings.ToLower(columnType)
-	return strings.Contains(t, "blob") || strings.Contains(t, "binary") || strings.HasPrefix(t, "bit")
+	t, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(columnType)), "(")
+	t, _, _ = strings.Cut(t, " ")
+	switch t {
+	case "tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary", "bit":
+		return true
+	}
+	return false
 }
 
 // appendLoadDataRow appends row in LOAD DATA's default text format: tab

@@ -864,6 +864,21 @@ func TestEngineEdges(t *testing.T) {
 			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
 		}
 	})
+	t.Run("mysql float and enum", func(t *testing.T) {
+		tdb := testdb.New(t, database.MySQL)
+		// MySQL prints a FLOAT with six significant digits; ENUM('blob')
+		// holds text, whatever its type's words.
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id INT PRIMARY KEY, v FLOAT, w FLOAT(7, 4) UNSIGNED, kind ENUM('text', 'blob', 'binary') NOT NULL);\n"}
+		seedSQL := []string{"INSERT INTO f VALUES (1, 0.1234567, 1.2346, 'blob'), (2, 123456789, 0, 'binary'), (3, 1.0000001, NULL, 'text'), (4, NULL, 999.9999, 'blob')"}
+		target, _, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const q = "SELECT GROUP_CONCAT(CONCAT_WS('|', id, COALESCE(v * 1e0, 'NULL'), COALESCE(w * 1e0, 'NULL'), kind) ORDER BY id SEPARATOR ';') FROM f"
+		if want, got := queryString(t, tdb.DB, q), queryString(t, target, q); got != want || !strings.Contains(want, "123456792") {
+			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
+		}
+	})
 	t.Run("postgres sequences triggers inheritance", func(t *testing.T) {
 		tdb := testdb.New(t, database.Postgres)
 		files := map[string]string{"001_t.sql": `-- +ferry up
