@@ -19,6 +19,7 @@ import (
 
 	"filippo.io/age"
 	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/dialect"
@@ -365,10 +366,20 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 			to = key.Recipient()
 		}
 		if err := exportPart(ctx, st, s, m.ID, db.URL.Kind, t, states[p.t], p.rng, chunkBytes, opts.largeRow, to, progress); err != nil {
-			return fmt.Errorf("table %s: %w", t.Name, err)
+			return fmt.Errorf("table %s: %w", t.Name, rowSecurity(err))
 		}
 		return nil
 	})
+}
+
+// rowSecurity adds what to do to PostgreSQL's refusal to read or load a
+// table whose row-level security policies apply to the role.
+func rowSecurity(err error) error {
+	var e *pgconn.PgError
+	if !errors.As(err, &e) || !strings.Contains(e.Message, "row-level security") {
+		return err
+	}
+	return fmt.Errorf("%w: ferry reads and loads every row of a table, and its row-level security policies apply to this role: run ferry as a role with BYPASSRLS (or as the table's owner, if the table does not FORCE ROW LEVEL SECURITY)", err)
 }
 
 // ErrSelection is wrapped by the error for --tables, --exclude or
@@ -507,7 +518,10 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, aligned bool, sn
 				return fail(err)
 			}
 			// Text forms that do not depend on the session's settings.
-			if _, err := s.tx.ExecContext(ctx, `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1`); err != nil {
+			// row_security off: a table whose policies would hide rows
+			// from this role is an error, not an export of what it sees
+			// (as pg_dump does).
+			if _, err := s.tx.ExecContext(ctx, `SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; SET LOCAL IntervalStyle = 'postgres'; SET LOCAL extra_float_digits = 1; SET LOCAL row_security = off`); err != nil {
 				return fail(err)
 			}
 			continue

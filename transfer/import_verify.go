@@ -150,7 +150,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		}
 		sum, n, err := sumRows(ctx, s.q, im.db.URL.Kind, &te.Table, p.rng, te.canon, im.opts.largeRow, tableFKs[p.t], tick)
 		if err != nil {
-			return fmt.Errorf("verify table %s: %w", te.Name, err)
+			return fmt.Errorf("verify table %s: %w", te.Name, rowSecurity(err))
 		}
 		if im.db.URL.Kind == database.MySQL {
 			if _, err := s.conn.ExecContext(ctx, `COMMIT`); err != nil {

@@ -159,7 +159,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				}
 			}
 			if err := l.copy(ctx, tx, t); err != nil {
-				return fmt.Errorf("load table %s: %w", t.Name, pgDetail(err))
+				return fmt.Errorf("load table %s: %w", t.Name, rowSecurity(pgDetail(err)))
 			}
 			for _, tg := range triggers {
 				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" ENABLE TRIGGER "+quoteDouble(tg)); err != nil {

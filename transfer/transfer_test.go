@@ -1497,3 +1497,34 @@ func TestBulkLoadMySQL(t *testing.T) {
 	}
 	sameData(t, tdb.DB, target, "the bulk load")
 }
+
+// TestRowSecurity: a table whose row-level security policies hide rows
+// from the exporting role is refused, not exported as the role sees it.
+func TestRowSecurity(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	ctx := tctx(t)
+	role := testdb.UniqueName("ferry_rls")
+	mig := migratorOf(t, map[string]string{"001_t.sql": `-- +ferry up
+CREATE TABLE secrets (id int PRIMARY KEY, owner text NOT NULL);
+ALTER TABLE secrets ENABLE ROW LEVEL SECURITY;
+CREATE POLICY mine ON secrets USING (owner = 'x');
+`})
+	if _, err := mig(tdb.DB).Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, tdb.DB, "INSERT INTO secrets VALUES (1, 'x'), (2, 'y')")
+	exec(t, tdb.DB, `CREATE ROLE "`+role+`" NOLOGIN`)
+	t.Cleanup(func() {
+		exec(t, tdb.DB, `RESET ROLE; ALTER DATABASE "`+tdb.URL.Database+`" RESET role; DROP OWNED BY "`+role+`"; DROP ROLE "`+role+`"`)
+	})
+	exec(t, tdb.DB, `GRANT ALL ON ALL TABLES IN SCHEMA public TO "`+role+`"; GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO "`+role+`"; ALTER DATABASE "`+tdb.URL.Database+`" SET role = '`+role+`'`)
+	as := openURL(t, tdb.URLString) // its connections act as the role
+	if got := queryString(t, as, "SELECT count(*) FROM secrets"); got != "1" {
+		t.Fatalf("the role sees %s rows, want 1", got)
+	}
+	st, _ := OpenStore(ctx, t.TempDir())
+	_, err := Export(ctx, st, as, mig(as), ExportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "table secrets") || !strings.Contains(err.Error(), "BYPASSRLS") {
+		t.Fatalf("export under row-level security: %v", err)
+	}
+}
