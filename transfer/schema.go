@@ -344,7 +344,7 @@ func describeSQLite(ctx context.Context, q querier, t *Table) error {
 // but those owned by a column of a table skip leaves out (ferry's own:
 // the target keeps its own history's counter).
 func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]Sequence, error) {
-	rows, err := q.QueryContext(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), COALESCE(t.relname, '')
+	rows, err := q.QueryContext(ctx, `SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relname, COALESCE(t.relname, '')
 		FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 		LEFT JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')
 		LEFT JOIN pg_class t ON t.oid = d.refobjid
@@ -352,22 +352,22 @@ func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	var names, bare []string
 	for rows.Next() {
-		var name, owner string
-		if err := rows.Scan(&name, &owner); err != nil {
+		var name, relname, owner string
+		if err := rows.Scan(&name, &relname, &owner); err != nil {
 			rows.Close()
 			return nil, err
 		}
 		if owner == "" || !skip(owner) {
-			names = append(names, name)
+			names, bare = append(names, name), append(bare, relname)
 		}
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
 	var out []Sequence
-	for _, name := range names {
+	for i, name := range names {
 		var last int64
 		var called bool
 		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+name).Scan(&last, &called); err != nil {
@@ -377,9 +377,9 @@ func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]
 		if called {
 			next = last + 1
 		}
-		// The name without the schema: the target's schema may differ.
-		bare := name[strings.IndexByte(name, '.')+1:]
-		out = append(out, Sequence{Name: bare, Next: next})
+		// The name without the schema (the target's may differ), and
+		// unquoted: the import quotes it.
+		out = append(out, Sequence{Name: bare[i], Next: next})
 	}
 	return out, nil
 }

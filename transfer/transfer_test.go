@@ -884,6 +884,7 @@ func TestEngineEdges(t *testing.T) {
 		files := map[string]string{"001_t.sql": `-- +ferry up
 CREATE SEQUENCE order_no_seq;
 CREATE SEQUENCE invoice_seq START 1000;
+CREATE SEQUENCE "InvoiceNo" START 1000;
 CREATE TABLE orders (id bigint PRIMARY KEY DEFAULT nextval('order_no_seq'), item text, updated text);
 CREATE TABLE audit (id serial PRIMARY KEY, what text);
 CREATE FUNCTION stamp() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -898,7 +899,7 @@ CREATE TABLE events_2026 () INHERITS (events);
 `}
 		seedSQL := []string{
 			"INSERT INTO orders (item) VALUES ('a'), ('b'), ('c')",
-			"SELECT nextval('invoice_seq'), nextval('invoice_seq')",
+			"SELECT nextval('invoice_seq'), nextval('invoice_seq'), nextval('\"InvoiceNo\"'), nextval('\"InvoiceNo\"')",
 			"INSERT INTO events VALUES (1, 'parent')",
 			"INSERT INTO events_2026 VALUES (2, 'child')",
 		}
@@ -910,8 +911,8 @@ CREATE TABLE events_2026 () INHERITS (events);
 		if got := queryString(t, target, "SELECT max(id)::text FROM orders"); got != "4" {
 			t.Errorf("next order id %s, want 4", got)
 		}
-		if got := queryString(t, target, "SELECT nextval('invoice_seq')::text"); got != "1002" {
-			t.Errorf("invoice_seq %s, want 1002", got)
+		if got := queryString(t, target, `SELECT nextval('invoice_seq') || ' ' || nextval('"InvoiceNo"')`); got != "1002 1002" {
+			t.Errorf("invoice_seq and \"InvoiceNo\" %s, want 1002 1002", got)
 		}
 		if got := queryString(t, target, "SELECT count(*)::text FROM audit"); got != "4" {
 			t.Errorf("audit rows %s: the trigger fired during the load", got)
