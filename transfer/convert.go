@@ -326,11 +326,20 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				if (math.IsNaN(f) || math.IsInf(f, 0)) && d.engine != database.Postgres {
 					return v, fmt.Errorf("%s has no value in %s's floats: %w", show(v), d.engine, errValue)
 				}
-				if v.kind == kInt && math.Abs(f) > 1<<53 && !rounding {
-					return v, fmt.Errorf("%s is past a float's 53 bits: %w", v.s, errValue)
-				}
+				bits, name := 64, "double"
 				if d.class == cFloat4 {
-					f = float64(float32(f))
+					f, bits, name = float64(float32(f)), 32, "single-precision float"
+				}
+				// The float must be the number itself (16777217 is no
+				// single-precision float, 2^53+1 no double), unless the
+				// mapping allows rounding: the verification, which puts
+				// both in the float's canonical form, would not see it.
+				if !rounding && !math.IsNaN(f) && !math.IsInf(f, 0) {
+					near := strconv.FormatFloat(f, 'g', -1, bits)
+					exact, ok := new(big.Rat).SetString(strings.TrimSpace(v.s))
+					if back, _ := new(big.Rat).SetString(near); ok && back.Cmp(exact) != 0 {
+						return v, fmt.Errorf("%s is not exactly a %s (the nearest is %s): %w", v.s, name, near, errValue)
+					}
 				}
 				return value{kind: kFloat, s: strconv.FormatFloat(f, 'g', -1, 64)}, nil
 			}

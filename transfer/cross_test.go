@@ -302,6 +302,17 @@ func TestConverters(t *testing.T) {
 		{database.Postgres, "double precision", value{kind: kFloat, s: "NaN"}, "NaN"},
 		{database.Postgres, "text", value{kind: kText, s: "a\x00b"}, "NUL character"},
 		{database.MySQL, "text", value{kind: kText, s: "a\xffb"}, "not UTF-8 text"},
+		// A float must be the number itself: the canonical forms would
+		// round both sides alike.
+		{database.Postgres, "real", value{kind: kInt, s: "16777217"}, "16777217 is not exactly a single-precision float (the nearest is 1.6777216e+07)"},
+		{database.Postgres, "real", value{kind: kInt, s: "16777216"}, "1.6777216e+07"},
+		{database.Postgres, "real", value{kind: kText, s: "0.1"}, "0.10000000149011612"},
+		{database.Postgres, "real", value{kind: kText, s: "0.1234567891"}, "not exactly a single-precision float"},
+		{database.Postgres, "double precision", value{kind: kText, s: "18446744073709551615"}, "not exactly a double"},
+		{database.Postgres, "double precision", value{kind: kText, s: "9007199254740993"}, "not exactly a double"},
+		{database.Postgres, "double precision", value{kind: kInt, s: "9007199254740992"}, "9.007199254740992e+15"},
+		{database.MySQL, "double", value{kind: kFloat, s: "0.12345670163631439"}, "0.12345670163631439"},
+		{database.MySQL, "float", value{kind: kFloat, s: "0.12345670163631439"}, "0.12345670163631439"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)
