@@ -91,14 +91,32 @@ func (im *importer) createLedger(ctx context.Context) error {
 	if err := im.db.Dialect.Prepare(ctx, im.db); err != nil {
 		return err
 	}
+	// A step names a table: on MySQL compared as bytes, not in the
+	// database's collation, which would take table Acc's step for acc's
+	// (and the re-run of a cut import would load acc again).
+	step := "VARCHAR(300)"
+	if im.db.URL.Kind == database.MySQL {
+		step += " CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+	}
 	_, err := im.db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+im.ledger+` (
 		export_id VARCHAR(64) NOT NULL,
-		step VARCHAR(300) NOT NULL,
+		step `+step+` NOT NULL,
 		row_count BIGINT NOT NULL,
 		done_at VARCHAR(40) NOT NULL,
 		PRIMARY KEY (export_id, step))`)
 	if err != nil {
 		return fmt.Errorf("create the import ledger %s: %w", im.ledger, err)
+	}
+	if im.db.URL.Kind == database.MySQL {
+		// A ledger an older ferry made.
+		var collation string
+		err := im.db.QueryRowContext(ctx, `SELECT COALESCE(collation_name, '') FROM information_schema.columns
+			WHERE table_schema = DATABASE() AND table_name = ? AND column_name = 'step'`, ledgerTable(im.mig.Table())).Scan(&collation)
+		if err == nil && collation != "utf8mb4_bin" {
+			if _, err := im.db.ExecContext(ctx, `ALTER TABLE `+im.ledger+` MODIFY step `+step+` NOT NULL`); err != nil {
+				return fmt.Errorf("compare the import ledger's steps as bytes: %w", err)
+			}
+		}
 	}
 	return nil
 }

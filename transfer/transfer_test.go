@@ -1529,3 +1529,29 @@ CREATE POLICY mine ON secrets USING (owner = 'x');
 		t.Fatalf("export under row-level security: %v", err)
 	}
 }
+
+// TestLedgerTableCaseMySQL: tables Acc and acc are two steps of the
+// ledger, so a re-run after a cut import loads neither again.
+func TestLedgerTableCaseMySQL(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE `Acc` (id INT PRIMARY KEY);\nCREATE TABLE `acc` (id INT PRIMARY KEY);\n"}
+	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO `Acc` VALUES (1), (2)", "INSERT INTO `acc` VALUES (7), (8), (9)"}, ExportOptions{})
+	target := openURL(t, testdb.Create(t, tdb))
+	cut, cancel := context.WithCancel(tctx(t))
+	defer cancel()
+	opts := ImportOptions{Options: Options{Progress: func(p Progress) {
+		if p.Op == "verify" {
+			cancel() // both tables are loaded: cut during the verification
+		}
+	}}}
+	if _, err := Import(cut, st, m.ID, target, mig(target), opts); err == nil {
+		t.Fatal("the cut import succeeded")
+	}
+	if got := queryString(t, target, "SELECT COUNT(*) FROM ferry_migrations_import WHERE step LIKE 'table:%'"); got != "2" {
+		t.Errorf("tables in the ledger: %s, want 2", got)
+	}
+	if _, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{}); err != nil {
+		t.Fatalf("re-run: %v", err)
+	}
+	sameData(t, tdb.DB, target, "the re-run")
+}
