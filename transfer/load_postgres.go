@@ -57,23 +57,25 @@ func (l *pgLoader) mark(ctx context.Context, tx pgx.Tx, step string, rows int64)
 
 func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 	return l.withPgx(ctx, func(tx pgx.Tx) error {
-		// Only the tables the migrations seeded: TRUNCATE needs every
-		// table that references them in the same statement, and a table
-		// left out of the export may.
-		var q []string
+		// When the migrations seeded a table: every table of the import
+		// in one TRUNCATE, which needs every table that references a
+		// truncated one in the same statement (the seeded table's
+		// children are empty, but named all the same).
+		var all, seeded []string
 		for _, name := range tables {
 			from := pgFrom(&l.im.table(name).Table)
+			all = append(all, from)
 			var has bool
 			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+from+")").Scan(&has); err != nil {
 				return err
 			}
 			if has {
-				q = append(q, from)
+				seeded = append(seeded, from)
 			}
 		}
-		if len(q) > 0 {
-			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
-				return fmt.Errorf("%w (the migrations put rows in %s, and a table the export left out references them: export without --tables/--exclude, or empty those tables by hand)", err, strings.Join(q, ", "))
+		if len(seeded) > 0 {
+			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(all, ", ")); err != nil {
+				return fmt.Errorf("%w (the migrations put rows in %s, and a table the export left out references them: export without --tables/--exclude, or empty those tables by hand)", err, strings.Join(seeded, ", "))
 			}
 		}
 		return l.mark(ctx, tx, stepEmptied, 0)
