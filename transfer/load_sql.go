@@ -110,6 +110,32 @@ func (l *sqlLoader) empty(ctx context.Context, tables []string) error {
 	})
 }
 
+// emptyUntransacted deletes the rows of the group's tables whose engine
+// has no transactions (MyISAM, Aria): what a cut load of them left, which
+// no rollback took back; the ledger says the group is not loaded.
+func (l *sqlLoader) emptyUntransacted(ctx context.Context, group []*TableExport) error {
+	for _, t := range group {
+		var plain int
+		err := l.conn.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables t
+			JOIN information_schema.engines e ON e.engine = t.engine
+			WHERE t.table_schema = DATABASE() AND t.table_name = ? AND e.transactions <> 'YES'`, t.Name).Scan(&plain)
+		if err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		if plain == 0 {
+			continue
+		}
+		res, err := l.conn.ExecContext(ctx, "DELETE FROM "+quoteIdent(l.kind, t.Name))
+		if err != nil {
+			return fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			l.im.log.Warn("deleted the rows a cut load left in a table without transactions, to load it again", "table", t.Name, "rows", n)
+		}
+	}
+	return nil
+}
+
 func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string]*Table) error {
 	if err := l.session(ctx); err != nil {
 		return err
@@ -143,6 +169,11 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 			l.im.log.Info("loading with its keys, which the server builds in one sorted pass", "table", table)
 		} else if bulk, err = l.dropKeys(ctx, table, create); err != nil {
 			return fmt.Errorf("table %s: %w", table, err)
+		}
+	}
+	if l.kind == database.MySQL {
+		if err := l.emptyUntransacted(ctx, group); err != nil {
+			return err
 		}
 	}
 	err := inTx(ctx, l.conn, func(tx *sql.Tx) error {

@@ -1567,3 +1567,20 @@ func TestSeededParentPostgres(t *testing.T) {
 	}
 	sameData(t, tdb.DB, target, "the import")
 }
+
+// TestUntransactedResumeMySQL: a MyISAM table keeps what a cut load put
+// in it; the re-run deletes it and loads the table again.
+func TestUntransactedResumeMySQL(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE m (id INT PRIMARY KEY, v VARCHAR(100)) ENGINE=MyISAM;\nCREATE TABLE n (v VARCHAR(100)) ENGINE=MyISAM;\n"}
+	st, mf, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO m SELECT seq, REPEAT('x', 90) FROM seq_1_to_2000", "INSERT INTO n SELECT REPEAT('y', 9) FROM seq_1_to_100"}, ExportOptions{})
+	target := openURL(t, testdb.Create(t, tdb))
+	importCutAfterFeed(t, st, mf.ID, target, mig(target), "m", ImportOptions{})
+	if got := queryString(t, target, "SELECT COUNT(*) FROM m"); got == "0" {
+		t.Fatal("the cut load left no rows: the test shows nothing")
+	}
+	if _, err := Import(tctx(t), st, mf.ID, target, mig(target), ImportOptions{}); err != nil {
+		t.Fatalf("the re-run: %v", err)
+	}
+	sameData(t, tdb.DB, target, "the re-run")
+}
