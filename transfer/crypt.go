@@ -85,11 +85,44 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]s
 				out = append(out, table)
 			}
 		}
+		out = append(out, referencing(sensitive, tables, out)...)
 	default:
 		return nil, fmt.Errorf("--encrypt %q: use all or sensitive", mode)
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// referencing returns the tables, not in encrypted, whose foreign keys
+// hold the values of a sensitive column (table.column): a copy of an
+// email in sessions.email, referencing accounts.email, is as secret as
+// the original. The columns of the tables it returns are followed the
+// same way.
+func referencing(sensitive []string, tables []TableExport, encrypted []string) []string {
+	secret := map[string]bool{}
+	for _, s := range sensitive {
+		if strings.Contains(s, ".") {
+			secret[s] = true
+		}
+	}
+	var more []string
+	for grew := true; grew; {
+		grew = false
+		for _, t := range tables {
+			for _, fk := range t.ForeignKeys {
+				for i, rc := range fk.RefColumns {
+					if i >= len(fk.Columns) || !secret[fk.RefTable+"."+rc] || secret[t.Name+"."+fk.Columns[i]] {
+						continue
+					}
+					secret[t.Name+"."+fk.Columns[i]], grew = true, true
+					if !slices.Contains(encrypted, t.Name) && !slices.Contains(more, t.Name) {
+						more = append(more, t.Name)
+					}
+				}
+			}
+		}
+	}
+	return more
 }
 
 // newExportKey makes the export's own key and stores it, encrypted to

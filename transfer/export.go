@@ -195,7 +195,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 // newManifest starts the manifest of an export of db taken at start.
 func newManifest(ctx context.Context, start time.Time, db *database.DB, mig *migrate.Migrator, ferryVersion string) *Manifest {
 	m := &Manifest{
-		Format:       ManifestFormat,
+		Format:       2, // S2 chunks; 1 with gzip's, 3 when encrypted (see ManifestFormat)
 		ID:           newID(start),
 		CreatedAt:    start.UTC(),
 		FerryVersion: ferryVersion,
@@ -317,6 +317,13 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		if err != nil {
 			return err
 		}
+		if opts.Encrypt == EncryptSensitive {
+			for _, name := range tables {
+				if !slices.ContainsFunc(opts.Sensitive, func(s string) bool { return s == name || strings.HasPrefix(s, name+".") }) {
+					opts.logger().Info("encrypting a table that is not named sensitive: its foreign key holds a sensitive column's values", "table", name)
+				}
+			}
+		}
 		k, sum, err := st.newExportKey(ctx, m.ID, opts.Recipients)
 		if err != nil {
 			return err
@@ -359,7 +366,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 			progressMu.Unlock()
 		}
 	}
-	return eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
+	err = eachPart(ctx, snaps, parts, func(ctx context.Context, s *snapshot, p part) error {
 		t := &m.Tables[p.t]
 		var to age.Recipient
 		if m.Encryption.encrypts(t.Name) {
@@ -370,6 +377,10 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		}
 		return nil
 	})
+	if err != nil || key == nil {
+		return err
+	}
+	return m.seal(key.Recipient())
 }
 
 // rowSecurity adds what to do to PostgreSQL's refusal to read or load a

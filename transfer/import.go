@@ -314,6 +314,11 @@ func (im *importer) run(ctx context.Context) error {
 			return err
 		}
 		im.key = key
+		if key != nil {
+			if err := m.unseal(key); err != nil {
+				return err
+			}
+		}
 	}
 	status, err := im.mig.Status(ctx)
 	if err != nil {

@@ -1,18 +1,25 @@
 package transfer
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"time"
+
+	"filippo.io/age"
 )
 
 // ManifestFormat is the newest version of the manifest, which this ferry
-// reads with every older one. Format 2 names its chunks' compression
-// (Compression); format 1, the only one before it, has gzip chunks, and
-// an export with gzip chunks is still written as format 1, so that older
-// ferry reads it.
-const ManifestFormat = 2
+// reads with every older one. Format 3 seals an encrypted table's row
+// checksum (see Manifest.seal); format 2 names its chunks' compression
+// (Compression); format 1, the only one before it, has gzip chunks. An
+// export is written in the oldest format that holds it, so that older
+// ferry reads it: 1 with gzip chunks, 2 with S2, 3 when encrypted.
+const ManifestFormat = 3
 
 // The compressions of an export's chunks (ExportOptions.Compression).
 const (
@@ -102,7 +109,8 @@ type TableExport struct {
 	Filter string `json:"filter,omitempty"`
 	Rows   int64  `json:"rows"`
 	// RowChecksum is the order-independent checksum of the rows' encoded
-	// lines (see rowSum).
+	// lines (see rowSum); for an encrypted table, sealed (see
+	// Manifest.seal).
 	RowChecksum string  `json:"row_checksum"`
 	Chunks      []Chunk `json:"chunks"`
 
@@ -126,7 +134,8 @@ type Chunk struct {
 	Name string `json:"name"`
 	Rows int64  `json:"rows"`
 	// Size and SHA256 are of the stored bytes; RawSize of the rows'
-	// encoding before compression.
+	// encoding before compression (0 for an encrypted table: it would
+	// tell the length of what is encrypted).
 	Size    int64  `json:"size"`
 	RawSize int64  `json:"raw_size"`
 	SHA256  string `json:"sha256"`
@@ -182,7 +191,11 @@ func decodeManifest(data []byte) (*Manifest, error) {
 		if t.Name == "" || len(t.Columns) == 0 {
 			return nil, fmt.Errorf("manifest names a table without a name or columns")
 		}
-		if _, err := parseRowSum(t.RowChecksum); err != nil {
+		if strings.HasPrefix(t.RowChecksum, sealedPrefix) {
+			if m.Format < 3 || !m.Encryption.encrypts(t.Name) {
+				return nil, fmt.Errorf("table %s: a sealed row checksum in a table that is not encrypted, or in manifest format %d", t.Name, m.Format)
+			}
+		} else if _, err := parseRowSum(t.RowChecksum); err != nil {
 			return nil, fmt.Errorf("table %s: %w", t.Name, err)
 		}
 		var rows int64
@@ -223,4 +236,67 @@ func validChunkName(table, name, compression string) bool {
 	var n int
 	_, err := fmt.Sscanf(name[min(len(name), len("tables/"+table+"/")):], "part-%05d", &n)
 	return err == nil && name == chunkName(table, n, compression)
+}
+
+// sealedPrefix starts a sealed row checksum.
+const sealedPrefix = "age:"
+
+// seal encrypts the row checksum of every encrypted table to the
+// export's key, and drops its chunks' raw sizes. In the clear, a row
+// checksum (a sum of the rows' sha256) would let anyone holding the
+// archive confirm a guess of an encrypted table's rows, a few secrets in
+// a small table most of all, and a raw size would tell their length.
+func (m *Manifest) seal(to age.Recipient) error {
+	for i := range m.Tables {
+		t := &m.Tables[i]
+		if !m.Encryption.encrypts(t.Name) {
+			continue
+		}
+		var buf bytes.Buffer
+		w, err := age.Encrypt(&buf, to)
+		if err != nil {
+			return err
+		}
+		io.WriteString(w, t.RowChecksum)
+		if err := w.Close(); err != nil {
+			return err
+		}
+		t.RowChecksum = sealedPrefix + base64.StdEncoding.EncodeToString(buf.Bytes())
+		for j := range t.Chunks {
+			t.Chunks[j].RawSize = 0
+		}
+	}
+	if m.Compression == "" {
+		m.Compression = CompressGzip // format 1 leaves it out; 3 names it
+	}
+	m.Format = max(m.Format, 3)
+	return nil
+}
+
+// unseal opens the sealed row checksums with the export's key.
+func (m *Manifest) unseal(key age.Identity) error {
+	for i := range m.Tables {
+		t := &m.Tables[i]
+		sealed, ok := strings.CutPrefix(t.RowChecksum, sealedPrefix)
+		if !ok {
+			continue
+		}
+		data, err := base64.StdEncoding.DecodeString(sealed)
+		if err != nil {
+			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
+		}
+		r, err := age.Decrypt(bytes.NewReader(data), key)
+		if err != nil {
+			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
+		}
+		sum, err := io.ReadAll(r)
+		if err != nil {
+			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
+		}
+		if _, err := parseRowSum(string(sum)); err != nil {
+			return fmt.Errorf("%w: table %s: %v", ErrCorrupt, t.Name, err)
+		}
+		t.RowChecksum = string(sum)
+	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -559,7 +560,8 @@ func TestCompression(t *testing.T) {
 		{manifest(2, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
 		{manifest(2, "gzip", "tables/runs/part-00001.jsonl.gz"), ""},
 		{manifest(1, "", "tables/runs/part-00001.jsonl.gz"), ""},
-		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), "the export needs a newer ferry: manifest format 3: this ferry reads formats 1 to 2"},
+		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
+		{manifest(4, "s2", "tables/runs/part-00001.jsonl.s2"), "the export needs a newer ferry: manifest format 4: this ferry reads formats 1 to 3"},
 		{manifest(2, "zstd", "tables/runs/part-00001.jsonl.zst"), `the export needs a newer ferry: chunks compressed with "zstd": this ferry reads s2 and gzip`},
 		{manifest(2, "", "tables/runs/part-00001.jsonl.gz"), `manifest format 2 names no compression`},
 		{manifest(1, "s2", "tables/runs/part-00001.jsonl.s2"), `manifest format 1 names a compression ("s2"); only format 2 does`},
@@ -580,7 +582,7 @@ func TestCompression(t *testing.T) {
 	}
 	const id = "20261130T120000Z-abcdef"
 	os.MkdirAll(filepath.Join(dir, id), 0o755)
-	os.WriteFile(filepath.Join(dir, id, manifestName), bytes.Replace(manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), []byte(`"x"`), []byte(`"`+id+`"`), 1), 0o644)
+	os.WriteFile(filepath.Join(dir, id, manifestName), bytes.Replace(manifest(4, "s2", "tables/runs/part-00001.jsonl.s2"), []byte(`"x"`), []byte(`"`+id+`"`), 1), 0o644)
 	if _, err := st.Manifest(ctx, id); !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) {
 		t.Errorf("manifest of a newer ferry: %v", err)
 	}
@@ -645,6 +647,13 @@ func TestEncryptedExport(t *testing.T) {
 	}
 	other, _ := age.GenerateX25519Identity()
 	pass, _ := PassphraseRecipient("correct horse battery staple")
+	// The row checksums in the clear, which an encrypted export must not
+	// show (they would confirm a guess of the rows).
+	plainSt, _ := OpenStore(ctx, t.TempDir())
+	plain, err := Export(ctx, plainSt, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		mode       string
 		sensitive  []string
@@ -671,6 +680,19 @@ func TestEncryptedExport(t *testing.T) {
 		}
 		if c.plain != "" && !bytes.Contains(archive, []byte(c.plain)) {
 			t.Errorf("%s: a table that is not sensitive was encrypted, or the search finds nothing", c.mode)
+		}
+		for _, pt := range plain.Tables {
+			encrypted := m.Encryption.encrypts(pt.Name)
+			if found := bytes.Contains(archive, []byte(pt.RowChecksum)); encrypted && found {
+				t.Errorf("%s: table %s is encrypted, and its row checksum is in the archive in the clear", c.mode, pt.Name)
+			} else if !encrypted && !found && pt.Rows > 0 {
+				t.Errorf("%s: the search for table %s's row checksum finds nothing", c.mode, pt.Name)
+			}
+			for _, ch := range m.table(pt.Name).Chunks {
+				if encrypted && ch.RawSize != 0 {
+					t.Errorf("%s: table %s: chunk %s tells its raw size", c.mode, pt.Name, ch.Name)
+				}
+			}
 		}
 		if res, err := st.Check(ctx, m.ID, nil); err != nil || len(res.RowsUnchecked) == 0 {
 			t.Errorf("%s: check without identity: %+v %v", c.mode, res, err)
@@ -1583,4 +1605,26 @@ func TestUntransactedResumeMySQL(t *testing.T) {
 		t.Fatalf("the re-run: %v", err)
 	}
 	sameData(t, tdb.DB, target, "the re-run")
+}
+
+// TestSensitiveReferences: a table whose foreign key holds a sensitive
+// column's values is encrypted with it, down the references; one that
+// references another column of a sensitive table is not.
+func TestSensitiveReferences(t *testing.T) {
+	tab := func(name string, fks ...ForeignKey) TableExport {
+		return TableExport{Table: Table{Name: name, Columns: []Column{{Name: "id"}, {Name: "email"}, {Name: "owner"}}, ForeignKeys: fks}}
+	}
+	tables := []TableExport{
+		tab("accounts"),
+		tab("sessions", ForeignKey{Name: "s_email", Columns: []string{"email"}, RefTable: "accounts", RefColumns: []string{"email"}}),
+		tab("tokens", ForeignKey{Name: "t_session", Columns: []string{"owner"}, RefTable: "sessions", RefColumns: []string{"email"}}),
+		tab("runs", ForeignKey{Name: "r_account", Columns: []string{"owner"}, RefTable: "accounts", RefColumns: []string{"id"}}),
+	}
+	got, err := encryptedTables(EncryptSensitive, []string{"accounts.email"}, tables)
+	if want := []string{"accounts", "sessions", "tokens"}; err != nil || !slices.Equal(got, want) {
+		t.Errorf("encrypted: %v %v, want %v", got, err, want)
+	}
+	if got, _ := encryptedTables(EncryptSensitive, []string{"accounts"}, tables); !slices.Equal(got, []string{"accounts"}) {
+		t.Errorf("a whole table: %v", got)
+	}
 }

@@ -91,6 +91,9 @@ func (s *Store) Check(ctx context.Context, id string, identities []age.Identity)
 		if key, err = s.exportKey(ctx, m, identities); err != nil {
 			return res, err
 		}
+		if err := m.unseal(key); err != nil {
+			return res, err
+		}
 	case m.Encryption != nil:
 		// Without an identity the key cannot be opened, but it must be
 		// there, as exported: without it, no one can.

@@ -285,7 +285,7 @@ held throughout, so no upgrade changes the schema meanwhile.
 Each table goes into compressed JSON Lines chunks: S2 by default, the
 fastest. --compress gzip writes an archive about two fifths smaller, for
 more CPU, in the format (manifest format 1) that ferry releases from before
-S2 can also import; they refuse an S2 export. manifest.json, written last,
+S2 can also import, unless encrypted; they refuse an S2 export. manifest.json, written last,
 records the source's schema version and the checksums of its applied
 migrations, every table's columns, keys, foreign keys, sequence values, row
 count and row checksum, and every chunk's size and sha256. ferry's own tables
