@@ -490,6 +490,16 @@ func discard(conn *sql.Conn) {
 	_ = conn.Close()
 }
 
+// tooManyConns says what to do when the server refuses one of n
+// connections for its connection limit.
+func tooManyConns(err error, n int) error {
+	msg := strings.ToLower(err.Error())
+	if !strings.Contains(msg, "too many clients") && !strings.Contains(msg, "too many connections") && !strings.Contains(msg, "remaining connection slots") {
+		return err
+	}
+	return fmt.Errorf("%w (ferry opens a connection per job, %d here: lower --jobs, or raise the server's connection limit)", err, n)
+}
+
 // openSnapshots opens n connections reading one snapshot and describes
 // it in snap. On MySQL the n connections share one snapshot only when
 // aligned is set and the server can align them (see openMySQLSnapshots);
@@ -505,7 +515,7 @@ func openSnapshots(ctx context.Context, db *database.DB, n int, aligned bool, sn
 		for _, s := range out {
 			s.close()
 		}
-		return nil, nil, fmt.Errorf("open a snapshot: %w", err)
+		return nil, nil, fmt.Errorf("open a snapshot: %w", tooManyConns(err, n))
 	}
 	for i := 0; i < n; i++ {
 		conn, err := db.Conn(ctx)
@@ -578,7 +588,7 @@ func openMySQLSnapshots(ctx context.Context, db *database.DB, n int, aligned boo
 	}
 	fail := func(err error) ([]*snapshot, error, error) {
 		closeAll()
-		return nil, nil, fmt.Errorf("open a snapshot: %w", err)
+		return nil, nil, fmt.Errorf("open a snapshot: %w", tooManyConns(err, n))
 	}
 	// Each connection in a pool of its own, whose times are text: the
 	// rows are read without a CAST of every date and time (a sixth of

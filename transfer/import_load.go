@@ -134,14 +134,22 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if im.db.URL.Kind == database.SQLite || im.direct != nil {
 		jobs = 1 // a copy reads its source through one connection
 	}
+	// No more loaders than groups to load: each holds a connection.
+	left := 0
+	for _, g := range groups {
+		if !hasStep(im.done, stepTable+g[0].Name) {
+			left++
+		}
+	}
 	var loaders []loader
-	for range jobs {
+	var conns []*sql.Conn
+	for range max(min(jobs, left), 1) {
 		conn, err := im.db.Conn(ctx)
 		if err != nil {
-			return err
+			return tooManyConns(err, jobs)
 		}
 		defer discard(conn) // the loaders change its session's settings
-		loaders = append(loaders, newLoader(im.db.URL.Kind, conn, im))
+		loaders, conns = append(loaders, newLoader(im.db.URL.Kind, conn, im)), append(conns, conn)
 	}
 	ld := loaders[0]
 	if sl, ok := ld.(*sqlLoader); ok && sl.kind == database.MySQL {
@@ -170,6 +178,11 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	}()
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
 		return err
+	}
+	// The verification opens --jobs connections of its own: only the
+	// first loader's stays (for the checks of foreign keys and sequences).
+	for _, c := range conns[1:] {
+		discard(c)
 	}
 	im.log.Info("tables loaded", "export", m.ID, "tables", len(im.tables), "jobs", jobs, "duration", time.Since(began).Round(time.Millisecond))
 	began = time.Now()

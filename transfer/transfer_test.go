@@ -1628,3 +1628,35 @@ func TestSensitiveReferences(t *testing.T) {
 		t.Errorf("a whole table: %v", got)
 	}
 }
+
+// TestImportConnections: an import holds about --jobs connections, not
+// twice as many (the loaders are closed before the verification opens
+// its own).
+func TestImportConnections(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	ctx := tctx(t)
+	smig := serviceAt2(t, tdb.DB, true)
+	st, _ := OpenStore(ctx, t.TempDir())
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	const jobs = 8
+	peak := 0
+	opts := ImportOptions{Jobs: jobs, Options: Options{Progress: func(p Progress) {
+		if p.Op == "verify" {
+			var n int
+			if err := tdb.DB.QueryRowContext(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = $1`, target.URL.Database).Scan(&n); err != nil {
+				t.Error(err)
+			}
+			peak = max(peak, n)
+		}
+	}}}
+	if _, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), opts); err != nil {
+		t.Fatal(err)
+	}
+	if peak == 0 || peak > jobs+3 {
+		t.Errorf("connections during the verification: %d, want 1 to %d", peak, jobs+3)
+	}
+}
