@@ -136,6 +136,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 		return nil, fmt.Errorf("compression %q: ferry compresses exports with %s or %s", opts.Compression, CompressS2, CompressGzip)
 	}
 	log := opts.logger()
+	var notResumed error // --resume-source failed on a complete export
 	err := mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
 		if err := readSource(ctx, db, mig, m, log); err != nil {
 			return err
@@ -154,7 +155,8 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 		}
 		if m.Quiesce != nil && m.Quiesce.ResumeSource {
 			if err := m.Quiesce.run(ctx, db, m.Quiesce.Resume); err != nil {
-				return fmt.Errorf("quiesce: resume on the source: %w", err)
+				notResumed = err // the export stands: said once its manifest is written
+				return nil
 			}
 			m.Quiesce.ResumedOnSource = true
 			if err := m.Quiesce.save(ctx, st, m.ID); err != nil {
@@ -189,8 +191,18 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 		return nil, err
 	}
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
+	if notResumed != nil {
+		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand)",
+			ErrSourceNotResumed, len(m.Quiesce.Paused), db.URL.Redact(notResumed), st.At(m.ID))
+	}
 	return m, nil
 }
+
+// ErrSourceNotResumed is wrapped by the error of an export that is
+// complete (its manifest written, and returned with the error) but whose
+// --resume-source failed: the workloads it paused are still paused on the
+// source.
+var ErrSourceNotResumed = errors.New("the export is complete, but the workloads it paused were not resumed on the source")
 
 // newManifest starts the manifest of an export of db taken at start.
 func newManifest(ctx context.Context, start time.Time, db *database.DB, mig *migrate.Migrator, ferryVersion string) *Manifest {

@@ -171,8 +171,9 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 // ResumeSource resumes, on the source db, the workloads a killed or failed
 // export of id paused, from the list it left in the store, and records
 // that it did: a second run resumes nothing. db must be the database the
-// export paused, unless force.
-func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool) (int, error) {
+// export paused, unless force. statement, when not "", is run for each
+// workload instead of the export's --resume (a corrected one).
+func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool, statement string) (int, error) {
 	if !ValidID(id) {
 		return 0, fmt.Errorf("%q is not an export id", id)
 	}
@@ -189,8 +190,11 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, fo
 	if q.Source != "" && q.Source != db.URL.String() && !force {
 		return 0, fmt.Errorf("export %s paused workloads on %s, not on %s: give that database (or --force if it is the same one under another name)", id, q.Source, db.URL)
 	}
-	if err := q.run(ctx, db, q.Resume); err != nil {
-		return 0, fmt.Errorf("resume the workloads export %s paused: %w", id, err)
+	if statement == "" {
+		statement = q.Resume
+	}
+	if err := q.run(ctx, db, statement); err != nil {
+		return 0, fmt.Errorf("resume the workloads export %s paused: %w (give a corrected statement with --resume SQL)", id, err)
 	}
 	q.ResumedOnSource = true
 	if err := q.save(ctx, s, id); err != nil {

@@ -1037,6 +1037,23 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "0" {
 			t.Fatalf("a refused quiesce paused %s runs", got)
 		}
+		// A --resume-source that fails on the source leaves the export
+		// whole, and says how to resume with a corrected statement.
+		failing := *q
+		failing.Resume, failing.ResumeSource = `UPDATE runs SET name = NULL WHERE id = `+ph, true
+		fm, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: &failing})
+		if !errors.Is(err, ErrSourceNotResumed) || fm == nil || !strings.Contains(err.Error(), "ferry export resume") {
+			t.Fatalf("a failing --resume-source: %v", err)
+		}
+		if _, err := st.Check(ctx, fm.ID, nil); err != nil {
+			t.Errorf("the export of a failing --resume-source: %v", err)
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "2" {
+			t.Fatalf("%s runs paused after the failed resume, want 2", got)
+		}
+		if n, err := st.ResumeSource(ctx, fm.ID, src, false, q.Resume); err != nil || n != 2 {
+			t.Fatalf("resume with a corrected statement: %d %v", n, err)
+		}
 		// A failed export (a table that is not there) resumes the source.
 		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil {
 			t.Fatal("export of a missing table succeeded")
@@ -1073,13 +1090,13 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the target has %s done runs, want 2 (resumed)", got)
 		}
-		if _, err := st.ResumeSource(ctx, m.ID, target, false); err == nil || !strings.Contains(err.Error(), "not on") {
+		if _, err := st.ResumeSource(ctx, m.ID, target, false, ""); err == nil || !strings.Contains(err.Error(), "not on") {
 			t.Errorf("resume on another database: %v", err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false); err != nil || n != 2 {
+		if n, err := st.ResumeSource(ctx, m.ID, src, false, ""); err != nil || n != 2 {
 			t.Fatalf("resume the source: %d %v", n, err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false); err != nil || n != 0 {
+		if n, err := st.ResumeSource(ctx, m.ID, src, false, ""); err != nil || n != 0 {
 			t.Errorf("a second resume: %d %v", n, err)
 		}
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {

@@ -387,10 +387,17 @@ docs/transfer.md.`,
 			if transferUsage(err) {
 				return usageError{err}
 			}
+			var notResumed error // the export stands; the source is still paused
+			if errors.Is(err, transfer.ErrSourceNotResumed) && m != nil {
+				notResumed, err = err, nil
+			}
 			if err != nil {
 				return err
 			}
 			if a.json {
+				if notResumed != nil {
+					return a.printOutcome(map[string]any{"ok": false, "store": st.String(), "export": m}, notResumed)
+				}
 				return a.printJSON(map[string]any{"ok": true, "store": st.String(), "export": m})
 			}
 			a.printf("export %s created in %s\n", m.ID, st)
@@ -420,7 +427,7 @@ docs/transfer.md.`,
 				}
 			}
 			a.printf("import it with: ferry import --from %s --database URL%s\n", st.At(m.ID), key)
-			return nil
+			return notResumed
 		},
 	}
 	c.Flags().StringVar(&to, "to", "", exportStoreHelp)
@@ -667,7 +674,7 @@ ferry export list and ferry export delete).`,
 }
 
 func (a *app) exportResumeCmd() *cobra.Command {
-	var loc string
+	var loc, statement string
 	var force bool
 	c := &cobra.Command{
 		Use:   "resume STORE/ID | ID [--store STORE]",
@@ -675,7 +682,8 @@ func (a *app) exportResumeCmd() *cobra.Command {
 		Long: `An export run with --pause-select/--pause/--resume writes the list of the
 workloads it pauses into the store before it pauses them. When the export
 was killed, or failed and could not resume them, this runs --resume for each
-of them on the configured database (the source).`,
+of them on the configured database (the source): the export's statement, or
+the one given with --resume when the export's failed there.`,
 		Args: exactArgs(1, "one export (STORE/ID, or ID with --store)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -689,7 +697,7 @@ of them on the configured database (the source).`,
 				return err
 			}
 			defer db.Close()
-			n, err := st.ResumeSource(ctx, id, db, force)
+			n, err := st.ResumeSource(ctx, id, db, force, statement)
 			if err != nil {
 				return err
 			}
@@ -706,6 +714,7 @@ of them on the configured database (the source).`,
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
+	c.Flags().StringVar(&statement, "resume", "", "SQL resuming one workload, instead of the export's (its arguments are the paused row's values)")
 	jsonFlag(c)
 	return c
 }
