@@ -141,12 +141,18 @@ var ErrNotEmpty = errors.New("target database is not empty")
 // running it again (ferry up refuses while it is unfinished).
 var ErrFinalMigrations = errors.New("the import's final migrations failed")
 
-// finalMigrationsError is a failure of the final migrations: its message
-// is the migration's, and it is both ErrFinalMigrations and the cause.
-type finalMigrationsError struct{ err error }
+// ErrFirstMigrations is wrapped when migrating the target to the export's
+// version failed, before anything was loaded: the import goes on from
+// there when it runs again (ferry up refuses while it is unfinished).
+var ErrFirstMigrations = errors.New("the import's migrations to the export's version failed")
 
-func (e finalMigrationsError) Error() string   { return e.err.Error() }
-func (e finalMigrationsError) Unwrap() []error { return []error{ErrFinalMigrations, e.err} }
+// migrationsError is a failure of the import's first or final
+// migrations: its message is the migration's, and it is both kind
+// (ErrFirstMigrations or ErrFinalMigrations) and the cause.
+type migrationsError struct{ kind, err error }
+
+func (e migrationsError) Error() string   { return e.err.Error() }
+func (e migrationsError) Unwrap() []error { return []error{e.kind, e.err} }
 
 // Import loads export id of st into db, whose migrations mig knows:
 //
@@ -415,7 +421,7 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	if !im.mapped && status.CurrentVersion < m.Source.SchemaVersion {
 		if _, err := im.mig.Up(ctx, migrate.UpOptions{To: m.Source.SchemaVersion}); err != nil {
-			return fmt.Errorf("migrate the target to the export's version %d: %w", m.Source.SchemaVersion, err)
+			return fmt.Errorf("migrate the target to the export's version %d: %w", m.Source.SchemaVersion, migrationsError{ErrFirstMigrations, err})
 		}
 	}
 	if _, verified := im.done[stepVerified]; !verified {
@@ -445,7 +451,7 @@ func (im *importer) run(ctx context.Context) error {
 		if st, serr := im.mig.Status(context.WithoutCancel(ctx)); serr == nil {
 			im.rep.FinalVersion = st.CurrentVersion
 		}
-		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, finalMigrationsError{err})
+		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, migrationsError{ErrFinalMigrations, err})
 	}
 	if res != nil && res.To > 0 {
 		im.rep.FinalVersion = res.To

@@ -36,10 +36,13 @@ func (a *app) advice(err error) string {
 	case errors.Is(err, backup.ErrBackupFailed):
 		return "; fix the cause and run again, or upgrade without a backup with --backup=auto or off"
 	}
-	if errors.Is(err, transfer.ErrFinalMigrations) {
+	if first := errors.Is(err, transfer.ErrFirstMigrations); first || errors.Is(err, transfer.ErrFinalMigrations) {
 		// ferry up refuses while the import is unfinished: running the
 		// import again is what runs the migrations left and finishes it.
 		again := "run the same `ferry import` again: it goes on from the verified data and runs the migrations left (`ferry up` refuses while the import is unfinished; a `ferry copy` cannot be finished: drop the target, create it empty and copy again)"
+		if first {
+			again = "run the same `ferry import` again (with --dir naming the target engine's migrations): nothing was loaded yet, and it goes on from there (`ferry up` refuses while the import is unfinished; after a `ferry copy`, drop the target, create it empty and copy again)"
+		}
 		var me *migrate.MigrationError
 		if errors.As(err, &me) && !me.RolledBack {
 			return "; " + advice.Repair(migrate.Failure{Version: me.Version, Operation: me.Operation, State: migrate.StateFailed}) + ", then " + again

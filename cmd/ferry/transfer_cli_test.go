@@ -541,6 +541,34 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	}
 }
 
+// TestImportFirstMigrationFails: the target's migrations to the export's
+// version fail (SQLite's SQL given for a PostgreSQL target): the advice
+// is to run the same import again, not ferry up, which refuses.
+func TestImportFirstMigrationFails(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT);\n"})
+	mustRun(t, dir, db.URLString, "up")
+	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO a VALUES (1), (2)"); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	mustRun(t, dir, db.URLString, "export", "--to", store)
+	ids, err := os.ReadDir(store)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("store: %v %v", ids, err)
+	}
+	from := filepath.Join(store, ids[0].Name())
+	target := testdb.New(t, database.Postgres).URLString
+	r := runFerry(t, dir, target, "import", "--from", from)
+	if r.code != 1 || !strings.Contains(r.stderr, "run the same `ferry import` again (with --dir naming the target engine's migrations)") || strings.Contains(r.stderr, "`ferry up` again") {
+		t.Fatalf("import with a failing first migration: exit %d: %s", r.code, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "migrations", "00001_a.sql"), []byte("-- +ferry up\nCREATE TABLE a (id integer PRIMARY KEY);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, target, "import", "--from", from)
+}
+
 // TestLedgerHiddenFromRole: MySQL shows a table only to a role with a
 // privilege on it. A role granted SELECT table by table, not on the
 // import ledger, cannot tell an unfinished import from none, and is told
