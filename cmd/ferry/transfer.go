@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -979,6 +980,9 @@ func (a *app) window(cmd *cobra.Command, since string, columns map[string]string
 				columns[table] = col
 			}
 		}
+	}
+	if len(columns) == 0 && len(a.cfg.ExportTimeColumns) > 0 {
+		return nil, usageErrorf("--since: none of the tables exported has a time column: export_time_columns in ferry.yaml names %s, which --tables/--exclude leave out; export without --since, or name a selected table's time column with --time-column TABLE=COLUMN", strings.Join(slices.Sorted(maps.Keys(a.cfg.ExportTimeColumns)), ", "))
 	}
 	if len(columns) == 0 {
 		return nil, usageErrorf("--since needs the tables' time columns: --time-column TABLE=COLUMN (repeatable), or export_time_columns in ferry.yaml")

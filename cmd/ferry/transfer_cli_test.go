@@ -243,6 +243,13 @@ func TestCLIExportSince(t *testing.T) {
 	if r := mustRun(t, dir, db.URLString, "export", "list", "--store", store); !strings.Contains(r.stdout, "since ") {
 		t.Errorf("export list does not show the window:\n%s", r.stdout)
 	}
+	// ferry.yaml's time columns, on tables the selection leaves out.
+	if err := os.WriteFile(filepath.Join(dir, "ferry.yaml"), []byte("export_time_columns:\n  runs: at\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "30d", "--tables", "logs"); r.code != 2 || !strings.Contains(r.stderr, "export_time_columns in ferry.yaml names runs, which --tables/--exclude leave out") {
+		t.Errorf("--since with ferry.yaml's time columns left out: exit %d: %s", r.code, r.stderr)
+	}
 }
 
 // TestCLITransferSelection: --tables, --exclude and --sensitive that do
