@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -98,9 +99,13 @@ type ImportReport struct {
 	Verified bool `json:"verified"`
 	// WorkloadsResumed is how many workloads the export paused were
 	// resumed in the target.
-	WorkloadsResumed int       `json:"workloads_resumed"`
-	Problems         []Problem `json:"problems"`
-	DurationMS       int64     `json:"duration_ms"`
+	WorkloadsResumed int `json:"workloads_resumed"`
+	// WorkloadsLeftPaused are the workloads the export paused that the
+	// import left paused (--keep-paused), as the export's select returned
+	// them: to resume by hand.
+	WorkloadsLeftPaused []json.RawMessage `json:"workloads_left_paused,omitempty"`
+	Problems            []Problem         `json:"problems"`
+	DurationMS          int64             `json:"duration_ms"`
 }
 
 // TableReport is one table of an import.
@@ -310,7 +315,7 @@ func (im *importer) run(ctx context.Context) error {
 	// The export's --resume is SQL of the source's engine, placeholders
 	// and all: it is not run on another engine at the end of a load.
 	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.cross() {
-		return fmt.Errorf("the export paused %d workloads, and its --resume statement is %s SQL, which a %s target is not given: import with --keep-paused, then resume them in the target by hand (the export's statement: %s); nothing was changed", len(q.Paused), m.Source.Engine, im.db.URL.Kind, q.Resume)
+		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --keep-paused, then resume them in the target by hand (the export's statement: %s); nothing was changed", len(q.Paused), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
 	}
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -227,6 +228,10 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			return fmt.Errorf("resume the workloads the export paused: %w (import again with --keep-paused to leave them paused, and resume them by hand)", err)
 		}
 		im.rep.WorkloadsResumed = len(q.Paused)
+	} else if q != nil {
+		for _, p := range q.Paused {
+			im.rep.WorkloadsLeftPaused = append(im.rep.WorkloadsLeftPaused, json.RawMessage(compactJSON(p)))
+		}
 	}
 	if err := im.mark(ctx, tx, stepVerified, m.Rows()); err != nil {
 		return err

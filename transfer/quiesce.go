@@ -1,11 +1,13 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/store"
@@ -162,7 +164,7 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 			args[j] = v.any()
 		}
 		if _, err := tx.ExecContext(ctx, statement, args...); err != nil {
-			return fmt.Errorf("paused row %d %s: %w", i+1, raw, err)
+			return fmt.Errorf("paused row %d %s: %w", i+1, compactJSON(raw), err)
 		}
 	}
 	return nil
@@ -201,4 +203,27 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, fo
 		return len(q.Paused), fmt.Errorf("resumed %d workloads, but could not record it: %w", len(q.Paused), err)
 	}
 	return len(q.Paused), nil
+}
+
+// pausedList is the paused workloads for a message: each row as the
+// select returned it, the first 20.
+func (q *Quiesce) pausedList() string {
+	var rows []string
+	for i, p := range q.Paused {
+		if i == 20 {
+			rows = append(rows, fmt.Sprintf("and %d more: see the manifest", len(q.Paused)-20))
+			break
+		}
+		rows = append(rows, compactJSON(p))
+	}
+	return strings.Join(rows, ", ")
+}
+
+// compactJSON is raw on one line (a manifest's JSON is indented).
+func compactJSON(raw []byte) string {
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return string(raw)
+	}
+	return b.String()
 }

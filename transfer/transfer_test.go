@@ -1075,11 +1075,16 @@ func TestQuiesce(t *testing.T) {
 			// Another engine is not given the source's --resume SQL: the
 			// import refuses before it changes anything.
 			other := testdb.New(t, database.SQLite).DB
-			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "--keep-paused") || !strings.Contains(err.Error(), "nothing was changed") {
+			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "--keep-paused") ||
+				!strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "2 workloads ([1], [3])") {
 				t.Errorf("an import of a paused export into another engine: %v", err)
 			}
 			if s, err := serviceMigrator(t, other).Status(ctx); err != nil || s.CurrentVersion != 0 {
 				t.Errorf("the refused import changed the target: %v %v", s, err)
+			}
+			rep, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{KeepPaused: true, Mapping: &Mapping{Casts: []string{"runs.cost"}}})
+			if err != nil || len(rep.WorkloadsLeftPaused) != 2 || string(rep.WorkloadsLeftPaused[1]) != "[3]" || rep.WorkloadsResumed != 0 {
+				t.Errorf("an import with --keep-paused: %v %+v", err, rep)
 			}
 		}
 		target := openURL(t, testdb.Create(t, tdb))

@@ -946,6 +946,13 @@ func (a *app) printImport(r *transfer.ImportReport) {
 	if r.WorkloadsResumed > 0 {
 		a.printf("resumed %d workloads the export had paused\n", r.WorkloadsResumed)
 	}
+	if n := len(r.WorkloadsLeftPaused); n > 0 {
+		rows := make([]string, n)
+		for i, p := range r.WorkloadsLeftPaused {
+			rows[i] = string(p)
+		}
+		a.printf("left paused (--keep-paused): %d workloads the export paused, to resume by hand: %s\n", n, strings.Join(rows, ", "))
+	}
 	if r.Verified && len(r.Tables) > 0 {
 		var rows int64
 		for _, t := range r.Tables {
