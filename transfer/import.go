@@ -104,13 +104,17 @@ type ImportReport struct {
 	// import left paused (--keep-paused), as the export's select returned
 	// them: to resume by hand.
 	WorkloadsLeftPaused []json.RawMessage `json:"workloads_left_paused,omitempty"`
-	Problems            []Problem         `json:"problems"`
-	DurationMS          int64             `json:"duration_ms"`
+	// LeftOut are the exported tables the mapping leaves out.
+	LeftOut    []string  `json:"left_out,omitempty"`
+	Problems   []Problem `json:"problems"`
+	DurationMS int64     `json:"duration_ms"`
 }
 
 // TableReport is one table of an import.
 type TableReport struct {
 	Name string `json:"name"`
+	// From is the exported table it loads, when the mapping renamed it.
+	From string `json:"from,omitempty"`
 	Rows int64  `json:"rows"`
 	// Columns maps the export's columns onto the target's.
 	Columns []ColumnMapping `json:"columns"`
@@ -265,7 +269,10 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 	for i := range m.Tables {
 		tm := maps[m.Tables[i].Name]
 		if tm == nil {
-			continue // left out by the mapping
+			if mp := im.opts.Mapping; mp != nil && mp.Tables[m.Tables[i].Name] == drop {
+				im.rep.LeftOut = append(im.rep.LeftOut, m.Tables[i].Name)
+			}
+			continue // left out by the mapping, or refused
 		}
 		t := tm.mapped()
 		im.tables = append(im.tables, t)
@@ -410,7 +417,11 @@ func (im *importer) run(ctx context.Context) error {
 				}
 			}
 			_, skipped := im.done[stepTable+t.Name]
-			im.rep.Tables = append(im.rep.Tables, TableReport{Name: t.Name, Rows: te.Rows, Columns: cols, Group: gi + 1, Skipped: skipped})
+			from := ""
+			if te.src != nil && te.src.Name != t.Name {
+				from = te.src.Name
+			}
+			im.rep.Tables = append(im.rep.Tables, TableReport{Name: t.Name, From: from, Rows: te.Rows, Columns: cols, Group: gi + 1, Skipped: skipped})
 		}
 	}
 	im.plan(status, groups)

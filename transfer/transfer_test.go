@@ -1156,6 +1156,9 @@ func TestImportIntoNewerTarget(t *testing.T) {
 				t.Errorf("plan lacks %q:\n%s", want, joined)
 			}
 		}
+		if !slices.Equal(plan.LeftOut, []string{"settings"}) {
+			t.Errorf("plan's tables left out: %v", plan.LeftOut)
+		}
 		rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
 		if err != nil || !rep.Verified || rep.FinalVersion != 6 {
 			t.Fatalf("mapped import: %v %+v", err, rep)
@@ -1680,5 +1683,31 @@ func TestImportConnections(t *testing.T) {
 	}
 	if peak == 0 || peak > jobs+3 {
 		t.Errorf("connections during the verification: %d, want 1 to %d", peak, jobs+3)
+	}
+}
+
+// TestMappedTableRename: a table the mapping renames shows under both
+// names in the plan, and loads into its new name.
+func TestMappedTableRename(t *testing.T) {
+	tdb := testdb.New(t, database.SQLite)
+	ctx := tctx(t)
+	files := map[string]string{"001_settings.sql": "-- +ferry up\nCREATE TABLE settings (k TEXT PRIMARY KEY, v TEXT);\nCREATE TABLE junk (id INTEGER PRIMARY KEY);\n"}
+	st, m, _ := exportOf(t, tdb.DB, files, []string{"INSERT INTO settings VALUES ('a', '1'), ('b', '2')", "INSERT INTO junk VALUES (1)"}, ExportOptions{})
+	files["002_rename.sql"] = "-- +ferry up\nALTER TABLE settings RENAME TO config;\nDROP TABLE junk;\n"
+	target := openURL(t, testdb.Create(t, tdb))
+	tmig := migratorOf(t, files)(target)
+	if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	mp, _ := ParseMapping(strings.NewReader("tables:\n  settings: config\n  junk: \"-\"\n"))
+	plan, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp, Plan: true})
+	if err != nil || len(plan.Tables) != 1 || plan.Tables[0].Name != "config" || plan.Tables[0].From != "settings" || !slices.Equal(plan.LeftOut, []string{"junk"}) {
+		t.Fatalf("plan: %v %+v", err, plan)
+	}
+	if _, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp}); err != nil {
+		t.Fatal(err)
+	}
+	if got := queryString(t, target, "SELECT group_concat(k || '=' || v) FROM (SELECT * FROM config ORDER BY k)"); got != "a=1,b=2" {
+		t.Errorf("config after the import: %s", got)
 	}
 }

@@ -935,9 +935,16 @@ func (a *app) printImport(r *transfer.ImportReport) {
 					cols[i] += " [" + c.Note + "]"
 				}
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", t.Group, t.Name, rowCount(t.Rows), strings.Join(cols, ", "))
+			name := t.Name
+			if t.From != "" {
+				name = t.From + " -> " + t.Name
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", t.Group, name, rowCount(t.Rows), strings.Join(cols, ", "))
 		}
 		w.Flush()
+		if len(r.LeftOut) > 0 {
+			a.printf("left out by the mapping (not loaded): %s\n", strings.Join(r.LeftOut, ", "))
+		}
 		return
 	}
 	for _, p := range r.Problems {
