@@ -307,9 +307,15 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	if err != nil {
 		return err
 	}
+	all := tables
 	tables, err = selectTables(tables, opts.Tables, opts.Exclude)
 	if err != nil {
 		return err
+	}
+	for _, t := range all {
+		if !slices.Contains(tables, t) {
+			m.LeftOut = append(m.LeftOut, t.Name)
+		}
 	}
 	if db.URL.Kind == database.Postgres {
 		if m.Sequences, err = schemaSequences(ctx, snaps[0].q, ownTables(m.Source.HistoryTable)); err != nil {

@@ -105,9 +105,12 @@ type ImportReport struct {
 	// them: to resume by hand.
 	WorkloadsLeftPaused []json.RawMessage `json:"workloads_left_paused,omitempty"`
 	// LeftOut are the exported tables the mapping leaves out.
-	LeftOut    []string  `json:"left_out,omitempty"`
-	Problems   []Problem `json:"problems"`
-	DurationMS int64     `json:"duration_ms"`
+	LeftOut []string `json:"left_out,omitempty"`
+	// NotExported are the source's tables the export left out (--tables,
+	// --exclude): the target's are left as its migrations made them.
+	NotExported []string  `json:"not_exported,omitempty"`
+	Problems    []Problem `json:"problems"`
+	DurationMS  int64     `json:"duration_ms"`
 }
 
 // TableReport is one table of an import.
@@ -189,7 +192,7 @@ func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *mig
 		return nil, err
 	}
 	rep := &ImportReport{ExportID: id, Store: st.String(), Target: db.URL.String(), Engine: m.Source.Engine, TargetEngine: db.URL.Kind,
-		ExportVersion: m.Source.SchemaVersion, Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
+		ExportVersion: m.Source.SchemaVersion, Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}, NotExported: m.LeftOut}
 	im := &importer{st: st, m: m, db: db, mig: mig, opts: opts, rep: rep, log: opts.logger(),
 		ledger: db.Dialect.Table(ledgerTable(mig.Table()))}
 	err = im.run(ctx)

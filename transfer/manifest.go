@@ -53,6 +53,9 @@ type Manifest struct {
 	Quiesce *Quiesce `json:"quiesce,omitempty"`
 	// Window is the --since window the rows were selected with.
 	Window *WindowRecord `json:"window,omitempty"`
+	// LeftOut are the source's tables that --tables or --exclude left
+	// out of the export.
+	LeftOut []string `json:"left_out,omitempty"`
 	// Encryption is set for an encrypted export.
 	Encryption *Encryption `json:"encryption,omitempty"`
 	// Compression is how the chunks are compressed: CompressS2 or

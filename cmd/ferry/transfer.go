@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -513,14 +514,22 @@ whose manifest cannot be read is reported on stderr.`,
 				return nil
 			}
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\tWINDOW\n")
+			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\tWINDOW\tCHUNKS\n")
 			for _, m := range list {
 				window := "all rows"
 				if m.Window != nil {
 					window = "since " + m.Window.Cutoff.Format(time.DateTime)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
-					m.Source.SchemaVersion, len(m.Tables), m.Rows(), fmtSize(m.Size()), window)
+				tables := fmt.Sprint(len(m.Tables))
+				if len(m.LeftOut) > 0 {
+					tables = fmt.Sprintf("%d of %d", len(m.Tables), len(m.Tables)+len(m.LeftOut))
+				}
+				chunks := cmp.Or(m.Compression, transfer.CompressGzip)
+				if m.Encryption != nil {
+					chunks += ", encrypted (" + m.Encryption.Mode + ")"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
+					m.Source.SchemaVersion, tables, m.Rows(), fmtSize(m.Size()), window, chunks)
 			}
 			return w.Flush()
 		},
@@ -971,6 +980,9 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		}
 		a.printf("verified: %d tables, %d rows match %s; the database is at version %d (%s)\n", len(r.Tables), rows, what, r.FinalVersion,
 			fmtDuration(time.Duration(r.DurationMS)*time.Millisecond))
+		if len(r.NotExported) > 0 {
+			a.printf("not in the export (taken with --tables or --exclude), so left as the migrations made them: %s\n", strings.Join(r.NotExported, ", "))
+		}
 	}
 }
 

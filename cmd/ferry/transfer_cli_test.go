@@ -288,6 +288,16 @@ func TestCLITransferSelection(t *testing.T) {
 	if entries, _ := os.ReadDir(store); len(entries) != 0 {
 		t.Errorf("refused exports left %d entries in the store", len(entries))
 	}
+	// A partial export says so, in the list and in the import.
+	mustRun(t, dir, db.URLString, "export", "--to", store, "--tables", "runs", "--encrypt", "all", "--passphrase-file", pass)
+	if r := mustRun(t, dir, db.URLString, "export", "list", "--store", store); !strings.Contains(r.stdout, "1 of 2") || !strings.Contains(r.stdout, "s2, encrypted (all)") {
+		t.Errorf("export list of a partial, encrypted export:\n%s", r.stdout)
+	}
+	ids, _ := os.ReadDir(store)
+	target := "sqlite:" + filepath.Join(t.TempDir(), "partial.db")
+	if r := mustRun(t, dir, target, "import", "--from", filepath.Join(store, ids[0].Name()), "--passphrase-file", pass); !strings.Contains(r.stdout, "not in the export (taken with --tables or --exclude), so left as the migrations made them: logs") {
+		t.Errorf("import of a partial export:\n%s", r.stdout)
+	}
 }
 
 // TestCLIExportDeleteQuiesced: an export killed after pausing workloads
