@@ -66,6 +66,11 @@ type ImportOptions struct {
 	// in the target; by default they are resumed once the data is
 	// verified.
 	KeepPaused bool
+	// Flags are the command-line flags an import cut short needs when it
+	// runs again (--mapping FILE, --keep-paused, --identity FILE...),
+	// recorded in the ledger for ferry status to say the whole command.
+	// They must hold no secret.
+	Flags string
 }
 
 // ImportReport is what an import did (or, with Plan, would do).

@@ -19,6 +19,9 @@ const (
 	// stepFrom + where the export is (--from): ferry before it ignores
 	// the row.
 	stepFrom = "from:"
+	// stepFlags + the flags the same import needs when it runs again
+	// (ImportOptions.Flags).
+	stepFlags = "flags:"
 	// stepCopy marks the run of a ferry copy, which cannot be run again
 	// (its source has moved on): what to do about one cut short differs.
 	stepCopy = "copy"
@@ -142,6 +145,11 @@ func (im *importer) markStart(ctx context.Context) error {
 	if im.direct == nil && !recorded && len(from) <= 300 {
 		if err := im.mark(ctx, tx, from, 0); err != nil {
 			return err
+		}
+		if flags := stepFlags + im.opts.Flags; im.opts.Flags != "" && len(flags) <= 300 {
+			if err := im.mark(ctx, tx, flags, 0); err != nil {
+				return err
+			}
 		}
 	}
 	if im.direct != nil {

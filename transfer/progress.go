@@ -27,6 +27,18 @@ type Unfinished struct {
 	// From is where the export is, as ferry import --from takes it (""
 	// when the ledger does not say: an import by an older ferry).
 	From string `json:"from,omitempty"`
+	// Flags are the other flags the same import needs (see
+	// ImportOptions.Flags).
+	Flags string `json:"flags,omitempty"`
+}
+
+// Command is the ferry import command that finishes it ("" when the
+// ledger does not say where the export is).
+func (u Unfinished) Command() string {
+	if u.From == "" {
+		return ""
+	}
+	return strings.TrimSpace("ferry import --from " + u.From + " " + u.Flags)
 }
 
 // What names it: the import of an export, or a ferry copy.
@@ -42,8 +54,8 @@ func (u Unfinished) Finish() string {
 	if u.Copy {
 		return "a copy cannot be finished: drop the database, create it empty, and copy again"
 	}
-	if u.From != "" {
-		return "run `ferry import --from " + u.From + "` again to finish it (it migrates the database to the latest version itself)"
+	if c := u.Command(); c != "" {
+		return "run `" + c + "` again to finish it (it migrates the database to the latest version itself)"
 	}
 	return "run the same import again to finish it (it migrates the database to the latest version itself)"
 }
@@ -96,6 +108,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.Copy = true
 		case strings.HasPrefix(step, stepFrom):
 			u.From = step[len(stepFrom):]
+		case strings.HasPrefix(step, stepFlags):
+			u.Flags = step[len(stepFlags):]
 		case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
 			u.Tables = append(u.Tables, step[len(stepTable):])
 		}

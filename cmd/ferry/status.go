@@ -119,11 +119,11 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 			a.printf("Copy in progress:    %s (%s): the data is incomplete until it finishes; if no copy is running, it was cut short and cannot be finished: drop this database, create it empty, and run the copy again\n", u.ExportID, state)
 			continue
 		}
-		from := u.From
-		if from == "" {
-			from = "STORE/" + u.ExportID // an import by a ferry that did not record it
+		command := u.Command
+		if command == "" {
+			command = "ferry import --from STORE/" + u.ExportID // an import by a ferry that did not record it
 		}
-		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run `ferry import --from %s` again\n", u.ExportID, state, from)
+		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run `%s` again\n", u.ExportID, state, command)
 	}
 }
 

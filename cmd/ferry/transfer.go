@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -794,7 +795,25 @@ the report with "problems").`,
 				return err
 			}
 			defer db.Close()
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs, Mapping: mapping})
+			// What a run after a cut needs besides --from, for ferry
+			// status to say (paths, never a secret).
+			var again []string
+			for _, f := range []struct{ flag, file string }{{"--dir", a.cfg.Dir}, {"--mapping", mappingFile}, {"--identity", identityFile}, {"--passphrase-file", passphraseFile}} {
+				if f.file == "" || (f.flag == "--dir" && f.file == "migrations") {
+					continue
+				}
+				if abs, err := filepath.Abs(f.file); err == nil {
+					f.file = abs
+				}
+				if strings.ContainsAny(f.file, " '\"$\\") {
+					f.file = "'" + strings.ReplaceAll(f.file, "'", `'\''`) + "'"
+				}
+				again = append(again, f.flag, f.file)
+			}
+			if keepPaused {
+				again = append(again, "--keep-paused")
+			}
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs, Mapping: mapping, Flags: strings.Join(again, " ")})
 			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)

@@ -531,7 +531,7 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	}
 	target := testdb.Create(t, db)
 	from := filepath.Join(store, ids[0].Name())
-	r := runFerry(t, dir, target, "import", "--from", from, "--json")
+	r := runFerry(t, dir, target, "import", "--from", from, "--json", "--keep-paused")
 	if r.code != 1 || !strings.Contains(r.stderr, "run the same `ferry import` again") || strings.Contains(r.stderr, "run `ferry up` again") {
 		t.Fatalf("import with a failing final migration: exit %d: %s", r.code, r.stderr)
 	}
@@ -546,7 +546,7 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	}
 	// Status says the command that finishes it, with where the export is.
 	if r := runFerry(t, dir, target, "status"); !strings.Contains(r.stdout, "loaded and verified; the final migrations are left") ||
-		!strings.Contains(r.stdout, "run `ferry import --from file://"+from+"` again") {
+		!strings.Contains(r.stdout, "run `ferry import --from file://"+from+" --keep-paused` again") {
 		t.Errorf("status after the failed final migration: %s%s", r.stdout, r.stderr)
 	}
 	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (3);\n"), 0o644); err != nil {

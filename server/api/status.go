@@ -60,6 +60,8 @@ type ImportInProgress struct {
 	Copy         bool     `json:"copy,omitempty"`
 	// From is where the export is (ferry import --from), when known.
 	From string `json:"from,omitempty"`
+	// Command is the ferry import command that finishes it, when known.
+	Command string `json:"command,omitempty"`
 }
 
 // AppliedMigration is an applied migration in a Status.
