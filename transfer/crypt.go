@@ -198,7 +198,18 @@ func (s *Store) readKey(ctx context.Context, m *Manifest) ([]byte, error) {
 // ParseRecipients reads age recipients (age1..., one per line, # comments)
 // as an age recipients file holds them.
 func ParseRecipients(r io.Reader) ([]age.Recipient, error) {
-	rs, err := age.ParseRecipients(r)
+	// Lines of only spaces are blank lines, which age does not take.
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		if strings.TrimSpace(l) == "" {
+			lines[i] = ""
+		}
+	}
+	rs, err := age.ParseRecipients(strings.NewReader(strings.Join(lines, "\n")))
 	if err != nil {
 		return nil, fmt.Errorf("age recipients: %w (a recipients file holds public keys, age1...; the secret key, AGE-SECRET-KEY-1..., stays with whoever imports: age-keygen -y prints its public key)", err)
 	}
@@ -208,8 +219,15 @@ func ParseRecipients(r io.Reader) ([]age.Recipient, error) {
 // ParseIdentities reads age identities (AGE-SECRET-KEY-1..., as age-keygen
 // writes them).
 func ParseIdentities(r io.Reader) ([]age.Identity, error) {
-	ids, err := age.ParseIdentities(r)
+	data, err := io.ReadAll(r)
 	if err != nil {
+		return nil, err
+	}
+	ids, err := age.ParseIdentities(bytes.NewReader(data))
+	if err != nil {
+		if bytes.Contains(data, []byte("age1")) && !bytes.Contains(data, []byte("AGE-SECRET-KEY-")) {
+			return nil, fmt.Errorf("age identities: %w (this holds a public key, age1..., as a recipients file does: an identity file holds the secret key, AGE-SECRET-KEY-1..., as age-keygen wrote it)", err)
+		}
 		return nil, fmt.Errorf("age identities: %w", err)
 	}
 	return ids, nil

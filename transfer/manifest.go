@@ -179,6 +179,9 @@ func decodeManifest(data []byte) (*Manifest, error) {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil, fmt.Errorf("not an export manifest: %w", err)
 	}
+	if m.Format == 0 {
+		return nil, fmt.Errorf("not an export manifest: it has no format")
+	}
 	if m.Format < 1 || m.Format > ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %d: this ferry reads formats 1 to %d", ErrNewerFormat, m.Format, ManifestFormat)
 	}

@@ -37,7 +37,21 @@ func ParseMapping(r io.Reader) (*Mapping, error) {
 	dec := yaml.NewDecoder(r)
 	dec.KnownFields(true)
 	if err := dec.Decode(&m); err != nil && err != io.EOF {
-		return nil, fmt.Errorf("mapping: %w", err)
+		msg := strings.ReplaceAll(err.Error(), "in type transfer.Mapping", "(a mapping file has tables, columns and casts)")
+		if strings.Contains(msg, "did not find expected key") || strings.Contains(msg, "block sequence entries are not allowed") {
+			msg += ` (to leave a table or column out, quote the dash: "-")`
+		}
+		return nil, fmt.Errorf("mapping: %s", msg)
+	}
+	for k, v := range m.Tables {
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("mapping: tables: %s has no value: give its new name, or \"-\" to leave it out", k)
+		}
+	}
+	for k, v := range m.Columns {
+		if strings.TrimSpace(v) == "" {
+			return nil, fmt.Errorf("mapping: columns: %s has no value: give its new name, or \"-\" to leave it out", k)
+		}
 	}
 	return &m, nil
 }

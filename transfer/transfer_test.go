@@ -1711,3 +1711,30 @@ func TestMappedTableRename(t *testing.T) {
 		t.Errorf("config after the import: %s", got)
 	}
 }
+
+// TestInputMessages: the messages for a mapping file, a manifest and key
+// files that are not what they should be say what is.
+func TestInputMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		"colums:\n  a.b: c\n":         "field colums not found (a mapping file has tables, columns and casts)",
+		"columns:\n  users.name: -\n": `quote the dash: "-"`,
+		"columns:\n  users.name:\n":   `columns: users.name has no value: give its new name, or "-" to leave it out`,
+		"tables:\n  logs: ''\n":       `tables: logs has no value`,
+	} {
+		if _, err := ParseMapping(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("mapping %q: %v, want %q", in, err, want)
+		}
+	}
+	for _, in := range []string{"{}", "null"} {
+		if _, err := decodeManifest([]byte(in)); err == nil || !strings.Contains(err.Error(), "not an export manifest") || errors.Is(err, ErrNewerFormat) {
+			t.Errorf("manifest %s: %v", in, err)
+		}
+	}
+	key, _ := age.GenerateX25519Identity()
+	if _, err := ParseIdentities(strings.NewReader(key.Recipient().String() + "\n")); err == nil || !strings.Contains(err.Error(), "this holds a public key") {
+		t.Errorf("a public key given as an identity: %v", err)
+	}
+	if rs, err := ParseRecipients(strings.NewReader(key.Recipient().String() + "\n   \n\t\n")); err != nil || len(rs) != 1 {
+		t.Errorf("a recipients file with a line of spaces: %v", err)
+	}
+}

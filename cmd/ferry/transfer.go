@@ -349,7 +349,11 @@ docs/transfer.md.`,
 					return usageErrorf("--encrypt %q: use all or sensitive", encrypt)
 				}
 				if len(sensitive) == 0 && a.getenv("FERRY_EXPORT_SENSITIVE") != "" {
-					sensitive = strings.Split(a.getenv("FERRY_EXPORT_SENSITIVE"), ",")
+					for _, name := range strings.Split(a.getenv("FERRY_EXPORT_SENSITIVE"), ",") {
+						if name = strings.TrimSpace(name); name != "" {
+							sensitive = append(sensitive, name)
+						}
+					}
 				}
 				if encrypt == transfer.EncryptSensitive && len(sensitive) == 0 {
 					return usageErrorf("--encrypt sensitive needs --sensitive TABLE[.COLUMN],... (or FERRY_EXPORT_SENSITIVE)")
@@ -652,6 +656,9 @@ ferry export list and ferry export delete).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if keep < 1 {
+				if !cmd.Flags().Changed("keep") {
+					return usageErrorf("ferry export prune needs --keep N: it deletes all but the newest N complete exports")
+				}
 				return usageErrorf("--keep must be at least 1, got %d", keep)
 			}
 			st, err := a.existingExportStore(ctx, loc)
