@@ -563,6 +563,13 @@ func canonicalOf(d colType) func(any) any {
 				if n, err := strconv.ParseInt(x, 10, 64); err == nil {
 					return n
 				}
+				// A decimal's whole number ("5.00"), which the load
+				// carried as 5.
+				if c, ok := canonDecimal(x); ok {
+					if n, err := strconv.ParseInt(c, 10, 64); err == nil {
+						return n
+					}
+				}
 			}
 			return v
 		}

@@ -358,6 +358,10 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 			t.Errorf("%s %s: canonical %q = %v, want %q", c.kind, c.typ, c.in, got, c.want)
 		}
 	}
+	// A decimal's whole number, loaded into an integer column as 5.
+	if got := canonicalOf(classify(database.Postgres, "integer"))("5.00"); got != int64(5) {
+		t.Errorf("canonical integer of 5.00: %#v", got)
+	}
 }
 
 // TestScratchSkipsFileWriters: a SQLite target migration that writes a
