@@ -842,7 +842,9 @@ func mysqlBinary(columnType string) bool {
 	t, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(columnType)), "(")
 	t, _, _ = strings.Cut(t, " ")
 	switch t {
-	case "tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary", "bit":
+	case "tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary", "bit",
+		// Spatial values travel as their stored bytes (an SRID and WKB).
+		"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":
 		return true
 	}
 	return false

@@ -901,6 +901,19 @@ func TestEngineEdges(t *testing.T) {
 			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
 		}
 	})
+	t.Run("mysql geometry", func(t *testing.T) {
+		tdb := testdb.New(t, database.MySQL)
+		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE g (id INT PRIMARY KEY, p POINT, shape GEOMETRY NOT NULL);\n"}
+		seedSQL := []string{"INSERT INTO g VALUES (1, POINT(1.5, -2), ST_GeomFromText('POLYGON((0 0, 1 0, 1 1, 0 0))')), (2, NULL, ST_GeomFromText('LINESTRING(0 0, 3 4)', 4326))"}
+		target, _, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const q = "SELECT GROUP_CONCAT(CONCAT_WS('|', id, COALESCE(ST_AsText(p), 'NULL'), ST_AsText(shape), ST_SRID(shape)) ORDER BY id SEPARATOR ';') FROM g"
+		if want, got := queryString(t, tdb.DB, q), queryString(t, target, q); got != want {
+			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
+		}
+	})
 	t.Run("postgres sequences triggers inheritance", func(t *testing.T) {
 		tdb := testdb.New(t, database.Postgres)
 		files := map[string]string{"001_t.sql": `-- +ferry up
