@@ -326,6 +326,7 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				if (math.IsNaN(f) || math.IsInf(f, 0)) && d.engine != database.Postgres {
 					return v, fmt.Errorf("%s has no value in %s's floats: %w", show(v), d.engine, errValue)
 				}
+				in := f
 				bits, name := 64, "double"
 				if d.class == cFloat4 {
 					f, bits, name = float64(float32(f)), 32, "single-precision float"
@@ -334,12 +335,8 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				// single-precision float, 2^53+1 no double), unless the
 				// mapping allows rounding: the verification, which puts
 				// both in the float's canonical form, would not see it.
-				if !rounding && !math.IsNaN(f) && !math.IsInf(f, 0) {
-					near := strconv.FormatFloat(f, 'g', -1, bits)
-					exact, ok := new(big.Rat).SetString(strings.TrimSpace(v.s))
-					if back, _ := new(big.Rat).SetString(near); ok && back.Cmp(exact) != 0 {
-						return v, fmt.Errorf("%s is not exactly a %s (the nearest is %s): %w", v.s, name, near, errValue)
-					}
+				if !rounding && !math.IsNaN(f) && !math.IsInf(f, 0) && !floatExact(strings.TrimSpace(v.s), v.kind, in, f, bits) {
+					return v, fmt.Errorf("%s is not exactly a %s (the nearest is %s): %w", v.s, name, strconv.FormatFloat(f, 'g', -1, bits), errValue)
 				}
 				return value{kind: kFloat, s: strconv.FormatFloat(f, 'g', -1, 64)}, nil
 			}
@@ -447,6 +444,25 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 		}
 	}
 	return nil
+}
+
+// floatExact reports whether f, the float of bits bits that s (a value of
+// kind k, read as the double in) converts to, is s's number: an integer
+// exactly; a float's value (a double is a double; into a single-precision
+// float, one that is one); a decimal's text, as the float prints it
+// shortest (0.1 is 0.1).
+func floatExact(s string, k int, in, f float64, bits int) bool {
+	if n, ok := new(big.Int).SetString(s, 10); ok {
+		bf := new(big.Float).SetFloat64(f)
+		i, acc := bf.Int(nil)
+		return acc == big.Exact && i.Cmp(n) == 0
+	}
+	if k == kFloat {
+		return bits == 64 || in == f
+	}
+	exact, ok := new(big.Rat).SetString(s)
+	back, _ := new(big.Rat).SetString(strconv.FormatFloat(f, 'g', -1, bits))
+	return !ok || back.Cmp(exact) == 0
 }
 
 // fitsInt reports whether n fits an integer column of type d.

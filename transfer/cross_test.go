@@ -208,6 +208,27 @@ func TestCopyAcrossEngines(t *testing.T) {
 	}
 }
 
+// TestCopyMySQLFloats: a MySQL FLOAT goes into PostgreSQL's real and
+// numeric as the number it holds (19.99, not 19.989999771118164), and
+// back.
+func TestCopyMySQLFloats(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.MySQL).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id INT PRIMARY KEY, v FLOAT, price FLOAT NOT NULL);\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO f VALUES (1, 0.1, 19.99), (2, 16777216, 0.5), (3, NULL, 1234.56)")
+	target := testdb.New(t, database.Postgres).DB
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id int PRIMARY KEY, v real, price numeric(10, 2) NOT NULL);\n"})(target)
+	if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if got := queryString(t, target, "SELECT string_agg(concat_ws('|', id, v, price), ';' ORDER BY id) FROM f"); got != "1|0.1|19.99;2|1.6777216e+07|0.50;3|1234.56" {
+		t.Errorf("rows in PostgreSQL: %s", got)
+	}
+}
+
 // TestLoadDataWarnings: a value MySQL's LOAD DATA would clip (a TIMESTAMP
 // past 2038) fails the load, naming MySQL's first warning.
 func TestLoadDataWarnings(t *testing.T) {

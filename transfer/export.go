@@ -395,8 +395,21 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		}
 		return nil
 	})
-	if err != nil || key == nil {
+	if err != nil {
 		return err
+	}
+	if db.URL.Kind == database.MySQL {
+		for _, t := range m.Tables {
+			if slices.ContainsFunc(t.Columns, func(c Column) bool { return mysqlFloat(c.Type) }) {
+				// Older ferry reads a FLOAT with six digits: its
+				// verification would fail once the rows were loaded.
+				m.formatAtLeast(3)
+				break
+			}
+		}
+	}
+	if key == nil {
+		return nil
 	}
 	return m.seal(key.Recipient())
 }
@@ -772,11 +785,38 @@ func columnExpr(kind string, c Column, textTimes bool) string {
 	}
 	// MySQL prints a FLOAT with six significant digits (0.1234567 as
 	// 0.123457): as a double, every digit of its value, and the sign of a
-	// zero (which adding 0 would lose).
-	if t, _, _ := strings.Cut(strings.ToLower(c.Type), "("); strings.TrimSuffix(t, " unsigned") == "float" {
+	// zero (which adding 0 would lose), written back in the shortest form
+	// that is the same single-precision float (float32Raw).
+	if mysqlFloat(c.Type) {
 		return "(" + q + " * 1e0)"
 	}
 	return q
+}
+
+// mysqlFloat reports whether a MySQL column type is FLOAT, a
+// single-precision float.
+func mysqlFloat(columnType string) bool {
+	t, _, _ := strings.Cut(strings.ToLower(columnType), "(")
+	t, _, _ = strings.Cut(t, " ")
+	return t == "float"
+}
+
+// float32Raw writes a FLOAT read as a double in the shortest form of its
+// single-precision value: 0.1234567, not 0.12345670163631439 (which a
+// decimal(10,2) column could not take from a FLOAT's 19.99), and 0.123457
+// for what an older ferry exported as that, so that its exports still
+// verify.
+var float32Raw = rawCol{
+	conv: func(b []byte) any { return rawText(shortestFloat32(b)) },
+	enc:  func(buf, b []byte) []byte { return appendRawText(buf, shortestFloat32(b)) },
+}
+
+func shortestFloat32(b []byte) []byte {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil {
+		return b
+	}
+	return strconv.AppendFloat(nil, float64(float32(f)), 'g', -1, 32)
 }
 
 // mysqlTemporal reports whether a MySQL column type is a date or time.
@@ -869,6 +909,8 @@ func (r *rowReader) open(ctx context.Context, q querier, kind string, t *Table, 
 		switch {
 		case kind == database.Postgres && t.Columns[i].Type == "bytea":
 			r.rawCols[i], r.ptrs[i] = rawBytes, &r.raw[i]
+		case kind == database.MySQL && mysqlFloat(t.Columns[i].Type):
+			r.rawCols[i], r.ptrs[i] = float32Raw, &r.raw[i]
 		case kind == database.MySQL:
 			// go-sql-driver reads every value of a query without
 			// arguments as text: taken from its buffer, not copied.

@@ -15,10 +15,12 @@ import (
 
 // ManifestFormat is the newest version of the manifest, which this ferry
 // reads with every older one. Format 3 seals an encrypted table's row
-// checksum (see Manifest.seal); format 2 names its chunks' compression
+// checksum (see Manifest.seal), and carries a MySQL FLOAT with every digit
+// (older ferry read six); format 2 names its chunks' compression
 // (Compression); format 1, the only one before it, has gzip chunks. An
 // export is written in the oldest format that holds it, so that older
-// ferry reads it: 1 with gzip chunks, 2 with S2, 3 when encrypted.
+// ferry reads it: 1 with gzip chunks, 2 with S2, 3 when encrypted or with
+// a MySQL FLOAT column.
 const ManifestFormat = 3
 
 // The compressions of an export's chunks (ExportOptions.Compression).
@@ -272,11 +274,17 @@ func (m *Manifest) seal(to age.Recipient) error {
 			t.Chunks[j].RawSize = 0
 		}
 	}
-	if m.Compression == "" {
-		m.Compression = CompressGzip // format 1 leaves it out; 3 names it
-	}
-	m.Format = max(m.Format, 3)
+	m.formatAtLeast(3)
 	return nil
+}
+
+// formatAtLeast raises the manifest's format to f, for what an older
+// ferry would misread.
+func (m *Manifest) formatAtLeast(f int) {
+	if m.Compression == "" {
+		m.Compression = CompressGzip // format 1 leaves it out; 2 and on name it
+	}
+	m.Format = max(m.Format, f)
 }
 
 // unseal opens the sealed row checksums with the export's key.

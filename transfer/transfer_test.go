@@ -892,13 +892,25 @@ func TestEngineEdges(t *testing.T) {
 		// holds text, whatever its type's words.
 		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id INT PRIMARY KEY, v FLOAT, w FLOAT(7, 4) UNSIGNED, kind ENUM('text', 'blob', 'binary') NOT NULL);\n"}
 		seedSQL := []string{"INSERT INTO f VALUES (1, 0.1234567, 1.2346, 'blob'), (2, 123456789, 0, 'binary'), (3, 1.0000001, NULL, 'text'), (4, NULL, 999.9999, 'blob')"}
-		target, _, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{})
+		target, m, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{Compression: CompressGzip})
 		if err != nil {
 			t.Fatal(err)
 		}
 		const q = "SELECT GROUP_CONCAT(CONCAT_WS('|', id, COALESCE(v * 1e0, 'NULL'), COALESCE(w * 1e0, 'NULL'), kind) ORDER BY id SEPARATOR ';') FROM f"
 		if want, got := queryString(t, tdb.DB, q), queryString(t, target, q); got != want || !strings.Contains(want, "123456792") {
 			t.Errorf("rows after import:\n got %s\nwant %s", got, want)
+		}
+		// Older ferry read six digits of a FLOAT: it is told to upgrade.
+		if m.Format != 3 || m.Compression != CompressGzip {
+			t.Errorf("an export with a FLOAT column: format %d, compression %q", m.Format, m.Compression)
+		}
+		// Each value in the shortest form of its float: a FLOAT's 19.99
+		// fits a decimal(10,2); what an older ferry exported (0.123457)
+		// reads back the same.
+		for in, want := range map[string]string{"0.12345670163631439": "0.1234567", "19.989999771118164": "19.99", "0.12345699965953827": "0.123457", "123456792": "1.2345679e+08", "-0": "-0"} {
+			if got := string(shortestFloat32([]byte(in))); got != want {
+				t.Errorf("shortestFloat32(%s) = %s, want %s", in, got, want)
+			}
 		}
 	})
 	t.Run("mysql geometry", func(t *testing.T) {
