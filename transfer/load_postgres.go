@@ -57,24 +57,44 @@ func (l *pgLoader) mark(ctx context.Context, tx pgx.Tx, step string, rows int64)
 
 func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 	return l.withPgx(ctx, func(tx pgx.Tx) error {
-		// When the migrations seeded a table: every table of the import
-		// in one TRUNCATE, which needs every table that references a
-		// truncated one in the same statement (the seeded table's
-		// children are empty, but named all the same).
-		var all, seeded []string
+		// The tables the migrations seeded, and the import's tables that
+		// reference them, down the references: TRUNCATE needs every
+		// table that references a truncated one in the same statement
+		// (the seeded table's children are empty, but named all the
+		// same). A table the export left out may reference one too.
+		var seeded []string
+		truncate := map[string]bool{}
 		for _, name := range tables {
-			from := pgFrom(&l.im.table(name).Table)
-			all = append(all, from)
 			var has bool
-			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+from+")").Scan(&has); err != nil {
+			if err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+pgFrom(&l.im.table(name).Table)+")").Scan(&has); err != nil {
 				return err
 			}
 			if has {
-				seeded = append(seeded, from)
+				seeded, truncate[name] = append(seeded, name), true
 			}
 		}
-		if len(seeded) > 0 {
-			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(all, ", ")); err != nil {
+		for grew := len(seeded) > 0; grew; {
+			grew = false
+			for _, name := range tables {
+				if truncate[name] {
+					continue
+				}
+				for _, fk := range l.im.table(name).ForeignKeys {
+					if truncate[fk.RefTable] {
+						truncate[name], grew = true, true
+						break
+					}
+				}
+			}
+		}
+		var q []string
+		for _, name := range tables {
+			if truncate[name] {
+				q = append(q, pgFrom(&l.im.table(name).Table))
+			}
+		}
+		if len(q) > 0 {
+			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
 				return fmt.Errorf("%w (the migrations put rows in %s, and a table the export left out references them: export without --tables/--exclude, or empty those tables by hand)", err, strings.Join(seeded, ", "))
 			}
 		}

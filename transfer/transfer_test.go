@@ -1638,6 +1638,14 @@ func TestSeededParentPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameData(t, tdb.DB, target, "the import")
+	// A partial export: a table it leaves out (sessions) references one
+	// it takes (accounts), which no seeded table touches.
+	files["002_more.sql"] = "-- +ferry up\nCREATE TABLE accounts (id int PRIMARY KEY);\nCREATE TABLE sessions (id int PRIMARY KEY, account_id int REFERENCES accounts (id));\n"
+	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO accounts VALUES (1)", "INSERT INTO sessions VALUES (1, 1)"}, ExportOptions{Exclude: []string{"sessions"}})
+	partial := openURL(t, testdb.Create(t, tdb))
+	if _, err := Import(tctx(t), st, m.ID, partial, mig(partial), ImportOptions{}); err != nil {
+		t.Fatalf("import of the partial export: %v", err)
+	}
 }
 
 // TestUntransactedResumeMySQL: a MyISAM table keeps what a cut load put
