@@ -274,6 +274,19 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 					}
 					return intValue(n), nil
 				}
+				// A decimal's whole number (12345678901234567.00), exactly:
+				// not through a float, which keeps 53 bits.
+				if r, ok := new(big.Rat).SetString(strings.TrimSpace(v.s)); ok && r.IsInt() {
+					if r.Num().IsInt64() {
+						if n := r.Num().Int64(); fitsInt(n, d) {
+							return intValue(n), nil
+						}
+					}
+					if !d.unsigned || d.bits != 64 || r.Sign() < 0 || r.Num().BitLen() > 64 {
+						return v, fmt.Errorf("%s does not fit a %s: %w", v.s, intName(d), errValue)
+					}
+					return value{kind: kText, s: r.Num().String()}, nil // past int64
+				}
 				if d.unsigned && d.bits == 64 {
 					if _, err := strconv.ParseUint(v.s, 10, 64); err == nil {
 						return value{kind: kText, s: v.s}, nil
@@ -425,6 +438,10 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				v, err := toText(v)
 				if err == nil && v.kind == kText {
 					if _, perr := time.Parse("2006-01-02", v.s); perr != nil {
+						// A time at midnight (UTC) is that date.
+						if at, ok := parseTime(v.s); ok && at.UTC().Equal(at.UTC().Truncate(24*time.Hour)) {
+							return value{kind: kText, s: at.UTC().Format("2006-01-02")}, nil
+						}
 						return v, fmt.Errorf("%s is not a date: %w", show(v), errValue)
 					}
 				}

@@ -301,51 +301,56 @@ func TestConverters(t *testing.T) {
 		want      string // the converted value's text, or the error's
 	}{
 		{database.Postgres, "integer", value{kind: kText, s: "42"}, "42"},
-		{database.Postgres, "smallint", value{kind: kInt, s: "70000"}, "does not fit a 16-bit integer"},
-		{database.Postgres, "bigint", value{kind: kText, s: "4x"}, `"4x" is not an integer`},
+		{database.Postgres, "smallint", value{kind: kInt, s: "70000"}, "error: does not fit a 16-bit integer"},
+		{database.Postgres, "bigint", value{kind: kText, s: "4x"}, `error: "4x" is not an integer`},
 		{database.Postgres, "numeric(5,2)", value{kind: kFloat, s: "1.5"}, "1.50"},
-		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1.005"}, "more than 2 digits after the point"},
-		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1234.5"}, "more than 3 digits before the point"},
+		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1.005"}, "error: more than 2 digits after the point"},
+		{database.Postgres, "numeric(5,2)", value{kind: kText, s: "1234.5"}, "error: more than 3 digits before the point"},
 		{database.MySQL, "varchar(3)", value{kind: kText, s: "日本語"}, "日本語"},
-		{database.MySQL, "varchar(3)", value{kind: kText, s: "abcd"}, "longer than 3 characters"},
+		{database.MySQL, "varchar(3)", value{kind: kText, s: "abcd"}, "error: longer than 3 characters"},
 		{database.MySQL, "datetime(6)", value{kind: kText, s: "2026-03-04 05:06:07.5+02:00"}, "2026-03-04 03:06:07.5"},
-		{database.MySQL, "datetime", value{kind: kText, s: "2026-03-04 05:06:07.5"}, "more than 0 digits of a second"},
-		{database.MySQL, "tinyint(1)", value{kind: kInt, s: "2"}, "not a boolean"},
-		{database.Postgres, "jsonb", value{kind: kText, s: "{"}, "is not JSON"},
-		{database.Postgres, "text", value{kind: kBytes, b: []byte{0xff}}, "not UTF-8"},
+		{database.MySQL, "datetime", value{kind: kText, s: "2026-03-04 05:06:07.5"}, "error: more than 0 digits of a second"},
+		{database.MySQL, "tinyint(1)", value{kind: kInt, s: "2"}, "error: not a boolean"},
+		{database.Postgres, "jsonb", value{kind: kText, s: "{"}, "error: is not JSON"},
+		{database.Postgres, "text", value{kind: kBytes, b: []byte{0xff}}, "error: not UTF-8"},
 		{database.SQLite, "TEXT", value{kind: kBool, t: true}, "true"},
 		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "2026-03-04 05:06:07"}, "2026-03-04 05:06:07+00:00"},
 		{database.SQLite, "DATETIME", value{kind: kText, s: "2026-03-04 05:06:07.5+00"}, "2026-03-04 05:06:07.5+00:00"},
 		{database.MySQL, "tinyint(3) unsigned", value{kind: kInt, s: "200"}, "200"},
-		{database.MySQL, "int(10) unsigned", value{kind: kInt, s: "-1"}, "does not fit a 32-bit unsigned integer"},
+		{database.MySQL, "int(10) unsigned", value{kind: kInt, s: "-1"}, "error: does not fit a 32-bit unsigned integer"},
 		{database.MySQL, "bigint(20) unsigned", value{kind: kText, s: "18446744073709551615"}, "18446744073709551615"},
-		{database.SQLite, "REAL", value{kind: kFloat, s: "NaN"}, "has no value in sqlite's floats"},
+		{database.SQLite, "REAL", value{kind: kFloat, s: "NaN"}, "error: has no value in sqlite's floats"},
 		{database.Postgres, "double precision", value{kind: kFloat, s: "NaN"}, "NaN"},
-		{database.Postgres, "text", value{kind: kText, s: "a\x00b"}, "NUL character"},
-		{database.MySQL, "text", value{kind: kText, s: "a\xffb"}, "not UTF-8 text"},
+		{database.Postgres, "text", value{kind: kText, s: "a\x00b"}, "error: NUL character"},
+		{database.MySQL, "text", value{kind: kText, s: "a\xffb"}, "error: not UTF-8 text"},
 		// A float must be the number itself: the canonical forms would
 		// round both sides alike.
-		{database.Postgres, "real", value{kind: kInt, s: "16777217"}, "16777217 is not exactly a single-precision float (the nearest is 1.6777216e+07)"},
+		{database.Postgres, "real", value{kind: kInt, s: "16777217"}, "error: 16777217 is not exactly a single-precision float (the nearest is 1.6777216e+07)"},
 		{database.Postgres, "real", value{kind: kInt, s: "16777216"}, "1.6777216e+07"},
 		{database.Postgres, "real", value{kind: kText, s: "0.1"}, "0.10000000149011612"},
-		{database.Postgres, "real", value{kind: kText, s: "0.1234567891"}, "not exactly a single-precision float"},
-		{database.Postgres, "double precision", value{kind: kText, s: "18446744073709551615"}, "not exactly a double"},
-		{database.Postgres, "double precision", value{kind: kText, s: "9007199254740993"}, "not exactly a double"},
+		{database.Postgres, "real", value{kind: kText, s: "0.1234567891"}, "error: not exactly a single-precision float"},
+		{database.Postgres, "double precision", value{kind: kText, s: "18446744073709551615"}, "error: not exactly a double"},
+		{database.Postgres, "double precision", value{kind: kText, s: "9007199254740993"}, "error: not exactly a double"},
 		{database.Postgres, "double precision", value{kind: kInt, s: "9007199254740992"}, "9.007199254740992e+15"},
 		{database.MySQL, "double", value{kind: kFloat, s: "0.12345670163631439"}, "0.12345670163631439"},
-		{database.MySQL, "float", value{kind: kFloat, s: "0.12345670163631439"}, "0.12345670163631439"},
+		{database.Postgres, "real", value{kind: kFloat, s: "0.12345670163631439"}, "0.12345670163631439"},
+		{database.Postgres, "real", value{kind: kText, s: "19.99"}, "19.989999771118164"},
+		{database.Postgres, "double precision", value{kind: kInt, s: "1152921504606846976"}, "1.152921504606847e+18"},
+		{database.Postgres, "bigint", value{kind: kText, s: "12345678901234567.00"}, "12345678901234567"},
+		{database.Postgres, "bigint", value{kind: kText, s: "99999999999999999999.00"}, "error: does not fit a 64-bit integer"},
+		{database.MySQL, "bigint(20) unsigned", value{kind: kText, s: "18446744073709551615.0"}, "18446744073709551615"},
+		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 00:00:00"}, "2026-01-01"},
+		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 00:00:00+00"}, "2026-01-01"},
+		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 10:00:00"}, "error: is not a date"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)
-		out := got.s
-		if err != nil {
-			out = err.Error()
-			if !errors.Is(err, errValue) {
-				t.Errorf("%s %s: error %v does not wrap errValue", c.kind, c.typ, err)
+		if want, fails := strings.CutPrefix(c.want, "error: "); fails {
+			if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, errValue) {
+				t.Errorf("%s %s <- %+v: got %q, %v; want an errValue saying %q", c.kind, c.typ, c.in, got.s, err, want)
 			}
-		}
-		if !strings.Contains(out, c.want) {
-			t.Errorf("%s %s <- %+v: got %q, want %q", c.kind, c.typ, c.in, out, c.want)
+		} else if err != nil || got.s != want {
+			t.Errorf("%s %s <- %+v: got %q, %v; want %q", c.kind, c.typ, c.in, got.s, err, want)
 		}
 	}
 	if got := convertColumn(database.Postgres, Column{Type: "numeric(20,6)"}, database.SQLite, Column{Type: "DECIMAL(20, 6)"}); got.lossy == "" {
