@@ -93,11 +93,11 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]s
 	return out, nil
 }
 
-// referencing returns the tables, not in encrypted, whose foreign keys
-// hold the values of a sensitive column (table.column): a copy of an
-// email in sessions.email, referencing accounts.email, is as secret as
-// the original. The columns of the tables it returns are followed the
-// same way.
+// referencing returns the tables, not in encrypted, that hold the values
+// of a sensitive column (table.column) through a foreign key, either way:
+// sessions.email referencing accounts.email holds some of its emails, and
+// accounts.email every one sessions.email can hold. The columns it finds
+// are followed the same way.
 func referencing(sensitive []string, tables []TableExport, encrypted []string) []string {
 	secret := map[string]bool{}
 	for _, s := range sensitive {
@@ -106,17 +106,29 @@ func referencing(sensitive []string, tables []TableExport, encrypted []string) [
 		}
 	}
 	var more []string
+	mark := func(table, col string) bool {
+		if secret[table+"."+col] {
+			return false
+		}
+		secret[table+"."+col] = true
+		if !slices.Contains(encrypted, table) && !slices.Contains(more, table) {
+			more = append(more, table)
+		}
+		return true
+	}
 	for grew := true; grew; {
 		grew = false
 		for _, t := range tables {
 			for _, fk := range t.ForeignKeys {
 				for i, rc := range fk.RefColumns {
-					if i >= len(fk.Columns) || !secret[fk.RefTable+"."+rc] || secret[t.Name+"."+fk.Columns[i]] {
-						continue
+					if i >= len(fk.Columns) {
+						break
 					}
-					secret[t.Name+"."+fk.Columns[i]], grew = true, true
-					if !slices.Contains(encrypted, t.Name) && !slices.Contains(more, t.Name) {
-						more = append(more, t.Name)
+					child, parent := secret[t.Name+"."+fk.Columns[i]], secret[fk.RefTable+"."+rc]
+					if parent && !child {
+						grew = mark(t.Name, fk.Columns[i]) || grew
+					} else if child && !parent {
+						grew = mark(fk.RefTable, rc) || grew
 					}
 				}
 			}

@@ -338,7 +338,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		if opts.Encrypt == EncryptSensitive {
 			for _, name := range tables {
 				if !slices.ContainsFunc(opts.Sensitive, func(s string) bool { return s == name || strings.HasPrefix(s, name+".") }) {
-					opts.logger().Info("encrypting a table that is not named sensitive: its foreign key holds a sensitive column's values", "table", name)
+					opts.logger().Info("encrypting a table that is not named sensitive: a foreign key joins one of its columns to a sensitive one", "table", name)
 				}
 			}
 		}

@@ -195,6 +195,13 @@ func decodeManifest(data []byte) (*Manifest, error) {
 	case m.Format > 1 && m.Compression != CompressS2 && m.Compression != CompressGzip:
 		return nil, fmt.Errorf("%w: chunks compressed with %q: this ferry reads %s and %s", ErrNewerFormat, m.Compression, CompressS2, CompressGzip)
 	}
+	for i, sq := range m.Sequences {
+		// An older ferry wrote a name that needs quotes quoted
+		// ("InvoiceNo"), which the import quotes itself.
+		if n := sq.Name; len(n) >= 2 && n[0] == '"' && n[len(n)-1] == '"' {
+			m.Sequences[i].Name = strings.ReplaceAll(n[1:len(n)-1], `""`, `"`)
+		}
+	}
 	for _, t := range m.Tables {
 		if t.Name == "" || len(t.Columns) == 0 {
 			return nil, fmt.Errorf("manifest names a table without a name or columns")

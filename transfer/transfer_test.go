@@ -1665,8 +1665,8 @@ func TestUntransactedResumeMySQL(t *testing.T) {
 	sameData(t, tdb.DB, target, "the re-run")
 }
 
-// TestSensitiveReferences: a table whose foreign key holds a sensitive
-// column's values is encrypted with it, down the references; one that
+// TestSensitiveReferences: a table that holds a sensitive column's values
+// through a foreign key, either way, is encrypted with it; one that
 // references another column of a sensitive table is not.
 func TestSensitiveReferences(t *testing.T) {
 	tab := func(name string, fks ...ForeignKey) TableExport {
@@ -1684,6 +1684,10 @@ func TestSensitiveReferences(t *testing.T) {
 	}
 	if got, _ := encryptedTables(EncryptSensitive, []string{"accounts"}, tables); !slices.Equal(got, []string{"accounts"}) {
 		t.Errorf("a whole table: %v", got)
+	}
+	// The referenced column holds every value of the referencing one.
+	if got, _ := encryptedTables(EncryptSensitive, []string{"sessions.email"}, tables); !slices.Equal(got, []string{"accounts", "sessions", "tokens"}) {
+		t.Errorf("a referencing column named: %v", got)
 	}
 }
 
@@ -1757,6 +1761,10 @@ func TestInputMessages(t *testing.T) {
 		if _, err := ParseMapping(strings.NewReader(in)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("mapping %q: %v, want %q", in, err, want)
 		}
+	}
+	old, err := decodeManifest([]byte(`{"format": 2, "id": "x", "compression": "s2", "tables": [], "sequences": [{"name": "\"InvoiceNo\"", "next": 7}, {"name": "\"a\"\"b\"", "next": 1}, {"name": "plain", "next": 1}]}`))
+	if err != nil || old.Sequences[0].Name != "InvoiceNo" || old.Sequences[1].Name != `a"b` || old.Sequences[2].Name != "plain" {
+		t.Errorf("an older export's quoted sequence names: %+v %v", old, err)
 	}
 	for _, in := range []string{"{}", "null"} {
 		if _, err := decodeManifest([]byte(in)); err == nil || !strings.Contains(err.Error(), "not an export manifest") || errors.Is(err, ErrNewerFormat) {
