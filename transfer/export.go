@@ -192,7 +192,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	}
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
 	if notResumed != nil {
-		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand)",
+		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand), and give it to the import too (ferry import --resume SQL), which would run the export's in the target",
 			ErrSourceNotResumed, len(m.Quiesce.Paused), db.URL.Redact(notResumed), st.At(m.ID))
 	}
 	return m, nil

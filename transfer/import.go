@@ -66,11 +66,15 @@ type ImportOptions struct {
 	// in the target; by default they are resumed once the data is
 	// verified.
 	KeepPaused bool
-	// Flags are the command-line flags an import cut short needs when it
-	// runs again (--mapping FILE, --keep-paused, --identity FILE...),
+	// Resume, when not "", is run for each workload the export paused
+	// instead of the export's --resume (Quiesce.Resume): a statement in
+	// the target's engine, or a corrected one.
+	Resume string
+	// Flags are the command-line arguments an import cut short needs when
+	// it runs again (--mapping FILE, --keep-paused, --identity FILE...),
 	// recorded in the ledger for ferry status to say the whole command.
 	// They must hold no secret.
-	Flags string
+	Flags []string
 }
 
 // ImportReport is what an import did (or, with Plan, would do).
@@ -329,8 +333,8 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	// The export's --resume is SQL of the source's engine, placeholders
 	// and all: it is not run on another engine at the end of a load.
-	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.cross() {
-		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --keep-paused, then resume them in the target by hand (the export's statement: %s); nothing was changed", len(q.Paused), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
+	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
+		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[4]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[5]s); nothing was changed", len(q.Paused), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
 	}
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.

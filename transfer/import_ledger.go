@@ -146,7 +146,7 @@ func (im *importer) markStart(ctx context.Context) error {
 		if err := im.mark(ctx, tx, from, 0); err != nil {
 			return err
 		}
-		if flags := stepFlags + im.opts.Flags; im.opts.Flags != "" && len(flags) <= 300 {
+		if flags := stepFlags + shellJoin(im.opts.Flags); len(im.opts.Flags) > 0 && len(flags) <= 300 {
 			if err := im.mark(ctx, tx, flags, 0); err != nil {
 				return err
 			}

@@ -224,8 +224,9 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	}
 	defer tx.Rollback()
 	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
-		if err := q.runIn(ctx, tx, q.Resume); err != nil {
-			return fmt.Errorf("resume the workloads the export paused: %w (import again with --keep-paused to leave them paused, and resume them by hand)", err)
+		statement := cmp.Or(im.opts.Resume, q.Resume)
+		if err := q.runIn(ctx, tx, statement); err != nil {
+			return fmt.Errorf("resume the workloads the export paused: %w (import again with --resume giving a corrected statement, or with --keep-paused to leave them paused and resume them by hand)", err)
 		}
 		im.rep.WorkloadsResumed = len(q.Paused)
 	} else if q != nil {

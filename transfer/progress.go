@@ -38,7 +38,24 @@ func (u Unfinished) Command() string {
 	if u.From == "" {
 		return ""
 	}
-	return strings.TrimSpace("ferry import --from " + u.From + " " + u.Flags)
+	return strings.TrimSpace("ferry import --from " + shellQuote(u.From) + " " + u.Flags)
+}
+
+// shellQuote quotes s for a POSIX shell, when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// shellJoin quotes each of args for a POSIX shell and joins them.
+func shellJoin(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
 }
 
 // What names it: the import of an export, or a ferry copy.

@@ -1079,6 +1079,14 @@ func TestQuiesce(t *testing.T) {
 		if n, err := st.ResumeSource(ctx, fm.ID, src, false, q.Resume); err != nil || n != 2 {
 			t.Fatalf("resume with a corrected statement: %d %v", n, err)
 		}
+		// The import is given the corrected statement too.
+		fixed := openURL(t, testdb.Create(t, tdb))
+		if rep, err := Import(ctx, st, fm.ID, fixed, serviceMigrator(t, fixed), ImportOptions{Resume: q.Resume}); err != nil || rep.WorkloadsResumed != 2 {
+			t.Fatalf("import with a corrected --resume: %v %+v", err, rep)
+		}
+		if got := queryString(t, fixed, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+			t.Errorf("the target has %s done runs after the corrected resume, want 2", got)
+		}
 		// A failed export (a table that is not there) resumes the source.
 		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil {
 			t.Fatal("export of a missing table succeeded")
@@ -1765,6 +1773,13 @@ func TestInputMessages(t *testing.T) {
 	old, err := decodeManifest([]byte(`{"format": 2, "id": "x", "compression": "s2", "tables": [], "sequences": [{"name": "\"InvoiceNo\"", "next": 7}, {"name": "\"a\"\"b\"", "next": 1}, {"name": "plain", "next": 1}]}`))
 	if err != nil || old.Sequences[0].Name != "InvoiceNo" || old.Sequences[1].Name != `a"b` || old.Sequences[2].Name != "plain" {
 		t.Errorf("an older export's quoted sequence names: %+v %v", old, err)
+	}
+	u := Unfinished{From: "file:///srv/my exports/20261130T000000Z-abcdef", Flags: shellJoin([]string{"--keep-paused", "--resume", "UPDATE dag SET paused = false WHERE id = $1", "--dir", "/srv/m;x"})}
+	if got, want := u.Command(), `ferry import --from 'file:///srv/my exports/20261130T000000Z-abcdef' --keep-paused --resume 'UPDATE dag SET paused = false WHERE id = $1' --dir '/srv/m;x'`; got != want {
+		t.Errorf("command:\n got %s\nwant %s", got, want)
+	}
+	if got := shellQuote("it's"); got != `'it'\''s'` {
+		t.Errorf("shellQuote: %s", got)
 	}
 	for _, in := range []string{"{}", "null"} {
 		if _, err := decodeManifest([]byte(in)); err == nil || !strings.Contains(err.Error(), "not an export manifest") || errors.Is(err, ErrNewerFormat) {

@@ -739,6 +739,7 @@ the one given with --resume when the export's failed there.`,
 
 func (a *app) importCmd() *cobra.Command {
 	var from, loc, identityFile, passphraseFile, mappingFile string
+	var resume string
 	var plan, keepPaused bool
 	var jobs int
 	c := &cobra.Command{
@@ -803,7 +804,7 @@ the report with "problems").`,
 			}
 			defer db.Close()
 			// What a run after a cut needs besides --from, for ferry
-			// status to say (paths, never a secret).
+			// status to say (paths and SQL, never a secret).
 			var again []string
 			for _, f := range []struct{ flag, file string }{{"--dir", a.cfg.Dir}, {"--mapping", mappingFile}, {"--identity", identityFile}, {"--passphrase-file", passphraseFile}} {
 				if f.file == "" || (f.flag == "--dir" && f.file == "migrations") {
@@ -812,15 +813,16 @@ the report with "problems").`,
 				if abs, err := filepath.Abs(f.file); err == nil {
 					f.file = abs
 				}
-				if strings.ContainsAny(f.file, " '\"$\\") {
-					f.file = "'" + strings.ReplaceAll(f.file, "'", `'\''`) + "'"
-				}
 				again = append(again, f.flag, f.file)
 			}
 			if keepPaused {
 				again = append(again, "--keep-paused")
 			}
-			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused, Jobs: jobs, Mapping: mapping, Flags: strings.Join(again, " ")})
+			if resume != "" {
+				again = append(again, "--resume", resume)
+			}
+			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused,
+				Resume: resume, Jobs: jobs, Mapping: mapping, Flags: again})
 			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
@@ -843,6 +845,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts), or, into another engine, which lossy conversions it allows (casts); see docs/transfer.md")
 	c.Flags().IntVar(&jobs, "jobs", 2, "connections loading and verifying at once: tables in parallel, each once the tables it references are in (SQLite loads through one); a large table with an integer key verified in key ranges")
 	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
+	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload in the target, instead of the export's --resume (its arguments are the paused row's values; for a target of another engine, or a statement that failed)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	c.RunE = a.jsonFailures(c.RunE)
