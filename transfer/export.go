@@ -528,7 +528,7 @@ func tooManyConns(err error, n int) error {
 	if !strings.Contains(msg, "too many clients") && !strings.Contains(msg, "too many connections") && !strings.Contains(msg, "remaining connection slots") {
 		return err
 	}
-	return fmt.Errorf("%w (ferry opens a connection per job, %d here: lower --jobs, or raise the server's connection limit)", err, n)
+	return fmt.Errorf("%w (ferry holds a connection per job, %d here, and one or two more: the migration lock's, and during an import's verification a loader's; lower --jobs, or raise the role's or the server's connection limit)", err, n)
 }
 
 // openSnapshots opens n connections reading one snapshot and describes
