@@ -348,8 +348,14 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				// single-precision float, 2^53+1 no double), unless the
 				// mapping allows rounding: the verification, which puts
 				// both in the float's canonical form, would not see it.
+				if math.IsInf(f, 0) && !math.IsInf(in, 0) {
+					return v, fmt.Errorf("%s is past a %s's range: %w", v.s, name, errValue)
+				}
 				if !rounding && !math.IsNaN(f) && !math.IsInf(f, 0) && !floatExact(strings.TrimSpace(v.s), v.kind, in, f, bits) {
 					return v, fmt.Errorf("%s is not exactly a %s (the nearest is %s): %w", v.s, name, strconv.FormatFloat(f, 'g', -1, bits), errValue)
+				}
+				if f == 0 && d.engine == database.MySQL {
+					f = 0 // MySQL keeps no negative zero (and the verification reads 0)
 				}
 				return value{kind: kFloat, s: strconv.FormatFloat(f, 'g', -1, 64)}, nil
 			}
@@ -474,7 +480,9 @@ func floatExact(s string, k int, in, f float64, bits int) bool {
 		i, acc := bf.Int(nil)
 		return acc == big.Exact && i.Cmp(n) == 0
 	}
-	if k == kFloat {
+	if k == kFloat || (bits == 32 && in == f) {
+		// A double is a double; a double that is a single-precision
+		// float's value (3.4028234663852886e+38) is that float.
 		return bits == 64 || in == f
 	}
 	exact, ok := new(big.Rat).SetString(s)
@@ -602,6 +610,9 @@ func canonicalOf(d colType) func(any) any {
 					if n, err := strconv.ParseInt(c, 10, 64); err == nil {
 						return n
 					}
+					if strings.Trim(strings.TrimPrefix(c, "-"), "0123456789") == "" {
+						return c // past int64 (an unsigned BIGINT)
+					}
 				}
 			}
 			return v
@@ -630,7 +641,21 @@ func canonicalOf(d colType) func(any) any {
 			if d.class == cFloat4 {
 				f = float64(float32(f))
 			}
+			if f == 0 && d.engine == database.MySQL {
+				f = 0 // MySQL keeps no negative zero
+			}
 			return f
+		}
+	case cDate:
+		return func(v any) any {
+			s, ok := str(v)
+			if !ok {
+				return v
+			}
+			if at, ok := parseTime(s); ok && at.UTC().Equal(at.UTC().Truncate(24*time.Hour)) {
+				return at.UTC().Format("2006-01-02") // a time at midnight is its date
+			}
+			return v
 		}
 	case cBool:
 		return func(v any) any {

@@ -229,6 +229,27 @@ func TestCopyMySQLFloats(t *testing.T) {
 	}
 }
 
+// TestCopyMidnightsIntoDates: PostgreSQL times at midnight go into MySQL
+// DATE columns and verify; a big numeric's whole number into an unsigned
+// BIGINT too.
+func TestCopyMidnightsIntoDates(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.Postgres).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE n (id int PRIMARY KEY, t timestamp, tz timestamptz, big numeric(22, 2));\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO n VALUES (1, '2024-01-01 00:00:00', '2024-01-01 00:00:00+00', 18446744073709551615.00), (2, '1999-12-31', NULL, 5)")
+	target := testdb.New(t, database.MySQL).DB
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE n (id INT PRIMARY KEY, t DATE, tz DATE, big BIGINT UNSIGNED);\n"})(target)
+	if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	if got := queryString(t, target, "SELECT GROUP_CONCAT(CONCAT_WS('|', id, t, COALESCE(tz, 'NULL'), big) ORDER BY id SEPARATOR ';') FROM n"); got != "1|2024-01-01|2024-01-01|18446744073709551615;2|1999-12-31|NULL|5" {
+		t.Errorf("rows in MySQL: %s", got)
+	}
+}
+
 // TestLoadDataWarnings: a value MySQL's LOAD DATA would clip (a TIMESTAMP
 // past 2038) fails the load, naming MySQL's first warning.
 func TestLoadDataWarnings(t *testing.T) {
@@ -342,6 +363,10 @@ func TestConverters(t *testing.T) {
 		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 00:00:00"}, "2026-01-01"},
 		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 00:00:00+00"}, "2026-01-01"},
 		{database.Postgres, "date", value{kind: kText, s: "2026-01-01 10:00:00"}, "error: is not a date"},
+		{database.Postgres, "real", value{kind: kText, s: "3.4028234663852886e+38"}, "3.4028234663852886e+38"},
+		{database.MySQL, "float", value{kind: kFloat, s: "1e39"}, "error: 1e39 is past a single-precision float's range"},
+		{database.MySQL, "double", value{kind: kFloat, s: "-0"}, "0"},
+		{database.Postgres, "double precision", value{kind: kFloat, s: "-0"}, "-0"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)
@@ -384,9 +409,24 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 			t.Errorf("%s %s: canonical %q = %v, want %q", c.kind, c.typ, c.in, got, c.want)
 		}
 	}
-	// A decimal's whole number, loaded into an integer column as 5.
-	if got := canonicalOf(classify(database.Postgres, "integer"))("5.00"); got != int64(5) {
-		t.Errorf("canonical integer of 5.00: %#v", got)
+	// A decimal's whole number, loaded into an integer column as 5; one
+	// past int64, into an unsigned BIGINT; a time at midnight, into a
+	// date; a negative zero, into MySQL (which keeps none).
+	for _, c := range []struct {
+		kind, typ string
+		in, want  any
+	}{
+		{database.Postgres, "integer", "5.00", int64(5)},
+		{database.MySQL, "bigint(20) unsigned", "18446744073709551615.00", "18446744073709551615"},
+		{database.MySQL, "bigint(20) unsigned", "18446744073709551615", "18446744073709551615"},
+		{database.MySQL, "date", "2024-01-01 00:00:00+00", "2024-01-01"},
+		{database.MySQL, "date", "2024-01-01", "2024-01-01"},
+		{database.MySQL, "date", "2024-01-01 10:00:00", "2024-01-01 10:00:00"},
+		{database.MySQL, "float", "-0", float64(0)},
+	} {
+		if got := canonicalOf(classify(c.kind, c.typ))(c.in); got != c.want {
+			t.Errorf("canonical %s %s of %v: %#v, want %#v", c.kind, c.typ, c.in, got, c.want)
+		}
 	}
 }
 

@@ -816,7 +816,14 @@ func shortestFloat32(b []byte) []byte {
 	if err != nil {
 		return b
 	}
-	return strconv.AppendFloat(nil, float64(float32(f)), 'g', -1, 32)
+	f = float64(float32(f))
+	out := strconv.AppendFloat(nil, f, 'g', -1, 32)
+	if back, _ := strconv.ParseFloat(string(out), 64); math.Abs(back) > math.MaxFloat32 {
+		// The largest FLOAT's shortest form, 3.4028235e+38, is past it as
+		// a decimal, which MySQL refuses: its every digit instead.
+		return strconv.AppendFloat(nil, f, 'g', -1, 64)
+	}
+	return out
 }
 
 // mysqlTemporal reports whether a MySQL column type is a date or time.

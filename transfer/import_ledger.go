@@ -3,6 +3,7 @@ package transfer
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,10 +147,14 @@ func (im *importer) markStart(ctx context.Context) error {
 		if err := im.mark(ctx, tx, from, 0); err != nil {
 			return err
 		}
-		if flags := stepFlags + shellJoin(im.opts.Flags); len(im.opts.Flags) > 0 && len(flags) <= 300 {
-			if err := im.mark(ctx, tx, flags, 0); err != nil {
-				return err
-			}
+	}
+	if im.direct == nil && len(im.opts.Flags) > 0 {
+		// This run's flags, in place of an earlier run's.
+		if _, err := tx.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step LIKE 'flags:%'", im.m.ID); err != nil {
+			return err
+		}
+		if err := im.mark(ctx, tx, stepFlags+recordedFlags(im.opts.Flags), 0); err != nil {
+			return err
 		}
 	}
 	if im.direct != nil {
@@ -207,4 +212,24 @@ func (im *importer) markTables(ctx context.Context, q querier, group []*TableExp
 		}
 	}
 	return nil
+}
+
+// recordedFlags is flags as the ledger's step holds them (300
+// characters): shell-quoted, each argument too long to fit (a long
+// --resume statement) replaced by "...", for the operator to give again.
+func recordedFlags(flags []string) string {
+	out := slices.Clone(flags)
+	for len(stepFlags+shellJoin(out)) > 300 {
+		longest := 0
+		for i := range out {
+			if len(out[i]) > len(out[longest]) {
+				longest = i
+			}
+		}
+		if out[longest] == "..." {
+			return "..."
+		}
+		out[longest] = "..."
+	}
+	return shellJoin(out)
 }

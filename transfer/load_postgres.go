@@ -95,7 +95,7 @@ func (l *pgLoader) empty(ctx context.Context, tables []string) error {
 		}
 		if len(q) > 0 {
 			if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(q, ", ")); err != nil {
-				return fmt.Errorf("%w (the migrations put rows in %s, and a table the export left out references them: export without --tables/--exclude, or empty those tables by hand)", err, strings.Join(seeded, ", "))
+				return fmt.Errorf("%w (the migrations put rows in %s, emptied with the import's tables that reference them, and a table the export left out references one of those, as PostgreSQL's detail says: export without --tables/--exclude, or empty those tables by hand)", pgDetail(err), strings.Join(seeded, ", "))
 			}
 		}
 		return l.mark(ctx, tx, stepEmptied, 0)

@@ -891,7 +891,7 @@ func TestEngineEdges(t *testing.T) {
 		// MySQL prints a FLOAT with six significant digits; ENUM('blob')
 		// holds text, whatever its type's words.
 		files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id INT PRIMARY KEY, v FLOAT, w FLOAT(7, 4) UNSIGNED, kind ENUM('text', 'blob', 'binary') NOT NULL);\n"}
-		seedSQL := []string{"INSERT INTO f VALUES (1, 0.1234567, 1.2346, 'blob'), (2, 123456789, 0, 'binary'), (3, 1.0000001, NULL, 'text'), (4, NULL, 999.9999, 'blob')"}
+		seedSQL := []string{"INSERT INTO f VALUES (1, 0.1234567, 1.2346, 'blob'), (2, 123456789, 0, 'binary'), (3, 1.0000001, NULL, 'text'), (4, NULL, 999.9999, 'blob'), (5, 3.402823466e38, 0, 'text'), (6, -3.402823466e38, 0, 'text')"}
 		target, m, err := roundTrip(t, tdb, files, seedSQL, ExportOptions{Compression: CompressGzip})
 		if err != nil {
 			t.Fatal(err)
@@ -907,7 +907,7 @@ func TestEngineEdges(t *testing.T) {
 		// Each value in the shortest form of its float: a FLOAT's 19.99
 		// fits a decimal(10,2); what an older ferry exported (0.123457)
 		// reads back the same.
-		for in, want := range map[string]string{"0.12345670163631439": "0.1234567", "19.989999771118164": "19.99", "0.12345699965953827": "0.123457", "123456792": "1.2345679e+08", "-0": "-0"} {
+		for in, want := range map[string]string{"0.12345670163631439": "0.1234567", "19.989999771118164": "19.99", "0.12345699965953827": "0.123457", "123456792": "1.2345679e+08", "-0": "-0", "3.4028234663852886e38": "3.4028234663852886e+38", "1e-45": "1e-45"} {
 			if got := string(shortestFloat32([]byte(in))); got != want {
 				t.Errorf("shortestFloat32(%s) = %s, want %s", in, got, want)
 			}
@@ -1791,6 +1791,9 @@ func TestInputMessages(t *testing.T) {
 	}
 	if got := shellQuote("it's"); got != `'it'\''s'` {
 		t.Errorf("shellQuote: %s", got)
+	}
+	if got := recordedFlags([]string{"--keep-paused", "--resume", strings.Repeat("x", 400)}); got != "--keep-paused --resume ..." {
+		t.Errorf("flags too long for the ledger: %s", got)
 	}
 	for _, in := range []string{"{}", "null"} {
 		if _, err := decodeManifest([]byte(in)); err == nil || !strings.Contains(err.Error(), "not an export manifest") || errors.Is(err, ErrNewerFormat) {

@@ -804,8 +804,19 @@ the report with "problems").`,
 			}
 			defer db.Close()
 			// What a run after a cut needs besides --from, for ferry
-			// status to say (paths and SQL, never a secret).
-			var again []string
+			// status to say (paths and SQL, never a secret): the database
+			// first, whose password is the operator's to give.
+			target := db.URL.String()
+			if db.URL.HasSecrets() {
+				target = "URL-WITH-PASSWORD"
+			}
+			again := []string{"--database", target}
+			if a.cfg.Table != "" && a.cfg.Table != "ferry_migrations" {
+				again = append(again, "--table", a.cfg.Table)
+			}
+			if a.cfg.Schema != "" {
+				again = append(again, "--schema", a.cfg.Schema)
+			}
 			for _, f := range []struct{ flag, file string }{{"--dir", a.cfg.Dir}, {"--mapping", mappingFile}, {"--identity", identityFile}, {"--passphrase-file", passphraseFile}} {
 				if f.file == "" || (f.flag == "--dir" && f.file == "migrations") {
 					continue

@@ -547,8 +547,15 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	}
 	// Status says the command that finishes it, with where the export is.
 	if r := runFerry(t, dir, target, "status"); !strings.Contains(r.stdout, "loaded and verified; the final migrations are left") ||
-		!strings.Contains(r.stdout, "run `ferry import --from file://"+from+" --keep-paused` again") {
+		!strings.Contains(r.stdout, "run `ferry import --from file://"+from+" --database "+target+" --keep-paused` again") {
 		t.Errorf("status after the failed final migration: %s%s", r.stdout, r.stderr)
+	}
+	// The last run's flags, quoted for a shell.
+	if r := runFerry(t, dir, target, "import", "--from", from, "--resume", "UPDATE a SET id = 'x' WHERE id = ?"); r.code != 1 {
+		t.Fatalf("the second run: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runFerry(t, dir, target, "status"); !strings.Contains(r.stdout, "--database "+target+" --resume 'UPDATE a SET id = '\\''x'\\'' WHERE id = ?'` again") {
+		t.Errorf("status after the second run: %s%s", r.stdout, r.stderr)
 	}
 	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (3);\n"), 0o644); err != nil {
 		t.Fatal(err)
