@@ -1675,8 +1675,13 @@ func TestUntransactedResumeMySQL(t *testing.T) {
 	st, mf, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO m SELECT seq, REPEAT('x', 90) FROM seq_1_to_2000", "INSERT INTO n SELECT REPEAT('y', 9) FROM seq_1_to_100"}, ExportOptions{})
 	target := openURL(t, testdb.Create(t, tdb))
 	importCutAfterFeed(t, st, mf.ID, target, mig(target), "m", ImportOptions{})
+	if got := queryString(t, target, "SELECT COUNT(*) FROM ferry_migrations_import WHERE step = 'table:m'"); got != "0" {
+		t.Fatal("the cut load of m committed: the test shows nothing")
+	}
 	if got := queryString(t, target, "SELECT COUNT(*) FROM m"); got == "0" {
-		t.Fatal("the cut load left no rows: the test shows nothing")
+		// The server stopped the cut LOAD DATA before its first row:
+		// what a later cut would have left.
+		exec(t, target, "INSERT INTO m VALUES (1, 'left by a cut load'), (2001, 'not exported')")
 	}
 	if _, err := Import(tctx(t), st, mf.ID, target, mig(target), ImportOptions{}); err != nil {
 		t.Fatalf("the re-run: %v", err)
