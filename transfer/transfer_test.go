@@ -1742,8 +1742,9 @@ func TestImportConnections(t *testing.T) {
 	if _, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), opts); err != nil {
 		t.Fatal(err)
 	}
-	if peak == 0 || peak > jobs+3 {
-		t.Errorf("connections during the verification: %d, want 1 to %d", peak, jobs+3)
+	t.Logf("peak connections during the verification: %d", peak)
+	if peak == 0 || peak > jobs+4 {
+		t.Errorf("connections during the verification: %d, want 1 to %d (twice --jobs before the loaders were closed first)", peak, jobs+4)
 	}
 }
 
