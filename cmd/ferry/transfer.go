@@ -1039,6 +1039,9 @@ func (a *app) window(cmd *cobra.Command, since string, columns map[string]string
 	if err != nil {
 		return nil, usageError{err}
 	}
+	if !at.IsZero() && at.After(time.Now()) {
+		return nil, usageErrorf("--since %s is in the future: every table with a time column would be exported empty; give a date before now, or a duration such as 30d", since)
+	}
 	if len(columns) == 0 {
 		columns = map[string]string{}
 		for table, col := range a.cfg.ExportTimeColumns {

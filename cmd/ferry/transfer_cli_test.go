@@ -220,6 +220,9 @@ func TestCLIExportSince(t *testing.T) {
 	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "soon", "--time-column", "runs=at"); r.code != 2 || !strings.Contains(r.stderr, "30d") {
 		t.Errorf("--since soon: exit %d: %s", r.code, r.stderr)
 	}
+	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "2999-01-01", "--time-column", "runs=at"); r.code != 2 || !strings.Contains(r.stderr, "is in the future") {
+		t.Errorf("--since in the future: exit %d: %s", r.code, r.stderr)
+	}
 	if r := runFerry(t, dir, db.URLString, "export", "--to", store, "--since", "30d", "--time-column", "nosuch=at"); r.code != 2 || !strings.Contains(r.stderr, "nosuch") {
 		t.Errorf("--time-column of a table that is not there: exit %d: %s", r.code, r.stderr)
 	}
