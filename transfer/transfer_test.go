@@ -1087,6 +1087,16 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, fixed, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the target has %s done runs after the corrected resume, want 2", got)
 		}
+		// A statement that cannot run in the target stops the import
+		// before anything is loaded.
+		early := openURL(t, testdb.Create(t, tdb))
+		_, err = Import(ctx, st, fm.ID, early, serviceMigrator(t, early), ImportOptions{Resume: bad.Resume})
+		if err == nil || !strings.Contains(err.Error(), "does not prepare on the target") || !strings.Contains(err.Error(), "nothing was loaded") {
+			t.Errorf("an import whose --resume cannot run: %v", err)
+		}
+		if got := queryString(t, early, `SELECT count(*) FROM runs`); got != "0" {
+			t.Errorf("the refused import loaded %s runs", got)
+		}
 		// A failed export (a table that is not there) resumes the source.
 		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil {
 			t.Fatal("export of a missing table succeeded")
