@@ -208,22 +208,33 @@ func TestCopyAcrossEngines(t *testing.T) {
 	}
 }
 
+// copyAcross makes a source database of engine from with the migration
+// srcDDL and the rows of seed, copies it into a new database of engine to
+// whose migration is dstDDL (the same version), and returns the target.
+func copyAcross(t *testing.T, from, srcDDL, seed, to, dstDDL string) *database.DB {
+	t.Helper()
+	ctx := tctx(t)
+	src := testdb.New(t, from).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\n" + srcDDL + ";\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, seed)
+	target := testdb.New(t, to).DB
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\n" + dstDDL + ";\n"})(target)
+	if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); err != nil {
+		t.Fatalf("copy: %v", err)
+	}
+	return target
+}
+
 // TestCopyMySQLFloats: a MySQL FLOAT goes into PostgreSQL's real and
 // numeric as the number it holds (19.99, not 19.989999771118164), and
 // back.
 func TestCopyMySQLFloats(t *testing.T) {
-	ctx := tctx(t)
-	src := testdb.New(t, database.MySQL).DB
-	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id INT PRIMARY KEY, v FLOAT, price FLOAT NOT NULL);\n"})(src)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src, "INSERT INTO f VALUES (1, 0.1, 19.99), (2, 16777216, 0.5), (3, NULL, 1234.56)")
-	target := testdb.New(t, database.Postgres).DB
-	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE f (id int PRIMARY KEY, v real, price numeric(10, 2) NOT NULL);\n"})(target)
-	if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); err != nil {
-		t.Fatalf("copy: %v", err)
-	}
+	target := copyAcross(t, database.MySQL, "CREATE TABLE f (id INT PRIMARY KEY, v FLOAT, price FLOAT NOT NULL)",
+		"INSERT INTO f VALUES (1, 0.1, 19.99), (2, 16777216, 0.5), (3, NULL, 1234.56)",
+		database.Postgres, "CREATE TABLE f (id int PRIMARY KEY, v real, price numeric(10, 2) NOT NULL)")
 	if got := queryString(t, target, "SELECT string_agg(concat_ws('|', id, v, price), ';' ORDER BY id) FROM f"); got != "1|0.1|19.99;2|1.6777216e+07|0.50;3|1234.56" {
 		t.Errorf("rows in PostgreSQL: %s", got)
 	}
@@ -233,18 +244,9 @@ func TestCopyMySQLFloats(t *testing.T) {
 // DATE columns and verify; a big numeric's whole number into an unsigned
 // BIGINT too.
 func TestCopyMidnightsIntoDates(t *testing.T) {
-	ctx := tctx(t)
-	src := testdb.New(t, database.Postgres).DB
-	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE n (id int PRIMARY KEY, t timestamp, tz timestamptz, big numeric(22, 2));\n"})(src)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src, "INSERT INTO n VALUES (1, '2024-01-01 00:00:00', '2024-01-01 00:00:00+00', 18446744073709551615.00), (2, '1999-12-31', NULL, 5)")
-	target := testdb.New(t, database.MySQL).DB
-	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE n (id INT PRIMARY KEY, t DATE, tz DATE, big BIGINT UNSIGNED);\n"})(target)
-	if _, err := Copy(ctx, src, smig, target, tmig, CopyOptions{}); err != nil {
-		t.Fatalf("copy: %v", err)
-	}
+	target := copyAcross(t, database.Postgres, "CREATE TABLE n (id int PRIMARY KEY, t timestamp, tz timestamptz, big numeric(22, 2))",
+		"INSERT INTO n VALUES (1, '2024-01-01 00:00:00', '2024-01-01 00:00:00+00', 18446744073709551615.00), (2, '1999-12-31', NULL, 5)",
+		database.MySQL, "CREATE TABLE n (id INT PRIMARY KEY, t DATE, tz DATE, big BIGINT UNSIGNED)")
 	if got := queryString(t, target, "SELECT GROUP_CONCAT(CONCAT_WS('|', id, t, COALESCE(tz, 'NULL'), big) ORDER BY id SEPARATOR ';') FROM n"); got != "1|2024-01-01|2024-01-01|18446744073709551615;2|1999-12-31|NULL|5" {
 		t.Errorf("rows in MySQL: %s", got)
 	}

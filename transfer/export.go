@@ -795,11 +795,7 @@ func columnExpr(kind string, c Column, textTimes bool) string {
 
 // mysqlFloat reports whether a MySQL column type is FLOAT, a
 // single-precision float.
-func mysqlFloat(columnType string) bool {
-	t, _, _ := strings.Cut(strings.ToLower(columnType), "(")
-	t, _, _ = strings.Cut(t, " ")
-	return t == "float"
-}
+func mysqlFloat(columnType string) bool { return mysqlTypeName(columnType) == "float" }
 
 // float32Raw writes a FLOAT read as a double in the shortest form of its
 // single-precision value: 0.1234567, not 0.12345670163631439 (which a

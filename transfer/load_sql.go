@@ -836,12 +836,18 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 
 var errLoadDataRefused = errors.New("the server refuses LOAD DATA LOCAL INFILE")
 
+// mysqlTypeName is a MySQL column type's name, without its arguments and
+// attributes: "float" for "float(7,4) unsigned".
+func mysqlTypeName(columnType string) string {
+	t, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(columnType)), "(")
+	t, _, _ = strings.Cut(t, " ")
+	return t
+}
+
 // mysqlBinary reports whether a MySQL column type holds bytes.
 // Only the type's name counts: ENUM('blob', 'binary') holds text.
 func mysqlBinary(columnType string) bool {
-	t, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(columnType)), "(")
-	t, _, _ = strings.Cut(t, " ")
-	switch t {
+	switch mysqlTypeName(columnType) {
 	case "tinyblob", "blob", "mediumblob", "longblob", "binary", "varbinary", "bit",
 		// Spatial values travel as their stored bytes (an SRID and WKB).
 		"geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":

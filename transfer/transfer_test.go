@@ -1420,14 +1420,22 @@ func showCreate(t *testing.T, db *database.DB, table string) string {
 // import must fail.
 func importCutAfterFeed(t *testing.T, st *Store, id string, target *database.DB, mig *migrate.Migrator, table string, opts ImportOptions) {
 	t.Helper()
-	cut, cancel := context.WithCancel(tctx(t))
+	importCutWhen(t, st, id, target, mig, opts, func(p Progress) bool { return p.Op == "load" && p.Table == table && p.Done })
+}
+
+// importCutWhen runs an import of export id into target and cuts it
+// short (cancels its context) at the first progress report that cut
+// accepts; the import must fail.
+func importCutWhen(t *testing.T, st *Store, id string, target *database.DB, mig *migrate.Migrator, opts ImportOptions, cut func(Progress) bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(tctx(t))
 	defer cancel()
 	opts.Progress = func(p Progress) {
-		if p.Op == "load" && p.Table == table && p.Done {
+		if cut(p) {
 			cancel()
 		}
 	}
-	if _, err := Import(cut, st, id, target, mig, opts); err == nil {
+	if _, err := Import(ctx, st, id, target, mig, opts); err == nil {
 		t.Fatal("the cut import succeeded")
 	}
 }
@@ -1638,16 +1646,8 @@ func TestLedgerTableCaseMySQL(t *testing.T) {
 	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE `Acc` (id INT PRIMARY KEY);\nCREATE TABLE `acc` (id INT PRIMARY KEY);\n"}
 	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO `Acc` VALUES (1), (2)", "INSERT INTO `acc` VALUES (7), (8), (9)"}, ExportOptions{})
 	target := openURL(t, testdb.Create(t, tdb))
-	cut, cancel := context.WithCancel(tctx(t))
-	defer cancel()
-	opts := ImportOptions{Options: Options{Progress: func(p Progress) {
-		if p.Op == "verify" {
-			cancel() // both tables are loaded: cut during the verification
-		}
-	}}}
-	if _, err := Import(cut, st, m.ID, target, mig(target), opts); err == nil {
-		t.Fatal("the cut import succeeded")
-	}
+	// Both tables are loaded: cut during the verification.
+	importCutWhen(t, st, m.ID, target, mig(target), ImportOptions{}, func(p Progress) bool { return p.Op == "verify" })
 	if got := queryString(t, target, "SELECT COUNT(*) FROM ferry_migrations_import WHERE step LIKE 'table:%'"); got != "2" {
 		t.Errorf("tables in the ledger: %s, want 2", got)
 	}

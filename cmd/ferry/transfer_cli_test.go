@@ -511,14 +511,13 @@ func TestSQLiteBusyAdvice(t *testing.T) {
 	}
 }
 
-// TestImportFinalMigrationFails: the data is loaded and verified, and a
-// migration after the export's version fails. The import is unfinished
-// (ferry up refuses), so the advice is to fix the migration and run the
-// same import again, which finishes it; the report's version is the one
-// the database is at.
-func TestImportFinalMigrationFails(t *testing.T) {
-	db := testdb.New(t, database.SQLite)
-	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
+// exportedTableA makes a SQLite project whose one migration is create
+// (table a), puts rows 1 and 2 in a, exports it, and returns the
+// database, the project's directory and the export (for --from).
+func exportedTableA(t *testing.T, create string) (db *testdb.DB, dir, from string) {
+	t.Helper()
+	db = testdb.New(t, database.SQLite)
+	dir = project(t, map[string]string{"00001_a.sql": "-- +ferry up\n" + create + ";\n"})
 	mustRun(t, dir, db.URLString, "up")
 	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO a VALUES (1), (2)"); err != nil {
 		t.Fatal(err)
@@ -529,12 +528,21 @@ func TestImportFinalMigrationFails(t *testing.T) {
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("store: %v %v", ids, err)
 	}
+	return db, dir, filepath.Join(store, ids[0].Name())
+}
+
+// TestImportFinalMigrationFails: the data is loaded and verified, and a
+// migration after the export's version fails. The import is unfinished
+// (ferry up refuses), so the advice is to fix the migration and run the
+// same import again, which finishes it; the report's version is the one
+// the database is at.
+func TestImportFinalMigrationFails(t *testing.T) {
+	db, dir, from := exportedTableA(t, "CREATE TABLE a (id INTEGER PRIMARY KEY)")
 	bad := filepath.Join(dir, "migrations", "00002_b.sql")
 	if err := os.WriteFile(bad, []byte("-- +ferry up\nINSERT INTO a VALUES (1);\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	target := testdb.Create(t, db)
-	from := filepath.Join(store, ids[0].Name())
 	r := runFerry(t, dir, target, "import", "--from", from, "--json", "--keep-paused")
 	if r.code != 1 || !strings.Contains(r.stderr, "run the same `ferry import` again") || strings.Contains(r.stderr, "run `ferry up` again") {
 		t.Fatalf("import with a failing final migration: exit %d: %s", r.code, r.stderr)
@@ -573,19 +581,7 @@ func TestImportFinalMigrationFails(t *testing.T) {
 // version fail (SQLite's SQL given for a PostgreSQL target): the advice
 // is to run the same import again, not ferry up, which refuses.
 func TestImportFirstMigrationFails(t *testing.T) {
-	db := testdb.New(t, database.SQLite)
-	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT);\n"})
-	mustRun(t, dir, db.URLString, "up")
-	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO a VALUES (1), (2)"); err != nil {
-		t.Fatal(err)
-	}
-	store := t.TempDir()
-	mustRun(t, dir, db.URLString, "export", "--to", store)
-	ids, err := os.ReadDir(store)
-	if err != nil || len(ids) != 1 {
-		t.Fatalf("store: %v %v", ids, err)
-	}
-	from := filepath.Join(store, ids[0].Name())
+	_, dir, from := exportedTableA(t, "CREATE TABLE a (id INTEGER PRIMARY KEY AUTOINCREMENT)")
 	target := testdb.New(t, database.Postgres).URLString
 	r := runFerry(t, dir, target, "import", "--from", from)
 	if r.code != 1 || !strings.Contains(r.stderr, "run the same `ferry import` again (with --dir naming the target engine's migrations)") || strings.Contains(r.stderr, "`ferry up` again") {
