@@ -278,12 +278,31 @@ func TestLoadDataDuplicateKey(t *testing.T) {
 	for _, bulk := range []int64{0, 1} {
 		target := testdb.New(t, database.MySQL).DB
 		_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{bulkRows: bulk})
-		if err == nil || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "table ev") {
+		if err == nil || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "table ev") ||
+			!strings.Contains(err.Error(), "and SQLite, where these rows were exported from, compares them exactly") {
 			t.Fatalf("import (bulkRows %d) of keys MySQL finds equal: %v", bulk, err)
 		}
 		var n int
 		if err := target.QueryRowContext(ctx, "SELECT COUNT(*) FROM ev").Scan(&n); err != nil || n != 0 {
 			t.Fatalf("ev after the failed load (bulkRows %d): %d rows (%v)", bulk, n, err)
+		}
+	}
+}
+
+// TestKeysMySQLMatchedByCollation: a child whose text key MySQL matched
+// to its parent's only by the collation (case, trailing spaces) has no
+// parent in PostgreSQL or SQLite: the import fails and says why.
+func TestKeysMySQLMatchedByCollation(t *testing.T) {
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE p (code VARCHAR(10) PRIMARY KEY);\nCREATE TABLE c (id INTEGER PRIMARY KEY, code VARCHAR(10) NOT NULL REFERENCES p (code));\n"}
+	ctx := tctx(t)
+	src := testdb.New(t, database.MySQL)
+	st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO p VALUES ('ABC'), ('b ')", "INSERT INTO c VALUES (1, 'abc'), (2, 'b'), (3, 'ABC')"}, ExportOptions{})
+	for _, kind := range []string{database.Postgres, database.SQLite} {
+		target := testdb.New(t, kind).DB
+		_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+		if err == nil || !strings.Contains(err.Error(), "table c") ||
+			!strings.Contains(err.Error(), "MySQL, where these rows were exported from, matched these text keys by the column's collation") {
+			t.Errorf("import into %s of keys MySQL matched by collation: %v", kind, err)
 		}
 	}
 }

@@ -3,13 +3,81 @@ package transfer
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync/atomic"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgconn"
+
 	"github.com/ferrydb/ferry/database"
 )
+
+// What a key that matched on one engine and not on the other means when
+// MySQL is one of the two: MySQL compares text by the column's
+// collation, which by default ignores case, accents and trailing spaces;
+// PostgreSQL and SQLite compare the characters.
+const (
+	collationFromMySQL = "MySQL, where these rows were exported from, matched these text keys by the column's collation (by default ignoring case, accents and trailing spaces) and %s matches them exactly: make each referencing row's key equal to its parent's on the source, and export again"
+	collationIntoMySQL = "MySQL compares text keys by the column's collation (by default ignoring case, accents and trailing spaces) and %s, where these rows were exported from, compares them exactly, so two keys that differ only so are one key here: give the column a binary collation (COLLATE utf8mb4_bin) in a migration, or make the keys differ on the source"
+)
+
+// keyCollation adds what the engines' comparison of text says to a load's
+// error that a key raised (a duplicate key on a MySQL target, a missing
+// parent on a target fed from MySQL), when the export comes from another
+// engine.
+func (im *importer) keyCollation(err error) error {
+	src, dst := im.m.Source.Engine, im.db.URL.Kind
+	if err == nil || src == dst {
+		return err
+	}
+	var pg *pgconn.PgError
+	var my *mysql.MySQLError
+	var lw *loadWarning
+	sep := "; " // after PostgreSQL's detail, a sentence, a space
+	if strings.HasSuffix(err.Error(), ".") {
+		sep = " "
+	}
+	switch {
+	case src == database.MySQL && errors.As(err, &pg) && pg.Code == "23503":
+		return fmt.Errorf("%w"+sep+collationFromMySQL, err, engineName(dst))
+	case dst == database.MySQL && (errors.As(err, &my) && my.Number == 1062 || errors.As(err, &lw) && lw.code == 1062):
+		return fmt.Errorf("%w"+sep+collationIntoMySQL, err, engineName(src))
+	}
+	return err
+}
+
+// engineName is how an engine's name is written in messages.
+func engineName(kind string) string {
+	switch kind {
+	case database.Postgres:
+		return "PostgreSQL"
+	case database.MySQL:
+		return "MySQL"
+	}
+	return "SQLite"
+}
+
+// textKey reports whether any of table's columns holds text.
+func (im *importer) textKey(table string, columns []string) bool {
+	t := im.table(table)
+	if t == nil {
+		return false
+	}
+	for _, c := range t.Columns {
+		if !slices.Contains(columns, c.Name) {
+			continue
+		}
+		typ := strings.ToLower(c.Type)
+		if strings.Contains(typ, "char") || strings.Contains(typ, "text") || strings.Contains(typ, "clob") ||
+			strings.HasPrefix(typ, "enum") || strings.HasPrefix(typ, "set(") {
+			return true
+		}
+	}
+	return false
+}
 
 // maxMemoryKeys bounds the parent keys that the verification holds to
 // check foreign keys as it reads the rows (8 bytes each: 8 MiB).

@@ -348,7 +348,7 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 		hold(r.gi, -1)
 		if r.err != nil {
 			if firstErr == nil {
-				firstErr = r.err
+				firstErr = im.keyCollation(r.err)
 				cancel() // the others roll back; a re-run goes on from the ledger
 			}
 			continue

@@ -734,7 +734,8 @@ func orphans(ctx context.Context, q querier, kind string, tables []TableExport) 
 // orphanProblem reports n rows of table whose parent under fk is missing.
 func orphanProblem(table string, fk ForeignKey, n int64) Problem {
 	return Problem{Table: table, What: "foreign_key", Want: "0", Got: fmt.Sprint(n),
-		Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name)}
+		Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name),
+		fk:     &fk}
 }
 
 // loadDataMySQL streams t's rows into one LOAD DATA LOCAL INFILE, the
@@ -826,12 +827,25 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 		return err
 	}
 	if n != rows || warnings > 0 {
-		var level, msg string
-		var code int
-		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&level, &code, &msg)
-		return fmt.Errorf("LOAD DATA stored %d of %d rows with %d warnings; the first: %s %d: %s", n, rows, warnings, level, code, msg)
+		w := &loadWarning{stored: n, rows: rows, warnings: warnings}
+		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&w.level, &w.code, &w.msg)
+		return w
 	}
 	return nil
+}
+
+// loadWarning is the error of a LOAD DATA that stored fewer rows than it
+// was given, or warned.
+type loadWarning struct {
+	stored, rows, warnings int64
+	// The first warning.
+	level string
+	code  int
+	msg   string
+}
+
+func (w *loadWarning) Error() string {
+	return fmt.Sprintf("LOAD DATA stored %d of %d rows with %d warnings; the first: %s %d: %s", w.stored, w.rows, w.warnings, w.level, w.code, w.msg)
 }
 
 var errLoadDataRefused = errors.New("the server refuses LOAD DATA LOCAL INFILE")

@@ -23,6 +23,8 @@ type Problem struct {
 	Got  string `json:"got,omitempty"`
 	// Detail says more, in words.
 	Detail string `json:"detail,omitempty"`
+	// fk is the foreign key of a "foreign_key" problem.
+	fk *ForeignKey
 }
 
 func (p Problem) String() string {
