@@ -455,7 +455,10 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE holds the passphrase itself instead)")
 	jsonFlag(c)
 	c.RunE = a.jsonFailures(c.RunE)
-	c.AddCommand(a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd())
+	for _, sub := range []*cobra.Command{a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd()} {
+		sub.RunE = a.jsonFailures(sub.RunE)
+		c.AddCommand(sub)
+	}
 	return c
 }
 

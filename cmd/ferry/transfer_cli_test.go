@@ -283,6 +283,7 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"copy", "--from", db.URLString, "--to", db.URLString, "--json"}, `"ok": false`},
 		{[]string{"import", "--from", store + "/nope", "--json"}, `"ok": false`},
 		{[]string{"export", "prune", "--store", store}, "ferry export prune needs --keep N"},
+		{[]string{"export", "prune", "--store", store, "--json"}, `"error": "ferry export prune needs --keep N`},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
