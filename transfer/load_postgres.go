@@ -164,28 +164,41 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 		for _, t := range group {
 			// The rows are final: user triggers (audit rows, updated_at)
 			// must not fire on them. Constraint triggers stay on.
-			// Only those enabled now, so that one disabled on purpose
-			// stays disabled.
-			rows, err := tx.Query(ctx, `SELECT tgname FROM pg_trigger WHERE tgrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass
-				AND NOT tgisinternal AND tgenabled = 'O'`, t.Name)
+			// Only those that would fire now (enabled, or ALWAYS), so
+			// that one disabled on purpose, or for replicas only, stays
+			// so; each comes back as it was.
+			rows, err := tx.Query(ctx, `SELECT tgname, tgenabled = 'A' FROM pg_trigger WHERE tgrelid = (quote_ident(current_schema()) || '.' || quote_ident($1))::regclass
+				AND NOT tgisinternal AND tgenabled IN ('O', 'A')`, t.Name)
 			if err != nil {
 				return err
 			}
-			triggers, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			type trigger struct {
+				name   string
+				always bool
+			}
+			triggers, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (trigger, error) {
+				var tg trigger
+				err := r.Scan(&tg.name, &tg.always)
+				return tg, err
+			})
 			if err != nil {
 				return err
 			}
 			for _, tg := range triggers {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" DISABLE TRIGGER "+quoteDouble(tg)); err != nil {
-					return fmt.Errorf("table %s: turn trigger %s off for the load (the importing user must own the table): %w", t.Name, tg, err)
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" DISABLE TRIGGER "+quoteDouble(tg.name)); err != nil {
+					return fmt.Errorf("table %s: turn trigger %s off for the load (the importing user must own the table): %w", t.Name, tg.name, err)
 				}
 			}
 			if err := l.copy(ctx, tx, t); err != nil {
 				return fmt.Errorf("load table %s: %w", t.Name, rowSecurity(pgDetail(err)))
 			}
 			for _, tg := range triggers {
-				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+" ENABLE TRIGGER "+quoteDouble(tg)); err != nil {
-					return fmt.Errorf("table %s: turn trigger %s back on: %w", t.Name, tg, err)
+				enable := " ENABLE TRIGGER "
+				if tg.always {
+					enable = " ENABLE ALWAYS TRIGGER "
+				}
+				if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(t.Name)+enable+quoteDouble(tg.name)); err != nil {
+					return fmt.Errorf("table %s: turn trigger %s back on: %w", t.Name, tg.name, err)
 				}
 			}
 			if err := l.mark(ctx, tx, stepTable+t.Name, t.Rows); err != nil {
