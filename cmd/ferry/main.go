@@ -100,6 +100,22 @@ type usageError struct{ error }
 // Unwrap keeps errors.Is and errors.As seeing the cause.
 func (e usageError) Unwrap() error { return e.error }
 
+// storeFlagHint names the flag that takes the store when an unknown flag
+// is the one another command takes it with: ferry export writes to --to,
+// its subcommands (and backup's) read --store.
+func storeFlagHint(c *cobra.Command, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "unknown flag: --")
+	if !ok {
+		return ""
+	}
+	for _, pair := range [][2]string{{"to", "store"}, {"store", "to"}} {
+		if name == pair[0] && c.Flags().Lookup(pair[1]) != nil {
+			return "; `" + c.CommandPath() + "` takes the store as --" + pair[1]
+		}
+	}
+	return ""
+}
+
 func usageErrorf(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
@@ -227,7 +243,7 @@ child's code.`,
 		PersistentPreRunE: a.setup,
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageErrorf("%v (see `%s --help`)", err, c.CommandPath())
+		return usageErrorf("%v%s (see `%s --help`)", err, storeFlagHint(c, err), c.CommandPath())
 	})
 	pf := root.PersistentFlags()
 	pf.StringP("database", "d", database.DefaultURL, "database URL (env FERRY_DATABASE_URL)")

@@ -284,6 +284,8 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"import", "--from", store + "/nope", "--json"}, `"ok": false`},
 		{[]string{"export", "prune", "--store", store}, "ferry export prune needs --keep N"},
 		{[]string{"export", "prune", "--store", store, "--json"}, `"error": "ferry export prune needs --keep N`},
+		{[]string{"export", "list", "--to", store}, "`ferry export list` takes the store as --store"},
+		{[]string{"export", "--store", store}, "`ferry export` takes the store as --to"},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
