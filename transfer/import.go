@@ -70,6 +70,12 @@ type ImportOptions struct {
 	// instead of the export's --resume (Quiesce.Resume): a statement in
 	// the target's engine, or a corrected one.
 	Resume string
+	// ResumeRecorded runs the export's own --resume statement, as the
+	// manifest records it, for each workload it paused. An export is
+	// input: the import runs no SQL read from it unless told to, and
+	// refuses (ErrResumeChoice) an export with paused workloads when
+	// none of KeepPaused, Resume and ResumeRecorded says what to do.
+	ResumeRecorded bool
 	// Flags are the command-line arguments an import cut short needs when
 	// it runs again (--mapping FILE, --keep-paused, --identity FILE...),
 	// recorded in the ledger for ferry status to say the whole command.
@@ -335,6 +341,9 @@ func (im *importer) run(ctx context.Context) error {
 	// and all: it is not run on another engine at the end of a load.
 	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
 		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[4]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[5]s); nothing was changed", len(q.Paused), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
+	}
+	if err := im.resumeChosen(); err != nil && !im.opts.Plan {
+		return err
 	}
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.
@@ -628,9 +637,36 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	if at := max(status.CurrentVersion, m.Source.SchemaVersion); status.LatestVersion > at {
 		add("migrate the target from version %d to the latest, %d", at, status.LatestVersion)
 	}
-	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
-		add("resume the %d workloads the export paused, in the target", len(q.Paused))
+	if q := m.Quiesce; q != nil && len(q.Paused) > 0 {
+		switch {
+		case im.opts.KeepPaused:
+			add("leave the %d workloads the export paused paused (--keep-paused)", len(q.Paused))
+		case im.opts.Resume != "":
+			add("resume the %d workloads the export paused, in the target, with --resume: %s", len(q.Paused), im.opts.Resume)
+		case im.opts.ResumeRecorded || im.direct != nil:
+			add("resume the %d workloads the export paused, in the target, with the export's --resume: %s", len(q.Paused), q.Resume)
+		default:
+			add("refuse to start: %v", im.resumeChosen())
+		}
 	}
+}
+
+// ErrResumeChoice is wrapped by the error of an import of an export that
+// paused workloads, when the import is not told what to do with them.
+var ErrResumeChoice = errors.New("the import is not told how to resume the workloads the export paused")
+
+// resumeChosen says what to do when the export paused workloads and the
+// import was not told whether to run the statement the export records:
+// SQL read from an export, which anyone who can write to the store can
+// change, runs only when the operator says so. A copy's statement is the
+// operator's own, from its command line.
+func (im *importer) resumeChosen() error {
+	q := im.m.Quiesce
+	if q == nil || len(q.Paused) == 0 || im.opts.KeepPaused || im.opts.Resume != "" || im.opts.ResumeRecorded || im.direct != nil {
+		return nil
+	}
+	return fmt.Errorf("%w: it paused %d workloads (%s) and records the statement that resumes them: %s; ferry runs no SQL read from an export unless told to: import with --resume-recorded to run that statement in the target, --resume SQL to run one of your own, or --keep-paused to leave them paused; nothing was changed",
+		ErrResumeChoice, len(q.Paused), q.pausedList(), q.Resume)
 }
 
 // cross reports whether the export is of another engine than the target.

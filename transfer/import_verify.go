@@ -189,7 +189,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 		return nil, fmt.Errorf("check foreign keys: %w", err)
 	}
 	for i, p := range fk {
-		if p.fk != nil && im.textKey(p.Table, p.fk.Columns) && im.m.Source.Engine == database.MySQL && im.db.URL.Kind != database.MySQL {
+		if p.keyColumns != "" && im.textKey(p.Table, strings.Split(p.keyColumns, ",")) && im.m.Source.Engine == database.MySQL && im.db.URL.Kind != database.MySQL {
 			fk[i].Detail += "; " + fmt.Sprintf(collationFromMySQL, engineName(im.db.URL.Kind))
 		}
 	}

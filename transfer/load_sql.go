@@ -734,8 +734,8 @@ func orphans(ctx context.Context, q querier, kind string, tables []TableExport) 
 // orphanProblem reports n rows of table whose parent under fk is missing.
 func orphanProblem(table string, fk ForeignKey, n int64) Problem {
 	return Problem{Table: table, What: "foreign_key", Want: "0", Got: fmt.Sprint(n),
-		Detail: fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name),
-		fk:     &fk}
+		Detail:     fmt.Sprintf("%d rows reference %s (%s) rows that are not there (foreign key %s)", n, fk.RefTable, strings.Join(fk.RefColumns, ", "), fk.Name),
+		keyColumns: strings.Join(fk.Columns, ",")}
 }
 
 // loadDataMySQL streams t's rows into one LOAD DATA LOCAL INFILE, the

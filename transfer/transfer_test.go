@@ -1143,7 +1143,26 @@ func TestQuiesce(t *testing.T) {
 			}
 		}
 		target := openURL(t, testdb.Create(t, tdb))
-		rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+		// SQL read from the export runs only when the operator says so:
+		// the plan shows it, and an import told nothing refuses.
+		plan, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Plan: true})
+		if err != nil || !slices.ContainsFunc(plan.Steps, func(s string) bool {
+			return strings.Contains(s, "refuse to start") && strings.Contains(s, m.Quiesce.Resume) && strings.Contains(s, "--resume-recorded")
+		}) {
+			t.Errorf("the plan of an import told nothing about the paused workloads: %v %q", err, plan.Steps)
+		}
+		if _, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{}); !errors.Is(err, ErrResumeChoice) ||
+			!strings.Contains(err.Error(), m.Quiesce.Resume) || !strings.Contains(err.Error(), "nothing was changed") {
+			t.Errorf("an import told nothing about the paused workloads: %v", err)
+		}
+		if s, err := serviceMigrator(t, target).Status(ctx); err != nil || s.CurrentVersion != 0 {
+			t.Errorf("the refused import changed the target: %v %v", s, err)
+		}
+		plan, err = Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Plan: true, ResumeRecorded: true})
+		if err != nil || !slices.Contains(plan.Steps, "resume the 2 workloads the export paused, in the target, with the export's --resume: "+m.Quiesce.Resume) {
+			t.Errorf("the plan of an import with --resume-recorded: %v %q", err, plan.Steps)
+		}
+		rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{ResumeRecorded: true})
 		if err != nil || rep.WorkloadsResumed != 2 {
 			t.Fatalf("import: %v %+v", err, rep)
 		}

@@ -23,8 +23,9 @@ type Problem struct {
 	Got  string `json:"got,omitempty"`
 	// Detail says more, in words.
 	Detail string `json:"detail,omitempty"`
-	// fk is the foreign key of a "foreign_key" problem.
-	fk *ForeignKey
+	// keyColumns are the columns of a "foreign_key" problem's key, joined
+	// by commas (a string keeps a Problem comparable).
+	keyColumns string
 }
 
 func (p Problem) String() string {

@@ -743,7 +743,7 @@ the one given with --resume when the export's failed there.`,
 func (a *app) importCmd() *cobra.Command {
 	var from, loc, identityFile, passphraseFile, mappingFile string
 	var resume string
-	var plan, keepPaused bool
+	var plan, keepPaused, resumeRecorded bool
 	var jobs int
 	c := &cobra.Command{
 		Use:   "import --from STORE/ID [--plan]",
@@ -784,6 +784,9 @@ the report with "problems").`,
 			ctx := cmd.Context()
 			if from == "" {
 				return usageErrorf("ferry import needs --from STORE/ID (see `ferry export list`)")
+			}
+			if n := btoi(keepPaused) + btoi(resumeRecorded) + btoi(resume != ""); n > 1 {
+				return usageErrorf("--keep-paused, --resume-recorded and --resume each say what to do with the workloads the export paused: give one")
 			}
 			if jobs < 1 {
 				return usageErrorf("--jobs must be at least 1, got %d", jobs)
@@ -832,11 +835,14 @@ the report with "problems").`,
 			if keepPaused {
 				again = append(again, "--keep-paused")
 			}
+			if resumeRecorded {
+				again = append(again, "--resume-recorded")
+			}
 			if resume != "" {
 				again = append(again, "--resume", resume)
 			}
 			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused,
-				Resume: resume, Jobs: jobs, Mapping: mapping, Flags: again})
+				Resume: resume, ResumeRecorded: resumeRecorded, Jobs: jobs, Mapping: mapping, Flags: again})
 			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)
@@ -858,12 +864,20 @@ the report with "problems").`,
 	c.Flags().BoolVar(&plan, "plan", false, "print what the import would do, and change nothing")
 	c.Flags().StringVar(&mappingFile, "mapping", "", "YAML file saying what to do where a target at a newer version differs from the export (renamed or dropped tables and columns, allowed casts), or, into another engine, which lossy conversions it allows (casts); see docs/transfer.md")
 	c.Flags().IntVar(&jobs, "jobs", 2, "connections loading and verifying at once: tables in parallel, each once the tables it references are in (SQLite loads through one); a large table with an integer key verified in key ranges")
-	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target (default: resume them once the data is verified)")
+	c.Flags().BoolVar(&keepPaused, "keep-paused", false, "leave the workloads the export paused paused in the target")
+	c.Flags().BoolVar(&resumeRecorded, "resume-recorded", false, "resume the workloads the export paused, once the data is verified, with the export's own --resume statement (shown by --plan): ferry runs no SQL read from an export unless told to")
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload in the target, instead of the export's --resume (its arguments are the paused row's values; for a target of another engine, or a statement that failed)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	c.RunE = a.jsonFailures(c.RunE)
 	return c
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // targetMigrator is migrator for the target of an import or a copy, or
@@ -937,7 +951,7 @@ func (a *app) jsonFailures(run func(*cobra.Command, []string) error) func(*cobra
 // a target that is not empty, a mapping, a window or a table selection
 // that does not fit, a copy onto its own source.
 func transferUsage(err error) bool {
-	for _, e := range []error{transfer.ErrNotEmpty, transfer.ErrMapping, transfer.ErrWindow, transfer.ErrSelection, transfer.ErrSameDatabase} {
+	for _, e := range []error{transfer.ErrNotEmpty, transfer.ErrMapping, transfer.ErrWindow, transfer.ErrSelection, transfer.ErrSameDatabase, transfer.ErrResumeChoice} {
 		if errors.Is(err, e) {
 			return true
 		}

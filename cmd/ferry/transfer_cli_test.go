@@ -285,6 +285,7 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"export", "prune", "--store", store}, "ferry export prune needs --keep N"},
 		{[]string{"export", "prune", "--store", store, "--json"}, `"error": "ferry export prune needs --keep N`},
 		{[]string{"export", "list", "--to", store}, "`ferry export list` takes the store as --store"},
+		{[]string{"import", "--from", store + "/nope", "--keep-paused", "--resume-recorded"}, "give one"},
 		{[]string{"export", "--store", store}, "`ferry export` takes the store as --to"},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
