@@ -128,6 +128,11 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 				return fmt.Errorf("table %s: the export has column %s, which the target does not have at version %d", te.Name, c.Name, m.Source.SchemaVersion)
 			}
 		}
+		// The verification checks the foreign keys the target declares
+		// (MySQL and SQLite load with their checks off), not the list
+		// the export carries: that is input, and a key left out of it
+		// would let rows without a parent through.
+		te.ForeignKeys = tt.ForeignKeys
 	}
 	// The statement that resumes the paused workloads at the end must
 	// run here: checked before anything is loaded, not after.
