@@ -3,13 +3,19 @@ package transfer
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/s2"
 
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
@@ -491,5 +497,91 @@ func TestScratchSkipsFileWriters(t *testing.T) {
 	}
 	if _, err := os.Stat(side); err != nil {
 		t.Errorf("the migration's file: %v", err)
+	}
+}
+
+// forgeChunk rewrites the first chunk of table in export m with edit, and
+// the chunk's size and sha256 in the manifest to match: an export changed
+// by someone who could write to the store.
+func forgeChunk(t *testing.T, st *Store, m *Manifest, table string, edit func([]byte) []byte) {
+	t.Helper()
+	dir := filepath.Join(strings.TrimPrefix(st.String(), "file://"), m.ID)
+	var c Chunk
+	for _, te := range m.Tables {
+		if te.Name == table {
+			c = te.Chunks[0]
+		}
+	}
+	stored, err := os.ReadFile(filepath.Join(dir, c.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := io.ReadAll(s2.NewReader(bytes.NewReader(stored)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	w := s2.NewWriter(&out)
+	if _, err := w.Write(edit(plain)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, c.Name), out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(out.Bytes())
+	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(manifest, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, te := range doc["tables"].([]any) {
+		for _, ch := range te.(map[string]any)["chunks"].([]any) {
+			if ch := ch.(map[string]any); ch["name"] == c.Name {
+				ch["sha256"], ch["size"], ch["raw_size"] = hex.EncodeToString(sum[:]), out.Len(), len(edit(plain))
+			}
+		}
+	}
+	if manifest, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), manifest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestImportRefusesEditedChunks: rows changed in a chunk whose sha256 was
+// changed to match fail an import that compares the loaded rows with the
+// chunks' (across engines) against the manifest's row checksum, and a
+// chunk holding more rows than the manifest says fails any import; the
+// table is not loaded.
+func TestImportRefusesEditedChunks(t *testing.T) {
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE ev (id INTEGER PRIMARY KEY, v VARCHAR(10) NOT NULL);\n"}
+	ctx := tctx(t)
+	for _, c := range []struct {
+		target string
+		edit   func([]byte) []byte
+		want   string
+	}{
+		{database.MySQL, func(b []byte) []byte { return bytes.Replace(b, []byte(`"b"`), []byte(`"x"`), 1) }, "add up to row checksum"},
+		{database.SQLite, func(b []byte) []byte { return append(b, "[3,\"c\"]\n"...) }, "holds more than the 2 rows the manifest says"},
+		{database.Postgres, func(b []byte) []byte { return append(b, "[3,\"c\"]\n"...) }, "holds more than the 2 rows the manifest says"},
+	} {
+		src := testdb.New(t, database.SQLite)
+		st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO ev VALUES (1, 'a'), (2, 'b')"}, ExportOptions{})
+		forgeChunk(t, st, m, "ev", c.edit)
+		target := testdb.New(t, c.target).DB
+		_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("import into %s of an edited chunk: %v", c.target, err)
+		}
+		if got := queryString(t, target, "SELECT COUNT(*) FROM ev"); got != "0" {
+			t.Errorf("%s: %s rows of the edited table loaded", c.target, got)
+		}
 	}
 }

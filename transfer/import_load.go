@@ -440,7 +440,10 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		})
 		t.Rows = src.Rows
 	} else {
-		err = im.readLines(ctx, src, stream != nil, each)
+		// Where the verification compares the loaded rows with these
+		// rows rather than with the manifest, these must be the
+		// manifest's rows.
+		err = im.readLines(ctx, src, stream != nil, proj != nil || t.conv != nil, each)
 	}
 	if err != nil {
 		return err
@@ -451,14 +454,21 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 }
 
 // readLines calls fn with every row line of exported table t's chunks,
-// checked against the manifest, decrypted when they are encrypted; with
-// stream, a row too long to hold comes as a streamRow instead of a line.
-func (im *importer) readLines(ctx context.Context, t *TableExport, stream bool, fn func(line []byte, sr *streamRow, where string, failed func(error) error) error) error {
+// checked against the manifest (each chunk's sha256 and row count, and,
+// with sum, the table's row checksum), decrypted when they are encrypted;
+// with stream, a row too long to hold comes as a streamRow instead of a
+// line.
+func (im *importer) readLines(ctx context.Context, t *TableExport, stream, sum bool, fn func(line []byte, sr *streamRow, where string, failed func(error) error) error) error {
 	ncol := 0
 	if stream {
 		ncol = len(t.Columns)
 	}
+	var rows rowSum
 	for _, c := range t.Chunks {
+		var n int64
+		more := func() error {
+			return fmt.Errorf("%w: %s/%s holds more than the %d rows the manifest says: the export was changed after it was taken", ErrCorrupt, im.m.ID, c.Name, c.Rows)
+		}
 		var key age.Identity
 		if im.m.Encryption.encrypts(t.Name) {
 			key = im.key
@@ -475,6 +485,16 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream bool, 
 			if errors.Is(err, io.EOF) {
 				break
 			}
+			if n++; err == nil && n > c.Rows {
+				err = more()
+			}
+			if err == nil && sum {
+				if sr != nil {
+					err = errors.New("transfer: a streamed row where the row checksum is summed") // feed streams no row then
+				} else {
+					rows.add(line)
+				}
+			}
 			if err == nil {
 				err = fn(line, sr, im.m.ID+"/"+c.Name, r.failed)
 			}
@@ -484,13 +504,19 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream bool, 
 			}
 		}
 		r.close()
+		if n != c.Rows {
+			return fmt.Errorf("%w: %s/%s holds %d rows, the manifest says %d: the export was changed after it was taken", ErrCorrupt, im.m.ID, c.Name, n, c.Rows)
+		}
+	}
+	if got := rows.String(); sum && got != t.RowChecksum {
+		return fmt.Errorf("%w: the rows of table %s's chunks add up to row checksum %s, the manifest says %s: the export was changed after it was taken (`ferry export verify` names the chunk)", ErrCorrupt, t.Name, got, t.RowChecksum)
 	}
 	return nil
 }
 
 // readChunks calls fn with every decoded row of exported table t.
 func (im *importer) readChunks(ctx context.Context, t *TableExport, fn func([]value) error) error {
-	return im.readLines(ctx, t, false, func(line []byte, _ *streamRow, where string, failed func(error) error) error {
+	return im.readLines(ctx, t, false, true, func(line []byte, _ *streamRow, where string, failed func(error) error) error {
 		row, err := decodeRow(line, len(t.Columns))
 		if err != nil {
 			return failed(fmt.Errorf("%w: %s: %v", ErrCorrupt, where, err))
