@@ -173,6 +173,10 @@ func appendRow(buf []byte, row []any) []byte {
 	return append(buf, ']', '\n')
 }
 
+// notUTF8 is what is wrong with a row holding bytes that are not UTF-8
+// outside {"s": ...}: encoding/json would turn them into U+FFFD.
+const notUTF8 = `text that is not UTF-8 (ferry writes such text as {"s": base64})`
+
 // errFormat is wrapped by decoding errors.
 var errFormat = errors.New("malformed row")
 
@@ -356,6 +360,9 @@ func jsonNumber(b []byte) (int, bool) {
 
 // decodeRowJSON is decodeRow through encoding/json: any well-formed line.
 func decodeRowJSON(line []byte, ncol int) ([]value, error) {
+	if !utf8.Valid(line) {
+		return nil, fmt.Errorf("%w: %s", errFormat, notUTF8)
+	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(line, &raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", errFormat, err)

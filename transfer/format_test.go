@@ -198,7 +198,15 @@ func TestStreamRow(t *testing.T) {
 			}
 		}
 	}
-	for _, bad := range []string{`[1,2`, `[1,2]`, `[1]x`, `["a\qb"]`, `["a` + "\x01" + `"]`, `[{"b":"!!!!"}]`, `[{"z":"1"}]`, `[{"f":"1"}]`, `["a"`, `[truex]`} {
+	// Bytes that are not UTF-8 in a string (ferry writes such text as
+	// {"s": base64}): encoding/json would make them U+FFFD.
+	for _, bad := range []string{"[\"\xff\xfe\"]", "[\"ab\xe2\x82\"]", "[\"\xc3\"]"} {
+		if _, err := decodeRow([]byte(bad), 1); !errors.Is(err, errFormat) {
+			t.Errorf("%q decodes: %v", bad, err)
+		}
+	}
+	for _, bad := range []string{`[1,2`, `[1,2]`, `[1]x`, `["a\qb"]`, `["a` + "\x01" + `"]`, `[{"b":"!!!!"}]`, `[{"z":"1"}]`, `[{"f":"1"}]`, `["a"`, `[truex]`,
+		"[\"\xff\xfe\"]", "[\"abcdefghijklmnopqrst\xe2\x82\"]", "[\"\xc3\"]"} {
 		for size := 16; size <= 20; size++ {
 			if _, _, err := streamDecode(bad+"\n", 1, size); err == nil || !errors.Is(err, ErrCorrupt) {
 				t.Errorf("%s through a %d-byte buffer: %v, want a corrupt row", bad, size, err)

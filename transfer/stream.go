@@ -253,10 +253,12 @@ type jsonText struct {
 	pend []byte
 }
 
-// text appends a run of the string's own bytes, as encoding/json decodes
-// them: a byte that is not part of valid UTF-8 becomes U+FFFD. A
-// character cut at the run's end waits in pend for the next run.
-func (t *jsonText) text(out, run []byte) []byte {
+// text appends a run of the string's own bytes; false if they are not
+// UTF-8 (ferry writes such text as {"s": base64}: an export holding them
+// was not written by ferry, and encoding/json would turn them into
+// U+FFFD, changing the value). A character cut at the run's end waits in
+// pend for the next run.
+func (t *jsonText) text(out, run []byte) ([]byte, bool) {
 	data := run
 	if len(t.pend) > 0 {
 		data = append(t.pend, run...)
@@ -275,31 +277,16 @@ func (t *jsonText) text(out, run []byte) []byte {
 		}
 	}
 	body := data[:cut]
-	if utf8.Valid(body) {
-		out = append(out, body...)
-	} else {
-		for len(body) > 0 {
-			r, n := utf8.DecodeRune(body)
-			if r == utf8.RuneError && n == 1 {
-				out = utf8.AppendRune(out, utf8.RuneError)
-			} else {
-				out = append(out, body[:n]...)
-			}
-			body = body[n:]
-		}
+	if !utf8.Valid(body) {
+		return out, false
 	}
+	out = append(out, body...)
 	t.pend = append(t.pend[:0], data[cut:]...)
-	return out
+	return out, true
 }
 
-// flushText ends a run: a character still cut short is not one.
-func (t *jsonText) flushText(out []byte) []byte {
-	for range t.pend {
-		out = utf8.AppendRune(out, utf8.RuneError)
-	}
-	t.pend = t.pend[:0]
-	return out
-}
+// flushText ends a run: false if a character is still cut short.
+func (t *jsonText) flushText() bool { return len(t.pend) == 0 }
 
 func (t *jsonText) Read(p []byte) (int, error) {
 	for len(t.out) == 0 {
@@ -343,11 +330,16 @@ func (t *jsonText) fill() error {
 		if t.high != 0 && j > i {
 			out, t.high = utf8.AppendRune(out, utf8.RuneError), 0
 		}
-		out = t.text(out, b[i:j])
+		var ok bool
+		if out, ok = t.text(out, b[i:j]); !ok {
+			return t.r.fail(notUTF8)
+		}
 		if j == len(b) {
 			break
 		}
-		out = t.flushText(out)
+		if !t.flushText() {
+			return t.r.fail(notUTF8)
+		}
 		switch c := b[j]; {
 		case c == '"':
 			if j != len(b)-1 || more {
