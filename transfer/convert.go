@@ -71,6 +71,9 @@ type colType struct {
 	n        int  // cText: characters (0: unbounded)
 	fsp      int  // cTime, cTimeTZ: fractional digits of a second kept
 	textForm bool // SQLite's time and JSON columns hold text whatever their name says
+	// collapses, for cJSON: the type keeps one value per key of an object
+	// (PostgreSQL's jsonb, MySQL's JSON), not the text.
+	collapses bool
 	// form, for cOther: "clock" (a time of day or MySQL's TIME, whose
 	// engines print trailing fractional zeros differently) or "uuid"
 	// (PostgreSQL prints it in lower case), for the canonical form.
@@ -124,8 +127,10 @@ func classifyType(kind, typ string) colType {
 			return colType{class: cText, n: a1}
 		case "bytea":
 			return colType{class: cBytes}
-		case "json", "jsonb":
+		case "json":
 			return colType{class: cJSON}
+		case "jsonb":
+			return colType{class: cJSON, collapses: true}
 		case "timestamp with time zone":
 			return colType{class: cTimeTZ, fsp: fspOr(has1, a1)}
 		case "timestamp without time zone", "timestamp":
@@ -168,7 +173,8 @@ func classifyType(kind, typ string) colType {
 		case "tinytext", "text", "mediumtext", "longtext", "enum", "set":
 			return colType{class: cText}
 		case "json":
-			return colType{class: cJSON}
+			// MySQL's own JSON type (MariaDB's JSON is a longtext).
+			return colType{class: cJSON, collapses: true}
 		case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
 			return colType{class: cBytes}
 		case "datetime", "timestamp":
@@ -414,6 +420,11 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				v, err := toText(v)
 				if err == nil && v.kind == kText && !json.Valid([]byte(v.s)) {
 					return v, fmt.Errorf("%s is not JSON: %w", show(v), errValue)
+				}
+				if err == nil && v.kind == kText && d.collapses {
+					if k, dup := jsonDupKey(v.s); dup {
+						return v, fmt.Errorf("%s has the key %q twice in one object, of which the column's type keeps only one: %w", show(v), k, errValue)
+					}
 				}
 				return v, err
 			}
@@ -684,6 +695,11 @@ func canonicalOf(d colType) func(any) any {
 			if !ok {
 				return v
 			}
+			if _, dup := jsonDupKey(s); dup {
+				// Its text is the value (a type that keeps one value per
+				// key refuses it when it is loaded).
+				return v
+			}
 			dec := json.NewDecoder(strings.NewReader(s))
 			dec.UseNumber()
 			var x any
@@ -726,6 +742,48 @@ func canonicalOf(d colType) func(any) any {
 			s = strings.ToLower(s)
 		}
 		return s
+	}
+}
+
+// jsonDupKey returns a key that one object of the JSON text s holds
+// twice, if any: decoded into a map, only the last would be left.
+func jsonDupKey(s string) (string, bool) {
+	type frame struct {
+		object, key bool // an object; expecting a key next
+		seen        map[string]bool
+	}
+	var stack []*frame
+	dec := json.NewDecoder(strings.NewReader(s))
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false // the end, or not JSON (checked elsewhere)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if top != nil && top.object && top.key {
+			k := tok.(string)
+			if top.seen[k] {
+				return k, true
+			}
+			top.seen[k], top.key = true, false
+			continue
+		}
+		if top != nil && top.object {
+			top.key = true // after this value, a key
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{object: true, key: true, seen: map[string]bool{}})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		}
 	}
 }
 
