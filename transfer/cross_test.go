@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/klauspost/compress/s2"
 
 	"github.com/ferrydb/ferry/database"
@@ -586,6 +587,38 @@ func TestImportRefusesEditedChunks(t *testing.T) {
 		}
 		if got := queryString(t, target, "SELECT COUNT(*) FROM ev"); got != "0" {
 			t.Errorf("%s: %s rows of the edited table loaded", c.target, got)
+		}
+	}
+}
+
+// TestConversionErrorHidesEncryptedValues: a value of an encrypted table
+// that does not fit the target's column is not printed in the error.
+func TestConversionErrorHidesEncryptedValues(t *testing.T) {
+	ctx := tctx(t)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := testdb.New(t, database.SQLite).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO s VALUES (1, 'hunter2-and-more')")
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id int PRIMARY KEY, secret varchar(5) NOT NULL);\n"})
+	for _, encrypt := range []string{"", EncryptAll} {
+		st, err := OpenStore(ctx, t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := Export(ctx, st, src, smig, ExportOptions{Encrypt: encrypt, Recipients: []age.Recipient{key.Recipient()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		target := testdb.New(t, database.Postgres).DB
+		_, err = Import(ctx, st, m.ID, target, tmig(target), ImportOptions{Identities: []age.Identity{key}})
+		if err == nil || !strings.Contains(err.Error(), "column secret") || strings.Contains(err.Error(), "hunter2") != (encrypt == "") {
+			t.Errorf("import (encrypt %q) of a value too long: %v", encrypt, err)
 		}
 	}
 }

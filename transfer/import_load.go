@@ -33,12 +33,16 @@ func (im *importer) bulk(t *TableExport) bool {
 }
 
 // convert converts a row (in t's columns) into the target's forms.
-func (t *TableExport) convert(row []value) error {
+func (t *TableExport) convert(row []value, secret bool) error {
 	for i, f := range t.conv {
 		if f == nil {
 			continue
 		}
 		v, err := f(row[i])
+		if err != nil && secret {
+			// The reason names the value, which the export encrypted.
+			return fmt.Errorf("column %s: a value does not fit the column's type, %s (not shown: the table is encrypted in the export): %w", t.Columns[i].Name, t.Columns[i].Type, errValue)
+		}
 		if err != nil {
 			return fmt.Errorf("column %s: %w", t.Columns[i].Name, err)
 		}
@@ -385,6 +389,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	var n, size int64
 	var canon []byte
 	t.fedSum, t.fed = rowSum{}, false
+	secret := im.m.Encryption.encrypts(src.Name)
 	counted := func(bytes int64) {
 		n++
 		size += bytes
@@ -423,7 +428,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			// so a conversion that changed a value is caught too.
 			canon = t.canonLine(canon[:0], row)
 			t.fedSum.add(canon[:len(canon)-1])
-			if err := t.convert(row); err != nil {
+			if err := t.convert(row, secret); err != nil {
 				return failed(fmt.Errorf("%s: the table's row %d: %w", where, n+1, err))
 			}
 		}
