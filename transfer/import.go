@@ -696,6 +696,21 @@ func (im *importer) checkMigrations() error {
 func (im *importer) checkEmpty(ctx context.Context, status *migrate.Status) error {
 	if status.AppliedCount > 0 || status.CurrentVersion > 0 {
 		// Only a target older than the export comes here (see Import).
+		// Migrating one that holds rows would not make it importable:
+		// its rows would still be there, changed by the migrations.
+		tables, err := catalog(ctx, im.db, im.db.URL.Kind, ownTables(im.mig.Table()))
+		if err != nil {
+			return err
+		}
+		for _, t := range tables {
+			var n int64
+			if err := im.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(im.db.URL.Kind, t.Name)).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("%w: it is at schema version %d, older than the export's %d, and its table %s has %d rows: an import loads into an empty database, or one at the export's version or newer whose tables are empty; import into a new, empty database (migrating this one would not empty it)", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, t.Name, n)
+			}
+		}
 		return fmt.Errorf("%w: it is at schema version %d, older than the export's %d; an import loads into an empty database, or one at the export's version or newer whose tables are empty: migrate it first (ferry up --to %d, or to the latest), or import into an empty database", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, im.m.Source.SchemaVersion)
 	}
 	tables, err := strsOwn(ctx, im.db, im.mig.Table())

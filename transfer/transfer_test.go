@@ -614,6 +614,11 @@ func TestImportRefuses(t *testing.T) {
 	if _, err := Import(ctx, st, m.ID, older, serviceMigrator(t, older), ImportOptions{}); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "older than the export's 2") || !strings.Contains(err.Error(), "ferry up --to 2") {
 		t.Errorf("a target at an older version: %v", err)
 	}
+	// One that holds rows: migrating it would not help.
+	exec(t, older, `INSERT INTO users (login) VALUES ('kept')`)
+	if _, err := Import(ctx, st, m.ID, older, serviceMigrator(t, older), ImportOptions{}); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "table users has 1 rows") || strings.Contains(err.Error(), "ferry up") {
+		t.Errorf("a target at an older version, with rows: %v", err)
+	}
 	other := openURL(t, testdb.Create(t, tdb))
 	dir := t.TempDir()
 	for _, f := range []string{"001_initial.sql", "002_seed_settings.sql"} {
