@@ -311,6 +311,18 @@ func TestKeysMySQLMatchedByCollation(t *testing.T) {
 			!strings.Contains(err.Error(), "MySQL, where these rows were exported from, matched these text keys by the column's collation") {
 			t.Errorf("import into %s of keys MySQL matched by collation: %v", kind, err)
 		}
+		if kind != database.SQLite {
+			continue
+		}
+		// Found by the verification: running the import again cannot
+		// help, and says so, as ferry status does.
+		_, err = Import(ctx, st, m.ID, target, mig(target), ImportOptions{})
+		if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "drop this database, create it empty, and import again") {
+			t.Errorf("a re-run of an import whose verification failed: %v", err)
+		}
+		if u, err := UnfinishedImports(ctx, target, "ferry_migrations"); err != nil || len(u) != 1 || !u[0].Mismatch {
+			t.Errorf("unfinished imports after a failed verification: %+v %v", u, err)
+		}
 	}
 }
 

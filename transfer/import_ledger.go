@@ -15,6 +15,10 @@ const (
 	stepStarted  = "started"
 	stepEmptied  = "emptied"
 	stepVerified = "verified"
+	// stepMismatch: the verification found the loaded rows differ from
+	// the export's; running the import again cannot change rows already
+	// loaded.
+	stepMismatch = "mismatch"
 	stepDone     = "done"
 	stepTable    = "table:"
 	// stepFrom + where the export is (--from): ferry before it ignores
@@ -50,6 +54,7 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 	others := map[string]bool{}
 	otherDone := map[string]bool{}
 	otherCopy := map[string]bool{}
+	otherMismatch := map[string]bool{}
 	for rows.Next() {
 		var id, step string
 		var n int64
@@ -66,15 +71,22 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 				otherDone[id] = true
 			case stepCopy:
 				otherCopy[id] = true
+			case stepMismatch:
+				otherMismatch[id] = true
 			}
 		}
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
+	if _, ok := done[stepMismatch]; ok {
+		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's, and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export first)", ErrMismatch)
+	}
 	for id := range others {
 		switch {
 		case otherDone[id]:
+		case otherMismatch[id]:
+			return nil, fmt.Errorf("the import of export %s into this database found that the rows it loaded differ from the export's, and cannot be finished: drop this database, create it empty, and import again", id)
 		case otherCopy[id]:
 			return nil, fmt.Errorf("a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", id)
 		default:

@@ -217,6 +217,10 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		return err
 	}
 	if err := mismatch(problems); err != nil {
+		// For ferry status, and for a re-run to say it cannot help.
+		if merr := im.mark(ctx, nil, stepMismatch, int64(len(problems))); merr != nil {
+			return fmt.Errorf("%w (and %v)", err, merr)
+		}
 		return err
 	}
 	// After the keys are back: MySQL's ALTER TABLE ... AUTO_INCREMENT

@@ -24,6 +24,10 @@ type Unfinished struct {
 	// Copy says it is a ferry copy, which cannot be run again: its
 	// target is to be dropped and copied anew.
 	Copy bool `json:"copy,omitempty"`
+	// Mismatch says its verification found the loaded rows differ from
+	// the export's: it cannot be finished, and its target is to be
+	// dropped and imported into anew.
+	Mismatch bool `json:"verification_failed,omitempty"`
 	// From is where the export is, as ferry import --from takes it (""
 	// when the ledger does not say: an import by an older ferry).
 	From string `json:"from,omitempty"`
@@ -123,6 +127,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.Verified = true
 		case step == stepCopy:
 			u.Copy = true
+		case step == stepMismatch:
+			u.Mismatch = true
 		case strings.HasPrefix(step, stepFrom):
 			u.From = step[len(stepFrom):]
 		case strings.HasPrefix(step, stepFlags):

@@ -58,6 +58,9 @@ type ImportInProgress struct {
 	TablesLoaded []string `json:"tables_loaded"`
 	Verified     bool     `json:"verified"`
 	Copy         bool     `json:"copy,omitempty"`
+	// VerificationFailed: the rows it loaded differ from the export's;
+	// it cannot be finished (drop the database and import anew).
+	VerificationFailed bool `json:"verification_failed,omitempty"`
 	// From is where the export is (ferry import --from), when known.
 	From string `json:"from,omitempty"`
 	// Command is the ferry import command that finishes it, when known.
