@@ -244,17 +244,26 @@ func ShellQuote(s string) string {
 // Close releases the store.
 func (s *Store) Close() error { return s.bucket.close() }
 
+// MaxSmallObject bounds what ReadAll reads: a manifest of an export of
+// some 300,000 chunks, far more than any holds.
+const MaxSmallObject = 64 << 20
+
 // ReadAll returns the whole object key, for small objects such as
-// manifests. A missing object is an error wrapping ErrNotExist.
+// manifests: one larger than MaxSmallObject is not one of them (a
+// store's objects are input), and is an error. A missing object is an
+// error wrapping ErrNotExist.
 func (s *Store) ReadAll(ctx context.Context, key string) ([]byte, error) {
 	r, err := s.OpenReader(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(io.LimitReader(r, MaxSmallObject+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s from %s: %w", key, s, err)
+	}
+	if len(data) > MaxSmallObject {
+		return nil, fmt.Errorf("read %s from %s: it is larger than %d MiB, which no object ferry writes there is: the store was edited by hand", key, s, MaxSmallObject>>20)
 	}
 	return data, nil
 }

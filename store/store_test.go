@@ -124,3 +124,24 @@ func TestOpenExistingNotADirectory(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAllBounded: ReadAll, for manifests and keys, does not read an
+// object past MaxSmallObject (a store's objects are input: a manifest
+// could be a link to /dev/zero).
+func TestReadAllBounded(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(ctx, dir, "export store")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "e1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "e1", "manifest.json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadAll(ctx, "e1/manifest.json"); err == nil || !strings.Contains(err.Error(), "larger than 64 MiB") {
+		t.Errorf("ReadAll of an endless object: %v", err)
+	}
+}

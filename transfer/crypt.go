@@ -255,11 +255,19 @@ func PassphraseRecipient(pass string) ([]age.Recipient, error) {
 	return []age.Recipient{r}, nil
 }
 
+// maxScryptWorkFactor is the largest scrypt work factor (log2) a
+// passphrase-encrypted export's key may ask for.
+const maxScryptWorkFactor = 20
+
 // PassphraseIdentity is the identity of a passphrase.
 func PassphraseIdentity(pass string) ([]age.Identity, error) {
 	id, err := age.NewScryptIdentity(pass)
 	if err != nil {
 		return nil, err
 	}
+	// ferry writes age's default work factor, 2^18 (256 MiB, about a
+	// second); a key asking for more than 2^20 (1 GiB) was not written
+	// by it, and would cost gigabytes and minutes before any check.
+	id.SetMaxWorkFactor(maxScryptWorkFactor)
 	return []age.Identity{id}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"strconv"
@@ -301,4 +302,28 @@ func abs(n int) int {
 		return -n
 	}
 	return n
+}
+
+// TestDecodeManifestRefuses: a manifest ferry could not have written is
+// refused, saying what is wrong with it, before anything is read.
+func TestDecodeManifestRefuses(t *testing.T) {
+	const sum = `"row_checksum":"00000000000000000000000000000000"`
+	table := func(name string, rows int) string {
+		return fmt.Sprintf(`{"name":%q,"columns":[{"name":"id","type":"int"}],"rows":%d,%s,"chunks":[{"name":"tables/%s/part-00001.jsonl.s2","rows":%d}]}`, name, rows, sum, name, rows)
+	}
+	head := `"format":2,"id":"20261129T170000Z-ab12cd","compression":"s2","source":{"engine":"sqlite","schema_version":%d,"migrations":[{"version":%d}]}`
+	for _, c := range []struct{ doc, want string }{
+		{"{" + fmt.Sprintf(head, 1, 1) + "}", "no tables field"},
+		{"{" + fmt.Sprintf(head, 1, 1) + `,"tables":[` + table("a", 1) + "," + table("a", 1) + "]}", "table a is listed twice"},
+		{"{" + fmt.Sprintf(head, -3, 1) + `,"tables":[]}`, "schema version is -3"},
+		{"{" + fmt.Sprintf(head, 1, 0) + `,"tables":[]}`, "applied migration 0"},
+		{"{" + fmt.Sprintf(head, 1, 1) + `,"tables":[` + table("a", -1) + "]}", "-1 rows"},
+	} {
+		if _, err := decodeManifest([]byte(c.doc)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.doc, err, c.want)
+		}
+	}
+	if _, err := decodeManifest([]byte("{" + fmt.Sprintf(head, 1, 1) + `,"tables":[` + table("a", 1) + "]}")); err != nil {
+		t.Errorf("a good manifest: %v", err)
+	}
 }

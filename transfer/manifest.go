@@ -184,6 +184,21 @@ func decodeManifest(data []byte) (*Manifest, error) {
 	if m.Format == 0 {
 		return nil, fmt.Errorf("not an export manifest: it has no format")
 	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, fmt.Errorf("not an export manifest: %w", err)
+	}
+	if _, ok := fields["tables"]; !ok {
+		return nil, fmt.Errorf("not an export manifest: it has no tables field")
+	}
+	if m.Source.SchemaVersion < 0 {
+		return nil, fmt.Errorf("the source's schema version is %d, which no schema has", m.Source.SchemaVersion)
+	}
+	for _, a := range m.Source.Migrations {
+		if a.Version <= 0 {
+			return nil, fmt.Errorf("the source's applied migration %d has a version no migration has", a.Version)
+		}
+	}
 	if m.Format < 1 || m.Format > ManifestFormat {
 		return nil, fmt.Errorf("%w: manifest format %d: this ferry reads formats 1 to %d", ErrNewerFormat, m.Format, ManifestFormat)
 	}
@@ -202,9 +217,17 @@ func decodeManifest(data []byte) (*Manifest, error) {
 			m.Sequences[i].Name = strings.ReplaceAll(n[1:len(n)-1], `""`, `"`)
 		}
 	}
+	tables := map[string]bool{}
 	for _, t := range m.Tables {
 		if t.Name == "" || len(t.Columns) == 0 {
 			return nil, fmt.Errorf("manifest names a table without a name or columns")
+		}
+		if tables[t.Name] {
+			return nil, fmt.Errorf("table %s is listed twice", t.Name)
+		}
+		tables[t.Name] = true
+		if t.Rows < 0 {
+			return nil, fmt.Errorf("table %s: %d rows", t.Name, t.Rows)
 		}
 		if strings.HasPrefix(t.RowChecksum, sealedPrefix) {
 			if m.Format < 3 || !m.Encryption.encrypts(t.Name) {
@@ -214,10 +237,15 @@ func decodeManifest(data []byte) (*Manifest, error) {
 			return nil, fmt.Errorf("table %s: %w", t.Name, err)
 		}
 		var rows int64
+		chunks := map[string]bool{}
 		for _, c := range t.Chunks {
 			if !validChunkName(t.Name, c.Name, m.compression()) {
 				return nil, fmt.Errorf("table %s: chunk name %q is not tables/%s/part-NNNNN%s", t.Name, c.Name, t.Name, chunkExt(m.compression()))
 			}
+			if chunks[c.Name] || c.Rows < 0 {
+				return nil, fmt.Errorf("table %s: chunk %s is listed twice, or with %d rows", t.Name, c.Name, c.Rows)
+			}
+			chunks[c.Name] = true
 			rows += c.Rows
 		}
 		if rows != t.Rows {
