@@ -44,6 +44,9 @@ type Options struct {
 	// largeRow: a row whose text and binary values add up to more bytes
 	// is read in slices (default defaultLargeRow; tests lower it).
 	largeRow int64
+	// maxWholeRow: the longest row line an import holds whole (default
+	// maxWholeRow; tests lower it).
+	maxWholeRow int
 }
 
 // Progress is a table's progress.

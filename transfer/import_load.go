@@ -489,6 +489,7 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream, sum b
 		if im.opts.largeRow > 0 {
 			r.bufferSize(int(im.opts.largeRow)) // tests
 		}
+		r.maxRow = im.opts.maxWholeRow
 		for {
 			line, sr, err := r.next(ncol)
 			if errors.Is(err, io.EOF) {

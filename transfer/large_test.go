@@ -268,3 +268,22 @@ func TestMaxBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestImportBoundsWholeRows: a row line an import must hold whole (here
+// into SQLite) and that is longer than the bound is refused with its
+// chunk, not read into memory however long: a small chunk can spell a
+// huge row.
+func TestImportBoundsWholeRows(t *testing.T) {
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT NOT NULL);\n"}
+	src := testdb.New(t, database.SQLite)
+	st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO big VALUES (1, 'short'), (2, printf('%.*c', 20000, 'x'))"}, ExportOptions{})
+	target := testdb.New(t, database.SQLite).DB
+	_, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{Options: Options{largeRow: 1024, maxWholeRow: 8192}})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "tables/big/part-00001") || !strings.Contains(err.Error(), "holds a row longer than") {
+		t.Fatalf("import of a row past the bound: %v", err)
+	}
+	target = testdb.New(t, database.SQLite).DB
+	if _, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{Options: Options{largeRow: 1024}}); err != nil {
+		t.Fatalf("the same import within the default bound: %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -306,6 +307,8 @@ type chunkReader struct {
 	br  *bufio.Reader
 	c   Chunk
 	id  string
+	// maxRow bounds a row line read whole (0: maxWholeRow).
+	maxRow int
 }
 
 // openChunk opens chunk c of export id, decrypting it with key when not
@@ -362,15 +365,24 @@ func (r *chunkReader) line() ([]byte, error) {
 // next returns the next row's line as line does or, when the row is
 // longer than the reader's buffer and ncol > 0, as a streamRow of ncol
 // values to read to its end (finish) before the next row.
+// maxWholeRow bounds a row line that is read whole (see next).
+const maxWholeRow = 1 << 30
+
 func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	b, err := r.br.ReadSlice('\n')
 	if errors.Is(err, bufio.ErrBufferFull) && ncol > 0 {
 		return nil, newStreamRow(append([]byte(nil), b...), r.br, ncol, r.id+"/"+r.c.Name), nil
 	}
 	if errors.Is(err, bufio.ErrBufferFull) {
-		// A row longer than the buffer (a large value): collect it.
+		// A row longer than the buffer (a large value): collect it, up
+		// to the largest value an engine stores (PostgreSQL's and
+		// MySQL's 1 GiB): a few kilobytes of chunk can spell a longer
+		// row, which would take all the memory there is.
 		full := append([]byte(nil), b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
+			if limit := cmp.Or(r.maxRow, maxWholeRow); len(full) > limit {
+				return nil, nil, fmt.Errorf("%w: %s/%s holds a row longer than %d MiB, which no database stores and which this import would hold whole (its values are converted or mapped one by one)", ErrCorrupt, r.id, r.c.Name, limit>>20)
+			}
 			b, err = r.br.ReadSlice('\n')
 			full = append(full, b...)
 		}
