@@ -121,6 +121,14 @@ func (im *importer) createLedger(ctx context.Context) error {
 		done_at VARCHAR(40) NOT NULL,
 		PRIMARY KEY (export_id, step))`)
 	if err != nil {
+		// Two imports started at once: PostgreSQL's CREATE TABLE IF NOT
+		// EXISTS fails on its catalog's unique index in the one that
+		// waited for the other to create it.
+		if exists, terr := tableExists(ctx, im.db, ledgerTable(im.mig.Table())); terr == nil && exists {
+			err = nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("create the import ledger %s: %w", im.ledger, err)
 	}
 	if im.db.URL.Kind == database.MySQL {

@@ -1,6 +1,11 @@
 package transfer
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/internal/testdb"
+)
 
 // TestLoadLocks: a group that loads without its foreign keys (a large
 // table's) never runs beside another group referencing the same table;
@@ -36,6 +41,30 @@ func TestLoadLocks(t *testing.T) {
 		for g, want := range s.can {
 			if got := l.canStart(g); got != want {
 				t.Errorf("step %d: canStart(%d) = %v, want %v", i, g, got, want)
+			}
+		}
+	}
+}
+
+// TestLedgerCreatedAtOnce: two imports that start at the same moment
+// both get the ledger, though PostgreSQL's CREATE TABLE IF NOT EXISTS
+// fails in the one that waited for the other's.
+func TestLedgerCreatedAtOnce(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	mig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE x (id int);\n"})
+	for round := range 6 {
+		db := openURL(t, testdb.Create(t, tdb))
+		m := mig(db)
+		errs := make(chan error, 2)
+		for range 2 {
+			go func() {
+				im := &importer{db: db, mig: m, ledger: db.Dialect.Table(ledgerTable(m.Table()))}
+				errs <- im.createLedger(tctx(t))
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
 			}
 		}
 	}
