@@ -240,18 +240,18 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 	for _, key := range mp.Casts {
 		table, col, _ := strings.Cut(key, ".")
 		if t := m.table(table); t == nil || t.column(col) == nil {
-			problems = append(problems, fmt.Sprintf("the mapping allows a cast of column %s, which the export does not have", key))
+			problems = append(problems, fmt.Sprintf("the mapping allows a cast of column %s, which the export does not have (remove it from the mapping)", key))
 		}
 	}
 	for name, to := range mp.Tables {
 		if m.table(name) == nil {
-			problems = append(problems, fmt.Sprintf("the mapping names table %s (-> %s), which the export does not have", name, to))
+			problems = append(problems, fmt.Sprintf("the mapping names table %s (-> %s), which the export does not have (remove it from the mapping)", name, to))
 		}
 	}
 	for key := range mp.Columns {
 		table, col, _ := strings.Cut(key, ".")
 		if t := m.table(table); t == nil || t.column(col) == nil {
-			problems = append(problems, fmt.Sprintf("the mapping names column %s, which the export does not have", key))
+			problems = append(problems, fmt.Sprintf("the mapping names column %s, which the export does not have (remove it from the mapping)", key))
 		}
 	}
 	slices.Sort(problems)

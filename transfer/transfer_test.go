@@ -1363,7 +1363,7 @@ func TestMappingProblems(t *testing.T) {
 	}
 	mp, _ := ParseMapping(strings.NewReader("tables:\n  users: \"-\"\ncolumns:\n  runs.name: title\n  runs.status: title\n  runs.ghost: x\ncasts: [runs.nope]\n"))
 	_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: mp})
-	for _, want := range []string{"two exported columns of runs go to the target's column runs.title", "runs.ghost, which the export does not have",
+	for _, want := range []string{"two exported columns of runs go to the target's column runs.title", "runs.ghost, which the export does not have (remove it from the mapping)",
 		"cast of column runs.nope", "references users"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("mapping error lacks %q: %v", want, err)
