@@ -393,6 +393,9 @@ func (im *importer) run(ctx context.Context) error {
 		if notes, err = im.mapOntoTarget(ctx, status); err != nil && (!errors.Is(err, ErrMapping) || !im.opts.Plan) {
 			return err
 		}
+		if status.CurrentVersion > m.Source.SchemaVersion && !im.opts.Plan {
+			im.log.Warn("the target is past the export's version: its migrations ran on empty tables, not on these rows (a backfill did nothing for them); import into an empty database for the rows to go through them", "export_version", m.Source.SchemaVersion, "target_version", status.CurrentVersion)
+		}
 		mappingErr = err // a plan shows the mapping, problems and all
 	} else {
 		for i := range m.Tables {
@@ -604,6 +607,9 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			add("take the migration lock (the %d tables were emptied by the earlier run)", len(im.tables))
 		case im.mapped:
 			add("take the migration lock; load the %d tables of the target's schema at version %d, which are empty", len(im.tables), status.CurrentVersion)
+			if status.CurrentVersion > m.Source.SchemaVersion {
+				add("  (the migrations from version %d to %d ran on the target's empty tables, not on these rows: a backfill or data change among them did nothing for them; import into an empty database for the rows to go through them)", m.Source.SchemaVersion+1, status.CurrentVersion)
+			}
 		default:
 			add("take the migration lock; empty the %d tables of rows the migrations seeded", len(im.tables))
 		}

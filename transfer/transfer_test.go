@@ -1350,6 +1350,11 @@ func TestMappingProblems(t *testing.T) {
 	if !errors.Is(err, ErrMapping) || plan == nil || len(plan.Tables) != 9 || len(plan.Problems) == 0 {
 		t.Fatalf("plan without a mapping: %v %+v", err, plan)
 	}
+	if !slices.ContainsFunc(plan.Steps, func(s string) bool {
+		return strings.Contains(s, "the migrations from version 3 to 6 ran on the target's empty tables")
+	}) {
+		t.Errorf("the plan onto a target past the export's version does not say its migrations skipped the rows: %q", plan.Steps)
+	}
 	refused := 0
 	for _, tr := range plan.Tables {
 		for _, c := range tr.Columns {
