@@ -393,6 +393,9 @@ func (im *importer) run(ctx context.Context) error {
 		if notes, err = im.mapOntoTarget(ctx, status); err != nil && (!errors.Is(err, ErrMapping) || !im.opts.Plan) {
 			return err
 		}
+		if len(status.Missing) > 0 && !im.opts.Plan {
+			im.log.Warn("the target has applied migrations that the migrations here do not have: they are an older release's, and the target's schema is what the rows are mapped onto", "missing_version", status.Missing[0].Version, "missing", len(status.Missing))
+		}
 		if status.CurrentVersion > m.Source.SchemaVersion && !im.opts.Plan {
 			im.log.Warn("the target is past the export's version: its migrations ran on empty tables, not on these rows (a backfill did nothing for them); import into an empty database for the rows to go through them", "export_version", m.Source.SchemaVersion, "target_version", status.CurrentVersion)
 		}
@@ -607,6 +610,9 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			add("take the migration lock (the %d tables were emptied by the earlier run)", len(im.tables))
 		case im.mapped:
 			add("take the migration lock; load the %d tables of the target's schema at version %d, which are empty", len(im.tables), status.CurrentVersion)
+			if len(status.Missing) > 0 {
+				add("  (the target has %d applied migrations the migrations here do not have, from version %d: they are an older release's)", len(status.Missing), status.Missing[0].Version)
+			}
 			if status.CurrentVersion > m.Source.SchemaVersion {
 				add("  (the migrations from version %d to %d ran on the target's empty tables, not on these rows: a backfill or data change among them did nothing for them; import into an empty database for the rows to go through them)", m.Source.SchemaVersion+1, status.CurrentVersion)
 			}
