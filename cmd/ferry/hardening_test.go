@@ -265,3 +265,18 @@ func TestReadCommandsCreateNoFile(t *testing.T) {
 		t.Fatalf("ferry up did not create the file: %v", err)
 	}
 }
+
+// TestTerminalSafe: control characters from names ferry prints (an
+// export's source, a table) are escaped, so that they cannot rewrite the
+// operator's terminal; newlines, tabs and other text stay.
+func TestTerminalSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain\ttext\nnext line é 🚀": "plain\ttext\nnext line é 🚀",
+		"db\x1b[2J\x1b]0;owned\x07":  `db\x1b[2J\x1b]0;owned\a`,
+		"cr\rover\x7f\u009b":         `cr\rover\x7f\u009b`,
+	} {
+		if got := terminalSafe(in); got != want {
+			t.Errorf("terminalSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -18,11 +18,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -154,7 +156,7 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) in
 		// With JSON logs every stderr line is a JSON object.
 		l.Error(a.explain(err))
 	} else {
-		fmt.Fprintf(stderr, "ferry: %s\n", a.explain(err))
+		fmt.Fprintf(stderr, "ferry: %s\n", terminalSafe(a.explain(err)))
 	}
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command ") {
@@ -457,7 +459,28 @@ func (a *app) printJSON(v any) error {
 }
 
 func (a *app) printf(format string, args ...any) {
-	fmt.Fprintf(a.stdout, format, args...)
+	io.WriteString(a.stdout, terminalSafe(fmt.Sprintf(format, args...)))
+}
+
+// terminalSafe escapes the control characters of s, but newlines and
+// tabs: what ferry prints holds names read from exports, stores and
+// databases, and an escape sequence in one would rewrite the operator's
+// terminal.
+func terminalSafe(s string) string {
+	unsafe := func(r rune) bool { return r != '\n' && r != '\t' && unicode.IsControl(r) }
+	if !strings.ContainsFunc(s, unsafe) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unsafe(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // jsonFlag adds --json to a command that reports.

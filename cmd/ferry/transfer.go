@@ -536,7 +536,7 @@ whose manifest cannot be read is reported on stderr.`,
 				if m.Encryption != nil {
 					chunks += ", encrypted (" + m.Encryption.Mode + ")"
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), m.Source.Database,
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%d\t%s\t%s\t%s\n", m.ID, m.CreatedAt.Format(time.DateTime), terminalSafe(m.Source.Database),
 					m.Source.SchemaVersion, tables, m.Rows(), fmtSize(m.Size()), window, chunks)
 			}
 			return w.Flush()
