@@ -40,10 +40,17 @@ func (a *app) advice(err error) string {
 		// ferry up refuses while the import is unfinished: running the
 		// import again is what runs the migrations left and finishes it.
 		again := "run the same `ferry import` again: it goes on from the verified data and runs the migrations left (`ferry up` refuses while the import is unfinished; a `ferry copy` cannot be finished: drop the target, create it empty and copy again)"
+		var me *migrate.MigrationError
+		if first && (!errors.As(err, &me) || !me.RolledBack) {
+			// Part of a migration took effect (MySQL's DDL), or an earlier
+			// run's failure is recorded. The target held nothing before
+			// the import: making it anew is simpler and surer than
+			// repairing what a migration of the wrong engine half did.
+			return "; simplest, as nothing was loaded yet and the database held nothing before the import: drop it, create it empty, and run the same `ferry import` (or `ferry copy`) again with --dir naming this engine's migrations of the release (`ferry up` refuses while the import is unfinished)"
+		}
 		if first {
 			again = "run the same `ferry import` again (with --dir naming the target engine's migrations): nothing was loaded yet, and it goes on from there (`ferry up` refuses while the import is unfinished; after a `ferry copy`, drop the target, create it empty and copy again)"
 		}
-		var me *migrate.MigrationError
 		if errors.As(err, &me) && !me.RolledBack {
 			return "; " + advice.Repair(migrate.Failure{Version: me.Version, Operation: me.Operation, State: migrate.StateFailed}) + ", then " + again
 		}
