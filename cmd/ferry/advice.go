@@ -41,7 +41,7 @@ func (a *app) advice(err error) string {
 		// import again is what runs the migrations left and finishes it.
 		again := "run the same `ferry import` again: it goes on from the verified data and runs the migrations left (`ferry up` refuses while the import is unfinished; a `ferry copy` cannot be finished: drop the target, create it empty and copy again)"
 		var me *migrate.MigrationError
-		if first && (!errors.As(err, &me) || !me.RolledBack) {
+		if first && (errors.As(err, &me) && !me.RolledBack || errors.Is(err, migrate.ErrNeedsRepair)) {
 			// Part of a migration took effect (MySQL's DDL), or an earlier
 			// run's failure is recorded. The target held nothing before
 			// the import: making it anew is simpler and surer than
@@ -51,10 +51,13 @@ func (a *app) advice(err error) string {
 		if first {
 			again = "run the same `ferry import` again (with --dir naming the target engine's migrations): nothing was loaded yet, and it goes on from there (`ferry up` refuses while the import is unfinished; after a `ferry copy`, drop the target, create it empty and copy again)"
 		}
-		if errors.As(err, &me) && !me.RolledBack {
+		switch {
+		case errors.As(err, &me) && !me.RolledBack:
 			return "; " + advice.Repair(migrate.Failure{Version: me.Version, Operation: me.Operation, State: migrate.StateFailed}) + ", then " + again
+		case errors.As(err, &me):
+			return "; fix the migration and " + again
 		}
-		return "; fix the migration and " + again
+		return "; " + again // not a migration's failure: the lock, a lost connection
 	}
 	if u, perr := database.Parse(a.cfg.Database); perr == nil && u.Kind == database.SQLite && sqlite.New().IsBusy(err) {
 		// SQLite has one writer; a write transaction as long as an

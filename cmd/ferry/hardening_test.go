@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -12,6 +13,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ferrydb/ferry/migrate"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // silentListener accepts connections and never answers, as a hung
@@ -277,6 +281,28 @@ func TestTerminalSafe(t *testing.T) {
 	} {
 		if got := terminalSafe(in); got != want {
 			t.Errorf("terminalSafe(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestFirstMigrationsAdvice: dropping the target is advised only when a
+// migration of the import's half took effect or a failure is recorded,
+// not when the import waited too long for the lock (another import may
+// hold it).
+func TestFirstMigrationsAdvice(t *testing.T) {
+	a := &app{}
+	for _, c := range []struct {
+		err        error
+		drop, want string
+	}{
+		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.MigrationError{Version: 1, RolledBack: false, Err: errors.New("syntax")}), "drop it, create it empty", ""},
+		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.NeedsRepairError{}), "drop it, create it empty", ""},
+		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.MigrationError{Version: 1, RolledBack: true, Err: errors.New("syntax")}), "", "fix the migration and run the same `ferry import` again"},
+		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.LockTimeoutError{}), "", "; run the same `ferry import` again"},
+	} {
+		got := a.advice(c.err)
+		if c.drop != "" && !strings.Contains(got, c.drop) || c.drop == "" && (strings.Contains(got, "drop it") || !strings.Contains(got, c.want)) {
+			t.Errorf("advice for %v: %q", c.err, got)
 		}
 	}
 }
