@@ -174,7 +174,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			// The export failed: the source goes back to work.
 			if rerr := m.Quiesce.run(context.WithoutCancel(ctx), db, m.Quiesce.Resume); rerr != nil {
 				keep = true // quiesce.json is what ferry export resume reads
-				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s", err, rerr, st.At(m.ID))
+				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s --resume-recorded", err, rerr, st.At(m.ID))
 			}
 		}
 		if !keep {
@@ -188,14 +188,14 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	if err := st.writeManifest(ctx, m); err != nil {
 		if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
 			// Keep the list of paused workloads for ferry export resume.
-			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s resumes them", err, st.At(m.ID))
+			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s --resume-recorded resumes them", err, st.At(m.ID))
 		}
 		_ = st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/")
 		return nil, err
 	}
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
 	if notResumed != nil {
-		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand), and give it to the import too (ferry import --resume SQL), which would run the export's in the target",
+		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand), and give it to the import too (ferry import --resume SQL)",
 			ErrSourceNotResumed, len(m.Quiesce.Paused), db.URL.Redact(notResumed), st.At(m.ID))
 	}
 	return m, nil

@@ -305,11 +305,12 @@ or FERRY_EXPORT_PASSPHRASE. Keys never come from the command line.
 (jobs, schedules, DAGs): the select returns one row per running workload;
 before the snapshot, --pause runs once per row with the row's values as its
 arguments ($1.. on PostgreSQL, ? on MySQL and SQLite), all in one
-transaction; the list goes into the manifest, and "ferry import" runs
---resume for each in the new environment once the data is verified. The
+transaction; the list and --resume go into the manifest, and "ferry import
+--resume-recorded" runs --resume for each in the new environment once the
+data is verified (an import runs no SQL read from an export unless told to). The
 source stays paused (it is being moved) unless --resume-source; it is
 resumed when the export fails. A killed export leaves the list in the
-store: "ferry export resume STORE/ID" resumes the source.
+store: "ferry export resume STORE/ID --resume-recorded" resumes the source.
 
 --since 30d (or 2w, 36h, or a date: 2026-10-01) exports only recent rows: in
 each table with a time column (--time-column runs=created_at, repeatable, or
@@ -445,7 +446,7 @@ docs/transfer.md.`,
 	c.Flags().StringToStringVar(&timeColumns, "time-column", nil, "TABLE=COLUMN: a table's time column, for --since (repeatable; ferry.yaml export_time_columns)")
 	c.Flags().StringVar(&pauseSelect, "pause-select", "", "SQL selecting the workloads to pause, one row each")
 	c.Flags().StringVar(&pause, "pause", "", "SQL pausing one workload, run per selected row with its values as arguments")
-	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload (run by the import in the target)")
+	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload, recorded in the manifest (ferry import --resume-recorded runs it in the target)")
 	c.Flags().BoolVar(&resumeSource, "resume-source", false, "resume the paused workloads on the source too, once the export is taken")
 	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
 	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (about two fifths smaller, more CPU; also imported by ferry releases before S2); env FERRY_EXPORT_COMPRESS")
@@ -513,7 +514,7 @@ whose manifest cannot be read is reported on stderr.`,
 			for _, id := range incomplete {
 				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
-					msg += fmt.Sprintf(", after `ferry export resume %s` resumes the %d workloads it paused on %s", st.At(id), len(q.Paused), q.Source)
+					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded` resumes the %d workloads it paused on %s", st.At(id), len(q.Paused), q.Source)
 				}
 				fmt.Fprintln(a.stderr, msg)
 			}
@@ -626,7 +627,7 @@ written.`,
 				return err
 			} else if q != nil && !q.ResumedOnSource && !force {
 				if _, merr := st.Manifest(ctx, id); merr != nil {
-					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s first (or delete with --force)", id, len(q.Paused), q.Source, st.At(id))
+					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s --resume-recorded first (or delete with --force)", id, len(q.Paused), q.Source, st.At(id))
 				}
 			}
 			if err := st.Delete(ctx, id); err != nil {
@@ -696,15 +697,17 @@ ferry export list and ferry export delete).`,
 
 func (a *app) exportResumeCmd() *cobra.Command {
 	var loc, statement string
-	var force bool
+	var force, recorded bool
 	c := &cobra.Command{
-		Use:   "resume STORE/ID | ID [--store STORE]",
+		Use:   "resume STORE/ID | ID [--store STORE] (--resume-recorded | --resume SQL)",
 		Short: "Resume, on the source, the workloads an export paused and could not resume",
 		Long: `An export run with --pause-select/--pause/--resume writes the list of the
 workloads it pauses into the store before it pauses them. When the export
 was killed, or failed and could not resume them, this runs --resume for each
-of them on the configured database (the source): the export's statement, or
-the one given with --resume when the export's failed there.`,
+of them on the configured database (the source): the export's statement, as
+the store records it, with --resume-recorded (a store is input: ferry runs no
+SQL read from it unless told to; without either flag it shows the statement
+and stops), or the one given with --resume when the export's failed there.`,
 		Args: exactArgs(1, "one export (STORE/ID, or ID with --store)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -713,6 +716,14 @@ the one given with --resume when the export's failed there.`,
 				return err
 			}
 			defer st.Close()
+			if recorded && statement != "" {
+				return usageErrorf("--resume-recorded runs the statement the store records, --resume one of yours: give one")
+			}
+			if !recorded && statement == "" {
+				if q, err := st.Quiesce(ctx, id); err == nil && q != nil && !q.ResumedOnSource && len(q.Paused) > 0 {
+					return usageErrorf("export %s paused %d workloads on %s, and the store records the statement that resumes them: %s; ferry runs no SQL read from a store unless told to: run it with --resume-recorded, or give one of yours with --resume SQL", id, len(q.Paused), q.Source, q.Resume)
+				}
+			}
 			db, err := a.open(ctx)
 			if err != nil {
 				return err
@@ -735,6 +746,7 @@ the one given with --resume when the export's failed there.`,
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
 	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
+	c.Flags().BoolVar(&recorded, "resume-recorded", false, "run the export's own --resume statement, as the store records it")
 	c.Flags().StringVar(&statement, "resume", "", "SQL resuming one workload, instead of the export's (its arguments are the paused row's values)")
 	jsonFlag(c)
 	return c

@@ -329,6 +329,11 @@ func TestCLIExportDeleteQuiesced(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(store, id, "quiesce.json")); err != nil {
 		t.Fatalf("the refused delete removed the list: %v", err)
 	}
+	// The store's statement runs only when asked for: shown otherwise.
+	if r := runFerry(t, dir, db.URLString, "export", "resume", store+"/"+id); r.code != 2 || !strings.Contains(r.stderr, "records the statement that resumes them: SELECT 1") ||
+		!strings.Contains(r.stderr, "--resume-recorded") {
+		t.Errorf("export resume without --resume-recorded: exit %d: %s", r.code, r.stderr)
+	}
 	r := mustRun(t, dir, db.URLString, "export", "delete", store+"/"+id, "--force", "--json")
 	if !strings.Contains(r.stdout, `"deleted"`) {
 		t.Errorf("delete --force --json: %s", r.stdout)
