@@ -634,3 +634,40 @@ func TestConversionErrorHidesEncryptedValues(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabaseErrorHidesEncryptedValues: a row of an encrypted table that
+// the target refuses (a CHECK in PostgreSQL, a duplicate key in MySQL) is
+// named without its values, which PostgreSQL's detail and MySQL's message
+// would quote.
+func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
+	ctx := tctx(t)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := testdb.New(t, database.SQLite).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO s VALUES (1, 'hunter2-x'), (2, 'HUNTER2-X')")
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, src, smig, ExportOptions{Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for kind, ddl := range map[string]string{
+		database.Postgres: "CREATE TABLE s (id int PRIMARY KEY, secret text NOT NULL CHECK (secret NOT LIKE 'hunter%'))",
+		database.MySQL:    "CREATE TABLE s (id int PRIMARY KEY, secret varchar(20) NOT NULL UNIQUE)",
+	} {
+		target := testdb.New(t, kind).DB
+		tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\n" + ddl + ";\n"})
+		_, err := Import(ctx, st, m.ID, target, tmig(target), ImportOptions{Identities: []age.Identity{key}})
+		if err == nil || !strings.Contains(err.Error(), "table s") || strings.Contains(strings.ToLower(err.Error()), "hunter2") {
+			t.Errorf("import into %s of a row it refuses: %v", kind, err)
+		}
+	}
+}

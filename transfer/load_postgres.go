@@ -190,7 +190,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 				}
 			}
 			if err := l.copy(ctx, tx, t); err != nil {
-				return fmt.Errorf("load table %s: %w", t.Name, rowSecurity(pgDetail(err)))
+				return fmt.Errorf("load table %s: %w", t.Name, rowSecurity(l.im.detail(t.Name, err)))
 			}
 			for _, tg := range triggers {
 				enable := " ENABLE TRIGGER "
@@ -212,7 +212,7 @@ func (l *pgLoader) load(ctx context.Context, group []*TableExport, target map[st
 		}
 		for _, f := range dropped {
 			if _, err := tx.Exec(ctx, "ALTER TABLE "+quoteDouble(f.table)+" ADD CONSTRAINT "+quoteDouble(f.name)+" "+f.def); err != nil {
-				return fmt.Errorf("table %s: re-create foreign key %s after the load: %w", f.table, f.name, pgDetail(err))
+				return fmt.Errorf("table %s: re-create foreign key %s after the load: %w", f.table, f.name, l.im.detail(f.table, err))
 			}
 		}
 		if len(indexes)+len(dropped) > 0 {
@@ -279,6 +279,25 @@ func pgDetail(err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %s", err, strings.Join(more, "; "))
+}
+
+// detail is pgDetail(err) for an error about a row of table, or, when
+// the export encrypts the table, what of it names no value: PostgreSQL's
+// DETAIL ("Failing row contains (...)", "Key (email)=(...)") and the row
+// its CONTEXT quotes are the row's values, which the export encrypted.
+func (im *importer) detail(table string, err error) error {
+	if !im.m.Encryption.encrypts(table) {
+		return pgDetail(err)
+	}
+	var e *pgconn.PgError
+	if !errors.As(err, &e) {
+		return err
+	}
+	where, _, _ := strings.Cut(e.Where, ": ") // "COPY s, line 3", without the line
+	if where != "" {
+		where = " at " + where
+	}
+	return fmt.Errorf("%w%s (PostgreSQL's detail is not shown: it holds the row's values, which the export encrypts)", err, where)
 }
 
 // copy streams table t's rows into one COPY, in COPY's text format.

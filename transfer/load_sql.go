@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -194,6 +195,9 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 				maxBytes = 1 << 20
 			}
 			if err := insertRows(ctx, tx, l.kind, t, l.im, maxBytes); err != nil {
+				if l.im.m.Encryption.encrypts(t.Name) {
+					err = redacted{err, quotedValue.ReplaceAllString(err.Error(), "$1 (not shown: the export encrypts this table)")}
+				}
 				return fmt.Errorf("load table %s: %w", t.Name, err)
 			}
 		}
@@ -829,10 +833,27 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 	if n != rows || warnings > 0 {
 		w := &loadWarning{stored: n, rows: rows, warnings: warnings}
 		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&w.level, &w.code, &w.msg)
+		if im.m.Encryption.encrypts(t.Name) {
+			w.msg = quotedValue.ReplaceAllString(w.msg, "$1 (not shown: the export encrypts this table)")
+		}
 		return w
 	}
 	return nil
 }
+
+// quotedValue finds the value a MySQL message quotes ("Duplicate entry
+// 'x' for key", "Incorrect integer value: 'x' for column").
+var quotedValue = regexp.MustCompile(`(entry|value:?) '(?:[^'\\]|\\.|'')*'`)
+
+// redacted is an error whose message leaves out what its cause's says
+// (a value the export encrypts).
+type redacted struct {
+	error
+	msg string
+}
+
+func (r redacted) Error() string { return r.msg }
+func (r redacted) Unwrap() error { return r.error }
 
 // loadWarning is the error of a LOAD DATA that stored fewer rows than it
 // was given, or warned.
