@@ -80,12 +80,15 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	if _, ok := done[stepMismatch]; ok {
+		if _, copied := done[stepCopy]; copied {
+			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again", ErrMismatch)
+		}
 		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's, and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export first)", ErrMismatch)
 	}
 	for id := range others {
 		switch {
 		case otherDone[id]:
-		case otherMismatch[id]:
+		case otherMismatch[id] && !otherCopy[id]:
 			return nil, fmt.Errorf("the import of export %s into this database found that the rows it loaded differ from the export's, and cannot be finished: drop this database, create it empty, and import again", id)
 		case otherCopy[id]:
 			return nil, fmt.Errorf("a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", id)

@@ -39,8 +39,8 @@ type Unfinished struct {
 // Command is the ferry import command that finishes it ("" when the
 // ledger does not say where the export is).
 func (u Unfinished) Command() string {
-	if u.From == "" {
-		return ""
+	if u.From == "" || u.Mismatch || u.Copy {
+		return "" // nothing finishes it (see Finish)
 	}
 	return strings.TrimSpace("ferry import --from " + shellQuote(u.From) + " " + u.Flags)
 }
@@ -74,6 +74,9 @@ func (u Unfinished) What() string {
 func (u Unfinished) Finish() string {
 	if u.Copy {
 		return "a copy cannot be finished: drop the database, create it empty, and copy again"
+	}
+	if u.Mismatch {
+		return "its verification found the rows it loaded differ from the export's, so it cannot be finished: drop the database, create it empty, and import again (`ferry export verify` checks the export first)"
 	}
 	if c := u.Command(); c != "" {
 		return "run `" + c + "` again to finish it (it migrates the database to the latest version itself)"

@@ -115,6 +115,10 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 		if u.Verified {
 			state = "loaded and verified; the final migrations are left"
 		}
+		if u.VerificationFailed && u.Copy {
+			a.printf("Copy failed:         %s: its verification found the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again\n", u.ExportID)
+			continue
+		}
 		if u.VerificationFailed {
 			a.printf("Import failed:       export %s: its verification found the rows it loaded differ from the export's, and it cannot be finished: drop this database, create it empty, and import again (`ferry export verify` checks the export first)\n", u.ExportID)
 			continue
