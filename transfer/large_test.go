@@ -279,7 +279,7 @@ func TestImportBoundsWholeRows(t *testing.T) {
 	st, m, mig := exportOf(t, src.DB, files, []string{"INSERT INTO big VALUES (1, 'short'), (2, printf('%.*c', 20000, 'x'))"}, ExportOptions{})
 	target := testdb.New(t, database.SQLite).DB
 	_, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{Options: Options{largeRow: 1024, maxWholeRow: 8192}})
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "tables/big/part-00001") || !strings.Contains(err.Error(), "holds a row longer than") {
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "tables/big/part-00001") || !strings.Contains(err.Error(), "holds a row whose line is longer than") {
 		t.Fatalf("import of a row past the bound: %v", err)
 	}
 	target = testdb.New(t, database.SQLite).DB

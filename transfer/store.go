@@ -365,8 +365,9 @@ func (r *chunkReader) line() ([]byte, error) {
 // next returns the next row's line as line does or, when the row is
 // longer than the reader's buffer and ncol > 0, as a streamRow of ncol
 // values to read to its end (finish) before the next row.
-// maxWholeRow bounds a row line that is read whole (see next).
-const maxWholeRow = 1 << 30
+// maxWholeRow bounds a row line that is read whole (see next): the
+// largest value PostgreSQL or MySQL stores, 1 GiB, is 1.34 GiB in base64.
+const maxWholeRow = 2 << 30
 
 func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	b, err := r.br.ReadSlice('\n')
@@ -375,13 +376,12 @@ func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	}
 	if errors.Is(err, bufio.ErrBufferFull) {
 		// A row longer than the buffer (a large value): collect it, up
-		// to the largest value an engine stores (PostgreSQL's and
-		// MySQL's 1 GiB): a few kilobytes of chunk can spell a longer
+		// to maxWholeRow: a few kilobytes of chunk can spell a longer
 		// row, which would take all the memory there is.
 		full := append([]byte(nil), b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
 			if limit := cmp.Or(r.maxRow, maxWholeRow); len(full) > limit {
-				return nil, nil, fmt.Errorf("%w: %s/%s holds a row longer than %d MiB, which no database stores and which this import would hold whole (its values are converted or mapped one by one)", ErrCorrupt, r.id, r.c.Name, limit>>20)
+				return nil, nil, fmt.Errorf("%w: %s/%s holds a row whose line is longer than %d MiB, which this import would have to hold whole: more than the largest value PostgreSQL or MySQL stores (1 GiB), encoded", ErrCorrupt, r.id, r.c.Name, limit>>20)
 			}
 			b, err = r.br.ReadSlice('\n')
 			full = append(full, b...)
