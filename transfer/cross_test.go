@@ -671,3 +671,29 @@ func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
 		}
 	}
 }
+
+// TestNumericKeyNoCollationHint: a duplicate number is no matter of
+// collation, and the error does not say it is.
+func TestNumericKeyNoCollationHint(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.SQLite).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO s VALUES (1, 5), (2, 5)")
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, src, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.New(t, database.MySQL).DB
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id int PRIMARY KEY, n int NOT NULL UNIQUE);\n"})
+	_, err = Import(ctx, st, m.ID, target, tmig(target), ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "Duplicate entry '5'") || strings.Contains(err.Error(), "collation") {
+		t.Errorf("import of a duplicate number: %v", err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unicode"
 
 	"github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,12 +42,31 @@ func (im *importer) keyCollation(err error) error {
 		sep = " "
 	}
 	switch {
-	case src == database.MySQL && errors.As(err, &pg) && pg.Code == "23503":
+	case src == database.MySQL && errors.As(err, &pg) && pg.Code == "23503" && textual(between(pg.Detail, ")=(", ") is not present")):
 		return fmt.Errorf("%w"+sep+collationFromMySQL, err, engineName(dst))
-	case dst == database.MySQL && (errors.As(err, &my) && my.Number == 1062 || errors.As(err, &lw) && lw.code == 1062):
+	case dst == database.MySQL && errors.As(err, &my) && my.Number == 1062 && textual(between(my.Message, "entry '", "' for key")),
+		dst == database.MySQL && errors.As(err, &lw) && lw.code == 1062 && textual(between(lw.msg, "entry '", "' for key")):
 		return fmt.Errorf("%w"+sep+collationIntoMySQL, err, engineName(src))
 	}
 	return err
+}
+
+// between is the part of s after the first from and before the last to
+// after it ("" if either is missing).
+func between(s, from, to string) string {
+	_, rest, ok := strings.Cut(s, from)
+	if i := strings.LastIndex(rest, to); ok && i >= 0 {
+		return rest[:i]
+	}
+	return ""
+}
+
+// textual reports whether a key's value, as a database error quotes it,
+// could match another only by a collation: it has a letter or a space
+// (not a number, a date, a key of numbers). An error that hides the
+// value (an encrypted table's) counts as textual.
+func textual(v string) bool {
+	return strings.ContainsFunc(v, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsSpace(r) })
 }
 
 // engineName is how an engine's name is written in messages.
