@@ -154,7 +154,7 @@ reported on stderr and does not hide the others.
 				a.printf("no backups in %s\n", store)
 				return nil
 			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "ID\tCREATED (UTC)\tREASON\tDATABASE\tVERSION\tSIZE\tTOOL\n")
 			for _, m := range list {
 				reason := m.Reason
@@ -174,7 +174,7 @@ reported on stderr and does not hide the others.
 // warnBroken reports backups whose manifest cannot be read, on stderr.
 func (a *app) warnBroken(broken []backup.Broken) {
 	for _, b := range broken {
-		fmt.Fprintf(a.stderr, "ferry: backup %s is broken and left alone: %v\n", b.ID, b.Err)
+		a.eprintf("ferry: backup %s is broken and left alone: %v\n", b.ID, b.Err)
 	}
 }
 
@@ -228,7 +228,7 @@ The configured database itself is not changed. Exits 1 if anything differs.
 					a.printf("checksums: ok\n")
 				}
 				if res.Restored {
-					w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+					w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 					fmt.Fprintf(w, "TABLE\tROWS AT BACKUP\tROWS RESTORED\t\n")
 					for _, t := range res.Tables {
 						mark := "ok"

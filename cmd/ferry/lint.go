@@ -175,7 +175,7 @@ Exit codes: 0 no finding at or above --fail-on, 1 findings at or above it
 			case "github":
 				err = lint.WriteGitHub(a.stdout, rep)
 				if err == nil {
-					fmt.Fprintln(a.stderr, rep.Summary())
+					a.eprintf("%s\n", rep.Summary())
 				}
 			case "sarif":
 				err = lint.WriteSARIF(a.stdout, rep, version, lintDocsBase)
@@ -247,7 +247,7 @@ func (a *app) printRules() error {
 		}
 		return a.printJSON(out)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RULE\tSEVERITY\tDIALECTS\tCATCHES")
 	for _, r := range rs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID, r.Severity, strings.Join(r.Dialects, ","), r.Summary)
@@ -273,7 +273,7 @@ func (a *app) lintGate(p *migrate.Pipeline, db *database.DB) (**lint.Report, err
 	p.Check = lint.Gate(cfg, failOn, func(r *lint.Report) {
 		*rep = r
 		if len(r.Findings) > 0 && !a.json && !a.serving && failOn == 0 {
-			fmt.Fprintln(a.stderr, "ferry: lint of the pending migrations (--lint warn: applying anyway; --lint error refuses):")
+			a.eprintf("%s\n", "ferry: lint of the pending migrations (--lint warn: applying anyway; --lint error refuses):")
 			lint.WriteText(a.stderr, r)
 		}
 	})
@@ -322,12 +322,12 @@ func (a *app) lintPlan(ctx context.Context, db *database.DB, m *migrate.Migrator
 	if err != nil || rep == nil || len(rep.Findings) == 0 {
 		return err
 	}
-	fmt.Fprintf(a.stderr, "ferry: lint of these migrations (--lint %s):\n", a.cfg.LintMode)
+	a.eprintf("ferry: lint of these migrations (--lint %s):\n", a.cfg.LintMode)
 	if err := lint.WriteText(a.stderr, rep); err != nil {
 		return err
 	}
 	if a.cfg.LintMode == "error" && rep.Count(lint.Error) > 0 {
-		fmt.Fprintln(a.stderr, "ferry: with --lint error, ferry up would refuse these migrations and apply nothing")
+		a.eprintf("%s\n", "ferry: with --lint error, ferry up would refuse these migrations and apply nothing")
 		return exitError{exitFailure}
 	}
 	return nil

@@ -462,6 +462,21 @@ func (a *app) printf(format string, args ...any) {
 	io.WriteString(a.stdout, terminalSafe(fmt.Sprintf(format, args...)))
 }
 
+// eprintf prints on stderr as printf does on stdout.
+func (a *app) eprintf(format string, args ...any) {
+	io.WriteString(a.stderr, terminalSafe(fmt.Sprintf(format, args...)))
+}
+
+// safeWriter writes through terminalSafe (for a tabwriter's table).
+type safeWriter struct{ w io.Writer }
+
+func (s safeWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(s.w, terminalSafe(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
 // terminalSafe escapes the control characters of s, but newlines and
 // tabs: what ferry prints holds names read from exports, stores and
 // databases, and an escape sequence in one would rewrite the operator's

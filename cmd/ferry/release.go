@@ -107,7 +107,7 @@ See docs/releases.md.`,
 				return a.printJSON(doc)
 			}
 			a.printf("Database %s is at schema version %d (releases from %s)\n\n", db.URL, s.CurrentVersion, man.Source)
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "RELEASE\tBUILT AGAINST\tRUNS ON\tCOMPATIBLE\tLIVE INSTANCES\n")
 			for _, r := range rows {
 				ok := "no"
@@ -222,7 +222,7 @@ compatible, the command is missing); 2 for a usage error.`,
 				Log:      a.log,
 				Sidecar:  sidecar,
 				Started: func(r release.Release, inst release.Instance, pid int) {
-					fmt.Fprintf(a.stderr, "ferry: launched release %s as pid %d, instance %s\n", r, pid, inst.ID)
+					a.eprintf("ferry: launched release %s as pid %d, instance %s\n", r, pid, inst.ID)
 				},
 			})
 			if err != nil {
@@ -315,10 +315,10 @@ broke it, or a version is unknown); 2 for a usage error.`,
 			said := false // the import that blocks it was named
 			opts := release.WaitOptions{Timeout: timeout, Waiting: func(s *migrate.Status) {
 				if !said {
-					fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database is at version %d (%s)\n", target, s.CurrentVersion, limit)
+					a.eprintf("ferry: waiting for %s; the database is at version %d (%s)\n", target, s.CurrentVersion, limit)
 				}
 			}, Retrying: func(err error) {
-				fmt.Fprintf(a.stderr, "ferry: waiting for %s; the database cannot be read yet, retrying (%s): %v\n", target, limit, err)
+				a.eprintf("ferry: waiting for %s; the database cannot be read yet, retrying (%s): %v\n", target, limit, err)
 			}}
 			// The schema of an import that has not finished is there, its
 			// data is not (yet): not ready, as ferry launch refuses it.
@@ -330,7 +330,7 @@ broke it, or a version is unknown); 2 for a usage error.`,
 				why := fmt.Sprintf("%s into it has not finished, so its data is incomplete (ferry status shows it; if it was cut short, %s)", imports[0].What(), imports[0].Finish())
 				if !said {
 					said = true
-					fmt.Fprintf(a.stderr, "ferry: waiting for %s: %s (%s)\n", target, why, limit)
+					a.eprintf("ferry: waiting for %s: %s (%s)\n", target, why, limit)
 				}
 				return why, nil
 			}

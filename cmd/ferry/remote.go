@@ -245,11 +245,11 @@ later).`,
 			}
 			if !o.OK() {
 				if o.Error != "" {
-					fmt.Fprintf(a.stderr, "ferry: %s\n", o.Error)
+					a.eprintf("ferry: %s\n", o.Error)
 				} else if o.After != nil && to > 0 {
-					fmt.Fprintf(a.stderr, "ferry: the schema is at version %s after the upgrade, below --to %d\n", o.After.CurrentVersion, to)
+					a.eprintf("ferry: the schema is at version %s after the upgrade, below --to %d\n", o.After.CurrentVersion, to)
 				} else if o.After != nil && !o.After.IsUpToDate {
-					fmt.Fprintf(a.stderr, "ferry: the schema is not up to date after the upgrade (unapplied: %s)\n", strings.Join(o.After.Unapplied, ", "))
+					a.eprintf("ferry: the schema is not up to date after the upgrade (unapplied: %s)\n", strings.Join(o.After.Unapplied, ", "))
 				}
 				return exitError{exitFailure}
 			}

@@ -375,7 +375,7 @@ func (a *app) historyCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(api.FromRecords(recs))
 			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "ID\tVERSION\tNAME\tOPERATION\tSTATE\tAT (UTC)\tDURATION\tBY\tERROR\n")
 			for _, r := range recs {
 				fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Version, r.Name, r.Operation, r.State,
@@ -507,6 +507,6 @@ func (a *app) printOutcome(doc map[string]any, err error) error {
 // exitErrorAfterPrint repeats err (already in the JSON document) on stderr
 // and returns the failure exit code.
 func exitErrorAfterPrint(a *app, err error) error {
-	fmt.Fprintf(a.stderr, "ferry: %s\n", a.explain(err))
+	a.eprintf("ferry: %s\n", a.explain(err))
 	return exitError{exitFailure}
 }

@@ -150,7 +150,7 @@ func unfinishedWhat(imports []api.ImportInProgress) string {
 // printStatus prints s; importing is unfinishedWhat of the imports into
 // the database (printImports says which).
 func (a *app) printStatus(dbURL string, s *migrate.Status, importing string) {
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Database:\t%s (%s)\n", dbURL, s.Dialect)
 	fmt.Fprintf(w, "History table:\t%s\n", s.HistoryTable)
 	fmt.Fprintf(w, "Current version:\t%d\n", s.CurrentVersion)
@@ -190,7 +190,7 @@ func (a *app) printStatus(dbURL string, s *migrate.Status, importing string) {
 		} else {
 			a.printf("\nApplied:\n")
 		}
-		w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		w = tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(w, "  VERSION\tNAME\tAPPLIED AT (UTC)\tDURATION\tBY\tHOW\n")
 		for _, m := range applied {
 			fmt.Fprintf(w, "  %d\t%s\t%s\t%s\t%s\t%s\n", m.Version, m.Name, m.AppliedAt.Format(time.DateTime),
@@ -200,7 +200,7 @@ func (a *app) printStatus(dbURL string, s *migrate.Status, importing string) {
 	}
 	if len(s.PendingMigrations) > 0 {
 		a.printf("\nPending:\n")
-		w = tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		w = tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 		for _, p := range s.PendingMigrations {
 			fmt.Fprintf(w, "  %d\t%s\t%s\n", p.Version, p.Name, p.File)
 			if p.LastError != "" {
@@ -254,7 +254,7 @@ func (a *app) printFleet(fleet []release.ReleaseInstances) {
 		return
 	}
 	a.printf("\nLive instances:\n")
-	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "  RELEASE\tBUILT AGAINST\tHOST\tID\tPID\tSTARTED (UTC)\tLAST HEARTBEAT\n")
 	for _, g := range fleet {
 		for _, l := range g.Instances {

@@ -98,7 +98,7 @@ func (a *app) transferProgress() func(transfer.Progress) {
 			fmt.Fprintln(a.stderr) // another table's line: keep it, start a new one
 		}
 		current = key
-		fmt.Fprintf(a.stderr, "\r\033[K%s", progressLine(p, now.Sub(st.start)))
+		fmt.Fprintf(a.stderr, "\r\033[K%s", terminalSafe(progressLine(p, now.Sub(st.start))))
 		if p.Done {
 			fmt.Fprintln(a.stderr)
 			current = ""
@@ -506,23 +506,23 @@ whose manifest cannot be read is reported on stderr.`,
 			}
 			for _, x := range broken {
 				if errors.Is(x.Err, transfer.ErrNewerFormat) {
-					fmt.Fprintf(a.stderr, "ferry: export %s cannot be read by this ferry: %v\n", x.ID, x.Err)
+					a.eprintf("ferry: export %s cannot be read by this ferry: %v\n", x.ID, x.Err)
 					continue
 				}
-				fmt.Fprintf(a.stderr, "ferry: export %s is broken: %v\n", x.ID, x.Err)
+				a.eprintf("ferry: export %s is broken: %v\n", x.ID, x.Err)
 			}
 			for _, id := range incomplete {
 				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
 					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded` resumes the %d workloads it paused on %s", st.At(id), len(q.Paused), q.Source)
 				}
-				fmt.Fprintln(a.stderr, msg)
+				a.eprintf("%s\n", msg)
 			}
 			if len(list) == 0 {
 				a.printf("no exports in %s\n", st)
 				return nil
 			}
-			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "ID\tCREATED (UTC)\tSOURCE\tVERSION\tTABLES\tROWS\tSIZE\tWINDOW\tCHUNKS\n")
 			for _, m := range list {
 				window := "all rows"
@@ -580,7 +580,7 @@ every problem (--json: {"ok": false, "problems": [...]}).`,
 			}
 			if res != nil {
 				for _, p := range res.Problems {
-					fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+					a.eprintf("ferry: %s\n", p)
 				}
 			}
 			if err != nil {
@@ -976,7 +976,7 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		// It failed: the steps did not all happen, and the error says
 		// where it stopped.
 		for _, p := range r.Problems {
-			fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+			a.eprintf("ferry: %s\n", p)
 		}
 		return
 	}
@@ -996,7 +996,7 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		a.printf("  %s\n", s)
 	}
 	if r.Planned {
-		w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+		w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(w, "STEP\tTABLE\tROWS\tCOLUMNS\n")
 		for _, t := range r.Tables {
 			cols := make([]string, len(t.Columns))
@@ -1026,7 +1026,7 @@ func (a *app) printImport(r *transfer.ImportReport) {
 		return
 	}
 	for _, p := range r.Problems {
-		fmt.Fprintf(a.stderr, "ferry: %s\n", p)
+		a.eprintf("ferry: %s\n", p)
 	}
 	if r.WorkloadsResumed > 0 {
 		a.printf("resumed %d workloads the export had paused\n", r.WorkloadsResumed)
