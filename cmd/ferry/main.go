@@ -110,8 +110,11 @@ func storeFlagHint(c *cobra.Command, err error) string {
 	if !ok {
 		return ""
 	}
+	if from := c.Flags().Lookup("from"); from != nil && strings.Contains(from.Usage, "STORE/ID") && (name == "to" || name == "store") {
+		return "; `" + c.CommandPath() + "` takes the export as --from STORE/ID"
+	}
 	for _, pair := range [][2]string{{"to", "store"}, {"store", "to"}} {
-		if name == pair[0] && c.Flags().Lookup(pair[1]) != nil {
+		if f := c.Flags().Lookup(pair[1]); name == pair[0] && f != nil && strings.Contains(f.Usage, "store") {
 			return "; `" + c.CommandPath() + "` takes the store as --" + pair[1]
 		}
 	}

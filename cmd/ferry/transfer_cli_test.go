@@ -287,6 +287,7 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"export", "list", "--to", store}, "`ferry export list` takes the store as --store"},
 		{[]string{"import", "--from", store + "/nope", "--keep-paused", "--resume-recorded"}, "give one"},
 		{[]string{"export", "--store", store}, "`ferry export` takes the store as --to"},
+		{[]string{"import", "--to", store}, "`ferry import` takes the export as --from STORE/ID"},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
