@@ -455,8 +455,10 @@ docs/transfer.md.`,
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE holds the passphrase itself instead)")
 	jsonFlag(c)
+	a.jsonArgs(c)
 	c.RunE = a.jsonFailures(c.RunE)
 	for _, sub := range []*cobra.Command{a.exportListCmd(), a.exportVerifyCmd(), a.exportResumeCmd(), a.exportDeleteCmd(), a.exportPruneCmd()} {
+		a.jsonArgs(sub)
 		sub.RunE = a.jsonFailures(sub.RunE)
 		c.AddCommand(sub)
 	}
@@ -881,6 +883,7 @@ the report with "problems").`,
 	c.Flags().StringVar(&resume, "resume", "", "SQL resuming one workload in the target, instead of the export's --resume (its arguments are the paused row's values; for a target of another engine, or a statement that failed)")
 	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
+	a.jsonArgs(c)
 	c.RunE = a.jsonFailures(c.RunE)
 	return c
 }
@@ -939,6 +942,22 @@ func (a *app) transferOutcome(rep *transfer.ImportReport, err error) error {
 		return exitError{exitUsage}
 	}
 	return perr
+}
+
+// jsonArgs checks c's arguments in its RunE instead of before it, so
+// that jsonFailures reports a wrong argument count as JSON too.
+func (a *app) jsonArgs(c *cobra.Command) {
+	check, run := c.Args, c.RunE
+	if check == nil {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return err
+		}
+		return run(cmd, args)
+	}
 }
 
 // jsonFailures makes a command that prints an outcome with --json print
@@ -1187,6 +1206,7 @@ and changes nothing.`,
 	c.Flags().StringSliceVar(&exclude, "exclude", nil, "leave these tables out (comma-separated)")
 	c.Flags().BoolVar(&plan, "plan", false, "print what the copy would do, and change nothing")
 	jsonFlag(c)
+	a.jsonArgs(c)
 	c.RunE = a.jsonFailures(c.RunE)
 	return c
 }

@@ -288,6 +288,8 @@ func TestCLITransferSelection(t *testing.T) {
 		{[]string{"import", "--from", store + "/nope", "--keep-paused", "--resume-recorded"}, "give one"},
 		{[]string{"export", "--store", store}, "`ferry export` takes the store as --to"},
 		{[]string{"import", "--to", store}, "`ferry import` takes the export as --from STORE/ID"},
+		{[]string{"export", "delete", "--json"}, `"error": "ferry export delete takes one export`},
+		{[]string{"import", "extra", "--json"}, `"error": "ferry import takes no arguments`},
 	} {
 		r := runFerry(t, dir, db.URLString, c.args...)
 		if r.code != 2 || !strings.Contains(r.stderr+r.stdout, c.want) {
