@@ -48,24 +48,34 @@ func TestLoadLocks(t *testing.T) {
 
 // TestLedgerCreatedAtOnce: two imports that start at the same moment
 // both get the ledger, though PostgreSQL's CREATE TABLE IF NOT EXISTS
-// fails in the one that waited for the other's.
+// fails in the one that waited for the other's: here the other is a
+// transaction that creates the ledger and commits once the import's
+// statement waits for it.
 func TestLedgerCreatedAtOnce(t *testing.T) {
-	tdb := testdb.New(t, database.Postgres)
-	mig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE x (id int);\n"})
-	for round := range 6 {
-		db := openURL(t, testdb.Create(t, tdb))
-		m := mig(db)
-		errs := make(chan error, 2)
-		for range 2 {
-			go func() {
-				im := &importer{db: db, mig: m, ledger: db.Dialect.Table(ledgerTable(m.Table()))}
-				errs <- im.createLedger(tctx(t))
-			}()
+	ctx := tctx(t)
+	db := testdb.New(t, database.Postgres).DB
+	m := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE x (id int);\n"})(db)
+	im := &importer{db: db, mig: m, ledger: db.Dialect.Table(ledgerTable(m.Table()))}
+	other, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Rollback()
+	if _, err := other.ExecContext(ctx, "CREATE TABLE "+im.ledger+" (export_id VARCHAR(64) NOT NULL, step VARCHAR(300) NOT NULL, row_count BIGINT NOT NULL, done_at VARCHAR(40) NOT NULL, PRIMARY KEY (export_id, step))"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- im.createLedger(ctx) }()
+	for waiting := false; !waiting; {
+		if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE datname = current_database()
+			AND wait_event_type = 'Lock' AND query LIKE 'CREATE TABLE IF NOT EXISTS%')`).Scan(&waiting); err != nil {
+			t.Fatal(err)
 		}
-		for range 2 {
-			if err := <-errs; err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-		}
+	}
+	if err := other.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("the import that waited for the other's ledger: %v", err)
 	}
 }
