@@ -650,7 +650,7 @@ func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
 	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	exec(t, src, "INSERT INTO s VALUES (1, 'hunter2-x'), (2, 'HUNTER2-X')")
+	exec(t, src, "INSERT INTO s VALUES (1, 'x''hunter2-x'), (2, 'X''HUNTER2-X')")
 	st, err := OpenStore(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -659,15 +659,18 @@ func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for kind, ddl := range map[string]string{
-		database.Postgres: "CREATE TABLE s (id int PRIMARY KEY, secret text NOT NULL CHECK (secret NOT LIKE 'hunter%'))",
-		database.MySQL:    "CREATE TABLE s (id int PRIMARY KEY, secret varchar(20) NOT NULL UNIQUE)",
+	for _, c := range []struct{ kind, ddl, also string }{
+		{database.Postgres, "CREATE TABLE s (id int PRIMARY KEY, secret text NOT NULL CHECK (secret NOT LIKE 'x%'))", "violates check constraint"},
+		{database.Postgres, "CREATE TABLE s (id int PRIMARY KEY, secret uuid NOT NULL)", "invalid input syntax for type uuid: (the value is not shown)"},
+		// MySQL quotes the value without escaping its apostrophe; that
+		// the keys differ only by case is still said.
+		{database.MySQL, "CREATE TABLE s (id int PRIMARY KEY, secret varchar(20) NOT NULL UNIQUE)", "collation"},
 	} {
-		target := testdb.New(t, kind).DB
-		tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\n" + ddl + ";\n"})
+		target := testdb.New(t, c.kind).DB
+		tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\n" + c.ddl + ";\n"})
 		_, err := Import(ctx, st, m.ID, target, tmig(target), ImportOptions{Identities: []age.Identity{key}})
-		if err == nil || !strings.Contains(err.Error(), "table s") || strings.Contains(strings.ToLower(err.Error()), "hunter2") {
-			t.Errorf("import into %s of a row it refuses: %v", kind, err)
+		if err == nil || !strings.Contains(err.Error(), "table s") || !strings.Contains(err.Error(), c.also) || strings.Contains(strings.ToLower(err.Error()), "hunter2") {
+			t.Errorf("import into %s (%s) of a row it refuses: %v", c.kind, c.ddl, err)
 		}
 	}
 }
@@ -695,5 +698,28 @@ func TestNumericKeyNoCollationHint(t *testing.T) {
 	_, err = Import(ctx, st, m.ID, target, tmig(target), ImportOptions{})
 	if err == nil || !strings.Contains(err.Error(), "Duplicate entry '5'") || strings.Contains(err.Error(), "collation") {
 		t.Errorf("import of a duplicate number: %v", err)
+	}
+}
+
+// TestTextualKey: which key values in a database's error could have
+// matched another only by a collation.
+func TestTextualKey(t *testing.T) {
+	for msg, want := range map[string]bool{
+		`Key (code)=(abc) is not present in table "p".`:               true,
+		`Key (a, b)=(1, 2) is not present in table "p".`:              false,
+		`Key (at)=(2024-01-01 10:00:00) is not present in table "p".`: false,
+	} {
+		if got := textual(between(msg, ")=(", ") is not present")); got != want {
+			t.Errorf("%s: textual %v", msg, got)
+		}
+	}
+	for msg, want := range map[string]bool{
+		"Duplicate entry 'x'HUNTER2' for key 'secret'":       true,
+		"Duplicate entry '2024-01-01 10:00:00' for key 'at'": false,
+		"Duplicate entry '1-2' for key 'PRIMARY'":            false,
+	} {
+		if got := textual(between(msg, "entry '", "' for key")); got != want {
+			t.Errorf("%s: textual %v", msg, got)
+		}
 	}
 }

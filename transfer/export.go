@@ -46,7 +46,7 @@ type Options struct {
 	largeRow int64
 	// maxWholeRow: the longest row line an import holds whole (default
 	// maxWholeRow; tests lower it).
-	maxWholeRow int
+	maxWholeRow int64
 }
 
 // Progress is a table's progress.

@@ -45,7 +45,7 @@ func (im *importer) keyCollation(err error) error {
 	case src == database.MySQL && errors.As(err, &pg) && pg.Code == "23503" && textual(between(pg.Detail, ")=(", ") is not present")):
 		return fmt.Errorf("%w"+sep+collationFromMySQL, err, engineName(dst))
 	case dst == database.MySQL && errors.As(err, &my) && my.Number == 1062 && textual(between(my.Message, "entry '", "' for key")),
-		dst == database.MySQL && errors.As(err, &lw) && lw.code == 1062 && textual(between(lw.msg, "entry '", "' for key")):
+		dst == database.MySQL && errors.As(err, &lw) && lw.code == 1062 && lw.textKey:
 		return fmt.Errorf("%w"+sep+collationIntoMySQL, err, engineName(src))
 	}
 	return err
@@ -62,12 +62,9 @@ func between(s, from, to string) string {
 }
 
 // textual reports whether a key's value, as a database error quotes it,
-// could match another only by a collation: it has a letter or a space
-// (not a number, a date, a key of numbers). An error that hides the
-// value (an encrypted table's) counts as textual.
-func textual(v string) bool {
-	return strings.ContainsFunc(v, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsSpace(r) })
-}
+// could match another only by a collation: it has a letter (not a
+// number, a date and time, a key of numbers).
+func textual(v string) bool { return strings.ContainsFunc(v, unicode.IsLetter) }
 
 // engineName is how an engine's name is written in messages.
 func engineName(kind string) string {

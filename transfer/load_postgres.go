@@ -297,7 +297,15 @@ func (im *importer) detail(table string, err error) error {
 	if where != "" {
 		where = " at " + where
 	}
-	return fmt.Errorf("%w%s (PostgreSQL's detail is not shown: it holds the row's values, which the export encrypts)", err, where)
+	msg := err.Error()
+	if strings.HasPrefix(e.Code, "22") {
+		// A data exception quotes the value: `invalid input syntax for
+		// type uuid: "..."`.
+		if head, _, ok := strings.Cut(e.Message, `: "`); ok {
+			msg = strings.Replace(msg, e.Message, head+": (the value is not shown)", 1)
+		}
+	}
+	return redacted{err, msg + where + " (PostgreSQL's detail is not shown: it holds the row's values, which the export encrypts)"}
 }
 
 // copy streams table t's rows into one COPY, in COPY's text format.

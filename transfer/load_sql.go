@@ -196,7 +196,7 @@ func (l *sqlLoader) load(ctx context.Context, group []*TableExport, _ map[string
 			}
 			if err := insertRows(ctx, tx, l.kind, t, l.im, maxBytes); err != nil {
 				if l.im.m.Encryption.encrypts(t.Name) {
-					err = redacted{err, quotedValue.ReplaceAllString(err.Error(), "$1 (not shown: the export encrypts this table)")}
+					err = redacted{err, quotedValue.ReplaceAllString(err.Error(), "$1 (not shown: the export encrypts this table) $2")}
 				}
 				return fmt.Errorf("load table %s: %w", t.Name, err)
 			}
@@ -833,8 +833,9 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 	if n != rows || warnings > 0 {
 		w := &loadWarning{stored: n, rows: rows, warnings: warnings}
 		_ = tx.QueryRowContext(ctx, "SHOW WARNINGS LIMIT 1").Scan(&w.level, &w.code, &w.msg)
+		w.textKey = textual(between(w.msg, "entry '", "' for key"))
 		if im.m.Encryption.encrypts(t.Name) {
-			w.msg = quotedValue.ReplaceAllString(w.msg, "$1 (not shown: the export encrypts this table)")
+			w.msg = quotedValue.ReplaceAllString(w.msg, "$1 (not shown: the export encrypts this table) $2")
 		}
 		return w
 	}
@@ -843,7 +844,7 @@ func loadDataMySQL(ctx context.Context, tx *sql.Tx, t *TableExport, im *importer
 
 // quotedValue finds the value a MySQL message quotes ("Duplicate entry
 // 'x' for key", "Incorrect integer value: 'x' for column").
-var quotedValue = regexp.MustCompile(`(entry|value:?) '(?:[^'\\]|\\.|'')*'`)
+var quotedValue = regexp.MustCompile(`(entry|value:?) '.*' (for (?:key|column))`)
 
 // redacted is an error whose message leaves out what its cause's says
 // (a value the export encrypts).
@@ -863,6 +864,9 @@ type loadWarning struct {
 	level string
 	code  int
 	msg   string
+	// textKey: the warning is of a duplicate key that holds text (see
+	// keyCollation), told before msg hides an encrypted value.
+	textKey bool
 }
 
 func (w *loadWarning) Error() string {

@@ -308,7 +308,7 @@ type chunkReader struct {
 	c   Chunk
 	id  string
 	// maxRow bounds a row line read whole (0: maxWholeRow).
-	maxRow int
+	maxRow int64
 }
 
 // openChunk opens chunk c of export id, decrypting it with key when not
@@ -367,7 +367,7 @@ func (r *chunkReader) line() ([]byte, error) {
 // values to read to its end (finish) before the next row.
 // maxWholeRow bounds a row line that is read whole (see next): the
 // largest value PostgreSQL or MySQL stores, 1 GiB, is 1.34 GiB in base64.
-const maxWholeRow = 2 << 30
+const maxWholeRow int64 = 2 << 30
 
 func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 	b, err := r.br.ReadSlice('\n')
@@ -380,7 +380,7 @@ func (r *chunkReader) next(ncol int) ([]byte, *streamRow, error) {
 		// row, which would take all the memory there is.
 		full := append([]byte(nil), b...)
 		for errors.Is(err, bufio.ErrBufferFull) {
-			if limit := cmp.Or(r.maxRow, maxWholeRow); len(full) > limit {
+			if limit := cmp.Or(r.maxRow, maxWholeRow); int64(len(full)) > limit {
 				return nil, nil, fmt.Errorf("%w: %s/%s holds a row whose line is longer than %d MiB, which this import would have to hold whole: more than the largest value PostgreSQL or MySQL stores (1 GiB), encoded", ErrCorrupt, r.id, r.c.Name, limit>>20)
 			}
 			b, err = r.br.ReadSlice('\n')
