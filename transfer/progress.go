@@ -70,6 +70,15 @@ func (u Unfinished) What() string {
 	return "the import of export " + u.ExportID
 }
 
+// IfCutShort is what to do about it if no import is running: finish it
+// (if it was cut short), or, when its verification failed, start anew.
+func (u Unfinished) IfCutShort() string {
+	if u.Mismatch {
+		return u.Finish()
+	}
+	return "if it was cut short, " + u.Finish()
+}
+
 // Finish says how to finish it once it was cut short.
 func (u Unfinished) Finish() string {
 	if u.Copy {

@@ -191,7 +191,7 @@ compatible, the command is missing); 2 for a usage error.`,
 				return err
 			}
 			if len(imports) > 0 {
-				return fmt.Errorf("%s into %s has not finished, so its data is incomplete: no release starts until it does (ferry status shows it; if it was cut short, %s)", imports[0].What(), db.URL, imports[0].Finish())
+				return fmt.Errorf("%s into %s has not finished, so its data is incomplete: no release starts until it does (ferry status shows it; %s)", imports[0].What(), db.URL, imports[0].IfCutShort())
 			}
 			// --serve runs the migration service beside the child, as the
 			// Metaflow image runs its migration service beside the selected
@@ -327,7 +327,7 @@ broke it, or a version is unknown); 2 for a usage error.`,
 				if err != nil || len(imports) == 0 {
 					return "", err
 				}
-				why := fmt.Sprintf("%s into it has not finished, so its data is incomplete (ferry status shows it; if it was cut short, %s)", imports[0].What(), imports[0].Finish())
+				why := fmt.Sprintf("%s into it has not finished, so its data is incomplete (ferry status shows it; %s)", imports[0].What(), imports[0].IfCutShort())
 				if !said {
 					said = true
 					a.eprintf("ferry: waiting for %s: %s (%s)\n", target, why, limit)

@@ -99,7 +99,7 @@ one finishes) and releases the lock. A second signal exits at once.`,
 			if imports, err := transfer.UnfinishedImports(ctx, db, m.Table()); err != nil {
 				return err
 			} else if len(imports) > 0 {
-				return fmt.Errorf("%s into %s has not finished: ferry up would change the schema under it; if it was cut short, %s", imports[0].What(), db.URL, imports[0].Finish())
+				return fmt.Errorf("%s into %s has not finished: ferry up would change the schema under it; %s", imports[0].What(), db.URL, imports[0].IfCutShort())
 			}
 			p, err := a.pipeline(ctx, db, force)
 			if err != nil {
