@@ -174,8 +174,10 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 // export of id paused, from the list it left in the store, and records
 // that it did: a second run resumes nothing. db must be the database the
 // export paused, unless force. statement, when not "", is run for each
-// workload instead of the export's --resume (a corrected one).
-func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool, statement string) (int, error) {
+// workload instead of the export's --resume (a corrected one); the
+// export's, as the store records it, runs only when recorded (a store is
+// input): otherwise the error wraps ErrResumeChoice and names it.
+func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool, statement string, recorded bool) (int, error) {
 	if !ValidID(id) {
 		return 0, fmt.Errorf("%q is not an export id", id)
 	}
@@ -188,6 +190,9 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, fo
 	}
 	if q.ResumedOnSource {
 		return 0, nil
+	}
+	if statement == "" && !recorded {
+		return 0, fmt.Errorf("%w: export %s paused %d workloads on %s, and the store records the statement that resumes them: %s; ferry runs no SQL read from a store unless told to: run it with --resume-recorded, or give one of yours with --resume SQL", ErrResumeChoice, id, len(q.Paused), q.Source, q.Resume)
 	}
 	if q.Source != "" && q.Source != db.URL.String() && !force {
 		return 0, fmt.Errorf("export %s paused workloads on %s, not on %s: give that database (or --force if it is the same one under another name)", id, q.Source, db.URL)

@@ -1093,7 +1093,7 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "2" {
 			t.Fatalf("%s runs paused after the failed resume, want 2", got)
 		}
-		if n, err := st.ResumeSource(ctx, fm.ID, src, false, q.Resume); err != nil || n != 2 {
+		if n, err := st.ResumeSource(ctx, fm.ID, src, false, q.Resume, false); err != nil || n != 2 {
 			t.Fatalf("resume with a corrected statement: %d %v", n, err)
 		}
 		// The import is given the corrected statement too.
@@ -1174,13 +1174,16 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the target has %s done runs, want 2 (resumed)", got)
 		}
-		if _, err := st.ResumeSource(ctx, m.ID, target, false, ""); err == nil || !strings.Contains(err.Error(), "not on") {
+		if _, err := st.ResumeSource(ctx, m.ID, target, false, "", true); err == nil || !strings.Contains(err.Error(), "not on") {
 			t.Errorf("resume on another database: %v", err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false, ""); err != nil || n != 2 {
+		if _, err := st.ResumeSource(ctx, m.ID, src, false, "", false); !errors.Is(err, ErrResumeChoice) || !strings.Contains(err.Error(), m.Quiesce.Resume) {
+			t.Errorf("resume the source with the store's statement, not told to: %v", err)
+		}
+		if n, err := st.ResumeSource(ctx, m.ID, src, false, "", true); err != nil || n != 2 {
 			t.Fatalf("resume the source: %d %v", n, err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false, ""); err != nil || n != 0 {
+		if n, err := st.ResumeSource(ctx, m.ID, src, false, "", true); err != nil || n != 0 {
 			t.Errorf("a second resume: %d %v", n, err)
 		}
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {

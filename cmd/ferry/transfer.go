@@ -721,17 +721,15 @@ and stops), or the one given with --resume when the export's failed there.`,
 			if recorded && statement != "" {
 				return usageErrorf("--resume-recorded runs the statement the store records, --resume one of yours: give one")
 			}
-			if !recorded && statement == "" {
-				if q, err := st.Quiesce(ctx, id); err == nil && q != nil && !q.ResumedOnSource && len(q.Paused) > 0 {
-					return usageErrorf("export %s paused %d workloads on %s, and the store records the statement that resumes them: %s; ferry runs no SQL read from a store unless told to: run it with --resume-recorded, or give one of yours with --resume SQL", id, len(q.Paused), q.Source, q.Resume)
-				}
-			}
 			db, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			n, err := st.ResumeSource(ctx, id, db, force, statement)
+			n, err := st.ResumeSource(ctx, id, db, force, statement, recorded)
+			if errors.Is(err, transfer.ErrResumeChoice) {
+				return usageError{err}
+			}
 			if err != nil {
 				return err
 			}
