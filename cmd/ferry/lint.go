@@ -273,7 +273,7 @@ func (a *app) lintGate(p *migrate.Pipeline, db *database.DB) (**lint.Report, err
 	p.Check = lint.Gate(cfg, failOn, func(r *lint.Report) {
 		*rep = r
 		if len(r.Findings) > 0 && !a.json && !a.serving && failOn == 0 {
-			a.eprintf("%s\n", "ferry: lint of the pending migrations (--lint warn: applying anyway; --lint error refuses):")
+			a.eprintf("ferry: lint of the pending migrations (--lint warn: applying anyway; --lint error refuses):\n")
 			lint.WriteText(a.stderr, r)
 		}
 	})
@@ -327,7 +327,7 @@ func (a *app) lintPlan(ctx context.Context, db *database.DB, m *migrate.Migrator
 		return err
 	}
 	if a.cfg.LintMode == "error" && rep.Count(lint.Error) > 0 {
-		a.eprintf("%s\n", "ferry: with --lint error, ferry up would refuse these migrations and apply nothing")
+		a.eprintf("ferry: with --lint error, ferry up would refuse these migrations and apply nothing\n")
 		return exitError{exitFailure}
 	}
 	return nil
