@@ -421,7 +421,7 @@ docs/transfer.md.`,
 				a.printf("  rows since %s only, in %s (closed under foreign keys)\n", w.Cutoff.Format(time.RFC3339), strings.Join(filtered, ", "))
 			}
 			if q := m.Quiesce; q != nil {
-				state := "left paused on the source; the import resumes them in the target"
+				state := "left paused on the source; ferry import --resume-recorded resumes them in the target"
 				if q.ResumedOnSource {
 					state = "resumed on the source"
 				}
@@ -433,6 +433,9 @@ docs/transfer.md.`,
 				if passphraseFile != "" || (recipientsFile == "" && a.getenv("FERRY_EXPORT_RECIPIENTS") == "") {
 					key = " --passphrase-file FILE"
 				}
+			}
+			if q := m.Quiesce; q != nil && len(q.Paused) > 0 {
+				key += " --resume-recorded" // or --resume SQL, or --keep-paused
 			}
 			a.printf("import it with: ferry import --from %s --database URL%s\n", st.At(m.ID), key)
 			return notResumed
