@@ -611,22 +611,11 @@ func TestConversionErrorHidesEncryptedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := testdb.New(t, database.SQLite).DB
-	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"})(src)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src, "INSERT INTO s VALUES (1, 'hunter2-and-more')")
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"}
 	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id int PRIMARY KEY, secret varchar(5) NOT NULL);\n"})
 	for _, encrypt := range []string{"", EncryptAll} {
-		st, err := OpenStore(ctx, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := Export(ctx, st, src, smig, ExportOptions{Encrypt: encrypt, Recipients: []age.Recipient{key.Recipient()}})
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := testdb.New(t, database.SQLite).DB
+		st, m, _ := exportOf(t, src, files, []string{"INSERT INTO s VALUES (1, 'hunter2-and-more')"}, ExportOptions{Encrypt: encrypt, Recipients: []age.Recipient{key.Recipient()}})
 		target := testdb.New(t, database.Postgres).DB
 		_, err = Import(ctx, st, m.ID, target, tmig(target), ImportOptions{Identities: []age.Identity{key}})
 		if err == nil || !strings.Contains(err.Error(), "column secret") || strings.Contains(err.Error(), "hunter2") != (encrypt == "") {
@@ -645,20 +634,8 @@ func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src := testdb.New(t, database.SQLite).DB
-	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"})(src)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src, "INSERT INTO s VALUES (1, 'x''hunter2-x'), (2, 'X''HUNTER2-X')")
-	st, err := OpenStore(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, src, smig, ExportOptions{Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, _ := exportOf(t, testdb.New(t, database.SQLite).DB, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, secret TEXT NOT NULL);\n"},
+		[]string{"INSERT INTO s VALUES (1, 'x''hunter2-x'), (2, 'X''HUNTER2-X')"}, ExportOptions{Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
 	for _, c := range []struct{ kind, ddl, also string }{
 		{database.Postgres, "CREATE TABLE s (id int PRIMARY KEY, secret text NOT NULL CHECK (secret NOT LIKE 'x%'))", "violates check constraint"},
 		{database.Postgres, "CREATE TABLE s (id int PRIMARY KEY, secret uuid NOT NULL)", "invalid input syntax for type uuid: (the value is not shown)"},
@@ -678,24 +655,11 @@ func TestDatabaseErrorHidesEncryptedValues(t *testing.T) {
 // TestNumericKeyNoCollationHint: a duplicate number is no matter of
 // collation, and the error does not say it is.
 func TestNumericKeyNoCollationHint(t *testing.T) {
-	ctx := tctx(t)
-	src := testdb.New(t, database.SQLite).DB
-	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);\n"})(src)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, src, "INSERT INTO s VALUES (1, 5), (2, 5)")
-	st, err := OpenStore(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, src, smig, ExportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, _ := exportOf(t, testdb.New(t, database.SQLite).DB, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY, n INTEGER NOT NULL);\n"},
+		[]string{"INSERT INTO s VALUES (1, 5), (2, 5)"}, ExportOptions{})
 	target := testdb.New(t, database.MySQL).DB
 	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id int PRIMARY KEY, n int NOT NULL UNIQUE);\n"})
-	_, err = Import(ctx, st, m.ID, target, tmig(target), ImportOptions{})
+	_, err := Import(tctx(t), st, m.ID, target, tmig(target), ImportOptions{})
 	if err == nil || !strings.Contains(err.Error(), "Duplicate entry '5'") || strings.Contains(err.Error(), "collation") {
 		t.Errorf("import of a duplicate number: %v", err)
 	}

@@ -299,15 +299,16 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 	if !im.rep.Resumed {
 		// Rows of their own in the target would be mixed with the
 		// export's: refused, whatever made them.
-		for _, t := range im.tables {
-			q := "SELECT count(*) FROM " + quoteIdent(im.db.URL.Kind, t.Name)
-			var n int64
-			if err := im.db.QueryRowContext(ctx, q).Scan(&n); err != nil {
-				return nil, err
-			}
-			if n > 0 {
-				return nil, fmt.Errorf("%w: its table %s has %d rows at schema version %d, which the import would mix with the export's (rows a migration seeds count too); import into an empty database, and the export goes through the migrations", ErrNotEmpty, t.Name, n, status.CurrentVersion)
-			}
+		names := make([]string, len(im.tables))
+		for i, t := range im.tables {
+			names[i] = t.Name
+		}
+		table, n, err := im.firstRows(ctx, names)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			return nil, fmt.Errorf("%w: its table %s has %d rows at schema version %d, which the import would mix with the export's (rows a migration seeds count too); import into an empty database, and the export goes through the migrations", ErrNotEmpty, table, n, status.CurrentVersion)
 		}
 	}
 	return notes, mappingErr
@@ -710,18 +711,16 @@ func (im *importer) checkEmpty(ctx context.Context, status *migrate.Status) erro
 		// Only a target older than the export comes here (see Import).
 		// Migrating one that holds rows would not make it importable:
 		// its rows would still be there, changed by the migrations.
-		tables, err := catalog(ctx, im.db, im.db.URL.Kind, ownTables(im.mig.Table()))
+		tables, err := strsOwn(ctx, im.db, im.mig.Table())
 		if err != nil {
 			return err
 		}
-		for _, t := range tables {
-			var n int64
-			if err := im.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(im.db.URL.Kind, t.Name)).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return fmt.Errorf("%w: it is at schema version %d, older than the export's %d, and its table %s has %d rows: an import loads into an empty database, or one at the export's version or newer whose tables are empty; import into a new, empty database (migrating this one would not empty it)", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, t.Name, n)
-			}
+		table, n, err := im.firstRows(ctx, tables)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: it is at schema version %d, older than the export's %d, and its table %s has %d rows: an import loads into an empty database, or one at the export's version or newer whose tables are empty; import into a new, empty database (migrating this one would not empty it)", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, table, n)
 		}
 		return fmt.Errorf("%w: it is at schema version %d, older than the export's %d; an import loads into an empty database, or one at the export's version or newer whose tables are empty: migrate it first (ferry up --to %d, or to the latest), or import into an empty database", ErrNotEmpty, status.CurrentVersion, im.m.Source.SchemaVersion, im.m.Source.SchemaVersion)
 	}
@@ -736,6 +735,20 @@ func (im *importer) checkEmpty(ctx context.Context, status *migrate.Status) erro
 		return fmt.Errorf("%w: it has tables (%s) and no ferry history; import into an empty database", ErrNotEmpty, strings.Join(tables, ", "))
 	}
 	return nil
+}
+
+// firstRows returns the first of tables that holds rows, and how many.
+func (im *importer) firstRows(ctx context.Context, tables []string) (string, int64, error) {
+	for _, t := range tables {
+		var n int64
+		if err := im.db.QueryRowContext(ctx, "SELECT count(*) FROM "+quoteIdent(im.db.URL.Kind, t)).Scan(&n); err != nil {
+			return "", 0, err
+		}
+		if n > 0 {
+			return t, n, nil
+		}
+	}
+	return "", 0, nil
 }
 
 func strsOwn(ctx context.Context, db *database.DB, history string) ([]string, error) {

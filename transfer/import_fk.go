@@ -84,12 +84,7 @@ func (im *importer) textKey(table string, columns []string) bool {
 		return false
 	}
 	for _, c := range t.Columns {
-		if !slices.Contains(columns, c.Name) {
-			continue
-		}
-		typ := strings.ToLower(c.Type)
-		if strings.Contains(typ, "char") || strings.Contains(typ, "text") || strings.Contains(typ, "clob") ||
-			strings.HasPrefix(typ, "enum") || strings.HasPrefix(typ, "set(") {
+		if slices.Contains(columns, c.Name) && classifyType(im.db.URL.Kind, c.Type).class == cText {
 			return true
 		}
 	}
