@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
@@ -28,6 +29,8 @@ import (
 type pgLoader struct {
 	conn *sql.Conn
 	im   *importer
+	// usedUp: the sequences (by OID) left used up, told once.
+	usedUp map[uint32]bool
 }
 
 // withPgx runs fn in a pgx transaction on the loader's connection.
@@ -477,10 +480,46 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 		if s.Next <= at {
 			continue
 		}
-		_, err := l.conn.ExecContext(ctx, `SELECT setval(`+seq+`, $2::bigint, false)`, s.Name, s.Next)
-		if err != nil {
+		var name string
+		if err := l.conn.QueryRowContext(ctx, `SELECT (`+seq+`)::regclass::text`, s.Name).Scan(&name); err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
+		if err := l.setval(ctx, name, s.Next, false, "sequence "+s.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setval sets sequence seq (its catalog name, quoted as it must be) so
+// that its next nextval returns next, or, usedUp, none. A next one past
+// the sequence's maximum is a sequence the source used up (a serial
+// column's integer counter at 2147483647): it is left used up, its next
+// nextval failing as the source's would. One further past is a target
+// whose sequence is narrower than the source's, which cannot hand out
+// what the source would: an error, with what to do.
+func (l *pgLoader) setval(ctx context.Context, seq string, next int64, usedUp bool, what string) error {
+	var top, step int64
+	var oid uint32
+	if err := l.conn.QueryRowContext(ctx, `SELECT seqrelid, seqmax, seqincrement FROM pg_sequence WHERE seqrelid = $1::regclass`, seq).Scan(&oid, &top, &step); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	called := false
+	if step > 0 && (usedUp || next > top) {
+		if !usedUp && next-1 > top {
+			return fmt.Errorf("%s: the source's next value, %d, is past the target's maximum, %d (its column or sequence is narrower than the source's): widen it (ALTER SEQUENCE %s AS bigint, and its column) and run the import again", what, next, top, seq)
+		}
+		next, called = top, true
+		if !l.usedUp[oid] {
+			l.im.log.Warn("the sequence is used up, as the source's was: its next value would be past its maximum", "sequence", seq, "maximum", top)
+		}
+		if l.usedUp == nil {
+			l.usedUp = map[uint32]bool{}
+		}
+		l.usedUp[oid] = true
+	}
+	if _, err := l.conn.ExecContext(ctx, `SELECT setval($1::regclass, $2::bigint, $3)`, seq, next, called); err != nil {
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
 }
@@ -503,9 +542,17 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			}
 			// The next value is past both the source's counter and the
 			// largest loaded value.
-			_, err := l.conn.ExecContext(ctx, `SELECT setval($1, GREATEST($2::bigint, COALESCE((SELECT max(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)+`) + 1, 1)), false)`, seq.String, next)
-			if err != nil {
-				return fmt.Errorf("sequence %s of %s.%s: %w", seq.String, t.Name, c.Name, err)
+			what := fmt.Sprintf("sequence %s of %s.%s", seq.String, t.Name, c.Name)
+			var top sql.NullInt64
+			if err := l.conn.QueryRowContext(ctx, `SELECT max(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			usedUp := top.Valid && top.Int64 == math.MaxInt64 // no bigint past it
+			if top.Valid && !usedUp {
+				next = max(next, top.Int64+1)
+			}
+			if err := l.setval(ctx, seq.String, next, usedUp, what); err != nil {
+				return err
 			}
 		}
 	}

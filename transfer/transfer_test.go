@@ -1729,6 +1729,45 @@ func TestLedgerTableCaseMySQL(t *testing.T) {
 	sameData(t, tdb.DB, target, "the re-run")
 }
 
+// TestUsedUpSequencePostgres: a serial column whose integer sequence the
+// source used up imports with its sequence used up too (the import does
+// not fail on it); a target whose sequence is narrower than the source's
+// next value is an error that says what to do.
+func TestUsedUpSequencePostgres(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	ctx := tctx(t)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE t (id serial PRIMARY KEY, v text);\n"}
+	seedSQL := []string{"INSERT INTO t (v) VALUES ('a')", "SELECT setval('t_id_seq', 2147483646)", "INSERT INTO t (v) VALUES ('b')"}
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
+	target := openURL(t, testdb.Create(t, tdb))
+	var log bytes.Buffer
+	opts := ImportOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}
+	if _, err := Import(ctx, st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	for _, db := range []*database.DB{tdb.DB, target} {
+		_, err := db.ExecContext(ctx, "INSERT INTO t (v) VALUES ('c')")
+		if err == nil || !strings.Contains(err.Error(), "reached maximum value") {
+			t.Errorf("%s: insert past the used-up sequence: %v", db.URL.Database, err)
+		}
+	}
+	if n := strings.Count(log.String(), "the sequence is used up"); n != 1 {
+		t.Errorf("told %d times that the sequence is used up:\n%s", n, log.String())
+	}
+
+	files["002_narrow.sql"] = "-- +ferry up\nALTER SEQUENCE t_id_seq AS smallint;\n"
+	narrow := openURL(t, testdb.Create(t, tdb))
+	nmig := migratorOf(t, files)(narrow)
+	if _, err := nmig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Import(ctx, st, m.ID, narrow, nmig, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), "the source's next value, 2147483648, is past the target's maximum, 32767") ||
+		!strings.Contains(err.Error(), "ALTER SEQUENCE") {
+		t.Fatalf("import into a narrower sequence: %v", err)
+	}
+}
+
 // TestSeededParentPostgres: a migration seeds a table that an unseeded
 // table references; emptying the seeded one before the load names both.
 func TestSeededParentPostgres(t *testing.T) {
