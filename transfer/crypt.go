@@ -168,41 +168,53 @@ func (s *Store) exportKey(ctx context.Context, m *Manifest, identities []age.Ide
 	if m.Encryption == nil {
 		return nil, nil
 	}
-	if len(identities) == 0 {
-		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give the identity file with --identity or FERRY_IMPORT_IDENTITY (or the passphrase with --passphrase-file or FERRY_IMPORT_PASSPHRASE)", ErrKey, m.ID, m.Encryption.Mode)
-	}
-	data, err := s.readKey(ctx, m)
+	return s.openKey(ctx, m.ID, m.Encryption, identities)
+}
+
+// openKey opens the key of export id, as enc names it, with the
+// operator's identities.
+func (s *Store) openKey(ctx context.Context, id string, enc *Encryption, identities []age.Identity) (age.Identity, error) {
+	data, err := s.readKey(ctx, id, enc)
 	if err != nil {
 		return nil, err
+	}
+	// age's header says what opens it: a passphrase (scrypt) or the
+	// secret key of a recipient (X25519).
+	need := "the identity file of one of its recipients (the secret key, AGE-SECRET-KEY-1...) with --identity or FERRY_IMPORT_IDENTITY"
+	if bytes.Contains(data, []byte("\n-> scrypt ")) {
+		need = "the passphrase it was exported with, with --passphrase-file or FERRY_IMPORT_PASSPHRASE"
+	}
+	if len(identities) == 0 {
+		return nil, fmt.Errorf("%w %s: it is encrypted (%s); give %s", ErrKey, id, enc.Mode, need)
 	}
 	r, err := age.Decrypt(bytes.NewReader(data), identities...)
 	if err != nil {
 		var nomatch *age.NoIdentityMatchError
 		if errors.As(err, &nomatch) {
-			return nil, fmt.Errorf("%w %s: the identity or passphrase given is not one it was encrypted for", ErrKey, m.ID)
+			return nil, fmt.Errorf("%w %s: the identity or passphrase given is not one it was encrypted for: give %s", ErrKey, id, need)
 		}
-		return nil, fmt.Errorf("%w %s: %v", ErrKey, m.ID, err)
+		return nil, fmt.Errorf("%w %s: %v", ErrKey, id, err)
 	}
 	text, err := io.ReadAll(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrKey, m.ID, err)
+		return nil, fmt.Errorf("%w %s: %v", ErrKey, id, err)
 	}
 	key, err := age.ParseX25519Identity(strings.TrimSpace(string(text)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
+		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, id, err)
 	}
 	return key, nil
 }
 
-// readKey reads the export's key, still encrypted, and checks it against
-// the manifest's sha256: without it, no identity can open the export.
-func (s *Store) readKey(ctx context.Context, m *Manifest) ([]byte, error) {
-	data, err := s.s.ReadAll(ctx, m.ID+"/"+m.Encryption.Key)
+// readKey reads the key of export id, still encrypted, and checks it
+// against enc's sha256: without it, no identity can open the export.
+func (s *Store) readKey(ctx context.Context, id string, enc *Encryption) ([]byte, error) {
+	data, err := s.s.ReadAll(ctx, id+"/"+enc.Key)
 	if err != nil {
-		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, m.ID, err)
+		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, id, err)
 	}
-	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != m.Encryption.KeySHA256 {
-		return nil, fmt.Errorf("%w: %s/%s has sha256 %x, the manifest says %s", ErrCorrupt, m.ID, m.Encryption.Key, sum, m.Encryption.KeySHA256)
+	if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != enc.KeySHA256 {
+		return nil, fmt.Errorf("%w: %s/%s has sha256 %x, the manifest says %s", ErrCorrupt, id, enc.Key, sum, enc.KeySHA256)
 	}
 	return data, nil
 }

@@ -145,15 +145,29 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			return err
 		}
 		log.Info("export started", "id", m.ID, "database", db.URL.String(), "store", st.String(), "schema_version", m.Source.SchemaVersion)
+		// The key first: an encrypted export's list of paused workloads
+		// is sealed with it from the start.
+		var key *age.X25519Identity
+		if opts.Encrypt != "" {
+			var sum string
+			var err error
+			if key, sum, err = st.newExportKey(ctx, m.ID, opts.Recipients); err != nil {
+				return err
+			}
+			m.Encryption = &Encryption{Mode: opts.Encrypt, Key: keyName, KeySHA256: sum}
+		}
 		if opts.Quiesce != nil {
 			q := *opts.Quiesce
+			if key != nil {
+				q.sealTo, q.KeySHA256 = key.Recipient(), m.Encryption.KeySHA256
+			}
 			if err := q.pause(ctx, st, db, m.ID); err != nil {
 				return err
 			}
 			m.Quiesce = &q
 			log.Info("workloads paused", "id", m.ID, "paused", len(q.Paused))
 		}
-		if err := exportTables(ctx, st, db, m, opts); err != nil {
+		if err := exportTables(ctx, st, db, m, key, opts); err != nil {
 			return err
 		}
 		if m.Quiesce != nil && m.Quiesce.ResumeSource {
@@ -196,7 +210,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
 	if notResumed != nil {
 		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand), and give it to the import too (ferry import --resume SQL)",
-			ErrSourceNotResumed, len(m.Quiesce.Paused), db.URL.Redact(notResumed), st.At(m.ID))
+			ErrSourceNotResumed, m.Quiesce.Count(), db.URL.Redact(notResumed), st.At(m.ID))
 	}
 	return m, nil
 }
@@ -287,7 +301,7 @@ func readSource(ctx context.Context, db *database.DB, mig *migrate.Migrator, m *
 
 // exportTables opens the snapshot, reads the catalog in it, and exports
 // every selected table.
-func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, opts ExportOptions) error {
+func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, key *age.X25519Identity, opts ExportOptions) error {
 	jobs := max(opts.Jobs, 1)
 	if db.URL.Kind == database.SQLite && jobs > 1 {
 		opts.logger().Warn("--jobs does not apply to SQLite; this export reads through one connection, in one snapshot", "jobs", jobs)
@@ -332,12 +346,12 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		}
 		m.Tables[i] = TableExport{Table: *t}
 	}
-	var key *age.X25519Identity
-	if opts.Encrypt != "" {
+	if key != nil {
 		tables, err := encryptedTables(opts.Encrypt, opts.Sensitive, m.Tables)
 		if err != nil {
 			return err
 		}
+		m.Encryption.Tables = tables
 		if opts.Encrypt == EncryptSensitive {
 			for _, name := range tables {
 				if !slices.ContainsFunc(opts.Sensitive, func(s string) bool { return s == name || strings.HasPrefix(s, name+".") }) {
@@ -345,12 +359,6 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 				}
 			}
 		}
-		k, sum, err := st.newExportKey(ctx, m.ID, opts.Recipients)
-		if err != nil {
-			return err
-		}
-		key = k
-		m.Encryption = &Encryption{Mode: opts.Encrypt, Tables: tables, Key: keyName, KeySHA256: sum}
 	}
 	filters := map[string]rowFilter{}
 	if opts.Window != nil {

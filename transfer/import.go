@@ -340,8 +340,8 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	// The export's --resume is SQL of the source's engine, placeholders
 	// and all: it is not run on another engine at the end of a load.
-	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
-		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[4]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[5]s); nothing was changed", len(q.Paused), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
+	if q := m.Quiesce; q != nil && q.Count() > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
+		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[4]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[5]s); nothing was changed", q.Count(), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
 	}
 	if err := im.resumeChosen(); err != nil && !im.opts.Plan {
 		return err
@@ -650,14 +650,14 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	if at := max(status.CurrentVersion, m.Source.SchemaVersion); status.LatestVersion > at {
 		add("migrate the target from version %d to the latest, %d", at, status.LatestVersion)
 	}
-	if q := m.Quiesce; q != nil && len(q.Paused) > 0 {
+	if q := m.Quiesce; q != nil && q.Count() > 0 {
 		switch {
 		case im.opts.KeepPaused:
-			add("leave the %d workloads the export paused paused (--keep-paused)", len(q.Paused))
+			add("leave the %d workloads the export paused paused (--keep-paused)", q.Count())
 		case im.opts.Resume != "":
-			add("resume the %d workloads the export paused, in the target, with --resume: %s", len(q.Paused), im.opts.Resume)
+			add("resume the %d workloads the export paused, in the target, with --resume: %s", q.Count(), im.opts.Resume)
 		case im.opts.ResumeRecorded || im.direct != nil:
-			add("resume the %d workloads the export paused, in the target, with the export's --resume: %s", len(q.Paused), q.Resume)
+			add("resume the %d workloads the export paused, in the target, with the export's --resume: %s", q.Count(), q.Resume)
 		default:
 			add("refuse to start: %v", im.resumeChosen())
 		}
@@ -679,7 +679,7 @@ func (im *importer) resumeChosen() error {
 		return nil
 	}
 	return fmt.Errorf("%w: it paused %d workloads (%s) and records the statement that resumes them: %s; ferry runs no SQL read from an export unless told to: import with --resume-recorded to run that statement in the target, --resume SQL to run one of your own, or --keep-paused to leave them paused; nothing was changed",
-		ErrResumeChoice, len(q.Paused), q.pausedList(), q.Resume)
+		ErrResumeChoice, q.Count(), q.pausedList(), q.Resume)
 }
 
 // cross reports whether the export is of another engine than the target.

@@ -14,14 +14,15 @@ import (
 )
 
 // ManifestFormat is the newest version of the manifest, which this ferry
-// reads with every older one. Format 3 seals an encrypted table's row
+// reads with every older one. Format 4 seals an encrypted export's list of
+// paused workloads (Quiesce.PausedSealed); format 3 seals an encrypted table's row
 // checksum (see Manifest.seal), and carries a MySQL FLOAT with every digit
 // (older ferry read six); format 2 names its chunks' compression
 // (Compression); format 1, the only one before it, has gzip chunks. An
 // export is written in the oldest format that holds it, so that older
 // ferry reads it: 1 with gzip chunks, 2 with S2, 3 when encrypted or with
-// a MySQL FLOAT column.
-const ManifestFormat = 3
+// a MySQL FLOAT column, 4 when encrypted with workloads paused.
+const ManifestFormat = 4
 
 // The compressions of an export's chunks (ExportOptions.Compression).
 const (
@@ -217,6 +218,9 @@ func decodeManifest(data []byte) (*Manifest, error) {
 			m.Sequences[i].Name = strings.ReplaceAll(n[1:len(n)-1], `""`, `"`)
 		}
 	}
+	if q := m.Quiesce; q != nil && q.PausedSealed != "" && (m.Format < 4 || m.Encryption == nil || q.PausedCount <= 0 || len(q.Paused) > 0) {
+		return nil, fmt.Errorf("a sealed list of paused workloads in an export that is not encrypted, or in manifest format %d, or with %d rows", m.Format, q.PausedCount)
+	}
 	tables := map[string]bool{}
 	for _, t := range m.Tables {
 		if t.Name == "" || len(t.Columns) == 0 {
@@ -284,6 +288,38 @@ func validChunkName(table, name, compression string) bool {
 // sealedPrefix starts a sealed row checksum.
 const sealedPrefix = "age:"
 
+// sealString encrypts text to to, as "age:" and base64.
+func sealString(to age.Recipient, text string) (string, error) {
+	var buf bytes.Buffer
+	w, err := age.Encrypt(&buf, to)
+	if err != nil {
+		return "", err
+	}
+	io.WriteString(w, text)
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	return sealedPrefix + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}
+
+// unsealString opens what sealString sealed.
+func unsealString(key age.Identity, sealed string) (string, error) {
+	b64, ok := strings.CutPrefix(sealed, sealedPrefix)
+	if !ok {
+		return "", errors.New("not sealed")
+	}
+	data, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return "", err
+	}
+	r, err := age.Decrypt(bytes.NewReader(data), key)
+	if err != nil {
+		return "", err
+	}
+	text, err := io.ReadAll(r)
+	return string(text), err
+}
+
 // seal encrypts the row checksum of every encrypted table to the
 // export's key, and drops its chunks' raw sizes. In the clear, a row
 // checksum (a sum of the rows' sha256) would let anyone holding the
@@ -295,21 +331,22 @@ func (m *Manifest) seal(to age.Recipient) error {
 		if !m.Encryption.encrypts(t.Name) {
 			continue
 		}
-		var buf bytes.Buffer
-		w, err := age.Encrypt(&buf, to)
+		sealed, err := sealString(to, t.RowChecksum)
 		if err != nil {
 			return err
 		}
-		io.WriteString(w, t.RowChecksum)
-		if err := w.Close(); err != nil {
-			return err
-		}
-		t.RowChecksum = sealedPrefix + base64.StdEncoding.EncodeToString(buf.Bytes())
+		t.RowChecksum = sealed
 		for j := range t.Chunks {
 			t.Chunks[j].RawSize = 0
 		}
 	}
 	m.formatAtLeast(3)
+	if m.Quiesce != nil && len(m.Quiesce.Paused) > 0 {
+		// Sealed as it is written (Quiesce.MarshalJSON): an older ferry
+		// would read no paused workloads, and resume none.
+		m.Quiesce.sealTo = to
+		m.formatAtLeast(4)
+	}
 	return nil
 }
 
@@ -326,26 +363,20 @@ func (m *Manifest) formatAtLeast(f int) {
 func (m *Manifest) unseal(key age.Identity) error {
 	for i := range m.Tables {
 		t := &m.Tables[i]
-		sealed, ok := strings.CutPrefix(t.RowChecksum, sealedPrefix)
-		if !ok {
+		if !strings.HasPrefix(t.RowChecksum, sealedPrefix) {
 			continue
 		}
-		data, err := base64.StdEncoding.DecodeString(sealed)
+		sum, err := unsealString(key, t.RowChecksum)
 		if err != nil {
 			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
 		}
-		r, err := age.Decrypt(bytes.NewReader(data), key)
-		if err != nil {
-			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
-		}
-		sum, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("%w: table %s: the sealed row checksum: %v", ErrCorrupt, t.Name, err)
-		}
-		if _, err := parseRowSum(string(sum)); err != nil {
+		if _, err := parseRowSum(sum); err != nil {
 			return fmt.Errorf("%w: table %s: %v", ErrCorrupt, t.Name, err)
 		}
-		t.RowChecksum = string(sum)
+		t.RowChecksum = sum
+	}
+	if m.Quiesce != nil {
+		return m.Quiesce.unseal(key)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strings"
 
+	"filippo.io/age"
+
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/store"
 )
@@ -30,8 +32,16 @@ type Quiesce struct {
 	Select string `json:"select"`
 	Pause  string `json:"pause"`
 	Resume string `json:"resume"`
-	// Paused are the rows Select returned, each in the row format.
-	Paused []json.RawMessage `json:"paused"`
+	// Paused are the rows Select returned, each in the row format. In an
+	// encrypted export they are stored sealed (PausedSealed, like a row
+	// checksum: see Manifest.seal), PausedCount of them, and Paused is
+	// empty until unseal opens them with the export's key.
+	Paused       []json.RawMessage `json:"paused"`
+	PausedSealed string            `json:"paused_sealed,omitempty"`
+	PausedCount  int               `json:"paused_count,omitempty"`
+	// KeySHA256 is the sealing key's checksum (Encryption.KeySHA256), for
+	// a killed export that left no manifest.
+	KeySHA256 string `json:"key_sha256,omitempty"`
 	// ResumeSource resumes them on the source too once the export is
 	// taken (for an export that is not a move); they are always resumed
 	// on the source when the export fails.
@@ -39,6 +49,56 @@ type Quiesce struct {
 	ResumedOnSource bool `json:"resumed_on_source"`
 	// Source is the database paused (its URL without secrets).
 	Source string `json:"source,omitempty"`
+	// sealTo, when set, seals Paused as the record is written.
+	sealTo age.Recipient
+}
+
+// MarshalJSON writes the record, its paused rows sealed when sealTo is set.
+func (q Quiesce) MarshalJSON() ([]byte, error) {
+	type plain Quiesce // without this method
+	p := plain(q)
+	switch {
+	case q.PausedSealed != "":
+		p.Paused = []json.RawMessage{} // sealed as read: kept so, opened or not
+	case q.sealTo != nil:
+		list, err := json.Marshal(q.Paused)
+		if err != nil {
+			return nil, err
+		}
+		if p.PausedSealed, err = sealString(q.sealTo, string(list)); err != nil {
+			return nil, err
+		}
+		p.Paused, p.PausedCount = []json.RawMessage{}, len(q.Paused)
+	}
+	return json.Marshal(p)
+}
+
+// unseal opens a sealed list of paused rows with the export's key.
+func (q *Quiesce) unseal(key age.Identity) error {
+	if q.PausedSealed == "" || len(q.Paused) > 0 {
+		return nil
+	}
+	list, err := unsealString(key, q.PausedSealed)
+	if err != nil {
+		return fmt.Errorf("%w: the sealed list of paused workloads: %v", ErrCorrupt, err)
+	}
+	var rows []json.RawMessage
+	if err := json.Unmarshal([]byte(list), &rows); err != nil || len(rows) != q.PausedCount {
+		return fmt.Errorf("%w: the sealed list of paused workloads holds %d rows, not %d (%v)", ErrCorrupt, len(rows), q.PausedCount, err)
+	}
+	q.Paused = rows
+	return nil
+}
+
+// sealed reports whether the paused rows are sealed, and not opened.
+func (q *Quiesce) sealed() bool { return q.PausedSealed != "" && len(q.Paused) == 0 }
+
+// Count is the number of paused workloads, sealed or not.
+func (q *Quiesce) Count() int {
+	if q.sealed() {
+		return q.PausedCount
+	}
+	return len(q.Paused)
 }
 
 const quiesceName = "quiesce.json"
@@ -170,14 +230,26 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 	return nil
 }
 
+// ResumeOptions says how Store.ResumeSource resumes.
+type ResumeOptions struct {
+	// Force resumes on a database other than the one the export recorded
+	// pausing (the same one under another name).
+	Force bool
+	// Statement, when not "", is run for each workload instead of the
+	// export's --resume (a corrected one); the export's, as the store
+	// records it, runs only when Recorded (a store is input).
+	Statement string
+	Recorded  bool
+	// Identities open an encrypted export's key, which seals its list.
+	Identities []age.Identity
+}
+
 // ResumeSource resumes, on the source db, the workloads a killed or failed
 // export of id paused, from the list it left in the store, and records
 // that it did: a second run resumes nothing. db must be the database the
-// export paused, unless force. statement, when not "", is run for each
-// workload instead of the export's --resume (a corrected one); the
-// export's, as the store records it, runs only when recorded (a store is
-// input): otherwise the error wraps ErrResumeChoice and names it.
-func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, force bool, statement string, recorded bool) (int, error) {
+// export paused, unless opts.Force. Without a statement to run (see
+// ResumeOptions) the error wraps ErrResumeChoice and names the export's.
+func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, opts ResumeOptions) (int, error) {
 	if !ValidID(id) {
 		return 0, fmt.Errorf("%q is not an export id", id)
 	}
@@ -191,11 +263,21 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, fo
 	if q.ResumedOnSource {
 		return 0, nil
 	}
-	if statement == "" && !recorded {
-		return 0, fmt.Errorf("%w: export %s paused %d workloads on %s, and the store records the statement that resumes them: %s; ferry runs no SQL read from a store unless told to: run it with --resume-recorded, or give one of yours with --resume SQL", ErrResumeChoice, id, len(q.Paused), q.Source, q.Resume)
+	statement := opts.Statement
+	if statement == "" && !opts.Recorded {
+		return 0, fmt.Errorf("%w: export %s paused %d workloads on %s, and the store records the statement that resumes them: %s; ferry runs no SQL read from a store unless told to: run it with --resume-recorded, or give one of yours with --resume SQL", ErrResumeChoice, id, q.Count(), q.Source, q.Resume)
 	}
-	if q.Source != "" && q.Source != db.URL.String() && !force {
+	if q.Source != "" && q.Source != db.URL.String() && !opts.Force {
 		return 0, fmt.Errorf("export %s paused workloads on %s, not on %s: give that database (or --force if it is the same one under another name)", id, q.Source, db.URL)
+	}
+	if q.sealed() {
+		key, err := s.openKey(ctx, id, &Encryption{Mode: "the list of paused workloads", Key: keyName, KeySHA256: q.KeySHA256}, opts.Identities)
+		if err != nil {
+			return 0, err
+		}
+		if err := q.unseal(key); err != nil {
+			return 0, err
+		}
 	}
 	if statement == "" {
 		statement = q.Resume
@@ -211,8 +293,11 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, fo
 }
 
 // pausedList is the paused workloads for a message: each row as the
-// select returned it, the first 20.
+// select returned it, the first 20; of a sealed list, only how many.
 func (q *Quiesce) pausedList() string {
+	if q.sealed() {
+		return "not shown: the export encrypts them"
+	}
 	var rows []string
 	for i, p := range q.Paused {
 		if i == 20 {

@@ -774,6 +774,69 @@ func TestEncryptedExport(t *testing.T) {
 	}
 }
 
+// TestQuiesceEncrypted: an encrypted export seals its list of paused
+// workloads (in the manifest and in quiesce.json) as it seals the rows:
+// their values are nowhere in the archive or in the errors of an import
+// without the key; the key opens them for the import and for ferry export
+// resume, which needs it.
+func TestQuiesceEncrypted(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceAt2(t, tdb.DB, true)
+	exec(t, tdb.DB, `UPDATE runs SET status = 'done', name = 'SECRETWORKLOAD' || id WHERE id IN (1, 3)`)
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []age.Identity{key}
+	q := &Quiesce{
+		Select: `SELECT name FROM runs WHERE status = 'done' ORDER BY id`,
+		Pause:  `UPDATE runs SET status = 'paused' WHERE name = ?`,
+		Resume: `UPDATE runs SET status = 'done' WHERE name = ?`,
+	}
+	dir := t.TempDir()
+	st, _ := OpenStore(ctx, dir)
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: q, Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Format != 4 {
+		t.Errorf("manifest format %d, want 4", m.Format)
+	}
+	if archive := archiveBytes(t, dir); bytes.Contains(archive, []byte("SECRETWORKLOAD")) {
+		t.Fatal("a paused workload's value is in the archive in plain text")
+	}
+	read, err := st.Manifest(ctx, m.ID)
+	if err != nil || read.Quiesce.Count() != 2 || len(read.Quiesce.Paused) != 0 {
+		t.Fatalf("the manifest as read: %v %+v", err, read.Quiesce)
+	}
+	keyless := testdb.New(t, database.SQLite).DB
+	_, err = Import(ctx, st, m.ID, keyless, serviceMigrator(t, keyless), ImportOptions{})
+	if err == nil || strings.Contains(err.Error(), "SECRETWORKLOAD") {
+		t.Errorf("an import without the key: %v", err)
+	}
+	if _, err := st.ResumeSource(ctx, m.ID, tdb.DB, ResumeOptions{Recorded: true}); !errors.Is(err, ErrKey) || !strings.Contains(err.Error(), "--identity") {
+		t.Errorf("export resume without the key: %v", err)
+	}
+	target := testdb.New(t, database.SQLite).DB
+	rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Identities: ids, ResumeRecorded: true})
+	if err != nil || rep.WorkloadsResumed != 2 {
+		t.Fatalf("import: %v %+v", err, rep)
+	}
+	if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+		t.Errorf("the target has %s done runs, want 2 (resumed)", got)
+	}
+	if n, err := st.ResumeSource(ctx, m.ID, tdb.DB, ResumeOptions{Recorded: true, Identities: ids}); err != nil || n != 2 {
+		t.Fatalf("export resume: %d %v", n, err)
+	}
+	if got := queryString(t, tdb.DB, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
+		t.Errorf("the source has %s done runs after export resume, want 2", got)
+	}
+	if archive := archiveBytes(t, dir); bytes.Contains(archive, []byte("SECRETWORKLOAD")) {
+		t.Error("export resume wrote a paused workload's value in plain text")
+	}
+}
+
 // archiveBytes returns every file of dir, and the decompressed bytes of
 // those that gunzip or decompress as S2.
 func archiveBytes(t *testing.T, dir string) []byte {
@@ -1121,7 +1184,7 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "2" {
 			t.Fatalf("%s runs paused after the failed resume, want 2", got)
 		}
-		if n, err := st.ResumeSource(ctx, fm.ID, src, false, q.Resume, false); err != nil || n != 2 {
+		if n, err := st.ResumeSource(ctx, fm.ID, src, ResumeOptions{Statement: q.Resume}); err != nil || n != 2 {
 			t.Fatalf("resume with a corrected statement: %d %v", n, err)
 		}
 		// The import is given the corrected statement too.
@@ -1202,16 +1265,16 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Errorf("the target has %s done runs, want 2 (resumed)", got)
 		}
-		if _, err := st.ResumeSource(ctx, m.ID, target, false, "", true); err == nil || !strings.Contains(err.Error(), "not on") {
+		if _, err := st.ResumeSource(ctx, m.ID, target, ResumeOptions{Recorded: true}); err == nil || !strings.Contains(err.Error(), "not on") {
 			t.Errorf("resume on another database: %v", err)
 		}
-		if _, err := st.ResumeSource(ctx, m.ID, src, false, "", false); !errors.Is(err, ErrResumeChoice) || !strings.Contains(err.Error(), m.Quiesce.Resume) {
+		if _, err := st.ResumeSource(ctx, m.ID, src, ResumeOptions{}); !errors.Is(err, ErrResumeChoice) || !strings.Contains(err.Error(), m.Quiesce.Resume) {
 			t.Errorf("resume the source with the store's statement, not told to: %v", err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false, "", true); err != nil || n != 2 {
+		if n, err := st.ResumeSource(ctx, m.ID, src, ResumeOptions{Recorded: true}); err != nil || n != 2 {
 			t.Fatalf("resume the source: %d %v", n, err)
 		}
-		if n, err := st.ResumeSource(ctx, m.ID, src, false, "", true); err != nil || n != 0 {
+		if n, err := st.ResumeSource(ctx, m.ID, src, ResumeOptions{Recorded: true}); err != nil || n != 0 {
 			t.Errorf("a second resume: %d %v", n, err)
 		}
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {

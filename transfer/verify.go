@@ -100,7 +100,7 @@ func (s *Store) Check(ctx context.Context, id string, identities []age.Identity)
 	case m.Encryption != nil:
 		// Without an identity the key cannot be opened, but it must be
 		// there, as exported: without it, no one can.
-		if _, err := s.readKey(ctx, m); err != nil {
+		if _, err := s.readKey(ctx, m.ID, m.Encryption); err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				return res, err
 			}

@@ -425,7 +425,7 @@ docs/transfer.md.`,
 				if q.ResumedOnSource {
 					state = "resumed on the source"
 				}
-				a.printf("  %d workloads paused for the snapshot, %s\n", len(q.Paused), state)
+				a.printf("  %d workloads paused for the snapshot, %s\n", q.Count(), state)
 			}
 			key := ""
 			if m.Encryption != nil {
@@ -434,7 +434,7 @@ docs/transfer.md.`,
 					key = " --passphrase-file FILE"
 				}
 			}
-			if q := m.Quiesce; q != nil && len(q.Paused) > 0 {
+			if q := m.Quiesce; q != nil && q.Count() > 0 {
 				key += " --resume-recorded" // or --resume SQL, or --keep-paused
 			}
 			a.printf("import it with: ferry import --from %s --database URL%s\n", st.At(m.ID), key)
@@ -519,7 +519,7 @@ whose manifest cannot be read is reported on stderr.`,
 			for _, id := range incomplete {
 				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
-					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded` resumes the %d workloads it paused on %s", st.At(id), len(q.Paused), q.Source)
+					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded` resumes the %d workloads it paused on %s", st.At(id), q.Count(), q.Source)
 				}
 				a.eprintf("%s\n", msg)
 			}
@@ -632,7 +632,7 @@ written.`,
 				return err
 			} else if q != nil && !q.ResumedOnSource && !force {
 				if _, merr := st.Manifest(ctx, id); merr != nil {
-					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s --resume-recorded first (or delete with --force)", id, len(q.Paused), q.Source, st.At(id))
+					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s --resume-recorded first (or delete with --force)", id, q.Count(), q.Source, st.At(id))
 				}
 			}
 			if err := st.Delete(ctx, id); err != nil {
@@ -701,7 +701,7 @@ ferry export list and ferry export delete).`,
 }
 
 func (a *app) exportResumeCmd() *cobra.Command {
-	var loc, statement string
+	var loc, statement, identityFile, passphraseFile string
 	var force, recorded bool
 	c := &cobra.Command{
 		Use:   "resume STORE/ID | ID [--store STORE] (--resume-recorded | --resume SQL)",
@@ -712,7 +712,9 @@ was killed, or failed and could not resume them, this runs --resume for each
 of them on the configured database (the source): the export's statement, as
 the store records it, with --resume-recorded (a store is input: ferry runs no
 SQL read from it unless told to; without either flag it shows the statement
-and stops), or the one given with --resume when the export's failed there.`,
+and stops), or the one given with --resume when the export's failed there.
+An encrypted export seals the list with its key: give --identity or
+--passphrase-file (or their environment variables) as for ferry import.`,
 		Args: exactArgs(1, "one export (STORE/ID, or ID with --store)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -724,12 +726,16 @@ and stops), or the one given with --resume when the export's failed there.`,
 			if recorded && statement != "" {
 				return usageErrorf("--resume-recorded runs the statement the store records, --resume one of yours: give one")
 			}
+			ids, err := a.identities(identityFile, passphraseFile)
+			if err != nil {
+				return err
+			}
 			db, err := a.open(ctx)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			n, err := st.ResumeSource(ctx, id, db, force, statement, recorded)
+			n, err := st.ResumeSource(ctx, id, db, transfer.ResumeOptions{Force: force, Statement: statement, Recorded: recorded, Identities: ids})
 			if errors.Is(err, transfer.ErrResumeChoice) {
 				return usageError{err}
 			}
@@ -751,6 +757,7 @@ and stops), or the one given with --resume when the export's failed there.`,
 	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
 	c.Flags().BoolVar(&recorded, "resume-recorded", false, "run the export's own --resume statement, as the store records it")
 	c.Flags().StringVar(&statement, "resume", "", "SQL resuming one workload, instead of the export's (its arguments are the paused row's values)")
+	identityFlags(c, &identityFile, &passphraseFile)
 	jsonFlag(c)
 	return c
 }
