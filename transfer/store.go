@@ -18,6 +18,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/s2"
 
+	"github.com/ferrydb/ferry/internal/redact"
 	"github.com/ferrydb/ferry/store"
 )
 
@@ -79,12 +80,12 @@ func SplitLocation(loc string) (storeLoc, id string, err error) {
 		head := loc[:i]
 		base = path.Base(head)
 		if !ValidID(base) {
-			return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", loc)
+			return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", redact.URL(loc))
 		}
 		return strings.TrimSuffix(head, "/"+base) + q, base, nil
 	}
 	if !ValidID(base) {
-		return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", loc)
+		return "", "", fmt.Errorf("%q does not end with an export id (ids look like 20261129T170000Z-ab12cd; `ferry export list` shows them)", redact.URL(loc))
 	}
 	if base == loc {
 		return DefaultStore, base, nil

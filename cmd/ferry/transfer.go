@@ -161,6 +161,8 @@ func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient
 			return nil, err
 		}
 		return transfer.PassphraseRecipient(pass)
+	case a.getenv("FERRY_EXPORT_RECIPIENTS") != "" && a.getenv("FERRY_EXPORT_PASSPHRASE") != "":
+		return nil, usageErrorf("FERRY_EXPORT_RECIPIENTS and FERRY_EXPORT_PASSPHRASE are both set, and exclude each other (age encrypts to a passphrase alone): unset one")
 	case a.getenv("FERRY_EXPORT_RECIPIENTS") != "":
 		v, err := envSecret("FERRY_EXPORT_RECIPIENTS", a.getenv("FERRY_EXPORT_RECIPIENTS"), "--recipients-file")
 		if err != nil {
@@ -172,7 +174,7 @@ func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient
 		}
 		return rs, nil
 	case a.getenv("FERRY_EXPORT_PASSPHRASE") != "":
-		pass, err := envSecret("FERRY_EXPORT_PASSPHRASE", a.getenv("FERRY_EXPORT_PASSPHRASE"), "--passphrase-file")
+		pass, err := envPassphrase("FERRY_EXPORT_PASSPHRASE", a.getenv("FERRY_EXPORT_PASSPHRASE"))
 		if err != nil {
 			return nil, err
 		}
@@ -187,10 +189,17 @@ func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient
 // encrypted needs none.
 func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, error) {
 	switch {
+	case identityFile != "" && passphraseFile != "":
+		return nil, usageErrorf("--identity and --passphrase-file exclude each other (an export is encrypted to recipients or to a passphrase): give the one it was exported with")
+	case identityFile == "" && passphraseFile == "" && a.getenv("FERRY_IMPORT_IDENTITY") != "" && a.getenv("FERRY_IMPORT_PASSPHRASE") != "":
+		return nil, usageErrorf("FERRY_IMPORT_IDENTITY and FERRY_IMPORT_PASSPHRASE are both set, and exclude each other (an export is encrypted to recipients or to a passphrase): unset one")
 	case identityFile != "":
+		if strings.HasPrefix(strings.TrimSpace(identityFile), "AGE-SECRET-KEY-") {
+			return nil, usageErrorf("--identity takes the path of a file holding the identity, and was given a secret key itself (not repeated here): keys never go on the command line, where ps and shell history keep them; write it to a file, or set FERRY_IMPORT_IDENTITY")
+		}
 		f, err := os.Open(identityFile)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("--identity: %w", err)}
+			return nil, usageError{fmt.Errorf("--identity: %w", fileError(err))}
 		}
 		defer f.Close()
 		ids, err := transfer.ParseIdentities(f)
@@ -215,7 +224,7 @@ func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, e
 		}
 		return ids, nil
 	case a.getenv("FERRY_IMPORT_PASSPHRASE") != "":
-		pass, err := envSecret("FERRY_IMPORT_PASSPHRASE", a.getenv("FERRY_IMPORT_PASSPHRASE"), "--passphrase-file")
+		pass, err := envPassphrase("FERRY_IMPORT_PASSPHRASE", a.getenv("FERRY_IMPORT_PASSPHRASE"))
 		if err != nil {
 			return nil, err
 		}
@@ -244,11 +253,35 @@ func envSecret(name, value, flag string) (string, error) {
 func readSecretFile(path, flag string) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return "", usageError{fmt.Errorf("%s: %w", flag, err)}
+		return "", usageError{fmt.Errorf("%s: %w (it takes the path of a file holding the passphrase, never the passphrase itself)", flag, fileError(err))}
 	}
 	pass := strings.TrimRight(string(b), "\r\n")
 	if pass == "" {
 		return "", usageErrorf("%s %s is empty", flag, path)
+	}
+	return pass, nil
+}
+
+// fileError is err of a file that could not be opened without its path:
+// a secret typed where its file's path belongs is not repeated.
+func fileError(err error) error {
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// envPassphrase is the passphrase environment variable name holds, its
+// line ending trimmed as a file's is (a Kubernetes secret mounted as a
+// variable keeps the file's newline): the same passphrase opens the
+// export whichever way it came.
+func envPassphrase(name, value string) (string, error) {
+	pass, err := envSecret(name, value, "--passphrase-file")
+	if err != nil {
+		return "", err
+	}
+	if pass = strings.TrimRight(pass, "\r\n"); pass == "" {
+		return "", usageErrorf("%s holds only a line ending", name)
 	}
 	return pass, nil
 }
@@ -345,9 +378,14 @@ docs/transfer.md.`,
 				return usageErrorf("%s %q: use s2 or gzip", compressFrom, given)
 			}
 			opts := transfer.ExportOptions{Options: a.transferOptions(), Tables: tables, Exclude: exclude, Jobs: jobs, ChunkBytes: chunkSize, Compression: compress}
+			encryptFrom := "--encrypt"
+			if !cmd.Flags().Changed("encrypt") && a.getenv("FERRY_EXPORT_ENCRYPT") != "" {
+				encrypt, encryptFrom = a.getenv("FERRY_EXPORT_ENCRYPT"), "FERRY_EXPORT_ENCRYPT"
+			}
 			if encrypt != "" {
-				if encrypt != transfer.EncryptAll && encrypt != transfer.EncryptSensitive {
-					return usageErrorf("--encrypt %q: use all or sensitive", encrypt)
+				given := encrypt
+				if encrypt = strings.ToLower(strings.TrimSpace(encrypt)); encrypt != transfer.EncryptAll && encrypt != transfer.EncryptSensitive {
+					return usageErrorf("%s %q: use all or sensitive", encryptFrom, given)
 				}
 				if len(sensitive) == 0 && a.getenv("FERRY_EXPORT_SENSITIVE") != "" {
 					for _, name := range strings.Split(a.getenv("FERRY_EXPORT_SENSITIVE"), ",") {
@@ -366,6 +404,14 @@ docs/transfer.md.`,
 				opts.Encrypt, opts.Sensitive, opts.Recipients = encrypt, sensitive, rs
 			} else if len(sensitive) > 0 || recipientsFile != "" || passphraseFile != "" {
 				return usageErrorf("--sensitive, --recipients-file and --passphrase-file need --encrypt all or --encrypt sensitive")
+			} else {
+				// Set for encryption, and nothing encrypts: the export
+				// would hold in the clear what they name.
+				for _, env := range []string{"FERRY_EXPORT_SENSITIVE", "FERRY_EXPORT_RECIPIENTS", "FERRY_EXPORT_PASSPHRASE"} {
+					if a.getenv(env) != "" {
+						return usageErrorf("%s is set, but nothing encrypts this export, which would be in the clear: give --encrypt all or --encrypt sensitive (or set FERRY_EXPORT_ENCRYPT), or unset %[1]s", env)
+					}
+				}
 			}
 			w, err := a.window(cmd, since, timeColumns, tables, exclude)
 			if err != nil {
@@ -453,7 +499,7 @@ docs/transfer.md.`,
 	c.Flags().BoolVar(&resumeSource, "resume-source", false, "resume the paused workloads on the source too, once the export is taken")
 	c.Flags().Int64Var(&chunkSize, "chunk-size", transfer.DefaultChunkBytes, "bytes of rows (before compression) per chunk file")
 	c.Flags().StringVar(&compress, "compress", transfer.CompressS2, "chunk compression: s2 (fastest) or gzip (about two fifths smaller, more CPU; also imported by ferry releases before S2); env FERRY_EXPORT_COMPRESS")
-	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables)")
+	c.Flags().StringVar(&encrypt, "encrypt", "", "encrypt with age: all (every table) or sensitive (the --sensitive tables); env FERRY_EXPORT_ENCRYPT")
 	c.Flags().StringSliceVar(&sensitive, "sensitive", nil, "sensitive tables or table.columns, for --encrypt sensitive (env FERRY_EXPORT_SENSITIVE)")
 	c.Flags().StringVar(&recipientsFile, "recipients-file", "", "file of age recipients (public keys) to encrypt to (env FERRY_EXPORT_RECIPIENTS holds them instead)")
 	c.Flags().StringVar(&passphraseFile, "passphrase-file", "", "file holding the passphrase to encrypt with (env FERRY_EXPORT_PASSPHRASE holds the passphrase itself instead)")

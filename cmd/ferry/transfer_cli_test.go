@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,8 +14,11 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
+	"github.com/ferrydb/ferry/transfer"
 )
 
 // TestCLITransfer: export, list and verify through the binary; a target
@@ -684,5 +688,109 @@ func TestSecretFromEnv(t *testing.T) {
 	}
 	if _, err := (&app{getenv: env("FERRY_IMPORT_IDENTITY", "not a key")}).identities("", ""); err == nil || !strings.Contains(err.Error(), "the identity itself, AGE-SECRET-KEY-1..., not a file's path") {
 		t.Errorf("an identity that does not parse: %v", err)
+	}
+}
+
+// TestKeyInputs: what the review of the keys' inputs found. A passphrase
+// opens the export whether it came from a file or a variable, line ending
+// or not; a secret typed where a file's path belongs is refused and not
+// repeated; two kinds of key at once are refused, not one silently
+// chosen; a store URL's password is not repeated in a usage error.
+func TestKeyInputs(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	file := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(file, []byte("pw\n"), 0o600)
+	rs, err := (&app{getenv: env("FERRY_EXPORT_PASSPHRASE", "pw\n")}).recipients("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed bytes.Buffer
+	w, _ := age.Encrypt(&sealed, rs...)
+	io.WriteString(w, "the export key")
+	w.Close()
+	ids, err := (&app{getenv: env()}).identities("", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := age.Decrypt(bytes.NewReader(sealed.Bytes()), ids...); err != nil {
+		t.Errorf("the passphrase file does not open what the variable (with its newline) encrypted: %v", err)
+	}
+
+	const key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+	for _, c := range []struct {
+		name             string
+		getenv           func(string) string
+		identity, phrase string
+		want, secret     string
+	}{
+		{"a key given as --identity", env(), key, "", "a secret key itself (not repeated here)", key},
+		{"a passphrase given as --passphrase-file", env(), "", "correct horse battery", "never the passphrase itself", "correct horse"},
+		{"both flags", env(), "id.txt", "pass.txt", "exclude each other", ""},
+		{"both variables", env("FERRY_IMPORT_IDENTITY", key, "FERRY_IMPORT_PASSPHRASE", "pw"), "", "", "are both set", ""},
+	} {
+		_, err := (&app{getenv: c.getenv}).identities(c.identity, c.phrase)
+		var usage usageError
+		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) || (c.secret != "" && strings.Contains(err.Error(), c.secret)) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	if _, err := (&app{getenv: env("FERRY_EXPORT_RECIPIENTS", "age1x", "FERRY_EXPORT_PASSPHRASE", "pw")}).recipients("", ""); err == nil || !strings.Contains(err.Error(), "are both set") {
+		t.Errorf("both export variables: %v", err)
+	}
+	if _, _, err := transfer.SplitLocation("s3://AK:STORESECRET1@bucket/exports/badid?region=x"); err == nil || strings.Contains(err.Error(), "STORESECRET1") {
+		t.Errorf("a store URL with a password: %v", err)
+	}
+}
+
+// TestExportEncryptFromEnv: FERRY_EXPORT_ENCRYPT chooses the mode as
+// --encrypt does; the variables that configure encryption, set while
+// nothing encrypts, refuse the export rather than write it in the clear.
+func TestExportEncryptFromEnv(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v VARCHAR(20));\nINSERT INTO a VALUES (1, 'hunter2');\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	for _, c := range []struct{ env, want string }{
+		{"FERRY_EXPORT_SENSITIVE=a", "FERRY_EXPORT_SENSITIVE is set, but nothing encrypts this export"},
+		{"FERRY_EXPORT_PASSPHRASE=pw", "FERRY_EXPORT_PASSPHRASE is set, but nothing encrypts this export"},
+		{"FERRY_EXPORT_ENCRYPT=everything", `FERRY_EXPORT_ENCRYPT "everything": use all or sensitive`},
+	} {
+		cmd := ferryCmd(dir, db.URLString, "export", "--to", store)
+		cmd.Env = append(cmd.Env, c.env)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
+			t.Errorf("%s: %v\n%s", c.env, err, out)
+		}
+	}
+	if _, err := os.Stat(store); err == nil {
+		t.Error("a refused export created its store")
+	}
+	cmd := ferryCmd(dir, db.URLString, "export", "--to", store)
+	cmd.Env = append(cmd.Env, "FERRY_EXPORT_ENCRYPT=ALL", "FERRY_EXPORT_PASSPHRASE=pw")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--passphrase-file") {
+		t.Fatalf("an export encrypted from the environment: %v\n%s", err, out)
+	}
+	var found bool
+	filepath.WalkDir(store, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := os.ReadFile(p)
+			found = found || bytes.Contains(b, []byte("hunter2"))
+		}
+		return nil
+	})
+	if found {
+		t.Error("the export encrypted from the environment holds the value in the clear")
 	}
 }
