@@ -157,6 +157,9 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			m.Encryption = &Encryption{Mode: opts.Encrypt, Key: keyName, KeySHA256: sum}
 		}
 		if opts.Quiesce != nil {
+			if err := unresumed(ctx, st, db); err != nil {
+				return err
+			}
 			q := *opts.Quiesce
 			if key != nil {
 				q.sealTo, q.KeySHA256 = key.Recipient(), m.Encryption.KeySHA256
@@ -213,6 +216,27 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			ErrSourceNotResumed, m.Quiesce.Count(), db.URL.Redact(notResumed), st.At(m.ID))
 	}
 	return m, nil
+}
+
+// unresumed refuses to pause db's workloads while an export of db that did
+// not finish (killed) left some paused, unresumed: this export would find
+// them paused, record none of them, and its import would resume none,
+// while the killed export's store holds the only list.
+func unresumed(ctx context.Context, st *Store, db *database.DB) error {
+	ids, err := st.Incomplete(ctx)
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		q, err := st.Quiesce(ctx, id)
+		if err != nil {
+			return err
+		}
+		if q != nil && !q.ResumedOnSource && q.Count() > 0 && q.Source == db.URL.String() {
+			return fmt.Errorf("export %s of this database did not finish, and the %d workloads it paused were never resumed: this export would find them paused and record none of them, so its import would resume none; run ferry export resume %s --resume-recorded first (its store holds the only list), then export again", id, q.Count(), st.At(id))
+		}
+	}
+	return nil
 }
 
 // ErrSourceNotResumed is wrapped by the error of an export that is

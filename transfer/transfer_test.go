@@ -837,6 +837,40 @@ func TestQuiesceEncrypted(t *testing.T) {
 	}
 }
 
+// TestQuiesceAfterKilledExport: an export that would pause workloads is
+// refused while a killed export of the same database left its workloads
+// paused, unresumed: it would record none of them. Once ferry export
+// resume resumes them, it runs.
+func TestQuiesceAfterKilledExport(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceAt2(t, tdb.DB, true)
+	exec(t, tdb.DB, `UPDATE runs SET status = 'done' WHERE id IN (1, 3)`)
+	q := &Quiesce{
+		Select: `SELECT id FROM runs WHERE status = 'done' ORDER BY id`,
+		Pause:  `UPDATE runs SET status = 'paused' WHERE id = ?`,
+		Resume: `UPDATE runs SET status = 'done' WHERE id = ?`,
+	}
+	st, _ := OpenStore(ctx, t.TempDir())
+	// What a killed export leaves: its list, and its pauses committed.
+	killed := *q
+	id := newID(time.Now().Add(-time.Minute))
+	if err := killed.pause(ctx, st, tdb.DB, id); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: q})
+	if err == nil || !strings.Contains(err.Error(), "ferry export resume "+st.At(id)) || !strings.Contains(err.Error(), "2 workloads") {
+		t.Fatalf("an export after a killed one: %v", err)
+	}
+	if n, err := st.ResumeSource(ctx, id, tdb.DB, ResumeOptions{Recorded: true}); err != nil || n != 2 {
+		t.Fatalf("export resume: %d %v", n, err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: q})
+	if err != nil || m.Quiesce.Count() != 2 {
+		t.Fatalf("the export after the resume: %v", err)
+	}
+}
+
 // archiveBytes returns every file of dir, and the decompressed bytes of
 // those that gunzip or decompress as S2.
 func archiveBytes(t *testing.T, dir string) []byte {

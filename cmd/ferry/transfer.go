@@ -466,7 +466,9 @@ docs/transfer.md.`,
 				}
 				a.printf("  rows since %s only, in %s (closed under foreign keys)\n", w.Cutoff.Format(time.RFC3339), strings.Join(filtered, ", "))
 			}
-			if q := m.Quiesce; q != nil {
+			if q := m.Quiesce; q != nil && q.Count() == 0 {
+				a.printf("  no workloads paused: --pause-select returned no row\n")
+			} else if q != nil {
 				state := "left paused on the source; ferry import --resume-recorded resumes them in the target"
 				if q.ResumedOnSource {
 					state = "resumed on the source"
