@@ -43,6 +43,9 @@ ferry with --history goose or --history golang-migrate (ferry serve
 			if err != nil {
 				return usageErrorf("%v", err)
 			}
+			if err := refuseDuringImport(ctx, db, m, "adopt", "the history"); err != nil {
+				return err
+			}
 			list, err := t.Read(ctx, db, m.Migrations())
 			if errors.Is(err, compat.ErrNoTable) {
 				return fmt.Errorf("%s has no table %s in %s: nothing to adopt (is --from right, or does the tool use another table name? --table)", from, t.Name(), db.URL)

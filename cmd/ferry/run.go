@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/server/api"
 	"github.com/ferrydb/ferry/transfer"
@@ -94,12 +96,8 @@ one finishes) and releases the lock. A second signal exits at once.`,
 				}
 				return a.lintPlan(ctx, db, m, plan)
 			}
-			// An import loads its data at the export's schema version and
-			// migrates it itself: an up now would leave it unable to go on.
-			if imports, err := transfer.UnfinishedImports(ctx, db, m.Table()); err != nil {
+			if err := refuseDuringImport(ctx, db, m, "up", "the schema"); err != nil {
 				return err
-			} else if len(imports) > 0 {
-				return fmt.Errorf("%s into %s has not finished: ferry up would change the schema under it; %s", imports[0].What(), db.URL, imports[0].IfCutShort())
 			}
 			p, err := a.pipeline(ctx, db, force)
 			if err != nil {
@@ -187,6 +185,9 @@ have a down part; ferry checks all of them before reverting any.`,
 				}
 				return a.printPlan(plan)
 			}
+			if err := refuseDuringImport(cmd.Context(), db, m, "down", "the schema"); err != nil {
+				return err
+			}
 			var res *migrate.Result
 			if toSet {
 				res, err = m.DownTo(cmd.Context(), to)
@@ -215,6 +216,9 @@ func (a *app) redoCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
+			if err := refuseDuringImport(cmd.Context(), db, m, "redo", "the schema"); err != nil {
+				return err
+			}
 			res, err := m.Redo(cmd.Context())
 			return a.report(res, err, "redo")
 		},
@@ -247,6 +251,9 @@ files before a version were deleted.`,
 				return err
 			}
 			defer db.Close()
+			if err := refuseDuringImport(cmd.Context(), db, m, "baseline", "the history"); err != nil {
+				return err
+			}
 			res, err := m.Baseline(cmd.Context(), v, migrate.BaselineOptions{AllowMissing: allowMissing})
 			if errors.Is(err, migrate.ErrUnknownVersion) {
 				return usageErrorf("%v; pass --allow-missing to record every migration below it anyway", err)
@@ -289,6 +296,11 @@ place, --mark pending that you completed the revert.`,
 				return err
 			}
 			defer db.Close()
+			// Not refused during an unfinished import, unlike the other
+			// commands that write: repair changes no schema, only resolves
+			// a migration that failed, and it is what the import's own
+			// advice says to run when one of its migrations failed part
+			// way (the import then goes on when run again).
 			res, err := m.Repair(cmd.Context(), v, migrate.RepairMark(mark))
 			err = targetError(err) // a version no file and no history has
 			return a.report(res, err, "repair")
@@ -401,6 +413,22 @@ func parseVersion(s string) (int64, error) {
 		return 0, usageErrorf("version %q is not a positive integer", s)
 	}
 	return v, nil
+}
+
+// refuseDuringImport refuses `ferry command`, which would change what
+// (the schema, or the history), while an import (or a copy) into db has not
+// finished. An import loads its data at the export's schema version and
+// migrates it itself: a change under it drops or hides what it loaded, or
+// leaves it unable to go on.
+func refuseDuringImport(ctx context.Context, db *database.DB, m *migrate.Migrator, command, what string) error {
+	imports, err := transfer.UnfinishedImports(ctx, db, m.Table())
+	if err != nil {
+		return err
+	}
+	if len(imports) > 0 {
+		return fmt.Errorf("%s into %s has not finished: ferry %s would change %s under it; %s", imports[0].What(), db.URL, command, what, imports[0].IfCutShort())
+	}
+	return nil
 }
 
 // targetError turns an engine error about an unknown target version (a
