@@ -13,6 +13,7 @@ import (
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/migrate"
 	"github.com/ferrydb/ferry/release"
+	"github.com/ferrydb/ferry/server"
 	"github.com/ferrydb/ferry/transfer"
 )
 
@@ -54,7 +55,10 @@ func (a *app) releaseListCmd() *cobra.Command {
 against, the oldest it runs on, whether it is compatible with the database's
 current schema version (and if not, why not and what to do), which release
 is the newest compatible one (the one "ferry launch" starts), and how many
-live instances each has in the fleet registry.
+live instances each has in the fleet registry. While an import (ferry
+import, ferry copy) into the database has not finished, it says so first
+(imports_in_progress in --json, as in ferry status --json): launch and wait
+refuse until it finishes. It exits 0 all the same, as ferry status does.
 
 A release built against schema V runs on database version D when D is at
 least its min_schema (default V) and no contract migration lies in (V, D].
@@ -85,6 +89,13 @@ See docs/releases.md.`,
 			if err != nil {
 				return err
 			}
+			// The schema of an import that has not finished is there, its
+			// data is not: launch and wait refuse it, so the listing says
+			// so rather than show a release ready to start.
+			unfinished, err := transfer.UnfinishedImports(cmd.Context(), db, m.Table())
+			if err != nil {
+				return err
+			}
 			counts := map[string]int{}
 			for _, l := range live {
 				counts[l.Release]++
@@ -104,9 +115,20 @@ See docs/releases.md.`,
 				if newestErr == nil {
 					doc["newest_compatible"] = newest.Name
 				}
+				if len(unfinished) > 0 { // as in ferry status --json
+					doc["imports_in_progress"] = server.ImportsInProgress(unfinished)
+				}
 				return a.printJSON(doc)
 			}
-			a.printf("Database %s is at schema version %d (releases from %s)\n\n", db.URL, s.CurrentVersion, man.Source)
+			a.printf("Database %s is at schema version %d (releases from %s)\n", db.URL, s.CurrentVersion, man.Source)
+			for _, u := range unfinished {
+				label := "Import in progress:  "
+				if u.Copy {
+					label = "Copy in progress:    "
+				}
+				a.printf("%s%s into the database has not finished, so its data is incomplete: ferry launch and ferry wait refuse until it finishes; %s\n", label, u.What(), u.IfCutShort())
+			}
+			a.printf("\n")
 			w := tabwriter.NewWriter(safeWriter{a.stdout}, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(w, "RELEASE\tBUILT AGAINST\tRUNS ON\tCOMPATIBLE\tLIVE INSTANCES\n")
 			for _, r := range rows {

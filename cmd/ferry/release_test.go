@@ -407,3 +407,51 @@ func TestCLIContractWait(t *testing.T) {
 		old2.stop(t, syscall.SIGTERM)
 	})
 }
+
+// TestCLIReleaseListDuringImport: while an import into the database has
+// not finished, release list says so (as status does, and in the same
+// JSON shape), and that launch and wait refuse until it finishes, instead
+// of showing a release ready to start with no word of it; it still lists
+// the releases and exits 0, as status does without --exit-code.
+func TestCLIReleaseListDuringImport(t *testing.T) {
+	const id = "20261130T000000Z-abcdef"
+	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
+		dir := releaseProject(t, "releases:\n  - {name: v1, schema: 1}\n")
+		mustRun(t, dir, db.URLString, "up", "--to", "1")
+		if r := mustRun(t, dir, db.URLString, "release", "list", "--json"); strings.Contains(r.stdout, "imports_in_progress") {
+			t.Errorf("release list --json with no import: %s", r.stdout)
+		}
+		if r := mustRun(t, dir, db.URLString, "release", "list"); strings.Contains(r.stdout, "in progress") {
+			t.Errorf("release list with no import: %s", r.stdout)
+		}
+		cutShort(t, db.DB, id, "started", "table:users", "from:/exports/"+id)
+
+		human := mustRun(t, dir, db.URLString, "release", "list").stdout
+		for _, want := range []string{
+			"Import in progress:  the import of export " + id + " into the database has not finished, so its data is incomplete: ferry launch and ferry wait refuse until it finishes",
+			"if it was cut short, run `ferry import --from /exports/" + id + "` again to finish it",
+			"yes (newest)",
+		} {
+			if !strings.Contains(human, want) {
+				t.Errorf("release list during an import lacks %q:\n%s", want, human)
+			}
+		}
+		var doc struct {
+			Newest  string `json:"newest_compatible"`
+			Imports []struct {
+				ExportID string   `json:"export_id"`
+				Tables   []string `json:"tables_loaded"`
+				Command  string   `json:"command"`
+			} `json:"imports_in_progress"`
+		}
+		r := mustRun(t, dir, db.URLString, "release", "list", "--json")
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Newest != "v1" || len(doc.Imports) != 1 || doc.Imports[0].ExportID != id ||
+			len(doc.Imports[0].Tables) != 1 || doc.Imports[0].Command != "ferry import --from /exports/"+id {
+			t.Errorf("release list --json during an import: %v %+v\n%s", err, doc, r.stdout)
+		}
+		// What the listing says: launch refuses.
+		if r := runFerry(t, dir, db.URLString, "launch", "--", "true"); r.code != 1 || !strings.Contains(r.stderr, "no release starts until it does") {
+			t.Errorf("launch during an import: exit %d: %s", r.code, r.stderr)
+		}
+	})
+}
