@@ -176,6 +176,11 @@ func (im *importer) markStart(ctx context.Context) error {
 		if _, err := tx.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step LIKE 'flags:%'", im.m.ID); err != nil {
 			return err
 		}
+		for step := range im.done {
+			if strings.HasPrefix(step, stepFlags) {
+				delete(im.done, step) // deleted: mark records this run's, the same or not
+			}
+		}
 		if err := im.mark(ctx, tx, stepFlags+recordedFlags(im.opts.Flags), 0); err != nil {
 			return err
 		}

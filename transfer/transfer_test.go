@@ -871,6 +871,29 @@ func TestQuiesceAfterKilledExport(t *testing.T) {
 	}
 }
 
+// TestImportFlagsRecordedAgain: each run of an import records its flags
+// for status's advice, a run again with the same flags too (it deleted
+// the earlier run's and then skipped its own as already recorded).
+func TestImportFlagsRecordedAgain(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceAt2(t, tdb.DB, true)
+	st, _ := OpenStore(ctx, t.TempDir())
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := testdb.New(t, database.SQLite).DB
+	flags := []string{"--database", "sqlite:target.db", "--dir", "/srv/migrations"}
+	for run := 1; run <= 2; run++ {
+		importCutAfterFeed(t, st, m.ID, target, serviceMigrator(t, target), "runs", ImportOptions{Flags: flags})
+		u, err := UnfinishedImports(ctx, target, smig.Table())
+		if err != nil || len(u) != 1 || !strings.Contains(u[0].Flags, "--dir /srv/migrations") {
+			t.Fatalf("run %d: the unfinished import's flags: %+v %v", run, u, err)
+		}
+	}
+}
+
 // archiveBytes returns every file of dir, and the decompressed bytes of
 // those that gunzip or decompress as S2.
 func archiveBytes(t *testing.T, dir string) []byte {
