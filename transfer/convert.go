@@ -360,8 +360,8 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 				if !rounding && !math.IsNaN(f) && !math.IsInf(f, 0) && !floatExact(strings.TrimSpace(v.s), v.kind, in, f, bits) {
 					return v, fmt.Errorf("%s is not exactly a %s (the nearest is %s): %w", v.s, name, strconv.FormatFloat(f, 'g', -1, bits), errValue)
 				}
-				if f == 0 && d.engine == database.MySQL {
-					f = 0 // MySQL keeps no negative zero (and the verification reads 0)
+				if f == 0 && d.engine != database.Postgres {
+					f = 0 // MySQL and SQLite keep no negative zero (and the verification reads 0)
 				}
 				return value{kind: kFloat, s: strconv.FormatFloat(f, 'g', -1, 64)}, nil
 			}
@@ -652,8 +652,8 @@ func canonicalOf(d colType) func(any) any {
 			if d.class == cFloat4 {
 				f = float64(float32(f))
 			}
-			if f == 0 && d.engine == database.MySQL {
-				f = 0 // MySQL keeps no negative zero
+			if f == 0 && d.engine != database.Postgres {
+				f = 0 // MySQL and SQLite keep no negative zero
 			}
 			return f
 		}

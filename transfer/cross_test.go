@@ -411,6 +411,7 @@ func TestConverters(t *testing.T) {
 		{database.MySQL, "float", value{kind: kFloat, s: "1e39"}, "error: 1e39 is past a single-precision float's range"},
 		{database.MySQL, "double", value{kind: kFloat, s: "-0"}, "0"},
 		{database.Postgres, "double precision", value{kind: kFloat, s: "-0"}, "-0"},
+		{database.SQLite, "REAL", value{kind: kFloat, s: "-0"}, "0"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)
@@ -455,7 +456,7 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 	}
 	// A decimal's whole number, loaded into an integer column as 5; one
 	// past int64, into an unsigned BIGINT; a time at midnight, into a
-	// date; a negative zero, into MySQL (which keeps none).
+	// date; a negative zero, into MySQL and SQLite (which keep none).
 	for _, c := range []struct {
 		kind, typ string
 		in, want  any
@@ -467,6 +468,7 @@ func TestCanonicalTimesAndUUIDs(t *testing.T) {
 		{database.MySQL, "date", "2024-01-01", "2024-01-01"},
 		{database.MySQL, "date", "2024-01-01 10:00:00", "2024-01-01 10:00:00"},
 		{database.MySQL, "float", "-0", float64(0)},
+		{database.SQLite, "REAL", "-0", float64(0)},
 	} {
 		if got := canonicalOf(classify(c.kind, c.typ))(c.in); got != c.want {
 			t.Errorf("canonical %s %s of %v: %#v, want %#v", c.kind, c.typ, c.in, got, c.want)
