@@ -169,6 +169,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			}
 			m.Quiesce = &q
 			log.Info("workloads paused", "id", m.ID, "paused", len(q.Paused))
+			q.warnIdle(log, "--pause")
 		}
 		if err := exportTables(ctx, st, db, m, key, opts); err != nil {
 			return err

@@ -251,6 +251,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			return fmt.Errorf("resume the workloads the export paused: %w (import again with --resume giving a corrected statement, or with --keep-paused to leave them paused and resume them by hand)", err)
 		}
 		im.rep.WorkloadsResumed = len(q.Paused)
+		q.warnIdle(im.log, "the statement resuming the workloads")
 	} else if q != nil {
 		for _, p := range q.Paused {
 			im.rep.WorkloadsLeftPaused = append(im.rep.WorkloadsLeftPaused, json.RawMessage(compactJSON(p)))

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"filippo.io/age"
@@ -51,6 +52,19 @@ type Quiesce struct {
 	Source string `json:"source,omitempty"`
 	// sealTo, when set, seals Paused as the record is written.
 	sealTo age.Recipient
+	// idle counts the rows for which the last statement run changed no
+	// row (see warnIdle).
+	idle int
+}
+
+// warnIdle warns when the last statement run (what: "--pause") changed
+// nothing for some of the paused rows: a WHERE that matches nothing, its
+// arguments in another order than the select's columns, workloads that
+// are not in this database.
+func (q *Quiesce) warnIdle(log *slog.Logger, what string) {
+	if q.idle > 0 {
+		log.Warn(what+" changed no row for some of the paused workloads: check its WHERE, and that its arguments are the select's columns in their order", "workloads", len(q.Paused), "unchanged", q.idle)
+	}
 }
 
 // MarshalJSON writes the record, its paused rows sealed when sealTo is set.
@@ -210,6 +224,7 @@ func (q *Quiesce) run(ctx context.Context, db *database.DB, statement string) er
 }
 
 func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error {
+	q.idle = 0
 	for i, raw := range q.Paused {
 		var n []json.RawMessage
 		if err := json.Unmarshal(raw, &n); err != nil {
@@ -223,8 +238,12 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 		for j, v := range vals {
 			args[j] = v.any()
 		}
-		if _, err := tx.ExecContext(ctx, statement, args...); err != nil {
+		res, err := tx.ExecContext(ctx, statement, args...)
+		if err != nil {
 			return fmt.Errorf("paused row %d %s: %w", i+1, compactJSON(raw), err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			q.idle++
 		}
 	}
 	return nil

@@ -840,7 +840,7 @@ func TestQuiesceEncrypted(t *testing.T) {
 // TestQuiesceAfterKilledExport: an export that would pause workloads is
 // refused while a killed export of the same database left its workloads
 // paused, unresumed: it would record none of them. Once ferry export
-// resume resumes them, it runs.
+// resume resumes them, it runs. A --pause that changes nothing is told.
 func TestQuiesceAfterKilledExport(t *testing.T) {
 	ctx := tctx(t)
 	tdb := testdb.New(t, database.SQLite)
@@ -868,6 +868,19 @@ func TestQuiesceAfterKilledExport(t *testing.T) {
 	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: q})
 	if err != nil || m.Quiesce.Count() != 2 {
 		t.Fatalf("the export after the resume: %v", err)
+	}
+	if _, err := st.ResumeSource(ctx, m.ID, tdb.DB, ResumeOptions{Recorded: true}); err != nil {
+		t.Fatal(err)
+	}
+	// A --pause that changes nothing is told.
+	var log bytes.Buffer
+	idle := *q
+	idle.Pause = `UPDATE runs SET status = 'paused' WHERE id = ? AND 0`
+	if _, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: &idle, Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "--pause changed no row for some of the paused workloads") || !strings.Contains(log.String(), "unchanged=2") {
+		t.Errorf("a pause that changed nothing:\n%s", log.String())
 	}
 }
 
