@@ -665,8 +665,9 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 }
 
 // ErrResumeChoice is wrapped by the error of an import of an export that
-// paused workloads, when the import is not told what to do with them.
-var ErrResumeChoice = errors.New("the import is not told how to resume the workloads the export paused")
+// paused workloads, or of ferry export resume, when it is not told what
+// to do with them.
+var ErrResumeChoice = errors.New("not told how to resume the workloads the export paused")
 
 // resumeChosen says what to do when the export paused workloads and the
 // import was not told whether to run the statement the export records:
