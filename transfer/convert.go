@@ -262,6 +262,11 @@ func convertColumn(from string, src Column, to string, dst Column) columnConv {
 // errValue is a value the target column cannot carry.
 var errValue = errors.New("cannot be carried exactly")
 
+// ErrValue is wrapped by the error of an import (or copy) that met a
+// value its target column cannot carry exactly: running it again meets
+// the same value.
+var ErrValue = errValue
+
 // converterTo returns the conversion of any exported value into a column
 // of type d; rounding is allowed (a lossy cast the mapping allows).
 func converterTo(d colType, rounding bool) func(value) (value, error) {

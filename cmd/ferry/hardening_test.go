@@ -299,6 +299,8 @@ func TestFirstMigrationsAdvice(t *testing.T) {
 		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.NeedsRepairError{}), "drop it, create it empty", ""},
 		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.MigrationError{Version: 1, RolledBack: true, Err: errors.New("syntax")}), "", "fix the migration and run the same `ferry import` again"},
 		{fmt.Errorf("%w: %w", transfer.ErrFirstMigrations, &migrate.LockTimeoutError{}), "", "; run the same `ferry import` again"},
+		// A value the target's column cannot hold: the next run meets it.
+		{fmt.Errorf("load table t: column v: \"basic\" is longer than 4 characters: %w", transfer.ErrValue), "drop this database, create it empty", ""},
 	} {
 		got := a.advice(c.err)
 		if c.drop != "" && !strings.Contains(got, c.drop) || c.drop == "" && (strings.Contains(got, "drop it") || !strings.Contains(got, c.want)) {
