@@ -177,6 +177,13 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 	if m.ID != id {
 		return nil, fmt.Errorf("%w: manifest of export %s in %s names export %q; the store was edited by hand", ErrCorrupt, id, s, m.ID)
 	}
+	if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
+		// ferry export resume records a later resumption in
+		// quiesce.json, not in the manifest, which is written once.
+		if q, err := s.Quiesce(ctx, id); err == nil && q != nil {
+			m.Quiesce.ResumedOnSource = q.ResumedOnSource
+		}
+	}
 	return m, nil
 }
 

@@ -829,6 +829,9 @@ func TestQuiesceEncrypted(t *testing.T) {
 	if n, err := st.ResumeSource(ctx, m.ID, tdb.DB, ResumeOptions{Recorded: true, Identities: ids}); err != nil || n != 2 {
 		t.Fatalf("export resume: %d %v", n, err)
 	}
+	if read, err := st.Manifest(ctx, m.ID); err != nil || !read.Quiesce.ResumedOnSource {
+		t.Errorf("the manifest read after export resume does not say the source was resumed: %v", err)
+	}
 	if got := queryString(t, tdb.DB, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 		t.Errorf("the source has %s done runs after export resume, want 2", got)
 	}
