@@ -470,8 +470,11 @@ docs/transfer.md.`,
 				a.printf("  no workloads paused: --pause-select returned no row\n")
 			} else if q != nil {
 				state := "left paused on the source; ferry import --resume-recorded resumes them in the target"
-				if q.ResumedOnSource {
+				switch {
+				case q.ResumedOnSource:
 					state = "resumed on the source"
+				case notResumed != nil:
+					state = "still paused on the source, where --resume failed (see below); give the import the corrected statement too: ferry import --resume SQL"
 				}
 				a.printf("  %d workloads paused for the snapshot, %s\n", q.Count(), state)
 			}
@@ -482,7 +485,9 @@ docs/transfer.md.`,
 					key = " --passphrase-file FILE"
 				}
 			}
-			if q := m.Quiesce; q != nil && q.Count() > 0 {
+			if q := m.Quiesce; q != nil && q.Count() > 0 && notResumed != nil {
+				key += " --resume SQL" // the recorded statement failed on the source
+			} else if q != nil && q.Count() > 0 {
 				key += " --resume-recorded" // or --resume SQL, or --keep-paused
 			}
 			a.printf("import it with: ferry import --from %s --database URL%s\n", st.At(m.ID), key)

@@ -794,3 +794,21 @@ func TestExportEncryptFromEnv(t *testing.T) {
 		t.Error("the export encrypted from the environment holds the value in the clear")
 	}
 }
+
+// TestExportResumeSourceFails: an export whose --resume fails on the
+// source (--resume-source) does not tell the operator to import with that
+// statement (--resume-recorded), but with a corrected one.
+func TestExportResumeSourceFails(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_jobs.sql": "-- +ferry up\nCREATE TABLE jobs (id INTEGER PRIMARY KEY, paused INTEGER NOT NULL, name TEXT NOT NULL);\nINSERT INTO jobs VALUES (1, 0, 'a'), (2, 0, 'b');\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	r := runFerry(t, dir, db.URLString, "export", "--to", filepath.Join(t.TempDir(), "exports"),
+		"--pause-select", "SELECT id FROM jobs WHERE paused = 0", "--pause", "UPDATE jobs SET paused = 1 WHERE id = ?",
+		"--resume", "UPDATE jobs SET name = NULL WHERE id = ?", "--resume-source")
+	if r.code != 1 || !strings.Contains(r.stdout, "where --resume failed") || !strings.Contains(r.stdout, "--database URL --resume SQL\n") ||
+		strings.Contains(r.stdout, "--resume-recorded") {
+		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+}
