@@ -172,16 +172,7 @@ func (im *importer) markStart(ctx context.Context) error {
 		}
 	}
 	if im.direct == nil && len(im.opts.Flags) > 0 {
-		// This run's flags, in place of an earlier run's.
-		if _, err := tx.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step LIKE 'flags:%'", im.m.ID); err != nil {
-			return err
-		}
-		for step := range im.done {
-			if strings.HasPrefix(step, stepFlags) {
-				delete(im.done, step) // deleted: mark records this run's, the same or not
-			}
-		}
-		if err := im.mark(ctx, tx, stepFlags+recordedFlags(im.opts.Flags), 0); err != nil {
+		if err := im.recordFlags(ctx, tx, im.opts.Flags); err != nil {
 			return err
 		}
 	}
@@ -196,6 +187,24 @@ func (im *importer) markStart(ctx context.Context) error {
 		}
 	}
 	return tx.Commit()
+}
+
+// recordFlags records flags as those the import needs when it runs again,
+// in place of an earlier run's, in q (a transaction), or on its own when
+// q is nil.
+func (im *importer) recordFlags(ctx context.Context, q querier, flags []string) error {
+	if q == nil {
+		q = im.db
+	}
+	if _, err := q.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step LIKE 'flags:%'", im.m.ID); err != nil {
+		return err
+	}
+	for step := range im.done {
+		if strings.HasPrefix(step, stepFlags) {
+			delete(im.done, step) // deleted: mark records these, the same or not
+		}
+	}
+	return im.mark(ctx, q, stepFlags+recordedFlags(flags), 0)
 }
 
 // markSQL is the statement and arguments that record a finished step.

@@ -248,6 +248,23 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if q := m.Quiesce; q != nil && !im.opts.KeepPaused {
 		statement := cmp.Or(im.opts.Resume, q.Resume)
 		if err := q.runIn(ctx, tx, statement); err != nil {
+			if im.direct == nil && len(im.opts.Flags) > 0 {
+				// What status says to run again: not this statement.
+				tx.Rollback()
+				var flags []string
+				for i := 0; i < len(im.opts.Flags); i++ {
+					switch im.opts.Flags[i] {
+					case "--resume-recorded":
+					case "--resume":
+						i++ // and its statement
+					default:
+						flags = append(flags, im.opts.Flags[i])
+					}
+				}
+				if rerr := im.recordFlags(context.WithoutCancel(ctx), nil, append(flags, "--resume", "SQL")); rerr != nil {
+					im.log.Warn("could not record the flags to run the import again with", "error", rerr)
+				}
+			}
 			return fmt.Errorf("resume the workloads the export paused: %w (import again with --resume giving a corrected statement, or with --keep-paused to leave them paused and resume them by hand)", err)
 		}
 		im.rep.WorkloadsResumed = len(q.Paused)

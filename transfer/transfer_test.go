@@ -1260,6 +1260,17 @@ func TestQuiesce(t *testing.T) {
 		if n, err := st.ResumeSource(ctx, fm.ID, src, ResumeOptions{Statement: q.Resume}); err != nil || n != 2 {
 			t.Fatalf("resume with a corrected statement: %d %v", n, err)
 		}
+		// An import that runs the statement recorded, which fails in the
+		// target too, leaves status the flags to run it again with a
+		// corrected one, not with the same.
+		failed := openURL(t, testdb.Create(t, tdb))
+		_, err = Import(ctx, st, fm.ID, failed, serviceMigrator(t, failed), ImportOptions{ResumeRecorded: true, Flags: []string{"--database", "URL", "--resume-recorded"}})
+		if err == nil || !strings.Contains(err.Error(), "resume the workloads the export paused") {
+			t.Fatalf("an import whose recorded --resume fails: %v", err)
+		}
+		if u, err := UnfinishedImports(ctx, failed, smig.Table()); err != nil || len(u) != 1 || u[0].Flags != "--database URL --resume SQL" {
+			t.Errorf("the flags recorded to run it again: %+v %v", u, err)
+		}
 		// The import is given the corrected statement too.
 		fixed := openURL(t, testdb.Create(t, tdb))
 		if rep, err := Import(ctx, st, fm.ID, fixed, serviceMigrator(t, fixed), ImportOptions{Resume: q.Resume}); err != nil || rep.WorkloadsResumed != 2 {
