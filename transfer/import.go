@@ -615,7 +615,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 				add("  (the target has %d applied migrations the migrations here do not have, from version %d: they are an older release's)", len(status.Missing), status.Missing[0].Version)
 			}
 			if status.CurrentVersion > m.Source.SchemaVersion {
-				add("  (the migrations from version %d to %d ran on the target's empty tables, not on these rows: a backfill or data change among them did nothing for them; import into an empty database for the rows to go through them)", m.Source.SchemaVersion+1, status.CurrentVersion)
+				which := fmt.Sprintf("the migrations of versions %d to %d", m.Source.SchemaVersion+1, status.CurrentVersion)
+				if m.Source.SchemaVersion+1 == status.CurrentVersion {
+					which = fmt.Sprintf("the migration of version %d", status.CurrentVersion)
+				}
+				add("  (%s ran on the target's empty tables, not on these rows: a backfill or data change there did nothing for them; import into an empty database for the rows to go through them)", which)
 			}
 		default:
 			add("take the migration lock; empty the %d tables of rows the migrations seeded", len(im.tables))

@@ -1529,7 +1529,7 @@ func TestMappingProblems(t *testing.T) {
 		t.Fatalf("plan without a mapping: %v %+v", err, plan)
 	}
 	if !slices.ContainsFunc(plan.Steps, func(s string) bool {
-		return strings.Contains(s, "the migrations from version 3 to 6 ran on the target's empty tables")
+		return strings.Contains(s, "the migrations of versions 3 to 6 ran on the target's empty tables")
 	}) {
 		t.Errorf("the plan onto a target past the export's version does not say its migrations skipped the rows: %q", plan.Steps)
 	}
