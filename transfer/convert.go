@@ -443,7 +443,13 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 					return v, err
 				}
 				at, ok := parseTime(v.s)
-				if !ok {
+				switch t := strings.TrimSpace(v.s); {
+				case ok:
+				case strings.HasSuffix(t, " BC"):
+					return v, fmt.Errorf("%s is before the year 1 (in UTC), which %s's times do not reach: %w", show(v), d.engine, errValue)
+				case strings.HasPrefix(t, "0000-00-00"):
+					return v, fmt.Errorf("%s is MySQL's zero date, which %s has no time for: set such values to NULL on the source first, or leave the column out with a mapping: %w", show(v), d.engine, errValue)
+				default:
 					return v, fmt.Errorf("%s is not a time: %w", show(v), errValue)
 				}
 				if at.Nanosecond()%int(math.Pow10(9-d.fsp)) != 0 {

@@ -412,6 +412,8 @@ func TestConverters(t *testing.T) {
 		{database.MySQL, "double", value{kind: kFloat, s: "-0"}, "0"},
 		{database.Postgres, "double precision", value{kind: kFloat, s: "-0"}, "-0"},
 		{database.SQLite, "REAL", value{kind: kFloat, s: "-0"}, "0"},
+		{database.MySQL, "datetime(6)", value{kind: kText, s: "0001-12-31 19:00:00+00 BC"}, "error: is before the year 1 (in UTC)"},
+		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "0000-00-00 00:00:00.000000"}, "error: is MySQL's zero date"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)

@@ -157,7 +157,7 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 					continue
 				}
 				if cc.note != "" {
-					note = strings.TrimSpace(note + " converted " + cc.note)
+					note = strings.TrimPrefix(note+"; converted "+cc.note, "; ")
 					if cc.lossy != "" {
 						note += " (may round; allowed by the mapping)"
 					}
@@ -177,7 +177,7 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 				// compares every value in the target type's canonical form.
 				cc = convertColumn(kind, c, kind, *tc)
 				cast = true
-				note = strings.TrimSpace(note + " cast " + c.Type + " -> " + tc.Type + " (mapping; each value checked)")
+				note = strings.TrimPrefix(note+"; cast "+c.Type+" -> "+tc.Type+" (mapping; each value checked)", "; ")
 			}
 			used[to] = true
 			types = append(types, *tc)
