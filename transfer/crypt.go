@@ -49,8 +49,9 @@ func (e *Encryption) encrypts(table string) bool {
 	return e != nil && slices.Contains(e.Tables, table)
 }
 
-// encryptedTables returns the tables mode and sensitive select.
-func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]string, error) {
+// encryptedTables returns the tables mode and sensitive select; a
+// sensitive table among leftOut (not exported) selects nothing.
+func encryptedTables(mode string, sensitive []string, tables []TableExport, leftOut []string) ([]string, error) {
 	names := map[string]bool{}
 	for _, t := range tables {
 		names[t.Name] = true
@@ -67,6 +68,9 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport) ([]s
 		}
 		for _, s := range sensitive {
 			table, col, hasCol := strings.Cut(s, ".")
+			if !names[table] && slices.Contains(leftOut, table) {
+				continue // not exported (--tables, --exclude): nothing of it to encrypt
+			}
 			if !names[table] {
 				return nil, fmt.Errorf("%w: sensitive %q: the export has no table %q", ErrSelection, s, table)
 			}

@@ -372,7 +372,7 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 		m.Tables[i] = TableExport{Table: *t}
 	}
 	if key != nil {
-		tables, err := encryptedTables(opts.Encrypt, opts.Sensitive, m.Tables)
+		tables, err := encryptedTables(opts.Encrypt, opts.Sensitive, m.Tables, m.LeftOut)
 		if err != nil {
 			return err
 		}

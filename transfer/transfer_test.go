@@ -1970,16 +1970,24 @@ func TestSensitiveReferences(t *testing.T) {
 		tab("tokens", ForeignKey{Name: "t_session", Columns: []string{"owner"}, RefTable: "sessions", RefColumns: []string{"email"}}),
 		tab("runs", ForeignKey{Name: "r_account", Columns: []string{"owner"}, RefTable: "accounts", RefColumns: []string{"id"}}),
 	}
-	got, err := encryptedTables(EncryptSensitive, []string{"accounts.email"}, tables)
+	got, err := encryptedTables(EncryptSensitive, []string{"accounts.email"}, tables, nil)
 	if want := []string{"accounts", "sessions", "tokens"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("encrypted: %v %v, want %v", got, err, want)
 	}
-	if got, _ := encryptedTables(EncryptSensitive, []string{"accounts"}, tables); !slices.Equal(got, []string{"accounts"}) {
+	if got, _ := encryptedTables(EncryptSensitive, []string{"accounts"}, tables, nil); !slices.Equal(got, []string{"accounts"}) {
 		t.Errorf("a whole table: %v", got)
 	}
 	// The referenced column holds every value of the referencing one.
-	if got, _ := encryptedTables(EncryptSensitive, []string{"sessions.email"}, tables); !slices.Equal(got, []string{"accounts", "sessions", "tokens"}) {
+	if got, _ := encryptedTables(EncryptSensitive, []string{"sessions.email"}, tables, nil); !slices.Equal(got, []string{"accounts", "sessions", "tokens"}) {
 		t.Errorf("a referencing column named: %v", got)
+	}
+	// A sensitive table left out of the export (--exclude) has nothing
+	// to encrypt; one that is not there at all is a typo.
+	if got, err := encryptedTables(EncryptSensitive, []string{"accounts", "variables"}, tables, []string{"variables"}); err != nil || !slices.Equal(got, []string{"accounts"}) {
+		t.Errorf("a sensitive table left out: %v %v", got, err)
+	}
+	if _, err := encryptedTables(EncryptSensitive, []string{"variablez"}, tables, []string{"variables"}); !errors.Is(err, ErrSelection) {
+		t.Errorf("a sensitive table not there: %v", err)
 	}
 }
 
