@@ -589,7 +589,8 @@ func TestCompression(t *testing.T) {
 		{manifest(2, "gzip", "tables/runs/part-00001.jsonl.gz"), ""},
 		{manifest(1, "", "tables/runs/part-00001.jsonl.gz"), ""},
 		{manifest(3, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
-		{manifest(4, "s2", "tables/runs/part-00001.jsonl.s2"), "the export needs a newer ferry: manifest format 4: this ferry reads formats 1 to 3"},
+		{manifest(4, "s2", "tables/runs/part-00001.jsonl.s2"), ""},
+		{manifest(5, "s2", "tables/runs/part-00001.jsonl.s2"), "the export needs a newer ferry: manifest format 5: this ferry reads formats 1 to 4"},
 		{manifest(2, "zstd", "tables/runs/part-00001.jsonl.zst"), `the export needs a newer ferry: chunks compressed with "zstd": this ferry reads s2 and gzip`},
 		{manifest(2, "", "tables/runs/part-00001.jsonl.gz"), `manifest format 2 names no compression`},
 		{manifest(1, "s2", "tables/runs/part-00001.jsonl.s2"), `manifest format 1 names a compression ("s2"); only format 2 does`},
@@ -610,7 +611,7 @@ func TestCompression(t *testing.T) {
 	}
 	const id = "20261130T120000Z-abcdef"
 	os.MkdirAll(filepath.Join(dir, id), 0o755)
-	os.WriteFile(filepath.Join(dir, id, manifestName), bytes.Replace(manifest(4, "s2", "tables/runs/part-00001.jsonl.s2"), []byte(`"x"`), []byte(`"`+id+`"`), 1), 0o644)
+	os.WriteFile(filepath.Join(dir, id, manifestName), bytes.Replace(manifest(5, "s2", "tables/runs/part-00001.jsonl.s2"), []byte(`"x"`), []byte(`"`+id+`"`), 1), 0o644)
 	if _, err := st.Manifest(ctx, id); !errors.Is(err, ErrNewerFormat) || errors.Is(err, ErrCorrupt) {
 		t.Errorf("manifest of a newer ferry: %v", err)
 	}
