@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -67,15 +68,19 @@ func (a *app) exportAt(ctx context.Context, loc, storeFlag string) (*transfer.St
 
 // transferProgress reports progress on stderr: on a terminal, a line per
 // table that redraws itself (rows, bytes, rate, and, when the table's
-// size is known, a bar and the time left); otherwise, or with --json, log
-// records (--log-format json for JSON lines). The callback is called from
-// one goroutine at a time.
+// size is known, a bar and the time left); otherwise, or with --json,
+// JSON lines (docs/transfer.md). The callback is called from one
+// goroutine at a time.
 func (a *app) transferProgress() func(transfer.Progress) {
 	type state struct {
 		start, last time.Time
 	}
 	tables := map[string]*state{}
 	var current string // the table whose line the cursor is on
+	// Off a terminal, JSON lines of their own, whatever the log's format,
+	// at the default log level and below it (--log-level error: none).
+	lines := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	quiet := !a.log.Enabled(context.Background(), slog.LevelWarn)
 	return func(p transfer.Progress) {
 		key := p.Op + " " + p.Table
 		st := tables[key]
@@ -89,8 +94,8 @@ func (a *app) transferProgress() func(transfer.Progress) {
 		}
 		st.last = now
 		if a.json || !isTerminal(a.stderr) {
-			if p.Done || now.Sub(st.start) > 2*time.Second {
-				a.log.Info("progress", "op", p.Op, "table", p.Table, "rows", p.Rows, "bytes", p.Bytes, "total", p.Total, "done", p.Done)
+			if !quiet && (p.Done || now.Sub(st.start) > 2*time.Second) {
+				lines.Info("progress", "op", p.Op, "table", p.Table, "rows", p.Rows, "bytes", p.Bytes, "total", p.Total, "done", p.Done)
 			}
 			return
 		}

@@ -812,3 +812,32 @@ func TestExportResumeSourceFails(t *testing.T) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestProgressLines: off a terminal, at the default log level, each
+// table's progress is a JSON line on stderr (its last one done), whatever
+// the log's format; --log-level error leaves them out.
+func TestProgressLines(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v VARCHAR(20));\nINSERT INTO a VALUES (1, 'one');\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	r := mustRun(t, dir, db.URLString, "export", "--to", filepath.Join(t.TempDir(), "exports"))
+	var line struct {
+		Msg, Op, Table string
+		Rows           int64
+		Done           bool
+	}
+	found := false
+	for _, l := range strings.Split(strings.TrimSpace(r.stderr), "\n") {
+		if err := json.Unmarshal([]byte(l), &line); err == nil && line.Msg == "progress" && line.Op == "export" && line.Table == "a" && line.Rows == 1 && line.Done {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no JSON progress line of table a, done:\n%s", r.stderr)
+	}
+	if r := mustRun(t, dir, db.URLString, "export", "--to", filepath.Join(t.TempDir(), "exports"), "--log-level", "error"); strings.Contains(r.stderr, "progress") {
+		t.Errorf("progress at --log-level error:\n%s", r.stderr)
+	}
+}
