@@ -235,6 +235,34 @@ func copyAcross(t *testing.T, from, srcDDL, seed, to, dstDDL string) *database.D
 	return target
 }
 
+// TestTargetMigrationsLackColumn: across engines into an empty target
+// whose own migrations do not create a column the source's did, the
+// error says to fix those migrations, not to write a mapping (which an
+// import into an empty database refuses): found on a scratch database
+// before anything changes (SQLite), or once the target is migrated.
+func TestTargetMigrationsLackColumn(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.Postgres).DB
+	smig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id int PRIMARY KEY, note text);\n"})(src)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, src, "INSERT INTO s VALUES (1, 'a')")
+	st, _ := OpenStore(ctx, t.TempDir())
+	m, err := Export(ctx, st, src, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{database.SQLite, database.MySQL} {
+		target := testdb.New(t, kind).DB
+		tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY);\n"})(target)
+		_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+		if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "do not create column s.note") || strings.Contains(err.Error(), "mapping file") {
+			t.Errorf("%s: %v", kind, err)
+		}
+	}
+}
+
 // TestCopyMySQLFloats: a MySQL FLOAT goes into PostgreSQL's real and
 // numeric as the number it holds (19.99, not 19.989999771118164), and
 // back.

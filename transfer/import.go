@@ -581,6 +581,9 @@ func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok boo
 	if err != nil {
 		return nil, false, err
 	}
+	if err := lacking(im.m, target, database.SQLite); err != nil {
+		return nil, true, fmt.Errorf("%w, then run again: nothing was changed", err)
+	}
 	_, problems = mapTables(im.m, target, database.SQLite, im.opts.Mapping)
 	return problems, true, nil
 }

@@ -96,6 +96,16 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		// Now that the target has the export's schema in its own types:
 		// how each column converts (see convert.go), refused at once for
 		// every lossy one the mapping does not allow.
+		if err := lacking(m, target, im.db.URL.Kind); err != nil {
+			if im.direct != nil {
+				// As below: a copy leaves nothing of itself in the ledger.
+				if _, derr := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1), m.ID); derr != nil {
+					return derr
+				}
+			}
+			// Fixed migrations would not match those the target applied.
+			return fmt.Errorf("%w; nothing was loaded, but the target was migrated to version %d with them: drop it, create it empty, fix the migrations, and import (or copy) again", err, m.Source.SchemaVersion)
+		}
 		maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
 		if len(problems) > 0 {
 			next := fmt.Sprintf("write these into a mapping file and run the same import again with --mapping FILE: nothing was loaded, and it goes on from version %d", m.Source.SchemaVersion)

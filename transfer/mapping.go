@@ -71,6 +71,35 @@ type tableMap struct {
 // mapTables maps the export's tables onto the target's, a database of
 // engine kind. It returns every problem at once, so that one --plan shows
 // all the mapping to write.
+// lacking names the export's tables and columns that target, an empty
+// database of another engine migrated to the export's version by its own
+// migrations, does not have: no mapping can help there (an import into an
+// empty database loads every table and column as exported), only the
+// target engine's migrations, which must create what the source's did.
+func lacking(m *Manifest, target []*Table, kind string) error {
+	byName := map[string]*Table{}
+	for _, t := range target {
+		byName[t.Name] = t
+	}
+	var lack []string
+	for _, src := range m.Tables {
+		tt := byName[src.Name]
+		if tt == nil {
+			lack = append(lack, "table "+src.Name)
+			continue
+		}
+		for _, c := range src.Columns {
+			if tt.column(c.Name) == nil {
+				lack = append(lack, "column "+src.Name+"."+c.Name)
+			}
+		}
+	}
+	if len(lack) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: the target's migrations (--dir, for %s) at version %d do not create %s, which the source's (%s) did: an import into an empty database loads every table and column of the export, and no mapping leaves one out; the migrations of a release for each engine must create the same tables and columns: fix the target engine's", ErrMapping, kind, m.Source.SchemaVersion, strings.Join(lack, ", "), m.Source.Engine)
+}
+
 func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[string]*tableMap, []string) {
 	cross := m.Source.Engine != kind
 	if mp == nil {
