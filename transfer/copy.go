@@ -60,7 +60,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 	m := newManifest(ctx, start, src, smig, opts.FerryVersion)
 	rep := &ImportReport{ExportID: m.ID, Store: "(none: copied directly)", Source: src.URL.String(), Target: dst.URL.String(), Engine: src.URL.Kind, TargetEngine: dst.URL.Kind,
 		Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}}
-	if err := checkSource(ctx, src, smig); err != nil {
+	if err := checkSource(ctx, src, smig, "--from"); err != nil {
 		return nil, err
 	}
 	err = smig.WithLock(ctx, func(context.Context, migrate.Querier) error {

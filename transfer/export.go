@@ -126,7 +126,7 @@ func ownTables(h string) func(string) bool {
 // store when it fails.
 func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrator, opts ExportOptions) (*Manifest, error) {
 	start := opts.now()
-	if err := checkSource(ctx, db, mig); err != nil {
+	if err := checkSource(ctx, db, mig, "--database"); err != nil {
 		return nil, err
 	}
 	m := newManifest(ctx, start, db, mig, opts.FerryVersion)
@@ -275,7 +275,7 @@ var ErrNoSource = errors.New("nothing to export")
 // checkSource refuses, before anything is written to it, a source that
 // does not exist or that ferry does not manage: an export of it could not
 // be imported through the migrations.
-func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator) error {
+func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator, flag string) error {
 	if db.Absent {
 		return fmt.Errorf("%w: the SQLite database %s does not exist", ErrNoSource, db.URL.Database)
 	}
@@ -284,7 +284,7 @@ func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator) er
 		return err
 	}
 	if status.AppliedCount == 0 {
-		return fmt.Errorf("%w: %s has no applied ferry migrations (history table %s), so an import could not rebuild its schema; point --database at the service's database, and --table at its history table if it is not %s", ErrNoSource, db.URL, mig.Table(), mig.Table())
+		return fmt.Errorf("%w: %s has no applied ferry migrations (history table %s), so an import could not rebuild its schema; point %s at the service's database, and --table at its history table if it is not %s", ErrNoSource, db.URL, mig.Table(), flag, mig.Table())
 	}
 	return nil
 }

@@ -528,7 +528,7 @@ func (im *importer) unusedMapping() error {
 	if len(unused) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: the mapping says %s, which an import into an empty database does not do: the target's migrations give it the export's schema (version %d) and every table and column of the export is loaded as it is; a mapping's tables and columns apply to a target already at a newer version, and its casts to one of another engine. Leave tables out with ferry export --exclude, drop columns in a migration, or run without --mapping: nothing was changed", ErrMapping, strings.Join(unused, ", "), im.m.Source.SchemaVersion)
+	return fmt.Errorf("%w: the mapping says %s, which an import into an empty database does not do: the target's migrations give it the export's schema (version %d) and every table and column of the export is loaded as it is; a mapping's tables and columns apply to a target already at a newer version, and its casts to one of another engine. Leave tables out with %s --exclude, drop columns in a migration, or run without --mapping: nothing was changed", ErrMapping, strings.Join(unused, ", "), im.m.Source.SchemaVersion, im.excludeWith())
 }
 
 // reachesOut matches SQLite statements that touch files outside their
@@ -596,7 +596,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
 	}
 	if w := m.Window; w != nil {
-		add("the export holds only recent rows: since %s in %d tables with a time column (--since), closed under foreign keys", w.Cutoff.Format(time.RFC3339), len(w.Columns))
+		what := "the export holds"
+		if im.direct != nil {
+			what = "the copy takes"
+		}
+		add("%s only recent rows: since %s in %d tables with a time column (--since), closed under foreign keys", what, w.Cutoff.Format(time.RFC3339), len(w.Columns))
 	}
 	if im.cross() {
 		add("convert every value from %s's types to the target's (%s): exact conversions as they are, checked ones value by value (a value that does not fit stops the load), lossy ones only where the mapping allows a cast", m.Source.Engine, im.db.URL.Kind)
@@ -669,6 +673,15 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			add("refuse to start: %v", im.resumeChosen())
 		}
 	}
+}
+
+// excludeWith is the command that leaves tables out of this import's
+// rows: the export's, or the copy's own flag.
+func (im *importer) excludeWith() string {
+	if im.direct != nil {
+		return "ferry copy"
+	}
+	return "ferry export"
 }
 
 // ErrResumeChoice is wrapped by the error of an import of an export that

@@ -122,7 +122,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		for i, te := range im.tables {
 			tm := maps[te.Name]
 			if tm == nil || tm.target.Name != te.Name {
-				return fmt.Errorf("%w: the mapping renames or leaves out table %s, which an empty target at the export's version has: leave tables out with ferry export --exclude instead", ErrMapping, te.Name)
+				return fmt.Errorf("%w: the mapping renames or leaves out table %s, which an empty target at the export's version has: leave tables out with %s --exclude instead", ErrMapping, te.Name, im.excludeWith())
 			}
 			im.tables[i] = tm.mapped()
 			for ri := range im.rep.Tables {
