@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ferrydb/ferry/database"
 )
 
 // Mapping tells an import into a target at a newer schema version what to
@@ -191,6 +194,12 @@ func mapTables(m *Manifest, target []*Table, kind string, mp *Mapping) (map[stri
 						note += " (may round; allowed by the mapping)"
 					}
 				}
+			} else if tc.Type != c.Type && widens(kind, c.Type, tc.Type) {
+				// Every value fits as it is: converted and checked as a
+				// cast is, without the mapping's say.
+				cc = convertColumn(kind, c, kind, *tc)
+				cast = true
+				note = strings.TrimPrefix(note+"; widened "+c.Type+" -> "+tc.Type+" (each value checked)", "; ")
 			} else if tc.Type != c.Type {
 				if !slices.Contains(mp.Casts, key) {
 					msg := fmt.Sprintf("column %s is %s in the export and %s in the target: if no value can be lost, allow the cast (casts: [%s])", key, c.Type, tc.Type, key)
@@ -317,4 +326,115 @@ func (tm *tableMap) mapped() *TableExport {
 		}
 	}
 	return t
+}
+
+// widens reports whether a column of type to, in the same engine kind,
+// holds every value a column of type from does, as the same value: a
+// longer varchar, varchar to text, a larger integer of the same
+// signedness, a numeric with at least as many digits on both sides of
+// the point, a time with more fractional digits. Floats are left out
+// (a real's 0.1 is not a double's). Anything else changed is a cast the
+// mapping must allow.
+func widens(kind, from, to string) bool {
+	fn, fa, fu := typeParts(kind, from)
+	tn, ta, tu := typeParts(kind, to)
+	if fu != tu {
+		return false
+	}
+	rank := func(ladder []string, n string) int { return slices.Index(ladder, n) }
+	if kind == database.MySQL {
+		ints := []string{"tinyint", "smallint", "mediumint", "int", "bigint"}
+		texts := []string{"tinytext", "text", "mediumtext", "longtext"}
+		switch {
+		case rank(ints, fn) >= 0 && rank(ints, tn) >= 0:
+			return rank(ints, tn) >= rank(ints, fn)
+		case (fn == "varchar" || fn == "char") && (tn == "varchar" || tn == "char" && fn == "char"):
+			return len(fa) == 1 && len(ta) == 1 && ta[0] >= fa[0]
+		case (fn == "varchar" || fn == "char") && rank(texts, tn) >= 0:
+			// text holds 65,535 bytes: four per character at most.
+			return len(fa) == 1 && (tn != "text" || fa[0]*4 <= 65535) && tn != "tinytext"
+		case rank(texts, fn) >= 0 && rank(texts, tn) >= 0:
+			return rank(texts, tn) >= rank(texts, fn)
+		}
+	} else if kind == database.Postgres {
+		ints := []string{"smallint", "integer", "bigint"}
+		switch {
+		case rank(ints, fn) >= 0 && rank(ints, tn) >= 0:
+			return rank(ints, tn) >= rank(ints, fn)
+		case fn == "character varying" && tn == "character varying":
+			return len(ta) == 0 || len(fa) == 1 && len(ta) == 1 && ta[0] >= fa[0]
+		case fn == "character varying" && tn == "text":
+			return true
+		}
+	} else {
+		return false // SQLite: a column's type is a name it does not enforce
+	}
+	switch {
+	case (fn == "numeric" || fn == "decimal") && fn == tn:
+		// (p, s) into (p2, s2): as many fractional digits, and as many
+		// whole ones (p - s). Without arguments PostgreSQL's holds any.
+		if len(ta) == 0 && kind == database.Postgres {
+			return true
+		}
+		fp, fs, tp, ts := argOr(fa, 0, 10), argOr(fa, 1, 0), argOr(ta, 0, 10), argOr(ta, 1, 0)
+		return len(fa) > 0 && ts >= fs && tp-ts >= fp-fs
+	case fn == tn && (strings.HasPrefix(fn, "timestamp") || fn == "datetime" || fn == "time" || strings.HasPrefix(fn, "time ")):
+		// More fractional digits of a second (6 when not given on
+		// PostgreSQL, 0 on MySQL).
+		def := 0
+		if kind == database.Postgres {
+			def = 6
+		}
+		return argOr(ta, 0, def) >= argOr(fa, 0, def)
+	}
+	return false
+}
+
+// typeParts splits a column type as the catalog gives it ("character
+// varying(20)", "decimal(12,2) unsigned", "timestamp(3) with time zone")
+// into its name (arguments left out, "timestamp with time zone"), its
+// numeric arguments, and whether it is unsigned.
+func typeParts(kind, typ string) (name string, args []int, unsigned bool) {
+	t := strings.ToLower(strings.TrimSpace(typ))
+	unsigned = strings.Contains(t, " unsigned")
+	t = strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(t, " unsigned", ""), " zerofill", ""))
+	if open := strings.IndexByte(t, '('); open >= 0 {
+		if close := strings.IndexByte(t[open:], ')'); close > 0 {
+			for _, a := range strings.Split(t[open+1:open+close], ",") {
+				n, err := strconv.Atoi(strings.TrimSpace(a))
+				if err != nil {
+					return t, nil, unsigned // enum('a','b'): no numbers
+				}
+				args = append(args, n)
+			}
+			t = strings.TrimSpace(t[:open] + t[open+close+1:])
+		}
+	}
+	if kind == database.Postgres {
+		switch t {
+		case "int", "int4":
+			t = "integer"
+		case "int2":
+			t = "smallint"
+		case "int8":
+			t = "bigint"
+		case "varchar":
+			t = "character varying"
+		case "decimal":
+			t = "numeric"
+		case "timestamptz":
+			t = "timestamp with time zone"
+		case "timestamp":
+			t = "timestamp without time zone"
+		}
+	}
+	return strings.Join(strings.Fields(t), " "), args, unsigned
+}
+
+// argOr is args[i], or def when there is none.
+func argOr(args []int, i, def int) int {
+	if i < len(args) {
+		return args[i]
+	}
+	return def
 }

@@ -1434,6 +1434,95 @@ func TestImportIntoNewerTarget(t *testing.T) {
 	})
 }
 
+// TestWidens: the type changes an import into a newer target takes
+// without a mapping's cast, and those it does not.
+func TestWidens(t *testing.T) {
+	for _, c := range []struct {
+		kind, from, to string
+		want           bool
+	}{
+		{database.Postgres, "character varying(20)", "character varying(50)", true},
+		{database.Postgres, "character varying(50)", "character varying(20)", false},
+		{database.Postgres, "character varying(20)", "text", true},
+		{database.Postgres, "text", "character varying(20)", false},
+		{database.Postgres, "character varying(20)", "character varying", true},
+		{database.Postgres, "numeric(20,6)", "numeric(30,10)", true},
+		{database.Postgres, "numeric(20,6)", "numeric(20,10)", false}, // fewer whole digits
+		{database.Postgres, "numeric(20,6)", "numeric(30,2)", false},
+		{database.Postgres, "numeric(12,2)", "numeric", true},
+		{database.Postgres, "integer", "bigint", true},
+		{database.Postgres, "bigint", "integer", false},
+		{database.Postgres, "real", "double precision", false},
+		{database.Postgres, "timestamp(3) with time zone", "timestamp with time zone", true},
+		{database.Postgres, "timestamp with time zone", "timestamp without time zone", false},
+		{database.MySQL, "int(11)", "bigint(20)", true},
+		{database.MySQL, "int(10) unsigned", "bigint(20)", false},
+		{database.MySQL, "varchar(20)", "varchar(40)", true},
+		{database.MySQL, "varchar(20)", "text", true},
+		{database.MySQL, "varchar(20000)", "text", false}, // 80,000 bytes of utf8mb4
+		{database.MySQL, "text", "mediumtext", true},
+		{database.MySQL, "decimal(12,2)", "decimal(14,4)", true},
+		{database.MySQL, "datetime(3)", "datetime(6)", true},
+		{database.MySQL, "datetime(6)", "datetime", false},
+		{database.MySQL, "enum('a','b')", "enum('a','b','c')", false},
+		{database.SQLite, "VARCHAR(20)", "VARCHAR(50)", false},
+	} {
+		if got := widens(c.kind, c.from, c.to); got != c.want {
+			t.Errorf("%s: %s -> %s widens: %v, want %v", c.kind, c.from, c.to, got, c.want)
+		}
+	}
+}
+
+// TestImportWidenedColumns: a target whose later migrations widened
+// columns (a longer varchar, varchar to text, a numeric with more digits)
+// takes the export without a mapping, value for value; one that narrowed
+// a column refuses it until the mapping allows the cast.
+func TestImportWidenedColumns(t *testing.T) {
+	for _, kind := range []string{database.Postgres, database.MySQL} {
+		t.Run(kind, func(t *testing.T) {
+			ctx := tctx(t)
+			tdb := testdb.New(t, kind)
+			files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE t (id INT PRIMARY KEY, name VARCHAR(20), note VARCHAR(30), amount NUMERIC(20, 6));\n"}
+			seed := []string{"INSERT INTO t VALUES (1, 'ünïcödé name', 'a note', 12345678901234.123456), (2, NULL, '', -0.000001)"}
+			st, m, _ := exportOf(t, tdb.DB, files, seed, ExportOptions{})
+			widen := "ALTER TABLE t ALTER COLUMN name TYPE VARCHAR(50), ALTER COLUMN note TYPE TEXT, ALTER COLUMN amount TYPE NUMERIC(30, 10)"
+			narrow := "ALTER TABLE t ALTER COLUMN name TYPE VARCHAR(10)"
+			if kind == database.MySQL {
+				widen = "ALTER TABLE t MODIFY name VARCHAR(50), MODIFY note TEXT, MODIFY amount DECIMAL(30, 10)"
+				narrow = "ALTER TABLE t MODIFY name VARCHAR(10)"
+			}
+			for _, c := range []struct {
+				ddl     string
+				refused bool
+			}{{widen, false}, {narrow, true}} {
+				files["002_change.sql"] = "-- +ferry up\n" + c.ddl + ";\n"
+				target := openURL(t, testdb.Create(t, tdb))
+				tmig := migratorOf(t, files)(target)
+				if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+				if c.refused {
+					if !errors.Is(err, ErrMapping) || !strings.Contains(err.Error(), "allow the cast (casts: [t.name])") {
+						t.Errorf("a narrowed column: %v", err)
+					}
+					continue
+				}
+				if err != nil {
+					t.Fatalf("a widened target: %v", err)
+				}
+				got := queryString(t, target, "SELECT CONCAT(name, '|', note, '|', CAST(amount AS CHAR(40))) FROM t WHERE id = 1")
+				if kind == database.Postgres {
+					got = queryString(t, target, "SELECT name || '|' || note || '|' || amount::text FROM t WHERE id = 1")
+				}
+				if got != "ünïcödé name|a note|12345678901234.1234560000" {
+					t.Errorf("row 1 in the widened target: %q", got)
+				}
+			}
+		})
+	}
+}
+
 // TestMappedCasts: onto a newer target, a cast the mapping allows is made
 // by ferry, value by value, not by the database (PostgreSQL's COPY would
 // round a numeric silently): a value the new type cannot carry stops the
