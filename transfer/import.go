@@ -275,7 +275,7 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 	maps, problems := mapTables(m, target, im.db.URL.Kind, im.opts.Mapping)
 	var mappingErr error
 	if len(problems) > 0 {
-		mappingErr = fmt.Errorf("%w at version %d (export at %d): %s; write these into a mapping file (--mapping FILE) and run again", ErrMapping, status.CurrentVersion, m.Source.SchemaVersion, strings.Join(problems, "; "))
+		mappingErr = fmt.Errorf("%w at version %d (export at %d): %s; do what each says (what a mapping settles, in a mapping file: --mapping FILE) and run again", ErrMapping, status.CurrentVersion, m.Source.SchemaVersion, strings.Join(problems, "; "))
 		if !im.opts.Plan {
 			return nil, mappingErr
 		}
@@ -308,7 +308,13 @@ func (im *importer) mapOntoTarget(ctx context.Context, status *migrate.Status) (
 			return nil, err
 		}
 		if n > 0 {
-			return nil, fmt.Errorf("%w: its table %s has %d rows at schema version %d, which the import would mix with the export's (rows a migration seeds count too); import into an empty database, and the export goes through the migrations", ErrNotEmpty, table, n, status.CurrentVersion)
+			err := fmt.Errorf("%w: its table %s has %d rows at schema version %d, which the import would mix with the export's (rows a migration seeds count too); import into an empty database, and the export goes through the migrations", ErrNotEmpty, table, n, status.CurrentVersion)
+			if !im.opts.Plan {
+				return nil, err
+			}
+			// A plan lists every refusal at once, with the mapping.
+			mappingErr = errors.Join(mappingErr, err)
+			im.rep.Problems = append(im.rep.Problems, Problem{Table: table, What: "rows", Want: "0", Got: fmt.Sprint(n), Detail: "the target's table holds rows of its own, which the import would mix with the export's"})
 		}
 	}
 	return notes, mappingErr
@@ -617,7 +623,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		case ok:
 			add("take the migration lock (the %d tables were emptied by the earlier run)", len(im.tables))
 		case im.mapped:
-			add("take the migration lock; load the %d tables of the target's schema at version %d, which are empty", len(im.tables), status.CurrentVersion)
+			empty := "which are empty"
+			if slices.ContainsFunc(im.rep.Problems, func(p Problem) bool { return p.What == "rows" }) {
+				empty = "which must be empty and are not (see below)"
+			}
+			add("take the migration lock; load the %d tables of the target's schema at version %d, %s", len(im.tables), status.CurrentVersion, empty)
 			if len(status.Missing) > 0 {
 				add("  (the target has %d applied migrations the migrations here do not have, from version %d: they are an older release's)", len(status.Missing), status.Missing[0].Version)
 			}

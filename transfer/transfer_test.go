@@ -1523,6 +1523,29 @@ func TestImportWidenedColumns(t *testing.T) {
 	}
 }
 
+// TestPlanListsEveryRefusal: --plan into a newer target lists the
+// mapping's refusals and the rows a migration seeded together, with the
+// plan, rather than stopping at the first.
+func TestPlanListsEveryRefusal(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.Postgres)
+	files := map[string]string{"001_a.sql": "-- +ferry up\nCREATE TABLE teams (id int PRIMARY KEY, name text);\nCREATE TABLE app_settings (k text PRIMARY KEY, v text);\n"}
+	st, m, _ := exportOf(t, tdb.DB, files, []string{"INSERT INTO teams VALUES (1, 'a')"}, ExportOptions{})
+	files["002_b.sql"] = "-- +ferry up\nALTER TABLE teams ADD COLUMN region text NOT NULL;\nINSERT INTO app_settings VALUES ('x', 'y');\n"
+	target := openURL(t, testdb.Create(t, tdb))
+	tmig := migratorOf(t, files)(target)
+	if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Plan: true})
+	if !errors.Is(err, ErrMapping) || !errors.Is(err, ErrNotEmpty) || rep == nil || !rep.Planned || len(rep.Tables) != 2 {
+		t.Fatalf("plan: %v %+v", err, rep)
+	}
+	if !slices.ContainsFunc(rep.Steps, func(s string) bool { return strings.Contains(s, "which must be empty and are not") }) {
+		t.Errorf("plan steps: %q", rep.Steps)
+	}
+}
+
 // TestMappedCasts: onto a newer target, a cast the mapping allows is made
 // by ferry, value by value, not by the database (PostgreSQL's COPY would
 // round a numeric silently): a value the new type cannot carry stops the

@@ -34,6 +34,8 @@ func (p Problem) String() string {
 	case p.Table != "":
 	case p.What == "key":
 		s = "the export"
+	case p.What == "mapping":
+		return "mapping: " + p.Detail // the detail names its table and column
 	default:
 		s = "the schema" // a sequence no column owns
 	}
