@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"filippo.io/age"
+
+	"github.com/ferrydb/ferry/store"
 )
 
 // Encryption modes of an export.
@@ -210,10 +212,17 @@ func (s *Store) openKey(ctx context.Context, id string, enc *Encryption, identit
 	return key, nil
 }
 
+// errKeyLost is wrapped by readKey's error for an export whose key file
+// is gone.
+var errKeyLost = errors.New("lost its key")
+
 // readKey reads the key of export id, still encrypted, and checks it
 // against enc's sha256: without it, no identity can open the export.
 func (s *Store) readKey(ctx context.Context, id string, enc *Encryption) ([]byte, error) {
 	data, err := s.s.ReadAll(ctx, id+"/"+enc.Key)
+	if errors.Is(err, store.ErrNotExist) {
+		return nil, fmt.Errorf("%w: export %s has %w (%s/%s is gone): no identity or passphrase can open it without that file; restore it from a copy of the store, or export again", ErrCorrupt, id, errKeyLost, id, enc.Key)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: the key of export %s: %v", ErrCorrupt, id, err)
 	}

@@ -761,7 +761,7 @@ func TestEncryptedExport(t *testing.T) {
 		}
 		b[len(b)/2] ^= 1
 		os.WriteFile(keyPath, b, 0o600)
-		for _, damage := range []string{"has sha256", "does not exist"} {
+		for _, damage := range []string{"has sha256", "has lost its key"} {
 			res, err := st.Check(ctx, m.ID, nil)
 			if !errors.Is(err, ErrMismatch) || res == nil || len(res.Problems) != 1 || res.Problems[0].What != "key" ||
 				!strings.Contains(err.Error(), "the export: key: ") || !strings.Contains(err.Error(), damage) {

@@ -106,7 +106,11 @@ func (s *Store) Check(ctx context.Context, id string, identities []age.Identity)
 			if !errors.Is(err, ErrCorrupt) {
 				return res, err
 			}
-			res.Problems = append(res.Problems, Problem{What: "key", Detail: err.Error() + "; the export cannot be decrypted without it"})
+			detail := err.Error()
+			if !errors.Is(err, errKeyLost) {
+				detail += "; the export cannot be decrypted without it"
+			}
+			res.Problems = append(res.Problems, Problem{What: "key", Detail: detail})
 		}
 	}
 	for _, t := range m.Tables {
