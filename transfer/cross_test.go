@@ -374,7 +374,7 @@ func TestImportAcrossEnginesRefusesValues(t *testing.T) {
 	}
 	target := testdb.New(t, database.Postgres).DB
 	_, err = Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
-	if err == nil || !strings.Contains(err.Error(), "tables/runs/") || !strings.Contains(err.Error(), "column created_at") || !strings.Contains(err.Error(), `"yesterday" is not a time`) {
+	if err == nil || !strings.Contains(err.Error(), "tables/runs/") || !strings.Contains(err.Error(), "(id 3): column created_at") || !strings.Contains(err.Error(), `"yesterday" is not a time`) {
 		t.Fatalf("import of a text that is no time into timestamptz: %v", err)
 	}
 	var n int64

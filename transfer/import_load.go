@@ -461,7 +461,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			canon = t.canonLine(canon[:0], row)
 			t.fedSum.add(canon[:len(canon)-1])
 			if err := t.convert(row, secret); err != nil {
-				return failed(fmt.Errorf("%s: the table's row %d: %w", where, n+1, err))
+				return failed(fmt.Errorf("%s: the table's row %d%s: %w", where, n+1, keyOf(t, row, secret), err))
 			}
 		}
 		if err := fn(row); err != nil {
@@ -488,6 +488,28 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	t.fed = t.conv != nil
 	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
+}
+
+// keyOf is row's primary key for a message, " (id 17)", to find the
+// row by; "" for a table without one, or whose values the export
+// encrypts.
+func keyOf(t *TableExport, row []value, secret bool) string {
+	if secret || len(t.PrimaryKey) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, k := range t.PrimaryKey {
+		i := slices.IndexFunc(t.Columns, func(c Column) bool { return c.Name == k })
+		if i < 0 || i >= len(row) {
+			return ""
+		}
+		v := show(row[i])
+		if row[i].kind == kInt {
+			v = row[i].s
+		}
+		parts = append(parts, k+" "+v)
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // readLines calls fn with every row line of exported table t's chunks,
