@@ -192,7 +192,9 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			// The export failed: the source goes back to work.
 			if rerr := m.Quiesce.run(context.WithoutCancel(ctx), db, m.Quiesce.Resume); rerr != nil {
 				keep = true // quiesce.json is what ferry export resume reads
-				err = fmt.Errorf("%w; and the workloads it paused were NOT resumed (%v): run ferry export resume %s --resume-recorded", err, rerr, st.At(m.ID))
+				err = fmt.Errorf("%w; and the %d workloads it paused were NOT resumed: its --resume failed (%v): run ferry export resume %s --resume SQL with a corrected statement", err, m.Quiesce.Count(), rerr, st.At(m.ID))
+			} else if m.Quiesce.Count() > 0 {
+				err = fmt.Errorf("%w; the %d workloads it paused were resumed", err, m.Quiesce.Count())
 			}
 		}
 		if !keep {

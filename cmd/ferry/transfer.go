@@ -1211,9 +1211,9 @@ conversion that may round (a decimal into SQLite's float) is refused unless
 
 Before anything is written, ferry checks that both databases are reachable
 and different, that --to is empty (--plan checks it too, and changes
-nothing), and that the migrations in --dir include, unchanged, every
-migration --from applied. Then
-it reads --from in one snapshot holding its migration lock, migrates --to to
+nothing), and that the migrations in --dir include every migration --from
+applied (unchanged, when both are of one engine: across engines the files
+differ by design, and only their versions are compared). Then it reads --from in one snapshot holding its migration lock, migrates --to to
 --from's schema version, loads and verifies every table under --to's lock
 (as "ferry import" does), and migrates --to to the latest version.
 
