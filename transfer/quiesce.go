@@ -74,7 +74,7 @@ func (q Quiesce) MarshalJSON() ([]byte, error) {
 	switch {
 	case q.PausedSealed != "":
 		p.Paused = []json.RawMessage{} // sealed as read: kept so, opened or not
-	case q.sealTo != nil:
+	case q.sealTo != nil && len(q.Paused) > 0: // an empty list has nothing to hide
 		list, err := json.Marshal(q.Paused)
 		if err != nil {
 			return nil, err
@@ -240,7 +240,12 @@ func (q *Quiesce) runIn(ctx context.Context, tx *sql.Tx, statement string) error
 		}
 		res, err := tx.ExecContext(ctx, statement, args...)
 		if err != nil {
-			return fmt.Errorf("paused row %d %s: %w", i+1, compactJSON(raw), err)
+			shown := compactJSON(raw)
+			if q.sealTo != nil || q.PausedSealed != "" {
+				shown = "(not shown: the export encrypts it)"
+				err = redacted{err, quotedValue.ReplaceAllString(err.Error(), "$1 (not shown: the export encrypts it) $2")}
+			}
+			return fmt.Errorf("paused row %d %s: %w", i+1, shown, err)
 		}
 		if n, err := res.RowsAffected(); err == nil && n == 0 {
 			q.idle++

@@ -839,6 +839,22 @@ func TestQuiesceEncrypted(t *testing.T) {
 	if archive := archiveBytes(t, dir); bytes.Contains(archive, []byte("SECRETWORKLOAD")) {
 		t.Error("export resume wrote a paused workload's value in plain text")
 	}
+	// An encrypted export whose select found nothing to pause is whole.
+	none := *q
+	none.Select = `SELECT name FROM runs WHERE status = 'none'`
+	empty, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: &none, Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Check(ctx, empty.ID, ids); err != nil {
+		t.Errorf("an encrypted export that paused nothing: %v", err)
+	}
+	// A failing --resume-source does not show the paused values.
+	failing := *q
+	failing.Resume, failing.ResumeSource = `UPDATE runs SET name = NULL WHERE name = ?`, true
+	if _, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: &failing, Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}}); err == nil || strings.Contains(err.Error(), "SECRETWORKLOAD") {
+		t.Errorf("a failing --resume-source of an encrypted export: %v", err)
+	}
 }
 
 // TestQuiesceAfterKilledExport: an export that would pause workloads is
