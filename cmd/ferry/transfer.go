@@ -150,9 +150,12 @@ func (a *app) recipients(recipientsFile, passphraseFile string) ([]age.Recipient
 	case recipientsFile != "" && passphraseFile != "":
 		return nil, usageErrorf("--recipients-file and --passphrase-file exclude each other (age encrypts to a passphrase alone)")
 	case recipientsFile != "":
+		if strings.HasPrefix(strings.TrimSpace(recipientsFile), "AGE-SECRET-KEY-") {
+			return nil, usageErrorf("--recipients-file takes the path of a file of public keys (age1...), and was given a secret key itself (not repeated here): the secret key stays with whoever imports, and never goes on a command line; age-keygen -y prints its public key")
+		}
 		f, err := os.Open(recipientsFile)
 		if err != nil {
-			return nil, usageError{fmt.Errorf("--recipients-file: %w", err)}
+			return nil, usageError{fmt.Errorf("--recipients-file: %w", fileError(err))}
 		}
 		defer f.Close()
 		rs, err := transfer.ParseRecipients(f)
@@ -229,11 +232,19 @@ func (a *app) identities(identityFile, passphraseFile string) ([]age.Identity, e
 		}
 		return ids, nil
 	case a.getenv("FERRY_IMPORT_PASSPHRASE") != "":
-		pass, err := envPassphrase("FERRY_IMPORT_PASSPHRASE", a.getenv("FERRY_IMPORT_PASSPHRASE"))
+		raw := a.getenv("FERRY_IMPORT_PASSPHRASE")
+		pass, err := envPassphrase("FERRY_IMPORT_PASSPHRASE", raw)
 		if err != nil {
 			return nil, err
 		}
-		return transfer.PassphraseIdentity(pass)
+		ids, err := transfer.PassphraseIdentity(pass)
+		if err != nil || pass == raw {
+			return ids, err
+		}
+		// An export of a ferry that kept the variable's line ending (before
+		// 25c86cc) opens with the passphrase as it was.
+		old, err := transfer.PassphraseIdentity(raw)
+		return append(ids, old...), err
 	}
 	return nil, nil
 }

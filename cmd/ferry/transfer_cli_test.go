@@ -724,6 +724,20 @@ func TestKeyInputs(t *testing.T) {
 	if _, err := age.Decrypt(bytes.NewReader(sealed.Bytes()), ids...); err != nil {
 		t.Errorf("the passphrase file does not open what the variable (with its newline) encrypted: %v", err)
 	}
+	// An export of an older ferry, which kept the variable's newline,
+	// still opens with the variable as it was.
+	oldRs, _ := transfer.PassphraseRecipient("pw\n")
+	var oldSealed bytes.Buffer
+	w, _ = age.Encrypt(&oldSealed, oldRs...)
+	io.WriteString(w, "the export key")
+	w.Close()
+	ids, err = (&app{getenv: env("FERRY_IMPORT_PASSPHRASE", "pw\n")}).identities("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := age.Decrypt(bytes.NewReader(oldSealed.Bytes()), ids...); err != nil {
+		t.Errorf("the variable with its newline does not open an older ferry's export: %v", err)
+	}
 
 	const key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
 	for _, c := range []struct {
@@ -742,6 +756,9 @@ func TestKeyInputs(t *testing.T) {
 		if !errors.As(err, &usage) || !strings.Contains(err.Error(), c.want) || (c.secret != "" && strings.Contains(err.Error(), c.secret)) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+	if _, err := (&app{getenv: env()}).recipients(key, ""); err == nil || strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "a secret key itself") {
+		t.Errorf("a secret key as --recipients-file: %v", err)
 	}
 	if _, err := (&app{getenv: env("FERRY_EXPORT_RECIPIENTS", "age1x", "FERRY_EXPORT_PASSPHRASE", "pw")}).recipients("", ""); err == nil || !strings.Contains(err.Error(), "are both set") {
 		t.Errorf("both export variables: %v", err)
