@@ -259,6 +259,23 @@ func convertColumn(from string, src Column, to string, dst Column) columnConv {
 	return cc
 }
 
+// notTime is the error for text v that is no time (what: "time" or
+// "date") an engine column holds: one before the year 1 (PostgreSQL's BC)
+// or a MySQL zero date ('0000-00-00', '2020-00-00') says which.
+func notTime(v value, engine, what string) error {
+	switch t := strings.TrimSpace(v.s); {
+	case strings.HasSuffix(t, " BC"):
+		return fmt.Errorf("%s is before the year 1 (in UTC), which %s's %ss do not reach: %w", show(v), engine, what, errValue)
+	case mysqlZeroDate.MatchString(t):
+		return fmt.Errorf("%s is a MySQL zero date (a zero year, month or day), which %s has no %s for (set such values to NULL on the source first): %w", show(v), engine, what, errValue)
+	}
+	return fmt.Errorf("%s is not a %s: %w", show(v), what, errValue)
+}
+
+// mysqlZeroDate matches a date MySQL's permissive modes store with a zero
+// year, month or day.
+var mysqlZeroDate = regexp.MustCompile(`^(0000-\d\d-\d\d|\d{4}-00-\d\d|\d{4}-\d\d-00)`)
+
 // errValue is a value the target column cannot carry.
 var errValue = errors.New("cannot be carried exactly")
 
@@ -443,14 +460,8 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 					return v, err
 				}
 				at, ok := parseTime(v.s)
-				switch t := strings.TrimSpace(v.s); {
-				case ok:
-				case strings.HasSuffix(t, " BC"):
-					return v, fmt.Errorf("%s is before the year 1 (in UTC), which %s's times do not reach: %w", show(v), d.engine, errValue)
-				case strings.HasPrefix(t, "0000-00-00"):
-					return v, fmt.Errorf("%s is MySQL's zero date, which %s has no time for: set such values to NULL on the source first, or leave the column out with a mapping: %w", show(v), d.engine, errValue)
-				default:
-					return v, fmt.Errorf("%s is not a time: %w", show(v), errValue)
+				if !ok {
+					return v, notTime(v, d.engine, "time")
 				}
 				if at.Nanosecond()%int(math.Pow10(9-d.fsp)) != 0 {
 					return v, fmt.Errorf("%s has more than %d digits of a second: %w", v.s, d.fsp, errValue)
@@ -470,7 +481,7 @@ func converterTo(d colType, rounding bool) func(value) (value, error) {
 						if at, ok := parseTime(v.s); ok && at.UTC().Equal(at.UTC().Truncate(24*time.Hour)) {
 							return value{kind: kText, s: at.UTC().Format("2006-01-02")}, nil
 						}
-						return v, fmt.Errorf("%s is not a date: %w", show(v), errValue)
+						return v, notTime(v, d.engine, "date")
 					}
 				}
 				return v, err

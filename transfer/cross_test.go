@@ -441,7 +441,11 @@ func TestConverters(t *testing.T) {
 		{database.Postgres, "double precision", value{kind: kFloat, s: "-0"}, "-0"},
 		{database.SQLite, "REAL", value{kind: kFloat, s: "-0"}, "0"},
 		{database.MySQL, "datetime(6)", value{kind: kText, s: "0001-12-31 19:00:00+00 BC"}, "error: is before the year 1 (in UTC)"},
-		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "0000-00-00 00:00:00.000000"}, "error: is MySQL's zero date"},
+		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "0000-00-00 00:00:00.000000"}, "error: is a MySQL zero date"},
+		{database.Postgres, "timestamp with time zone", value{kind: kText, s: "2020-00-00 00:00:00"}, "error: is a MySQL zero date"},
+		{database.Postgres, "date", value{kind: kText, s: "0000-00-00"}, "error: is a MySQL zero date"},
+		{database.MySQL, "date", value{kind: kText, s: "0100-01-01 BC"}, "error: is before the year 1 (in UTC), which mysql's dates"},
+		{database.Postgres, "date", value{kind: kText, s: "2020-13-01"}, "error: is not a date"},
 	} {
 		f := converterTo(classify(c.kind, c.typ), false)
 		got, err := f(c.in)
