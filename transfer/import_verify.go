@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"sync"
@@ -291,13 +292,18 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 				if !seq.Valid {
 					continue
 				}
-				var next, top int64
+				var last, top int64
+				var called bool
 				// seq is the catalog's name for it, quoted as it must be.
-				if err := db.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+seq.String).Scan(&next); err != nil {
+				if err := db.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+seq.String).Scan(&last, &called); err != nil {
 					return nil, fmt.Errorf("sequence %s: %w", seq.String, err)
 				}
 				if err := db.QueryRowContext(ctx, `SELECT COALESCE(max(`+quoteDouble(c.Name)+`)::bigint, 0) FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
 					return nil, err
+				}
+				next, usedUp := nextOf(last, called)
+				if usedUp || top == math.MaxInt64 {
+					continue // no bigint past it, on either side
 				}
 				behind(t.Name, fmt.Sprintf("sequence %s of column %s", seq.String, c.Name), next, max(top+1, sourceNext(t, c.Name)))
 			}
@@ -306,8 +312,9 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 			if own(strings.TrimSuffix(s.Name, "_id_seq")) {
 				continue
 			}
-			var next sql.NullInt64
-			err := db.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteDouble(s.Name)).Scan(&next)
+			var last int64
+			var called bool
+			err := db.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+quoteDouble(s.Name)).Scan(&last, &called)
 			if err != nil {
 				var exists bool
 				if e := db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL`, s.Name).Scan(&exists); e == nil && !exists {
@@ -315,7 +322,9 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 				}
 				return nil, fmt.Errorf("sequence %s: %w", s.Name, err)
 			}
-			behind("", "sequence "+s.Name, next.Int64, s.Next)
+			if next, usedUp := nextOf(last, called); !usedUp {
+				behind("", "sequence "+s.Name, next, s.Next)
+			}
 		}
 	case database.MySQL:
 		conn, err := db.Conn(ctx)

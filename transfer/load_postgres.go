@@ -484,7 +484,7 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 		if err := l.conn.QueryRowContext(ctx, `SELECT (`+seq+`)::regclass::text`, s.Name).Scan(&name); err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
-		if err := l.setval(ctx, name, s.Next, false, "sequence "+s.Name); err != nil {
+		if err := l.setval(ctx, name, s.Next, s.UsedUp, "sequence "+s.Name); err != nil {
 			return err
 		}
 	}
@@ -506,7 +506,11 @@ func (l *pgLoader) setval(ctx context.Context, seq string, next int64, usedUp bo
 	}
 	called := false
 	if step > 0 && (usedUp || next > top) {
-		if !usedUp && next-1 > top {
+		// One past the maximum is the source's own sequence used up only
+		// where the source is PostgreSQL too (a serial's integer at
+		// 2147483647); another engine's counter is no sequence with a
+		// maximum: it is the target's that is narrower.
+		if !usedUp && (next-1 > top || l.im.m.Source.Engine != database.Postgres) {
 			return fmt.Errorf("%s: the source's next value, %d, is past the target's maximum, %d (its column or sequence is narrower than the source's): widen it (ALTER SEQUENCE %s AS bigint, and its column) and run the import again", what, next, top, seq)
 		}
 		next, called = top, true
@@ -535,9 +539,10 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 				continue
 			}
 			next := int64(1)
+			sourceUsedUp := false
 			for _, s := range t.Sequences {
 				if s.Column == c.Name {
-					next = s.Next
+					next, sourceUsedUp = s.Next, s.UsedUp
 				}
 			}
 			// The next value is past both the source's counter and the
@@ -547,7 +552,7 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			if err := l.conn.QueryRowContext(ctx, `SELECT max(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			usedUp := top.Valid && top.Int64 == math.MaxInt64 // no bigint past it
+			usedUp := sourceUsedUp || top.Valid && top.Int64 == math.MaxInt64 // no bigint past it
 			if top.Valid && !usedUp {
 				next = max(next, top.Int64+1)
 			}

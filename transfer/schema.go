@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -56,6 +57,21 @@ type Sequence struct {
 	Name string `json:"name,omitempty"`
 	// Next is the value the counter would hand out next.
 	Next int64 `json:"next"`
+	// UsedUp: the counter handed out the largest bigint, and has no next
+	// (Next is that largest value then).
+	UsedUp bool `json:"used_up,omitempty"`
+}
+
+// nextOf is the next value of a PostgreSQL sequence whose last_value and
+// is_called are last and called: Next and UsedUp of a Sequence.
+func nextOf(last int64, called bool) (int64, bool) {
+	switch {
+	case !called:
+		return last, false
+	case last == math.MaxInt64:
+		return last, true
+	}
+	return last + 1, false
 }
 
 func (t *Table) column(name string) *Column {
@@ -152,10 +168,7 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+s.Name).Scan(&last, &called); err != nil {
 			return fmt.Errorf("read sequence %s: %w", s.Name, err)
 		}
-		s.Next = last
-		if called {
-			s.Next = last + 1
-		}
+		s.Next, s.UsedUp = nextOf(last, called)
 		t.Sequences = append(t.Sequences, s)
 	}
 	t.PrimaryKey, err = strs(ctx, q, `SELECT a.attname FROM pg_constraint c
@@ -373,13 +386,10 @@ func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]
 		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+name).Scan(&last, &called); err != nil {
 			return nil, fmt.Errorf("read sequence %s: %w", name, err)
 		}
-		next := last
-		if called {
-			next = last + 1
-		}
+		next, usedUp := nextOf(last, called)
 		// The name without the schema (the target's may differ), and
 		// unquoted: the import quotes it.
-		out = append(out, Sequence{Name: bare[i], Next: next})
+		out = append(out, Sequence{Name: bare[i], Next: next, UsedUp: usedUp})
 	}
 	return out, nil
 }

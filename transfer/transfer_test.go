@@ -2031,6 +2031,34 @@ func TestUsedUpSequencePostgres(t *testing.T) {
 		t.Errorf("told %d times that the sequence is used up:\n%s", n, log.String())
 	}
 
+	// A bigserial used up: by a row at the largest bigint, or by a
+	// setval there with only low rows.
+	for _, seed := range [][]string{
+		{"SELECT setval('b_id_seq', 9223372036854775806)", "INSERT INTO b (v) VALUES ('max')"},
+		{"INSERT INTO b (v) VALUES ('low')", "SELECT setval('b_id_seq', 9223372036854775807)"},
+	} {
+		bsrc := openURL(t, testdb.Create(t, tdb))
+		bfiles := map[string]string{"001_b.sql": "-- +ferry up\nCREATE TABLE b (id bigserial PRIMARY KEY, v text);\n"}
+		bst, bm, bmig := exportOf(t, bsrc, bfiles, seed, ExportOptions{})
+		btarget := openURL(t, testdb.Create(t, tdb))
+		if _, err := Import(ctx, bst, bm.ID, btarget, bmig(btarget), ImportOptions{}); err != nil {
+			t.Fatalf("import of a used-up bigserial (%s): %v", seed[0], err)
+		}
+		if _, err := btarget.ExecContext(ctx, "INSERT INTO b (v) VALUES ('next')"); err == nil || !strings.Contains(err.Error(), "reached maximum value") {
+			t.Errorf("insert past a used-up bigserial (%s): %v", seed[0], err)
+		}
+	}
+	// Another engine's counter one past a PostgreSQL target's maximum is
+	// a narrower target, not a used-up source.
+	lite := testdb.New(t, database.SQLite).DB
+	lst, lm, _ := exportOf(t, lite, map[string]string{"001_s.sql": "-- +ferry up\nCREATE TABLE s (id INTEGER PRIMARY KEY AUTOINCREMENT, v TEXT);\n"},
+		[]string{"INSERT INTO s VALUES (32767, 'last')"}, ExportOptions{})
+	small := openURL(t, testdb.Create(t, tdb))
+	smig := migratorOf(t, map[string]string{"001_s.sql": "-- +ferry up\nCREATE TABLE s (id smallserial PRIMARY KEY, v text);\n"})(small)
+	if _, err := Import(ctx, lst, lm.ID, small, smig, ImportOptions{}); err == nil || !strings.Contains(err.Error(), "the source's next value, 32768, is past the target's maximum, 32767") {
+		t.Errorf("a SQLite counter past a smallserial: %v", err)
+	}
+
 	files["002_narrow.sql"] = "-- +ferry up\nALTER SEQUENCE t_id_seq AS smallint;\n"
 	narrow := openURL(t, testdb.Create(t, tdb))
 	nmig := migratorOf(t, files)(narrow)
