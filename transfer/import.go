@@ -421,6 +421,12 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	if im.cross() && !im.mapped && !im.rep.Resumed && status.CurrentVersion < m.Source.SchemaVersion {
 		problems, ok, err := im.scratchCasts(ctx)
+		if errors.Is(err, ErrMapping) && im.opts.Plan {
+			// A plan shows the mapping, this problem with the others.
+			mappingErr = errors.Join(mappingErr, err)
+			im.rep.Problems = append(im.rep.Problems, Problem{What: "mapping", Detail: err.Error()})
+			err = nil
+		}
 		if err != nil {
 			return err
 		}
