@@ -192,7 +192,7 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			// The export failed: the source goes back to work.
 			if rerr := m.Quiesce.run(context.WithoutCancel(ctx), db, m.Quiesce.Resume); rerr != nil {
 				keep = true // quiesce.json is what ferry export resume reads
-				err = fmt.Errorf("%w; and the %d workloads it paused were NOT resumed: its --resume failed (%v): run ferry export resume %s --resume SQL with a corrected statement", err, m.Quiesce.Count(), rerr, st.At(m.ID))
+				err = fmt.Errorf("%w; and the %d workloads it paused were NOT resumed: its --resume failed (%v): run ferry export resume %s --resume SQL%s with a corrected statement", err, m.Quiesce.Count(), rerr, st.At(m.ID), m.Quiesce.KeyFlags())
 			} else if m.Quiesce.Count() > 0 {
 				err = fmt.Errorf("%w; the %d workloads it paused were resumed", err, m.Quiesce.Count())
 			}
@@ -208,15 +208,15 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 	if err := st.writeManifest(ctx, m); err != nil {
 		if m.Quiesce != nil && !m.Quiesce.ResumedOnSource {
 			// Keep the list of paused workloads for ferry export resume.
-			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s --resume-recorded resumes them", err, st.At(m.ID))
+			return nil, fmt.Errorf("%w; the workloads it paused are still paused: ferry export resume %s --resume-recorded%s resumes them", err, st.At(m.ID), m.Quiesce.KeyFlags())
 		}
 		_ = st.s.DeletePrefix(context.WithoutCancel(ctx), m.ID+"/")
 		return nil, err
 	}
 	log.Info("export done", "id", m.ID, "tables", len(m.Tables), "rows", m.Rows(), "size", m.Size(), "duration_ms", m.DurationMS)
 	if notResumed != nil {
-		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL (or resume them by hand), and give it to the import too (ferry import --resume SQL)",
-			ErrSourceNotResumed, m.Quiesce.Count(), db.URL.Redact(notResumed), st.At(m.ID))
+		return m, fmt.Errorf("%w: %d workloads are still paused on the source: --resume failed there: %v; run the corrected statement with ferry export resume %s --resume SQL%s (or resume them by hand), and give it to the import too (ferry import --resume SQL)",
+			ErrSourceNotResumed, m.Quiesce.Count(), db.URL.Redact(notResumed), st.At(m.ID), m.Quiesce.KeyFlags())
 	}
 	return m, nil
 }
@@ -236,7 +236,7 @@ func unresumed(ctx context.Context, st *Store, db *database.DB) error {
 			return err
 		}
 		if q != nil && !q.ResumedOnSource && q.Count() > 0 && q.Source == db.URL.String() {
-			return fmt.Errorf("export %s of this database did not finish, and the %d workloads it paused were never resumed: this export would find them paused and record none of them, so its import would resume none; run ferry export resume %s --resume-recorded first (its store holds the only list), then export again", id, q.Count(), st.At(id))
+			return fmt.Errorf("export %s of this database did not finish, and the %d workloads it paused were never resumed: this export would find them paused and record none of them, so its import would resume none; run ferry export resume %s --resume-recorded%s first (its store holds the only list), then export again", id, q.Count(), st.At(id), q.KeyFlags())
 		}
 	}
 	return nil

@@ -63,7 +63,7 @@ type Quiesce struct {
 // are not in this database.
 func (q *Quiesce) warnIdle(log *slog.Logger, what string) {
 	if q.idle > 0 {
-		log.Warn(what+" changed no row for some of the paused workloads: check its WHERE, and that its arguments are the select's columns in their order", "workloads", len(q.Paused), "unchanged", q.idle)
+		log.Warn(what+" changed no row for some of the paused workloads: check its WHERE, and that its arguments are the select's columns in their order (MySQL also counts a row already in the state it sets as unchanged)", "workloads", len(q.Paused), "unchanged", q.idle)
 	}
 }
 
@@ -102,6 +102,16 @@ func (q *Quiesce) unseal(key age.Identity) error {
 	}
 	q.Paused = rows
 	return nil
+}
+
+// KeyFlags is what ferry export resume needs besides the export to open
+// a sealed list (an encrypted export's): " --identity FILE" (or a
+// passphrase file), or "".
+func (q *Quiesce) KeyFlags() string {
+	if q.sealTo != nil || q.PausedSealed != "" {
+		return " --identity FILE (or --passphrase-file FILE)"
+	}
+	return ""
 }
 
 // sealed reports whether the paused rows are sealed, and not opened.
@@ -295,7 +305,7 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, op
 		return 0, fmt.Errorf("export %s paused workloads on %s, not on %s: give that database (or --force if it is the same one under another name)", id, q.Source, db.URL)
 	}
 	if q.sealed() {
-		key, err := s.openKey(ctx, id, &Encryption{Mode: "the list of paused workloads", Key: keyName, KeySHA256: q.KeySHA256}, opts.Identities)
+		key, err := s.openKey(ctx, id, &Encryption{Mode: "its list of paused workloads is sealed", Key: keyName, KeySHA256: q.KeySHA256}, opts.Identities)
 		if err != nil {
 			return 0, err
 		}

@@ -852,7 +852,8 @@ func TestQuiesceEncrypted(t *testing.T) {
 	// A failing --resume-source does not show the paused values.
 	failing := *q
 	failing.Resume, failing.ResumeSource = `UPDATE runs SET name = NULL WHERE name = ?`, true
-	if _, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: &failing, Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}}); err == nil || strings.Contains(err.Error(), "SECRETWORKLOAD") {
+	if _, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Quiesce: &failing, Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}}); err == nil || strings.Contains(err.Error(), "SECRETWORKLOAD") ||
+		!strings.Contains(err.Error(), "--resume SQL --identity FILE") {
 		t.Errorf("a failing --resume-source of an encrypted export: %v", err)
 	}
 }

@@ -588,7 +588,7 @@ whose manifest cannot be read is reported on stderr.`,
 			for _, id := range incomplete {
 				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
-					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded` resumes the %d workloads it paused on %s", st.At(id), q.Count(), q.Source)
+					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded%s` resumes the %d workloads it paused on %s", st.At(id), q.KeyFlags(), q.Count(), q.Source)
 				}
 				a.eprintf("%s\n", msg)
 			}
@@ -701,7 +701,7 @@ written.`,
 				return err
 			} else if q != nil && !q.ResumedOnSource && !force {
 				if _, merr := st.Manifest(ctx, id); merr != nil {
-					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s --resume-recorded first (or delete with --force)", id, q.Count(), q.Source, st.At(id))
+					return fmt.Errorf("export %s did not finish and paused %d workloads on %s that were not resumed; its store holds the only list: run ferry export resume %s --resume-recorded%s first (or delete with --force)", id, q.Count(), q.Source, st.At(id), q.KeyFlags())
 				}
 			}
 			if err := st.Delete(ctx, id); err != nil {
