@@ -92,6 +92,9 @@ func encryptedTables(mode string, sensitive []string, tables []TableExport, left
 			}
 		}
 		out = append(out, referencing(sensitive, tables, out)...)
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: every table --sensitive names is left out of the export (--tables, --exclude): nothing would be encrypted; export without --encrypt, or include them", ErrSelection)
+		}
 	default:
 		return nil, fmt.Errorf("--encrypt %q: use all or sensitive", mode)
 	}

@@ -2147,6 +2147,9 @@ func TestSensitiveReferences(t *testing.T) {
 	if _, err := encryptedTables(EncryptSensitive, []string{"variablez"}, tables, []string{"variables"}); !errors.Is(err, ErrSelection) {
 		t.Errorf("a sensitive table not there: %v", err)
 	}
+	if _, err := encryptedTables(EncryptSensitive, []string{"variables"}, tables, []string{"variables"}); !errors.Is(err, ErrSelection) || !strings.Contains(err.Error(), "nothing would be encrypted") {
+		t.Errorf("every sensitive table left out: %v", err)
+	}
 }
 
 // TestImportConnections: an import holds about --jobs connections, not
