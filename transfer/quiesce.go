@@ -276,6 +276,8 @@ type ResumeOptions struct {
 	Recorded  bool
 	// Identities open an encrypted export's key, which seals its list.
 	Identities []age.Identity
+	// Log, if set, is told of workloads the statement changed nothing for.
+	Log *slog.Logger
 }
 
 // ResumeSource resumes, on the source db, the workloads a killed or failed
@@ -316,8 +318,24 @@ func (s *Store) ResumeSource(ctx context.Context, id string, db *database.DB, op
 	if statement == "" {
 		statement = q.Resume
 	}
-	if err := q.run(ctx, db, statement); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	if err := q.runIn(ctx, tx, statement); err != nil {
 		return 0, fmt.Errorf("resume the workloads export %s paused: %w (give a corrected statement with --resume SQL)", id, err)
+	}
+	if q.idle == len(q.Paused) && q.idle > 0 && !opts.Force {
+		// Recorded as resumed, they could not be resumed with a corrected
+		// statement.
+		return 0, fmt.Errorf("resume the workloads export %s paused: the statement changed no row for any of the %d: nothing is recorded; check its WHERE and that its arguments are the select's columns in their order, and run again (if they were resumed by hand already, --force records them as resumed)", id, q.idle)
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, err
+	}
+	if opts.Log != nil {
+		q.warnIdle(opts.Log, "the statement resuming the workloads")
 	}
 	q.ResumedOnSource = true
 	if err := q.save(ctx, s, id); err != nil {

@@ -883,6 +883,10 @@ func TestQuiesceAfterKilledExport(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "ferry export resume "+st.At(id)) || !strings.Contains(err.Error(), "2 workloads") {
 		t.Fatalf("an export after a killed one: %v", err)
 	}
+	// A statement that changes none of them is not recorded as resumed.
+	if _, err := st.ResumeSource(ctx, id, tdb.DB, ResumeOptions{Statement: `UPDATE runs SET status = 'done' WHERE id = ? AND 0`}); err == nil || !strings.Contains(err.Error(), "changed no row for any of the 2: nothing is recorded") {
+		t.Fatalf("export resume with a statement that changes nothing: %v", err)
+	}
 	if n, err := st.ResumeSource(ctx, id, tdb.DB, ResumeOptions{Recorded: true}); err != nil || n != 2 {
 		t.Fatalf("export resume: %d %v", n, err)
 	}

@@ -804,7 +804,7 @@ An encrypted export seals the list with its key: give --identity or
 				return err
 			}
 			defer db.Close()
-			n, err := st.ResumeSource(ctx, id, db, transfer.ResumeOptions{Force: force, Statement: statement, Recorded: recorded, Identities: ids})
+			n, err := st.ResumeSource(ctx, id, db, transfer.ResumeOptions{Force: force, Statement: statement, Recorded: recorded, Identities: ids, Log: a.log})
 			if errors.Is(err, transfer.ErrResumeChoice) {
 				return usageError{err}
 			}
@@ -823,7 +823,7 @@ An encrypted export seals the list with its key: give --identity or
 		},
 	}
 	c.Flags().StringVar(&loc, "store", "", exportStoreHelp)
-	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source")
+	c.Flags().BoolVar(&force, "force", false, "resume on this database even though the export recorded another name for its source; record the workloads as resumed even when the statement changed none of them (resumed by hand already)")
 	c.Flags().BoolVar(&recorded, "resume-recorded", false, "run the export's own --resume statement, as the store records it")
 	c.Flags().StringVar(&statement, "resume", "", "SQL resuming one workload, instead of the export's (its arguments are the paused row's values)")
 	identityFlags(c, &identityFile, &passphraseFile)
