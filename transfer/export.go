@@ -286,7 +286,7 @@ func checkSource(ctx context.Context, db *database.DB, mig *migrate.Migrator, fl
 		return err
 	}
 	if status.AppliedCount == 0 {
-		return fmt.Errorf("%w: %s has no applied ferry migrations (history table %s), so an import could not rebuild its schema; point %s at the service's database, and --table at its history table if it is not %s", ErrNoSource, db.URL, mig.Table(), flag, mig.Table())
+		return fmt.Errorf("%w: %s has no applied ferry migrations (history table %s), so no target could be given its schema through the migrations; point %s at the service's database, and --table at its history table if it is not %s", ErrNoSource, db.URL, mig.Table(), flag, mig.Table())
 	}
 	return nil
 }

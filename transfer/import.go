@@ -605,7 +605,11 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	m := im.m
 	add := func(f string, a ...any) { im.rep.Steps = append(im.rep.Steps, fmt.Sprintf(f, a...)) }
 	if status.CurrentVersion < m.Source.SchemaVersion {
-		add("migrate the target from version %d to the export's version %d", status.CurrentVersion, m.Source.SchemaVersion)
+		whose := "the export's"
+		if im.direct != nil {
+			whose = "the source's"
+		}
+		add("migrate the target from version %d to %s version %d", status.CurrentVersion, whose, m.Source.SchemaVersion)
 	}
 	if w := m.Window; w != nil {
 		what := "the export holds"
