@@ -647,6 +647,18 @@ func TestLedgerHiddenFromRole(t *testing.T) {
 	}
 }
 
+// env is a getenv of the variables kv (name, value, name, value...).
+func env(kv ...string) func(string) string {
+	return func(k string) string {
+		for i := 0; i < len(kv); i += 2 {
+			if kv[i] == k {
+				return kv[i+1]
+			}
+		}
+		return ""
+	}
+}
+
 // TestSecretFromEnv: FERRY_*_PASSPHRASE and FERRY_IMPORT_IDENTITY hold the
 // secret itself; a value that is a file's path is refused (it would
 // silently become the passphrase), and an identity that does not parse
@@ -654,16 +666,6 @@ func TestLedgerHiddenFromRole(t *testing.T) {
 func TestSecretFromEnv(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "pass")
 	os.WriteFile(file, []byte("correct horse battery staple\n"), 0o600)
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
 	for _, c := range []struct{ name, value string }{
 		{"FERRY_EXPORT_PASSPHRASE", file}, {"FERRY_IMPORT_PASSPHRASE", file}, {"FERRY_IMPORT_IDENTITY", file}, {"FERRY_EXPORT_RECIPIENTS", file},
 		// A secret not mounted yet, a folder, a path for the shell.
@@ -697,16 +699,6 @@ func TestSecretFromEnv(t *testing.T) {
 // repeated; two kinds of key at once are refused, not one silently
 // chosen; a store URL's password is not repeated in a usage error.
 func TestKeyInputs(t *testing.T) {
-	env := func(kv ...string) func(string) string {
-		return func(k string) string {
-			for i := 0; i < len(kv); i += 2 {
-				if kv[i] == k {
-					return kv[i+1]
-				}
-			}
-			return ""
-		}
-	}
 	file := filepath.Join(t.TempDir(), "pass")
 	os.WriteFile(file, []byte("pw\n"), 0o600)
 	rs, err := (&app{getenv: env("FERRY_EXPORT_PASSPHRASE", "pw\n")}).recipients("", "")
