@@ -380,9 +380,12 @@ func TestImportAcrossEnginesRefusesValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := testdb.New(t, database.Postgres).DB
-	_, err = Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+	rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
 	if err == nil || !strings.Contains(err.Error(), "tables/runs/") || !strings.Contains(err.Error(), "(id 3): column created_at") || !strings.Contains(err.Error(), `"yesterday" is not a time`) {
 		t.Fatalf("import of a text that is no time into timestamptz: %v", err)
+	}
+	if ps := rep.Problems; len(ps) != 1 || ps[0].Table != "runs" || ps[0].Chunk != m.table("runs").Chunks[0].Name || ps[0].What != "value" {
+		t.Errorf("the report's problems: %+v, want one value problem in runs' chunk", ps)
 	}
 	var n int64
 	if err := target.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {

@@ -390,6 +390,9 @@ func (im *importer) loadGroups(ctx context.Context, groups [][]*Table, loaders [
 		if r.err != nil {
 			if firstErr == nil {
 				firstErr = im.keyCollation(r.err)
+				if ctx.Err() == nil { // not interrupted: something to name
+					im.rep.Problems = append(im.rep.Problems, loadProblem(groups[r.gi], firstErr))
+				}
 				cancel() // the others roll back; a re-run goes on from the ledger
 			}
 			continue
@@ -534,7 +537,7 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream, sum b
 		}
 		r, err := im.st.openChunk(ctx, im.m.ID, c, key)
 		if err != nil {
-			return err
+			return &chunkError{t.Name, c.Name, err}
 		}
 		if im.opts.largeRow > 0 {
 			r.bufferSize(int(im.opts.largeRow)) // tests
@@ -560,18 +563,53 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream, sum b
 			}
 			if err != nil {
 				r.close()
-				return err
+				return &chunkError{t.Name, c.Name, err}
 			}
 		}
 		r.close()
 		if n != c.Rows {
-			return fmt.Errorf("%w: %s/%s holds %d rows, the manifest says %d: the export was changed after it was taken", ErrCorrupt, im.m.ID, c.Name, n, c.Rows)
+			return &chunkError{t.Name, c.Name, fmt.Errorf("%w: %s/%s holds %d rows, the manifest says %d: the export was changed after it was taken", ErrCorrupt, im.m.ID, c.Name, n, c.Rows)}
 		}
 	}
 	if got := rows.String(); sum && got != t.RowChecksum {
 		return fmt.Errorf("%w: the rows of table %s's chunks add up to row checksum %s, the manifest says %s: the export was changed after it was taken (`ferry export verify` names the chunk)", ErrCorrupt, t.Name, got, t.RowChecksum)
 	}
 	return nil
+}
+
+// A chunkError is the error met in a chunk of an exported table: the
+// table and chunk go into the report's problems (loadProblem) as well as
+// into the message, which the wrapped error's is.
+type chunkError struct {
+	table, chunk string
+	err          error
+}
+
+func (e *chunkError) Error() string { return e.err.Error() }
+func (e *chunkError) Unwrap() error { return e.err }
+
+// loadProblem is the report's problem for err, which stopped the load of
+// group: named by table and chunk where they are known, so that a script
+// reading --json needs no error text to find them. What is "chunk" for a
+// damaged export (as `ferry export verify` says), "value" for a value the
+// target cannot take, "load" for anything else.
+func loadProblem(group []*Table, err error) Problem {
+	p := Problem{What: "load", Detail: err.Error()}
+	names := make([]string, len(group))
+	for i, t := range group {
+		names[i] = t.Name
+	}
+	p.Table = strings.Join(names, ", ")
+	if ce := (*chunkError)(nil); errors.As(err, &ce) {
+		p.Table, p.Chunk = ce.table, ce.chunk
+	}
+	switch {
+	case errors.Is(err, ErrCorrupt):
+		p.What = "chunk"
+	case errors.Is(err, ErrValue):
+		p.What = "value"
+	}
+	return p
 }
 
 // readChunks calls fn with every decoded row of exported table t.

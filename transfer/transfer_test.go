@@ -425,9 +425,11 @@ func testDamagedExport(t *testing.T, comp string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var rep *ImportReport
 	importInto := func() error {
 		target := openURL(t, testdb.Create(t, tdb))
-		_, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
+		var err error
+		rep, err = Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{})
 		return err
 	}
 	flipped := bytes.Clone(orig)
@@ -453,6 +455,11 @@ func testDamagedExport(t *testing.T, comp string) {
 		}
 		if err := importInto(); !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: import: %v", c.name, err)
+		}
+		// The report (--json) names the table and the chunk too.
+		want := Problem{Table: "logs", Chunk: m.table("logs").Chunks[1].Name, What: "chunk"}
+		if ps := rep.Problems; len(ps) != 1 || ps[0].Table != want.Table || ps[0].Chunk != want.Chunk || ps[0].What != want.What || !strings.Contains(ps[0].Detail, c.want) {
+			t.Errorf("%s: import's problems: %+v, want one like %+v", c.name, ps, want)
 		}
 		os.WriteFile(chunk, orig, 0o600)
 	}

@@ -1070,9 +1070,11 @@ func transferUsage(err error) bool {
 func (a *app) printImport(r *transfer.ImportReport) {
 	if !r.Planned && !r.Verified {
 		// It failed: the steps did not all happen, and the error says
-		// where it stopped.
+		// where it stopped (and what stopped a load: not said twice).
 		for _, p := range r.Problems {
-			a.eprintf("ferry: %s\n", p)
+			if p.What != "load" && p.What != "chunk" && p.What != "value" {
+				a.eprintf("ferry: %s\n", p)
+			}
 		}
 		return
 	}
