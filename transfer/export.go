@@ -272,7 +272,7 @@ func newManifest(ctx context.Context, start time.Time, db *database.DB, mig *mig
 
 // ErrNoSource is wrapped by the error for a source that is not a
 // database ferry manages: missing, or without applied migrations.
-var ErrNoSource = errors.New("nothing to export")
+var ErrNoSource = errors.New("no source to read")
 
 // checkSource refuses, before anything is written to it, a source that
 // does not exist or that ferry does not manage: an export of it could not

@@ -157,7 +157,7 @@ type ColumnMapping struct {
 // ErrMapping is wrapped by the error of an import into a newer target
 // whose differences from the export no mapping resolves; the error lists
 // them all.
-var ErrMapping = errors.New("the export does not map onto the target")
+var ErrMapping = errors.New("the source's tables do not map onto the target")
 
 // ErrNotEmpty is wrapped by Import's error when the target already has a
 // schema or tables of its own.

@@ -424,9 +424,14 @@ docs/transfer.md.`,
 				// Set for encryption, and nothing encrypts: the export
 				// would hold in the clear what they name.
 				for _, env := range []string{"FERRY_EXPORT_SENSITIVE", "FERRY_EXPORT_RECIPIENTS", "FERRY_EXPORT_PASSPHRASE"} {
-					if a.getenv(env) != "" {
-						return usageErrorf("%s is set, but nothing encrypts this export, which would be in the clear: give --encrypt all or --encrypt sensitive (or set FERRY_EXPORT_ENCRYPT), or unset %[1]s", env)
+					if a.getenv(env) == "" {
+						continue
 					}
+					if a.getenv("FERRY_EXPORT_ENCRYPT") != "" {
+						// --encrypt '' turned the variable's mode off.
+						return usageErrorf("%s is set, but --encrypt \"\" turns off the encryption FERRY_EXPORT_ENCRYPT asks for, and this export would be in the clear: unset %[1]s to export in the clear, or drop --encrypt \"\"", env)
+					}
+					return usageErrorf("%s is set, but nothing encrypts this export, which would be in the clear: give --encrypt all or --encrypt sensitive (or set FERRY_EXPORT_ENCRYPT), or unset %[1]s", env)
 				}
 			}
 			w, err := a.window(cmd, since, timeColumns, tables, exclude)

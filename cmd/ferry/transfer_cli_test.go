@@ -770,13 +770,18 @@ func TestExportEncryptFromEnv(t *testing.T) {
 	})
 	mustRun(t, dir, db.URLString, "up")
 	store := filepath.Join(t.TempDir(), "exports")
-	for _, c := range []struct{ env, want string }{
-		{"FERRY_EXPORT_SENSITIVE=a", "FERRY_EXPORT_SENSITIVE is set, but nothing encrypts this export"},
-		{"FERRY_EXPORT_PASSPHRASE=pw", "FERRY_EXPORT_PASSPHRASE is set, but nothing encrypts this export"},
-		{"FERRY_EXPORT_ENCRYPT=everything", `FERRY_EXPORT_ENCRYPT "everything": use all or sensitive`},
+	for _, c := range []struct {
+		env, want string
+		args      []string
+	}{
+		{"FERRY_EXPORT_SENSITIVE=a", "FERRY_EXPORT_SENSITIVE is set, but nothing encrypts this export", nil},
+		{"FERRY_EXPORT_PASSPHRASE=pw", "FERRY_EXPORT_PASSPHRASE is set, but nothing encrypts this export", nil},
+		{"FERRY_EXPORT_ENCRYPT=everything", `FERRY_EXPORT_ENCRYPT "everything": use all or sensitive`, nil},
+		// The mode turned off on the command line, the key still set.
+		{"FERRY_EXPORT_ENCRYPT=all FERRY_EXPORT_PASSPHRASE=pw", `FERRY_EXPORT_PASSPHRASE is set, but --encrypt "" turns off the encryption FERRY_EXPORT_ENCRYPT asks for`, []string{"--encrypt", ""}},
 	} {
-		cmd := ferryCmd(dir, db.URLString, "export", "--to", store)
-		cmd.Env = append(cmd.Env, c.env)
+		cmd := ferryCmd(dir, db.URLString, append([]string{"export", "--to", store}, c.args...)...)
+		cmd.Env = append(cmd.Env, strings.Fields(c.env)...)
 		out, err := cmd.CombinedOutput()
 		var ee *exec.ExitError
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), c.want) {
