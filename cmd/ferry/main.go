@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -356,6 +357,13 @@ func (a *app) readMigrator(ctx context.Context, extra ...migrate.Option) (*datab
 	return a.newMigrator(ctx, connectExisting, extra...)
 }
 
+// historyMigrator is readMigrator for a command that reads the
+// database's history and never the migration files (ferry export): the
+// directory need not be there, and a bad file in it stops nothing.
+func (a *app) historyMigrator(ctx context.Context) (*database.DB, *migrate.Migrator, error) {
+	return a.newMigrator(ctx, connectHistory)
+}
+
 // connectMode says how newMigrator reaches the database.
 type connectMode int
 
@@ -363,6 +371,7 @@ const (
 	connect         connectMode = iota
 	connectExisting             // and do not create a SQLite file that is not there
 	connectLater                // not now: a command that copes with a database not up yet (ferry wait)
+	connectHistory              // as connectExisting, without the migration files
 )
 
 // newMigrator is migrator, reaching the database as mode says.
@@ -372,14 +381,18 @@ func (a *app) newMigrator(ctx context.Context, mode connectMode, extra ...migrat
 		return nil, nil, err
 	}
 	o := a.dbOptions(true)
-	o.NoCreate = mode == connectExisting
+	o.NoCreate = mode == connectExisting || mode == connectHistory
 	db, err := database.OpenURL(ctx, u, o)
 	if err != nil {
 		return nil, nil, err
 	}
 
+	files := migrate.WithDir(a.cfg.Dir)
+	if mode == connectHistory {
+		files = migrate.WithFS(embed.FS{}, "(none read)") // an empty directory
+	}
 	opts := []migrate.Option{
-		migrate.WithDir(a.cfg.Dir),
+		files,
 		migrate.WithTable(a.cfg.Table),
 		migrate.WithLogger(a.log),
 		migrate.WithLockTimeout(a.cfg.LockTimeout),

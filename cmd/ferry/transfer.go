@@ -452,8 +452,9 @@ docs/transfer.md.`,
 				return err
 			}
 			defer st.Close()
-			// Read-only: a mistyped SQLite path is not created.
-			db, mig, err := a.readMigrator(ctx)
+			// Read-only: a mistyped SQLite path is not created. The
+			// export reads the history table, not the migration files.
+			db, mig, err := a.historyMigrator(ctx)
 			if err != nil {
 				return err
 			}

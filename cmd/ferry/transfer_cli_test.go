@@ -855,3 +855,39 @@ func TestProgressLines(t *testing.T) {
 		t.Errorf("progress at --log-level error:\n%s", r.stderr)
 	}
 }
+
+// TestExportWithoutFiles: an export reads the source's history table, not
+// the migration files: it runs where they are not (a backup host), and a
+// bad file beside them stops nothing; the manifest still lists the
+// applied migrations with their checksums.
+func TestExportWithoutFiles(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{
+		"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\nINSERT INTO a VALUES (1);\n",
+	})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	elsewhere := t.TempDir() // no migrations directory
+	r := mustRun(t, elsewhere, db.URLString, "export", "--to", store, "--json")
+	var out struct {
+		Export struct {
+			Source struct {
+				SchemaVersion int64 `json:"schema_version"`
+				Migrations    []struct {
+					Version  int64  `json:"version"`
+					Checksum string `json:"checksum"`
+				} `json:"migrations"`
+			} `json:"source"`
+		} `json:"export"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("export --json: %v\n%s", err, r.stdout)
+	}
+	if s := out.Export.Source; s.SchemaVersion != 1 || len(s.Migrations) != 1 || s.Migrations[0].Version != 1 || s.Migrations[0].Checksum == "" {
+		t.Errorf("exported without the files, the source: %+v", s)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "migrations", "00002_bad.sql"), []byte("-- +ferry down\nnot a migration"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, dir, db.URLString, "export", "--to", store)
+}
