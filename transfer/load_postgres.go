@@ -471,24 +471,35 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 		if ownTables(l.im.mig.Table())(strings.TrimSuffix(s.Name, "_id_seq")) {
 			continue // ferry's own history counter (an export older than this check)
 		}
-		// is_called false: the next nextval returns Next itself; never
-		// backwards, past what the target handed out already.
-		var at int64
-		if err := l.conn.QueryRowContext(ctx, `SELECT CASE WHEN is_called THEN last_value + 1 ELSE last_value END FROM `+quoteDouble(s.Name)).Scan(&at); err != nil {
+		var name string
+		if err := l.conn.QueryRowContext(ctx, `SELECT (`+seq+`)::regclass::text`, s.Name).Scan(&name); err != nil {
+			return fmt.Errorf("sequence %s: %w", s.Name, err)
+		}
+		// Never backwards, past what the target handed out already.
+		at, err := l.counter(ctx, name)
+		if err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
 		if s.Next <= at {
 			continue
-		}
-		var name string
-		if err := l.conn.QueryRowContext(ctx, `SELECT (`+seq+`)::regclass::text`, s.Name).Scan(&name); err != nil {
-			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
 		if err := l.setval(ctx, name, s.Next, s.UsedUp, "sequence "+s.Name); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// counter is the value sequence seq (its catalog name, quoted as it
+// must be) hands out next: nextOf its state.
+func (l *pgLoader) counter(ctx context.Context, seq string) (int64, error) {
+	var last int64
+	var called bool
+	if err := l.conn.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+seq).Scan(&last, &called); err != nil {
+		return 0, err
+	}
+	next, _ := nextOf(last, called) // used up at the largest bigint: no value is past it
+	return next, nil
 }
 
 // setval sets sequence seq (its catalog name, quoted as it must be) so
@@ -555,6 +566,16 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			usedUp := sourceUsedUp || top.Valid && top.Int64 == math.MaxInt64 // no bigint past it
 			if top.Valid && !usedUp {
 				next = max(next, top.Int64+1)
+			}
+			// Never backwards: schemaSequences may have set it further
+			// (the source's counter read again later in the export, a
+			// service writing meanwhile: sequences are not in a snapshot).
+			at, err := l.counter(ctx, seq.String)
+			if err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if !usedUp && at > next {
+				continue
 			}
 			if err := l.setval(ctx, seq.String, next, usedUp, what); err != nil {
 				return err

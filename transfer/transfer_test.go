@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -2260,5 +2261,59 @@ func TestInputMessages(t *testing.T) {
 	}
 	if rs, err := ParseRecipients(strings.NewReader(key.Recipient().String() + "\n   \n\t\n")); err != nil || len(rs) != 1 {
 		t.Errorf("a recipients file with a line of spaces: %v", err)
+	}
+}
+
+// TestSequenceReadTwice: PostgreSQL's sequences are outside the snapshot,
+// and an export reads a serial column's counter with its table and every
+// sequence of the schema later: a service writing meanwhile makes the
+// second reading the larger. The import sets the counter past both (it
+// set it back to the first, and then failed its own check, on every
+// re-run).
+func TestSequenceReadTwice(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	ctx := tctx(t)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE t (id serial PRIMARY KEY, v text);\n"}
+	dir := t.TempDir()
+	mig := migratorOf(t, files)
+	smig := mig(tdb.DB)
+	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	exec(t, tdb.DB, "INSERT INTO t (v) VALUES ('a'), ('b')")
+	st, err := OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m.table("t").Sequences; len(s) != 1 || s[0].Next != 3 || len(m.Sequences) != 1 || m.Sequences[0].Next != 3 {
+		t.Fatalf("the source's counters: %+v and %+v, want next 3 in both", s, m.Sequences)
+	}
+	// The later reading, after 100 rows written meanwhile.
+	path := filepath.Join(dir, m.ID, manifestName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	doc["sequences"].([]any)[0].(map[string]any)["next"] = 103
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	if _, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{}); err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	if got := queryString(t, target, "SELECT nextval('t_id_seq')::text"); got != "103" {
+		t.Errorf("the target's next id: %s, want 103 (the later reading)", got)
 	}
 }
