@@ -380,6 +380,29 @@ func (im *importer) run(ctx context.Context) error {
 		im.rep.Verified = true
 		return nil
 	}
+	if im.st != nil {
+		// A chunk not in the store is found before anything changes
+		// (a damaged one only as it is read).
+		missing, err := im.st.missingChunks(ctx, m, func(table string) bool { return hasStep(im.done, stepTable+table) })
+		if err != nil {
+			return err
+		}
+		if len(missing) > 0 {
+			im.rep.Problems = append(im.rep.Problems, missing...)
+			more := ""
+			if len(missing) > 1 {
+				more = fmt.Sprintf(" (and %d more chunks)", len(missing)-1)
+			}
+			return fmt.Errorf("%w: %s%s: nothing was changed; restore the export's objects from a copy of the store, or export again (`ferry export verify %s` checks every chunk)", ErrCorrupt, missing[0].Detail, more, shellQuote(im.rep.Store+"/"+m.ID))
+		}
+		if hasStep(im.done, stepDamaged) && !im.opts.Plan {
+			// Restored, or so it is hoped: the load says otherwise if not.
+			if _, err := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step = "+im.db.Dialect.Placeholder(2), m.ID, stepDamaged); err != nil {
+				return err
+			}
+			delete(im.done, stepDamaged)
+		}
+	}
 	im.rep.Resumed = len(im.done) > 0
 	_, im.mapped = im.done[stepMapped]
 	if !im.rep.Resumed {

@@ -19,8 +19,12 @@ const (
 	// the export's; running the import again cannot change rows already
 	// loaded.
 	stepMismatch = "mismatch"
-	stepDone     = "done"
-	stepTable    = "table:"
+	// stepDamaged: the load stopped at a chunk missing from the store or
+	// not as the manifest says; a run after the export's objects are
+	// restored goes on (and deletes the mark).
+	stepDamaged = "damaged"
+	stepDone    = "done"
+	stepTable   = "table:"
 	// stepFrom + where the export is (--from): ferry before it ignores
 	// the row.
 	stepFrom = "from:"

@@ -206,6 +206,14 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		_ = im.restores.wait()
 	}()
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
+		if errors.Is(err, ErrCorrupt) && im.direct == nil && ctx.Err() == nil {
+			// For ferry status, and the release gate: running it again
+			// helps only once the export is restored.
+			if merr := im.mark(ctx, nil, stepDamaged, 0); merr != nil {
+				im.log.Warn("could not record in the import ledger that the export is damaged", "error", merr)
+			}
+			return fmt.Errorf("%w; the tables loaded before it stay loaded: %s", err, damagedAdvice(im.rep.Store+"/"+im.m.ID, "the same import"))
+		}
 		return err
 	}
 	// The verification opens --jobs connections of its own: only the

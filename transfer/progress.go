@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,10 @@ type Unfinished struct {
 	// the export's: it cannot be finished, and its target is to be
 	// dropped and imported into anew.
 	Mismatch bool `json:"verification_failed,omitempty"`
+	// Damaged says its load stopped at a chunk of the export that is
+	// missing or damaged: running it again helps only once the export's
+	// objects are restored.
+	Damaged bool `json:"export_damaged,omitempty"`
 	// From is where the export is, as ferry import --from takes it (""
 	// when the ledger does not say: an import by an older ferry).
 	From string `json:"from,omitempty"`
@@ -73,7 +78,7 @@ func (u Unfinished) What() string {
 // IfCutShort is what to do about it if no import is running: finish it
 // (if it was cut short), or, when its verification failed, start anew.
 func (u Unfinished) IfCutShort() string {
-	if u.Mismatch {
+	if u.Mismatch || u.Damaged {
 		return u.Finish()
 	}
 	return "if it was cut short, " + u.Finish()
@@ -87,10 +92,21 @@ func (u Unfinished) Finish() string {
 	if u.Mismatch {
 		return "its verification found the rows it loaded differ from the export's, so it cannot be finished: drop the database, create it empty, and import again (`ferry export verify` checks the export first)"
 	}
-	if c := u.Command(); c != "" {
-		return "run `" + c + "` again to finish it (it migrates the database to the latest version itself)"
+	c := "the same import"
+	if u.Command() != "" {
+		c = "`" + u.Command() + "`"
 	}
-	return "run the same import again to finish it (it migrates the database to the latest version itself)"
+	if u.Damaged {
+		from := cmp.Or(u.From, "STORE/"+u.ExportID)
+		return "its load stopped at a chunk of the export that is missing or damaged: " + damagedAdvice(from, c)
+	}
+	return "run " + c + " again to finish it (it migrates the database to the latest version itself)"
+}
+
+// damagedAdvice says what to do about the export at from (STORE/ID) whose
+// chunk stopped a load: run is the import to run again.
+func damagedAdvice(from, run string) string {
+	return "`ferry export verify " + shellQuote(from) + "` names every damaged chunk; restore the export's objects from a copy of the store and run " + run + " again (it goes on from where it stopped), or drop the database, create it empty, and import a new export"
 }
 
 // Unfinished returns the imports into db (whose history table is
@@ -141,6 +157,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.Copy = true
 		case step == stepMismatch:
 			u.Mismatch = true
+		case step == stepDamaged:
+			u.Damaged = true
 		case strings.HasPrefix(step, stepFrom):
 			u.From = step[len(stepFrom):]
 		case strings.HasPrefix(step, stepFlags):

@@ -319,6 +319,33 @@ type chunkReader struct {
 	maxRow int64
 }
 
+// missingChunks returns a "chunk" problem for every chunk of m's tables
+// that the store does not hold, but those of the tables skip names: one
+// listing, for an import to refuse before it changes anything rather
+// than when the table's turn comes.
+func (s *Store) missingChunks(ctx context.Context, m *Manifest, skip func(table string) bool) ([]Problem, error) {
+	keys, err := s.s.Keys(ctx, m.ID+"/")
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		have[k] = true
+	}
+	var problems []Problem
+	for _, t := range m.Tables {
+		if skip(t.Name) {
+			continue
+		}
+		for _, c := range t.Chunks {
+			if !have[m.ID+"/"+c.Name] {
+				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: m.ID + "/" + c.Name + " is missing"})
+			}
+		}
+	}
+	return problems, nil
+}
+
 // openChunk opens chunk c of export id, decrypting it with key when not
 // nil.
 func (s *Store) openChunk(ctx context.Context, id string, c Chunk, key age.Identity) (*chunkReader, error) {

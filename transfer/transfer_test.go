@@ -2317,3 +2317,70 @@ func TestSequenceReadTwice(t *testing.T) {
 		t.Errorf("the target's next id: %s, want 103 (the later reading)", got)
 	}
 }
+
+// TestDamagedExportRestored: a chunk that does not match the manifest
+// stops the load at its table, and the import says so (ferry status
+// included) rather than "run it again", which alone cannot help; once the
+// export's objects are restored, running it again finishes it. A chunk
+// missing from the store is refused before anything changes.
+func TestDamagedExportRestored(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.SQLite)
+	smig := serviceAt2(t, tdb.DB, true)
+	dir := t.TempDir()
+	st, err := OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{ChunkBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := m.table("logs").Chunks[1]
+	chunk := filepath.Join(dir, m.ID, filepath.FromSlash(c.Name))
+	orig, err := os.ReadFile(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := openURL(t, testdb.Create(t, tdb))
+	tmig := serviceMigrator(t, target)
+
+	if err := os.Remove(chunk); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.Name+" is missing: nothing was changed") {
+		t.Fatalf("import of an export missing a chunk: %v", err)
+	}
+	if len(rep.Problems) != 1 || rep.Problems[0].Chunk != c.Name {
+		t.Errorf("problems: %+v", rep.Problems)
+	}
+	if status, err := tmig.Status(ctx); err != nil || status.AppliedCount != 0 {
+		t.Fatalf("the target after an import refused for a missing chunk: %d applied (%v)", status.AppliedCount, err)
+	}
+
+	flipped := bytes.Clone(orig)
+	flipped[len(flipped)/2] ^= 0x40
+	if err := os.WriteFile(chunk, flipped, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "restore the export's objects from a copy of the store and run the same import again") {
+		t.Fatalf("import of a damaged chunk: %v", err)
+	}
+	unfinished, err := UnfinishedImports(ctx, target, tmig.Table())
+	if err != nil || len(unfinished) != 1 || !unfinished[0].Damaged || !strings.Contains(unfinished[0].IfCutShort(), "`ferry export verify "+st.String()+"/"+m.ID+"`") {
+		t.Fatalf("unfinished after a damaged chunk: %+v (%v)", unfinished, err)
+	}
+
+	if err := os.WriteFile(chunk, orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	if err != nil || !rep.Verified || !rep.Resumed {
+		t.Fatalf("the import again, the export restored: %+v %v", rep, err)
+	}
+	if unfinished, err := UnfinishedImports(ctx, target, tmig.Table()); err != nil || len(unfinished) != 0 {
+		t.Errorf("unfinished after the import finished: %+v (%v)", unfinished, err)
+	}
+}

@@ -61,6 +61,10 @@ type ImportInProgress struct {
 	// VerificationFailed: the rows it loaded differ from the export's;
 	// it cannot be finished (drop the database and import anew).
 	VerificationFailed bool `json:"verification_failed,omitempty"`
+	// ExportDamaged: its load stopped at a chunk of the export that is
+	// missing or damaged; running it again helps once the export's
+	// objects are restored.
+	ExportDamaged bool `json:"export_damaged,omitempty"`
 	// From is where the export is (ferry import --from), when known.
 	From string `json:"from,omitempty"`
 	// Command is the ferry import command that finishes it, when known.
