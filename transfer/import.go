@@ -347,7 +347,7 @@ func (im *importer) run(ctx context.Context) error {
 	// The export's --resume is SQL of the source's engine, placeholders
 	// and all: it is not run on another engine at the end of a load.
 	if q := m.Quiesce; q != nil && q.Count() > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
-		return fmt.Errorf("the export paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[4]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[5]s); nothing was changed", q.Count(), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
+		return fmt.Errorf("%w: it paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[5]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[6]s); nothing was changed", ErrResumeChoice, q.Count(), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
 	}
 	if err := im.resumeChosen(); err != nil && !im.opts.Plan {
 		return err
@@ -490,7 +490,8 @@ func (im *importer) run(ctx context.Context) error {
 	im.plan(status, groups)
 	if im.opts.Plan {
 		im.rep.Planned = true
-		return mappingErr
+		// A plan that says the import would refuse fails as it would.
+		return errors.Join(mappingErr, im.resumeChosen())
 	}
 	if err := im.createLedger(ctx); err != nil {
 		return err

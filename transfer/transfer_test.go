@@ -1340,7 +1340,7 @@ func TestQuiesce(t *testing.T) {
 			// Another engine is not given the source's --resume SQL: the
 			// import refuses before it changes anything.
 			other := testdb.New(t, database.SQLite).DB
-			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); err == nil || !strings.Contains(err.Error(), "--keep-paused") ||
+			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); !errors.Is(err, ErrResumeChoice) || !strings.Contains(err.Error(), "--keep-paused") ||
 				!strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "2 workloads ([1], [3])") {
 				t.Errorf("an import of a paused export into another engine: %v", err)
 			}
@@ -1356,7 +1356,7 @@ func TestQuiesce(t *testing.T) {
 		// SQL read from the export runs only when the operator says so:
 		// the plan shows it, and an import told nothing refuses.
 		plan, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Plan: true})
-		if err != nil || !slices.ContainsFunc(plan.Steps, func(s string) bool {
+		if !errors.Is(err, ErrResumeChoice) || !slices.ContainsFunc(plan.Steps, func(s string) bool {
 			return strings.Contains(s, "refuse to start") && strings.Contains(s, m.Quiesce.Resume) && strings.Contains(s, "--resume-recorded")
 		}) {
 			t.Errorf("the plan of an import told nothing about the paused workloads: %v %q", err, plan.Steps)
