@@ -160,6 +160,11 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			if err := unresumed(ctx, st, db); err != nil {
 				return err
 			}
+			// What would stop the export once they are paused stops it
+			// before: the tables selected, the window's columns.
+			if err := precheck(ctx, db, m, opts); err != nil {
+				return err
+			}
 			q := *opts.Quiesce
 			if key != nil {
 				q.sealTo, q.KeySHA256 = key.Recipient(), m.Encryption.KeySHA256
@@ -219,6 +224,55 @@ func Export(ctx context.Context, st *Store, db *database.DB, mig *migrate.Migrat
 			ErrSourceNotResumed, m.Quiesce.Count(), db.URL.Redact(notResumed), st.At(m.ID), m.Quiesce.KeyFlags())
 	}
 	return m, nil
+}
+
+// exported selects the tables of all to export (--tables, --exclude),
+// and names those left out; a table no chunk file can be named after is
+// an error.
+func exported(all []*Table, opts ExportOptions) (tables []*Table, leftOut []string, err error) {
+	if tables, err = selectTables(all, opts.Tables, opts.Exclude); err != nil {
+		return nil, nil, err
+	}
+	for _, t := range all {
+		if !slices.Contains(tables, t) {
+			leftOut = append(leftOut, t.Name)
+		}
+	}
+	for _, t := range tables {
+		if strings.ContainsAny(t.Name, "/\\") || t.Name == "." || t.Name == ".." {
+			return nil, nil, fmt.Errorf("table %q: ferry cannot name a chunk file after it; leave it out with --exclude", t.Name)
+		}
+	}
+	return tables, leftOut, nil
+}
+
+// precheck reads db's catalog (outside the snapshot, which is taken
+// after the pause) and checks against it what exportTables checks
+// against the snapshot's: the table selection, table names, the
+// encrypted tables and the window's time columns.
+func precheck(ctx context.Context, db *database.DB, m *Manifest, opts ExportOptions) error {
+	all, err := catalog(ctx, db, db.URL.Kind, ownTables(m.Source.HistoryTable))
+	if err != nil {
+		return err
+	}
+	tables, leftOut, err := exported(all, opts)
+	if err != nil {
+		return err
+	}
+	byName := map[string]*Table{}
+	chosen := make([]TableExport, len(tables))
+	for i, t := range tables {
+		byName[t.Name], chosen[i] = t, TableExport{Table: *t}
+	}
+	if opts.Encrypt != "" {
+		if _, err := encryptedTables(opts.Encrypt, opts.Sensitive, chosen, leftOut); err != nil {
+			return err
+		}
+	}
+	if opts.Window != nil {
+		return windowColumns(db.URL.Kind, byName, opts.Window)
+	}
+	return nil
 }
 
 // unresumed refuses to pause db's workloads while an export of db that did
@@ -351,15 +405,8 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	if err != nil {
 		return err
 	}
-	all := tables
-	tables, err = selectTables(tables, opts.Tables, opts.Exclude)
-	if err != nil {
+	if tables, m.LeftOut, err = exported(tables, opts); err != nil {
 		return err
-	}
-	for _, t := range all {
-		if !slices.Contains(tables, t) {
-			m.LeftOut = append(m.LeftOut, t.Name)
-		}
 	}
 	if db.URL.Kind == database.Postgres {
 		if m.Sequences, err = schemaSequences(ctx, snaps[0].q, ownTables(m.Source.HistoryTable)); err != nil {
@@ -368,9 +415,6 @@ func exportTables(ctx context.Context, st *Store, db *database.DB, m *Manifest, 
 	}
 	m.Tables = make([]TableExport, len(tables))
 	for i, t := range tables {
-		if strings.ContainsAny(t.Name, "/\\") || t.Name == "." || t.Name == ".." {
-			return fmt.Errorf("table %q: ferry cannot name a chunk file after it; leave it out with --exclude", t.Name)
-		}
 		m.Tables[i] = TableExport{Table: *t}
 	}
 	if key != nil {

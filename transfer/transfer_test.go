@@ -1273,6 +1273,24 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "0" {
 			t.Fatalf("a refused quiesce paused %s runs", got)
 		}
+		// A window, tables or a sensitive list that do not fit are found
+		// before anything is paused, not with the workloads paused.
+		key, err := age.GenerateX25519Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range []ExportOptions{
+			{Quiesce: q, Window: &Window{Since: time.Hour, Columns: map[string]string{"runs": "nope"}}},
+			{Quiesce: q, Tables: []string{"nope"}},
+			{Quiesce: q, Encrypt: EncryptSensitive, Sensitive: []string{"nope.secret"}, Recipients: []age.Recipient{key.Recipient()}},
+		} {
+			if _, err := Export(ctx, st, src, smig, opts); err == nil || strings.Contains(err.Error(), "were resumed") {
+				t.Errorf("a quiesced export whose options do not fit: %v", err)
+			}
+		}
+		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'paused'`); got != "0" {
+			t.Fatalf("a refused quiesce paused %s runs", got)
+		}
 		// A --resume-source that fails on the source leaves the export
 		// whole, and says how to resume with a corrected statement.
 		failing := *q
@@ -1319,9 +1337,13 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, early, `SELECT count(*) FROM runs`); got != "0" {
 			t.Errorf("the refused import loaded %s runs", got)
 		}
-		// A failed export (a table that is not there) resumes the source.
-		if _, err := Export(ctx, st, src, smig, ExportOptions{Quiesce: q, Tables: []string{"nope"}}); err == nil || !strings.Contains(err.Error(), "the 2 workloads it paused were resumed") {
-			t.Fatalf("export of a missing table: %v", err)
+		// A failed export (interrupted as it reads its first table)
+		// resumes the source.
+		cut, stop := context.WithCancel(ctx)
+		_, err = Export(cut, st, src, smig, ExportOptions{Quiesce: q, Options: Options{Progress: func(Progress) { stop() }}})
+		stop()
+		if err == nil || !strings.Contains(err.Error(), "the 2 workloads it paused were resumed") {
+			t.Fatalf("an interrupted export: %v", err)
 		}
 		if got := queryString(t, src, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 			t.Fatalf("after a failed export %s runs are done, want 2 (resumed)", got)

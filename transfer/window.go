@@ -128,26 +128,15 @@ type windowClosure struct {
 
 func refKey(table string, cols []string) string { return table + "\x00" + strings.Join(cols, ",") }
 
-// resolveWindow validates w against tables and computes each filtered
-// table's filter and description.
-func resolveWindow(ctx context.Context, q querier, kind string, tables []TableExport, w *Window, snapAt time.Time) (*WindowRecord, map[string]rowFilter, error) {
-	cutoff := w.Cutoff
-	if cutoff.IsZero() {
-		cutoff = snapAt.Add(-w.Since)
-	}
-	rec := &WindowRecord{Cutoff: cutoff.UTC(), Columns: w.Columns}
-	if w.Since > 0 && w.Cutoff.IsZero() {
-		rec.Since = cmp.Or(w.Reach, w.Since.String())
-	}
-	wc := &windowClosure{kind: kind, tables: map[string]*Table{}, cond: map[string]string{}, filtered: map[string]bool{},
-		kept: map[string]keySet{}, refs: map[string][][]string{}, fold: kind == database.MySQL}
-	for i := range tables {
-		wc.tables[tables[i].Name] = &tables[i].Table
-	}
+// windowColumns checks the window's time columns against tables (by
+// name): each table exported, each column there, of a time type (or, in
+// SQLite, one that may hold times). The error wraps ErrWindow and names
+// every problem.
+func windowColumns(kind string, tables map[string]*Table, w *Window) error {
 	var problems []string
 	for _, name := range slices.Sorted(maps.Keys(w.Columns)) {
 		col := w.Columns[name]
-		t := wc.tables[name]
+		t := tables[name]
 		if t == nil {
 			problems = append(problems, fmt.Sprintf("the window's table %s is not exported", name))
 			continue
@@ -166,18 +155,43 @@ func resolveWindow(ctx context.Context, q querier, kind string, tables []TableEx
 			fallthrough
 		default:
 			problems = append(problems, fmt.Sprintf("the window's column %s.%s is %s, not a time", name, col, c.Type))
-			continue
 		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrWindow, strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// resolveWindow validates w against tables and computes each filtered
+// table's filter and description.
+func resolveWindow(ctx context.Context, q querier, kind string, tables []TableExport, w *Window, snapAt time.Time) (*WindowRecord, map[string]rowFilter, error) {
+	cutoff := w.Cutoff
+	if cutoff.IsZero() {
+		cutoff = snapAt.Add(-w.Since)
+	}
+	rec := &WindowRecord{Cutoff: cutoff.UTC(), Columns: w.Columns}
+	if w.Since > 0 && w.Cutoff.IsZero() {
+		rec.Since = cmp.Or(w.Reach, w.Since.String())
+	}
+	wc := &windowClosure{kind: kind, tables: map[string]*Table{}, cond: map[string]string{}, filtered: map[string]bool{},
+		kept: map[string]keySet{}, refs: map[string][][]string{}, fold: kind == database.MySQL}
+	for i := range tables {
+		wc.tables[tables[i].Name] = &tables[i].Table
+	}
+	if err := windowColumns(kind, wc.tables, w); err != nil {
+		return nil, nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(w.Columns)) {
+		col := w.Columns[name]
+		t := wc.tables[name]
 		if kind == database.SQLite {
 			if err := notTimes(ctx, q, t, col); err != nil {
 				return nil, nil, err
 			}
 		}
-		wc.cond[name] = windowCondition(kind, c, cutoff)
+		wc.cond[name] = windowCondition(kind, t.column(col), cutoff)
 		wc.filtered[name] = true
-	}
-	if len(problems) > 0 {
-		return nil, nil, fmt.Errorf("%w: %s", ErrWindow, strings.Join(problems, "; "))
 	}
 	// Every table that references a filtered table is filtered too.
 	for grew := true; grew; {
