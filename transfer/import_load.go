@@ -228,7 +228,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		return err
 	}
 	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
-	im.rep.Problems = problems
+	im.rep.Problems = append(im.rep.Problems, problems...)
 	// The keys are back before anything is said of the data, so that a
 	// target left for a look after a mismatch has them.
 	if err := im.restores.wait(); err != nil {

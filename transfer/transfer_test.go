@@ -2402,6 +2402,9 @@ func TestDamagedExportRestored(t *testing.T) {
 	if err != nil || !rep.Verified || !rep.Resumed {
 		t.Fatalf("the import again, the export restored: %+v %v", rep, err)
 	}
+	if rep.Problems == nil || len(rep.Problems) != 0 {
+		t.Errorf("a verified import's problems: %#v, want [] (not null in --json)", rep.Problems)
+	}
 	if unfinished, err := UnfinishedImports(ctx, target, tmig.Table()); err != nil || len(unfinished) != 0 {
 		t.Errorf("unfinished after the import finished: %+v (%v)", unfinished, err)
 	}

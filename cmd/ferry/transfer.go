@@ -599,6 +599,10 @@ whose manifest cannot be read is reported on stderr.`,
 				a.eprintf("%s\n", msg)
 			}
 			if len(list) == 0 {
+				if n := len(broken) + len(incomplete); n > 0 {
+					a.printf("no export in %s can be imported (%d broken or incomplete, above)\n", st, n)
+					return nil
+				}
 				a.printf("no exports in %s\n", st)
 				return nil
 			}
@@ -661,6 +665,14 @@ every problem (--json: {"ok": false, "problems": [...]}).`,
 			if res != nil {
 				for _, p := range res.Problems {
 					a.eprintf("ferry: %s\n", p)
+				}
+				if errors.Is(err, transfer.ErrMismatch) && len(res.Problems) > 0 {
+					// Each is said above: not the first once more.
+					n := "1 problem"
+					if len(res.Problems) > 1 {
+						n = fmt.Sprintf("%d problems", len(res.Problems))
+					}
+					return fmt.Errorf("%w: export %s has %s, listed above: restore its objects from a copy of the store, or export again", transfer.ErrMismatch, id, n)
 				}
 			}
 			if err != nil {

@@ -911,3 +911,43 @@ func TestDamagedImportStatus(t *testing.T) {
 		t.Errorf("up during a stopped import: exit %d: %s", r.code, r.stderr)
 	}
 }
+
+// TestExportVerifyDamaged: ferry export verify lists each problem once,
+// then says how many and what to do, and exits 1.
+func TestExportVerifyDamaged(t *testing.T) {
+	db := testdb.New(t, database.SQLite)
+	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT);\nINSERT INTO a VALUES (1, 'one'), (2, 'two');\n"})
+	mustRun(t, dir, db.URLString, "up")
+	store := filepath.Join(t.TempDir(), "exports")
+	r := mustRun(t, dir, db.URLString, "export", "--to", store, "--json")
+	var out struct {
+		Export struct {
+			ID string `json:"id"`
+		} `json:"export"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("export --json: %v\n%s", err, r.stdout)
+	}
+	chunk := filepath.Join(store, out.Export.ID, "tables", "a", "part-00001.jsonl.s2")
+	data, err := os.ReadFile(chunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)/2] ^= 0x40
+	if err := os.WriteFile(chunk, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = runFerry(t, dir, "", "export", "verify", store+"/"+out.Export.ID)
+	if r.code != 1 || strings.Count(r.stderr, "part-00001.jsonl.s2 has sha256") != 1 ||
+		!strings.Contains(r.stderr, "export "+out.Export.ID+" has 1 problem, listed above: restore its objects from a copy of the store, or export again") {
+		t.Errorf("verify of a damaged export: exit %d\n%s", r.code, r.stderr)
+	}
+	// Without its manifest it is incomplete: the list does not say the
+	// store holds no exports.
+	if err := os.Remove(filepath.Join(store, out.Export.ID, "manifest.json")); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun(t, dir, "", "export", "list", "--store", store); !strings.Contains(r.stdout, "no export in file://"+store+" can be imported (1 broken or incomplete, above)") {
+		t.Errorf("list of a store with an incomplete export only: %s%s", r.stdout, r.stderr)
+	}
+}
