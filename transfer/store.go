@@ -172,7 +172,7 @@ func (s *Store) Manifest(ctx context.Context, id string) (*Manifest, error) {
 		return nil, fmt.Errorf("export %s in %s: %w", id, s, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: manifest of export %s in %s: %v", ErrCorrupt, id, s, err)
+		return nil, fmt.Errorf("%w: manifest of export %s in %s: %v; it was cut short or changed after the export wrote it: restore the export's objects from a copy of the store, or export again", ErrCorrupt, id, s, err)
 	}
 	if m.ID != id {
 		return nil, fmt.Errorf("%w: manifest of export %s in %s names export %q; the store was edited by hand", ErrCorrupt, id, s, m.ID)

@@ -2408,4 +2408,16 @@ func TestDamagedExportRestored(t *testing.T) {
 	if unfinished, err := UnfinishedImports(ctx, target, tmig.Table()); err != nil || len(unfinished) != 0 {
 		t.Errorf("unfinished after the import finished: %+v (%v)", unfinished, err)
 	}
+	// A manifest cut short says so, and what to do.
+	manifest := filepath.Join(dir, m.ID, manifestName)
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(manifest, data[:len(data)/2], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Manifest(ctx, m.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "cut short or changed after the export wrote it: restore the export's objects from a copy of the store, or export again") {
+		t.Errorf("a manifest cut short: %v", err)
+	}
 }
