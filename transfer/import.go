@@ -242,6 +242,9 @@ type importer struct {
 	// castsChecked: the conversions into an empty SQLite target were
 	// checked before it was migrated (see scratchCasts).
 	castsChecked bool
+	// keyNeeded: a plan of an encrypted export made without its key says
+	// what the import needs.
+	keyNeeded error
 	// progressMu keeps Progress calls apart (tables load in parallel).
 	progressMu sync.Mutex
 	// restores re-create the keys of large MySQL tables after their load,
@@ -356,6 +359,11 @@ func (im *importer) run(ctx context.Context) error {
 	// nothing.
 	if im.st != nil {
 		key, err := im.st.exportKey(ctx, m, im.opts.Identities)
+		if errors.Is(err, ErrKey) && im.opts.Plan && len(im.opts.Identities) == 0 {
+			// A plan reads the manifest, which is not encrypted: the
+			// key is the import's to open.
+			im.keyNeeded, err = err, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -628,6 +636,9 @@ func (im *importer) scratchCasts(ctx context.Context) (problems []string, ok boo
 func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	m := im.m
 	add := func(f string, a ...any) { im.rep.Steps = append(im.rep.Steps, fmt.Sprintf(f, a...)) }
+	if im.keyNeeded != nil {
+		add("open the export's key (this plan did not: %v)", im.keyNeeded)
+	}
 	if status.CurrentVersion < m.Source.SchemaVersion {
 		whose := "the export's"
 		if im.direct != nil {
@@ -740,7 +751,7 @@ var ErrResumeChoice = errors.New("not told how to resume the workloads the expor
 // operator's own, from its command line.
 func (im *importer) resumeChosen() error {
 	q := im.m.Quiesce
-	if q == nil || len(q.Paused) == 0 || im.opts.KeepPaused || im.opts.Resume != "" || im.opts.ResumeRecorded || im.direct != nil {
+	if q == nil || q.Count() == 0 || im.opts.KeepPaused || im.opts.Resume != "" || im.opts.ResumeRecorded || im.direct != nil {
 		return nil
 	}
 	return fmt.Errorf("%w: it paused %d workloads (%s) and records the statement that resumes them: %s; ferry runs no SQL read from an export unless told to: import with --resume-recorded to run that statement in the target, --resume SQL to run one of your own, or --keep-paused to leave them paused; nothing was changed",

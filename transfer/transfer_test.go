@@ -827,6 +827,18 @@ func TestQuiesceEncrypted(t *testing.T) {
 	if _, err := st.ResumeSource(ctx, m.ID, tdb.DB, ResumeOptions{Recorded: true}); !errors.Is(err, ErrKey) || !strings.Contains(err.Error(), "--identity") {
 		t.Errorf("export resume without the key: %v", err)
 	}
+	// Told nothing of the paused workloads, with the key, an import
+	// refuses as for an export in the clear (the sealed list counted as
+	// none, and the recorded --resume ran untold); a plan without the key
+	// reads the manifest and says the import needs the key, and refuses.
+	untold := testdb.New(t, database.SQLite).DB
+	if _, err := Import(ctx, st, m.ID, untold, serviceMigrator(t, untold), ImportOptions{Identities: ids}); !errors.Is(err, ErrResumeChoice) {
+		t.Errorf("an import told nothing of the sealed paused workloads: %v", err)
+	}
+	plan, err := Import(ctx, st, m.ID, untold, serviceMigrator(t, untold), ImportOptions{Plan: true})
+	if !errors.Is(err, ErrResumeChoice) || plan == nil || len(plan.Steps) == 0 || !strings.Contains(plan.Steps[0], "open the export's key (this plan did not") || !strings.Contains(plan.Steps[0], "--identity") {
+		t.Errorf("a plan without the key: %v %+v", err, plan)
+	}
 	target := testdb.New(t, database.SQLite).DB
 	rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Identities: ids, ResumeRecorded: true})
 	if err != nil || rep.WorkloadsResumed != 2 {
