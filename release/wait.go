@@ -102,9 +102,14 @@ type WaitOptions struct {
 	Retrying func(err error)
 	// Blocked, if set, is asked once the schema is ready: a non-empty
 	// reason (an import whose data is not all loaded yet) keeps the wait
-	// going.
+	// going. An error wrapping ErrNeverReady stops it; another is retried.
 	Blocked func(ctx context.Context) (string, error)
 }
+
+// ErrNeverReady is wrapped by an error of WaitOptions.Blocked that no
+// waiting can change (an import that cannot be finished): the wait
+// returns it at once.
+var ErrNeverReady = errors.New("waiting cannot make the database ready")
 
 // WaitResult is the outcome of a successful wait.
 type WaitResult struct {
@@ -189,6 +194,10 @@ func wait(ctx context.Context, m *migrate.Migrator, target string, need int64, o
 				var b string
 				if b, err = opts.Blocked(cctx); err == nil && b != "" {
 					ok, blocked = false, b
+				}
+				if errors.Is(err, ErrNeverReady) {
+					cancel()
+					return nil, err
 				}
 			}
 		}

@@ -139,6 +139,9 @@ See docs/releases.md.`,
 				case r.Compatible:
 					ok = "yes"
 				}
+				if r.Compatible && len(unfinished) > 0 {
+					ok += ", once the import finishes"
+				}
 				fmt.Fprintf(w, "%s\t%d\t%d and later\t%s\t%d\n", r.Name, r.Schema, r.Min(), ok, r.LiveInstances)
 			}
 			w.Flush()
@@ -149,7 +152,11 @@ See docs/releases.md.`,
 				}
 			}
 			if len(why) > 0 {
-				a.printf("\nNot compatible:\n%s\n", strings.Join(why, "\n"))
+				until := ""
+				if len(unfinished) > 0 {
+					until = " (ferry up and ferry launch refuse until the import finishes)"
+				}
+				a.printf("\nNot compatible%s:\n%s\n", until, strings.Join(why, "\n"))
 			}
 			return nil
 		},
@@ -348,6 +355,11 @@ broke it, or a version is unknown); 2 for a usage error.`,
 				imports, err := transfer.UnfinishedImports(ctx, db, m.Table())
 				if err != nil || len(imports) == 0 {
 					return "", err
+				}
+				for _, u := range imports {
+					if u.Mismatch {
+						return "", fmt.Errorf("%w: %s into it cannot be finished: %s", release.ErrNeverReady, u.What(), u.Finish())
+					}
 				}
 				why := fmt.Sprintf("%s into it has not finished, so its data is incomplete (ferry status shows it; %s)", imports[0].What(), imports[0].IfCutShort())
 				if !said {

@@ -416,7 +416,7 @@ func TestCLIContractWait(t *testing.T) {
 func TestCLIReleaseListDuringImport(t *testing.T) {
 	const id = "20261130T000000Z-abcdef"
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
-		dir := releaseProject(t, "releases:\n  - {name: v1, schema: 1}\n")
+		dir := releaseProject(t, "releases:\n  - {name: v1, schema: 1}\n  - {name: v2, schema: 2}\n")
 		mustRun(t, dir, db.URLString, "up", "--to", "1")
 		if r := mustRun(t, dir, db.URLString, "release", "list", "--json"); strings.Contains(r.stdout, "imports_in_progress") {
 			t.Errorf("release list --json with no import: %s", r.stdout)
@@ -430,7 +430,8 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 		for _, want := range []string{
 			"Import in progress:  the import of export " + id + " into the database has not finished, so its data is incomplete: ferry launch and ferry wait refuse until it finishes",
 			"if it was cut short, run `ferry import --from /exports/" + id + "` again to finish it",
-			"yes (newest)",
+			"yes (newest), once the import finishes",
+			"Not compatible (ferry up and ferry launch refuse until the import finishes):",
 		} {
 			if !strings.Contains(human, want) {
 				t.Errorf("release list during an import lacks %q:\n%s", want, human)

@@ -910,6 +910,14 @@ func TestDamagedImportStatus(t *testing.T) {
 	if r := runFerry(t, dir, db.URLString, "up"); r.code == 0 || !strings.Contains(r.stderr, "restore the export's objects from a copy of the store") || strings.Contains(r.stderr, "if it was cut short") {
 		t.Errorf("up during a stopped import: exit %d: %s", r.code, r.stderr)
 	}
+	// An import whose verification failed cannot be finished: ferry wait
+	// says so at once rather than wait out its timeout.
+	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-aaaaaa', 'mismatch', 1, '2026-11-30T00:00:00Z')"); err != nil {
+		t.Fatal(err)
+	}
+	if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "10m"); r.code != 1 || !strings.Contains(r.stderr, "waiting cannot make the database ready: the import of export 20261130T000000Z-aaaaaa into it cannot be finished") {
+		t.Errorf("wait on an import that cannot be finished: exit %d: %s", r.code, r.stderr)
+	}
 }
 
 // TestExportVerifyDamaged: ferry export verify lists each problem once,
