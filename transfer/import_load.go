@@ -72,6 +72,8 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	im.done = done
 	if _, ok := done[stepVerified]; ok {
 		im.log.Info("another run of this import loaded and verified it meanwhile", "export", m.ID)
+		// The plan made before the lock is not what this run did.
+		im.rep.Steps = []string{"nothing to load: another run of this import loaded and verified it while this one waited for the migration lock"}
 		return nil
 	}
 	status, err := im.mig.Status(ctx)
