@@ -81,6 +81,10 @@ type ImportOptions struct {
 	// recorded in the ledger for ferry status to say the whole command.
 	// They must hold no secret.
 	Flags []string
+	// KeyEnv names the environment variable the key came from
+	// (FERRY_IMPORT_PASSPHRASE...), recorded with Flags for ferry status
+	// to say that the run again needs it set.
+	KeyEnv string
 }
 
 // ImportReport is what an import did (or, with Plan, would do).

@@ -31,6 +31,8 @@ const (
 	// stepFlags + the flags the same import needs when it runs again
 	// (ImportOptions.Flags).
 	stepFlags = "flags:"
+	// stepKeyEnv + the variable the key came from (ImportOptions.KeyEnv).
+	stepKeyEnv = "keyenv:"
 	// stepCopy marks the run of a ferry copy, which cannot be run again
 	// (its source has moved on): what to do about one cut short differs.
 	stepCopy = "copy"
@@ -177,6 +179,11 @@ func (im *importer) markStart(ctx context.Context) error {
 	}
 	if im.direct == nil && len(im.opts.Flags) > 0 {
 		if err := im.recordFlags(ctx, tx, im.opts.Flags); err != nil {
+			return err
+		}
+	}
+	if im.direct == nil && im.opts.KeyEnv != "" && im.m.Encryption != nil {
+		if err := im.mark(ctx, tx, stepKeyEnv+im.opts.KeyEnv, 0); err != nil {
 			return err
 		}
 	}

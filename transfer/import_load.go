@@ -214,7 +214,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 			if merr := im.mark(ctx, nil, stepDamaged, 0); merr != nil {
 				im.log.Warn("could not record in the import ledger that the export is damaged", "error", merr)
 			}
-			return fmt.Errorf("%w; the tables loaded before it stay loaded: %s", err, damagedAdvice(im.rep.Store+"/"+im.m.ID, "the same import"))
+			return fmt.Errorf("%w; the tables loaded before it stay loaded: %s", err, damagedAdvice(im.rep.Store+"/"+im.m.ID, "the same import again"))
 		}
 		return err
 	}

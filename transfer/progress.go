@@ -39,6 +39,10 @@ type Unfinished struct {
 	// Flags are the other flags the same import needs (see
 	// ImportOptions.Flags).
 	Flags string `json:"flags,omitempty"`
+	// KeyEnv is the environment variable the export's key came from,
+	// which running it again needs set too ("" for a key from a file,
+	// or none).
+	KeyEnv string `json:"key_env,omitempty"`
 }
 
 // Command is the ferry import command that finishes it ("" when the
@@ -92,21 +96,24 @@ func (u Unfinished) Finish() string {
 	if u.Mismatch {
 		return "its verification found the rows it loaded differ from the export's, so it cannot be finished: drop the database, create it empty, and import again (`ferry export verify` checks the export first)"
 	}
-	c := "the same import"
+	again := "the same import again"
 	if u.Command() != "" {
-		c = "`" + u.Command() + "`"
+		again = "`" + u.Command() + "` again"
+	}
+	if u.KeyEnv != "" {
+		again += " with " + u.KeyEnv + " set (as it was for the run that started it)"
 	}
 	if u.Damaged {
 		from := cmp.Or(u.From, "STORE/"+u.ExportID)
-		return "its load stopped at a chunk of the export that is missing or damaged: " + damagedAdvice(from, c)
+		return "its load stopped at a chunk of the export that is missing or damaged: " + damagedAdvice(from, again)
 	}
-	return "run " + c + " again to finish it (it migrates the database to the latest version itself)"
+	return "run " + again + " to finish it (it migrates the database to the latest version itself)"
 }
 
 // damagedAdvice says what to do about the export at from (STORE/ID) whose
-// chunk stopped a load: run is the import to run again.
-func damagedAdvice(from, run string) string {
-	return "`ferry export verify " + shellQuote(from) + "` names every damaged chunk; restore the export's objects from a copy of the store and run " + run + " again (it goes on from where it stopped), or drop the database, create it empty, and import a new export"
+// chunk stopped a load: again is the import to run again, "... again".
+func damagedAdvice(from, again string) string {
+	return "`ferry export verify " + shellQuote(from) + "` names every damaged chunk; restore the export's objects from a copy of the store and run " + again + " (it goes on from where it stopped), or drop the database, create it empty, and import a new export"
 }
 
 // Unfinished returns the imports into db (whose history table is
@@ -163,6 +170,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.From = step[len(stepFrom):]
 		case strings.HasPrefix(step, stepFlags):
 			u.Flags = step[len(stepFlags):]
+		case strings.HasPrefix(step, stepKeyEnv):
+			u.KeyEnv = step[len(stepKeyEnv):]
 		case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
 			u.Tables = append(u.Tables, step[len(stepTable):])
 		}

@@ -2366,7 +2366,17 @@ func TestDamagedExportRestored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{ChunkBytes: 2048})
+	// Encrypted with a passphrase from the environment: running it again
+	// needs the variable set, and status says so.
+	pass, err := PassphraseRecipient("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, err := PassphraseIdentity("correct horse battery staple")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{ChunkBytes: 2048, Encrypt: EncryptAll, Recipients: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2382,7 +2392,8 @@ func TestDamagedExportRestored(t *testing.T) {
 	if err := os.Remove(chunk); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	opts := ImportOptions{Identities: ids, KeyEnv: "FERRY_IMPORT_PASSPHRASE"}
+	rep, err := Import(ctx, st, m.ID, target, tmig, opts)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.Name+" is missing: nothing was changed") {
 		t.Fatalf("import of an export missing a chunk: %v", err)
 	}
@@ -2398,19 +2409,20 @@ func TestDamagedExportRestored(t *testing.T) {
 	if err := os.WriteFile(chunk, flipped, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	_, err = Import(ctx, st, m.ID, target, tmig, opts)
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "restore the export's objects from a copy of the store and run the same import again") {
 		t.Fatalf("import of a damaged chunk: %v", err)
 	}
 	unfinished, err := UnfinishedImports(ctx, target, tmig.Table())
-	if err != nil || len(unfinished) != 1 || !unfinished[0].Damaged || !strings.Contains(unfinished[0].IfCutShort(), "`ferry export verify "+st.String()+"/"+m.ID+"`") {
+	if err != nil || len(unfinished) != 1 || !unfinished[0].Damaged || !strings.Contains(unfinished[0].IfCutShort(), "`ferry export verify "+st.String()+"/"+m.ID+"`") ||
+		unfinished[0].KeyEnv != "FERRY_IMPORT_PASSPHRASE" || !strings.Contains(unfinished[0].IfCutShort(), "with FERRY_IMPORT_PASSPHRASE set") {
 		t.Fatalf("unfinished after a damaged chunk: %+v (%v)", unfinished, err)
 	}
 
 	if err := os.WriteFile(chunk, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep, err = Import(ctx, st, m.ID, target, tmig, ImportOptions{})
+	rep, err = Import(ctx, st, m.ID, target, tmig, opts)
 	if err != nil || !rep.Verified || !rep.Resumed {
 		t.Fatalf("the import again, the export restored: %+v %v", rep, err)
 	}

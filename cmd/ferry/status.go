@@ -131,15 +131,19 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 		if command == "" {
 			command = "ferry import --from STORE/" + u.ExportID // an import by a ferry that did not record it
 		}
+		again := "`" + command + "` again"
+		if u.KeyEnv != "" {
+			again += " with " + u.KeyEnv + " set (as it was for the run that started it)"
+		}
 		if u.ExportDamaged {
 			from := "STORE/" + u.ExportID
 			if u.From != "" {
 				from = u.From
 			}
-			a.printf("Import stopped:      export %s (%s): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify %s` names every one): restore the export's objects from a copy of the store and run `%s` again, or drop this database, create it empty, and import a new export\n", u.ExportID, state, from, command)
+			a.printf("Import stopped:      export %s (%s): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify %s` names every one): restore the export's objects from a copy of the store and run %s, or drop this database, create it empty, and import a new export\n", u.ExportID, state, from, again)
 			continue
 		}
-		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run `%s` again\n", u.ExportID, state, command)
+		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run %s\n", u.ExportID, state, again)
 	}
 }
 

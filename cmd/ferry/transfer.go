@@ -950,8 +950,14 @@ the report with "problems").`,
 			if resume != "" {
 				again = append(again, "--resume", resume)
 			}
+			keyEnv := "" // a key from the environment: a run again needs it set
+			for _, env := range []string{"FERRY_IMPORT_IDENTITY", "FERRY_IMPORT_PASSPHRASE"} {
+				if identityFile == "" && passphraseFile == "" && a.getenv(env) != "" {
+					keyEnv = env
+				}
+			}
 			rep, err := transfer.Import(ctx, st, id, db, mig, transfer.ImportOptions{Options: a.transferOptions(), Plan: plan, Identities: ids, KeepPaused: keepPaused,
-				Resume: resume, ResumeRecorded: resumeRecorded, Jobs: jobs, Mapping: mapping, Flags: again})
+				Resume: resume, ResumeRecorded: resumeRecorded, Jobs: jobs, Mapping: mapping, Flags: again, KeyEnv: keyEnv})
 			unmake(err)
 			if a.json && rep != nil {
 				return a.transferOutcome(rep, err)

@@ -899,9 +899,9 @@ func TestDamagedImportStatus(t *testing.T) {
 	db := testdb.New(t, database.SQLite)
 	dir := project(t, map[string]string{"00001_a.sql": "-- +ferry up\nCREATE TABLE a (id INTEGER PRIMARY KEY);\n"})
 	mustRun(t, dir, db.URLString, "up")
-	cutShort(t, db.DB, "20261130T000000Z-abcdef", "started", "damaged", "from:/srv/exports/20261130T000000Z-abcdef")
+	cutShort(t, db.DB, "20261130T000000Z-abcdef", "started", "damaged", "from:/srv/exports/20261130T000000Z-abcdef", "keyenv:FERRY_IMPORT_PASSPHRASE")
 	r := runFerry(t, dir, db.URLString, "status", "--exit-code")
-	if want := "Import stopped:      export 20261130T000000Z-abcdef (0 tables loaded): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify /srv/exports/20261130T000000Z-abcdef` names every one): restore the export's objects from a copy of the store and run `ferry import --from /srv/exports/20261130T000000Z-abcdef` again"; r.code != 3 || !strings.Contains(r.stdout, want) {
+	if want := "Import stopped:      export 20261130T000000Z-abcdef (0 tables loaded): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify /srv/exports/20261130T000000Z-abcdef` names every one): restore the export's objects from a copy of the store and run `ferry import --from /srv/exports/20261130T000000Z-abcdef` again with FERRY_IMPORT_PASSPHRASE set (as it was for the run that started it)"; r.code != 3 || !strings.Contains(r.stdout, want) {
 		t.Errorf("status after a load stopped by a damaged chunk: exit %d\n%s\nwant it to say: %s", r.code, r.stdout, want)
 	}
 	if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"export_damaged": true`) {

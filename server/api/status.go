@@ -69,6 +69,9 @@ type ImportInProgress struct {
 	From string `json:"from,omitempty"`
 	// Command is the ferry import command that finishes it, when known.
 	Command string `json:"command,omitempty"`
+	// KeyEnv is the environment variable the export's key came from,
+	// which Command needs set too.
+	KeyEnv string `json:"key_env,omitempty"`
 }
 
 // AppliedMigration is an applied migration in a Status.
