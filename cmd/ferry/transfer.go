@@ -884,10 +884,13 @@ conversion that may round without failing (a decimal into SQLite's float) is
 refused unless --mapping allows it (casts: [table.column]). The verification
 compares every value in the canonical form of its target type.
 
---plan prints the steps and every table's column mapping and changes nothing.
-Exits 1 when verification fails, naming table, chunk and counts (--json:
-the report with "problems").`,
-		Example: "  ferry import --from ferry-exports/20261129T170000Z-ab12cd --database postgres://app@new-db/app\n  ferry import --from 20261129T170000Z-ab12cd --store s3://acme-exports/ferry --plan",
+--plan prints the steps and every table's column mapping and changes nothing
+(exit 2 when the import would refuse). An encrypted export needs its key
+(--identity, --passphrase-file, FERRY_IMPORT_IDENTITY or
+FERRY_IMPORT_PASSPHRASE), except for --plan.
+Exits 1 when verification fails, naming table, chunk and counts, or when a
+chunk is missing or damaged (--json: the report with "problems").`,
+		Example: "  ferry import --from ferry-exports/20261129T170000Z-ab12cd --database postgres://app@new-db/app --dir ./migrations\n  ferry import --from 20261129T170000Z-ab12cd --store s3://acme-exports/ferry --plan",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
