@@ -6,7 +6,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"strings"
 	"sync"
@@ -263,14 +262,20 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 
 // checkSequences finds counters that would hand out an id already taken:
 // every serial or identity column's sequence (PostgreSQL), AUTO_INCREMENT
-// (MySQL) and sqlite_sequence row (SQLite) must be past the largest
-// loaded value and the source's counter, and every other sequence of the
-// schema at the source's value or past it.
+// (MySQL) and sqlite_sequence row (SQLite) must be past every loaded
+// value and the source's counter, and every other sequence of the schema
+// at the source's value or past it. Past is in the counter's direction:
+// a PostgreSQL sequence with a negative increment counts down, and must
+// be below the smallest loaded value; the others count up.
 func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, schemaSeqs []Sequence, own func(string) bool) ([]Problem, error) {
 	var problems []Problem
-	behind := func(table, detail string, next, want int64) {
-		if next < want {
-			problems = append(problems, Problem{Table: table, What: "sequence", Want: fmt.Sprintf(">= %d", want), Got: fmt.Sprint(next), Detail: detail})
+	behind := func(table, detail string, step, next, want int64) {
+		if beyond(step, want, next) {
+			rel := ">="
+			if step < 0 {
+				rel = "<="
+			}
+			problems = append(problems, Problem{Table: table, What: "sequence", Want: fmt.Sprintf("%s %d", rel, want), Got: fmt.Sprint(next), Detail: detail})
 		}
 	}
 	sourceNext := func(t TableExport, col string) int64 {
@@ -292,29 +297,47 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 				if !seq.Valid {
 					continue
 				}
-				var last, top int64
-				var called bool
 				// seq is the catalog's name for it, quoted as it must be.
-				if err := db.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+seq.String).Scan(&last, &called); err != nil {
+				at, err := readSequence(ctx, db, seq.String)
+				if err != nil {
 					return nil, fmt.Errorf("sequence %s: %w", seq.String, err)
 				}
-				if err := db.QueryRowContext(ctx, `SELECT COALESCE(max(`+quoteDouble(c.Name)+`)::bigint, 0) FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
+				if at.UsedUp {
+					continue // no bigint past it
+				}
+				step, edge := at.step(), "max"
+				if step < 0 {
+					edge = "min"
+				}
+				var top sql.NullInt64
+				if err := db.QueryRowContext(ctx, `SELECT `+edge+`(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
 					return nil, err
 				}
-				next, usedUp := nextOf(last, called)
-				if usedUp || top == math.MaxInt64 {
-					continue // no bigint past it, on either side
+				want, ok := int64(0), false
+				for _, s := range t.Sequences {
+					if s.Column == c.Name {
+						want, ok = s.Next, true
+					}
 				}
-				behind(t.Name, fmt.Sprintf("sequence %s of column %s", seq.String, c.Name), next, max(top+1, sourceNext(t, c.Name)))
+				if top.Valid {
+					past, more := pastValue(step, top.Int64)
+					if !more {
+						continue // a loaded value is the last bigint: none past it
+					}
+					if !ok || beyond(step, past, want) {
+						want, ok = past, true
+					}
+				}
+				if ok {
+					behind(t.Name, fmt.Sprintf("sequence %s of column %s", seq.String, c.Name), step, at.Next, want)
+				}
 			}
 		}
 		for _, s := range schemaSeqs {
 			if own(strings.TrimSuffix(s.Name, "_id_seq")) {
 				continue
 			}
-			var last int64
-			var called bool
-			err := db.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+quoteDouble(s.Name)).Scan(&last, &called)
+			at, err := readSequence(ctx, db, quoteDouble(s.Name))
 			if err != nil {
 				var exists bool
 				if e := db.QueryRowContext(ctx, `SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident($1)) IS NOT NULL`, s.Name).Scan(&exists); e == nil && !exists {
@@ -322,8 +345,8 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 				}
 				return nil, fmt.Errorf("sequence %s: %w", s.Name, err)
 			}
-			if next, usedUp := nextOf(last, called); !usedUp {
-				behind("", "sequence "+s.Name, next, s.Next)
+			if !at.UsedUp {
+				behind("", "sequence "+s.Name, at.step(), at.Next, s.Next)
 			}
 		}
 	case database.MySQL:
@@ -389,7 +412,7 @@ func checkSequences(ctx context.Context, db *database.DB, tables []TableExport, 
 			for _, s := range t.Sequences {
 				want = max(want, s.Next)
 			}
-			behind(t.Name, "sqlite_sequence", seq.Int64+1, want)
+			behind(t.Name, "sqlite_sequence", 1, seq.Int64+1, want)
 		}
 	}
 	return problems, nil

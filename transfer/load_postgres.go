@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strings"
 
@@ -31,6 +30,9 @@ type pgLoader struct {
 	im   *importer
 	// usedUp: the sequences (by OID) left used up, told once.
 	usedUp map[uint32]bool
+	// otherWay: the sequences (by OID) that count the other way from
+	// the source's, told once.
+	otherWay map[uint32]bool
 }
 
 // withPgx runs fn in a pgx transaction on the loader's connection.
@@ -475,12 +477,13 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 		if err := l.conn.QueryRowContext(ctx, `SELECT (`+seq+`)::regclass::text`, s.Name).Scan(&name); err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
-		// Never backwards, past what the target handed out already.
-		at, err := l.counter(ctx, name)
+		// Never backwards, past what the target handed out already, in
+		// the target's own direction.
+		at, err := l.counter(ctx, name, s)
 		if err != nil {
 			return fmt.Errorf("sequence %s: %w", s.Name, err)
 		}
-		if s.Next <= at {
+		if !beyond(at.step(), s.Next, at.Next) {
 			continue
 		}
 		if err := l.setval(ctx, name, s.Next, s.UsedUp, "sequence "+s.Name); err != nil {
@@ -490,43 +493,69 @@ func (l *pgLoader) schemaSequences(ctx context.Context, seqs []Sequence) error {
 	return nil
 }
 
-// counter is the value sequence seq (its catalog name, quoted as it
-// must be) hands out next: nextOf its state.
-func (l *pgLoader) counter(ctx context.Context, seq string) (int64, error) {
-	var last int64
-	var called bool
-	if err := l.conn.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+seq).Scan(&last, &called); err != nil {
-		return 0, err
+// counter reads sequence seq (its catalog name, quoted as it must be) on
+// the target: the value it hands out next and its increment, whose sign
+// says which way "past" is: the target's sequence is the one that hands
+// out the ids. src is the source's reading of it; one that counted the
+// other way (a migration since turned it round) is told of, as the
+// source's next value is then unlikely to be past anything the target
+// hands out, and the loaded values alone set it.
+func (l *pgLoader) counter(ctx context.Context, seq string, src Sequence) (Sequence, error) {
+	at, err := readSequence(ctx, l.conn, seq)
+	if err != nil {
+		return at, err
 	}
-	next, _ := nextOf(last, called) // used up at the largest bigint: no value is past it
-	return next, nil
+	if src.Increment == 0 || src.Increment < 0 == (at.step() < 0) {
+		return at, nil
+	}
+	var oid uint32
+	if err := l.conn.QueryRowContext(ctx, `SELECT $1::regclass::oid`, seq).Scan(&oid); err != nil {
+		return at, err
+	}
+	if !l.otherWay[oid] {
+		l.im.log.Warn("the sequence counts the other way from the source's: it is set past the loaded values in its own direction",
+			"sequence", seq, "source_increment", src.Increment, "target_increment", at.step())
+		if l.otherWay == nil {
+			l.otherWay = map[uint32]bool{}
+		}
+		l.otherWay[oid] = true
+	}
+	return at, nil
 }
 
 // setval sets sequence seq (its catalog name, quoted as it must be) so
 // that its next nextval returns next, or, usedUp, none. A next one past
-// the sequence's maximum is a sequence the source used up (a serial
-// column's integer counter at 2147483647): it is left used up, its next
-// nextval failing as the source's would. One further past is a target
-// whose sequence is narrower than the source's, which cannot hand out
-// what the source would: an error, with what to do.
+// the sequence's bound in its direction (its maximum, or the minimum of
+// one that counts down) by at most its increment is a sequence the
+// source used up (a serial column's integer counter at 2147483647): it
+// is left used up, its next nextval failing as the source's would. One
+// further past is a target whose sequence is narrower than the source's,
+// which cannot hand out what the source would: an error, with what to
+// do.
 func (l *pgLoader) setval(ctx context.Context, seq string, next int64, usedUp bool, what string) error {
-	var top, step int64
+	var lo, hi, step int64
 	var oid uint32
-	if err := l.conn.QueryRowContext(ctx, `SELECT seqrelid, seqmax, seqincrement FROM pg_sequence WHERE seqrelid = $1::regclass`, seq).Scan(&oid, &top, &step); err != nil {
+	if err := l.conn.QueryRowContext(ctx, `SELECT seqrelid, seqmin, seqmax, seqincrement FROM pg_sequence WHERE seqrelid = $1::regclass`, seq).Scan(&oid, &lo, &hi, &step); err != nil {
 		return fmt.Errorf("%s: %w", what, err)
 	}
+	// How far next is past the bound, and how far one nextval goes: as
+	// unsigned differences, which int64 cannot hold across its range.
+	bound, side, gap, reach := hi, "maximum", uint64(next-hi), uint64(step)
+	if step < 0 {
+		bound, side, gap, reach = lo, "minimum", uint64(lo-next), uint64(-step)
+	}
 	called := false
-	if step > 0 && (usedUp || next > top) {
-		// One past the maximum is the source's own sequence used up only
-		// where the source is PostgreSQL too (a serial's integer at
+	if usedUp || beyond(step, next, bound) {
+		// One step past the bound is the source's own sequence used up
+		// only where the source is PostgreSQL too (a serial's integer at
 		// 2147483647); another engine's counter is no sequence with a
-		// maximum: it is the target's that is narrower.
-		if !usedUp && (next-1 > top || l.im.m.Source.Engine != database.Postgres) {
-			return fmt.Errorf("%s: the source's next value, %d, is past the target's maximum, %d (its column or sequence is narrower than the source's): widen it (ALTER SEQUENCE %s AS bigint, and its column) and run the import again", what, next, top, seq)
+		// bound: it is the target's that is narrower.
+		if !usedUp && (gap > reach || l.im.m.Source.Engine != database.Postgres) {
+			return fmt.Errorf("%s: the source's next value, %d, is past the target's %s, %d (its column or sequence is narrower than the source's): widen it (ALTER SEQUENCE %s AS bigint, and its column) and run the import again", what, next, side, bound, seq)
 		}
-		next, called = top, true
+		next, called = bound, true
 		if !l.usedUp[oid] {
-			l.im.log.Warn("the sequence is used up, as the source's was: its next value would be past its maximum", "sequence", seq, "maximum", top)
+			l.im.log.Warn("the sequence is used up, as the source's was: its next value would be past its "+side, "sequence", seq, side, bound)
 		}
 		if l.usedUp == nil {
 			l.usedUp = map[uint32]bool{}
@@ -549,32 +578,43 @@ func (l *pgLoader) sequences(ctx context.Context, tables []TableExport) error {
 			if !seq.Valid {
 				continue
 			}
-			next := int64(1)
-			sourceUsedUp := false
+			what := fmt.Sprintf("sequence %s of %s.%s", seq.String, t.Name, c.Name)
+			var src Sequence
+			found := false
 			for _, s := range t.Sequences {
 				if s.Column == c.Name {
-					next, sourceUsedUp = s.Next, s.UsedUp
+					src, found = s, true
 				}
-			}
-			// The next value is past both the source's counter and the
-			// largest loaded value.
-			what := fmt.Sprintf("sequence %s of %s.%s", seq.String, t.Name, c.Name)
-			var top sql.NullInt64
-			if err := l.conn.QueryRowContext(ctx, `SELECT max(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
-				return fmt.Errorf("%s: %w", what, err)
-			}
-			usedUp := sourceUsedUp || top.Valid && top.Int64 == math.MaxInt64 // no bigint past it
-			if top.Valid && !usedUp {
-				next = max(next, top.Int64+1)
 			}
 			// Never backwards: schemaSequences may have set it further
 			// (the source's counter read again later in the export, a
 			// service writing meanwhile: sequences are not in a snapshot).
-			at, err := l.counter(ctx, seq.String)
+			at, err := l.counter(ctx, seq.String, src)
 			if err != nil {
 				return fmt.Errorf("%s: %w", what, err)
 			}
-			if !usedUp && at > next {
+			step := at.step()
+			next, usedUp := at.Next, src.UsedUp
+			if found {
+				next = src.Next
+			}
+			// The next value is past both the source's counter and every
+			// loaded value, in the sequence's direction: past the largest
+			// for one that counts up, the smallest for one that counts
+			// down.
+			edge := "max"
+			if step < 0 {
+				edge = "min"
+			}
+			var top sql.NullInt64
+			if err := l.conn.QueryRowContext(ctx, `SELECT `+edge+`(`+quoteDouble(c.Name)+`)::bigint FROM `+pgFrom(&t.Table)).Scan(&top); err != nil {
+				return fmt.Errorf("%s: %w", what, err)
+			}
+			if top.Valid && !usedUp {
+				past, ok := pastValue(step, top.Int64)
+				next, usedUp = furthest(step, next, past), !ok // no bigint past it
+			}
+			if !usedUp && !beyond(step, next, at.Next) {
 				continue
 			}
 			if err := l.setval(ctx, seq.String, next, usedUp, what); err != nil {

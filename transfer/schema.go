@@ -57,21 +57,85 @@ type Sequence struct {
 	Name string `json:"name,omitempty"`
 	// Next is the value the counter would hand out next.
 	Next int64 `json:"next"`
-	// UsedUp: the counter handed out the largest bigint, and has no next
-	// (Next is that largest value then).
+	// UsedUp: the counter handed out the last bigint in its direction
+	// (the largest, or the smallest for one that counts down), and has
+	// no next (Next is that last value then).
 	UsedUp bool `json:"used_up,omitempty"`
+	// Increment is a PostgreSQL sequence's step, negative for one that
+	// counts down. 0 is 1: another engine's counter, or an export written
+	// before ferry recorded it.
+	Increment int64 `json:"increment,omitempty"`
 }
 
-// nextOf is the next value of a PostgreSQL sequence whose last_value and
-// is_called are last and called: Next and UsedUp of a Sequence.
-func nextOf(last int64, called bool) (int64, bool) {
+// step is the counter's increment, 1 unless the source recorded another.
+func (s Sequence) step() int64 {
+	if s.Increment == 0 {
+		return 1
+	}
+	return s.Increment
+}
+
+// nextOf is the next value of a PostgreSQL sequence whose last_value,
+// is_called and increment are last, called and step: Next and UsedUp of
+// a Sequence. Used up is a last+step past the last bigint, which int64
+// cannot hold; a next past the sequence's own bound is the target's
+// to judge (setval), where that bound may differ.
+func nextOf(last int64, called bool, step int64) (int64, bool) {
 	switch {
 	case !called:
 		return last, false
-	case last == math.MaxInt64:
+	case step > 0 && last > math.MaxInt64-step, step < 0 && last < math.MinInt64-step:
 		return last, true
 	}
-	return last + 1, false
+	return last + step, false
+}
+
+// beyond reports whether a is past b in the direction of step: greater
+// for a counter that counts up, smaller for one that counts down.
+func beyond(step, a, b int64) bool {
+	if step < 0 {
+		return a < b
+	}
+	return a > b
+}
+
+// pastValue is the value next to v in the direction of step (v+1, or v-1
+// for a counter that counts down), and false when v is the last bigint
+// that way, with none past it.
+func pastValue(step, v int64) (int64, bool) {
+	switch {
+	case step < 0 && v == math.MinInt64, step > 0 && v == math.MaxInt64:
+		return v, false
+	case step < 0:
+		return v - 1, true
+	}
+	return v + 1, true
+}
+
+// furthest is the furthest of vs in the direction of step.
+func furthest(step int64, vs ...int64) int64 {
+	out := vs[0]
+	for _, v := range vs[1:] {
+		if beyond(step, v, out) {
+			out = v
+		}
+	}
+	return out
+}
+
+// readSequence reads PostgreSQL sequence seq (named as SQL spells it,
+// quoted as it must be): the Next, UsedUp and Increment of a Sequence.
+func readSequence(ctx context.Context, q querier, seq string) (Sequence, error) {
+	var s Sequence
+	var last int64
+	var called bool
+	err := q.QueryRowContext(ctx, `SELECT s.last_value, s.is_called, p.seqincrement FROM `+seq+` s
+		JOIN pg_sequence p ON p.seqrelid = $1::regclass`, seq).Scan(&last, &called, &s.Increment)
+	if err != nil {
+		return s, err
+	}
+	s.Next, s.UsedUp = nextOf(last, called, s.Increment)
+	return s, nil
 }
 
 func (t *Table) column(name string) *Column {
@@ -162,13 +226,11 @@ func describePostgres(ctx context.Context, q querier, t *Table) error {
 		return err
 	}
 	for _, s := range seqs {
-		// last_value is the last one handed out once is_called is true.
-		var last int64
-		var called bool
-		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+s.Name).Scan(&last, &called); err != nil {
+		r, err := readSequence(ctx, q, s.Name)
+		if err != nil {
 			return fmt.Errorf("read sequence %s: %w", s.Name, err)
 		}
-		s.Next, s.UsedUp = nextOf(last, called)
+		s.Next, s.UsedUp, s.Increment = r.Next, r.UsedUp, r.Increment
 		t.Sequences = append(t.Sequences, s)
 	}
 	t.PrimaryKey, err = strs(ctx, q, `SELECT a.attname FROM pg_constraint c
@@ -381,15 +443,14 @@ func schemaSequences(ctx context.Context, q querier, skip func(string) bool) ([]
 	}
 	var out []Sequence
 	for i, name := range names {
-		var last int64
-		var called bool
-		if err := q.QueryRowContext(ctx, `SELECT last_value, is_called FROM `+name).Scan(&last, &called); err != nil {
+		s, err := readSequence(ctx, q, name)
+		if err != nil {
 			return nil, fmt.Errorf("read sequence %s: %w", name, err)
 		}
-		next, usedUp := nextOf(last, called)
 		// The name without the schema (the target's may differ), and
 		// unquoted: the import quotes it.
-		out = append(out, Sequence{Name: bare[i], Next: next, UsedUp: usedUp})
+		s.Name = bare[i]
+		out = append(out, s)
 	}
 	return out, nil
 }
