@@ -105,7 +105,11 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping, bulkRows: opts.bulkRows}, rep: rep,
 			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())),
 			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind, filters: filters, estimates: estimates}}
-		return im.run(ctx)
+		if err := im.run(ctx); err != nil {
+			im.finalVersion(ctx)
+			return err
+		}
+		return nil
 	})
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -321,7 +322,8 @@ func TestLoadDataDuplicateKey(t *testing.T) {
 		target := testdb.New(t, database.MySQL).DB
 		_, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{bulkRows: bulk})
 		if err == nil || !strings.Contains(err.Error(), "Duplicate entry") || !strings.Contains(err.Error(), "table ev") ||
-			!strings.Contains(err.Error(), "and SQLite, where these rows were exported from, compares them exactly") {
+			!strings.Contains(err.Error(), "and SQLite, where these rows were exported from, compares them exactly") ||
+			!strings.Contains(err.Error(), "if they are the same key, the source holds it twice") {
 			t.Fatalf("import (bulkRows %d) of keys MySQL finds equal: %v", bulk, err)
 		}
 		var n int
@@ -386,6 +388,10 @@ func TestImportAcrossEnginesRefusesValues(t *testing.T) {
 	}
 	if ps := rep.Problems; len(ps) != 1 || ps[0].Table != "runs" || ps[0].Chunk != m.table("runs").Chunks[0].Name || ps[0].What != "value" {
 		t.Errorf("the report's problems: %+v, want one value problem in runs' chunk", ps)
+	}
+	// No run goes past the value: status and the release gate say so.
+	if u, err := UnfinishedImports(ctx, target, serviceMigrator(t, target).Table()); err != nil || len(u) != 1 || !u[0].Refused || !u[0].Stuck() || u[0].Command() != "" {
+		t.Errorf("unfinished after a load stopped at a value: %+v %v", u, err)
 	}
 	var n int64
 	if err := target.QueryRowContext(ctx, "SELECT count(*) FROM runs").Scan(&n); err != nil || n != 0 {
@@ -731,5 +737,23 @@ func TestTextualKey(t *testing.T) {
 		if got := textual(between(msg, "entry '", "' for key")); got != want {
 			t.Errorf("%s: textual %v", msg, got)
 		}
+	}
+}
+
+// TestUnownedSequenceAcross: a PostgreSQL sequence no column owns has no
+// place in MySQL or SQLite; the import says which it leaves behind.
+func TestUnownedSequenceAcross(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.Postgres).DB
+	st, m, _ := exportOf(t, src, map[string]string{"001_t.sql": "-- +ferry up\nCREATE SEQUENCE ticket_seq START 1371;\nCREATE TABLE tickets (id serial PRIMARY KEY, n bigint);\n"},
+		[]string{"INSERT INTO tickets (n) VALUES (nextval('ticket_seq'))"}, ExportOptions{})
+	target := testdb.New(t, database.SQLite).DB
+	tmig := migratorOf(t, map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE tickets (id INTEGER PRIMARY KEY AUTOINCREMENT, n INTEGER);\n"})(target)
+	var log bytes.Buffer
+	if _, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&log, nil))}}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "the source's sequences that no column owns are not carried") || !strings.Contains(log.String(), "ticket_seq (next 1372)") || strings.Contains(log.String(), "tickets_id_seq") {
+		t.Errorf("the import's log does not name the sequence it left behind (and only it):\n%s", log.String())
 	}
 }

@@ -217,12 +217,24 @@ func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *mig
 	err = im.run(ctx)
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
 	if err != nil {
+		im.finalVersion(ctx)
 		if ctx.Err() != nil {
 			err = fmt.Errorf("%w (interrupted: run the same command again; it goes on from where it stopped)", err)
 		}
 		return rep, db.URL.Redact(fmt.Errorf("import of export %s into %s: %w", id, db.URL, err))
 	}
 	return rep, nil
+}
+
+// finalVersion sets the report's final version to the version the target
+// is at after a failed run (the latest only when it got there).
+func (im *importer) finalVersion(ctx context.Context) {
+	if im.rep.Planned {
+		return // the version the import would reach
+	}
+	if st, err := im.mig.Status(context.WithoutCancel(ctx)); err == nil {
+		im.rep.FinalVersion = st.CurrentVersion
+	}
 }
 
 type importer struct {
@@ -354,18 +366,23 @@ func (im *importer) run(ctx context.Context) error {
 	// The export's --resume is SQL of the source's engine, placeholders
 	// and all: it is not run on another engine at the end of a load.
 	if q := m.Quiesce; q != nil && q.Count() > 0 && !im.opts.KeepPaused && im.opts.Resume == "" && im.cross() {
-		return fmt.Errorf("%w: it paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[5]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[6]s); nothing was changed", ErrResumeChoice, q.Count(), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
+		return fmt.Errorf("%w: it paused %d workloads (%s), and its --resume statement is %s SQL, which a %s target is not given: import with --resume giving the statement for %[5]s, or with --keep-paused and resume them in the target by hand (the export's statement: %[6]s); nothing was changed", ErrResumeEngine, q.Count(), q.pausedList(), m.Source.Engine, im.db.URL.Kind, q.Resume)
 	}
 	if err := im.resumeChosen(); err != nil && !im.opts.Plan {
 		return err
 	}
+	var planErr error // what the import would stop at, said after the plan
 	// An encrypted export's key is opened first: a wrong key changes
 	// nothing.
 	if im.st != nil {
 		key, err := im.st.exportKey(ctx, m, im.opts.Identities)
-		if errors.Is(err, ErrKey) && im.opts.Plan && len(im.opts.Identities) == 0 {
+		if errors.Is(err, ErrKey) && im.opts.Plan {
 			// A plan reads the manifest, which is not encrypted: the
-			// key is the import's to open.
+			// key is the import's to open. A wrong one fails the plan,
+			// once it is printed.
+			if len(im.opts.Identities) > 0 {
+				planErr = err
+			}
 			im.keyNeeded, err = err, nil
 		}
 		if err != nil {
@@ -395,7 +412,9 @@ func (im *importer) run(ctx context.Context) error {
 	if im.st != nil {
 		// A chunk not in the store is found before anything changes
 		// (a damaged one only as it is read).
-		missing, err := im.st.missingChunks(ctx, m, func(table string) bool { return hasStep(im.done, stepTable+table) })
+		// Every table's: a loaded table's chunks are read again by a
+		// verification that compares converted or mapped rows.
+		missing, err := im.st.missingChunks(ctx, m)
 		if err != nil {
 			return err
 		}
@@ -405,7 +424,11 @@ func (im *importer) run(ctx context.Context) error {
 			if len(missing) > 1 {
 				more = fmt.Sprintf(" (and %d more chunks)", len(missing)-1)
 			}
-			return fmt.Errorf("%w: %s%s: nothing was changed; restore the export's objects from a copy of the store, or export again (`ferry export verify %s` checks every chunk)", ErrCorrupt, missing[0].Detail, more, shellQuote(im.rep.Store+"/"+m.ID))
+			err := fmt.Errorf("%w: %s%s: nothing was changed; restore the export's objects from a copy of the store, or export again (`ferry export verify %s` checks every chunk)", ErrCorrupt, missing[0].Detail, more, ShellQuote(im.rep.Store+"/"+m.ID))
+			if !im.opts.Plan {
+				return err
+			}
+			planErr = errors.Join(planErr, err) // said after the plan
 		}
 		if hasStep(im.done, stepDamaged) && !im.opts.Plan {
 			// Restored, or so it is hoped: the load says otherwise if not.
@@ -503,12 +526,26 @@ func (im *importer) run(ctx context.Context) error {
 	if im.opts.Plan {
 		im.rep.Planned = true
 		// A plan that says the import would refuse fails as it would.
-		return errors.Join(mappingErr, im.resumeChosen())
+		return errors.Join(mappingErr, im.resumeChosen(), planErr)
 	}
-	if err := im.createLedger(ctx); err != nil {
-		return err
-	}
-	if err := im.markStart(ctx); err != nil {
+	// The check for other imports and this one's mark are one step, under
+	// the migration lock: two imports of different exports started at once
+	// each passed the check before the other's mark, and then each refused
+	// for the other's, for good.
+	err = im.mig.WithLock(ctx, func(context.Context, migrate.Querier) error {
+		if err := im.createLedger(ctx); err != nil {
+			return err
+		}
+		done, err := im.readLedger(ctx)
+		if err != nil {
+			return err
+		}
+		for step, n := range done {
+			im.done[step] = n // another run of this import's
+		}
+		return im.markStart(ctx)
+	})
+	if err != nil {
 		return err
 	}
 	if !im.mapped && status.CurrentVersion < m.Source.SchemaVersion {
@@ -538,11 +575,9 @@ func (im *importer) run(ctx context.Context) error {
 	}
 	res, err := im.mig.Up(ctx, migrate.UpOptions{})
 	if err != nil {
-		// The report says the version it is really at, not the latest.
+		// The report says the version it is really at, not the latest
+		// (finalVersion reads it; this, if it cannot).
 		im.rep.FinalVersion = max(status.CurrentVersion, m.Source.SchemaVersion)
-		if st, serr := im.mig.Status(context.WithoutCancel(ctx)); serr == nil {
-			im.rep.FinalVersion = st.CurrentVersion
-		}
 		return fmt.Errorf("the data is loaded and verified at version %d; migrating it to the latest version failed: %w", m.Source.SchemaVersion, migrationsError{ErrFinalMigrations, err})
 	}
 	if res != nil && res.To > 0 {
@@ -742,6 +777,11 @@ func (im *importer) excludeWith() string {
 	}
 	return "ferry export"
 }
+
+// ErrResumeEngine is wrapped by the error of an import into another
+// engine of an export that paused workloads, not given a --resume
+// statement of its own or --keep-paused.
+var ErrResumeEngine = errors.New("the export's --resume statement is another engine's SQL")
 
 // ErrResumeChoice is wrapped by the error of an import of an export that
 // paused workloads, or of ferry export resume, when it is not told what

@@ -22,7 +22,7 @@ import (
 // PostgreSQL and SQLite compare the characters.
 const (
 	collationFromMySQL = "MySQL, where these rows were exported from, matched these text keys by the column's collation (by default ignoring case, accents and trailing spaces) and %s matches them exactly: make each referencing row's key equal to its parent's on the source, and export again"
-	collationIntoMySQL = "MySQL compares text keys by the column's collation (by default ignoring case, accents and trailing spaces) and %s, where these rows were exported from, compares them exactly, so two keys that differ only so are one key here: give the column a binary collation (COLLATE utf8mb4_bin) in a migration, or make the keys differ on the source"
+	collationIntoMySQL = "if the source's two keys differ only in case, accents or trailing spaces: MySQL compares text keys by the column's collation (by default ignoring those) and %s, where these rows were exported from, compares them exactly, so they are one key here: give the column a binary collation (COLLATE utf8mb4_bin) in a migration, or make the keys differ on the source; if they are the same key, the source holds it twice, which the target's unique key refuses"
 )
 
 // keyCollation adds what the engines' comparison of text says to a load's

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -23,6 +24,9 @@ const (
 	// not as the manifest says; a run after the export's objects are
 	// restored goes on (and deletes the mark).
 	stepDamaged = "damaged"
+	// stepRefused: the load stopped at a value the target cannot take
+	// (ErrValue), which every run meets again.
+	stepRefused = "refused"
 	stepDone    = "done"
 	stepTable   = "table:"
 	// stepFrom + where the export is (--from): ferry before it ignores
@@ -39,6 +43,10 @@ const (
 )
 
 func ledgerTable(history string) string { return history + "_import" }
+
+// ErrOtherImport is wrapped by the error of an import (or copy) into a
+// database that holds another import that has not finished.
+var ErrOtherImport = errors.New("another import into the database has not finished")
 
 const stepMapped = "mapped"
 
@@ -95,11 +103,11 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		switch {
 		case otherDone[id]:
 		case otherMismatch[id] && !otherCopy[id]:
-			return nil, fmt.Errorf("the import of export %s into this database found that the rows it loaded differ from the export's, and cannot be finished: drop this database, create it empty, and import again", id)
+			return nil, fmt.Errorf("%w: the import of export %s into this database found that the rows it loaded differ from the export's, and cannot be finished: drop this database, create it empty, and import again", ErrOtherImport, id)
 		case otherCopy[id]:
-			return nil, fmt.Errorf("a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", id)
+			return nil, fmt.Errorf("%w: a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", ErrOtherImport, id)
 		default:
-			return nil, fmt.Errorf("an import of export %s into this database did not finish: run that import again to finish it", id)
+			return nil, fmt.Errorf("%w: an import of export %s into this database has not finished (it is running, or it was cut short: then run that import again to finish it); one import at a time into a database, into an empty one", ErrOtherImport, id)
 		}
 	}
 	if len(done) == 0 {

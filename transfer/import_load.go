@@ -208,15 +208,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		_ = im.restores.wait()
 	}()
 	if err := im.loadGroups(ctx, groups, loaders, byName); err != nil {
-		if errors.Is(err, ErrCorrupt) && im.direct == nil && ctx.Err() == nil {
-			// For ferry status, and the release gate: running it again
-			// helps only once the export is restored.
-			if merr := im.mark(ctx, nil, stepDamaged, 0); merr != nil {
-				im.log.Warn("could not record in the import ledger that the export is damaged", "error", merr)
-			}
-			return fmt.Errorf("%w; the tables loaded before it stay loaded: %s", err, damagedAdvice(im.rep.Store+"/"+im.m.ID, "the same import again"))
-		}
-		return err
+		return im.stopped(ctx, err)
 	}
 	// The verification opens --jobs connections of its own: only the
 	// first loader's stays (for the checks of foreign keys and sequences).
@@ -227,7 +219,7 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	began = time.Now()
 	problems, err := im.verify(ctx, ld)
 	if err != nil {
-		return err
+		return im.stopped(ctx, err)
 	}
 	im.log.Info("tables verified", "export", m.ID, "problems", len(problems), "duration", time.Since(began).Round(time.Millisecond))
 	im.rep.Problems = append(im.rep.Problems, problems...)
@@ -585,6 +577,32 @@ func (im *importer) readLines(ctx context.Context, t *TableExport, stream, sum b
 		return fmt.Errorf("%w: the rows of table %s's chunks add up to row checksum %s, the manifest says %s: the export was changed after it was taken (`ferry export verify` names the chunk)", ErrCorrupt, t.Name, got, t.RowChecksum)
 	}
 	return nil
+}
+
+// stopped records in the ledger why the load or the verification stopped
+// with err, when no run can go past it as things are, for ferry status and
+// the release gate: a value the target cannot take (every run meets it),
+// or a chunk missing or damaged (a run helps once the export is
+// restored). It returns err, with what to do for a damaged export.
+func (im *importer) stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return err // interrupted: a run again goes on
+	}
+	switch {
+	case errors.Is(err, ErrValue):
+		if merr := im.mark(ctx, nil, stepRefused, 0); merr != nil {
+			im.log.Warn("could not record in the import ledger that the load met a value the target cannot take", "error", merr)
+		}
+	case errors.Is(err, ErrCorrupt) && im.direct == nil:
+		if merr := im.mark(ctx, nil, stepDamaged, 0); merr != nil {
+			im.log.Warn("could not record in the import ledger that the export is damaged", "error", merr)
+		}
+		if !slices.ContainsFunc(im.rep.Problems, func(p Problem) bool { return p.What == "chunk" }) {
+			im.rep.Problems = append(im.rep.Problems, loadProblem(nil, err)) // met by the verification
+		}
+		return fmt.Errorf("%w; the tables loaded before it stay loaded: %s", err, damagedAdvice(im.rep.Store+"/"+im.m.ID, "the same import again"))
+	}
+	return err
 }
 
 // A chunkError is the error met in a chunk of an exported table: the

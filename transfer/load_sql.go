@@ -587,7 +587,27 @@ func backquoted(s string) string {
 }
 
 // schemaSequences: MySQL and SQLite have no sequences apart from columns.
-func (l *sqlLoader) schemaSequences(context.Context, []Sequence) error { return nil }
+// schemaSequences: MySQL and SQLite have no sequences of their own, only
+// a table's counter (set by sequences); a PostgreSQL sequence no column
+// owns is not carried, and the operator is told which.
+func (l *sqlLoader) schemaSequences(_ context.Context, seqs []Sequence) error {
+	owned := map[string]bool{}
+	for _, t := range l.im.m.Tables {
+		for _, s := range t.Sequences {
+			owned[s.Name[strings.LastIndex(s.Name, ".")+1:]] = true // "public.runs_id_seq"
+		}
+	}
+	var left []string
+	for _, s := range seqs {
+		if !owned[s.Name] {
+			left = append(left, fmt.Sprintf("%s (next %d)", s.Name, s.Next))
+		}
+	}
+	if len(left) > 0 {
+		l.im.log.Warn("the source's sequences that no column owns are not carried: "+l.kind+" has no sequences; set whatever uses them by hand", "sequences", strings.Join(left, ", "))
+	}
+	return nil
+}
 
 func (l *sqlLoader) sequences(ctx context.Context, tables []TableExport) error {
 	for _, t := range tables {

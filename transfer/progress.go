@@ -33,6 +33,9 @@ type Unfinished struct {
 	// missing or damaged: running it again helps only once the export's
 	// objects are restored.
 	Damaged bool `json:"export_damaged,omitempty"`
+	// Refused says its load stopped at a value the target cannot take:
+	// every run meets it again, so it cannot be finished.
+	Refused bool `json:"value_refused,omitempty"`
 	// From is where the export is, as ferry import --from takes it (""
 	// when the ledger does not say: an import by an older ferry).
 	From string `json:"from,omitempty"`
@@ -48,14 +51,15 @@ type Unfinished struct {
 // Command is the ferry import command that finishes it ("" when the
 // ledger does not say where the export is).
 func (u Unfinished) Command() string {
-	if u.From == "" || u.Mismatch || u.Copy {
+	if u.From == "" || u.Copy || u.Stuck() {
 		return "" // nothing finishes it (see Finish)
 	}
-	return strings.TrimSpace("ferry import --from " + shellQuote(u.From) + " " + u.Flags)
+	return strings.TrimSpace("ferry import --from " + ShellQuote(u.From) + " " + u.Flags)
 }
 
-// shellQuote quotes s for a POSIX shell, when it needs it.
-func shellQuote(s string) string {
+// ShellQuote quotes s for a POSIX shell, when it needs it (for the
+// commands ferry prints to run).
+func ShellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
 		return s
 	}
@@ -66,7 +70,7 @@ func shellQuote(s string) string {
 func shellJoin(args []string) string {
 	q := make([]string, len(args))
 	for i, a := range args {
-		q[i] = shellQuote(a)
+		q[i] = ShellQuote(a)
 	}
 	return strings.Join(q, " ")
 }
@@ -79,10 +83,16 @@ func (u Unfinished) What() string {
 	return "the import of export " + u.ExportID
 }
 
+// Stuck says that no run can finish it: its verification failed, or its
+// load met a value the target cannot take. Its database is to be made
+// anew. (A copy cut short cannot be finished either, but one may still be
+// running.)
+func (u Unfinished) Stuck() bool { return u.Mismatch || u.Refused }
+
 // IfCutShort is what to do about it if no import is running: finish it
 // (if it was cut short), or, when its verification failed, start anew.
 func (u Unfinished) IfCutShort() string {
-	if u.Mismatch || u.Damaged {
+	if u.Mismatch || u.Refused || u.Damaged {
 		return u.Finish()
 	}
 	return "if it was cut short, " + u.Finish()
@@ -90,6 +100,13 @@ func (u Unfinished) IfCutShort() string {
 
 // Finish says how to finish it once it was cut short.
 func (u Unfinished) Finish() string {
+	if u.Refused {
+		fix := "change the value at the source and export again, or the target column's type with a migration; then drop the database, create it empty, and import again"
+		if u.Copy {
+			fix = "change the value at the source, or the target column's type with a migration; then drop the database, create it empty, and copy again"
+		}
+		return "its load stopped at a value the target cannot take, which running it again meets too, so it cannot be finished: " + fix
+	}
 	if u.Copy {
 		return "a copy cannot be finished: drop the database, create it empty, and copy again"
 	}
@@ -113,7 +130,7 @@ func (u Unfinished) Finish() string {
 // damagedAdvice says what to do about the export at from (STORE/ID) whose
 // chunk stopped a load: again is the import to run again, "... again".
 func damagedAdvice(from, again string) string {
-	return "`ferry export verify " + shellQuote(from) + "` names every damaged chunk; restore the export's objects from a copy of the store and run " + again + " (it goes on from where it stopped), or drop the database, create it empty, and import a new export"
+	return "`ferry export verify " + ShellQuote(from) + "` names every damaged chunk; restore the export's objects from a copy of the store and run " + again + " (it goes on from where it stopped), or drop the database, create it empty, and import a new export"
 }
 
 // Unfinished returns the imports into db (whose history table is
@@ -166,6 +183,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u.Mismatch = true
 		case step == stepDamaged:
 			u.Damaged = true
+		case step == stepRefused:
+			u.Refused = true
 		case strings.HasPrefix(step, stepFrom):
 			u.From = step[len(stepFrom):]
 		case strings.HasPrefix(step, stepFlags):

@@ -320,10 +320,9 @@ type chunkReader struct {
 }
 
 // missingChunks returns a "chunk" problem for every chunk of m's tables
-// that the store does not hold, but those of the tables skip names: one
-// listing, for an import to refuse before it changes anything rather
-// than when the table's turn comes.
-func (s *Store) missingChunks(ctx context.Context, m *Manifest, skip func(table string) bool) ([]Problem, error) {
+// that the store does not hold: one listing, for an import to refuse
+// before it changes anything rather than when the table's turn comes.
+func (s *Store) missingChunks(ctx context.Context, m *Manifest) ([]Problem, error) {
 	keys, err := s.s.Keys(ctx, m.ID+"/")
 	if err != nil {
 		return nil, err
@@ -334,9 +333,6 @@ func (s *Store) missingChunks(ctx context.Context, m *Manifest, skip func(table 
 	}
 	var problems []Problem
 	for _, t := range m.Tables {
-		if skip(t.Name) {
-			continue
-		}
 		for _, c := range t.Chunks {
 			if !have[m.ID+"/"+c.Name] {
 				problems = append(problems, Problem{Table: t.Name, Chunk: c.Name, What: "chunk", Detail: m.ID + "/" + c.Name + " is missing"})

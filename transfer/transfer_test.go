@@ -1374,7 +1374,7 @@ func TestQuiesce(t *testing.T) {
 			// Another engine is not given the source's --resume SQL: the
 			// import refuses before it changes anything.
 			other := testdb.New(t, database.SQLite).DB
-			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); !errors.Is(err, ErrResumeChoice) || !strings.Contains(err.Error(), "--keep-paused") ||
+			if _, err := Import(ctx, st, m.ID, other, serviceMigrator(t, other), ImportOptions{}); !errors.Is(err, ErrResumeEngine) || !strings.Contains(err.Error(), "--keep-paused") ||
 				!strings.Contains(err.Error(), "nothing was changed") || !strings.Contains(err.Error(), "2 workloads ([1], [3])") {
 				t.Errorf("an import of a paused export into another engine: %v", err)
 			}
@@ -2278,7 +2278,7 @@ func TestInputMessages(t *testing.T) {
 	if got, want := u.Command(), `ferry import --from 'file:///srv/my exports/20261130T000000Z-abcdef' --keep-paused --resume 'UPDATE dag SET paused = false WHERE id = $1' --dir '/srv/m;x'`; got != want {
 		t.Errorf("command:\n got %s\nwant %s", got, want)
 	}
-	if got := shellQuote("it's"); got != `'it'\''s'` {
+	if got := ShellQuote("it's"); got != `'it'\''s'` {
 		t.Errorf("shellQuote: %s", got)
 	}
 	if got := recordedFlags([]string{"--keep-paused", "--resume", strings.Repeat("x", 400)}); got != "--keep-paused --resume ..." {
@@ -2397,8 +2397,13 @@ func TestDamagedExportRestored(t *testing.T) {
 	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), c.Name+" is missing: nothing was changed") {
 		t.Fatalf("import of an export missing a chunk: %v", err)
 	}
-	if len(rep.Problems) != 1 || rep.Problems[0].Chunk != c.Name {
-		t.Errorf("problems: %+v", rep.Problems)
+	if len(rep.Problems) != 1 || rep.Problems[0].Chunk != c.Name || rep.FinalVersion != 0 {
+		t.Errorf("problems: %+v, final version %d (want 0: nothing changed)", rep.Problems, rep.FinalVersion)
+	}
+	// A plan shows its steps, and fails as the import would.
+	plan, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Plan: true})
+	if !errors.Is(err, ErrCorrupt) || !plan.Planned || len(plan.Steps) == 0 || len(plan.Problems) != 1 {
+		t.Errorf("a plan of an export missing a chunk: %v %+v", err, plan)
 	}
 	if status, err := tmig.Status(ctx); err != nil || status.AppliedCount != 0 {
 		t.Fatalf("the target after an import refused for a missing chunk: %d applied (%v)", status.AppliedCount, err)
@@ -2443,5 +2448,51 @@ func TestDamagedExportRestored(t *testing.T) {
 	}
 	if _, err := st.Manifest(ctx, m.ID); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "cut short or changed after the export wrote it: restore the export's objects from a copy of the store, or export again") {
 		t.Errorf("a manifest cut short: %v", err)
+	}
+}
+
+// TestConcurrentImports: two imports of different exports started at once
+// into one empty database: one finishes, the other refuses, changing
+// nothing of the first's (each checked for the other's mark before
+// either wrote its own, and both then refused for good).
+func TestConcurrentImports(t *testing.T) {
+	tdb := testdb.New(t, database.Postgres)
+	ctx := tctx(t)
+	smig := serviceAt2(t, tdb.DB, true)
+	st, err := OpenStore(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 2 {
+		m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{Options: Options{Now: func() time.Time { return time.Date(2026, 1, 1+i, 0, 0, 0, 0, time.UTC) }}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, m.ID)
+	}
+	for round := range 4 {
+		target := openURL(t, testdb.Create(t, tdb))
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, id := range ids {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = Import(ctx, st, id, target, serviceMigrator(t, target), ImportOptions{})
+			}()
+		}
+		wg.Wait()
+		if (errs[0] == nil) == (errs[1] == nil) {
+			t.Fatalf("round %d: two imports at once: %v / %v, want one to finish and one to refuse", round+1, errs[0], errs[1])
+		}
+		for _, err := range errs {
+			if err != nil && !errors.Is(err, ErrOtherImport) && !errors.Is(err, ErrNotEmpty) {
+				t.Errorf("round %d: the import that did not finish: %v", round+1, err)
+			}
+		}
+		if u, err := UnfinishedImports(ctx, target, serviceMigrator(t, target).Table()); err != nil || len(u) != 0 {
+			t.Errorf("round %d: unfinished imports after one finished: %+v %v", round+1, u, err)
+		}
 	}
 }

@@ -121,10 +121,19 @@ See docs/releases.md.`,
 				return a.printJSON(doc)
 			}
 			a.printf("Database %s is at schema version %d (releases from %s)\n", db.URL, s.CurrentVersion, man.Source)
+			once := ", once the import finishes"
 			for _, u := range unfinished {
-				label := "Import in progress:  "
+				label, what := "Import in progress:  ", "Import"
 				if u.Copy {
-					label = "Copy in progress:    "
+					label, what = "Copy in progress:    ", "Copy"
+				}
+				switch {
+				case u.Stuck():
+					label, once = fmt.Sprintf("%-21s", what+" failed:"), ", once the data is imported anew"
+					a.printf("%s%s into the database cannot be finished, so its data is incomplete: ferry launch and ferry wait refuse it; %s\n", label, u.What(), u.Finish())
+					continue
+				case u.Damaged:
+					label = "Import stopped:      "
 				}
 				a.printf("%s%s into the database has not finished, so its data is incomplete: ferry launch and ferry wait refuse until it finishes; %s\n", label, u.What(), u.IfCutShort())
 			}
@@ -140,7 +149,7 @@ See docs/releases.md.`,
 					ok = "yes"
 				}
 				if r.Compatible && len(unfinished) > 0 {
-					ok += ", once the import finishes"
+					ok += once
 				}
 				fmt.Fprintf(w, "%s\t%d\t%d and later\t%s\t%d\n", r.Name, r.Schema, r.Min(), ok, r.LiveInstances)
 			}
@@ -357,7 +366,7 @@ broke it, or a version is unknown); 2 for a usage error.`,
 					return "", err
 				}
 				for _, u := range imports {
-					if u.Mismatch {
+					if u.Stuck() {
 						return "", fmt.Errorf("%w: %s into it cannot be finished: %s", release.ErrNeverReady, u.What(), u.Finish())
 					}
 				}

@@ -115,6 +115,14 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 		if u.Verified {
 			state = "loaded and verified; the final migrations are left"
 		}
+		if u.ValueRefused {
+			what, again := "Import failed:       export", "change the value at the source and export again, or the target column's type with a migration; then drop this database, create it empty, and import again"
+			if u.Copy {
+				what, again = "Copy failed:        ", "change the value at the source, or the target column's type with a migration; then drop this database, create it empty, and copy again"
+			}
+			a.printf("%s %s: its load stopped at a value the target cannot take, which running it again meets too, so it cannot be finished: %s\n", what, u.ExportID, again)
+			continue
+		}
 		if u.VerificationFailed && u.Copy {
 			a.printf("Copy failed:         %s: its verification found the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again\n", u.ExportID)
 			continue

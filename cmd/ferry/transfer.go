@@ -423,15 +423,22 @@ docs/transfer.md.`,
 			} else {
 				// Set for encryption, and nothing encrypts: the export
 				// would hold in the clear what they name.
+				var set []string
 				for _, env := range []string{"FERRY_EXPORT_SENSITIVE", "FERRY_EXPORT_RECIPIENTS", "FERRY_EXPORT_PASSPHRASE"} {
-					if a.getenv(env) == "" {
-						continue
+					if a.getenv(env) != "" {
+						set = append(set, env)
+					}
+				}
+				if len(set) > 0 {
+					vars, is := strings.Join(set, " and "), "is"
+					if len(set) > 1 {
+						is = "are"
 					}
 					if a.getenv("FERRY_EXPORT_ENCRYPT") != "" {
 						// --encrypt '' turned the variable's mode off.
-						return usageErrorf("%s is set, but --encrypt \"\" turns off the encryption FERRY_EXPORT_ENCRYPT asks for, and this export would be in the clear: unset %[1]s to export in the clear, or drop --encrypt \"\"", env)
+						return usageErrorf("%s %s set, but --encrypt \"\" turns off the encryption FERRY_EXPORT_ENCRYPT asks for, and this export would be in the clear: unset %[1]s to export in the clear, or drop --encrypt \"\"", vars, is)
 					}
-					return usageErrorf("%s is set, but nothing encrypts this export, which would be in the clear: give --encrypt all or --encrypt sensitive (or set FERRY_EXPORT_ENCRYPT), or unset %[1]s", env)
+					return usageErrorf("%s %s set, but nothing encrypts this export, which would be in the clear: give --encrypt all or --encrypt sensitive (or set FERRY_EXPORT_ENCRYPT), or unset %[1]s", vars, is)
 				}
 			}
 			w, err := a.window(cmd, since, timeColumns, tables, exclude)
@@ -594,7 +601,7 @@ whose manifest cannot be read is reported on stderr.`,
 			for _, id := range incomplete {
 				msg := fmt.Sprintf("ferry: export %s has no manifest (it failed, was killed, or is still running); if none is running, `ferry export delete %s` removes it", id, st.At(id))
 				if q, _ := st.Quiesce(ctx, id); q != nil && !q.ResumedOnSource {
-					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded%s` resumes the %d workloads it paused on %s", st.At(id), q.KeyFlags(), q.Count(), q.Source)
+					msg += fmt.Sprintf(", after `ferry export resume %s --resume-recorded --database %s%s` resumes the %d workloads it paused there", st.At(id), transfer.ShellQuote(q.Source), q.KeyFlags(), q.Count())
 				}
 				a.eprintf("%s\n", msg)
 			}
@@ -817,7 +824,14 @@ An encrypted export seals the list with its key: give --identity or
 			if err != nil {
 				return err
 			}
-			db, err := a.open(ctx)
+			// The source: a mistyped SQLite path is not created.
+			u, err := a.databaseURL()
+			if err != nil {
+				return err
+			}
+			o := a.dbOptions(false)
+			o.NoCreate = true
+			db, err := database.OpenURL(ctx, u, o)
 			if err != nil {
 				return err
 			}
@@ -1083,10 +1097,12 @@ func (a *app) jsonFailures(run func(*cobra.Command, []string) error) func(*cobra
 }
 
 // transferUsage says whether err is for what the operator asked (exit 2):
-// a target that is not empty, a mapping, a window or a table selection
-// that does not fit, a copy onto its own source.
+// a target that is not empty or holds another import, a mapping, a window
+// or a table selection that does not fit, a copy onto its own source, a
+// source ferry does not manage, paused workloads it was not told how to
+// resume: each refused before anything changed.
 func transferUsage(err error) bool {
-	for _, e := range []error{transfer.ErrNotEmpty, transfer.ErrMapping, transfer.ErrWindow, transfer.ErrSelection, transfer.ErrSameDatabase, transfer.ErrResumeChoice} {
+	for _, e := range []error{transfer.ErrNotEmpty, transfer.ErrMapping, transfer.ErrWindow, transfer.ErrSelection, transfer.ErrSameDatabase, transfer.ErrResumeChoice, transfer.ErrResumeEngine, transfer.ErrOtherImport, transfer.ErrNoSource} {
 		if errors.Is(err, e) {
 			return true
 		}

@@ -779,6 +779,7 @@ func TestExportEncryptFromEnv(t *testing.T) {
 		{"FERRY_EXPORT_ENCRYPT=everything", `FERRY_EXPORT_ENCRYPT "everything": use all or sensitive`, nil},
 		// The mode turned off on the command line, the key still set.
 		{"FERRY_EXPORT_ENCRYPT=all FERRY_EXPORT_PASSPHRASE=pw", `FERRY_EXPORT_PASSPHRASE is set, but --encrypt "" turns off the encryption FERRY_EXPORT_ENCRYPT asks for`, []string{"--encrypt", ""}},
+		{"FERRY_EXPORT_SENSITIVE=a FERRY_EXPORT_PASSPHRASE=pw", "unset FERRY_EXPORT_SENSITIVE and FERRY_EXPORT_PASSPHRASE", nil},
 	} {
 		cmd := ferryCmd(dir, db.URLString, append([]string{"export", "--to", store}, c.args...)...)
 		cmd.Env = append(cmd.Env, strings.Fields(c.env)...)
@@ -917,6 +918,19 @@ func TestDamagedImportStatus(t *testing.T) {
 	}
 	if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "10m"); r.code != 1 || !strings.Contains(r.stderr, "waiting cannot make the database ready: the import of export 20261130T000000Z-aaaaaa into it cannot be finished") {
 		t.Errorf("wait on an import that cannot be finished: exit %d: %s", r.code, r.stderr)
+	}
+	// Nor can one whose load met a value the target cannot take.
+	if _, err := db.DB.ExecContext(context.Background(), "DELETE FROM ferry_migrations_import WHERE step = 'mismatch'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.DB.ExecContext(context.Background(), "INSERT INTO ferry_migrations_import VALUES ('20261130T000000Z-aaaaaa', 'refused', 0, '2026-11-30T00:00:00Z')"); err != nil {
+		t.Fatal(err)
+	}
+	if r := mustRun(t, dir, db.URLString, "status"); !strings.Contains(r.stdout, "Import failed:       export 20261130T000000Z-aaaaaa: its load stopped at a value the target cannot take, which running it again meets too") {
+		t.Errorf("status after a load stopped at a value: %s", r.stdout)
+	}
+	if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "10m"); r.code != 1 || !strings.Contains(r.stderr, "cannot be finished: its load stopped at a value") {
+		t.Errorf("wait on an import stopped at a value: exit %d: %s", r.code, r.stderr)
 	}
 }
 

@@ -65,6 +65,9 @@ type ImportInProgress struct {
 	// missing or damaged; running it again helps once the export's
 	// objects are restored.
 	ExportDamaged bool `json:"export_damaged,omitempty"`
+	// ValueRefused: its load stopped at a value the target cannot take;
+	// it cannot be finished (drop the database and import anew).
+	ValueRefused bool `json:"value_refused,omitempty"`
 	// From is where the export is (ferry import --from), when known.
 	From string `json:"from,omitempty"`
 	// Command is the ferry import command that finishes it, when known.
