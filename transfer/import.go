@@ -410,10 +410,10 @@ func (im *importer) run(ctx context.Context) error {
 		return nil
 	}
 	if im.st != nil {
-		// A chunk not in the store is found before anything changes
-		// (a damaged one only as it is read).
-		// Every table's: a loaded table's chunks are read again by a
-		// verification that compares converted or mapped rows.
+		// A chunk not in the store is found before anything changes (a
+		// damaged one only as it is read): every table's, since a
+		// verification that compares converted or mapped rows reads a
+		// loaded table's chunks again.
 		missing, err := im.st.missingChunks(ctx, m)
 		if err != nil {
 			return err
