@@ -320,7 +320,8 @@ func (tm *tableMap) mapped() *TableExport {
 			t.Columns = append(t.Columns, *tm.target.column(n.To))
 			for _, s := range tm.src.Sequences {
 				if s.Column == n.From {
-					t.Sequences = append(t.Sequences, Sequence{Column: n.To, Name: s.Name, Next: s.Next})
+					s.Column = n.To // the rest as the source's counter is
+					t.Sequences = append(t.Sequences, s)
 				}
 			}
 		}
