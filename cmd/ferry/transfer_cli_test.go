@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -819,12 +820,23 @@ func TestExportResumeSourceFails(t *testing.T) {
 		"00001_jobs.sql": "-- +ferry up\nCREATE TABLE jobs (id INTEGER PRIMARY KEY, paused INTEGER NOT NULL, name TEXT NOT NULL);\nINSERT INTO jobs VALUES (1, 0, 'a'), (2, 0, 'b');\n",
 	})
 	mustRun(t, dir, db.URLString, "up")
-	r := runFerry(t, dir, db.URLString, "export", "--to", filepath.Join(t.TempDir(), "exports"),
+	store := filepath.Join(t.TempDir(), "exports")
+	r := runFerry(t, dir, db.URLString, "export", "--to", store,
 		"--pause-select", "SELECT id FROM jobs WHERE paused = 0", "--pause", "UPDATE jobs SET paused = 1 WHERE id = ?",
 		"--resume", "UPDATE jobs SET name = NULL WHERE id = ?", "--resume-source")
 	if r.code != 1 || !strings.Contains(r.stdout, "where --resume failed") || !strings.Contains(r.stdout, "--database URL --resume SQL\n") ||
 		strings.Contains(r.stdout, "--resume-recorded") {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	// Resumed from a directory with no database configured: refused
+	// (not the source), and no SQLite file is made there.
+	id := regexp.MustCompile(`\d{8}T\d{6}Z-[0-9a-f]{6}`).FindString(r.stdout)
+	elsewhere := t.TempDir()
+	if r := runFerry(t, elsewhere, "", "export", "resume", store+"/"+id, "--resume", "UPDATE jobs SET paused = 0 WHERE id = ?"); r.code == 0 || id == "" {
+		t.Errorf("export resume of %q on the default database: exit %d %s", id, r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "ferry.db")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("export resume made a SQLite file where it ran: %v", err)
 	}
 }
 
