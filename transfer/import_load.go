@@ -69,7 +69,17 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	if err != nil {
 		return err
 	}
+	var meanwhile []string // tables the plan lists, loaded by the other run
+	for step := range done {
+		if table, ok := strings.CutPrefix(step, stepTable); ok && !hasStep(im.done, step) {
+			meanwhile = append(meanwhile, table)
+		}
+	}
 	im.done = done
+	if len(meanwhile) > 0 {
+		slices.Sort(meanwhile)
+		im.rep.Steps = append(im.rep.Steps, "not loaded by this run: "+strings.Join(meanwhile, ", ")+" (another run of this import loaded them while this one waited for the migration lock)")
+	}
 	if _, ok := done[stepVerified]; ok {
 		im.log.Info("another run of this import loaded and verified it meanwhile", "export", m.ID)
 		// The plan made before the lock is not what this run did.
