@@ -757,3 +757,61 @@ func TestUnownedSequenceAcross(t *testing.T) {
 		t.Errorf("the import's log does not name the sequence it left behind (and only it):\n%s", log.String())
 	}
 }
+
+// TestDamagedChunkMetByVerification: across engines the verification of a
+// table an earlier run loaded reads its chunks again; one damaged since
+// stops the import as a damaged chunk met by the load does: named in the
+// problems, with what to do, and shown by status as stopped.
+func TestDamagedChunkMetByVerification(t *testing.T) {
+	ctx := tctx(t)
+	src := testdb.New(t, database.SQLite).DB
+	smig := serviceAt2(t, src, true)
+	exec(t, src, `UPDATE runs SET cost = '12.5' WHERE id = 2`) // fits numeric(14, x)
+	dir := t.TempDir()
+	st, err := OpenStore(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	m, err := Export(ctx, st, src, smig, ExportOptions{ChunkBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := func(table string) (restore func()) {
+		t.Helper()
+		path := filepath.Join(dir, m.ID, filepath.FromSlash(m.table(table).Chunks[0].Name))
+		orig, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := bytes.Clone(orig)
+		bad[len(bad)/2] ^= 0x40
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return func() { os.WriteFile(path, orig, 0o600) }
+	}
+	target := testdb.New(t, database.Postgres).DB
+	tmig := serviceMigrator(t, target)
+	restore := flip("logs") // loaded late: it references runs
+	if _, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 1}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("import of a damaged logs chunk: %v", err)
+	}
+	restore()
+	u, err := UnfinishedImports(ctx, target, tmig.Table())
+	if err != nil || len(u) != 1 || len(u[0].Tables) == 0 {
+		t.Fatalf("unfinished after the first run: %+v %v", u, err)
+	}
+	loaded := u[0].Tables[0]
+	defer flip(loaded)()
+	rep, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Jobs: 1})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "restore the export's objects from a copy of the store and run the same import again") {
+		t.Fatalf("a run again, %s's chunk damaged since it was loaded: %v", loaded, err)
+	}
+	if ps := rep.Problems; len(ps) != 1 || ps[0].Table != loaded || ps[0].What != "chunk" || ps[0].Chunk != m.table(loaded).Chunks[0].Name {
+		t.Errorf("problems: %+v, want the chunk of %s", ps, loaded)
+	}
+	if u, err := UnfinishedImports(ctx, target, tmig.Table()); err != nil || len(u) != 1 || !u[0].Damaged {
+		t.Errorf("unfinished after the verification met the chunk: %+v %v", u, err)
+	}
+}
