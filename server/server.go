@@ -590,7 +590,7 @@ func (s *Server) importUnfinished(ctx context.Context) error {
 // unfinished returns an error naming the first of imports, if any.
 func unfinished(imports []transfer.Unfinished) error {
 	if len(imports) > 0 {
-		return fmt.Errorf("%s into the database has not finished: its data is incomplete; %s", imports[0].What(), imports[0].IfCutShort())
+		return fmt.Errorf("%s into the database %s: its data is incomplete; %s", imports[0].What(), imports[0].Standing(), imports[0].IfCutShort())
 	}
 	return nil
 }

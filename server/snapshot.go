@@ -254,7 +254,7 @@ func (snap *snapshot) schemaStatus(all []*migrate.Migration) api.SchemaStatus {
 func ImportsInProgress(imports []transfer.Unfinished) []api.ImportInProgress {
 	var out []api.ImportInProgress
 	for _, u := range imports {
-		out = append(out, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy, VerificationFailed: u.Mismatch, ExportDamaged: u.Damaged, ValueRefused: u.Refused, From: u.From, Command: u.Command(), KeyEnv: u.KeyEnv})
+		out = append(out, api.ImportInProgress{ExportID: u.ExportID, TablesLoaded: u.Tables, Verified: u.Verified, Copy: u.Copy, VerificationFailed: u.Mismatch, ExportDamaged: u.Damaged, ValueRefused: u.Refused, From: u.From, Command: u.Command(), KeyEnv: u.KeyEnv, Advice: u.IfCutShort()})
 	}
 	return out
 }

@@ -424,18 +424,15 @@ func (im *importer) run(ctx context.Context) error {
 			if len(missing) > 1 {
 				more = fmt.Sprintf(" (and %d more chunks)", len(missing)-1)
 			}
-			err := fmt.Errorf("%w: %s%s: nothing was changed; restore the export's objects from a copy of the store, or export again (`ferry export verify %s` checks every chunk)", ErrCorrupt, missing[0].Detail, more, ShellQuote(im.rep.Store+"/"+m.ID))
+			again := "export again"
+			if len(im.done) > 0 {
+				again = "drop the database, create it empty, and import a new export" // this one's is begun
+			}
+			err := fmt.Errorf("%w: %s%s: nothing was changed; restore the export's objects from a copy of the store, or %s (`ferry export verify %s` checks every chunk)", ErrCorrupt, missing[0].Detail, more, again, ShellQuote(im.rep.Store+"/"+m.ID))
 			if !im.opts.Plan {
 				return err
 			}
 			planErr = errors.Join(planErr, err) // said after the plan
-		}
-		if hasStep(im.done, stepDamaged) && !im.opts.Plan {
-			// Restored, or so it is hoped: the load says otherwise if not.
-			if _, err := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step = "+im.db.Dialect.Placeholder(2), m.ID, stepDamaged); err != nil {
-				return err
-			}
-			delete(im.done, stepDamaged)
 		}
 	}
 	im.rep.Resumed = len(im.done) > 0
@@ -677,6 +674,12 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 	add := func(f string, a ...any) { im.rep.Steps = append(im.rep.Steps, fmt.Sprintf(f, a...)) }
 	if im.keyNeeded != nil {
 		add("open the export's key (this plan did not: %v)", im.keyNeeded)
+	}
+	switch {
+	case hasStep(im.done, stepRefused):
+		add("go on after an earlier run that stopped at a value the target cannot take: it stops there again unless the value or the target's column was changed since")
+	case hasStep(im.done, stepDamaged):
+		add("go on after an earlier run that stopped at a chunk of the export that is missing or damaged: it stops there again unless the export's objects were restored since")
 	}
 	if status.CurrentVersion < m.Source.SchemaVersion {
 		whose := "the export's"

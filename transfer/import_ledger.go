@@ -65,10 +65,8 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		return nil, fmt.Errorf("read the import ledger: %w", err)
 	}
 	done := map[string]int64{}
-	others := map[string]bool{}
+	others := map[string]*Unfinished{} // other imports, as status sees them
 	otherDone := map[string]bool{}
-	otherCopy := map[string]bool{}
-	otherMismatch := map[string]bool{}
 	for rows.Next() {
 		var id, step string
 		var n int64
@@ -78,36 +76,32 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		}
 		if id == im.m.ID {
 			done[step] = n
-		} else {
-			others[id] = true
-			switch step {
-			case stepDone:
-				otherDone[id] = true
-			case stepCopy:
-				otherCopy[id] = true
-			case stepMismatch:
-				otherMismatch[id] = true
-			}
+			continue
 		}
+		u := others[id]
+		if u == nil {
+			u = &Unfinished{ExportID: id}
+			others[id] = u
+		}
+		u.note(step)
+		otherDone[id] = otherDone[id] || step == stepDone
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err
 	}
 	if _, ok := done[stepMismatch]; ok {
 		if _, copied := done[stepCopy]; copied {
-			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again", ErrMismatch)
+			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again (%s)", ErrMismatch, targetCauses)
 		}
-		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's, and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export first)", ErrMismatch)
+		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's, and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export; if it is whole, %s)", ErrMismatch, targetCauses)
 	}
-	for id := range others {
+	for id, u := range others {
 		switch {
 		case otherDone[id]:
-		case otherMismatch[id] && !otherCopy[id]:
-			return nil, fmt.Errorf("%w: the import of export %s into this database found that the rows it loaded differ from the export's, and cannot be finished: drop this database, create it empty, and import again", ErrOtherImport, id)
-		case otherCopy[id]:
-			return nil, fmt.Errorf("%w: a ferry copy into this database (%s) did not finish, and a copy cannot be finished: drop this database, create it empty, and run the copy again", ErrOtherImport, id)
+		case u.Stuck() || u.Copy:
+			return nil, fmt.Errorf("%w: %s into this database cannot be finished: %s; one import at a time into a database", ErrOtherImport, u.What(), u.Finish())
 		default:
-			return nil, fmt.Errorf("%w: an import of export %s into this database has not finished (it is running, or it was cut short: then run that import again to finish it); one import at a time into a database, into an empty one", ErrOtherImport, id)
+			return nil, fmt.Errorf("%w: %s into this database has not finished (it is running, or it was cut short): %s; one import at a time into a database", ErrOtherImport, u.What(), u.IfCutShort())
 		}
 	}
 	if len(done) == 0 {

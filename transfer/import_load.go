@@ -76,6 +76,18 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		}
 	}
 	im.done = done
+	// Why an earlier run stopped (a damaged chunk, a value the target
+	// cannot take) no longer holds once this one goes on: its load says
+	// so again if it still does.
+	for _, step := range []string{stepDamaged, stepRefused} {
+		if !hasStep(done, step) {
+			continue
+		}
+		if _, err := im.db.ExecContext(ctx, "DELETE FROM "+im.ledger+" WHERE export_id = "+im.db.Dialect.Placeholder(1)+" AND step = "+im.db.Dialect.Placeholder(2), m.ID, step); err != nil {
+			return fmt.Errorf("update the import ledger: %w", err)
+		}
+		delete(done, step)
+	}
 	if len(meanwhile) > 0 {
 		slices.Sort(meanwhile)
 		im.rep.Steps = append(im.rep.Steps, "not loaded by this run: "+strings.Join(meanwhile, ", ")+" (another run of this import loaded them while this one waited for the migration lock)")
@@ -243,7 +255,8 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 		if merr := im.mark(ctx, nil, stepMismatch, int64(len(problems))); merr != nil {
 			return fmt.Errorf("%w (and %v)", err, merr)
 		}
-		return err
+		u := Unfinished{ExportID: m.ID, Copy: im.direct != nil, Mismatch: true}
+		return fmt.Errorf("%w; %s", err, u.Finish())
 	}
 	// After the keys are back: MySQL's ALTER TABLE ... AUTO_INCREMENT
 	// would wait for their ALTER, and the verification with it.

@@ -83,6 +83,39 @@ func (u Unfinished) What() string {
 	return "the import of export " + u.ExportID
 }
 
+// Standing says where it stands, after its name: "has not finished", or
+// "cannot be finished" when it is Stuck.
+func (u Unfinished) Standing() string {
+	if u.Stuck() {
+		return "cannot be finished"
+	}
+	return "has not finished"
+}
+
+// note takes in one step of its ledger rows.
+func (u *Unfinished) note(step string) {
+	switch {
+	case step == stepVerified:
+		u.Verified = true
+	case step == stepCopy:
+		u.Copy = true
+	case step == stepMismatch:
+		u.Mismatch = true
+	case step == stepDamaged:
+		u.Damaged = true
+	case step == stepRefused:
+		u.Refused = true
+	case strings.HasPrefix(step, stepFrom):
+		u.From = step[len(stepFrom):]
+	case strings.HasPrefix(step, stepFlags):
+		u.Flags = step[len(stepFlags):]
+	case strings.HasPrefix(step, stepKeyEnv):
+		u.KeyEnv = step[len(stepKeyEnv):]
+	case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
+		u.Tables = append(u.Tables, step[len(stepTable):])
+	}
+}
+
 // Stuck says that no run can finish it: its verification failed, or its
 // load met a value the target cannot take. Its database is to be made
 // anew. (A copy cut short cannot be finished either, but one may still be
@@ -107,11 +140,14 @@ func (u Unfinished) Finish() string {
 		}
 		return "its load stopped at a value the target cannot take, which running it again meets too, so it cannot be finished: " + fix
 	}
+	if u.Copy && u.Mismatch {
+		return "its verification found the rows it loaded differ from the source's, and a copy cannot be finished: drop the database, create it empty, and copy again (" + targetCauses + ")"
+	}
 	if u.Copy {
 		return "a copy cannot be finished: drop the database, create it empty, and copy again"
 	}
 	if u.Mismatch {
-		return "its verification found the rows it loaded differ from the export's, so it cannot be finished: drop the database, create it empty, and import again (`ferry export verify` checks the export first)"
+		return "its verification found the rows it loaded differ from the export's, so it cannot be finished: drop the database, create it empty, and import again (`ferry export verify` checks the export; if it is whole, " + targetCauses + ")"
 	}
 	again := "the same import again"
 	if u.Command() != "" {
@@ -122,10 +158,14 @@ func (u Unfinished) Finish() string {
 	}
 	if u.Damaged {
 		from := cmp.Or(u.From, "STORE/"+u.ExportID)
-		return "its load stopped at a chunk of the export that is missing or damaged: " + damagedAdvice(from, again)
+		return "it stopped at a chunk of the export that is missing or damaged: " + damagedAdvice(from, again)
 	}
 	return "run " + again + " to finish it (it migrates the database to the latest version itself)"
 }
+
+// targetCauses is what in a target changes rows as they go in, which a
+// verification then finds differ: to look for before importing again.
+const targetCauses = "look in the target for what changed the rows as they went in: a trigger, a column default or generated column, a collation that took two keys for one"
 
 // damagedAdvice says what to do about the export at from (STORE/ID) whose
 // chunk stopped a load: again is the import to run again, "... again".
@@ -172,28 +212,8 @@ func UnfinishedImports(ctx context.Context, db *database.DB, history string) ([]
 			u = &Unfinished{ExportID: id, Tables: []string{}}
 			byID[id] = u
 		}
-		switch {
-		case step == stepDone:
-			done[id] = true
-		case step == stepVerified:
-			u.Verified = true
-		case step == stepCopy:
-			u.Copy = true
-		case step == stepMismatch:
-			u.Mismatch = true
-		case step == stepDamaged:
-			u.Damaged = true
-		case step == stepRefused:
-			u.Refused = true
-		case strings.HasPrefix(step, stepFrom):
-			u.From = step[len(stepFrom):]
-		case strings.HasPrefix(step, stepFlags):
-			u.Flags = step[len(stepFlags):]
-		case strings.HasPrefix(step, stepKeyEnv):
-			u.KeyEnv = step[len(stepKeyEnv):]
-		case len(step) > len(stepTable) && step[:len(stepTable)] == stepTable:
-			u.Tables = append(u.Tables, step[len(stepTable):])
-		}
+		done[id] = done[id] || step == stepDone
+		u.note(step)
 	}
 	if err := closeRows(rows); err != nil {
 		return nil, err

@@ -2424,6 +2424,27 @@ func TestDamagedExportRestored(t *testing.T) {
 		t.Fatalf("unfinished after a damaged chunk: %+v (%v)", unfinished, err)
 	}
 
+	// A run that stops before it reads the chunk again (here: waiting for
+	// the migration lock) leaves the mark as it was.
+	held, release, locked := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		locked <- serviceMigrator(t, target).WithLock(ctx, func(context.Context, migrate.Querier) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err = Import(short, st, m.ID, target, tmig, opts)
+	cancel()
+	close(release)
+	if lerr := <-locked; err == nil || lerr != nil {
+		t.Fatalf("a run cut short waiting for the lock: %v (the lock: %v)", err, lerr)
+	}
+	if u, err := UnfinishedImports(ctx, target, tmig.Table()); err != nil || len(u) != 1 || !u[0].Damaged {
+		t.Errorf("unfinished after a run that never reached the load: %+v (%v)", u, err)
+	}
 	if err := os.WriteFile(chunk, orig, 0o600); err != nil {
 		t.Fatal(err)
 	}

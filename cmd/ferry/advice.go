@@ -61,7 +61,7 @@ func (a *app) advice(err error) string {
 	}
 	if errors.Is(err, transfer.ErrValue) {
 		// The load rolled back; the next run meets the same value.
-		return "; running it again meets the same value: change the value at the source, or the target column's type with a migration, then drop this database, create it empty, and import (or copy) again"
+		return "; running it again meets the same value: change the value at the source (and export again), or the target column's type with a migration, then drop this database, create it empty, and import (or copy) again"
 	}
 	if u, perr := database.Parse(a.cfg.Database); perr == nil && u.Kind == database.SQLite && sqlite.New().IsBusy(err) {
 		// SQLite has one writer; a write transaction as long as an

@@ -125,7 +125,7 @@ See docs/releases.md.`,
 			for _, u := range unfinished {
 				label, what := "Import in progress:  ", "Import"
 				if u.Copy {
-					label, what = "Copy in progress:    ", "Copy"
+					label, what, once = "Copy in progress:    ", "Copy", ", once the data is copied anew"
 				}
 				switch {
 				case u.Stuck():
@@ -229,7 +229,7 @@ compatible, the command is missing); 2 for a usage error.`,
 				return err
 			}
 			if len(imports) > 0 {
-				return fmt.Errorf("%s into %s has not finished, so its data is incomplete: no release starts until it does (ferry status shows it; %s)", imports[0].What(), db.URL, imports[0].IfCutShort())
+				return fmt.Errorf("%s into %s %s, so its data is incomplete: no release starts on it (ferry status shows it; %s)", imports[0].What(), db.URL, imports[0].Standing(), imports[0].IfCutShort())
 			}
 			// --serve runs the migration service beside the child, as the
 			// Metaflow image runs its migration service beside the selected

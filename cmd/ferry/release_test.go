@@ -451,7 +451,7 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 			t.Errorf("release list --json during an import: %v %+v\n%s", err, doc, r.stdout)
 		}
 		// What the listing says: launch refuses.
-		if r := runFerry(t, dir, db.URLString, "launch", "--", "true"); r.code != 1 || !strings.Contains(r.stderr, "no release starts until it does") {
+		if r := runFerry(t, dir, db.URLString, "launch", "--", "true"); r.code != 1 || !strings.Contains(r.stderr, "has not finished, so its data is incomplete: no release starts on it") {
 			t.Errorf("launch during an import: exit %d: %s", r.code, r.stderr)
 		}
 	})

@@ -426,7 +426,7 @@ func refuseDuringImport(ctx context.Context, db *database.DB, m *migrate.Migrato
 		return err
 	}
 	if len(imports) > 0 {
-		return fmt.Errorf("%s into %s has not finished: ferry %s would change %s under it; %s", imports[0].What(), db.URL, command, what, imports[0].IfCutShort())
+		return fmt.Errorf("%s into %s %s: ferry %s would change %s under it; %s", imports[0].What(), db.URL, imports[0].Standing(), command, what, imports[0].IfCutShort())
 	}
 	return nil
 }

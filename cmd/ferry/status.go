@@ -115,20 +115,20 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 		if u.Verified {
 			state = "loaded and verified; the final migrations are left"
 		}
-		if u.ValueRefused {
-			what, again := "Import failed:       export", "change the value at the source and export again, or the target column's type with a migration; then drop this database, create it empty, and import again"
-			if u.Copy {
-				what, again = "Copy failed:        ", "change the value at the source, or the target column's type with a migration; then drop this database, create it empty, and copy again"
+		if u.ValueRefused || u.VerificationFailed {
+			// No run finishes it: the advice is the document's (older
+			// services' documents have none: what it was before).
+			advice := u.Advice
+			if advice == "" && u.ValueRefused {
+				advice = "its load stopped at a value the target cannot take, which running it again meets too, so it cannot be finished: drop this database, create it empty, and import again once the value or the column is changed"
+			} else if advice == "" {
+				advice = "its verification found the rows it loaded differ from the export's, and it cannot be finished: drop this database, create it empty, and import again (`ferry export verify` checks the export first)"
 			}
-			a.printf("%s %s: its load stopped at a value the target cannot take, which running it again meets too, so it cannot be finished: %s\n", what, u.ExportID, again)
-			continue
-		}
-		if u.VerificationFailed && u.Copy {
-			a.printf("Copy failed:         %s: its verification found the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again\n", u.ExportID)
-			continue
-		}
-		if u.VerificationFailed {
-			a.printf("Import failed:       export %s: its verification found the rows it loaded differ from the export's, and it cannot be finished: drop this database, create it empty, and import again (`ferry export verify` checks the export first)\n", u.ExportID)
+			if u.Copy {
+				a.printf("Copy failed:         %s: %s\n", u.ExportID, advice)
+			} else {
+				a.printf("Import failed:       export %s: %s\n", u.ExportID, advice)
+			}
 			continue
 		}
 		if u.Copy {
@@ -148,7 +148,7 @@ func (a *app) printImports(imports []api.ImportInProgress) {
 			if u.From != "" {
 				from = u.From
 			}
-			a.printf("Import stopped:      export %s (%s): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify %s` names every one): restore the export's objects from a copy of the store and run %s, or drop this database, create it empty, and import a new export\n", u.ExportID, state, from, again)
+			a.printf("Import stopped:      export %s (%s): it stopped at a chunk of the export that is missing or damaged (`ferry export verify %s` names every one): restore the export's objects from a copy of the store and run %s, or drop this database, create it empty, and import a new export\n", u.ExportID, state, transfer.ShellQuote(from), again)
 			continue
 		}
 		a.printf("Import in progress:  export %s (%s): the data is incomplete until it finishes; if no import is running, run %s\n", u.ExportID, state, again)

@@ -394,7 +394,8 @@ func TestUnfinishedImportNotReady(t *testing.T) {
 			!strings.Contains(r.stdout, "no (an import has not finished)") || !strings.Contains(r.stdout, "Import in progress:  export 20261130T000000Z-abcdef (0 tables loaded)") {
 			t.Errorf("remote status --exit-code during an import: exit %d: %s%s", r.code, r.stdout, r.stderr)
 		}
-		if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `id="badge">import unfinished<`) {
+		if code, body := httpGet(t, "http://"+s.addr+"/"); code != 200 || !strings.Contains(body, `id="badge">import unfinished<`) ||
+			!strings.Contains(body, "has not finished (0 tables loaded)") || !strings.Contains(body, "What to do: if it was cut short, run the same import again to finish it") {
 			t.Errorf("console during an import: %d %s", code, body)
 		}
 		s.stop(t)
@@ -914,7 +915,7 @@ func TestDamagedImportStatus(t *testing.T) {
 	mustRun(t, dir, db.URLString, "up")
 	cutShort(t, db.DB, "20261130T000000Z-abcdef", "started", "damaged", "from:/srv/exports/20261130T000000Z-abcdef", "keyenv:FERRY_IMPORT_PASSPHRASE")
 	r := runFerry(t, dir, db.URLString, "status", "--exit-code")
-	if want := "Import stopped:      export 20261130T000000Z-abcdef (0 tables loaded): its load stopped at a chunk of the export that is missing or damaged (`ferry export verify /srv/exports/20261130T000000Z-abcdef` names every one): restore the export's objects from a copy of the store and run `ferry import --from /srv/exports/20261130T000000Z-abcdef` again with FERRY_IMPORT_PASSPHRASE set (as it was for the run that started it)"; r.code != 3 || !strings.Contains(r.stdout, want) {
+	if want := "Import stopped:      export 20261130T000000Z-abcdef (0 tables loaded): it stopped at a chunk of the export that is missing or damaged (`ferry export verify /srv/exports/20261130T000000Z-abcdef` names every one): restore the export's objects from a copy of the store and run `ferry import --from /srv/exports/20261130T000000Z-abcdef` again with FERRY_IMPORT_PASSPHRASE set (as it was for the run that started it)"; r.code != 3 || !strings.Contains(r.stdout, want) {
 		t.Errorf("status after a load stopped by a damaged chunk: exit %d\n%s\nwant it to say: %s", r.code, r.stdout, want)
 	}
 	if r := mustRun(t, dir, db.URLString, "status", "--json"); !strings.Contains(r.stdout, `"export_damaged": true`) {
@@ -943,6 +944,9 @@ func TestDamagedImportStatus(t *testing.T) {
 	}
 	if r := runFerry(t, dir, db.URLString, "wait", "--version", "1", "--timeout", "10m"); r.code != 1 || !strings.Contains(r.stderr, "cannot be finished: its load stopped at a value") {
 		t.Errorf("wait on an import stopped at a value: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runFerry(t, dir, db.URLString, "up"); r.code != 1 || !strings.Contains(r.stderr, "cannot be finished: ferry up would change") {
+		t.Errorf("up during an import stopped at a value: exit %d: %s", r.code, r.stderr)
 	}
 }
 

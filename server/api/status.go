@@ -75,6 +75,8 @@ type ImportInProgress struct {
 	// KeyEnv is the environment variable the export's key came from,
 	// which Command needs set too.
 	KeyEnv string `json:"key_env,omitempty"`
+	// Advice says what to do about it, in words (the console shows it).
+	Advice string `json:"advice,omitempty"`
 }
 
 // AppliedMigration is an applied migration in a Status.
