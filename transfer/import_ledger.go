@@ -25,7 +25,8 @@ const (
 	// restored goes on (and deletes the mark).
 	stepDamaged = "damaged"
 	// stepRefused: the load stopped at a value the target cannot take
-	// (ErrValue), which every run meets again.
+	// (ErrValue), which a run again meets too unless the target's column
+	// changed (and deletes the mark once its load begins).
 	stepRefused = "refused"
 	stepDone    = "done"
 	stepTable   = "table:"

@@ -34,7 +34,8 @@ type Unfinished struct {
 	// objects are restored.
 	Damaged bool `json:"export_damaged,omitempty"`
 	// Refused says its load stopped at a value the target cannot take:
-	// every run meets it again, so it cannot be finished.
+	// a run again meets it too, unless the value (a new export) or the
+	// target's column changed; as things are, it cannot be finished.
 	Refused bool `json:"value_refused,omitempty"`
 	// From is where the export is, as ferry import --from takes it (""
 	// when the ledger does not say: an import by an older ferry).
