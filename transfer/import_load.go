@@ -616,6 +616,10 @@ func (im *importer) stopped(ctx context.Context, err error) error {
 		if merr := im.mark(ctx, nil, stepRefused, 0); merr != nil {
 			im.log.Warn("could not record in the import ledger that the load met a value the target cannot take", "error", merr)
 		}
+		if im.mapped {
+			// A fresh import would run the same migrations again.
+			return fmt.Errorf("%w (the target had its schema, at version %d, before this import: where one of its own migrations made the column narrower, no migration after it helps a fresh import, which runs that one too; change the value at the source and export again)", err, im.rep.StartVersion)
+		}
 	case errors.Is(err, ErrCorrupt) && im.direct == nil:
 		if merr := im.mark(ctx, nil, stepDamaged, 0); merr != nil {
 			im.log.Warn("could not record in the import ledger that the export is damaged", "error", merr)

@@ -115,6 +115,9 @@ See docs/releases.md.`,
 				if newestErr == nil {
 					doc["newest_compatible"] = newest.Name
 				}
+				// Ready: launch would start newest_compatible now; not while
+				// an import's data is incomplete.
+				doc["ready"] = newestErr == nil && len(unfinished) == 0
 				if len(unfinished) > 0 { // as in ferry status --json
 					doc["imports_in_progress"] = server.ImportsInProgress(unfinished)
 				}

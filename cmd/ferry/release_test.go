@@ -418,7 +418,7 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 	testdb.Each(t, func(t *testing.T, db *testdb.DB) {
 		dir := releaseProject(t, "releases:\n  - {name: v1, schema: 1}\n  - {name: v2, schema: 2}\n")
 		mustRun(t, dir, db.URLString, "up", "--to", "1")
-		if r := mustRun(t, dir, db.URLString, "release", "list", "--json"); strings.Contains(r.stdout, "imports_in_progress") {
+		if r := mustRun(t, dir, db.URLString, "release", "list", "--json"); strings.Contains(r.stdout, "imports_in_progress") || !strings.Contains(r.stdout, `"ready": true`) {
 			t.Errorf("release list --json with no import: %s", r.stdout)
 		}
 		if r := mustRun(t, dir, db.URLString, "release", "list"); strings.Contains(r.stdout, "in progress") {
@@ -439,6 +439,7 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 		}
 		var doc struct {
 			Newest  string `json:"newest_compatible"`
+			Ready   *bool  `json:"ready"`
 			Imports []struct {
 				ExportID string   `json:"export_id"`
 				Tables   []string `json:"tables_loaded"`
@@ -446,7 +447,7 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 			} `json:"imports_in_progress"`
 		}
 		r := mustRun(t, dir, db.URLString, "release", "list", "--json")
-		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Newest != "v1" || len(doc.Imports) != 1 || doc.Imports[0].ExportID != id ||
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc.Newest != "v1" || doc.Ready == nil || *doc.Ready || len(doc.Imports) != 1 || doc.Imports[0].ExportID != id ||
 			len(doc.Imports[0].Tables) != 1 || doc.Imports[0].Command != "ferry import --from /exports/"+id {
 			t.Errorf("release list --json during an import: %v %+v\n%s", err, doc, r.stdout)
 		}
