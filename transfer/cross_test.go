@@ -827,3 +827,24 @@ func TestDamagedChunkMetByVerification(t *testing.T) {
 		t.Errorf("unfinished after the verification met the chunk: %+v %v", u, err)
 	}
 }
+
+// TestMappedValueRefused: into a target that has its schema already, a
+// value its narrower column cannot take stops the load, and the advice
+// says that a migration after the narrowing one would not help a fresh
+// import (which runs the narrowing one too).
+func TestMappedValueRefused(t *testing.T) {
+	ctx := tctx(t)
+	tdb := testdb.New(t, database.Postgres)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE t (id int PRIMARY KEY, note varchar(20));\n"}
+	st, m, _ := exportOf(t, tdb.DB, files, []string{"INSERT INTO t VALUES (1, 'a note too long')"}, ExportOptions{})
+	files["002_narrow.sql"] = "-- +ferry up\nALTER TABLE t ALTER COLUMN note TYPE varchar(5);\n"
+	target := openURL(t, testdb.Create(t, tdb))
+	tmig := migratorOf(t, files)(target)
+	if _, err := tmig.Up(ctx, migrate.UpOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Import(ctx, st, m.ID, target, tmig, ImportOptions{Mapping: &Mapping{Casts: []string{"t.note"}}})
+	if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), "the target had its schema, at version 2, before this import") || !strings.Contains(err.Error(), "change the value at the source and export again") {
+		t.Errorf("a value the mapped target's narrower column cannot take: %v", err)
+	}
+}
