@@ -166,7 +166,7 @@ See docs/releases.md.`,
 			if len(why) > 0 {
 				until := ""
 				if len(unfinished) > 0 {
-					until = " (ferry up and ferry launch refuse until the import finishes)"
+					until = " (ferry up and ferry launch refuse while the import is unfinished)"
 				}
 				a.printf("\nNot compatible%s:\n%s\n", until, strings.Join(why, "\n"))
 			}

@@ -431,7 +431,7 @@ func TestCLIReleaseListDuringImport(t *testing.T) {
 			"Import in progress:  the import of export " + id + " into the database has not finished, so its data is incomplete: ferry launch and ferry wait refuse until it finishes",
 			"if it was cut short, run `ferry import --from /exports/" + id + "` again to finish it",
 			"yes (newest), once the import finishes",
-			"Not compatible (ferry up and ferry launch refuse until the import finishes):",
+			"Not compatible (ferry up and ferry launch refuse while the import is unfinished):",
 		} {
 			if !strings.Contains(human, want) {
 				t.Errorf("release list during an import lacks %q:\n%s", want, human)
