@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -613,27 +612,15 @@ func forgeChunk(t *testing.T, st *Store, m *Manifest, table string, edit func([]
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(out.Bytes())
-	manifest, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(manifest, &doc); err != nil {
-		t.Fatal(err)
-	}
-	for _, te := range doc["tables"].([]any) {
-		for _, ch := range te.(map[string]any)["chunks"].([]any) {
-			if ch := ch.(map[string]any); ch["name"] == c.Name {
-				ch["sha256"], ch["size"], ch["raw_size"] = hex.EncodeToString(sum[:]), out.Len(), len(edit(plain))
+	editManifest(t, st, m.ID, func(doc map[string]any) {
+		for _, te := range doc["tables"].([]any) {
+			for _, ch := range te.(map[string]any)["chunks"].([]any) {
+				if ch := ch.(map[string]any); ch["name"] == c.Name {
+					ch["sha256"], ch["size"], ch["raw_size"] = hex.EncodeToString(sum[:]), out.Len(), len(edit(plain))
+				}
 			}
 		}
-	}
-	if manifest, err = json.Marshal(doc); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), manifest, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 }
 
 // TestImportRefusesEditedChunks: rows changed in a chunk whose sha256 was

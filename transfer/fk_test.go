@@ -2,12 +2,9 @@ package transfer
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"maps"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -214,29 +211,16 @@ func TestImportChecksTargetForeignKeys(t *testing.T) {
 			tdb := testdb.New(t, kind)
 			files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE p (id INTEGER PRIMARY KEY);\nCREATE TABLE c (id INTEGER PRIMARY KEY, p_id INTEGER NOT NULL, CONSTRAINT c_p FOREIGN KEY (p_id) REFERENCES p (id));\n"}
 			st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO p VALUES (1)", "INSERT INTO c VALUES (1, 1), (2, 1)"}, ExportOptions{})
-			path := filepath.Join(strings.TrimPrefix(st.String(), "file://"), m.ID, "manifest.json")
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var doc map[string]any
-			if err := json.Unmarshal(data, &doc); err != nil {
-				t.Fatal(err)
-			}
-			var kept []any
-			for _, table := range doc["tables"].([]any) {
-				if tm := table.(map[string]any); tm["name"] == "c" {
-					delete(tm, "foreign_keys")
-					kept = append(kept, tm)
+			editManifest(t, st, m.ID, func(doc map[string]any) {
+				var kept []any
+				for _, table := range doc["tables"].([]any) {
+					if tm := table.(map[string]any); tm["name"] == "c" {
+						delete(tm, "foreign_keys")
+						kept = append(kept, tm)
+					}
 				}
-			}
-			doc["tables"] = kept
-			if data, err = json.Marshal(doc); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(path, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
+				doc["tables"] = kept
+			})
 			target := openURL(t, testdb.Create(t, tdb))
 			rep, err := Import(tctx(t), st, m.ID, target, mig(target), ImportOptions{})
 			if !errors.Is(err, ErrMismatch) || rep == nil || !slices.ContainsFunc(rep.Problems, func(p Problem) bool {

@@ -1065,6 +1065,28 @@ func exportOf(t *testing.T, src *database.DB, files map[string]string, seedSQL [
 	return st, m, mig
 }
 
+// editManifest rewrites the manifest of export id in st (a directory
+// store) through fn, as someone who could write to the store would.
+func editManifest(t *testing.T, st *Store, id string, fn func(doc map[string]any)) {
+	t.Helper()
+	path := filepath.Join(strings.TrimPrefix(st.String(), "file://"), id, manifestName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	fn(doc)
+	if data, err = json.Marshal(doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func queryString(t *testing.T, db *database.DB, q string) string {
 	t.Helper()
 	var s string
@@ -2308,41 +2330,14 @@ func TestSequenceReadTwice(t *testing.T) {
 	tdb := testdb.New(t, database.Postgres)
 	ctx := tctx(t)
 	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE t (id serial PRIMARY KEY, v text);\n"}
-	dir := t.TempDir()
-	mig := migratorOf(t, files)
-	smig := mig(tdb.DB)
-	if _, err := smig.Up(ctx, migrate.UpOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	exec(t, tdb.DB, "INSERT INTO t (v) VALUES ('a'), ('b')")
-	st, err := OpenStore(ctx, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := Export(ctx, st, tdb.DB, smig, ExportOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO t (v) VALUES ('a'), ('b')"}, ExportOptions{})
 	if s := m.table("t").Sequences; len(s) != 1 || s[0].Next != 3 || len(m.Sequences) != 1 || m.Sequences[0].Next != 3 {
 		t.Fatalf("the source's counters: %+v and %+v, want next 3 in both", s, m.Sequences)
 	}
 	// The later reading, after 100 rows written meanwhile.
-	path := filepath.Join(dir, m.ID, manifestName)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		t.Fatal(err)
-	}
-	doc["sequences"].([]any)[0].(map[string]any)["next"] = 103
-	if data, err = json.Marshal(doc); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	editManifest(t, st, m.ID, func(doc map[string]any) {
+		doc["sequences"].([]any)[0].(map[string]any)["next"] = 103
+	})
 	target := openURL(t, testdb.Create(t, tdb))
 	if _, err := Import(ctx, st, m.ID, target, mig(target), ImportOptions{}); err != nil {
 		t.Fatalf("import: %v", err)
