@@ -231,3 +231,34 @@ func TestImportChecksTargetForeignKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestParentKeys: a parent's keys are found in a bitmap when they are
+// dense and by a search when they are not, at the edges of int64 too.
+func TestParentKeys(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []int64
+		dense bool
+	}{
+		{[]int64{1, 2, 3, 5, 64, 65, 130}, true},
+		{[]int64{-70, -3, 0, 9}, true},
+		{[]int64{-1 << 63, 0, 1<<63 - 1}, false},
+		{[]int64{10, 1000000}, false},
+		{[]int64{1<<63 - 2, 1<<63 - 1}, true},
+	} {
+		p := &parentKeys{keys: tc.keys}
+		p.index()
+		if (p.dense != nil) != tc.dense {
+			t.Errorf("%v: dense %v, want %v", tc.keys, p.dense != nil, tc.dense)
+		}
+		probes := []int64{-1 << 63, -1<<63 + 1, -71, -70, -69, -1, 0, 1, 4, 63, 64, 66, 129, 130, 131, 192, 999999, 1000000, 1<<63 - 3, 1<<63 - 2, 1<<63 - 1}
+		for _, v := range probes {
+			want := false
+			for _, k := range tc.keys {
+				want = want || k == v
+			}
+			if got := p.has(v); got != want {
+				t.Errorf("%v: has(%d) = %v, want %v", tc.keys, v, got, want)
+			}
+		}
+	}
+}

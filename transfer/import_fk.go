@@ -122,6 +122,36 @@ type parentKeys struct {
 	rows       int64 // the manifest's count
 	keys       []int64
 	undecided  bool
+	// dense: the keys as a bitmap from keys[0], when that takes no more
+	// memory than keys (ids counted from 1 mostly are): a key is found
+	// without a search.
+	dense []uint64
+}
+
+// index builds dense, when it fits, once keys are sorted.
+func (p *parentKeys) index() {
+	if len(p.keys) == 0 {
+		return
+	}
+	span := uint64(p.keys[len(p.keys)-1]) - uint64(p.keys[0])
+	if span/64 >= uint64(len(p.keys)) {
+		return
+	}
+	p.dense = make([]uint64, span/64+1)
+	for _, k := range p.keys {
+		off := uint64(k) - uint64(p.keys[0])
+		p.dense[off/64] |= 1 << (off % 64)
+	}
+}
+
+// has reports whether v is one of the keys.
+func (p *parentKeys) has(v int64) bool {
+	if p.dense != nil {
+		off := uint64(v) - uint64(p.keys[0]) // below keys[0]: past the map
+		return off/64 < uint64(len(p.dense)) && p.dense[off/64]&(1<<(off%64)) != 0
+	}
+	_, found := slices.BinarySearch(p.keys, v)
+	return found
 }
 
 // check counts the row's value v of the key's column.
@@ -131,7 +161,7 @@ func (f *memFK) check(v int64, null, ok bool) {
 	case !ok:
 		f.undecided.Store(true)
 	default:
-		if _, found := slices.BinarySearch(f.parent.keys, v); !found {
+		if !f.parent.has(v) {
 			f.orphans.Add(1)
 		}
 	}
@@ -250,6 +280,7 @@ func (im *importer) readParentKeys(ctx context.Context, s *snapshot, fks []*memF
 			p.keys = nil
 		}
 		slices.Sort(p.keys)
+		p.index()
 		f.skip = p.undecided
 	}
 	return nil
