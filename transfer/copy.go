@@ -103,7 +103,7 @@ func Copy(ctx context.Context, src *database.DB, smig *migrate.Migrator, dst *da
 			return err
 		}
 		im := &importer{m: m, db: dst, mig: dmig, opts: ImportOptions{Options: opts.Options, Plan: opts.Plan, Mapping: opts.Mapping, bulkRows: opts.bulkRows}, rep: rep,
-			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())),
+			log: opts.logger(), ledger: dst.Dialect.Table(ledgerTable(dmig.Table())), text: newTextHash(),
 			direct: &directSource{q: snaps[0].q, kind: src.URL.Kind, filters: filters, estimates: estimates}}
 		if err := im.run(ctx); err != nil {
 			im.finalVersion(ctx)

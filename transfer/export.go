@@ -1049,15 +1049,19 @@ func (r *rowReader) intAt(i int) (n int64, null, ok bool) {
 
 // rawCol reads a column from the driver's buffer: conv turns it into a
 // format value, enc appends its encoding without one (no value boxed in
-// an interface for every column of every row).
+// an interface for every column of every row). class is how the
+// verification's text hash reads the column (see appendText): 0 for a
+// column whose text is not what the export holds (a FLOAT's).
 type rawCol struct {
-	conv func([]byte) any
-	enc  func(buf, b []byte) []byte
+	conv  func([]byte) any
+	enc   func(buf, b []byte) []byte
+	class byte
 }
 
 var rawBytes = rawCol{
-	conv: func(b []byte) any { return b },
-	enc:  appendBytes,
+	conv:  func(b []byte) any { return b },
+	enc:   appendBytes,
+	class: classBytes,
 }
 
 // mysqlRaw returns how a MySQL column's text, as the driver's buffer
@@ -1080,9 +1084,10 @@ func mysqlRaw(dbType string) rawCol {
 				}
 				return appendRawText(buf, b)
 			},
+			class: classInt,
 		}
 	}
-	return rawCol{conv: func(b []byte) any { return rawText(b) }, enc: appendRawText}
+	return rawCol{conv: func(b []byte) any { return rawText(b) }, enc: appendRawText, class: classText}
 }
 
 // parseInt parses a decimal int64 without a string.

@@ -460,7 +460,11 @@ func (s *rowSum) add(line []byte) { s.addHash(sha256.Sum256(line)) }
 
 // addHash adds a row by its line's sha256 (taken in pieces).
 func (s *rowSum) addHash(h [sha256.Size]byte) {
-	hi, lo := binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16])
+	s.addPair(binary.BigEndian.Uint64(h[:8]), binary.BigEndian.Uint64(h[8:16]))
+}
+
+// addPair adds a row by a 128-bit hash of it.
+func (s *rowSum) addPair(hi, lo uint64) {
 	var carry uint64
 	s.lo, carry = addc(s.lo, lo)
 	s.hi += hi + carry

@@ -213,7 +213,7 @@ func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *mig
 	rep := &ImportReport{ExportID: id, Store: st.String(), Target: db.URL.String(), Engine: m.Source.Engine, TargetEngine: db.URL.Kind,
 		ExportVersion: m.Source.SchemaVersion, Tables: []TableReport{}, Problems: []Problem{}, Steps: []string{}, NotExported: m.LeftOut}
 	im := &importer{st: st, m: m, db: db, mig: mig, opts: opts, rep: rep, log: opts.logger(),
-		ledger: db.Dialect.Table(ledgerTable(mig.Table()))}
+		ledger: db.Dialect.Table(ledgerTable(mig.Table())), text: newTextHash()}
 	err = im.run(ctx)
 	rep.DurationMS = opts.now().Sub(start).Milliseconds()
 	if err != nil {
@@ -266,6 +266,8 @@ type importer struct {
 	// restores re-create the keys of large MySQL tables after their load,
 	// while the other tables load and the verification reads.
 	restores restorer
+	// text hashes rows for the text sums of a MySQL target (nil: none).
+	text *textHash
 }
 
 // mapOntoTarget maps the export onto a target that already has a schema

@@ -447,8 +447,11 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		stream = nil
 	}
 	var n, size int64
-	var canon []byte
+	var canon, text []byte
 	t.fedSum, t.fed = rowSum{}, false
+	// The text sum, of rows loaded as they are exported, into MySQL.
+	textOK := im.text != nil && im.db.URL.Kind == database.MySQL && proj == nil && t.conv == nil
+	t.textSum, t.textFed = rowSum{}, false
 	secret := im.m.Encryption.encrypts(src.Name)
 	counted := func(bytes int64) {
 		n++
@@ -459,6 +462,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	}
 	each := func(line []byte, sr *streamRow, where string, failed func(error) error) error {
 		if sr != nil {
+			textOK = false // a row too long to hold: the verification reads it in slices
 			err := stream(sr)
 			if err == nil {
 				err = sr.finish()
@@ -481,6 +485,11 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 				proj[i] = row[k]
 			}
 			row = proj
+		}
+		if textOK {
+			if text, textOK = appendRowText(text[:0], row); textOK {
+				im.text.add(&t.textSum, text)
+			}
 		}
 		if t.conv != nil {
 			// The exported values, in the canonical forms of the target's
@@ -514,6 +523,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		return err
 	}
 	t.fed = t.conv != nil
+	t.textFed = textOK
 	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
 }

@@ -84,7 +84,7 @@ func TestLargeValues(t *testing.T) {
 		}
 		sum := func() string {
 			var sl rowSum
-			sl, _, err := sumRows(ctx, target2, tdb.Kind, &wt.Table, nil, nil, 30, nil, func(int64) {})
+			sl, _, err := sumRows(ctx, target2, tdb.Kind, &wt.Table, nil, nil, nil, 30, nil, func(int64) {})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -131,6 +131,10 @@ type TableExport struct {
 	canon  []func(any) any
 	fedSum rowSum
 	fed    bool
+	// textSum is the text sum (see textHash) of the rows this run fed,
+	// when textFed: every row, as exported, into a MySQL target.
+	textSum rowSum
+	textFed bool
 }
 
 // Chunk is one stored chunk file of a table.

@@ -1,0 +1,104 @@
+package transfer
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/ferrydb/ferry/database"
+	"github.com/ferrydb/ferry/internal/testdb"
+)
+
+// TestVerifyTextSum: on MySQL, a table loaded as exported is compared by
+// its text sum (see textHash); a table whose text sum differs is read
+// again and compared line by line with the export, which reports a
+// value changed after the load as a row checksum mismatch, and passes a
+// table whose rows are the export's by then.
+func TestVerifyTextSum(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
+		"CREATE TABLE accounts (id INT PRIMARY KEY, name TEXT);\n" +
+		"CREATE TABLE events (id BIGINT PRIMARY KEY, account_id INT NOT NULL REFERENCES accounts (id), amount DECIMAL(12, 2), at DATETIME(6), body TEXT, raw VARBINARY(16));\n" +
+		"CREATE TABLE counters (id INT PRIMARY KEY, n BIGINT UNSIGNED NOT NULL);\n"}
+	seedSQL := []string{
+		"INSERT INTO accounts VALUES (1, 'ä\\nb'), (2, NULL), (3, '')",
+		"INSERT INTO events SELECT seq, 1 + seq % 3, seq / 100, TIMESTAMP '2026-01-01 00:00:00.5' + INTERVAL seq SECOND, IF(seq % 7 = 0, NULL, CONCAT('line ', seq, '\\t\\\\')), UNHEX(HEX(seq)) FROM seq_1_to_500",
+		"INSERT INTO counters VALUES (1, 18446744073709551615), (2, 7)",
+	}
+	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
+	// run imports the export into a new target, calling changed (if set)
+	// between the load and the verification's read, and again with each
+	// message logged.
+	run := func(changed func(target *database.DB, msg string)) (*database.DB, string, error) {
+		t.Helper()
+		var log bytes.Buffer
+		target := openURL(t, testdb.Create(t, tdb))
+		h := slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})
+		opts := ImportOptions{Options: Options{Logger: slog.New(h)}}
+		if changed != nil {
+			opts.Logger = slog.New(onMessage{h, func(msg string) { changed(target, msg) }})
+			opts.partsListed = func() { changed(target, "") }
+		}
+		_, err := Import(tctx(t), st, m.ID, target, mig(target), opts)
+		return target, log.String(), err
+	}
+	bySum := func(log, table string) bool {
+		return strings.Contains(log, `msg="rows match the rows loaded, by their text sum" table=`+table)
+	}
+	readAgain := func(log, table string) bool {
+		return strings.Contains(log, "reading the table again to compare each row's line with the export's\" table="+table)
+	}
+
+	target, log, err := run(nil)
+	if err != nil {
+		t.Fatalf("import: %v", err)
+	}
+	sameData(t, tdb.DB, target, "the import")
+	for _, table := range []string{"accounts", "events", "counters"} {
+		if !bySum(log, table) || readAgain(log, table) {
+			t.Errorf("%s was not compared by its text sum alone:\n%s", table, log)
+		}
+	}
+
+	_, log, err = run(func(target *database.DB, msg string) {
+		if msg == "" {
+			exec(t, target, "UPDATE events SET body = 'changed' WHERE id = 5")
+		}
+	})
+	if !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "events") || !strings.Contains(err.Error(), "row_checksum") {
+		t.Errorf("a value changed after the load: %v", err)
+	}
+	if bySum(log, "events") || !readAgain(log, "events") || !bySum(log, "accounts") {
+		t.Errorf("the changed table was not read again (alone):\n%s", log)
+	}
+
+	target, log, err = run(func(target *database.DB, msg string) {
+		switch {
+		case msg == "":
+			exec(t, target, "UPDATE events SET body = 'changed' WHERE id = 5")
+		case strings.HasPrefix(msg, "the rows read back differ"):
+			exec(t, target, "UPDATE events SET body = 'line 5\\t\\\\' WHERE id = 5")
+		}
+	})
+	if err != nil {
+		t.Fatalf("a value changed and put back before the table is read again: %v", err)
+	}
+	sameData(t, tdb.DB, target, "the import read again")
+	if !readAgain(log, "events") {
+		t.Errorf("events was not read again:\n%s", log)
+	}
+}
+
+// onMessage is a log handler that calls fn with each message it writes.
+type onMessage struct {
+	slog.Handler
+	fn func(msg string)
+}
+
+func (h onMessage) Handle(ctx context.Context, r slog.Record) error {
+	h.fn(r.Message)
+	return h.Handler.Handle(ctx, r)
+}
