@@ -266,7 +266,8 @@ type importer struct {
 	// restores re-create the keys of large MySQL tables after their load,
 	// while the other tables load and the verification reads.
 	restores restorer
-	// text hashes rows for the text sums of a MySQL target (nil: none).
+	// text hashes rows for the text sums of a MySQL target (nil: none,
+	// as for an importer of the tests).
 	text *textHash
 }
 

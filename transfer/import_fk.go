@@ -96,9 +96,9 @@ func (im *importer) textKey(table string, columns []string) bool {
 const maxMemoryKeys = 1 << 20
 
 // memFK is a foreign key that the verification checks as it reads its
-// table's rows, against its parent's keys held sorted in memory, instead
-// of with a query afterwards (an anti-join that reads the whole table
-// again, or its index). It is a key of one column, of an integer type
+// table's rows, against its parent's keys held in memory (see
+// parentKeys), instead of with a query afterwards (an anti-join that
+// reads the whole table again, or its index). It is a key of one column, of an integer type
 // on both sides, whose parent is a table of this import small enough
 // (maxMemoryKeys in all). A value that is not an integer after all (a
 // SQLite BLOB, text SQLite let in, a BIGINT UNSIGNED past int64) leaves
@@ -116,20 +116,24 @@ type memFK struct {
 }
 
 // parentKeys are the values of a parent's column that foreign keys
-// reference, sorted; read once however many keys reference them.
+// reference; read once however many keys reference them.
 type parentKeys struct {
 	table, col string
 	rows       int64 // the manifest's count
-	keys       []int64
+	read       bool  // the keys are in (or undecided)
 	undecided  bool
-	// dense: the keys as a bitmap from keys[0], when that takes no more
+	count      int     // how many keys
+	keys       []int64 // sorted; nil when dense holds them
+	// dense: the keys as a bitmap from base, when that takes no more
 	// memory than keys (ids counted from 1 mostly are): a key is found
 	// without a search.
 	dense []uint64
+	base  int64
 }
 
-// index builds dense, when it fits, once keys are sorted.
+// index turns the sorted keys into dense, when it fits.
 func (p *parentKeys) index() {
+	p.count = len(p.keys)
 	if len(p.keys) == 0 {
 		return
 	}
@@ -137,17 +141,21 @@ func (p *parentKeys) index() {
 	if span/64 >= uint64(len(p.keys)) {
 		return
 	}
-	p.dense = make([]uint64, span/64+1)
+	p.base, p.dense = p.keys[0], make([]uint64, span/64+1)
 	for _, k := range p.keys {
-		off := uint64(k) - uint64(p.keys[0])
+		off := uint64(k) - uint64(p.base)
 		p.dense[off/64] |= 1 << (off % 64)
 	}
+	p.keys = nil
 }
 
 // has reports whether v is one of the keys.
 func (p *parentKeys) has(v int64) bool {
 	if p.dense != nil {
-		off := uint64(v) - uint64(p.keys[0]) // below keys[0]: past the map
+		// Below base, the difference wraps around: past the map, or, near
+		// the ends of int64, onto one of its bits past the last key,
+		// which are clear.
+		off := uint64(v) - uint64(p.base)
 		return off/64 < uint64(len(p.dense)) && p.dense[off/64]&(1<<(off%64)) != 0
 	}
 	_, found := slices.BinarySearch(p.keys, v)
@@ -231,7 +239,7 @@ func (im *importer) readParentKeys(ctx context.Context, s *snapshot, fks []*memF
 	kind := im.db.URL.Kind
 	for _, f := range fks {
 		p := f.parent
-		if p.keys != nil || p.undecided {
+		if p.read {
 			f.skip = p.undecided
 			continue // read for another key
 		}
@@ -281,6 +289,7 @@ func (im *importer) readParentKeys(ctx context.Context, s *snapshot, fks []*memF
 		}
 		slices.Sort(p.keys)
 		p.index()
+		p.read = true
 		f.skip = p.undecided
 	}
 	return nil

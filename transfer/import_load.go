@@ -449,8 +449,16 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	var n, size int64
 	var canon, text []byte
 	t.fedSum, t.fed = rowSum{}, false
-	// The text sum, of rows loaded as they are exported, into MySQL.
-	textOK := im.text != nil && im.db.URL.Kind == database.MySQL && proj == nil && t.conv == nil
+	// The text sum (see textHash) of rows loaded into MySQL as they are
+	// exported, and their lines' row checksum, the manifest's if all is
+	// well.
+	textOK := im.text != nil && im.db.URL.Kind == database.MySQL && !im.cross() && proj == nil && t.conv == nil &&
+		!slices.ContainsFunc(t.Columns, func(c Column) bool { return mysqlFloat(c.Type) })
+	var lines rowSum
+	var sl *slicer
+	if textOK {
+		sl = newSlicer(database.MySQL, &t.Table, im.opts.largeRow)
+	}
 	t.textSum, t.textFed = rowSum{}, false
 	secret := im.m.Encryption.encrypts(src.Name)
 	counted := func(bytes int64) {
@@ -462,7 +470,7 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 	}
 	each := func(line []byte, sr *streamRow, where string, failed func(error) error) error {
 		if sr != nil {
-			textOK = false // a row too long to hold: the verification reads it in slices
+			textOK = false // a row too long to hold
 			err := stream(sr)
 			if err == nil {
 				err = sr.finish()
@@ -486,9 +494,13 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			}
 			row = proj
 		}
+		if textOK && sl != nil && sl.flags(row) {
+			textOK = false // the verification reads the row in slices
+		}
 		if textOK {
 			if text, textOK = appendRowText(text[:0], row); textOK {
 				im.text.add(&t.textSum, text)
+				lines.add(line)
 			}
 		}
 		if t.conv != nil {
@@ -523,7 +535,8 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		return err
 	}
 	t.fed = t.conv != nil
-	t.textFed = textOK
+	// (A copy's row checksum is its rows', summed as they were read.)
+	t.textFed = textOK && lines.String() == src.RowChecksum
 	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
 }

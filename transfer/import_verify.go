@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,7 +130,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	// differ.
 	text := make([]*textHash, len(im.tables))
 	for i, te := range im.tables {
-		if te.textFed && !slices.ContainsFunc(te.Columns, func(c Column) bool { return mysqlFloat(c.Type) }) {
+		if te.textFed {
 			text[i] = im.text
 		}
 	}
@@ -178,11 +177,13 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	}
 	var again []part
 	for i, te := range im.tables {
-		if text[i] != nil && counts[i] == te.Rows && sums[i] == te.textSum {
+		switch {
+		case text[i] == nil || counts[i] != te.Rows:
+			// Compared line by line, or a count that says it all.
+		case sums[i] == te.textSum:
 			im.log.Debug("rows match the rows loaded, by their text sum", "table", te.Name)
-		}
-		if text[i] != nil && counts[i] == te.Rows && sums[i] != te.textSum {
-			im.log.Info("the rows read back differ from the rows loaded; reading the table again to compare each row's line with the export's", "table", te.Name)
+		default:
+			im.log.Info("the rows read back do not match the rows loaded by their text sum; reading the table again to compare each row's line with the export's", "table", te.Name)
 			text[i], tableFKs[i] = nil, nil // checked the first time
 			sums[i], counts[i] = rowSum{}, 0
 			seen[i].Store(0)
@@ -213,7 +214,7 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 	}
 	for _, f := range fks {
 		if !f.skip && !f.undecided.Load() {
-			im.log.Info("foreign key checked as the rows were read", "table", im.tables[f.table].Name, "foreign_key", f.fk.Name, "parent_keys", len(f.parent.keys))
+			im.log.Info("foreign key checked as the rows were read", "table", im.tables[f.table].Name, "foreign_key", f.fk.Name, "parent_keys", f.parent.count)
 		}
 	}
 	fk, err := keyProblems(ctx, ld, im.tableValues(), fks)
@@ -233,8 +234,8 @@ func (im *importer) verify(ctx context.Context, ld loader) ([]Problem, error) {
 // canonical form first; text, if set, makes it their text sum instead
 // (see textHash; MySQL only). A row with large values is read in slices
 // (see slicer) when no column needs a canonical form (largeRow: see
-// Options). Each row's value of each of fks (this table's) is checked on
-// the way.
+// Options), but for a text sum, which such a row spoils. Each row's value
+// of each of fks (this table's) is checked on the way.
 func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRange, canon []func(any) any, text *textHash, largeRow int64, fks []*memFK, tick func(rows int64)) (rowSum, int64, error) {
 	var sum rowSum
 	var n int64
@@ -269,16 +270,14 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 				switch {
 				case b == nil:
 					line = appendText(line, classNull, b)
-				case r.rawCols[i].class == classNull:
-					// A FLOAT, whose text is not the export's: the row
-					// cannot match (the caller leaves such tables out).
-					line = append(line, classOther)
+				case r.rawCols[i].class == classNone:
+					line = append(line, classOther) // the import feeds no such table
 				default:
 					line = appendText(line, r.rawCols[i].class, b)
 				}
 			}
 			if sl != nil && r.large.Valid {
-				line = append(line, classOther)
+				line = append(line, classOther) // nor such a row
 			}
 			text.add(&sum, line)
 			continue

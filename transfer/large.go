@@ -261,6 +261,22 @@ func (s *slicer) flag() string {
 	return "CASE WHEN " + cond + " THEN '1' END"
 }
 
+// flags reports whether a read of row, as the export holds it, would
+// flag it to read it again, in slices (see flag): its values' lengths
+// are the exported bytes, LENGTH's on MySQL for utf8mb4 text and for
+// bytes.
+func (s *slicer) flags(row []value) bool {
+	var sum int64
+	for _, i := range s.cols {
+		n := int64(len(row[i].s) + len(row[i].b))
+		if n > s.inline {
+			return true
+		}
+		sum += n
+	}
+	return sum > s.above
+}
+
 // rowKey is what finds a row to read again: its relation and ctid, or
 // its primary key's values (copied: the row's values are the driver's
 // buffer).

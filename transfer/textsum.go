@@ -15,29 +15,34 @@ import (
 // import. But the lines are made from those texts, value by value (see
 // rawCol), so when each value's text is the one the export holds, the
 // lines are the export's lines too. So, for a table whose rows this run
-// fed from the export as they are (not mapped, not converted), the
-// import sums a keyed hash of each row's values as it feeds them (their
-// texts, integers' digits, bytes), and the verification sums the same
-// hash of each row's texts as the server sends them. Equal sums and
-// counts say that the target holds the export's rows, which the
-// manifest's checksum vouches for (each chunk's sha256 was checked as it
-// was read). Any difference, even one the lines would not show (an
-// integer printed with leading zeros), reads the table again the
+// fed from the export as they are (not mapped, not converted, none read
+// in slices), the import sums the lines it feeds as the manifest does,
+// and a keyed hash of each row's values (their texts, integers' digits,
+// bytes); the verification sums the same hash of each row's texts as
+// the server sends them. When the lines add up to the manifest's row
+// checksum, and the hashes read back to the hashes fed, with as many
+// rows, the target holds the rows the export summed. Any difference,
+// even one the lines would not show, reads the table again the
 // canonical way, which decides and reports as before.
 //
 // The hash is two 64-bit hash/maphash lanes, with seeds made for the
-// import (no one outside it can aim for a collision), summed modulo 2^128
-// as rowSum sums the sha256 of lines.
+// import, summed modulo 2^128 as rowSum sums the sha256 of lines: not a
+// cryptographic hash, but one that no one outside the import can aim a
+// collision at, and that two different sets of rows match by chance
+// about once in 2^128.
 
 // A value's class in the text hash: how its column turns its text into
-// a line. NULL is classNull, with no text.
+// a line.
 const (
-	classNull  = 0
+	// classNone: a column whose text is not what the export holds (a
+	// FLOAT's, see float32Raw); a table with one has no text sum.
+	classNone  = 0
+	classNull  = 'n' // NULL, with no text
 	classInt   = 'i' // digits, written as a JSON number
 	classText  = 't' // text, written as a JSON string
 	classBytes = 'b' // bytes, written in base64
-	// classOther marks a row the export cannot hold (one with a value
-	// read in slices): its hash never matches.
+	// classOther spoils a row's hash (a row read in slices, a value of
+	// a column of classNone): it matches no row fed.
 	classOther = 0xff
 )
 
@@ -54,8 +59,8 @@ func (h *textHash) add(s *rowSum, row []byte) {
 }
 
 // appendText appends a value of class c with text b to a row's hash
-// input: its class, its length and its bytes (nothing more for NULL), so
-// that no two rows of different values write the same input.
+// input: its class, its length and its bytes (the class alone for
+// NULL), so that no two rows of different values write the same input.
 func appendText[S ~string | ~[]byte](buf []byte, c byte, b S) []byte {
 	buf = append(buf, c)
 	if c == classNull {

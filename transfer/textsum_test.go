@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"filippo.io/age"
+
 	"github.com/ferrydb/ferry/database"
 	"github.com/ferrydb/ferry/internal/testdb"
 )
@@ -16,7 +18,8 @@ import (
 // its text sum (see textHash); a table whose text sum differs is read
 // again and compared line by line with the export, which reports a
 // value changed after the load as a row checksum mismatch, and passes a
-// table whose rows are the export's by then.
+// table whose rows are the export's by then. Rows that are not the rows
+// the manifest summed fail the import as before.
 func TestVerifyTextSum(t *testing.T) {
 	tdb := testdb.New(t, database.MySQL)
 	files := map[string]string{"001_t.sql": "-- +ferry up\n" +
@@ -29,20 +32,20 @@ func TestVerifyTextSum(t *testing.T) {
 		"INSERT INTO counters VALUES (1, 18446744073709551615), (2, 7)",
 	}
 	st, m, mig := exportOf(t, tdb.DB, files, seedSQL, ExportOptions{})
-	// run imports the export into a new target, calling changed (if set)
+	// run imports export id into a new target, calling changed (if set)
 	// between the load and the verification's read, and again with each
 	// message logged.
-	run := func(changed func(target *database.DB, msg string)) (*database.DB, string, error) {
+	run := func(id string, opts ImportOptions, changed func(target *database.DB, msg string)) (*database.DB, string, error) {
 		t.Helper()
 		var log bytes.Buffer
 		target := openURL(t, testdb.Create(t, tdb))
 		h := slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})
-		opts := ImportOptions{Options: Options{Logger: slog.New(h)}}
+		opts.Logger = slog.New(h)
 		if changed != nil {
 			opts.Logger = slog.New(onMessage{h, func(msg string) { changed(target, msg) }})
 			opts.partsListed = func() { changed(target, "") }
 		}
-		_, err := Import(tctx(t), st, m.ID, target, mig(target), opts)
+		_, err := Import(tctx(t), st, id, target, mig(target), opts)
 		return target, log.String(), err
 	}
 	bySum := func(log, table string) bool {
@@ -52,7 +55,7 @@ func TestVerifyTextSum(t *testing.T) {
 		return strings.Contains(log, "reading the table again to compare each row's line with the export's\" table="+table)
 	}
 
-	target, log, err := run(nil)
+	target, log, err := run(m.ID, ImportOptions{}, nil)
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}
@@ -63,7 +66,7 @@ func TestVerifyTextSum(t *testing.T) {
 		}
 	}
 
-	_, log, err = run(func(target *database.DB, msg string) {
+	_, log, err = run(m.ID, ImportOptions{}, func(target *database.DB, msg string) {
 		if msg == "" {
 			exec(t, target, "UPDATE events SET body = 'changed' WHERE id = 5")
 		}
@@ -75,11 +78,11 @@ func TestVerifyTextSum(t *testing.T) {
 		t.Errorf("the changed table was not read again (alone):\n%s", log)
 	}
 
-	target, log, err = run(func(target *database.DB, msg string) {
+	target, log, err = run(m.ID, ImportOptions{}, func(target *database.DB, msg string) {
 		switch {
 		case msg == "":
 			exec(t, target, "UPDATE events SET body = 'changed' WHERE id = 5")
-		case strings.HasPrefix(msg, "the rows read back differ"):
+		case strings.HasPrefix(msg, "the rows read back do not match"):
 			exec(t, target, "UPDATE events SET body = 'line 5\\t\\\\' WHERE id = 5")
 		}
 	})
@@ -89,6 +92,56 @@ func TestVerifyTextSum(t *testing.T) {
 	sameData(t, tdb.DB, target, "the import read again")
 	if !readAgain(log, "events") {
 		t.Errorf("events was not read again:\n%s", log)
+	}
+
+	// The chunks' rows are the rows the text sum is taken of; the
+	// manifest's row checksum is what they must add up to, as before.
+	key, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := Export(tctx(t), st, tdb.DB, mig(tdb.DB), ExportOptions{Encrypt: EncryptAll, Recipients: []age.Recipient{key.Recipient()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, log, err = run(sealed.ID, ImportOptions{Identities: []age.Identity{key}}, nil); err != nil || !bySum(log, "events") {
+		t.Errorf("an encrypted export: %v\n%s", err, log)
+	}
+	forged, err := Export(tctx(t), st, tdb.DB, mig(tdb.DB), ExportOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forgeChunk(t, st, forged, "events", func(b []byte) []byte { return bytes.Replace(b, []byte(`"line 5\t\\"`), []byte(`"forged"`), 1) })
+	if _, log, err = run(forged.ID, ImportOptions{}, nil); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "row_checksum") || bySum(log, "events") {
+		t.Errorf("a chunk changed with its sha256 in the manifest: %v\n%s", err, log)
+	}
+	editManifest(t, st, m.ID, func(doc map[string]any) {
+		doc["tables"].([]any)[0].(map[string]any)["row_checksum"] = new(rowSum).String()
+	})
+	if _, log, err = run(m.ID, ImportOptions{}, nil); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "accounts") || bySum(log, "accounts") {
+		t.Errorf("a row checksum that is not the rows': %v\n%s", err, log)
+	}
+}
+
+// TestVerifyTextSumSliced: a table with a row that the verification reads
+// in slices has no text sum, however it was loaded (LOAD DATA streams a
+// long row; INSERTs take it whole): it is compared line by line, once.
+func TestVerifyTextSumSliced(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE notes (id INT PRIMARY KEY, body LONGTEXT);\nCREATE TABLE tags (id INT PRIMARY KEY, name VARCHAR(5));\n"}
+	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO notes VALUES (1, 'a'), (2, REPEAT('x', 100))", "INSERT INTO tags VALUES (1, 'a')"},
+		ExportOptions{Options: Options{largeRow: 30}})
+	for _, noLoadData := range []bool{false, true} {
+		var log bytes.Buffer
+		target := openURL(t, testdb.Create(t, tdb))
+		opts := ImportOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})), largeRow: 30}, noLoadData: noLoadData}
+		if _, err := Import(tctx(t), st, m.ID, target, mig(target), opts); err != nil {
+			t.Fatal(err)
+		}
+		sameData(t, tdb.DB, target, "the import")
+		if l := log.String(); strings.Contains(l, "reading the table again") || strings.Contains(l, "by their text sum\" table=notes") || !strings.Contains(l, "by their text sum\" table=tags") {
+			t.Errorf("noLoadData %v:\n%s", noLoadData, l)
+		}
 	}
 }
 
