@@ -203,7 +203,8 @@ func (e migrationsError) Unwrap() []error { return []error{e.kind, e.err} }
 // loaded tables are not loaded again, and none is half loaded. The error
 // wraps ErrMismatch when verification fails (the report lists the
 // problems), ErrCorrupt for a damaged export, ErrNotEmpty for a target
-// that has a schema already.
+// that has a schema already (or holds this import, failed: ErrMismatch
+// too).
 func Import(ctx context.Context, st *Store, id string, db *database.DB, mig *migrate.Migrator, opts ImportOptions) (*ImportReport, error) {
 	start := opts.now()
 	m, err := st.Manifest(ctx, id)

@@ -92,9 +92,9 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 	}
 	if _, ok := done[stepMismatch]; ok {
 		if _, copied := done[stepCopy]; copied {
-			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's, and a copy cannot be finished: drop this database, create it empty, and copy again (%s)", ErrMismatch, targetCauses)
+			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's (%w), and a copy cannot be finished: drop this database, create it empty, and copy again (%s)", ErrNotEmpty, ErrMismatch, targetCauses)
 		}
-		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's, and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export; if it is whole, %s)", ErrMismatch, targetCauses)
+		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's (%w), and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export; if it is whole, %s)", ErrNotEmpty, ErrMismatch, targetCauses)
 	}
 	for id, u := range others {
 		switch {
