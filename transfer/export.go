@@ -1050,8 +1050,9 @@ func (r *rowReader) intAt(i int) (n int64, null, ok bool) {
 // rawCol reads a column from the driver's buffer: conv turns it into a
 // format value, enc appends its encoding without one (no value boxed in
 // an interface for every column of every row). class is how the
-// verification's text hash reads the column (see appendText): 0 for a
-// column whose text is not what the export holds (a FLOAT's).
+// verification's text hash reads the column (see appendText): classNone
+// (the zero value) for a column whose text is not what the export holds
+// (a FLOAT's), or that no text hash reads (PostgreSQL's).
 type rawCol struct {
 	conv  func([]byte) any
 	enc   func(buf, b []byte) []byte

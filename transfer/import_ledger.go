@@ -91,9 +91,8 @@ func (im *importer) readLedger(ctx context.Context) (map[string]int64, error) {
 		return nil, err
 	}
 	if _, ok := done[stepMismatch]; ok {
-		if _, copied := done[stepCopy]; copied {
-			return nil, fmt.Errorf("%w: an earlier copy into this database found that the rows it loaded differ from the source's (%w), and a copy cannot be finished: drop this database, create it empty, and copy again (%s)", ErrNotEmpty, ErrMismatch, targetCauses)
-		}
+		// (A copy has an id of its own each run: an earlier one is one
+		// of the others below.)
 		return nil, fmt.Errorf("%w: an earlier run of this import found that the rows it loaded differ from the export's (%w), and running it again cannot change rows already loaded: drop this database, create it empty, and import again (`ferry export verify` checks the export; if it is whole, %s)", ErrNotEmpty, ErrMismatch, targetCauses)
 	}
 	for id, u := range others {

@@ -494,13 +494,18 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 			}
 			row = proj
 		}
-		if textOK && sl != nil && sl.flags(row) {
-			textOK = false // the verification reads the row in slices
+		if textOK && sl != nil && sl.mayFlag(row) {
+			textOK = false // the verification may read the row in slices
 		}
 		if textOK {
 			if text, textOK = appendRowText(text[:0], row); textOK {
 				im.text.add(&t.textSum, text)
-				lines.add(line)
+				if im.direct == nil {
+					lines.add(line)
+				}
+			}
+			if cap(text) > 4<<20 {
+				text = nil // after a large value
 			}
 		}
 		if t.conv != nil {
@@ -535,8 +540,8 @@ func (im *importer) feed(ctx context.Context, t *TableExport, fn func([]value) e
 		return err
 	}
 	t.fed = t.conv != nil
-	// (A copy's row checksum is its rows', summed as they were read.)
-	t.textFed = textOK && lines.String() == src.RowChecksum
+	// A copy's row checksum is its rows', summed as they were read.
+	t.textFed = textOK && (im.direct != nil || lines.String() == src.RowChecksum)
 	im.progress(Progress{Op: "load", Table: t.Name, Rows: n, Bytes: size, Total: t.Rows, Done: true})
 	return nil
 }

@@ -280,6 +280,9 @@ func sumRows(ctx context.Context, q querier, kind string, t *Table, rng *keyRang
 				line = append(line, classOther) // nor such a row
 			}
 			text.add(&sum, line)
+			if cap(line) > 4<<20 {
+				line = nil // after a large value
+			}
 			continue
 		}
 		if sl != nil && r.large.Valid {

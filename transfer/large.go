@@ -261,14 +261,15 @@ func (s *slicer) flag() string {
 	return "CASE WHEN " + cond + " THEN '1' END"
 }
 
-// flags reports whether a read of row, as the export holds it, would
-// flag it to read it again, in slices (see flag): its values' lengths
-// are the exported bytes, LENGTH's on MySQL for utf8mb4 text and for
-// bytes.
-func (s *slicer) flags(row []value) bool {
+// mayFlag reports whether a read of row, as the export holds it, could
+// flag it to read it again, in slices (see flag): its bytes count as
+// they are, and its text four bytes to each exported byte of UTF-8, the
+// most LENGTH counts in the column's character set (utf32's four bytes to
+// an ASCII character).
+func (s *slicer) mayFlag(row []value) bool {
 	var sum int64
 	for _, i := range s.cols {
-		n := int64(len(row[i].s) + len(row[i].b))
+		n := int64(4*len(row[i].s) + len(row[i].b))
 		if n > s.inline {
 			return true
 		}

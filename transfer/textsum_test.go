@@ -145,6 +145,28 @@ func TestVerifyTextSumSliced(t *testing.T) {
 	}
 }
 
+// TestVerifyTextSumWideCharset: text in a column whose character set
+// takes more bytes than UTF-8 (utf32: four to an ASCII character) is
+// read in slices at a fourth of the exported length; the load gives such
+// a table no text sum, so it is read once.
+func TestVerifyTextSumWideCharset(t *testing.T) {
+	tdb := testdb.New(t, database.MySQL)
+	files := map[string]string{"001_t.sql": "-- +ferry up\nCREATE TABLE w (id INT PRIMARY KEY, body MEDIUMTEXT CHARACTER SET utf32);\n"}
+	// 300,000 characters: 300 KB exported, under inlineBytes; 1.2 MB to
+	// LENGTH in utf32, over it.
+	st, m, mig := exportOf(t, tdb.DB, files, []string{"INSERT INTO w VALUES (1, REPEAT('x', 300000)), (2, 'short')"}, ExportOptions{})
+	var log bytes.Buffer
+	target := openURL(t, testdb.Create(t, tdb))
+	opts := ImportOptions{Options: Options{Logger: slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))}}
+	if _, err := Import(tctx(t), st, m.ID, target, mig(target), opts); err != nil {
+		t.Fatal(err)
+	}
+	sameData(t, tdb.DB, target, "the import")
+	if strings.Contains(log.String(), "reading the table again") {
+		t.Errorf("read twice:\n%s", log.String())
+	}
+}
+
 // onMessage is a log handler that calls fn with each message it writes.
 type onMessage struct {
 	slog.Handler

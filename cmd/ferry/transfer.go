@@ -903,7 +903,9 @@ compares every value in the canonical form of its target type.
 (--identity, --passphrase-file, FERRY_IMPORT_IDENTITY or
 FERRY_IMPORT_PASSPHRASE), except for --plan.
 Exits 1 when verification fails, naming table, chunk and counts, or when a
-chunk is missing or damaged (--json: the report with "problems").`,
+chunk is missing or damaged (--json: the report with "problems"); exits 2,
+changing nothing, for a target that is not empty, or that holds an import
+whose verification failed (which running it again cannot finish).`,
 		Example: "  ferry import --from ferry-exports/20261129T170000Z-ab12cd --database postgres://app@new-db/app --dir ./migrations\n  ferry import --from 20261129T170000Z-ab12cd --store s3://acme-exports/ferry --plan",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
