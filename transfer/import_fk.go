@@ -98,11 +98,11 @@ const maxMemoryKeys = 1 << 20
 // memFK is a foreign key that the verification checks as it reads its
 // table's rows, against its parent's keys held in memory (see
 // parentKeys), instead of with a query afterwards (an anti-join that
-// reads the whole table again, or its index). It is a key of one column, of an integer type
-// on both sides, whose parent is a table of this import small enough
-// (maxMemoryKeys in all). A value that is not an integer after all (a
-// SQLite BLOB, text SQLite let in, a BIGINT UNSIGNED past int64) leaves
-// it undecided: the query decides.
+// reads the whole table again, or its index). It is a key of one
+// column, of an integer type on both sides, whose parent is a table of
+// this import small enough (maxMemoryKeys in all). A value that is not
+// an integer after all (a SQLite BLOB, text SQLite let in, a BIGINT
+// UNSIGNED past int64) leaves it undecided: the query decides.
 type memFK struct {
 	table, col int // the child's index in im.tables, the column's in its columns
 	fki        int // the key's index in the child's foreign keys
