@@ -35,6 +35,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -114,6 +115,14 @@ type result struct {
 	PeakRSSMiB int64 `json:"peak_rss_mib,omitempty"`
 	// StoredMiB is the size of what an export wrote (dump or store).
 	StoredMiB float64 `json:"stored_mib,omitempty"`
+	// Turns are the times of each run, in the order the tools took turns
+	// (MariaDB): Seconds is their median.
+	Turns []float64 `json:"turns,omitempty"`
+	// Steal is, for each turn, the percentage of the machine's CPU time
+	// that the hypervisor gave to other guests (/proc/stat's steal): a
+	// tool that keeps both CPUs busy loses more to it than one that keeps
+	// one busy.
+	Steal []float64 `json:"steal_percent,omitempty"`
 }
 
 type bench struct {
@@ -392,8 +401,13 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 	dbSize := mysqlSize(ctx, src)
 	mib := dbSize >> 20
 	var out []result
-	add := func(op, tool string, d time.Duration, rss int64, stored float64) {
-		out = append(out, result{Engine: "MariaDB", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss, StoredMiB: stored})
+	add := func(op, tool string, turns []time.Duration, steal []float64, rss int64, stored float64) {
+		d := median(turns)
+		r := result{Engine: "MariaDB", Operation: op, Tool: tool, Seconds: d.Seconds(), MBps: float64(dbSize) / 1e6 / d.Seconds(), SourceMiB: mib, PeakRSSMiB: rss, StoredMiB: stored, Steal: steal}
+		for _, t := range turns {
+			r.Turns = append(r.Turns, t.Seconds())
+		}
+		out = append(out, r)
 		log.Printf("%s %s: %.1f s", op, tool, d.Seconds())
 	}
 	ferryEnv := func(db *database.DB) []string {
@@ -420,6 +434,7 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 	store, gzStore := filepath.Join(b.dir, "store-my"), filepath.Join(b.dir, "store-my-gzip")
 	var dumps, exports, gzExports, restores, imports []time.Duration
 	var exportRSS, gzRSS, importRSS int64
+	var restoreSteal, importSteal []float64
 	for range b.runs {
 		d, _, err := run(env, "", "sh", "-c", fmt.Sprintf("%s %s --single-transaction --no-create-info --skip-triggers%s %s > %s",
 			dump, strings.Join(clientArgs, " "), ignore, src.URL.Database, dumpFile))
@@ -442,10 +457,10 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 			gzExports, gzRSS = append(gzExports, d), max(gzRSS, rss)
 		}
 	}
-	add("export", "mysqldump --single-transaction --no-create-info", median(dumps), 0, sizeMiB(dumpFile))
-	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), median(exports), exportRSS, sizeMiB(store))
+	add("export", "mysqldump --single-transaction --no-create-info", dumps, nil, 0, sizeMiB(dumpFile))
+	add("export", fmt.Sprintf("ferry export --jobs %d", b.jobs), exports, nil, exportRSS, sizeMiB(store))
 	if b.gzip {
-		add("export", fmt.Sprintf("ferry export --jobs %d --compress gzip", b.jobs), median(gzExports), gzRSS, sizeMiB(gzStore))
+		add("export", fmt.Sprintf("ferry export --jobs %d --compress gzip", b.jobs), gzExports, nil, gzRSS, sizeMiB(gzStore))
 		os.RemoveAll(gzStore)
 	}
 	ids, _ := os.ReadDir(store)
@@ -457,27 +472,72 @@ func (b *bench) mysql(ctx context.Context, adminURL string, size int64) ([]resul
 		if err := migrateUp(ctx, restoreTarget, migs); err != nil {
 			return nil, err
 		}
+		cpu := readHostCPU()
 		d, _, err := run(env, dumpFile, client, append(clientArgs, restoreTarget.URL.Database)...)
 		if err != nil {
 			return nil, err
 		}
-		restores = append(restores, d)
+		restores, restoreSteal = append(restores, d), append(restoreSteal, cpu.stealSince())
 		drop(restoreTarget)
 		target, err := create()
 		if err != nil {
 			return nil, err
 		}
+		cpu = readHostCPU()
 		d, rss, err := run(ferryEnv(target), "", b.ferry, "import", "--from", filepath.Join(store, ids[0].Name()))
 		if err != nil {
 			return nil, err
 		}
-		imports, importRSS = append(imports, d), max(importRSS, rss)
+		imports, importRSS, importSteal = append(imports, d), max(importRSS, rss), append(importSteal, cpu.stealSince())
 		drop(target)
 	}
 	os.Remove(dumpFile)
-	add("import", "mysql < dump.sql", median(restores), 0, 0)
-	add("import", "ferry import (verified)", median(imports), importRSS, 0)
+	add("import", "mysql < dump.sql", restores, restoreSteal, 0, 0)
+	add("import", "ferry import (verified)", imports, importSteal, importRSS, 0)
 	return out, nil
+}
+
+// hostCPU is the machine's CPU time so far, all CPUs together, and the
+// part of it the hypervisor gave to other guests, in clock ticks
+// (/proc/stat's first line; zero where there is none).
+type hostCPU struct{ total, steal int64 }
+
+func readHostCPU() hostCPU {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return hostCPU{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return hostCPU{}
+	}
+	var c hostCPU
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		n, _ := strconv.ParseInt(v, 10, 64)
+		c.total += n
+		if i == 7 {
+			c.steal = n
+		}
+	}
+	return c
+}
+
+// stealSince is the percentage of the CPU time since c that was stolen.
+func (c hostCPU) stealSince() float64 {
+	now := readHostCPU()
+	if now.total <= c.total {
+		return 0
+	}
+	return 100 * float64(now.steal-c.steal) / float64(now.total-c.total)
+}
+
+func percents(ps []float64) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = fmt.Sprintf("%.0f%%", p)
+	}
+	return strings.Join(s, ", ")
 }
 
 // median is the middle of ds (the mean of the middle two when even).
@@ -545,19 +605,34 @@ func report(rs []result, jobs int) {
 	}
 	fmt.Println()
 	ratio := func(engine, op, a, b string) {
-		var ta, tb float64
+		var ra, rb result
 		for _, r := range rs {
 			if r.Engine == engine && r.Operation == op {
 				if strings.HasPrefix(r.Tool, a) && (strings.Contains(a, "--") || !strings.Contains(r.Tool, "--encrypt") && !strings.Contains(r.Tool, "--compress")) {
-					ta = r.Seconds
+					ra = r
 				}
 				if strings.HasPrefix(r.Tool, b) {
-					tb = r.Seconds
+					rb = r
 				}
 			}
 		}
-		if ta > 0 && tb > 0 {
-			fmt.Printf("- %s %s: %s throughput / %s throughput = %.2f\n", engine, op, a, b, tb/ta)
+		if ra.Seconds == 0 || rb.Seconds == 0 {
+			return
+		}
+		fmt.Printf("- %s %s: %s throughput / %s throughput = %.2f", engine, op, a, b, rb.Seconds/ra.Seconds)
+		// The ratio of the medians, and each turn's own: the two tools ran
+		// one after the other, so a turn's ratio shows how far the
+		// machine's speed moved the medians.
+		if len(ra.Turns) == len(rb.Turns) && len(ra.Turns) > 1 {
+			turns := make([]string, len(ra.Turns))
+			for i := range ra.Turns {
+				turns[i] = fmt.Sprintf("%.2f", rb.Turns[i]/ra.Turns[i])
+			}
+			fmt.Printf(" (turn by turn: %s)", strings.Join(turns, ", "))
+		}
+		fmt.Println()
+		if len(ra.Steal) == len(ra.Turns) && len(rb.Steal) == len(rb.Turns) && len(ra.Steal) > 0 {
+			fmt.Printf("  - CPU time stolen by the hypervisor, turn by turn: %s %s, %s %s\n", a, percents(ra.Steal), b, percents(rb.Steal))
 		}
 	}
 	ratio("PostgreSQL", "export", "ferry export", "pg_dump")
