@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -523,11 +524,20 @@ func (im *importer) run(ctx context.Context) error {
 			im.rep.Tables = append(im.rep.Tables, TableReport{Name: t.Name, From: from, Rows: te.Rows, Columns: cols, Group: gi + 1, Skipped: skipped})
 		}
 	}
+	var resumeErr error
+	if im.opts.Plan && im.resumeChosen() == nil && status.CurrentVersion >= m.Source.SchemaVersion {
+		// The target has the export's tables: the statement that resumes
+		// the paused workloads is checked now, as the import would check
+		// it before its load.
+		if resumeErr = im.prepareResume(ctx); resumeErr != nil {
+			im.rep.Problems = append(im.rep.Problems, Problem{What: "resume", Detail: resumeErr.Error()})
+		}
+	}
 	im.plan(status, groups)
 	if im.opts.Plan {
 		im.rep.Planned = true
 		// A plan that says the import would refuse fails as it would.
-		return errors.Join(mappingErr, im.resumeChosen(), planErr)
+		return errors.Join(mappingErr, im.resumeChosen(), resumeErr, planErr)
 	}
 	// The check for other imports and this one's mark are one step, under
 	// the migration lock: two imports of different exports started at once
@@ -766,14 +776,39 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 		switch {
 		case im.opts.KeepPaused:
 			add("leave the %d workloads the export paused paused (--keep-paused)", q.Count())
+			return
 		case im.opts.Resume != "":
 			add("resume the %d workloads the export paused, in the target, with --resume: %s", q.Count(), im.opts.Resume)
 		case im.opts.ResumeRecorded || im.direct != nil:
 			add("resume the %d workloads the export paused, in the target, with the export's --resume: %s", q.Count(), q.Resume)
 		default:
 			add("refuse to start: %v", im.resumeChosen())
+			return
+		}
+		switch {
+		case status.CurrentVersion < m.Source.SchemaVersion:
+			add("  (the statement is checked on the target once it is at version %d, before any row is loaded: this plan cannot, before the migrations make the tables)", m.Source.SchemaVersion)
+		case slices.ContainsFunc(im.rep.Problems, func(p Problem) bool { return p.What == "resume" }):
+			add("  (the statement does not prepare on the target: see below)")
+		default:
+			add("  (the statement prepares on the target)")
 		}
 	}
+}
+
+// prepareResume checks that the statement that resumes the workloads the
+// export paused, when the import is to run one, prepares on the target:
+// an import checks it before it loads anything, not after the load.
+func (im *importer) prepareResume(ctx context.Context) error {
+	q := im.m.Quiesce
+	if q == nil || len(q.Paused) == 0 || im.opts.KeepPaused {
+		return nil
+	}
+	stmt, err := im.db.PrepareContext(ctx, cmp.Or(im.opts.Resume, q.Resume))
+	if err != nil {
+		return fmt.Errorf("the statement that resumes the workloads the export paused does not prepare on the target: %w; give one that does with --resume SQL, or import with --keep-paused and resume them by hand", err)
+	}
+	return stmt.Close()
 }
 
 // excludeWith is the command that leaves tables out of this import's

@@ -174,12 +174,8 @@ func (im *importer) load(ctx context.Context, groups [][]*Table) error {
 	}
 	// The statement that resumes the paused workloads at the end must
 	// run here: checked before anything is loaded, not after.
-	if q := m.Quiesce; q != nil && len(q.Paused) > 0 && !im.opts.KeepPaused {
-		stmt, err := im.db.PrepareContext(ctx, cmp.Or(im.opts.Resume, q.Resume))
-		if err != nil {
-			return fmt.Errorf("the statement that resumes the workloads the export paused does not prepare on the target: %w; give one that does with --resume SQL, or import with --keep-paused and resume them by hand: nothing was loaded", err)
-		}
-		stmt.Close()
+	if err := im.prepareResume(ctx); err != nil {
+		return fmt.Errorf("%w: nothing was loaded", err)
 	}
 	// One loader per job, each on a connection of its own (SQLite has one
 	// writer: one loader).

@@ -1371,6 +1371,34 @@ func TestQuiesce(t *testing.T) {
 		if got := queryString(t, early, `SELECT count(*) FROM runs`); got != "0" {
 			t.Errorf("the refused import loaded %s runs", got)
 		}
+		// A plan checks the statement where the target has the export's
+		// tables, as the import would before its load, and says when the
+		// import will where it has not.
+		planned := openURL(t, testdb.Create(t, tdb))
+		pmig := serviceMigrator(t, planned)
+		if _, err := pmig.Up(ctx, migrate.UpOptions{To: fm.Source.SchemaVersion}); err != nil {
+			t.Fatal(err)
+		}
+		exec(t, planned, "DELETE FROM settings") // seeded by a migration
+		isResume := func(p Problem) bool {
+			return p.What == "resume" && strings.Contains(p.Detail, "does not prepare on the target")
+		}
+		pr, err := Import(ctx, st, fm.ID, planned, pmig, ImportOptions{Plan: true, Resume: bad.Resume})
+		if err == nil || !strings.Contains(err.Error(), "does not prepare on the target") || pr == nil || !pr.Planned || !slices.ContainsFunc(pr.Problems, isResume) ||
+			!slices.Contains(pr.Steps, "  (the statement does not prepare on the target: see below)") {
+			t.Errorf("a plan whose --resume cannot run: %v %+v", err, pr)
+		}
+		pr, err = Import(ctx, st, fm.ID, planned, pmig, ImportOptions{Plan: true, Resume: q.Resume})
+		if err != nil || slices.ContainsFunc(pr.Problems, isResume) || !slices.Contains(pr.Steps, "  (the statement prepares on the target)") {
+			t.Errorf("a plan whose --resume runs: %v %+v", err, pr)
+		}
+		empty := openURL(t, testdb.Create(t, tdb))
+		pr, err = Import(ctx, st, fm.ID, empty, serviceMigrator(t, empty), ImportOptions{Plan: true, Resume: bad.Resume})
+		if err != nil || !slices.ContainsFunc(pr.Steps, func(s string) bool {
+			return strings.Contains(s, "the statement is checked on the target once it is at version")
+		}) {
+			t.Errorf("a plan into an empty target: %v %+v", err, pr)
+		}
 		// A failed export (interrupted as it reads its first table)
 		// resumes the source.
 		cut, stop := context.WithCancel(ctx)
