@@ -17,7 +17,8 @@ type Problem struct {
 	// Chunk is the chunk's name when the problem is in one.
 	Chunk string `json:"chunk,omitempty"`
 	// What: "rows", "row_checksum", "chunk", "foreign_key", "sequence",
-	// "key" (an encrypted export's key).
+	// "key" (an encrypted export's key), "mapping", "resume" (a plan's
+	// statement that resumes paused workloads, which does not prepare).
 	What string `json:"what"`
 	Want string `json:"want,omitempty"`
 	Got  string `json:"got,omitempty"`
@@ -36,6 +37,8 @@ func (p Problem) String() string {
 		s = "the export"
 	case p.What == "mapping":
 		return "mapping: " + p.Detail // the detail names its table and column
+	case p.What == "resume":
+		return p.Detail
 	default:
 		s = "the schema" // a sequence no column owns
 	}
