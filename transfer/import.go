@@ -525,12 +525,13 @@ func (im *importer) run(ctx context.Context) error {
 		}
 	}
 	var resumeErr error
-	if im.opts.Plan && im.resumeChosen() == nil && status.CurrentVersion >= m.Source.SchemaVersion {
+	if _, verified := im.done[stepVerified]; im.opts.Plan && !verified && im.resumeChosen() == nil && status.CurrentVersion >= m.Source.SchemaVersion {
 		// The target has the export's tables: the statement that resumes
-		// the paused workloads is checked now, as the import would check
-		// it before its load.
+		// the paused workloads is checked now, as the import checks it
+		// before its load (a re-run whose load was verified has none).
 		if resumeErr = im.prepareResume(ctx); resumeErr != nil {
 			im.rep.Problems = append(im.rep.Problems, Problem{What: "resume", Detail: resumeErr.Error()})
+			resumeErr = fmt.Errorf("%w: nothing was changed", resumeErr)
 		}
 	}
 	im.plan(status, groups)
@@ -785,6 +786,9 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 			add("refuse to start: %v", im.resumeChosen())
 			return
 		}
+		if _, verified := im.done[stepVerified]; !im.opts.Plan || verified {
+			return // the notes below are the plan's, on its check of the statement
+		}
 		switch {
 		case status.CurrentVersion < m.Source.SchemaVersion:
 			add("  (the statement is checked on the target once it is at version %d, before any row is loaded: this plan cannot, before the migrations make the tables)", m.Source.SchemaVersion)
@@ -801,14 +805,15 @@ func (im *importer) plan(status *migrate.Status, groups [][]*Table) {
 // an import checks it before it loads anything, not after the load.
 func (im *importer) prepareResume(ctx context.Context) error {
 	q := im.m.Quiesce
-	if q == nil || len(q.Paused) == 0 || im.opts.KeepPaused {
-		return nil
+	if q == nil || q.Count() == 0 || im.opts.KeepPaused {
+		return nil // Count: a plan may not have the key that opens the list
 	}
 	stmt, err := im.db.PrepareContext(ctx, cmp.Or(im.opts.Resume, q.Resume))
 	if err != nil {
 		return fmt.Errorf("the statement that resumes the workloads the export paused does not prepare on the target: %w; give one that does with --resume SQL, or import with --keep-paused and resume them by hand", err)
 	}
-	return stmt.Close()
+	stmt.Close()
+	return nil
 }
 
 // excludeWith is the command that leaves tables out of this import's

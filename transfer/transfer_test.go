@@ -839,10 +839,46 @@ func TestQuiesceEncrypted(t *testing.T) {
 	if !errors.Is(err, ErrResumeChoice) || plan == nil || len(plan.Steps) == 0 || !strings.Contains(plan.Steps[0], "open the export's key (this plan did not") || !strings.Contains(plan.Steps[0], "--identity") {
 		t.Errorf("a plan without the key: %v %+v", err, plan)
 	}
+	// The statement is not sealed: a plan without the key checks it too,
+	// where the target has the export's tables.
+	at2 := testdb.New(t, database.SQLite).DB
+	at2mig := serviceAt2(t, at2, false)
+	exec(t, at2, "DELETE FROM settings") // seeded by a migration
+	badResume := `UPDATE runs SET statuz = 'done' WHERE name = ?`
+	plan, err = Import(ctx, st, m.ID, at2, at2mig, ImportOptions{Plan: true, Resume: badResume})
+	if err == nil || !strings.Contains(err.Error(), "does not prepare on the target") || plan == nil || !slices.Contains(plan.Steps, "  (the statement does not prepare on the target: see below)") {
+		t.Errorf("a plan without the key, whose --resume cannot run: %v %+v", err, plan)
+	}
 	target := testdb.New(t, database.SQLite).DB
 	rep, err := Import(ctx, st, m.ID, target, serviceMigrator(t, target), ImportOptions{Identities: ids, ResumeRecorded: true})
 	if err != nil || rep.WorkloadsResumed != 2 {
 		t.Fatalf("import: %v %+v", err, rep)
+	}
+	if slices.ContainsFunc(rep.Steps, func(s string) bool { return strings.Contains(s, "(the statement") }) {
+		t.Errorf("an import's steps have the plan's notes on the resume statement: %q", rep.Steps)
+	}
+	// An import whose load was verified, and its workloads resumed, but
+	// whose final migrations failed runs no resume statement when it runs
+	// again: its plan checks none either.
+	failDir := t.TempDir()
+	if err := os.CopyFS(failDir, os.DirFS("testdata/service")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(failDir, "007_fails.sql"), []byte("CREATE TABLE runs (id integer);\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stuck := testdb.New(t, database.SQLite).DB
+	stuckMig, err := migrate.New(stuck.DB, stuck.Dialect, migrate.WithDir(failDir),
+		migrate.WithEnv(func(k string) (string, bool) { v, ok := serviceTypes[database.SQLite][k]; return v, ok }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, st, m.ID, stuck, stuckMig, ImportOptions{Identities: ids, ResumeRecorded: true}); !errors.Is(err, ErrFinalMigrations) {
+		t.Fatalf("an import whose final migration fails: %v", err)
+	}
+	plan, err = Import(ctx, st, m.ID, stuck, stuckMig, ImportOptions{Identities: ids, Plan: true, Resume: badResume})
+	if err != nil || slices.ContainsFunc(plan.Steps, func(s string) bool { return strings.Contains(s, "(the statement") }) {
+		t.Errorf("the plan of a re-run after a verified load: %v %+v", err, plan)
 	}
 	if got := queryString(t, target, `SELECT count(*) FROM runs WHERE status = 'done'`); got != "2" {
 		t.Errorf("the target has %s done runs, want 2 (resumed)", got)
